@@ -1,0 +1,101 @@
+"""torchlops: PyLops-style linear operators for inverse problems, native in PyTorch.
+
+Operators are :class:`torch.nn.Module` s whose forward and adjoint are linked in one
+autograd Function, batched over leading dims and usable on any device.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from torchlops import functional, optimization, utils
+from torchlops.basicoperators import (
+    Block,
+    BlockDiag,
+    CausalIntegration,
+    Conj,
+    Diagonal,
+    Flip,
+    FunctionOperator,
+    HStack,
+    Identity,
+    Imag,
+    Kronecker,
+    LinearRegression,
+    MatrixMult,
+    MemoizeOperator,
+    Pad,
+    Real,
+    Regression,
+    Restriction,
+    Roll,
+    Sum,
+    Symmetrize,
+    Transpose,
+    VStack,
+    Zero,
+)
+from torchlops.linearoperator import LinearOperator, aslinearoperator
+from torchlops.optimization import cgls, power_iteration
+from torchlops.utils.dottest import dottest
+
+_EXT_ERROR: str | None = None
+try:  # the compiled kernels are optional
+    from torchlops import _C  # type: ignore[attr-defined]  # noqa: F401
+except ImportError as _err:  # pragma: no cover - depends on the build
+    _C = None
+    _EXT_ERROR = (
+        f"torchlops._C is not built ({_err}); the pure-torch engine is used. "
+        "Build it with `pip install --no-build-isolation -e .` (needs a C++ compiler)."
+    )
+
+
+def ext_available() -> bool:
+    """Whether the compiled extension ``torchlops._C`` was built and imported."""
+    return _C is not None
+
+
+def ext_info() -> str:
+    """One line on the compiled extension: what it was built with, or how to build it."""
+    if _C is None:
+        return _EXT_ERROR or "torchlops._C is not available"
+    return "torchlops._C is available"
+
+
+__all__ = [
+    "__version__",
+    "LinearOperator",
+    "aslinearoperator",
+    "ext_available",
+    "ext_info",
+    "functional",
+    "optimization",
+    "utils",
+    "dottest",
+    "cgls",
+    "power_iteration",
+    "Block",
+    "BlockDiag",
+    "CausalIntegration",
+    "Conj",
+    "Diagonal",
+    "Flip",
+    "FunctionOperator",
+    "HStack",
+    "Identity",
+    "Imag",
+    "Kronecker",
+    "LinearRegression",
+    "MatrixMult",
+    "MemoizeOperator",
+    "Pad",
+    "Real",
+    "Regression",
+    "Restriction",
+    "Roll",
+    "Sum",
+    "Symmetrize",
+    "Transpose",
+    "VStack",
+    "Zero",
+]

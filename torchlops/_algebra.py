@@ -1,0 +1,260 @@
+"""Operator algebra: adjoint, transpose, conjugate, sum, product, scaling, power, ...
+
+Composite operators are Modules holding their parts; they apply the parts (each
+through its own autograd Function) and never bypass them.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import real_dtype
+
+__all__ = [
+    "AdjointOperator",
+    "TransposeOperator",
+    "ConjOperator",
+    "SumOperator",
+    "ProductOperator",
+    "ScaledOperator",
+    "PowerOperator",
+    "RealImagOperator",
+    "ColumnOperator",
+    "run",
+    "is_scalar",
+]
+
+
+def is_scalar(value: Any) -> bool:
+    """A Python/NumPy number or a one-element tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def run(op: LinearOperator, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+    """Apply ``op`` (or its adjoint) to a ``(B, ...)`` tensor holding ``B`` inputs of the right size."""
+    ins = op._dimsd if adjoint else op._dims
+    if x.shape[1:] != ins:
+        x = x.reshape(x.shape[0], *ins)
+    return op._batched(x, adjoint)
+
+
+def _common(a: tuple[int, ...], b: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return a if a == b else (n,)
+
+
+class AdjointOperator(LinearOperator):
+    """``A^H``: forward is ``A``'s adjoint and vice versa."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator) -> None:
+        super().__init__(dims=Op.dimsd, dimsd=Op.dims, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}^H")
+        self.Op = Op
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        return run(self.Op, x, not adjoint)
+
+    @property
+    def H(self) -> LinearOperator:
+        return self.Op
+
+
+class TransposeOperator(LinearOperator):
+    """``A^T x = conj(A^H conj(x))``."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator) -> None:
+        super().__init__(dims=Op.dimsd, dimsd=Op.dims, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}^T")
+        self.Op = Op
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        return run(self.Op, x.conj(), not adjoint).conj()
+
+    @property
+    def T(self) -> LinearOperator:
+        return self.Op
+
+
+class ConjOperator(LinearOperator):
+    """``conj(A) x = conj(A conj(x))``."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator) -> None:
+        super().__init__(dims=Op.dims, dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=f"conj({Op.name})")
+        self.Op = Op
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        return run(self.Op, x.conj(), adjoint).conj()
+
+
+class SumOperator(LinearOperator):
+    """``(A + B) x = A x + B x``."""
+
+    _composite = True
+
+    def __init__(self, A: LinearOperator, B: LinearOperator) -> None:
+        if A.shape != B.shape:
+            raise ValueError(f"cannot add operators of shapes {A.shape} and {B.shape}")
+        super().__init__(
+            dims=_common(A.dims, B.dims, A.shape[1]),
+            dimsd=_common(A.dimsd, B.dimsd, A.shape[0]),
+            dtype=torch.promote_types(A.dtype, B.dtype),
+            clinear=A.clinear and B.clinear,
+            name=f"({A.name}+{B.name})",
+        )
+        self.A = A
+        self.B = B
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        ya = run(self.A, x, adjoint)
+        yb = run(self.B, x, adjoint)
+        return ya.reshape(yb.shape) + yb if ya.shape != yb.shape else ya + yb
+
+
+class ProductOperator(LinearOperator):
+    """``(A B) x = A (B x)``."""
+
+    _composite = True
+
+    def __init__(self, A: LinearOperator, B: LinearOperator) -> None:
+        if A.shape[1] != B.shape[0]:
+            raise ValueError(
+                f"cannot multiply operators of shapes {A.shape} and {B.shape}: "
+                f"{A.shape[1]} columns against {B.shape[0]} rows"
+            )
+        super().__init__(
+            dims=B.dims,
+            dimsd=A.dimsd,
+            dtype=torch.promote_types(A.dtype, B.dtype),
+            clinear=A.clinear and B.clinear,
+            name=f"{A.name}*{B.name}",
+        )
+        self.A = A
+        self.B = B
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        if adjoint:
+            return run(self.B, run(self.A, x, True), True)
+        return run(self.A, run(self.B, x, False), False)
+
+
+class ScaledOperator(LinearOperator):
+    """``(a A) x = a (A x)``; the adjoint applies ``conj(a)`` (before ``A^H``, so R-linear
+    operators stay exact). ``a`` may be a Python number or a one-element tensor
+    (a :class:`torch.nn.Parameter` makes it learnable)."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator, scalar: Any) -> None:
+        if not is_scalar(scalar):
+            raise TypeError(f"scalar must be a number or a one-element tensor, got {type(scalar).__name__}")
+        if isinstance(scalar, torch.Tensor):
+            sdt = scalar.dtype if (scalar.is_floating_point() or scalar.is_complex()) else Op.dtype
+        else:
+            sdt = torch.complex64 if isinstance(scalar, complex) and not isinstance(scalar, float) else Op.dtype
+        super().__init__(
+            dims=Op.dims, dimsd=Op.dimsd, dtype=torch.promote_types(Op.dtype, sdt), clinear=Op.clinear,
+            name=f"{scalar!r}*{Op.name}" if not isinstance(scalar, torch.Tensor) else f"a*{Op.name}",
+        )
+        self.Op = Op
+        if isinstance(scalar, nn.Parameter):
+            self.scalar = scalar
+        elif isinstance(scalar, torch.Tensor):
+            self.register_buffer("scalar", scalar.reshape(()))
+        else:
+            self.scalar = complex(scalar) if isinstance(scalar, complex) else float(scalar)
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        s = self.scalar
+        if adjoint:
+            s = s.conj() if isinstance(s, torch.Tensor) else s.conjugate()
+            return run(self.Op, x * s, True)
+        return run(self.Op, x, False) * s
+
+
+class PowerOperator(LinearOperator):
+    """``A^k x = A (A (... x))`` for a square ``A`` and an integer ``k >= 0``."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator, k: int) -> None:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
+            raise ValueError(f"power must be a non-negative integer, got {k!r}")
+        if Op.shape[0] != Op.shape[1]:
+            raise ValueError(f"power needs a square operator, got shape {Op.shape}")
+        dims = Op.dims if Op.dims == Op.dimsd else (Op.shape[1],)
+        super().__init__(dims=dims, dimsd=dims, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}^{k}")
+        self.Op = Op
+        self.k = int(k)
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        for _ in range(self.k):
+            x = run(self.Op, x, adjoint)
+        if self.k == 0:
+            dt = torch.promote_types(self.dtype, x.dtype)
+            x = x.to(dt)
+        return x.reshape(x.shape[0], *self._dims)
+
+
+class RealImagOperator(LinearOperator):
+    """Real (or imaginary) part of the forward and/or adjoint of an operator (PyLops'
+    ``toreal``/``toimag``): forward ``Re(A x)``, adjoint ``Re(A^H y)``; for the imaginary
+    part, forward ``Im(A x)`` and adjoint ``-Im(A^H y)``. With ``forw=adj=True`` it is the
+    exact real operator ``R^N -> R^M`` of a complex operator acting on real models."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator, forw: bool = True, adj: bool = True, real: bool = True) -> None:
+        super().__init__(
+            dims=Op.dims, dimsd=Op.dimsd, dtype=real_dtype(Op.dtype), clinear=False,
+            name=f"{'Re' if real else 'Im'}({Op.name})",
+        )
+        self.Op = Op
+        self.forw = bool(forw)
+        self.adj = bool(adj)
+        self.real = bool(real)
+
+    def _part(self, y: torch.Tensor, sign: float) -> torch.Tensor:
+        if self.real:
+            return y.real if y.is_complex() else y
+        return sign * y.imag if y.is_complex() else torch.zeros_like(y)
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        y = run(self.Op, x, adjoint)
+        if adjoint and self.adj:
+            return self._part(y, -1.0)
+        if not adjoint and self.forw:
+            return self._part(y, 1.0)
+        return y
+
+
+class ColumnOperator(LinearOperator):
+    """``A[:, cols]``: the operator restricted to some entries of its flat model."""
+
+    _composite = True
+
+    def __init__(self, Op: LinearOperator, cols: Any) -> None:
+        idx = torch.as_tensor(cols, dtype=torch.long).reshape(-1)
+        n = Op.shape[1]
+        if idx.numel() and (idx.min() < -n or idx.max() >= n):
+            raise ValueError(f"cols must lie in [-{n}, {n}), got values in [{int(idx.min())}, {int(idx.max())}]")
+        super().__init__(dims=(idx.numel(),), dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}[:,cols]")
+        self.Op = Op
+        self.register_buffer("cols", idx % max(n, 1))
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        n = self.Op.shape[1]
+        if adjoint:
+            return run(self.Op, x, True).reshape(x.shape[0], n)[:, self.cols]
+        dt = torch.promote_types(self.Op.dtype, x.dtype)
+        z = x.new_zeros(x.shape[0], n, dtype=dt).index_copy(1, self.cols.to(x.device), x.to(dt))
+        return run(self.Op, z, False)

@@ -1,0 +1,269 @@
+"""The one autograd Function that links an operator's forward and adjoint.
+
+``OperatorFunction.apply(op, adjoint, layout, x, *tensors)`` computes ``op._matvec``
+(``adjoint=False``) or ``op._rmatvec`` (``adjoint=True``) of ``x``, which holds
+``nb`` inputs (``layout = (nb, outshape)``): it is reshaped to ``(nb, *in)`` inside
+the Function and the result to ``outshape``, so no view nodes enter the graph.
+``tensors`` are the operator's own parameters and buffers: they are inputs of the
+Function so that
+
+* they receive gradients when they require grad (differentiating the operator's
+  pure-torch ``_matvec``/``_rmatvec`` with respect to them, unless the operator
+  gives an explicit ``_tensor_vjp``),
+* transforms that swap them (``torch.func.functional_call``, ``vmap`` over
+  parameters) see the swapped values in forward and backward alike.
+
+The vector-Jacobian product of ``y = A x`` is ``A^H g`` (PyTorch's convention for
+complex tensors, and the real adjoint for R-linear operators), so backward applies
+the other direction through this same Function: double backward and
+Hessian-vector products come for free. The Jacobian-vector product is the operator
+itself. ``vmap`` folds the mapped dimension into the batch dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torchlops.linearoperator import LinearOperator
+
+__all__ = ["OperatorFunction", "own_tensors", "bind_tensors"]
+
+Layout = tuple[int, tuple[int, ...]]
+
+
+def own_tensors(op: torch.nn.Module) -> tuple[torch.Tensor, ...]:
+    """The operator's own (non-recursive) parameters then buffers, in registration order."""
+    params = [t for t in op._parameters.values() if t is not None]
+    if op._buffers:
+        params.extend(t for t in op._buffers.values() if t is not None)
+    return tuple(params)
+
+
+def _holds(op: torch.nn.Module, tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether ``op``'s own tensors are exactly ``tensors`` (the common case: no swapping)."""
+    if not tensors:
+        return True
+    i = 0
+    n = len(tensors)
+    for d in (op._parameters, op._buffers):
+        for t in d.values():
+            if t is None:
+                continue
+            if i >= n or t is not tensors[i]:
+                return False
+            i += 1
+    return i == n
+
+
+@contextmanager
+def bind_tensors(op: torch.nn.Module, tensors: Sequence[torch.Tensor]) -> Iterator[None]:
+    """Temporarily make ``op``'s own parameters/buffers the given tensors (same order as
+    :func:`own_tensors`)."""
+    slots = [(d, k) for d in (op._parameters, op._buffers) for k, t in d.items() if t is not None]
+    changed = [(d, k, d[k]) for (d, k), t in zip(slots, tensors) if d[k] is not t]
+    for (d, k), t in zip(slots, tensors):
+        d[k] = t
+    try:
+        yield
+    finally:
+        for d, k, old in changed:
+            d[k] = old
+
+
+def _raw(op: LinearOperator, adjoint: bool, x: torch.Tensor) -> torch.Tensor:
+    return op._rmatvec(x) if adjoint else op._matvec(x)
+
+
+def _run(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``(nb, *in)`` view of ``x`` through the raw kernel, with ``tensors`` bound."""
+    ins = op._dimsd if adjoint else op._dims
+    xb = x if (x.shape[0] == nb and x.shape[1:] == ins and x.dim() == len(ins) + 1) else x.reshape(nb, *ins)
+    if _holds(op, tensors):
+        return _raw(op, adjoint, xb)
+    with bind_tensors(op, tensors):
+        return _raw(op, adjoint, xb)
+
+
+_transforms_active = torch._C._are_functorch_transforms_active
+
+
+def _fwd_ad_active() -> bool:
+    return torch.autograd.forward_ad._current_level >= 0 or torch._C._functorch.maybe_current_level() is not None
+
+
+class OperatorFunction(torch.autograd.Function):
+    """``y = A x`` (or ``A^H x``) whose backward is ``A^H g`` (or ``A g``)."""
+
+    @classmethod
+    def apply(cls, *args: Any) -> Any:  # type: ignore[override]
+        # Function.apply binds the arguments through inspect.signature on every call
+        # (tens of microseconds); every call here is positional with no defaults, so the
+        # plain path skips that. Transforms and compilation take the stock route.
+        if _transforms_active() or torch.compiler.is_compiling():
+            return super().apply(*args)
+        return super(torch.autograd.Function, cls).apply(*args)
+
+    @staticmethod
+    def forward(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        nb, outshape = layout
+        y = _run(op, adjoint, x, nb, tensors)
+        return y if y.shape == outshape else y.reshape(outshape)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
+        op, adjoint, layout, x, *tensors = inputs
+        ctx.op = op
+        ctx.adjoint = adjoint
+        ctx.nb = layout[0]
+        ctx.xshape = x.shape
+        ctx.set_materialize_grads(False)
+        ctx.tensors_fw = tensors
+        if not tensors:
+            ctx.tensor_grads = ctx.keep_x = False
+            return
+        ctx.tensor_grads = any(ctx.needs_input_grad[4:])
+        ctx.keep_x = ctx.tensor_grads or _fwd_ad_active()
+        if ctx.keep_x:
+            # graph-connected copies for double backward through the tensors' gradients
+            ctx.save_for_backward(x, *tensors)
+            ctx.save_for_forward(x)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor | None) -> tuple:
+        op, adjoint, nb = ctx.op, ctx.adjoint, ctx.nb
+        if g is None:
+            return (None,) * (4 + len(ctx.tensors_fw))
+        if ctx.keep_x:
+            saved = ctx.saved_tensors
+            x, tensors = saved[0], saved[1:]
+        else:
+            x, tensors = None, ctx.tensors_fw
+        gx = None
+        if ctx.needs_input_grad[3]:
+            if torch.is_grad_enabled():
+                # create_graph: keep the adjoint differentiable (double backward)
+                gx = OperatorFunction.apply(op, not adjoint, (nb, ctx.xshape), g, *tensors)
+            else:
+                gx = _run(op, not adjoint, g, nb, tensors)
+                if gx.shape != ctx.xshape:
+                    gx = gx.reshape(ctx.xshape)
+        if not ctx.tensor_grads:
+            return (None, None, None, gx, *((None,) * len(tensors)))
+        tgrads = _tensor_vjp(op, adjoint, x, nb, tensors, g, ctx.needs_input_grad[4:])
+        return (None, None, None, gx, *tgrads)
+
+    @staticmethod
+    def jvp(ctx: Any, _o: None, _a: None, _l: None, x_t: torch.Tensor | None, *tensor_ts: torch.Tensor | None):
+        op, adjoint, tensors = ctx.op, ctx.adjoint, ctx.tensors_fw
+        out = None
+        if any(t is not None for t in tensor_ts):
+            (x,) = ctx.saved_tensors
+            out = _tensor_jvp(op, adjoint, x, ctx.nb, tensors, tensor_ts)
+        if x_t is not None:
+            outs = op._dims if adjoint else op._dimsd
+            lin = OperatorFunction.apply(op, adjoint, (ctx.nb, (ctx.nb, *outs)), x_t, *tensors)
+            out = lin if out is None else out + lin
+        if out is not None:
+            outshape = _outshape(op, adjoint, ctx.xshape)
+            out = out.reshape(outshape)
+        return out
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple, op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor):
+        nb, outshape = layout
+        xdim, tdims = in_dims[3], in_dims[4:]
+        if all(d is None for d in tdims):
+            if xdim is None:
+                return OperatorFunction.apply(op, adjoint, layout, x, *tensors), None
+            # fold the mapped dimension into the operator's batch dimension
+            xv = x.movedim(xdim, 0)
+            nv = xv.shape[0]
+            y = OperatorFunction.apply(op, adjoint, (nv * nb, (nv, *outshape)), xv, *tensors)
+            return y, 0
+        # the operator's own tensors are mapped: one application per mapped entry
+        outs = []
+        for i in range(info.batch_size):
+            xi = x if xdim is None else x.select(xdim, i)
+            ti = [t if d is None else t.select(d, i) for t, d in zip(tensors, tdims)]
+            outs.append(OperatorFunction.apply(op, adjoint, layout, xi, *ti))
+        return torch.stack(outs, 0), 0
+
+
+def _outshape(op: LinearOperator, adjoint: bool, xshape: Sequence[int]) -> tuple[int, ...]:
+    ins, outs = (op._dimsd, op._dims) if adjoint else (op._dims, op._dimsd)
+    k = len(xshape) - len(ins)
+    if k >= 0 and tuple(xshape[k:]) == ins:
+        return (*xshape[:k], *outs)
+    return (*xshape[:-1], op.shape[1] if adjoint else op.shape[0])
+
+
+def _tensor_vjp(
+    op: LinearOperator,
+    adjoint: bool,
+    x: torch.Tensor,
+    nb: int,
+    tensors: Sequence[torch.Tensor],
+    g: torch.Tensor,
+    needs: Sequence[bool],
+) -> list[torch.Tensor | None]:
+    """Gradients of ``<g, A(p) x>`` with respect to the operator's tensors ``p``."""
+    ins, outs = (op._dimsd, op._dims) if adjoint else (op._dims, op._dimsd)
+    xb = x.reshape(nb, *ins)
+    gb = g.reshape(nb, *outs)
+    custom = getattr(op, "_tensor_vjp", None)
+    if custom is not None:
+        return list(custom(adjoint, xb, tensors, gb, needs))
+    create = torch.is_grad_enabled()
+    with torch.enable_grad():
+        if create:
+            ins_t = list(tensors)
+        else:
+            ins_t = [t.detach().requires_grad_(n) if n else t for t, n in zip(tensors, needs)]
+            xb = xb.detach()
+        wrt = [t for t, n in zip(ins_t, needs) if n]
+        with bind_tensors(op, ins_t):
+            y = _raw(op, adjoint, xb)
+        grads = iter(torch.autograd.grad(y, wrt, gb, create_graph=create, allow_unused=True))
+    return [next(grads) if n else None for n in needs]
+
+
+def _tensor_jvp(
+    op: LinearOperator,
+    adjoint: bool,
+    x: torch.Tensor,
+    nb: int,
+    tensors: Sequence[torch.Tensor],
+    tangents: Sequence[torch.Tensor | None],
+) -> torch.Tensor:
+    """Directional derivative of ``A(p) x`` along the tangents of the operator's tensors.
+
+    Inside a ``torch.func`` transform this nests ``torch.func.jvp``; otherwise it is
+    ``d/dv <J^T v, t>`` (reverse mode twice), which needs no nested forward-mode level
+    and holds for real and complex tensors alike (complex numbers as pairs of reals).
+    """
+    xb = x.reshape(nb, *(op._dimsd if adjoint else op._dims))
+    if torch._C._functorch.maybe_current_level() is not None:
+        filled = tuple(torch.zeros_like(t) if tt is None else tt for t, tt in zip(tensors, tangents))
+
+        def fn(*ts: torch.Tensor) -> torch.Tensor:
+            with bind_tensors(op, ts):
+                return _raw(op, adjoint, xb)
+
+        return torch.func.jvp(fn, tuple(tensors), filled)[1]
+    with torch.enable_grad():
+        ins = [t.detach().requires_grad_(tt is not None) for t, tt in zip(tensors, tangents)]
+        with bind_tensors(op, ins):
+            y = _raw(op, adjoint, xb.detach())
+        v = torch.zeros_like(y, requires_grad=True)
+        pairs = [(p, tt) for p, tt in zip(ins, tangents) if tt is not None]
+        gs = torch.autograd.grad(y, [p for p, _ in pairs], v, create_graph=True, allow_unused=True)
+        s = sum((gp.conj() * tt).real.sum() for gp, (_, tt) in zip(gs, pairs) if gp is not None)
+        if not isinstance(s, torch.Tensor) or not s.requires_grad:
+            return torch.zeros_like(y)
+        (jt,) = torch.autograd.grad(s, v)
+    return jt

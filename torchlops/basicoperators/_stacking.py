@@ -1,0 +1,33 @@
+"""Shared helpers of the stacking operators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torchlops.linearoperator import LinearOperator, aslinearoperator
+from torchlops.utils.checks import to_torch_dtype
+from torchlops.utils.typing import DTypeLike
+
+
+def as_operators(ops: Sequence[Any], who: str) -> list[LinearOperator]:
+    """Operators (tensors become MatrixMult) of a non-empty sequence."""
+    if isinstance(ops, (LinearOperator, torch.Tensor)) or not isinstance(ops, Sequence) or len(ops) == 0:
+        raise TypeError(f"{who}: ops must be a non-empty list of operators")
+    return [aslinearoperator(op) for op in ops]
+
+
+def stack_dtype(ops: Sequence[LinearOperator], dtype: DTypeLike) -> torch.dtype:
+    """The dtype of a stack: the promoted dtype of its operators unless one is given."""
+    out = ops[0].dtype
+    for op in ops[1:]:
+        out = torch.promote_types(out, op.dtype)
+    if dtype is not None:
+        out = torch.promote_types(to_torch_dtype(dtype), out) if out.is_complex else to_torch_dtype(dtype)
+    return out
+
+
+def split_sizes(sizes: Sequence[int]) -> list[int]:
+    return [int(s) for s in sizes]

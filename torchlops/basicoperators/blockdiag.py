@@ -1,0 +1,80 @@
+"""Block-diagonal operator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchlops._algebra import run
+from torchlops.basicoperators._stacking import as_operators, stack_dtype
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.typing import DTypeLike
+
+__all__ = ["BlockDiag"]
+
+
+class BlockDiag(LinearOperator):
+    r"""Block-diagonal operator :math:`\mathrm{diag}(\mathbf{A}_1, \mathbf{A}_2, \ldots)`.
+
+    Parameters
+    ----------
+    ops : :obj:`list`
+        Operators (tensors are wrapped in :class:`MatrixMult`).
+    nproc, inoutengine, parallel_kind : optional
+        Accepted for PyLops compatibility.
+    forceflat : :obj:`bool`, optional
+        Accepted for PyLops compatibility.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to the promoted dtype of ``ops``).
+
+    Notes
+    -----
+    .. math::
+        \mathbf{y}_i = \mathbf{A}_i \mathbf{x}_i, \qquad \mathbf{x}_i = \mathbf{A}_i^H \mathbf{y}_i.
+
+    When all parts share ``dims`` (``dimsd``), the model (data) is ``(nops, *dims)``;
+    otherwise it is flat.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> B = torchlops.BlockDiag([torchlops.Identity(2), 2 * torchlops.Identity(2)])
+    >>> B @ torch.ones(2, 2)
+    tensor([[1., 1.],
+            [2., 2.]])
+    """
+
+    _composite = True
+
+    def __init__(
+        self,
+        ops: Sequence[Any],
+        nproc: int = 1,
+        forceflat: bool | None = None,
+        inoutengine: Any = None,
+        parallel_kind: str = "multiproc",
+        dtype: DTypeLike = None,
+    ) -> None:
+        ops = as_operators(ops, "BlockDiag")
+        nrows = [op.shape[0] for op in ops]
+        ncols = [op.shape[1] for op in ops]
+        dims = (len(ops), *ops[0].dims) if len({op.dims for op in ops}) == 1 else (sum(ncols),)
+        dimsd = (len(ops), *ops[0].dimsd) if len({op.dimsd for op in ops}) == 1 else (sum(nrows),)
+        super().__init__(
+            dims=dims, dimsd=dimsd, dtype=stack_dtype(ops, dtype),
+            clinear=all(op.clinear for op in ops), name="B",
+        )
+        self.ops = nn.ModuleList(ops)
+        self.nops = nrows
+        self.mops = ncols
+        self.nproc = nproc
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        B = x.shape[0]
+        sizes, outshape = (self.nops, self._dims) if adjoint else (self.mops, self._dimsd)
+        parts = torch.split(x.reshape(B, -1), sizes, dim=1)
+        ys = [run(op, xi, adjoint).reshape(B, -1) for op, xi in zip(self.ops, parts)]
+        return torch.cat(ys, dim=1).reshape(B, *outshape)

@@ -1,0 +1,92 @@
+"""Diagonal operator."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.functional import diagonal, diagonal_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import normalize_axis, operator_tensor, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["Diagonal"]
+
+
+class Diagonal(LinearOperator):
+    r"""Element-wise multiplication by a diagonal ``diag``.
+
+    Parameters
+    ----------
+    diag : :obj:`torch.Tensor`
+        Diagonal. With ``dims`` given it is a 1-D vector broadcast along ``axis``;
+        otherwise it has the model's shape. An :class:`torch.nn.Parameter` is learnt.
+    dims : :obj:`int` or :obj:`tuple`, optional
+        Model shape (defaults to ``diag.shape``).
+    axis : :obj:`int`, optional
+        Axis along which ``diag`` is applied when ``dims`` is given.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``diag``; complex ``diag`` makes a complex operator).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    .. math::
+        y_i = d_i x_i, \qquad x_i = \overline{d_i} y_i.
+
+    One read of x, one read of d, one write of y.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0]), dims=(2, 3), axis=0)
+    >>> D @ torch.ones(2, 3)
+    tensor([[1., 1., 1.],
+            [2., 2., 2.]])
+    """
+
+    def __init__(
+        self,
+        diag: TensorLike,
+        dims: InputDimsLike | None = None,
+        axis: int = -1,
+        dtype: DTypeLike = None,
+        name: str = "D",
+    ) -> None:
+        d, dt = operator_tensor(diag, "diag", dtype)
+        if dims is None:
+            dims_t = tuple(d.shape)
+            bshape = dims_t
+        else:
+            dims_t = to_dims(dims)
+            ax = normalize_axis(axis, len(dims_t))
+            if d.dim() == len(dims_t) and tuple(d.shape) == dims_t:
+                bshape = dims_t
+            elif d.numel() == dims_t[ax] and d.dim() <= 1:
+                bshape = tuple(n if i == ax else 1 for i, n in enumerate(dims_t))
+            else:
+                raise ValueError(
+                    f"diag must have {dims_t[ax]} elements (dims[{axis}]) or shape {dims_t}, "
+                    f"got shape {tuple(d.shape)}"
+                )
+        super().__init__(dims=dims_t, dimsd=dims_t, dtype=dt, name=name)
+        self.axis = axis
+        self._bshape = bshape
+        self._reshape_diag = bshape != tuple(d.shape)
+        self.register_operator_tensor("diag", d)
+
+    def _d(self) -> torch.Tensor:
+        d = self.diag
+        return d.reshape(self._bshape) if self._reshape_diag else d
+
+    # y[b, i] = d[i] x[b, i]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return diagonal(x, self._d())
+
+    # x[b, i] = conj(d[i]) y[b, i]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return diagonal_adjoint(y, self._d())
+
+    def matrix(self) -> torch.Tensor:
+        """Dense diagonal matrix."""
+        return torch.diag(self._d().expand(self._dims).reshape(-1).detach())

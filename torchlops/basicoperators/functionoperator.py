@@ -1,0 +1,80 @@
+"""Operator from a pair of functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral
+from typing import Any
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+
+__all__ = ["FunctionOperator"]
+
+
+class FunctionOperator(LinearOperator):
+    r"""Operator defined by a forward function ``f`` and an adjoint function ``fc``.
+
+    Call forms as in PyLops: ``FunctionOperator(f, n)``, ``FunctionOperator(f, n, m)``,
+    ``FunctionOperator(f, fc, n)``, ``FunctionOperator(f, fc, n, m)`` (``n`` rows, ``m`` columns).
+
+    Parameters
+    ----------
+    f : :obj:`callable`
+        Forward: maps a ``(B, m)`` tensor to a ``(B, n)`` tensor.
+    fc : :obj:`callable`, optional
+        Adjoint: maps ``(B, n)`` to ``(B, m)``. Without it the adjoint raises ``TypeError``.
+    vectorized : :obj:`bool`, optional (keyword)
+        ``True`` (default): ``f``/``fc`` act on a batch ``(B, m)``. ``False``: they act on one
+        flat vector and are vectorised with :func:`torch.vmap`.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional (keyword)
+        Operator dtype.
+    name : :obj:`str`, optional (keyword)
+        Name.
+
+    Notes
+    -----
+    The pair must be adjoint to each other for gradients to be right: backward applies
+    ``fc``. Check it with :func:`torchlops.utils.dottest`.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> F = torchlops.FunctionOperator(lambda x: 2 * x, lambda y: 2 * y, 3)
+    >>> F @ torch.ones(3)
+    tensor([2., 2., 2.])
+    """
+
+    def __init__(self, f: Callable, *args: Any, **kwargs: Any) -> None:
+        fc: Callable | None = None
+        if len(args) == 1:
+            shape = (args[0], args[0])
+        elif len(args) == 2:
+            if isinstance(args[0], Integral):
+                shape = (args[0], args[1])
+            else:
+                fc, shape = args[0], (args[1], args[1])
+        elif len(args) == 3:
+            fc, shape = args[0], (args[1], args[2])
+        else:
+            raise TypeError("FunctionOperator(f, [fc,] n[, m]): expected 1 to 3 positional arguments after f")
+        if not callable(f) or (fc is not None and not callable(fc)):
+            raise TypeError("f and fc must be callables")
+        unknown = set(kwargs) - {"dtype", "name", "vectorized"}
+        if unknown:
+            raise TypeError(f"FunctionOperator got unexpected keyword arguments {sorted(unknown)}")
+        super().__init__(shape=tuple(int(s) for s in shape), dtype=kwargs.get("dtype"), name=kwargs.get("name", "F"))
+        vectorized = kwargs.get("vectorized", True)
+        self.f = f if vectorized else torch.vmap(f)
+        self.fc = fc if (fc is None or vectorized) else torch.vmap(fc)
+
+    # y = f(x)
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return self.f(x)
+
+    # x = fc(y)
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if self.fc is None:
+            raise TypeError(f"{self.name}: no adjoint function fc was given")
+        return self.fc(y)

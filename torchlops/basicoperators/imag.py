@@ -1,0 +1,52 @@
+"""Imaginary part (R-linear)."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import complex_dtype, to_dims, to_torch_dtype
+from torchlops.utils.typing import DTypeLike, InputDimsLike
+
+__all__ = ["Imag"]
+
+
+class Imag(LinearOperator):
+    r"""Imaginary part of a complex model (an R-linear operator, ``clinear=False``).
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model (and data) shape.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Complex dtype of the model (default ``complex128`` as in PyLops).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    .. math::
+        y = \Im(x), \qquad x = 0 + i\,\Re(y),
+
+    the adjoint with respect to the real inner product :math:`\Re(\mathbf{u}^H\mathbf{v})`.
+    The forward returns a real tensor.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> torchlops.Imag(2) @ torch.tensor([1 + 2j, 3 - 1j])
+    tensor([ 2., -1.], dtype=torch.float64)
+    """
+
+    def __init__(self, dims: InputDimsLike, dtype: DTypeLike = "complex128", name: str = "I") -> None:
+        dims = to_dims(dims)
+        super().__init__(dims=dims, dimsd=dims, dtype=complex_dtype(to_torch_dtype(dtype)), clinear=False, name=name)
+
+    # y = Im(x)
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return x.imag.clone() if x.is_complex() else torch.zeros_like(x)
+
+    # x = 0 + i Re(y)
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        re = y.real if y.is_complex() else y
+        return torch.complex(torch.zeros_like(re), re)

@@ -1,0 +1,69 @@
+"""Kronecker product of two operators."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops._algebra import run
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import to_torch_dtype
+from torchlops.utils.typing import DTypeLike
+
+__all__ = ["Kronecker"]
+
+
+class Kronecker(LinearOperator):
+    r"""Kronecker product :math:`\mathbf{A} \otimes \mathbf{B}` of two operators.
+
+    Parameters
+    ----------
+    Op1 : :obj:`torchlops.LinearOperator`
+        First operator :math:`\mathbf{A}` (``M1 x N1``).
+    Op2 : :obj:`torchlops.LinearOperator`
+        Second operator :math:`\mathbf{B}` (``M2 x N2``).
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to the promoted dtype of both).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    With the model as an ``(N1, N2)`` matrix :math:`\mathbf{X}` (row-major flattening),
+
+    .. math::
+        \mathbf{Y} = \mathbf{A} \mathbf{X} \mathbf{B}^T, \qquad
+        \mathbf{X} = \mathbf{A}^H \mathbf{Y} \overline{\mathbf{B}}.
+
+    ``Op2`` is applied to the ``B*N1`` rows at once, ``Op1`` to the ``B*M2`` columns at once.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> K = torchlops.Kronecker(torchlops.Identity(2), 2 * torchlops.Identity(2))
+    >>> K @ torch.ones(4)
+    tensor([2., 2., 2., 2.])
+    """
+
+    _composite = True
+
+    def __init__(self, Op1: LinearOperator, Op2: LinearOperator, dtype: DTypeLike = None, name: str = "K") -> None:
+        if not isinstance(Op1, LinearOperator) or not isinstance(Op2, LinearOperator):
+            raise TypeError("Kronecker: Op1 and Op2 must be torchlops LinearOperators")
+        dt = torch.promote_types(Op1.dtype, Op2.dtype) if dtype is None else to_torch_dtype(dtype)
+        super().__init__(
+            shape=(Op1.shape[0] * Op2.shape[0], Op1.shape[1] * Op2.shape[1]), dtype=dt,
+            clinear=Op1.clinear and Op2.clinear, name=name,
+        )
+        self.Op1 = Op1
+        self.Op2 = Op2
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        B = x.shape[0]
+        (m1, n1), (m2, n2) = self.Op1.shape, self.Op2.shape
+        r1, r2 = (m1, m2) if adjoint else (n1, n2)
+        o1, o2 = (n1, n2) if adjoint else (m1, m2)
+        # rows: apply Op2 (or Op2^H) to each of the B*r1 rows
+        z = run(self.Op2, x.reshape(B * r1, r2), adjoint).reshape(B, r1, o2)
+        # columns: apply Op1 (or Op1^H) to each of the B*o2 columns
+        z = run(self.Op1, z.transpose(1, 2).reshape(B * o2, r1), adjoint).reshape(B, o2, o1)
+        return z.transpose(1, 2).reshape(B, o1 * o2)

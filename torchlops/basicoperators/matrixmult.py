@@ -1,0 +1,103 @@
+"""Matrix multiplication operator."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.functional import matrixmult, matrixmult_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import operator_tensor, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["MatrixMult"]
+
+
+class MatrixMult(LinearOperator):
+    r"""Multiplication by a dense or sparse matrix ``A`` of shape ``(M, N)``.
+
+    Parameters
+    ----------
+    A : :obj:`torch.Tensor`
+        Matrix: dense (an :class:`torch.nn.Parameter` is learnt) or a torch sparse tensor
+        (COO/CSR; applied with :func:`torch.sparse.mm`).
+    otherdims : :obj:`int` or :obj:`tuple`, optional
+        Extra model dimensions: the model is ``(N, *otherdims)`` and ``A`` acts on its first
+        axis, giving data ``(M, *otherdims)``.
+    forceflat : :obj:`bool`, optional
+        Accepted for PyLops compatibility (the output form follows the input form).
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``A``; complex ``A`` makes a complex operator).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    .. math::
+        y_{i\ldots} = \sum_j A_{ij} x_{j\ldots}, \qquad
+        x_{j\ldots} = \sum_i \overline{A_{ij}} y_{i\ldots}.
+
+    One batched GEMM per application (the batch is folded into the GEMM's columns).
+    ``explicit`` is ``True`` without ``otherdims`` (``todense`` returns ``A``).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> M = torchlops.MatrixMult(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    >>> M @ torch.tensor([1.0, 1.0])
+    tensor([ 3.,  7., 11.])
+    """
+
+    def __init__(
+        self,
+        A: TensorLike,
+        otherdims: InputDimsLike | None = None,
+        forceflat: bool | None = None,
+        dtype: DTypeLike = None,
+        name: str = "M",
+    ) -> None:
+        if isinstance(A, torch.Tensor) and A.layout != torch.strided:
+            if dtype is not None:
+                from torchlops.utils.checks import to_torch_dtype
+
+                dt = to_torch_dtype(dtype)
+                if A.dtype.is_complex and not dt.is_complex:
+                    dt = A.dtype
+                A = A.to(dt)
+            mat, dt = A, A.dtype
+        else:
+            mat, dt = operator_tensor(A, "A", dtype)
+        if mat.dim() != 2:
+            raise ValueError(f"A must be a 2-D matrix, got shape {tuple(mat.shape)}")
+        m, n = mat.shape
+        if otherdims is None:
+            dims, dimsd, explicit = (n,), (m,), True
+            self_other: tuple[int, ...] = ()
+        else:
+            self_other = to_dims(otherdims, "otherdims")
+            dims, dimsd, explicit = (n, *self_other), (m, *self_other), False
+        super().__init__(dims=dims, dimsd=dimsd, dtype=dt, explicit=explicit, name=name)
+        self.otherdims = self_other if otherdims is not None else None
+        self.complex = dt.is_complex
+        self.register_operator_tensor("A", mat)
+
+    # y[b, i, ...] = sum_j A[i, j] x[b, j, ...]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return matrixmult(x, self.A)
+
+    # x[b, j, ...] = sum_i conj(A[i, j]) y[b, i, ...]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return matrixmult_adjoint(y, self.A)
+
+    def inv(self) -> torch.Tensor:
+        """Inverse of a square ``A``."""
+        A = self.A.to_dense() if self.A.layout != torch.strided else self.A
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"inv needs a square matrix, got shape {tuple(A.shape)}")
+        return torch.linalg.inv(A)
+
+    def todense(self) -> torch.Tensor:
+        """Dense matrix (``A`` itself, densified if sparse, when there are no ``otherdims``)."""
+        if self.otherdims is None:
+            A = self.A.to_dense() if self.A.layout != torch.strided else self.A
+            return A.detach().clone()
+        return super().todense()

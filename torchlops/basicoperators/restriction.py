@@ -1,0 +1,102 @@
+"""Restriction (sampling) operator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from torchlops.functional import restriction, restriction_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike
+
+__all__ = ["Restriction"]
+
+
+class Restriction(LinearOperator):
+    r"""Select the samples ``iava`` of the model along ``axis``.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model shape.
+    iava : :obj:`list` or :obj:`torch.Tensor`
+        Integer indices of the kept samples along ``axis`` (repeats allowed; negative
+        indices count from the end).
+    axis : :obj:`int`, optional
+        Axis along which to sample.
+    inplace, forceflat : optional
+        Accepted for PyLops compatibility.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype.
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    .. math::
+        y_k = x_{i_k}, \qquad x_i = \sum_{k:\, i_k = i} y_k,
+
+    so repeated indices add up in the adjoint. One gather / one scatter-add.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> R = torchlops.Restriction(4, [0, 2, 2])
+    >>> R @ torch.tensor([1.0, 2.0, 3.0, 4.0])
+    tensor([1., 3., 3.])
+    >>> R.H @ torch.ones(3)
+    tensor([1., 0., 2., 0.])
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        iava: Sequence[int] | torch.Tensor | np.ndarray,
+        axis: int = -1,
+        inplace: bool = True,
+        forceflat: bool | None = None,
+        dtype: DTypeLike = None,
+        name: str = "R",
+    ) -> None:
+        dims = to_dims(dims)
+        ax = normalize_axis(axis, len(dims))
+        idx = iava if isinstance(iava, torch.Tensor) else torch.as_tensor(np.asarray(iava))
+        if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+            raise TypeError(f"iava must hold integers, got dtype {idx.dtype}")
+        idx = idx.reshape(-1).to(torch.long)
+        n = dims[ax]
+        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise ValueError(
+                f"iava must lie in [-{n}, {n}) (dims[{axis}] = {n}), got values in "
+                f"[{int(idx.min())}, {int(idx.max())}]"
+            )
+        dimsd = list(dims)
+        dimsd[ax] = idx.numel()
+        super().__init__(dims=dims, dimsd=dimsd, dtype=dtype, name=name)
+        self.axis = ax
+        self.inplace = inplace
+        self.register_buffer("iava", idx % max(n, 1))
+        self.repeated = bool(torch.unique(self.iava).numel() != self.iava.numel())
+
+    # y[k] = x[iava[k]]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return restriction(x, self.iava, self.axis)
+
+    # x[i] = sum_{k: iava[k] = i} y[k]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return restriction_adjoint(y, self.iava, self.axis, self._dims[self.axis])
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-shaped tensor equal to ``x`` at the sampled positions and zero elsewhere
+        (accepts ``(*batch, *dims)`` or flat ``(*batch, N)``)."""
+        flat = x.shape[-1] == self.shape[1] and tuple(x.shape[x.dim() - len(self._dims):]) != self._dims
+        xb = x.reshape(-1, *self._dims)
+        keep = torch.zeros(self._dims[self.axis], dtype=torch.bool, device=x.device)
+        keep[self.iava.to(x.device)] = True
+        shape = [1] * (len(self._dims) + 1)
+        shape[self.axis + 1] = -1
+        y = torch.where(keep.reshape(shape), xb, torch.zeros((), dtype=x.dtype, device=x.device))
+        return y.reshape(x.shape) if flat else y.reshape(*x.shape[: x.dim() - len(self._dims)], *self._dims)

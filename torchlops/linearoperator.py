@@ -1,0 +1,439 @@
+"""The LinearOperator base class: a ``torch.nn.Module`` with a forward and an adjoint."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchlops._autograd import OperatorFunction, own_tensors
+from torchlops.utils.checks import prod, to_dims, to_torch_dtype
+from torchlops.utils.typing import DTypeLike, InputDimsLike
+
+__all__ = ["LinearOperator", "aslinearoperator"]
+
+
+class LinearOperator(nn.Module):
+    r"""Base class of every torchlops operator.
+
+    A linear operator :math:`\mathbf{A}: \mathbb{F}^{N} \to \mathbb{F}^{M}` acting on
+    tensors of shape ``dims`` (model) and returning tensors of shape ``dimsd`` (data).
+    It is a :class:`torch.nn.Module`: the tensors that define it are buffers (or
+    :class:`torch.nn.Parameter` when learnt), so ``.to()``, ``.double()``, ``state_dict``
+    and ``parameters()`` behave as for any layer.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`, optional
+        Model shape (defaults to ``(shape[1],)``).
+    dimsd : :obj:`int` or :obj:`tuple`, optional
+        Data shape (defaults to ``(shape[0],)``).
+    shape : :obj:`tuple`, optional
+        ``(M, N)``, used only when ``dims``/``dimsd`` are not given.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to :func:`torch.get_default_dtype`).
+    clinear : :obj:`bool`, optional
+        ``False`` for operators that are only R-linear (``Real``, ``Imag``, ``Conj``).
+    explicit : :obj:`bool`, optional
+        The operator holds its dense matrix (``A``).
+    name : :obj:`str`, optional
+        Display name.
+
+    Notes
+    -----
+    A subclass implements ``_matvec(x)`` and ``_rmatvec(y)`` on ONE leading batch
+    dimension: ``x`` is ``(B, *dims)``, ``y`` is ``(B, *dimsd)``. Every public
+    application (``Op @ x``, ``Op(x)``, ``Op.matvec(x)``, ``Op.H @ y``, ``Op.rmatvec(y)``)
+    accepts ``(*batch, *dims)`` or flat ``(*batch, N)`` inputs and goes through
+    :class:`torchlops._autograd.OperatorFunction`, whose backward is the adjoint.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 3.0]))
+    >>> D @ torch.ones(3)
+    tensor([1., 2., 3.])
+    >>> (D.H @ D).matvec(torch.ones(2, 3))
+    tensor([[1., 4., 9.],
+            [1., 4., 9.]])
+    """
+
+    # composite operators apply their parts and do not use the Function themselves
+    _composite: bool = False
+
+    def __init__(
+        self,
+        dims: InputDimsLike | None = None,
+        dimsd: InputDimsLike | None = None,
+        shape: tuple[int, int] | None = None,
+        dtype: DTypeLike = None,
+        clinear: bool = True,
+        explicit: bool = False,
+        name: str = "A",
+    ) -> None:
+        super().__init__()
+        if dims is None or dimsd is None:
+            if shape is None:
+                if dims is None and dimsd is None:
+                    raise ValueError("LinearOperator needs dims and dimsd, or shape")
+                dims = dimsd if dims is None else dims
+                dimsd = dims if dimsd is None else dimsd
+            else:
+                shape = to_dims(shape, "shape")
+                if len(shape) != 2:
+                    raise ValueError(f"shape must be (M, N), got {shape}")
+                dims = (shape[1],) if dims is None else dims
+                dimsd = (shape[0],) if dimsd is None else dimsd
+        self._dims = to_dims(dims, "dims")
+        self._dimsd = to_dims(dimsd, "dimsd")
+        if shape is not None and tuple(shape) != (prod(self._dimsd), prod(self._dims)):
+            raise ValueError(
+                f"shape {tuple(shape)} does not match dims {self._dims} and dimsd {self._dimsd}"
+            )
+        self._n = prod(self._dims)
+        self._m = prod(self._dimsd)
+        self._dtype = to_torch_dtype(dtype)
+        self.clinear = bool(clinear)
+        self.explicit = bool(explicit)
+        self.name = name
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """Model shape."""
+        return self._dims
+
+    @property
+    def dimsd(self) -> tuple[int, ...]:
+        """Data shape."""
+        return self._dimsd
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(prod(dimsd), prod(dims))``."""
+        return (self._m, self._n)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Operator dtype (follows ``.to(dtype)``, ``.double()``, ...)."""
+        return self._dtype
+
+    @property
+    def device(self) -> torch.device | None:
+        """Device of the operator's tensors (``None`` when it has none)."""
+        for t in own_tensors(self):
+            return t.device
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return None
+
+    def _apply(self, fn: Any, recurse: bool = True) -> LinearOperator:
+        super()._apply(fn, recurse)
+        probe = fn(torch.zeros((), dtype=self._dtype))
+        if probe.is_floating_point() or probe.is_complex():
+            self._dtype = probe.dtype
+        return self
+
+    def extra_repr(self) -> str:
+        return f"dims={self._dims}, dimsd={self._dimsd}, dtype={self._dtype}"
+
+    def register_operator_tensor(self, name: str, tensor: torch.Tensor | None) -> None:
+        """Register a tensor that defines the operator: a Parameter stays a parameter
+        (learnt), anything else becomes a buffer (moved by ``.to()``, saved in ``state_dict``)."""
+        if isinstance(tensor, nn.Parameter):
+            self.register_parameter(name, tensor)
+        else:
+            self.register_buffer(name, tensor)
+
+    # ------------------------------------------------------------------ kernels
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} does not implement _matvec")
+
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} does not implement _rmatvec")
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        """Apply to ``x`` of shape ``(B, *in)`` with autograd; composites override it."""
+        outs = self._dims if adjoint else self._dimsd
+        return self._function(x, adjoint, x.shape[0], (x.shape[0], *outs))
+
+    def _function(self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...]) -> torch.Tensor:
+        """Promote, check the device and go through the autograd Function; ``x`` holds ``nb``
+        inputs in any accepted form and the result is returned with shape ``outshape``."""
+        dt = torch.promote_types(self._dtype, x.dtype)
+        if x.dtype != dt:
+            x = x.to(dt)
+        tensors = own_tensors(self)
+        if tensors and tensors[0].device != x.device:
+            raise ValueError(
+                f"{self.name}: operator is on {tensors[0].device} but the input is on {x.device}; "
+                f"move one of them, e.g. Op.to(x.device)"
+            )
+        return OperatorFunction.apply(self, adjoint, (nb, outshape), x, *tensors)
+
+    # ------------------------------------------------------------------ application
+    def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{self.name}: input must be a torch.Tensor, got {type(x).__name__} "
+                "(use torch.as_tensor to convert it)"
+            )
+        if not (x.is_floating_point() or x.is_complex()):
+            raise TypeError(
+                f"{self.name}: input must be a floating or complex tensor, got dtype {x.dtype}"
+            )
+        if adjoint:
+            ins, outs, nin_flat, nout_flat = self._dimsd, self._dims, self._m, self._n
+        else:
+            ins, outs, nin_flat, nout_flat = self._dims, self._dimsd, self._n, self._m
+        shp = x.shape
+        nd = len(shp)
+        k = nd - len(ins)
+        if k >= 0 and shp[k:] == ins:
+            batch = shp[:k]
+            outshape = (*batch, *outs)
+        elif nd >= 1 and shp[-1] == nin_flat:
+            batch = shp[:-1]
+            outshape = (*batch, nout_flat)
+        else:
+            raise ValueError(
+                f"{self.name} {'adjoint' if adjoint else 'forward'}: expected an input of shape "
+                f"(*batch, {', '.join(map(str, ins))}) or (*batch, {prod(ins)}), "
+                f"got {tuple(shp)}"
+            )
+        nb = 1
+        for b in batch:
+            nb *= b
+        if self._composite:
+            return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
+        return self._function(x, adjoint, nb, outshape)
+
+    def matvec(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward: ``(*batch, *dims)`` -> ``(*batch, *dimsd)``, flat ``(*batch, N)`` -> ``(*batch, M)``."""
+        return self._apply_public(x, False)
+
+    def rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        """Adjoint: ``(*batch, *dimsd)`` -> ``(*batch, *dims)``, flat ``(*batch, M)`` -> ``(*batch, N)``."""
+        return self._apply_public(y, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``Op(x)`` is ``Op.matvec(x)``."""
+        return self._apply_public(x, False)
+
+    def matmat(self, X: torch.Tensor) -> torch.Tensor:
+        """Apply to the columns of ``X`` of shape ``(N, k)`` (scipy/PyLops semantics)."""
+        if not isinstance(X, torch.Tensor) or X.dim() != 2 or X.shape[0] != self._n:
+            got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
+            raise ValueError(f"{self.name}.matmat: expected a ({self._n}, k) tensor, got {got}")
+        return self._apply_public(X.transpose(0, 1), False).transpose(0, 1)
+
+    def rmatmat(self, Y: torch.Tensor) -> torch.Tensor:
+        """Apply the adjoint to the columns of ``Y`` of shape ``(M, k)``."""
+        if not isinstance(Y, torch.Tensor) or Y.dim() != 2 or Y.shape[0] != self._m:
+            got = tuple(Y.shape) if isinstance(Y, torch.Tensor) else type(Y).__name__
+            raise ValueError(f"{self.name}.rmatmat: expected a ({self._m}, k) tensor, got {got}")
+        return self._apply_public(Y.transpose(0, 1), True).transpose(0, 1)
+
+    def dot(self, x: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
+        """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)`` matrix."""
+        if isinstance(x, LinearOperator):
+            return self @ x
+        if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n and x.shape[1] != self._n:
+            return self.matmat(x)
+        return self.matvec(x)
+
+    # ------------------------------------------------------------------ algebra
+    def __matmul__(self, other: Any) -> Any:
+        from torchlops import _algebra
+
+        if isinstance(other, LinearOperator):
+            return _algebra.ProductOperator(self, other)
+        if isinstance(other, torch.Tensor):
+            return self._apply_public(other, False)
+        return NotImplemented
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return NotImplemented
+
+    def __mul__(self, other: Any) -> Any:
+        from torchlops import _algebra
+
+        if isinstance(other, LinearOperator):
+            return _algebra.ProductOperator(self, other)
+        if _algebra.is_scalar(other):
+            return _algebra.ScaledOperator(self, other)
+        if isinstance(other, torch.Tensor):
+            return self._apply_public(other, False)
+        return NotImplemented
+
+    def __rmul__(self, other: Any) -> Any:
+        from torchlops import _algebra
+
+        if _algebra.is_scalar(other):
+            return _algebra.ScaledOperator(self, other)
+        return NotImplemented
+
+    def __add__(self, other: Any) -> Any:
+        from torchlops import _algebra
+
+        if isinstance(other, LinearOperator):
+            return _algebra.SumOperator(self, other)
+        return NotImplemented
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, LinearOperator):
+            return self + (-other)
+        return NotImplemented
+
+    def __neg__(self) -> LinearOperator:
+        from torchlops import _algebra
+
+        return _algebra.ScaledOperator(self, -1)
+
+    def __pos__(self) -> LinearOperator:
+        return self
+
+    def __pow__(self, k: int) -> LinearOperator:
+        from torchlops import _algebra
+
+        return _algebra.PowerOperator(self, k)
+
+    def __truediv__(self, y: torch.Tensor) -> torch.Tensor:
+        return self.div(y)
+
+    @property
+    def H(self) -> LinearOperator:
+        """Adjoint operator."""
+        from torchlops import _algebra
+
+        return _algebra.AdjointOperator(self)
+
+    @property
+    def T(self) -> LinearOperator:
+        """Transposed operator (``conj(A^H conj(x))``)."""
+        from torchlops import _algebra
+
+        return _algebra.TransposeOperator(self)
+
+    def adjoint(self) -> LinearOperator:
+        """Adjoint operator (same as ``.H``)."""
+        return self.H
+
+    def transpose(self) -> LinearOperator:
+        """Transposed operator (same as ``.T``)."""
+        return self.T
+
+    def conj(self) -> LinearOperator:
+        """Complex-conjugate operator: ``x -> conj(A conj(x))``."""
+        from torchlops import _algebra
+
+        return _algebra.ConjOperator(self)
+
+    def toreal(self, forw: bool = True, adj: bool = True) -> LinearOperator:
+        """Operator returning the real part of the forward (``forw``) and/or adjoint (``adj``)."""
+        from torchlops import _algebra
+
+        return _algebra.RealImagOperator(self, forw=forw, adj=adj, real=True)
+
+    def toimag(self, forw: bool = True, adj: bool = True) -> LinearOperator:
+        """Operator returning the imaginary part of the forward and/or (minus) that of the adjoint."""
+        from torchlops import _algebra
+
+        return _algebra.RealImagOperator(self, forw=forw, adj=adj, real=False)
+
+    def apply_columns(self, cols: Any) -> LinearOperator:
+        """Operator acting with a subset of the columns (model entries ``cols`` of the flat model)."""
+        from torchlops import _algebra
+
+        return _algebra.ColumnOperator(self, cols)
+
+    # ------------------------------------------------------------------ dense / solves / spectra
+    def todense(self) -> torch.Tensor:
+        """Dense ``(M, N)`` matrix of the operator (built from ``N`` forward applications at once)."""
+        A = getattr(self, "A", None)
+        if self.explicit and isinstance(A, torch.Tensor) and A.dim() == 2 and not A.is_sparse:
+            return A.detach().clone()
+        dev = self.device
+        eye = torch.eye(self._n, dtype=self._dtype, device=dev)
+        with torch.no_grad():
+            cols = self.matvec(eye)
+        return cols.transpose(0, 1).contiguous()
+
+    def div(self, y: torch.Tensor, niter: int = 100, densesolver: str = "torch") -> torch.Tensor:
+        """Solve ``A x = y`` (least squares): a dense solve for explicit operators,
+        ``niter`` CGLS iterations otherwise. ``y`` may carry leading batch dims."""
+        from torchlops.optimization.basic import cgls
+
+        if densesolver not in ("torch", "scipy", "numpy"):
+            raise ValueError(f"densesolver must be 'torch', 'scipy' or 'numpy', got {densesolver!r}")
+        if self.explicit:
+            A = self.todense()
+            yf = self._flat_data(y)
+            dt = torch.promote_types(A.dtype, yf.dtype)
+            A, yf = A.to(dt), yf.to(dt)
+            if A.shape[0] == A.shape[1]:
+                x = torch.linalg.solve(A, yf.reshape(-1, self._m).T).T
+            else:
+                x = torch.linalg.pinv(A) @ yf.reshape(-1, self._m).T
+                x = x.T
+            return x.reshape(*yf.shape[:-1], self._n)
+        return cgls(self, y, niter=niter, tol=0.0).x
+
+    def _flat_data(self, y: torch.Tensor) -> torch.Tensor:
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"{self.name}: y must be a torch.Tensor, got {type(y).__name__}")
+        if y.dim() >= len(self._dimsd) and tuple(y.shape[y.dim() - len(self._dimsd) :]) == self._dimsd:
+            return y.reshape(*y.shape[: y.dim() - len(self._dimsd)], self._m)
+        if y.dim() >= 1 and y.shape[-1] == self._m:
+            return y
+        raise ValueError(
+            f"{self.name}: expected data of shape (*batch, {', '.join(map(str, self._dimsd))}) "
+            f"or (*batch, {self._m}), got {tuple(y.shape)}"
+        )
+
+    def eigs(
+        self,
+        neigs: int | None = None,
+        symmetric: bool = False,
+        niter: int | None = None,
+        which: str = "LM",
+    ) -> torch.Tensor:
+        """Most significant eigenvalues (Lanczos for ``symmetric=True``, Arnoldi otherwise;
+        singular values for rectangular operators), sorted by decreasing magnitude."""
+        from torchlops.optimization.eigs import operator_eigs
+
+        return operator_eigs(self, neigs=neigs, symmetric=symmetric, niter=niter, which=which)
+
+    def cond(self, niter: int | None = None) -> torch.Tensor:
+        """2-norm condition number ``sigma_max / sigma_min`` (Lanczos on ``A^H A``)."""
+        from torchlops.optimization.eigs import operator_cond
+
+        return operator_cond(self, niter=niter)
+
+    def trace(
+        self,
+        neval: int | None = None,
+        method: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Trace: ``explicit`` (exact), ``hutchinson`` or ``hutch++`` (default for implicit operators)."""
+        from torchlops.utils.trace import operator_trace
+
+        return operator_trace(self, neval=neval, method=method, generator=generator)
+
+
+def aslinearoperator(Op: Any) -> LinearOperator:
+    """Return ``Op`` as a torchlops operator (a dense tensor becomes a ``MatrixMult``)."""
+    if isinstance(Op, LinearOperator):
+        return Op
+    if isinstance(Op, torch.Tensor):
+        from torchlops.basicoperators.matrixmult import MatrixMult
+
+        return MatrixMult(Op)
+    if isinstance(Op, numbers.Number):
+        raise TypeError("aslinearoperator: a scalar is not an operator")
+    raise TypeError(f"aslinearoperator: cannot convert {type(Op).__name__} to a LinearOperator")

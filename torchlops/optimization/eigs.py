@@ -1,0 +1,112 @@
+"""Eigenvalue estimates on torch: power iteration, Lanczos, Arnoldi."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+
+__all__ = ["power_iteration", "operator_eigs", "operator_cond"]
+
+
+def power_iteration(
+    Op: LinearOperator,
+    niter: int = 10,
+    rtol: float = 1e-5,
+    dtype: torch.dtype | None = None,
+    backend: str = "torch",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    r"""Largest eigenvalue (in magnitude) of a square operator by power iteration.
+
+    Returns ``(maxeig, b_k, iiter)`` like PyLops. The Rayleigh quotient is evaluated
+    every iteration; the loop stops early when its relative change falls below ``rtol``
+    (a host read per iteration; ``rtol=0`` runs exactly ``niter`` iterations without one).
+    """
+    if Op.shape[0] != Op.shape[1]:
+        raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
+    dt = dtype or Op.dtype
+    b = torch.randn(Op.shape[1], dtype=dt, device=Op.device or "cpu", generator=generator)
+    b = b / torch.linalg.vector_norm(b)
+    maxeig_old = torch.zeros((), dtype=dt)
+    maxeig = maxeig_old
+    it = 0
+    for it in range(1, niter + 1):
+        bk = Op.matvec(b)
+        maxeig = torch.vdot(b, bk)
+        b = bk / torch.linalg.vector_norm(bk)
+        if rtol > 0 and bool(torch.abs(maxeig - maxeig_old) < rtol * torch.abs(maxeig_old)):
+            break
+        maxeig_old = maxeig
+    return maxeig, b, it
+
+
+def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) -> torch.Tensor:
+    """Projected matrix of an m-step Lanczos (hermitian) or Arnoldi process with full
+    re-orthogonalisation, started from a fixed-seed random vector."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    v = torch.randn(n, dtype=dtype, generator=gen).to(device)
+    V = torch.zeros(m + 1, n, dtype=dtype, device=device)
+    H = torch.zeros(m + 1, m, dtype=dtype, device=device)
+    V[0] = v / torch.linalg.vector_norm(v)
+    k = m
+    for j in range(m):
+        w = apply(V[j])
+        for _ in range(2):  # twice is enough (Kahan)
+            h = V[: j + 1].conj() @ w
+            w = w - h @ V[: j + 1]
+            H[: j + 1, j] += h
+        beta = torch.linalg.vector_norm(w)
+        H[j + 1, j] = beta
+        if float(beta) <= 1e-12 * max(1.0, float(torch.linalg.vector_norm(H[: j + 2, j]))):
+            k = j + 1
+            break
+        V[j + 1] = w / beta
+    Hm = H[:k, :k]
+    if hermitian:
+        Hm = (Hm + Hm.conj().T) / 2
+    return Hm
+
+
+def _select(vals: torch.Tensor, neigs: int, which: str) -> torch.Tensor:
+    order = torch.argsort(vals.abs(), descending=(which == "LM"))
+    out = vals[order[:neigs]]
+    return out[torch.argsort(out.abs(), descending=True)]
+
+
+def operator_eigs(
+    Op: LinearOperator, neigs: int | None = None, symmetric: bool = False, niter: int | None = None, which: str = "LM"
+) -> torch.Tensor:
+    """See :meth:`torchlops.LinearOperator.eigs`."""
+    if which not in ("LM", "SM"):
+        raise ValueError(f"which must be 'LM' or 'SM', got {which!r}")
+    M, N = Op.shape
+    k = N if neigs is None else int(neigs)
+    if not 1 <= k <= N:
+        raise ValueError(f"neigs must lie in [1, {N}], got {neigs}")
+    m = N if niter is None else max(min(int(niter), N), k)
+    dev = Op.device or "cpu"
+    with torch.no_grad():
+        if M != N:
+            dt = Op.dtype
+            H = _krylov(lambda v: Op.rmatvec(Op.matvec(v)), N, m, dt, dev, True)
+            vals = torch.linalg.eigvalsh(H).clamp_min(0).sqrt()
+            return _select(vals, min(k, vals.numel()), which)
+        if symmetric:
+            H = _krylov(Op.matvec, N, m, Op.dtype, dev, True)
+            vals = torch.linalg.eigvalsh(H)
+        else:
+            H = _krylov(Op.matvec, N, m, Op.dtype, dev, False)
+            vals = torch.linalg.eigvals(H)
+        return _select(vals, min(k, vals.numel()), which)
+
+
+def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
+    """See :meth:`torchlops.LinearOperator.cond`."""
+    N = Op.shape[1]
+    m = N if niter is None else max(min(int(niter), N), 2)
+    with torch.no_grad():
+        H = _krylov(lambda v: Op.rmatvec(Op.matvec(v)), N, m, Op.dtype, Op.device or "cpu", True)
+        vals = torch.linalg.eigvalsh(H).clamp_min(0)
+    return (vals.max() / vals.min()).sqrt()
+

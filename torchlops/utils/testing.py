@@ -1,0 +1,190 @@
+"""The property battery as public helpers: validate an operator in one call.
+
+>>> import torch, torchlops
+>>> from torchlops.utils.testing import check_operator
+>>> report = check_operator(torchlops.Flip((3, 4), axis=0))
+>>> sorted(report)[:3]
+['batch', 'dottest', 'forms']
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+
+from torchlops.utils.checks import complex_dtype, real_dtype
+from torchlops.utils.dottest import default_tolerance, dottest
+
+__all__ = [
+    "to_double",
+    "random_input",
+    "assert_close",
+    "check_dottest",
+    "check_grad_is_adjoint",
+    "check_gradcheck",
+    "check_batch",
+    "check_forms",
+    "check_vmap",
+    "check_jvp",
+    "check_operator",
+]
+
+
+def _promote(t: torch.Tensor) -> torch.Tensor:
+    if t.is_complex():
+        return t.to(torch.complex128)
+    if t.is_floating_point():
+        return t.to(torch.float64)
+    return t
+
+
+def to_double(Op: torch.nn.Module) -> torch.nn.Module:
+    """A float64/complex128 copy of ``Op`` (real tensors stay real, complex stay complex)."""
+    Op2 = copy.deepcopy(Op)
+    Op2._apply(_promote)
+    return Op2
+
+
+def _model_dtype(Op: torch.nn.Module, dtype: torch.dtype | None) -> torch.dtype:
+    base = dtype if dtype is not None else Op.dtype
+    return complex_dtype(base) if Op.dtype.is_complex else base
+
+
+def random_input(
+    Op: torch.nn.Module,
+    batch: tuple[int, ...] = (),
+    adjoint: bool = False,
+    dtype: torch.dtype | None = None,
+    generator: torch.Generator | None = None,
+    requires_grad: bool = False,
+) -> torch.Tensor:
+    """Random ``(*batch, *dims)`` model (or data when ``adjoint``) in the operator's dtype
+    (complex for complex operators, including the R-linear ``Real``/``Imag``/``Conj``)."""
+    dt = _model_dtype(Op, dtype)
+    shape = (*batch, *(Op.dimsd if adjoint else Op.dims))
+    dev = Op.device or "cpu"
+    x = torch.randn(shape, dtype=real_dtype(dt), device=dev, generator=generator)
+    if dt.is_complex:
+        x = torch.complex(x, torch.randn(shape, dtype=real_dtype(dt), device=dev, generator=generator))
+    return x.requires_grad_(requires_grad)
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, what: str) -> None:
+    """Relative closeness in the 2-norm: ``||a - e|| <= rtol * max(||e||, tiny)``."""
+    a, e = actual.detach(), expected.detach()
+    if a.shape != e.shape:
+        raise AssertionError(f"{what}: shape {tuple(a.shape)} != expected {tuple(e.shape)}")
+    den = torch.linalg.vector_norm(e.to(torch.complex128 if e.is_complex() else torch.float64))
+    num = torch.linalg.vector_norm((a.to(e.dtype) - e).to(torch.complex128 if e.is_complex() else torch.float64))
+    bound = rtol * max(float(den), 1e-30)
+    if float(num) > bound:
+        raise AssertionError(f"{what}: relative error {float(num) / max(float(den), 1e-30):.3e} > {rtol:.1e}")
+
+
+def check_dottest(Op: torch.nn.Module, dtype: torch.dtype | None = None, batch: tuple[int, ...] = (2,)) -> None:
+    """Dot tests in every complexflag the operator supports (real only for real R-linear ones)."""
+    flags = (0, 1, 2, 3) if Op.dtype.is_complex else (0,)
+    for flag in flags:
+        dottest(Op, complexflag=flag, batch=batch, dtype=dtype)
+
+
+def check_grad_is_adjoint(Op: torch.nn.Module, rtol: float | None = None) -> None:
+    """Autograd's gradient of ``Re<g, A x>`` equals ``A^H g`` (the registered adjoint)."""
+    x = random_input(Op, batch=(2,), requires_grad=True)
+    y = Op.matvec(x)
+    g = torch.randn_like(y)
+    (gx,) = torch.autograd.grad((g.conj() * y).real.sum(), x)
+    expected = Op.rmatvec(g)
+    if not x.is_complex() and expected.is_complex():
+        expected = expected.real
+    tol = rtol if rtol is not None else 10 * default_tolerance(Op.dtype)
+    assert_close(gx, expected.to(gx.dtype), tol, "autograd gradient vs adjoint")
+
+
+def check_gradcheck(Op: torch.nn.Module, gradgrad: bool = True) -> None:
+    """``torch.autograd.gradcheck`` (and ``gradgradcheck``) of forward and adjoint in float64."""
+    Od = to_double(Op)
+    for adjoint in (False, True):
+        x = random_input(Od, batch=(2,), adjoint=adjoint, requires_grad=True)
+        fn: Callable = Od.rmatvec if adjoint else Od.matvec
+        torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
+        if gradgrad:
+            torch.autograd.gradgradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+def check_batch(Op: torch.nn.Module, batch: tuple[int, ...] = (2, 3)) -> None:
+    """A ``(*batch, *dims)`` application equals the per-sample applications (both directions)."""
+    tol = 10 * default_tolerance(Op.dtype)
+    for adjoint in (False, True):
+        x = random_input(Op, batch=batch, adjoint=adjoint)
+        apply = Op.rmatvec if adjoint else Op.matvec
+        with torch.no_grad():
+            y = apply(x)
+            flat = x.reshape(-1, *x.shape[len(batch):])
+            ref = torch.stack([apply(xi) for xi in flat]).reshape(y.shape)
+        assert_close(y, ref, tol, f"batched vs per-sample ({'adjoint' if adjoint else 'forward'})")
+
+
+def check_forms(Op: torch.nn.Module) -> None:
+    """Flat ``(*batch, N)`` and N-d ``(*batch, *dims)`` inputs give the same values; flat in gives flat out."""
+    tol = 10 * default_tolerance(Op.dtype)
+    for adjoint in (False, True):
+        x = random_input(Op, batch=(2,), adjoint=adjoint)
+        apply = Op.rmatvec if adjoint else Op.matvec
+        with torch.no_grad():
+            y = apply(x)
+            yf = apply(x.reshape(2, -1))
+            y1 = apply(x[0])
+        ins, outs = (Op.dimsd, Op.dims) if adjoint else (Op.dims, Op.dimsd)
+        # a 1-D input shape is both forms: the output is then N-d
+        flat_out = (2, *outs) if len(ins) == 1 else (2, y[0].numel())
+        if tuple(y.shape) != (2, *outs) or tuple(yf.shape) != flat_out:
+            raise AssertionError(f"output shapes {tuple(y.shape)} / {tuple(yf.shape)} for outputs of shape {outs}")
+        assert_close(yf.reshape(2, -1), y.reshape(2, -1), tol, "flat vs N-d input")
+        assert_close(y1, y[0], tol, "unbatched vs batched input")
+
+
+def check_vmap(Op: torch.nn.Module) -> None:
+    """``torch.func.vmap`` over the operator equals the batched application."""
+    tol = 10 * default_tolerance(Op.dtype)
+    for adjoint in (False, True):
+        x = random_input(Op, batch=(3, 2), adjoint=adjoint)
+        apply = Op.rmatvec if adjoint else Op.matvec
+        with torch.no_grad():
+            assert_close(torch.func.vmap(apply)(x), apply(x), tol, "vmap vs batched")
+
+
+def check_jvp(Op: torch.nn.Module) -> None:
+    """``torch.func.jvp`` of a linear operator returns ``(A x, A t)``."""
+    tol = 10 * default_tolerance(Op.dtype)
+    x = random_input(Op, batch=(2,))
+    t = random_input(Op, batch=(2,))
+    y, yt = torch.func.jvp(Op.matvec, (x,), (t,))
+    with torch.no_grad():
+        assert_close(y, Op.matvec(x), tol, "jvp primal")
+        assert_close(yt, Op.matvec(t), tol, "jvp tangent")
+
+
+def check_operator(Op: torch.nn.Module, gradgrad: bool = True) -> dict[str, bool]:
+    """Run the whole battery on ``Op``; raises ``AssertionError`` on the first failure and
+    returns ``{property: True}`` otherwise."""
+    report: dict[str, bool] = {}
+    check_dottest(Op)
+    report["dottest"] = True
+    check_dottest(to_double(Op))
+    report["dottest_float64"] = True
+    check_grad_is_adjoint(Op)
+    report["grad_is_adjoint"] = True
+    check_gradcheck(Op, gradgrad=gradgrad)
+    report["gradcheck"] = True
+    check_batch(Op)
+    report["batch"] = True
+    check_forms(Op)
+    report["forms"] = True
+    check_vmap(Op)
+    report["vmap"] = True
+    check_jvp(Op)
+    report["jvp"] = True
+    return report
