@@ -31,7 +31,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from torchlops.linearoperator import LinearOperator
 
-__all__ = ["OperatorFunction", "own_tensors", "bind_tensors"]
+__all__ = ["OperatorFunction", "apply_operator", "own_tensors", "bind_tensors"]
 
 Layout = tuple[int, tuple[int, ...]]
 
@@ -97,16 +97,8 @@ def _fwd_ad_active() -> bool:
 
 
 class OperatorFunction(torch.autograd.Function):
-    """``y = A x`` (or ``A^H x``) whose backward is ``A^H g`` (or ``A g``)."""
-
-    @classmethod
-    def apply(cls, *args: Any) -> Any:  # type: ignore[override]
-        # Function.apply binds the arguments through inspect.signature on every call
-        # (tens of microseconds); every call here is positional with no defaults, so the
-        # plain path skips that. Transforms and compilation take the stock route.
-        if _transforms_active() or torch.compiler.is_compiling():
-            return super().apply(*args)
-        return super(torch.autograd.Function, cls).apply(*args)
+    """``y = A x`` (or ``A^H x``) whose backward is ``A^H g`` (or ``A g``), whose jvp is the
+    operator itself and whose vmap rule folds the mapped dimension into the batch."""
 
     @staticmethod
     def forward(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
@@ -147,7 +139,7 @@ class OperatorFunction(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             if torch.is_grad_enabled():
                 # create_graph: keep the adjoint differentiable (double backward)
-                gx = OperatorFunction.apply(op, not adjoint, (nb, ctx.xshape), g, *tensors)
+                gx = apply_operator(op, not adjoint, (nb, ctx.xshape), g, *tensors)
             else:
                 gx = _run(op, not adjoint, g, nb, tensors)
                 if gx.shape != ctx.xshape:
@@ -156,6 +148,7 @@ class OperatorFunction(torch.autograd.Function):
             return (None, None, None, gx, *((None,) * len(tensors)))
         tgrads = _tensor_vjp(op, adjoint, x, nb, tensors, g, ctx.needs_input_grad[4:])
         return (None, None, None, gx, *tgrads)
+
 
     @staticmethod
     def jvp(ctx: Any, _o: None, _a: None, _l: None, x_t: torch.Tensor | None, *tensor_ts: torch.Tensor | None):
@@ -267,3 +260,33 @@ def _tensor_jvp(
             return torch.zeros_like(y)
         (jt,) = torch.autograd.grad(s, v)
     return jt
+
+
+class _CompiledOperatorFunction(torch.autograd.Function):
+    """The same forward and backward as :class:`OperatorFunction`, in the form dynamo traces
+    into one graph (``torch.compile`` does not trace Functions with a custom ``jvp``, and
+    passes a context to ``forward``)."""
+
+    @staticmethod
+    def forward(ctx: Any, op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor):
+        y = OperatorFunction.forward(op, adjoint, layout, x, *tensors)
+        OperatorFunction.setup_context(ctx, (op, adjoint, layout, x, *tensors), y)
+        return y
+
+    backward = OperatorFunction.backward
+
+
+# Function.apply binds its arguments through inspect.signature on every call (tens of
+# microseconds). Every call here is positional with no defaults, so outside transforms and
+# compilation the C entry point is called directly; torch.compile and torch.func take the
+# stock route (dynamo recognises OperatorFunction.apply).
+_fast_apply = super(torch.autograd.Function, OperatorFunction).apply
+
+
+def apply_operator(*args: Any) -> torch.Tensor:
+    """``OperatorFunction.apply(op, adjoint, layout, x, *tensors)`` with less Python overhead."""
+    if torch.compiler.is_compiling():
+        return _CompiledOperatorFunction.apply(*args)
+    if _transforms_active():
+        return OperatorFunction.apply(*args)
+    return _fast_apply(*args)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlops._autograd import OperatorFunction, own_tensors
+from torchlops._autograd import apply_operator, own_tensors
 from torchlops.utils.checks import prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
@@ -173,7 +173,7 @@ class LinearOperator(nn.Module):
                 f"{self.name}: operator is on {tensors[0].device} but the input is on {x.device}; "
                 f"move one of them, e.g. Op.to(x.device)"
             )
-        return OperatorFunction.apply(self, adjoint, (nb, outshape), x, *tensors)
+        return apply_operator(self, adjoint, (nb, outshape), x, *tensors)
 
     # ------------------------------------------------------------------ application
     def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:

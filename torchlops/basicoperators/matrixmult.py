@@ -55,7 +55,7 @@ class MatrixMult(LinearOperator):
         dtype: DTypeLike = None,
         name: str = "M",
     ) -> None:
-        if isinstance(A, torch.Tensor) and A.layout != torch.strided:
+        if isinstance(A, torch.Tensor) and (A.is_sparse or A.is_sparse_csr):
             if dtype is not None:
                 from torchlops.utils.checks import to_torch_dtype
 
@@ -90,7 +90,7 @@ class MatrixMult(LinearOperator):
 
     def inv(self) -> torch.Tensor:
         """Inverse of a square ``A``."""
-        A = self.A.to_dense() if self.A.layout != torch.strided else self.A
+        A = self.A.to_dense() if (self.A.is_sparse or self.A.is_sparse_csr) else self.A
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"inv needs a square matrix, got shape {tuple(A.shape)}")
         return torch.linalg.inv(A)
@@ -98,6 +98,6 @@ class MatrixMult(LinearOperator):
     def todense(self) -> torch.Tensor:
         """Dense matrix (``A`` itself, densified if sparse, when there are no ``otherdims``)."""
         if self.otherdims is None:
-            A = self.A.to_dense() if self.A.layout != torch.strided else self.A
+            A = self.A.to_dense() if (self.A.is_sparse or self.A.is_sparse_csr) else self.A
             return A.detach().clone()
         return super().todense()

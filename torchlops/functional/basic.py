@@ -49,7 +49,7 @@ def diagonal_adjoint(y: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 def matrixmult(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """``y = A x`` for ``x`` of shape ``(B, N)`` or ``(B, N, *other)``; ``A`` dense or sparse."""
     B = x.shape[0]
-    if A.is_sparse or A.layout != torch.strided:
+    if A.is_sparse or A.is_sparse_csr:
         xm = x.reshape(B, A.shape[1], -1).transpose(0, 1).reshape(A.shape[1], -1)
         y = torch.sparse.mm(_cast(A, x), xm)
         return y.reshape(A.shape[0], B, -1).transpose(0, 1).reshape(B, A.shape[0], *x.shape[2:])
@@ -63,7 +63,7 @@ def matrixmult(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 def matrixmult_adjoint(y: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """``x = A^H y`` (computed as ``conj(A^T conj(y))`` for sparse ``A``)."""
     B = y.shape[0]
-    if A.is_sparse or A.layout != torch.strided:
+    if A.is_sparse or A.is_sparse_csr:
         ym = y.reshape(B, A.shape[0], -1).transpose(0, 1).reshape(A.shape[0], -1)
         x = torch.sparse.mm(_cast(A, y).transpose(0, 1), ym.conj()).conj()
         return x.reshape(A.shape[1], B, -1).transpose(0, 1).reshape(B, A.shape[1], *y.shape[2:])

@@ -1,0 +1,96 @@
+"""The property battery: every operator of tests/registry.py, every property of design.md §7."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.registry import CASES, OperatorCase
+from torchlops.utils import testing as T
+from torchlops.utils.checks import real_dtype
+
+IDS = [c.name for c in CASES]
+COMPILE_CASES = [pytest.param(c, id=c.name, marks=() if c.compile else pytest.mark.slow) for c in CASES]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("precision", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_dottest(case: OperatorCase, precision: torch.dtype) -> None:
+    Op = case.build(precision)
+    assert real_dtype(Op.dtype) == precision
+    T.check_dottest(Op, batch=(3,))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_grad_is_adjoint(case: OperatorCase) -> None:
+    T.check_grad_is_adjoint(case.build(torch.float64), rtol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradcheck(case: OperatorCase) -> None:
+    T.check_gradcheck(case.build(torch.float64), gradgrad=case.gradgrad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_batch_equals_per_sample(case: OperatorCase) -> None:
+    T.check_batch(case.build(torch.float64), batch=(2, 3))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_input_forms(case: OperatorCase) -> None:
+    T.check_forms(case.build(torch.float64))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_vmap(case: OperatorCase) -> None:
+    T.check_vmap(case.build(torch.float64))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jvp(case: OperatorCase) -> None:
+    T.check_jvp(case.build(torch.float64))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_dtype_promotion_and_following(case: OperatorCase) -> None:
+    Op = case.build(torch.float32)
+    x32 = T.random_input(Op, batch=(2,))
+    x64 = x32.to(torch.complex128 if x32.is_complex() else torch.float64)
+    with torch.no_grad():
+        y32 = Op.matvec(x32)
+        y64 = Op.matvec(x64)
+    # a float64 input is never cut to float32; a float32 input stays float32
+    assert real_dtype(y64.dtype) == torch.float64
+    assert real_dtype(y32.dtype) == torch.float32
+    T.assert_close(y32, y64, 1e-4, "float32 vs float64 input")
+    # the operator follows .to(dtype) / .double()
+    Od = T.to_double(Op)
+    assert real_dtype(Od.dtype) == torch.float64
+    with torch.no_grad():
+        T.assert_close(Od.matvec(x64), y64, 1e-5, "float64 copy of the operator")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_device_round_trip(case: OperatorCase, device: torch.device) -> None:
+    Op = case.build(torch.float64)
+    x = T.random_input(Op, batch=(2,))
+    with torch.no_grad():
+        ref = Op.matvec(x)
+        Od = Op.to(device)
+        y = Od.matvec(x.to(device)).cpu()
+        back = Od.to("cpu").matvec(x)
+    T.assert_close(y, ref, 1e-10, f"on {device}")
+    T.assert_close(back, ref, 1e-12, "back on cpu")
+
+
+@pytest.mark.parametrize("case", COMPILE_CASES)
+def test_compile_fullgraph(case: OperatorCase) -> None:
+    torch._dynamo.reset()
+    Op = case.build(torch.float64)
+    x = T.random_input(Op, batch=(2,))
+    yd = T.random_input(Op, batch=(2,), adjoint=True)
+    fwd = torch.compile(lambda v: Op(v), fullgraph=case.fullgraph)
+    adj = torch.compile(lambda v: Op.rmatvec(v), fullgraph=case.fullgraph)
+    with torch.no_grad():
+        T.assert_close(fwd(x), Op(x), 1e-12, "compiled forward")
+        T.assert_close(adj(yd), Op.rmatvec(yd), 1e-12, "compiled adjoint")
