@@ -1,0 +1,137 @@
+"""The autograd bridge: learnable operator tensors, transforms, double backward, compile."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import torchlops as tl
+from torchlops.utils.testing import assert_close
+
+DT = torch.float64
+
+
+def test_learnable_diagonal_matches_dense_autograd() -> None:
+    d = nn.Parameter(torch.randn(3, dtype=DT))
+    D = tl.Diagonal(d, dims=(3, 4), axis=0)
+    assert [p is d for p in D.parameters()] == [True]
+    x = torch.randn(2, 3, 4, dtype=DT, requires_grad=True)
+    w = torch.randn(2, 3, 4, dtype=DT)
+    (D(x) * w).sum().backward()
+    d2 = d.detach().clone().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    (d2[:, None] * x2 * w).sum().backward()
+    assert_close(d.grad, d2.grad, 1e-12, "diag gradient")
+    assert_close(x.grad, x2.grad, 1e-12, "input gradient")
+
+
+def test_learnable_complex_matrixmult_matches_dense_autograd() -> None:
+    A = nn.Parameter(torch.randn(4, 3, dtype=torch.complex128))
+    M = tl.MatrixMult(A)
+    x = torch.randn(5, 3, dtype=torch.complex128, requires_grad=True)
+    w = torch.randn(5, 4, dtype=torch.complex128)
+    for adjoint in (False, True):
+        A.grad = None
+        xin = x if not adjoint else torch.randn(5, 4, dtype=torch.complex128)
+        out = M.rmatvec(xin) if adjoint else M(xin)
+        wt = torch.randn_like(out)
+        (wt.conj() * out).real.sum().backward()
+        A2 = A.detach().clone().requires_grad_()
+        ref = xin @ A2.conj() if adjoint else xin @ A2.T
+        (wt.conj() * ref).real.sum().backward()
+        assert_close(A.grad, A2.grad, 1e-12, f"matrix gradient (adjoint={adjoint})")
+    del w
+
+
+def test_operator_tensor_gradcheck_and_gradgradcheck() -> None:
+    x = torch.randn(2, 3, 5, dtype=DT, requires_grad=True)
+
+    def f(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        return tl.MatrixMult(A, otherdims=(5,)).rmatvec(tl.MatrixMult(A, otherdims=(5,))(x))
+
+    A = torch.randn(4, 3, dtype=DT, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x, A))
+    assert torch.autograd.gradgradcheck(f, (x, A))
+
+
+def test_nonleaf_operator_tensor_receives_gradient() -> None:
+    # an operator built from a network output is a layer: gradients reach the network
+    theta = torch.randn(4, dtype=DT, requires_grad=True)
+    D = tl.Diagonal(torch.exp(theta))
+    x = torch.randn(4, dtype=DT)
+    D(x).sum().backward()
+    assert_close(theta.grad, torch.exp(theta.detach()) * x, 1e-12, "chain rule through the diagonal")
+
+
+def test_hessian_vector_product_through_operator() -> None:
+    A = tl.MatrixMult(torch.randn(6, 4, dtype=DT))
+    x = torch.randn(4, dtype=DT, requires_grad=True)
+    v = torch.randn(4, dtype=DT)
+    loss = 0.5 * (A(x) ** 2).sum()
+    (g,) = torch.autograd.grad(loss, x, create_graph=True)
+    (hv,) = torch.autograd.grad(g, x, v)
+    assert_close(hv, A.rmatvec(A(v)), 1e-12, "H v = A^H A v")
+
+
+def test_functional_call_and_vmap_over_parameters() -> None:
+    D = tl.Diagonal(torch.randn(5, dtype=DT))
+    x = torch.randn(3, 5, dtype=DT)
+    ds = torch.randn(4, 5, dtype=DT)
+    out = torch.func.vmap(lambda d: torch.func.functional_call(D, {"diag": d}, (x,)))(ds)
+    assert_close(out, ds[:, None] * x, 1e-12, "vmap over the diagonal")
+    grad = torch.func.grad(lambda d: torch.func.functional_call(D, {"diag": d}, (x,)).sum())(ds[0])
+    assert_close(grad, x.sum(0), 1e-12, "func.grad over the diagonal")
+    # the operator's own tensor is untouched afterwards
+    assert not torch.equal(D.diag, ds[0])
+
+
+def test_forward_mode_through_operator_tensor() -> None:
+    import torch.autograd.forward_ad as fwAD
+
+    d = torch.randn(5, dtype=DT)
+    x = torch.randn(2, 5, dtype=DT)
+    t = torch.randn(5, dtype=DT)
+    with fwAD.dual_level():
+        D = tl.Diagonal(fwAD.make_dual(d, t))
+        tangent = fwAD.unpack_dual(D(x)).tangent
+    assert_close(tangent, t * x, 1e-12, "d/dd (d x) . t")
+    _, jt = torch.func.jvp(lambda dd: torch.func.functional_call(D, {"diag": dd}, (x,)), (d,), (t,))
+    assert_close(jt, t * x, 1e-12, "func.jvp over the diagonal")
+
+
+def test_learnable_scalar_in_composite() -> None:
+    lam = nn.Parameter(torch.tensor(0.3, dtype=DT))
+    A = tl.MatrixMult(torch.randn(5, 4, dtype=DT))
+    Op = A.H @ A + lam * tl.Identity(4, dtype=DT)
+    assert any(p is lam for p in Op.parameters())
+    x = torch.randn(4, dtype=DT)
+    Op(x).sum().backward()
+    assert_close(lam.grad, x.sum(), 1e-12, "gradient of the damping")
+
+
+def test_compile_composite_normal_operator_fullgraph() -> None:
+    torch._dynamo.reset()
+    A = tl.MatrixMult(torch.randn(7, 5, dtype=DT))
+    Op = A.H @ A + 0.1 * tl.Identity(5, dtype=DT)
+    x = torch.randn(3, 5, dtype=DT, requires_grad=True)
+    f = torch.compile(lambda v: Op(v), fullgraph=True)
+    y = f(x)
+    assert_close(y, Op(x), 1e-12, "compiled composite")
+    (gc,) = torch.autograd.grad(y.sum(), x)
+    (ge,) = torch.autograd.grad(Op(x).sum(), x)
+    assert_close(gc, ge, 1e-12, "compiled backward")
+
+
+def test_module_integration_state_dict_and_to() -> None:
+    D = tl.Diagonal(nn.Parameter(torch.randn(3)))
+    net = nn.Sequential(nn.Linear(3, 3), D)
+    assert len(list(net.parameters())) == 3
+    sd = net.state_dict()
+    assert "1.diag" in sd
+    net = net.double()
+    assert D.dtype == torch.float64
+    out = net(torch.randn(2, 3, dtype=DT))
+    assert out.dtype == DT
+    D2 = tl.Diagonal(nn.Parameter(torch.zeros(3, dtype=DT)))
+    D2.load_state_dict({"diag": D.diag.detach()})
+    assert torch.equal(D2.diag, D.diag)
