@@ -177,7 +177,12 @@ def _load_bench() -> ModuleType | None:
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     return module
 
 
@@ -198,6 +203,7 @@ def bench(argv: Sequence[str] = ()) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m torchlops",
+        allow_abbrev=False,
         description="torchlops: PyLops-style linear operators in PyTorch.",
         epilog="Options that `bench` does not know here (e.g. --repeat) are passed on to benchmarks/bench_core.py.",
     )

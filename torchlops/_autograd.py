@@ -31,7 +31,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from torchlops.linearoperator import LinearOperator
 
-__all__ = ["OperatorFunction", "apply_operator", "own_tensors", "bind_tensors"]
+__all__ = ["OperatorFunction", "apply_operator", "needs_function", "run_kernel", "own_tensors", "bind_tensors"]
 
 Layout = tuple[int, tuple[int, ...]]
 
@@ -79,17 +79,37 @@ def _raw(op: LinearOperator, adjoint: bool, x: torch.Tensor) -> torch.Tensor:
     return op._rmatvec(x) if adjoint else op._matvec(x)
 
 
-def _run(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``(nb, *in)`` view of ``x`` through the raw kernel, with ``tensors`` bound."""
+def run_kernel(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``(nb, *in)`` view of ``x`` through the raw kernel, with ``tensors`` bound. Operators
+    that declare ``_any_batch`` take ``x`` with whatever leading dims it has."""
     ins = op._dimsd if adjoint else op._dims
-    xb = x if (x.shape[0] == nb and x.shape[1:] == ins and x.dim() == len(ins) + 1) else x.reshape(nb, *ins)
+    if op._any_batch:
+        k = x.dim() - len(ins)
+        if k < 0 or x.shape[k:] != ins:
+            x = x.reshape(nb, *ins)
+    elif x.shape[0] != nb or x.shape[1:] != ins:
+        x = x.reshape(nb, *ins)
     if _holds(op, tensors):
-        return _raw(op, adjoint, xb)
+        return op._rmatvec(x) if adjoint else op._matvec(x)
     with bind_tensors(op, tensors):
-        return _raw(op, adjoint, xb)
+        return op._rmatvec(x) if adjoint else op._matvec(x)
 
 
 _transforms_active = torch._C._are_functorch_transforms_active
+_grad_enabled = torch.is_grad_enabled
+
+
+def needs_function(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether an application must go through the autograd Function: something requires
+    grad (with grad mode on), forward-mode AD is active, or a torch.func transform is."""
+    if _grad_enabled():
+        if x.requires_grad:
+            return True
+        for t in tensors:
+            if t.requires_grad:
+                return True
+    return torch.autograd.forward_ad._current_level >= 0 or _transforms_active()
+
 
 
 def _fwd_ad_active() -> bool:
@@ -103,7 +123,7 @@ class OperatorFunction(torch.autograd.Function):
     @staticmethod
     def forward(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
         nb, outshape = layout
-        y = _run(op, adjoint, x, nb, tensors)
+        y = run_kernel(op, adjoint, x, nb, tensors)
         return y if y.shape == outshape else y.reshape(outshape)
 
     @staticmethod
@@ -141,7 +161,7 @@ class OperatorFunction(torch.autograd.Function):
                 # create_graph: keep the adjoint differentiable (double backward)
                 gx = apply_operator(op, not adjoint, (nb, ctx.xshape), g, *tensors)
             else:
-                gx = _run(op, not adjoint, g, nb, tensors)
+                gx = run_kernel(op, not adjoint, g, nb, tensors)
                 if gx.shape != ctx.xshape:
                     gx = gx.reshape(ctx.xshape)
         if not ctx.tensor_grads:

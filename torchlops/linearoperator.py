@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlops._autograd import apply_operator, own_tensors
+from torchlops._autograd import apply_operator, needs_function, own_tensors, run_kernel
 from torchlops.utils.checks import prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
@@ -62,6 +62,9 @@ class LinearOperator(nn.Module):
 
     # composite operators apply their parts and do not use the Function themselves
     _composite: bool = False
+    # element-wise operators whose kernels broadcast over any leading dims (including none)
+    # may set this: their _matvec/_rmatvec then receive inputs without a reshape
+    _any_batch: bool = False
 
     def __init__(
         self,
@@ -173,7 +176,11 @@ class LinearOperator(nn.Module):
                 f"{self.name}: operator is on {tensors[0].device} but the input is on {x.device}; "
                 f"move one of them, e.g. Op.to(x.device)"
             )
-        return apply_operator(self, adjoint, (nb, outshape), x, *tensors)
+        if needs_function(x, tensors):
+            return apply_operator(self, adjoint, (nb, outshape), x, *tensors)
+        # nothing to differentiate: the kernel directly, without the Function's bookkeeping
+        y = run_kernel(self, adjoint, x, nb, tensors)
+        return y if y.shape == outshape else y.reshape(outshape)
 
     # ------------------------------------------------------------------ application
     def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:

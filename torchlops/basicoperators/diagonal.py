@@ -45,6 +45,8 @@ class Diagonal(LinearOperator):
             [2., 2., 2.]])
     """
 
+    _any_batch = True
+
     def __init__(
         self,
         diag: TensorLike,
