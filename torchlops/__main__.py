@@ -146,7 +146,7 @@ def demo(device: str | None = None, n: int = 200, nbatch: int = 8, niter: int = 
     print(f"  {'problem':>7}  {'iterations':>10}  {'rel. error':>10}  {'||y - Op x||':>12}")
     for b in range(nbatch):
         print(f"  {b:>7}  {res.iiter:>10}  {float(relerr[b]):>10.4f}  {float(resid[b]):>12.4e}")
-    print(f"  wall time for the {nbatch} solves at once: {elapsed * 1e3:.1f} ms")
+    print(f"  wall time for the {nbatch} solves at once: {elapsed * 1e3:.1f} ms ({torch.get_num_threads()} torch threads)")
 
     try:
         import numpy as np
@@ -162,7 +162,7 @@ def demo(device: str | None = None, n: int = 200, nbatch: int = 8, niter: int = 
     elapsed_p = time.perf_counter() - t0
     diff = float((torch.from_numpy(np.stack(xp)) - x).abs().max())
     print()
-    print(f"  pylops {pylops.__version__} cgls, one problem after the other: {elapsed_p * 1e3:.1f} ms for the {nbatch} solves")
+    print(f"  pylops {pylops.__version__} cgls, one problem after the other: {elapsed_p * 1e3:.1f} ms for all {nbatch}")
     print(f"  max |x_torchlops - x_pylops| over all problems = {diff:.3e}  (max |x| = {float(x.abs().max()):.3f})")
     return 0
 
@@ -220,6 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.device is not None:
+        try:
+            dev = torch.device(args.device)
+        except RuntimeError as err:
+            parser.error(f"--device {args.device!r} is not a device torch knows ({err})")
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            parser.error(f"--device {args.device} was asked for but torch sees no CUDA device")
     if args.command == "info":
         return info()
     if args.command == "bench":

@@ -174,6 +174,7 @@ class ScaledOperator(LinearOperator):
             self.scalar = complex(scalar) if isinstance(scalar, complex) else float(scalar)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        self._check_own_device(x)
         s = self.scalar
         if adjoint:
             s = s.conj() if isinstance(s, torch.Tensor) else s.conjugate()
@@ -252,9 +253,10 @@ class ColumnOperator(LinearOperator):
         self.register_buffer("cols", idx % max(n, 1))
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        self._check_own_device(x)
         n = self.Op.shape[1]
         if adjoint:
             return run(self.Op, x, True).reshape(x.shape[0], n)[:, self.cols]
         dt = torch.promote_types(self.Op.dtype, x.dtype)
-        z = x.new_zeros(x.shape[0], n, dtype=dt).index_copy(1, self.cols.to(x.device), x.to(dt))
+        z = x.new_zeros(x.shape[0], n, dtype=dt).index_copy(1, self.cols, x.to(dt))
         return run(self.Op, z, False)

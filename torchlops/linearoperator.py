@@ -164,6 +164,19 @@ class LinearOperator(nn.Module):
         outs = self._dims if adjoint else self._dimsd
         return self._function(x, adjoint, x.shape[0], (x.shape[0], *outs))
 
+    def _device_error(self, dev: torch.device, xdev: torch.device) -> None:
+        raise ValueError(
+            f"{self.name}: operator is on {dev} but the input is on {xdev}; "
+            f"move one of them, e.g. Op.to(x.device)"
+        )
+
+    def _check_own_device(self, x: torch.Tensor) -> None:
+        """Device check for composites that hold tensors of their own (leaves check in ``_function``)."""
+        for t in own_tensors(self):
+            if t.device != x.device:
+                self._device_error(t.device, x.device)
+            return
+
     def _function(self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...]) -> torch.Tensor:
         """Promote, check the device and go through the autograd Function; ``x`` holds ``nb``
         inputs in any accepted form and the result is returned with shape ``outshape``."""
@@ -172,10 +185,7 @@ class LinearOperator(nn.Module):
             x = x.to(dt)
         tensors = own_tensors(self)
         if tensors and tensors[0].device != x.device:
-            raise ValueError(
-                f"{self.name}: operator is on {tensors[0].device} but the input is on {x.device}; "
-                f"move one of them, e.g. Op.to(x.device)"
-            )
+            self._device_error(tensors[0].device, x.device)
         if needs_function(x, tensors):
             return apply_operator(self, adjoint, (nb, outshape), x, *tensors)
         # nothing to differentiate: the kernel directly, without the Function's bookkeeping
@@ -219,6 +229,12 @@ class LinearOperator(nn.Module):
             return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
         return self._function(x, adjoint, nb, outshape)
 
+    def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes
+        (a 1-D ``dims`` makes the flat and N-d forms coincide, so reshape explicitly)."""
+        y = self._apply_public(x, adjoint)
+        return y.reshape(x.shape[0], self._n if adjoint else self._m)
+
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         """Forward: ``(*batch, *dims)`` -> ``(*batch, *dimsd)``, flat ``(*batch, N)`` -> ``(*batch, M)``."""
         return self._apply_public(x, False)
@@ -233,17 +249,19 @@ class LinearOperator(nn.Module):
 
     def matmat(self, X: torch.Tensor) -> torch.Tensor:
         """Apply to the columns of ``X`` of shape ``(N, k)`` (scipy/PyLops semantics)."""
-        if not isinstance(X, torch.Tensor) or X.dim() != 2 or X.shape[0] != self._n:
-            got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"{self.name}.matmat: expected a ({self._n}, k) tensor, got {got}")
-        return self._apply_public(X.transpose(0, 1), False).transpose(0, 1)
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"{self.name}.matmat: expected a torch.Tensor, got {type(X).__name__}")
+        if X.dim() != 2 or X.shape[0] != self._n:
+            raise ValueError(f"{self.name}.matmat: expected a ({self._n}, k) tensor, got {tuple(X.shape)}")
+        return self._flat(X.transpose(0, 1), False).transpose(0, 1)
 
     def rmatmat(self, Y: torch.Tensor) -> torch.Tensor:
         """Apply the adjoint to the columns of ``Y`` of shape ``(M, k)``."""
-        if not isinstance(Y, torch.Tensor) or Y.dim() != 2 or Y.shape[0] != self._m:
-            got = tuple(Y.shape) if isinstance(Y, torch.Tensor) else type(Y).__name__
-            raise ValueError(f"{self.name}.rmatmat: expected a ({self._m}, k) tensor, got {got}")
-        return self._apply_public(Y.transpose(0, 1), True).transpose(0, 1)
+        if not isinstance(Y, torch.Tensor):
+            raise TypeError(f"{self.name}.rmatmat: expected a torch.Tensor, got {type(Y).__name__}")
+        if Y.dim() != 2 or Y.shape[0] != self._m:
+            raise ValueError(f"{self.name}.rmatmat: expected a ({self._m}, k) tensor, got {tuple(Y.shape)}")
+        return self._flat(Y.transpose(0, 1), True).transpose(0, 1)
 
     def dot(self, x: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
         """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)`` matrix."""
@@ -254,6 +272,15 @@ class LinearOperator(nn.Module):
         return self.matvec(x)
 
     # ------------------------------------------------------------------ algebra
+    # NumPy must not take over ``Op @ array`` / ``Op * array`` (it would build object arrays)
+    __array_ufunc__ = None
+
+    def _not_an_operand(self, other: Any, op: str) -> TypeError:
+        return TypeError(
+            f"unsupported operand for {op}: {self.name} and {type(other).__name__} "
+            "(operators apply to torch tensors: use torch.as_tensor / torch.from_numpy)"
+        )
+
     def __matmul__(self, other: Any) -> Any:
         from torchlops import _algebra
 
@@ -261,7 +288,7 @@ class LinearOperator(nn.Module):
             return _algebra.ProductOperator(self, other)
         if isinstance(other, torch.Tensor):
             return self._apply_public(other, False)
-        return NotImplemented
+        raise self._not_an_operand(other, "@")
 
     def __rmatmul__(self, other: Any) -> Any:
         return NotImplemented
@@ -275,7 +302,7 @@ class LinearOperator(nn.Module):
             return _algebra.ScaledOperator(self, other)
         if isinstance(other, torch.Tensor):
             return self._apply_public(other, False)
-        return NotImplemented
+        raise self._not_an_operand(other, "*")
 
     def __rmul__(self, other: Any) -> Any:
         from torchlops import _algebra
@@ -367,7 +394,7 @@ class LinearOperator(nn.Module):
         dev = self.device
         eye = torch.eye(self._n, dtype=self._dtype, device=dev)
         with torch.no_grad():
-            cols = self.matvec(eye)
+            cols = self._flat(eye, False)
         return cols.transpose(0, 1).contiguous()
 
     def div(self, y: torch.Tensor, niter: int = 100, densesolver: str = "torch") -> torch.Tensor:

@@ -66,6 +66,10 @@ class Regression(LinearOperator):
 
     def apply(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the polynomial of coefficients ``x`` (``(*batch, order+1)``) at ``t``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name}.apply: x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != self.order + 1:
+            raise ValueError(f"{self.name}.apply: x must be (*batch, {self.order + 1}), got {tuple(x.shape)}")
         tt = torch.as_tensor(t, dtype=self.taxis.dtype, device=self.taxis.device).reshape(-1)
         xb = x.reshape(-1, self.order + 1)
         return regression(xb, self._vander(tt)).reshape(*x.shape[:-1], tt.numel())

@@ -92,7 +92,16 @@ class Restriction(LinearOperator):
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """Model-shaped tensor equal to ``x`` at the sampled positions and zero elsewhere
         (accepts ``(*batch, *dims)`` or flat ``(*batch, N)``)."""
-        flat = x.shape[-1] == self.shape[1] and tuple(x.shape[x.dim() - len(self._dims):]) != self._dims
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name}.mask: x must be a torch.Tensor, got {type(x).__name__}")
+        k = x.dim() - len(self._dims)
+        nd = k >= 0 and tuple(x.shape[k:]) == self._dims
+        flat = not nd and x.dim() >= 1 and x.shape[-1] == self.shape[1]
+        if not (nd or flat):
+            raise ValueError(
+                f"{self.name}.mask: expected (*batch, {', '.join(map(str, self._dims))}) or "
+                f"(*batch, {self.shape[1]}), got {tuple(x.shape)}"
+            )
         xb = x.reshape(-1, *self._dims)
         keep = torch.zeros(self._dims[self.axis], dtype=torch.bool, device=x.device)
         keep[self.iava.to(x.device)] = True

@@ -47,6 +47,8 @@ class Zero(LinearOperator):
         name: str = "Z",
     ) -> None:
         M = N if M is None else M
+        if isinstance(N, (tuple, list, torch.Size)) != isinstance(M, (tuple, list, torch.Size)):
+            raise TypeError(f"N and M must both be ints or both tuples, got {type(N).__name__} and {type(M).__name__}")
         super().__init__(dims=to_dims(M, "M"), dimsd=to_dims(N, "N"), dtype=dtype, name=name)
 
     # y = 0

@@ -86,13 +86,13 @@ def cgls(
     eps2 = float(damp) ** 2
     if x0 is None:
         x = s.new_zeros(B, N)
-        r = Op.rmatvec(s)
+        r = Op._flat(s, True)
     else:
         x = x0.reshape(B, N).to(dt)
-        s = s - Op.matvec(x)
-        r = Op.rmatvec(s) - eps2 * x
+        s = s - Op._flat(x, False)
+        r = Op._flat(s, True) - eps2 * x
     c = r
-    q = Op.matvec(c)
+    q = Op._flat(c, False)
     kold = bnorm2(r)
     cost = [bnorm2(s).sqrt()]
     active = torch.ones(B, dtype=torch.bool, device=s.device)
@@ -104,11 +104,11 @@ def cgls(
         a_ = a.unsqueeze(-1).to(dt)
         x = x + a_ * c
         s = s - a_ * q
-        r = Op.rmatvec(s) - eps2 * x
+        r = Op._flat(s, True) - eps2 * x
         k = bnorm2(r)
         b = safe_div(k, kold).unsqueeze(-1).to(dt)
         c = r + b * c
-        q = Op.matvec(c)
+        q = Op._flat(c, False)
         kold = torch.where(active, k, kold) if tol > 0 else k
         cost.append(bnorm2(s).sqrt())
         if callback is not None:

@@ -8,6 +8,9 @@ from torchlops.linearoperator import LinearOperator
 
 __all__ = ["power_iteration", "operator_eigs", "operator_cond"]
 
+#: largest model size for which eigs falls back to a dense decomposition
+DENSE_LIMIT = 4096
+
 
 def power_iteration(
     Op: LinearOperator,
@@ -31,8 +34,9 @@ def power_iteration(
     maxeig_old = torch.zeros((), dtype=dt)
     maxeig = maxeig_old
     it = 0
-    for it in range(1, niter + 1):
-        bk = Op.matvec(b)
+    for _ in range(niter):
+        it += 1
+        bk = Op._flat(b[None], False)[0]
         maxeig = torch.vdot(b, bk)
         b = bk / torch.linalg.vector_norm(bk)
         if rtol > 0 and bool(torch.abs(maxeig - maxeig_old) < rtol * torch.abs(maxeig_old)):
@@ -68,6 +72,14 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     return Hm
 
 
+def _forward(Op: LinearOperator):
+    return lambda v: Op._flat(v[None], False)[0]
+
+
+def _normal(Op: LinearOperator):
+    return lambda v: Op._flat(Op._flat(v[None], False), True)[0]
+
+
 def _select(vals: torch.Tensor, neigs: int, which: str) -> torch.Tensor:
     order = torch.argsort(vals.abs(), descending=(which == "LM"))
     out = vals[order[:neigs]]
@@ -88,17 +100,27 @@ def operator_eigs(
     dev = Op.device or "cpu"
     with torch.no_grad():
         if M != N:
-            dt = Op.dtype
-            H = _krylov(lambda v: Op.rmatvec(Op.matvec(v)), N, m, dt, dev, True)
+            H = _krylov(_normal(Op), N, m, Op.dtype, dev, True)
             vals = torch.linalg.eigvalsh(H).clamp_min(0).sqrt()
-            return _select(vals, min(k, vals.numel()), which)
-        if symmetric:
-            H = _krylov(Op.matvec, N, m, Op.dtype, dev, True)
-            vals = torch.linalg.eigvalsh(H)
+        elif symmetric:
+            vals = torch.linalg.eigvalsh(_krylov(_forward(Op), N, m, Op.dtype, dev, True))
         else:
-            H = _krylov(Op.matvec, N, m, Op.dtype, dev, False)
-            vals = torch.linalg.eigvals(H)
-        return _select(vals, min(k, vals.numel()), which)
+            vals = torch.linalg.eigvals(_krylov(_forward(Op), N, m, Op.dtype, dev, False))
+        if vals.numel() < k:
+            # the Krylov space closed early (repeated eigenvalues): all of them from the dense matrix
+            if N > DENSE_LIMIT:
+                raise ValueError(
+                    f"the Krylov space closed after {vals.numel()} vectors (repeated eigenvalues); "
+                    f"ask for neigs <= {vals.numel()}"
+                )
+            A = Op.todense()
+            if M != N:
+                vals = torch.linalg.svdvals(A)
+            elif symmetric:
+                vals = torch.linalg.eigvalsh((A + A.conj().T) / 2)
+            else:
+                vals = torch.linalg.eigvals(A)
+        return _select(vals, k, which)
 
 
 def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
@@ -106,7 +128,7 @@ def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
     N = Op.shape[1]
     m = N if niter is None else max(min(int(niter), N), 2)
     with torch.no_grad():
-        H = _krylov(lambda v: Op.rmatvec(Op.matvec(v)), N, m, Op.dtype, Op.device or "cpu", True)
+        H = _krylov(_normal(Op), N, m, Op.dtype, Op.device or "cpu", True)
         vals = torch.linalg.eigvalsh(H).clamp_min(0)
     return (vals.max() / vals.min()).sqrt()
 

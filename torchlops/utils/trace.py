@@ -16,9 +16,11 @@ def trace_hutchinson(Op, neval: int | None = None, generator: torch.Generator | 
     r"""Hutchinson's estimator :math:`\frac{1}{k}\sum_i z_i^H A z_i` with Rademacher ``z_i``
     (``neval`` = k, default 100), all probes applied as one batch."""
     k = 100 if neval is None else int(neval)
+    if k < 1:
+        raise ValueError(f"neval must be >= 1, got {neval}")
     Z = _rademacher(Op.shape[1], k, Op.dtype, Op.device or "cpu", generator)
     with torch.no_grad():
-        AZ = Op.matvec(Z)
+        AZ = Op._flat(Z, False)
     return (Z.conj() * AZ).sum() / k
 
 
@@ -26,17 +28,19 @@ def trace_hutchpp(Op, neval: int | None = None, generator: torch.Generator | Non
     r"""Hutch++ (Meyer et al., 2021): exact trace on a sketched range plus Hutchinson on the
     rest; ``neval`` operator applications in all (default 102)."""
     k = 102 if neval is None else int(neval)
+    if k < 3:
+        raise ValueError(f"neval must be >= 3 for hutch++, got {neval}")
     m = max(k // 3, 1)
     n = Op.shape[1]
     dev = Op.device or "cpu"
     S = _rademacher(n, m, Op.dtype, dev, generator)
     G = _rademacher(n, m, Op.dtype, dev, generator)
     with torch.no_grad():
-        Q, _ = torch.linalg.qr(Op.matvec(S).T)  # (n, m)
+        Q, _ = torch.linalg.qr(Op._flat(S, False).T)  # (n, m)
         Qt = Q.T.contiguous()
-        t1 = (Qt.conj() * Op.matvec(Qt)).sum()
+        t1 = (Qt.conj() * Op._flat(Qt, False)).sum()
         Gp = G - (G @ Q.conj()) @ Qt
-        t2 = (Gp.conj() * Op.matvec(Gp)).sum() / m
+        t2 = (Gp.conj() * Op._flat(Gp, False)).sum() / m
     return t1 + t2
 
 
