@@ -18,6 +18,10 @@ PyLops is optional: its columns are skipped when it is not installed.
 Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_core.py --device cpu --repeat 200
+
+On a CPU shared with other jobs, pass ``--threads 1``: a multi-threaded torch kernel waits
+at its barrier for every thread, so one thread preempted by another process can make a
+call many times slower, while small NumPy products run on one thread anyway.
 """
 
 from __future__ import annotations
@@ -215,7 +219,7 @@ def print_table(rows: Sequence[Row]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeat", type=int, default=100, help="timed calls per round (default: 100)")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds; the best is reported (default: 7)")
