@@ -41,12 +41,13 @@ from torchlops.utils.dottest import dottest
 
 _EXT_ERROR: str | None = None
 try:  # the compiled kernels are optional
-    from torchlops import _C  # type: ignore[attr-defined]  # noqa: F401
+    import importlib as _importlib
+
+    _C = _importlib.import_module("torchlops._C")
 except ImportError as _err:  # pragma: no cover - depends on the build
     _C = None
     _EXT_ERROR = (
-        f"torchlops._C is not built ({_err}); the pure-torch engine is used. "
-        "Build it with `pip install --no-build-isolation -e .` (needs a C++ compiler)."
+        f"torchlops._C is not available ({_err}); every operator uses its pure-torch engine"
     )
 
 

@@ -126,5 +126,8 @@ def cgls(
 
         logging.getLogger("torchlops").info("CGLS: %d iterations, r1norm %s", it, kold.tolist())
     costs = torch.stack(cost).reshape(len(cost), *batch)
-    xs = x.reshape(*batch, *Op.dims) if y.dim() > len(batch) + 1 or Op.dims == Op.dimsd else x.reshape(*batch, N)
+    # N-d data gives an N-d model, flat data a flat model (a 1-D dimsd is both: N-d)
+    k = y.dim() - len(Op.dimsd)
+    nd = k >= 0 and tuple(y.shape[k:]) == Op.dimsd
+    xs = x.reshape(*batch, *Op.dims) if nd else x.reshape(*batch, N)
     return CGLSResult(xs, istop.reshape(batch), it, kold.reshape(batch), r2.reshape(batch), costs)
