@@ -38,10 +38,15 @@ Layout = tuple[int, tuple[int, ...]]
 
 def own_tensors(op: torch.nn.Module) -> tuple[torch.Tensor, ...]:
     """The operator's own (non-recursive) parameters then buffers, in registration order."""
-    params = [t for t in op._parameters.values() if t is not None]
-    if op._buffers:
-        params.extend(t for t in op._buffers.values() if t is not None)
-    return tuple(params)
+    params, buffers = op._parameters, op._buffers
+    if not params:
+        if not buffers:
+            return ()
+        return tuple([t for t in buffers.values() if t is not None])
+    out = [t for t in params.values() if t is not None]
+    if buffers:
+        out.extend([t for t in buffers.values() if t is not None])
+    return tuple(out)
 
 
 def _holds(op: torch.nn.Module, tensors: Sequence[torch.Tensor]) -> bool:

@@ -180,9 +180,10 @@ class LinearOperator(nn.Module):
     def _function(self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...]) -> torch.Tensor:
         """Promote, check the device and go through the autograd Function; ``x`` holds ``nb``
         inputs in any accepted form and the result is returned with shape ``outshape``."""
-        dt = torch.promote_types(self._dtype, x.dtype)
-        if x.dtype != dt:
-            x = x.to(dt)
+        if x.dtype != self._dtype:
+            dt = torch.promote_types(self._dtype, x.dtype)
+            if x.dtype != dt:
+                x = x.to(dt)
         tensors = own_tensors(self)
         if tensors and tensors[0].device != x.device:
             self._device_error(tensors[0].device, x.device)
