@@ -135,3 +135,13 @@ def test_module_integration_state_dict_and_to() -> None:
     D2 = tl.Diagonal(nn.Parameter(torch.zeros(3, dtype=DT)))
     D2.load_state_dict({"diag": D.diag.detach()})
     assert torch.equal(D2.diag, D.diag)
+
+
+def test_compile_matmul_syntax_matches_eager() -> None:
+    # dynamo does not trace `Op @ x` on a module object (a graph break), but the result is right
+    torch._dynamo.reset()
+    A = tl.MatrixMult(torch.randn(7, 5, dtype=DT))
+    Op = A.H @ A + 0.1 * tl.Identity(5, dtype=DT)
+    x = torch.randn(3, 5, dtype=DT)
+    f = torch.compile(lambda v: Op @ v)
+    assert_close(f(x), Op(x), 1e-12, "compiled Op @ x")
