@@ -91,6 +91,9 @@ def _diag(n, cplx: bool = False, **kw):
     return tl.Diagonal(t(d), dtype=dt, **kw), pl.Diagonal(d, dtype=dt, **kw)
 
 
+V_FIELD = np.stack([np.full((4, 5), 0.6), np.full((4, 5), 0.8)]) + 0.1 * np.arange(20).reshape(4, 5) / 20
+
+
 def _pair(cls_name: str, *args, **kw):
     return getattr(tl, cls_name)(*args, **kw), getattr(pl, cls_name)(*args, **kw)
 
@@ -307,6 +310,62 @@ CASES: list[tuple[str, Builder, str, str]] = [
         "r",
         "r",
     ),
+    # derivative and smoothing family (exhaustive parity in tests/test_derivatives.py)
+    ("FirstDerivative-axis0", lambda: _pair("FirstDerivative", (5, 7), axis=0, sampling=0.5, dtype=F64), "r", "r"),
+    (
+        "FirstDerivative-order5-edge",
+        lambda: _pair("FirstDerivative", (4, 9), axis=-1, order=5, edge=True, dtype=F64),
+        "r",
+        "r",
+    ),
+    ("SecondDerivative-axis0", lambda: _pair("SecondDerivative", (6, 5), axis=0, edge=True, dtype=F64), "r", "r"),
+    ("SecondDerivative-forward", lambda: _pair("SecondDerivative", 9, kind="forward", dtype=F64), "r", "r"),
+    ("Laplacian-2d", lambda: _pair("Laplacian", (5, 7), weights=(1, 2), sampling=(0.5, 2.0), dtype=F64), "r", "r"),
+    ("Laplacian-3d-axes", lambda: _pair("Laplacian", (3, 4, 5), axes=(0, 2), edge=True, dtype=F64), "r", "r"),
+    ("Gradient-2d", lambda: _pair("Gradient", (5, 6), sampling=(1.0, 0.5), dtype=F64), "r", "r"),
+    ("Gradient-3d-forward", lambda: _pair("Gradient", (3, 4, 5), kind="forward", edge=True, dtype=F64), "r", "r"),
+    (
+        "FirstDirectionalDerivative-const",
+        lambda: (
+            tl.FirstDirectionalDerivative((5, 6), torch.tensor([0.6, 0.8], dtype=torch.float64), dtype=F64),
+            pl.FirstDirectionalDerivative((5, 6), np.array([0.6, 0.8]), dtype=F64),
+        ),
+        "r",
+        "r",
+    ),
+    (
+        "FirstDirectionalDerivative-field",
+        lambda: (
+            tl.FirstDirectionalDerivative((4, 5), t(V_FIELD), edge=True, dtype=F64),
+            pl.FirstDirectionalDerivative((4, 5), V_FIELD, edge=True, dtype=F64),
+        ),
+        "r",
+        "r",
+    ),
+    (
+        "SecondDirectionalDerivative-const",
+        lambda: (
+            tl.SecondDirectionalDerivative((5, 6), torch.tensor([0.6, 0.8], dtype=torch.float64), dtype=F64),
+            pl.SecondDirectionalDerivative((5, 6), np.array([0.6, 0.8]), dtype=F64),
+        ),
+        "r",
+        "r",
+    ),
+    (
+        "SecondDirectionalDerivative-field",
+        lambda: (
+            tl.SecondDirectionalDerivative((4, 5), t(V_FIELD), dtype=F64),
+            pl.SecondDirectionalDerivative((4, 5), V_FIELD, dtype=F64),
+        ),
+        "r",
+        "r",
+    ),
+    ("Smoothing1D-odd", lambda: _pair("Smoothing1D", 5, (7, 4), axis=0, dtype=F64), "r", "r"),
+    ("Smoothing1D-even", lambda: _pair("Smoothing1D", 4, 9, dtype=F64), "r", "r"),
+    ("Smoothing2D", lambda: _pair("Smoothing2D", (3, 5), (7, 9), dtype=F64), "r", "r"),
+    ("Smoothing2D-even-axes", lambda: _pair("Smoothing2D", (4, 3), (3, 6, 8), axes=(0, 2), dtype=F64), "r", "r"),
+    ("SmoothingND-3d", lambda: _pair("SmoothingND", (3, 3, 5), (5, 6, 7), dtype=F64), "r", "r"),
+    ("SmoothingND-2d", lambda: _pair("SmoothingND", (3, 4), (6, 7), dtype=F64), "r", "r"),
 ]
 
 for _kind in ("full", "half", "trapezoidal"):

@@ -5,12 +5,16 @@ from torchlops.basicoperators.blockdiag import BlockDiag
 from torchlops.basicoperators.causalintegration import CausalIntegration
 from torchlops.basicoperators.conj import Conj
 from torchlops.basicoperators.diagonal import Diagonal
+from torchlops.basicoperators.directionalderivative import FirstDirectionalDerivative, SecondDirectionalDerivative
+from torchlops.basicoperators.firstderivative import FirstDerivative
 from torchlops.basicoperators.flip import Flip
 from torchlops.basicoperators.functionoperator import FunctionOperator
+from torchlops.basicoperators.gradient import Gradient
 from torchlops.basicoperators.hstack import HStack
 from torchlops.basicoperators.identity import Identity
 from torchlops.basicoperators.imag import Imag
 from torchlops.basicoperators.kronecker import Kronecker
+from torchlops.basicoperators.laplacian import Laplacian
 from torchlops.basicoperators.linearregression import LinearRegression
 from torchlops.basicoperators.matrixmult import MatrixMult
 from torchlops.basicoperators.memoizeoperator import MemoizeOperator
@@ -19,6 +23,10 @@ from torchlops.basicoperators.real import Real
 from torchlops.basicoperators.regression import Regression
 from torchlops.basicoperators.restriction import Restriction
 from torchlops.basicoperators.roll import Roll
+from torchlops.basicoperators.secondderivative import SecondDerivative
+from torchlops.basicoperators.smoothing1d import Smoothing1D
+from torchlops.basicoperators.smoothing2d import Smoothing2D
+from torchlops.basicoperators.smoothingnd import SmoothingND
 from torchlops.basicoperators.sum import Sum
 from torchlops.basicoperators.symmetrize import Symmetrize
 from torchlops.basicoperators.transpose import Transpose
@@ -31,12 +39,16 @@ __all__ = [
     "CausalIntegration",
     "Conj",
     "Diagonal",
+    "FirstDerivative",
+    "FirstDirectionalDerivative",
     "Flip",
     "FunctionOperator",
+    "Gradient",
     "HStack",
     "Identity",
     "Imag",
     "Kronecker",
+    "Laplacian",
     "LinearRegression",
     "MatrixMult",
     "MemoizeOperator",
@@ -45,6 +57,11 @@ __all__ = [
     "Regression",
     "Restriction",
     "Roll",
+    "SecondDerivative",
+    "SecondDirectionalDerivative",
+    "Smoothing1D",
+    "Smoothing2D",
+    "SmoothingND",
     "Sum",
     "Symmetrize",
     "Transpose",

@@ -1,0 +1,182 @@
+"""First and second directional derivatives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from torchlops.basicoperators.firstderivative import check_kind
+from torchlops.basicoperators.gradient import sampling_per_axis
+from torchlops.functional.derivatives import (
+    first_directional_derivative,
+    first_directional_derivative_adjoint,
+    second_directional_derivative,
+    second_directional_derivative_adjoint,
+)
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import operator_tensor, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["FirstDirectionalDerivative", "SecondDirectionalDerivative"]
+
+
+def _direction(v: TensorLike, dims: tuple[int, ...], dtype: DTypeLike) -> tuple[torch.Tensor, torch.dtype]:
+    t, dt = operator_tensor(v, "v", dtype)
+    nd = len(dims)
+    if tuple(t.shape) not in ((nd,), (nd, *dims)):
+        raise ValueError(
+            f"v must have shape ({nd},) (one direction) or {(nd, *dims)} (one per point), got {tuple(t.shape)}"
+        )
+    return t, dt
+
+
+class _Directional(LinearOperator):
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        v: TensorLike,
+        sampling: float | Sequence[float],
+        edge: bool,
+        kind: str,
+        dtype: DTypeLike,
+        name: str,
+    ) -> None:
+        check_kind(kind)
+        dims = to_dims(dims)
+        vt, dt = _direction(v, dims, dtype)
+        super().__init__(dims=dims, dimsd=dims, dtype=dt, name=name)
+        self.sampling = sampling_per_axis(sampling, len(dims))
+        self.kind = kind
+        self.edge = bool(edge)
+        self._vshape = (len(dims),) + (1,) * len(dims) if vt.dim() == 1 else (len(dims), *dims)
+        self.register_operator_tensor("v", vt)
+
+
+class FirstDirectionalDerivative(_Directional):
+    r"""First directional derivative: the gradient projected on a direction ``v``.
+
+    Parameters
+    ----------
+    dims : :obj:`tuple`
+        Model shape.
+    v : :obj:`torch.Tensor`
+        One direction, shape ``(ndim,)``, or one per point, shape ``(ndim, *dims)``
+        (a :class:`torch.nn.Parameter` is learnt).
+    sampling : :obj:`float` or :obj:`tuple`, optional
+        Sampling step, one for all axes or one per axis.
+    edge : :obj:`bool`, optional
+        Edge rows of the ``centered`` stencil (see :class:`FirstDerivative`).
+    kind : :obj:`str`, optional
+        ``forward``, ``centered`` or ``backward`` differences.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``v``).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    With :math:`D_d` the first derivative along axis :math:`d` (:class:`Gradient`):
+
+    .. math::
+        y_{\mathbf{i}} = \sum_d v_{d,\mathbf{i}} (D_d \mathbf{x})_{\mathbf{i}}, \qquad
+        \mathbf{x} = \sum_d D_d^H \left(\overline{\mathbf{v}_d} \odot \mathbf{y}\right).
+
+    Cost: the gradient (one write of ``ndim`` components, two reads of :math:`\mathbf{x}`
+    per axis), then one read of it and of :math:`\mathbf{v}` and one write of
+    :math:`\mathbf{y}`; the adjoint the same passes in reverse.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D = torchlops.FirstDirectionalDerivative((4, 5), v=torch.tensor([0.0, 1.0]), kind="forward")
+    >>> D @ torch.arange(20.0).reshape(4, 5)
+    tensor([[1., 1., 1., 1., 0.],
+            [1., 1., 1., 1., 0.],
+            [1., 1., 1., 1., 0.],
+            [1., 1., 1., 1., 0.]])
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        v: TensorLike,
+        sampling: float | Sequence[float] = 1,
+        edge: bool = False,
+        kind: str = "centered",
+        dtype: DTypeLike = None,
+        name: str = "F",
+    ) -> None:
+        super().__init__(dims, v, sampling, edge, kind, dtype, name)
+
+    # y[b, i] = sum_d v[d, i] (D_d x)[b, i]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.v.reshape(self._vshape).to(x.dtype)
+        return first_directional_derivative(x, v, self.sampling, self.kind, self.edge)
+
+    # x[b, j] = sum_d D_d^H (conj(v[d]) y)[b, j]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        v = self.v.reshape(self._vshape).to(y.dtype)
+        return first_directional_derivative_adjoint(y, v, self.sampling, self.kind, self.edge)
+
+
+class SecondDirectionalDerivative(_Directional):
+    r"""Second directional derivative :math:`-D_\mathbf{v}^H D_\mathbf{v}` (PyLops' definition).
+
+    Parameters
+    ----------
+    dims : :obj:`tuple`
+        Model shape.
+    v : :obj:`torch.Tensor`
+        One direction, shape ``(ndim,)``, or one per point, shape ``(ndim, *dims)``.
+    sampling : :obj:`float` or :obj:`tuple`, optional
+        Sampling step, one for all axes or one per axis.
+    edge : :obj:`bool`, optional
+        Edge rows of the ``centered`` stencil.
+    kind : :obj:`str`, optional
+        ``forward``, ``centered`` or ``backward`` differences of the first derivative.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``v``).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    With :math:`D_\mathbf{v}` the :class:`FirstDirectionalDerivative`,
+
+    .. math::
+        \mathbf{y} = -D_\mathbf{v}^H D_\mathbf{v} \mathbf{x},
+
+    a self-adjoint operator (forward and adjoint are the same formula). Cost: one
+    first directional derivative and one of its adjoints.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D2 = torchlops.SecondDirectionalDerivative((3, 5), v=torch.tensor([0.0, 1.0]), dtype=torch.float64)
+    >>> x = torch.arange(15.0, dtype=torch.float64).reshape(3, 5) ** 2
+    >>> torch.allclose(D2 @ x, D2.H @ x)
+    True
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        v: TensorLike,
+        sampling: float | Sequence[float] = 1,
+        edge: bool = False,
+        kind: str = "centered",
+        dtype: DTypeLike = None,
+        name: str = "S",
+    ) -> None:
+        super().__init__(dims, v, sampling, edge, kind, dtype, name)
+
+    # y[b, i] = -(D_v^H D_v x)[b, i]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.v.reshape(self._vshape).to(x.dtype)
+        return second_directional_derivative(x, v, self.sampling, self.kind, self.edge)
+
+    # x[b, j] = -(D_v^H D_v y)[b, j]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        v = self.v.reshape(self._vshape).to(y.dtype)
+        return second_directional_derivative_adjoint(y, v, self.sampling, self.kind, self.edge)

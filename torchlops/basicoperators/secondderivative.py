@@ -1,0 +1,82 @@
+"""Second derivative by finite differences."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.basicoperators.firstderivative import check_kind, check_sampling
+from torchlops.functional.derivatives import second_derivative, second_derivative_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike
+
+__all__ = ["SecondDerivative"]
+
+
+class SecondDerivative(LinearOperator):
+    r"""Second derivative along ``axis`` by a three-point stencil.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model shape.
+    axis : :obj:`int`, optional
+        Axis along which the derivative is taken.
+    sampling : :obj:`float`, optional
+        Sampling step :math:`\Delta x`.
+    kind : :obj:`str`, optional
+        ``forward``, ``centered`` or ``backward`` stencil.
+    edge : :obj:`bool`, optional
+        ``centered`` only: fill the two edge rows with the nearest interior stencil.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype.
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    .. math::
+        y_i = \frac{x_{i+k-1} - 2 x_{i+k} + x_{i+k+1}}{\Delta x^2}
+
+    with :math:`k = 1` (``forward``, rows :math:`0 \dots n-3`), :math:`k = 0`
+    (``centered``, rows :math:`1 \dots n-2`) or :math:`k = -1` (``backward``, rows
+    :math:`2 \dots n-1`); the other rows are zero, except with ``edge=True`` (centered)
+    where :math:`y_0 = (x_0 - 2x_1 + x_2)/\Delta x^2` and its mirror at :math:`n-1`.
+    The adjoint scatters the same taps.
+
+    Cost: one write of :math:`\mathbf{y}` and three reads of :math:`\mathbf{x}` (one per
+    tap); the adjoint the same.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D2 = torchlops.SecondDerivative(5)
+    >>> D2 @ torch.arange(5.0) ** 2
+    tensor([0., 2., 2., 2., 0.])
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        axis: int = -1,
+        sampling: float = 1.0,
+        kind: str = "centered",
+        edge: bool = False,
+        dtype: DTypeLike = None,
+        name: str = "S",
+    ) -> None:
+        check_kind(kind)
+        dims = to_dims(dims)
+        super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
+        self.axis = normalize_axis(axis, len(dims))
+        self.sampling = check_sampling(sampling)
+        self.kind = kind
+        self.edge = bool(edge)
+
+    # y[b, ..., i, ...] = (1/s^2) sum_k c_k x[b, ..., i+k, ...]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return second_derivative(x, self.axis, self.sampling, self.kind, self.edge)
+
+    # x[b, ..., j, ...] = (1/s^2) sum_k c_k y[b, ..., j-k, ...]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return second_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge)
