@@ -1,0 +1,1 @@
+"""Signal-processing operators (PyLops ``pylops.signalprocessing`` names)."""
