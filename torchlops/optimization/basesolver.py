@@ -1,0 +1,141 @@
+"""Solver template: ``setup`` / ``step`` / ``run`` / ``finalize`` / ``solve`` with callbacks."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization.callback import Callbacks
+
+__all__ = ["Solver", "logger"]
+
+#: the logger the solvers' ``show=True`` tables go to (add a handler or use logging.basicConfig)
+logger = logging.getLogger("torchlops.optimization")
+
+
+def _with_hooks(name: str, method: Callable) -> Callable:
+    """Wrap ``setup``/``step``/``run`` so the callbacks' hooks run around them."""
+
+    @functools.wraps(method)
+    def wrapper(self: Solver, *args: Any, **kwargs: Any) -> Any:
+        if name == "setup":
+            x0 = kwargs.get("x0", args[1] if len(args) > 1 else None)
+            for cb in self.callbacks:
+                cb.on_setup_begin(self, x0)
+            out = method(self, *args, **kwargs)
+            for cb in self.callbacks:
+                cb.on_setup_end(self, out)
+            return out
+        x = kwargs.get("x", args[0] if args else None)
+        for cb in self.callbacks:
+            getattr(cb, f"on_{name}_begin")(self, x)
+        out = method(self, *args, **kwargs)
+        for cb in self.callbacks:
+            getattr(cb, f"on_{name}_end")(self, out)
+        if name == "step":
+            self.callback(out)
+        return out
+
+    wrapper._hooked = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Solver:
+    """Base class of the iterative solvers.
+
+    A subclass implements ``setup(y, x0, ...) -> x``, ``step(x, show=False) -> x``,
+    ``run(x, niter, show=False) -> x`` and ``finalize(show=False)``; ``solve`` chains them.
+    The callbacks' hooks (:class:`Callbacks`) run around ``setup``, every ``step`` and
+    ``run``; a callback that sets ``stop = True`` ends ``run`` after the current step.
+    ``callback(x)`` is a per-step hook subclasses or users may override.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator to invert.
+    callbacks : :obj:`Callbacks` or :obj:`list`, optional
+        Callbacks.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("setup", "step", "run"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_hooked", False):
+                setattr(cls, name, _with_hooks(name, method))
+
+    def __init__(self, Op: LinearOperator, callbacks: Callbacks | Sequence[Callbacks] | None = None) -> None:
+        if not isinstance(Op, LinearOperator):
+            raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
+        self.Op = Op
+        if callbacks is None:
+            self.callbacks: list[Callbacks] = []
+        elif isinstance(callbacks, Callbacks):
+            self.callbacks = [callbacks]
+        else:
+            self.callbacks = list(callbacks)
+            if not all(isinstance(cb, Callbacks) for cb in self.callbacks):
+                raise TypeError("callbacks must be Callbacks instances")
+        self.iiter = 0
+        self.cost: list[torch.Tensor] = []
+        self.tstart = time.time()
+        self.telapsed = 0.0
+
+    # ------------------------------------------------------------------ template
+    def setup(self, *args: Any, **kwargs: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} does not implement setup")
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} does not implement step")
+
+    def run(self, x: torch.Tensor, niter: int | None = None, show: bool = False) -> torch.Tensor:
+        """Run ``niter`` steps (stopping early when a callback asks)."""
+        for _ in range(int(niter) if niter is not None else 0):
+            x = self.step(x, show)
+            if self.should_stop():
+                break
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Record the elapsed time."""
+        self.telapsed = time.time() - self.tstart
+
+    def solve(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} does not implement solve")
+
+    def callback(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """Per-step hook (does nothing by default)."""
+
+    def should_stop(self) -> bool:
+        """Whether a callback asked to stop (a host-side flag; no tensor is read)."""
+        return any(cb.stop for cb in self.callbacks)
+
+    def memory_usage(self, show: bool = False, unit: str = "B") -> float:
+        """Bytes held by the solver's state tensors (attributes that are tensors), in ``unit``."""
+        units = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+        if unit not in units:
+            raise ValueError(f"unit must be one of {sorted(units)}, got {unit!r}")
+        total = sum(v.numel() * v.element_size() for v in vars(self).values() if isinstance(v, torch.Tensor))
+        value = total / units[unit]
+        if show:
+            logger.info("%s: %.3f %s of solver state", type(self).__name__, value, unit)
+        return value
+
+    # ------------------------------------------------------------------ printing (through logging)
+    def _print_solver(self, text: str = "", nbar: int = 80) -> None:
+        logger.info("%s", "-" * nbar)
+        logger.info("%s%s", type(self).__name__, text)
+        logger.info("%s", "-" * nbar)
+
+    def _print_finalize(self, nbar: int = 80) -> None:
+        logger.info("Iterations = %d        Total time (s) = %.2f", self.iiter, self.telapsed)
+        logger.info("%s", "-" * nbar)
+
+
+Solver.run = _with_hooks("run", Solver.run)  # type: ignore[method-assign]
