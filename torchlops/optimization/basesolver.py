@@ -84,7 +84,8 @@ class Solver:
                 raise TypeError("callbacks must be Callbacks instances")
         self.iiter = 0
         self.cost: list[torch.Tensor] = []
-        self.tstart = time.time()
+        # no clock read while torch.compile traces (it would break the graph)
+        self.tstart = 0.0 if torch.compiler.is_compiling() else time.time()
         self.telapsed = 0.0
 
     # ------------------------------------------------------------------ template
@@ -104,7 +105,8 @@ class Solver:
 
     def finalize(self, show: bool = False) -> None:
         """Record the elapsed time."""
-        self.telapsed = time.time() - self.tstart
+        if not torch.compiler.is_compiling():
+            self.telapsed = time.time() - self.tstart
 
     def solve(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} does not implement solve")
