@@ -108,9 +108,12 @@ def as_tensor(value: TensorLike, name: str, dtype: torch.dtype | None = None) ->
     """Turn an array-like into a tensor (no copy for tensors of the right dtype)."""
     if isinstance(value, torch.Tensor):
         t = value
+    elif isinstance(value, (bool, int, float, complex, np.number)) and not isinstance(value, np.ndarray):
+        # Python scalars go through float64/complex128, never the (float32) default dtype
+        t = torch.as_tensor(np.asarray(value, dtype=np.complex128 if np.iscomplexobj(value) else np.float64))
     else:
         try:
-            t = torch.as_tensor(np.asarray(value) if not isinstance(value, (int, float, complex)) else value)
+            t = torch.as_tensor(np.asarray(value))
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(f"{name} must be a tensor or array-like, got {type(value).__name__}") from err
     if dtype is not None and t.dtype != dtype:
@@ -147,6 +150,9 @@ def operator_tensor(
         return value, value.dtype
     t = as_tensor(value, name)
     base = t.dtype if (t.is_floating_point() or t.is_complex()) else None
+    if not isinstance(value, (torch.Tensor, np.ndarray)) and t.dim() == 0:
+        # a Python scalar: the default dtype (complex for a complex scalar), at full precision
+        base = complex_dtype(torch.get_default_dtype()) if t.is_complex() else torch.get_default_dtype()
     dt = to_torch_dtype(dtype, default=base)
     if t.is_complex() and not dt.is_complex:
         dt = complex_dtype(dt)
