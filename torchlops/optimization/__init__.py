@@ -1,7 +1,7 @@
 """Solvers on torch tensors (PyLops ``pylops.optimization`` names)."""
 
 from torchlops.optimization.basesolver import Solver
-from torchlops.optimization.basic import CGLSResult, cgls
+from torchlops.optimization.basic import CGLSResult, CGResult, LSQRResult, cg, cgls, lsqr
 from torchlops.optimization.callback import (
     Callbacks,
     CostNanInfCallback,
@@ -9,7 +9,26 @@ from torchlops.optimization.callback import (
     CostToInitialCallback,
     MetricsCallback,
 )
+from torchlops.optimization.cls_basic import CG, CGLS, LSQR
+from torchlops.optimization.cls_sparsity import FISTA, IRLS, ISTA, OMP, SplitBregman
 from torchlops.optimization.eigs import power_iteration
+from torchlops.optimization.leastsquares import (
+    RegularizedOperator,
+    normal_equations_inversion,
+    preconditioned_inversion,
+    regularized_inversion,
+)
+from torchlops.optimization.sparsity import (
+    IRLSResult,
+    ISTAResult,
+    OMPResult,
+    SplitBregmanResult,
+    fista,
+    irls,
+    ista,
+    omp,
+    splitbregman,
+)
 
 __all__ = [
     "Solver",
@@ -18,7 +37,32 @@ __all__ = [
     "CostToInitialCallback",
     "CostToDataCallback",
     "CostNanInfCallback",
+    "CG",
+    "CGLS",
+    "LSQR",
+    "ISTA",
+    "FISTA",
+    "IRLS",
+    "OMP",
+    "SplitBregman",
+    "cg",
     "cgls",
+    "lsqr",
+    "CGResult",
     "CGLSResult",
+    "LSQRResult",
+    "RegularizedOperator",
+    "normal_equations_inversion",
+    "regularized_inversion",
+    "preconditioned_inversion",
+    "ista",
+    "fista",
+    "irls",
+    "omp",
+    "splitbregman",
+    "ISTAResult",
+    "IRLSResult",
+    "OMPResult",
+    "SplitBregmanResult",
     "power_iteration",
 ]

@@ -19,3 +19,43 @@ def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """``num / den`` with 0 where ``den == 0`` (no host synchronisation)."""
     zero = den == 0
     return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+
+
+def op_tensors(Op: torch.nn.Module) -> list[torch.Tensor]:
+    """The operator's parameters and buffers that require grad (deduplicated, in module order)."""
+    seen: set[int] = set()
+    out = []
+    for t in list(Op.parameters()) + list(Op.buffers()):
+        if t.requires_grad and id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
+
+
+def flatten_data(Op, y: torch.Tensor, x0: torch.Tensor | None = None):
+    """Data ``(*batch, *dimsd)`` or ``(*batch, M)`` -> ``(B, M)``, with the batch shape, the
+    output model shape, the working dtype and ``x0`` as ``(B, N)`` (or None)."""
+    yf = Op._flat_data(y)
+    batch = tuple(yf.shape[:-1])
+    M, N = Op.shape
+    dt = torch.promote_types(Op.dtype, yf.dtype)
+    if x0 is not None:
+        if not isinstance(x0, torch.Tensor):
+            raise TypeError(f"x0 must be a torch.Tensor, got {type(x0).__name__}")
+        dt = torch.promote_types(dt, x0.dtype)
+    B = 1
+    for b in batch:
+        B *= b
+    # N-d data gives an N-d model, flat data a flat model (a 1-D dimsd is both: N-d)
+    k = y.dim() - len(Op.dimsd)
+    nd = k >= 0 and tuple(y.shape[k:]) == tuple(Op.dimsd)
+    xshape = (*batch, *Op.dims) if nd else (*batch, N)
+    x0f = None
+    if x0 is not None:
+        if x0.numel() == N and B > 1:
+            x0f = x0.reshape(1, N).to(dt).expand(B, N).clone()
+        elif x0.numel() == B * N:
+            x0f = x0.reshape(B, N).to(dt)
+        else:
+            raise ValueError(f"x0 must have shape {xshape} (or {(*batch, N)}, or one model), got {tuple(x0.shape)}")
+    return yf.reshape(B, M).to(dt), batch, xshape, dt, x0f

@@ -1,22 +1,42 @@
-"""Basic least-squares solvers."""
+r"""Function API of the basic solvers: :func:`cg`, :func:`cgls`, :func:`lsqr`.
+
+Each wraps its class (:mod:`torchlops.optimization.cls_basic`) and returns a NamedTuple in
+PyLops' order. All are batched over the leading dims of ``y`` and differentiable:
+
+- ``implicit=False`` (default): autograd goes through the iterations (unrolled) when ``y``,
+  ``x0``, ``damp`` or the operator's tensors require grad;
+- ``implicit=True``: the forward runs without a graph and the backward solves one more
+  (damped) normal-equation system for the adjoint variable (see
+  :mod:`torchlops.optimization._implicit`); memory does not depend on ``niter``. The
+  gradient assumes the solve converged (it is the gradient of the exact solution).
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import bnorm2, safe_div
+from torchlops.optimization._batch import flatten_data, op_tensors
+from torchlops.optimization._implicit import implicit_solve
+from torchlops.optimization.callback import CostToDataCallback, CostToInitialCallback
+from torchlops.optimization.cls_basic import CG, CGLS, CHECK_EVERY, LSQR
 
-__all__ = ["cgls", "CGLSResult"]
+__all__ = ["cg", "cgls", "lsqr", "CGResult", "CGLSResult", "LSQRResult", "CHECK_EVERY"]
 
-#: iterations between two convergence checks on the host when ``tol > 0``
-CHECK_EVERY = 10
+
+class CGResult(NamedTuple):
+    """Result of :func:`cg`: estimate, number of steps, residual-norm history ``(iiter+1, *batch)``."""
+
+    x: torch.Tensor
+    iiter: int
+    cost: torch.Tensor
 
 
 class CGLSResult(NamedTuple):
-    """Result of :func:`cgls`, in PyLops' order."""
+    """Result of :func:`cgls`, in PyLops' order (``istop``, ``r1norm``, ``r2norm`` per sample)."""
 
     x: torch.Tensor
     istop: torch.Tensor
@@ -24,6 +44,151 @@ class CGLSResult(NamedTuple):
     r1norm: torch.Tensor
     r2norm: torch.Tensor
     cost: torch.Tensor
+
+
+class LSQRResult(NamedTuple):
+    """Result of :func:`lsqr`, in PyLops' order (every norm per sample)."""
+
+    x: torch.Tensor
+    istop: torch.Tensor
+    iiter: int
+    r1norm: torch.Tensor
+    r2norm: torch.Tensor
+    anorm: torch.Tensor
+    acond: torch.Tensor
+    arnorm: torch.Tensor
+    xnorm: torch.Tensor
+    var: torch.Tensor | None
+    cost: torch.Tensor
+
+
+def _check(Op: Any, niter: int) -> None:
+    if not isinstance(Op, LinearOperator):
+        raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
+    if isinstance(niter, bool) or not isinstance(niter, int) or niter < 0:
+        raise ValueError(f"niter must be a non-negative int, got {niter!r}")
+
+
+def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float = 0.0, rtol1: float = 0.0) -> Any:
+    cbs = ([CostToInitialCallback(rtol)] if rtol > 0 else []) + ([CostToDataCallback(rtol1)] if rtol1 > 0 else [])
+    solver = cls(Op, callbacks=cbs or None)
+    if callback is not None:
+        solver.callback = callback
+    return solver
+
+
+def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
+              niter: int, tol: float) -> tuple[Any, Any]:
+    """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``."""
+    held: dict[str, Any] = {}
+
+    def solve() -> torch.Tensor:
+        xf, held["solver"] = forward()
+        return xf
+
+    def adjoint(g: torch.Tensor) -> torch.Tensor:
+        nd = ndamp.detach() if isinstance(ndamp, torch.Tensor) else ndamp
+        return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=tol)[0].reshape(g.shape)
+
+    xf = implicit_solve(solve, residual, adjoint, inputs)
+    return xf, held["solver"]
+
+
+def _inputs(*items: Any) -> list[torch.Tensor]:
+    """Tensors the solution depends on: tensors as they are, operators' grad-requiring tensors."""
+    out: list[torch.Tensor] = []
+    for it in items:
+        if isinstance(it, LinearOperator):
+            out += op_tensors(it)
+        elif isinstance(it, torch.Tensor):
+            out.append(it)
+    seen: set[int] = set()
+    return [t for t in out if not (id(t) in seen or seen.add(id(t)))]
+
+
+def _with_x(solver: Any, xf: torch.Tensor) -> torch.Tensor:
+    return xf.reshape(solver.xshape)
+
+
+def cg(
+    Op: LinearOperator,
+    y: torch.Tensor,
+    x0: torch.Tensor | None = None,
+    niter: int = 10,
+    damp: float = 0.0,
+    tol: float = 1e-4,
+    show: bool = False,
+    callback: Callable | None = None,
+    *,
+    itershow: tuple[int, int, int] = (10, 10, 10),
+    rtol: float = 0.0,
+    rtol1: float = 0.0,
+    implicit: bool = False,
+) -> CGResult:
+    r"""Conjugate gradient for :math:`(\mathbf{A} + \mathrm{damp}\,\mathbf{I})\mathbf{x} = \mathbf{y}`
+    (``A`` square Hermitian positive definite), batched over the leading dims of ``y``.
+
+    See :class:`~torchlops.optimization.cls_basic.CG` for the algorithm, the stopping rule
+    (``tol`` on :math:`\|\mathbf{r}\|^2`, checked on the host every ``CHECK_EVERY`` steps;
+    ``tol=0`` runs ``niter`` steps with no host read) and the ``cost`` history. ``rtol`` /
+    ``rtol1`` stop when the cost falls below ``rtol`` times the first cost / the data norm
+    (host reads every step). ``implicit=True``: the backward solves
+    :math:`(\mathbf{A}+\mathrm{damp}\,\mathbf{I})\boldsymbol{\lambda} = \mathbf{g}` once more.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    >>> torchlops.optimization.basic.cg(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
+    tensor([1., 1., 1.], dtype=torch.float64)
+    """
+    _check(Op, niter)
+    solver = _make(CG, Op, callback, rtol, rtol1)
+    if not implicit:
+        return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow))
+    yf = flatten_data(Op, y)[0]
+
+    def forward() -> tuple[torch.Tensor, Any]:
+        solver.solve(y.detach(), x0=None if x0 is None else x0.detach(), niter=niter,
+                     damp=damp.detach() if isinstance(damp, torch.Tensor) else damp, tol=tol, show=show,
+                     itershow=itershow)
+        return solver._last_x, solver
+
+    _keep_last(solver)
+
+    def residual(x: torch.Tensor) -> torch.Tensor:
+        return yf - Op._flat(x, False) - damp * x
+
+    xf, solver = _implicit(_inputs(y, damp, Op), forward, residual, Op, damp, niter, tol)
+    return CGResult(_with_x(solver, xf), solver.iiter, solver.cost)
+
+
+def _keep_last(solver: Any) -> None:
+    """Record the flat final estimate of ``solver`` in ``solver._last_x`` after ``run``."""
+    run = solver.run
+
+    def wrapped(x: torch.Tensor, *a: Any, **k: Any) -> torch.Tensor:
+        out = run(x, *a, **k)
+        solver._last_x = solver._flatx(out)
+        return out
+
+    solver.run = wrapped
+
+
+def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp: Any, niter: int, tol: float,
+                 call: Callable) -> tuple[torch.Tensor, Any]:
+    """Implicit path of the damped least-squares solvers (cgls, lsqr)."""
+    yf = flatten_data(Op, y)[0]
+    _keep_last(solver)
+
+    def forward() -> tuple[torch.Tensor, Any]:
+        call(y.detach(), None if x0 is None else x0.detach(), damp.detach() if isinstance(damp, torch.Tensor) else damp)
+        return solver._last_x, solver
+
+    def residual(x: torch.Tensor) -> torch.Tensor:
+        return Op._flat(yf - Op._flat(x, False), True) - damp**2 * x
+
+    return _implicit(_inputs(y, damp, Op), forward, residual, Op.H @ Op, damp**2, niter, tol)
 
 
 def cgls(
@@ -34,13 +199,18 @@ def cgls(
     damp: float = 0.0,
     tol: float = 1e-4,
     show: bool = False,
-    callback: object = None,
+    callback: Callable | None = None,
+    *,
+    itershow: tuple[int, int, int] = (10, 10, 10),
+    rtol: float = 0.0,
+    rtol1: float = 0.0,
+    implicit: bool = False,
 ) -> CGLSResult:
-    r"""Conjugate gradient for least squares, batched over the leading dims of ``y``.
+    r"""Conjugate gradient least squares, batched over the leading dims of ``y``.
 
     Solves :math:`\min_x \|\mathbf{y} - \mathbf{A}\mathbf{x}\|_2^2 + \epsilon^2 \|\mathbf{x}\|_2^2`
     (``damp`` = :math:`\epsilon`) for every sample of ``y`` of shape ``(*batch, *dimsd)``
-    (or flat ``(*batch, M)``) at once, with per-sample step sizes.
+    (or flat ``(*batch, M)``) at once, with per-sample step sizes; N-d data give an N-d model.
 
     Parameters
     ----------
@@ -49,85 +219,100 @@ def cgls(
     y : :obj:`torch.Tensor`
         Data.
     x0 : :obj:`torch.Tensor`, optional
-        Initial guess (zero by default), same batch as ``y``.
+        Initial guess (zero by default): one model or one per sample.
     niter : :obj:`int`, optional
         Number of iterations.
-    damp : :obj:`float`, optional
+    damp : :obj:`float` or 0-d :obj:`torch.Tensor`, optional
         Damping :math:`\epsilon`.
     tol : :obj:`float`, optional
-        Stop a sample when its squared normal-equation residual falls below ``tol``;
-        checked on the host every :data:`CHECK_EVERY` iterations. ``tol=0`` never reads
+        A sample stops when its squared normal-equation residual falls below ``tol``;
+        checked on the host every ``CHECK_EVERY`` (10) iterations. ``tol=0`` never reads
         a value on the host (fixed ``niter``), so the loop can be compiled or captured.
     show, callback : optional
-        ``show`` logs the final residual; ``callback(x)`` is called after every iteration.
+        ``show`` logs a PyLops-style table; ``callback(x)`` is called after every iteration.
+    itershow, rtol, rtol1 : optional
+        Rows shown (first, last, every); relative stopping rules (as PyLops).
+    implicit : :obj:`bool`, optional
+        Differentiate implicitly (one more solve in the backward) instead of unrolling.
 
     Returns
     -------
     x, istop, iiter, r1norm, r2norm, cost : :class:`CGLSResult`
-        Estimate (model shape), per-sample stop code (1: tol reached, 2: niter), number of
+        Estimate, per-sample stop code (1: tol reached, 2: niter, 3: callback), number of
         iterations, squared normal residual, damped residual norm, residual-norm history
-        (``(niter+1, *batch)``).
+        (``(iiter+1, *batch)``).
+
+    Notes
+    -----
+    See :class:`~torchlops.optimization.cls_basic.CGLS`; unlike PyLops 2.8, a non-zero ``x0``
+    with ``damp`` uses :math:`\epsilon^2` (not :math:`\epsilon`) in the first direction.
 
     Examples
     --------
     >>> import torch, torchlops
     >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
-    >>> torchlops.cgls(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x
+    >>> torchlops.cgls(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
     tensor([1., 1., 1.], dtype=torch.float64)
     """
-    if not isinstance(Op, LinearOperator):
-        raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
-    yf = Op._flat_data(y)
-    batch = yf.shape[:-1]
-    M, N = Op.shape
-    dt = torch.promote_types(Op.dtype, yf.dtype)
-    s = yf.reshape(-1, M).to(dt)
-    B = s.shape[0]
-    eps2 = float(damp) ** 2
-    if x0 is None:
-        x = s.new_zeros(B, N)
-        r = Op._flat(s, True)
-    else:
-        x = x0.reshape(B, N).to(dt)
-        s = s - Op._flat(x, False)
-        r = Op._flat(s, True) - eps2 * x
-    c = r
-    q = Op._flat(c, False)
-    kold = bnorm2(r)
-    cost = [bnorm2(s).sqrt()]
-    active = torch.ones(B, dtype=torch.bool, device=s.device)
-    it = 0
-    for it in range(1, niter + 1):
-        a = safe_div(kold, bnorm2(q) + eps2 * bnorm2(c))
-        if tol > 0:
-            a = torch.where(active, a, torch.zeros_like(a))
-        a_ = a.unsqueeze(-1).to(dt)
-        x = x + a_ * c
-        s = s - a_ * q
-        r = Op._flat(s, True) - eps2 * x
-        k = bnorm2(r)
-        b = safe_div(k, kold).unsqueeze(-1).to(dt)
-        c = r + b * c
-        q = Op._flat(c, False)
-        kold = torch.where(active, k, kold) if tol > 0 else k
-        cost.append(bnorm2(s).sqrt())
-        if callback is not None:
-            callback(x.reshape(*batch, *Op.dims))
-        if tol > 0:
-            active = active & (kold > tol)
-            if it % CHECK_EVERY == 0 and not bool(active.any()):
-                break
-    if tol > 0:
-        active = active & (kold > tol)
-    istop = torch.where(active, torch.full_like(kold, 2), torch.ones_like(kold)).to(torch.int64) if tol > 0 else torch.full_like(kold, 2, dtype=torch.int64)
-    r2 = (cost[-1] ** 2 + eps2 * bnorm2(x)).sqrt()
-    if show:
-        import logging
+    _check(Op, niter)
+    solver = _make(CGLS, Op, callback, rtol, rtol1)
 
-        logging.getLogger("torchlops").info("CGLS: %d iterations, r1norm %s", it, kold.tolist())
-    costs = torch.stack(cost).reshape(len(cost), *batch)
-    # N-d data gives an N-d model, flat data a flat model (a 1-D dimsd is both: N-d)
-    k = y.dim() - len(Op.dimsd)
-    nd = k >= 0 and tuple(y.shape[k:]) == Op.dimsd
-    xs = x.reshape(*batch, *Op.dims) if nd else x.reshape(*batch, N)
-    return CGLSResult(xs, istop.reshape(batch), it, kold.reshape(batch), r2.reshape(batch), costs)
+    def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
+        return solver.solve(yy, x0=xx, niter=niter, damp=dd, tol=tol, show=show, itershow=itershow)
+
+    if not implicit:
+        return CGLSResult(*call(y, x0, damp))
+    xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, tol, call)
+    return CGLSResult(_with_x(solver, xf), solver.istop, solver.iiter, solver.r1norm, solver.r2norm, solver.cost)
+
+
+def lsqr(
+    Op: LinearOperator,
+    y: torch.Tensor,
+    x0: torch.Tensor | None = None,
+    damp: float = 0.0,
+    atol: float = 1e-8,
+    btol: float = 1e-8,
+    conlim: float = 1e8,
+    niter: int = 10,
+    calc_var: bool = True,
+    show: bool = False,
+    itershow: tuple[int, int, int] = (10, 10, 10),
+    callback: Callable | None = None,
+    *,
+    implicit: bool = False,
+) -> LSQRResult:
+    r"""LSQR (Paige and Saunders), batched over the leading dims of ``y``.
+
+    Solves :math:`\min_x \|\mathbf{y} - \mathbf{A}\mathbf{x}\|_2^2 + \epsilon^2 \|\mathbf{x}\|_2^2`
+    with the full set of stopping tests (``atol``, ``btol``, ``conlim``) per sample; see
+    :class:`~torchlops.optimization.cls_basic.LSQR`. With ``atol=btol=0`` the loop never
+    reads the host; otherwise it checks whether every sample stopped every ``CHECK_EVERY``
+    steps. ``iiter`` is the number of loop steps (per-sample counts: ``LSQR.iiters``).
+    ``implicit=True`` solves :math:`(\mathbf{A}^H\mathbf{A}+\epsilon^2\mathbf{I})\boldsymbol\lambda
+    = \mathbf{g}` once more in the backward.
+
+    Returns
+    -------
+    x, istop, iiter, r1norm, r2norm, anorm, acond, arnorm, xnorm, var, cost : :class:`LSQRResult`
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    >>> torchlops.optimization.basic.lsqr(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3).istop
+    tensor(1)
+    """
+    _check(Op, niter)
+    solver = _make(LSQR, Op, callback)
+
+    def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
+        return solver.solve(yy, x0=xx, damp=dd, atol=atol, btol=btol, conlim=conlim, niter=niter,
+                            calc_var=calc_var, show=show, itershow=itershow)
+
+    if not implicit:
+        return LSQRResult(*call(y, x0, damp))
+    xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, 0.0, call)
+    s = solver
+    return LSQRResult(_with_x(s, xf), s.istop, s.iiter, s.r1norm, s.r2norm, s.anorm, s.acond, s.arnorm, s.xnorm,
+                      s.var, s.cost)

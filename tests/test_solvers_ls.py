@@ -1,0 +1,224 @@
+"""Least-squares solvers: PyLops parity, batching, compile, implicit and unrolled gradients."""
+
+import tracemalloc
+
+import numpy as np
+import pylops
+import pytest
+import torch
+from pylops.optimization.basic import cg as pcg
+from pylops.optimization.basic import cgls as pcgls
+from pylops.optimization.basic import lsqr as plsqr
+
+from torchlops.basicoperators import MatrixMult
+from torchlops.optimization.basic import cg, cgls, lsqr
+from torchlops.optimization.leastsquares import normal_equations_inversion, regularized_inversion
+
+PARS = [(11, 11, 0), (31, 11, 0), (11, 11, 1), (31, 11, 1)]  # (ny, nx, imag)
+
+
+def _problem(ny, nx, imag, seed=10):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(0, 10, (ny, nx))
+    x0 = rng.normal(size=nx)
+    if imag:
+        A, x0 = A + 1j * rng.normal(0, 10, (ny, nx)), x0 + 1j * rng.normal(size=nx)
+    return A, A @ (np.ones(nx) + 1j * np.ones(nx) if imag else np.ones(nx)), x0
+
+
+def _close(t, p, tol=1e-8):
+    p = np.asarray(p)
+    assert np.linalg.norm(t.detach().numpy() - p) <= tol * max(np.linalg.norm(p), 1.0)
+
+
+@pytest.mark.parametrize("par", PARS)
+@pytest.mark.parametrize("withx0", [False, True])
+def test_cgls_lsqr_parity(par, withx0):
+    A, y, x0 = _problem(*par)
+    x0 = x0 if withx0 else None
+    Op, T = pylops.MatrixMult(A, dtype=A.dtype), MatrixMult(torch.from_numpy(A))
+    tx0 = None if x0 is None else torch.from_numpy(x0)
+    damp = 0.0 if withx0 else 1e-1  # PyLops' damp-with-x0 path is buggy: tested separately
+    r = pcgls(Op, y, x0=x0, niter=8, damp=damp, tol=0)
+    t = cgls(T, torch.from_numpy(y), x0=tx0, niter=8, damp=damp, tol=0)
+    _close(t.x, r[0])
+    _close(t.cost, r[5])
+    assert int(t.istop) == r[1] and t.iiter == r[2]
+    _close(t.r2norm, r[4])
+    r = plsqr(Op, y, x0=x0, niter=8, damp=damp, atol=0, btol=0)
+    t = lsqr(T, torch.from_numpy(y), x0=tx0, niter=8, damp=damp, atol=0, btol=0)
+    _close(t.x, r[0])
+    _close(t.cost, r[-1])
+    assert int(t.istop) == r[1] and t.iiter == r[2]
+    for k in range(3, 9):
+        _close(t[k], r[k])
+    if not par[2]:  # PyLops squares a complex dk; here |dk|^2
+        _close(t.var, r[9])
+
+
+@pytest.mark.parametrize("imag", [0, 1])
+def test_cg_parity(imag):
+    A, y, x0 = _problem(11, 11, imag)
+    AA = A.conj().T @ A + 100 * np.eye(11)
+    r = pcg(pylops.MatrixMult(AA, dtype=AA.dtype), y, x0=x0, niter=8, damp=0.5, tol=0)
+    t = cg(MatrixMult(torch.from_numpy(AA)), torch.from_numpy(y), x0=torch.from_numpy(x0), niter=8, damp=0.5, tol=0)
+    _close(t.x, r[0])
+    _close(t.cost, r[2])
+
+
+def test_cgls_x0_damp_corrected():
+    """PyLops 2.8 uses damp (not damp**2) in the first direction with x0: reference = PyLops
+    started at x0 on the equivalent augmented problem [A; d I] x = [y; 0] with damp 0."""
+    A, y, x0 = _problem(31, 11, 0)
+    d = 3.0
+    Aug = np.vstack([A, d * np.eye(11)])
+    r = pcgls(pylops.MatrixMult(Aug), np.concatenate([y, np.zeros(11)]), x0=x0, niter=6, tol=0)
+    t = cgls(MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), x0=torch.from_numpy(x0), niter=6, damp=d, tol=0)
+    _close(t.x, r[0])
+    bug = pcgls(pylops.MatrixMult(A), y, x0=x0, niter=6, damp=d, tol=0)[0]
+    assert np.linalg.norm(bug - r[0]) > 1e-6  # the bug is visible on this problem
+
+
+@pytest.mark.parametrize("solver", ["cg", "cgls", "lsqr"])
+def test_batched_equals_per_sample(solver):
+    A, _, _ = _problem(31, 11, 0)
+    A = A.T @ A if solver == "cg" else A
+    T = MatrixMult(torch.from_numpy(A))
+    Y = torch.randn(2, 3, T.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    f = {"cg": lambda y: cg(T, y, niter=6, tol=0), "cgls": lambda y: cgls(T, y, niter=6, damp=0.3, tol=0),
+         "lsqr": lambda y: lsqr(T, y, niter=6, damp=0.3, atol=0, btol=0)}[solver]
+    rb = f(Y)
+    assert rb.x.shape == (2, 3, 11) and rb.cost.shape == (7, 2, 3)
+    for i in range(2):
+        for j in range(3):
+            rs = f(Y[i, j])
+            torch.testing.assert_close(rb.x[i, j], rs.x, rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(rb.cost[:, i, j], rs.cost, rtol=1e-10, atol=1e-10)
+
+
+def test_converged_sample_stops_changing():
+    T = MatrixMult(torch.eye(4, dtype=torch.float64) * torch.arange(1.0, 5.0, dtype=torch.float64))
+    Y = torch.stack([torch.zeros(4, dtype=torch.float64), torch.randn(4, dtype=torch.float64)])
+    r = cgls(T, Y, niter=30, tol=1e-20)
+    assert r.istop.tolist() == [1, 1]
+    assert torch.all(r.cost[:, 0] == 0)
+    torch.testing.assert_close(r.x[1], Y[1] / torch.arange(1.0, 5.0, dtype=torch.float64))
+
+
+def test_compile_fixed_niter():
+    A, y, _ = _problem(31, 11, 0)
+    T, Y = MatrixMult(torch.from_numpy(A)), torch.from_numpy(y).repeat(2, 1)
+
+    def f(y):
+        return cgls(T, y, niter=5, damp=0.1, tol=0).x
+
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(f, fullgraph=True)(Y), f(Y))
+
+
+def _closed_form(A, y, d):
+    n = A.shape[1]
+    return torch.linalg.solve(A.T @ A + d**2 * torch.eye(n, dtype=A.dtype), (y @ A).T).T
+
+
+@pytest.mark.parametrize("which", ["cgls", "lsqr"])
+def test_implicit_matches_closed_form(which):
+    g = torch.Generator().manual_seed(0)
+    A0 = torch.randn(9, 5, dtype=torch.float64, generator=g)
+    y0 = torch.randn(3, 9, dtype=torch.float64, generator=g)
+    w = torch.randn(3, 5, dtype=torch.float64, generator=g)
+    Ap = torch.nn.Parameter(A0.clone())
+    y = y0.clone().requires_grad_()
+    d = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    if which == "cgls":
+        x = cgls(MatrixMult(Ap), y, niter=30, damp=d, tol=0, implicit=True).x
+    else:
+        x = lsqr(MatrixMult(Ap), y, niter=30, damp=d, atol=0, btol=0, implicit=True).x
+    (x * w).sum().backward()
+    Ac, yc = A0.clone().requires_grad_(), y0.clone().requires_grad_()
+    dc = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    (_closed_form(Ac, yc, dc) * w).sum().backward()
+    for a, b in ((Ap.grad, Ac.grad), (y.grad, yc.grad), (d.grad, dc.grad)):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_implicit_gradcheck():
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(6, 4, dtype=torch.float64, generator=g)
+    y = torch.randn(6, dtype=torch.float64, generator=g, requires_grad=True)
+    d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda y, d: cgls(MatrixMult(A), y, niter=20, damp=d, tol=0, implicit=True).x,
+                                    (y, d))
+    assert torch.autograd.gradcheck(lambda y: cg(MatrixMult(A.T @ A), y[:4], niter=20, tol=0, implicit=True).x, (y,))
+
+
+def test_implicit_regularized_and_normal():
+    g = torch.Generator().manual_seed(2)
+    A0, R = torch.randn(12, 6, dtype=torch.float64, generator=g), torch.randn(6, 6, dtype=torch.float64, generator=g)
+    y, dr = torch.randn(12, dtype=torch.float64, generator=g), torch.randn(6, dtype=torch.float64, generator=g)
+    for fn in ("ri", "ne"):
+        Ap = torch.nn.Parameter(A0.clone())
+        eps = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        if fn == "ri":
+            x = regularized_inversion(MatrixMult(Ap), y, [MatrixMult(R)], dataregs=[dr], epsRs=[eps], niter=40,
+                                      atol=0, btol=0, implicit=True)[0]
+        else:
+            x = normal_equations_inversion(MatrixMult(Ap), y, [MatrixMult(R)], dataregs=[dr], epsRs=[eps], niter=40,
+                                           tol=0, implicit=True)[0]
+        x.sum().backward()
+        Ac, ec = A0.clone().requires_grad_(), torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        torch.linalg.solve(Ac.T @ Ac + ec**2 * R.T @ R, Ac.T @ y + ec**2 * R.T @ dr).sum().backward()
+        torch.testing.assert_close(Ap.grad, Ac.grad, rtol=1e-8, atol=1e-10)
+        torch.testing.assert_close(eps.grad, ec.grad, rtol=1e-8, atol=1e-10)
+
+
+def _graph_bytes(niter, implicit):
+    """Bytes of the tensors autograd saves for the backward, and the Python-side peak."""
+    A = torch.randn(400, 300, dtype=torch.float64)
+    y = torch.randn(4, 400, dtype=torch.float64, requires_grad=True)
+    Op = MatrixMult(torch.nn.Parameter(A))
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    tracemalloc.start()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        x = cgls(Op, y, niter=niter, damp=0.1, tol=0, implicit=implicit).x
+    x.sum().backward()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return sum(saved), peak
+
+
+def test_implicit_memory_does_not_grow():
+    s20, p20 = _graph_bytes(20, True)
+    s200, p200 = _graph_bytes(200, True)
+    assert s200 <= 1.5 * s20 and s200 < 4 * 300 * 8 * 4
+    assert p200 <= 5 * p20  # Python-side: only the (niter+1, B) cost history grows
+    assert _graph_bytes(20, False)[0] > 10 * s20  # unrolled keeps every iterate
+
+
+def test_unrolled_grad_reaches_parameter():
+    A = torch.nn.Parameter(torch.randn(8, 5, dtype=torch.float64))
+    cgls(MatrixMult(A), torch.randn(8, dtype=torch.float64), niter=4, tol=0).x.sum().backward()
+    assert A.grad is not None and torch.isfinite(A.grad).all() and A.grad.abs().sum() > 0
+
+
+def test_errors():
+    T = MatrixMult(torch.randn(5, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="LinearOperator"):
+        cgls(torch.randn(5, 3), torch.randn(5))
+    with pytest.raises(ValueError, match="expected data of shape"):
+        cgls(T, torch.randn(4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="niter"):
+        lsqr(T, torch.randn(5, dtype=torch.float64), niter=-1)
+    with pytest.raises(ValueError, match="square"):
+        cg(T, torch.randn(5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        cgls(T, torch.randn(5, dtype=torch.float64), x0=torch.zeros(4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same size"):
+        regularized_inversion(T, torch.randn(5, dtype=torch.float64), [T], epsRs=[1.0, 2.0])
+    with pytest.raises(ValueError, match="engine"):
+        regularized_inversion(T, torch.randn(5, dtype=torch.float64), None, engine="numba")

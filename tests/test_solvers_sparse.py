@@ -1,0 +1,400 @@
+"""Sparsity solvers: PyLops 2.8 parity of iterates and costs, sparse recovery, batching,
+callbacks, torch.compile, unrolled gradients and error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from torchlops.basicoperators.identity import Identity
+from torchlops.basicoperators.matrixmult import MatrixMult
+from torchlops.optimization.callback import Callbacks, CostNanInfCallback, MetricsCallback
+from torchlops.optimization.cls_sparsity import FISTA, IRLS, ISTA, OMP, SplitBregman
+from torchlops.optimization.sparsity import fista, irls, ista, omp, splitbregman
+
+pl = pytest.importorskip("pylops")
+plsp = pytest.importorskip("pylops.optimization.sparsity")
+
+RTOL = 1e-8
+THRESHKINDS = ["soft", "hard", "half", "soft-percentile", "hard-percentile", "half-percentile"]
+
+
+def rand(rng: np.random.Generator, shape, cplx: bool = False) -> np.ndarray:
+    a = rng.standard_normal(shape)
+    return a + 1j * rng.standard_normal(shape) if cplx else a
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, copy=True))
+
+
+def assert_rel(actual, expected, rtol: float = RTOL, what: str = "") -> None:
+    a = actual.detach().cpu().resolve_conj().numpy().ravel() if isinstance(actual, torch.Tensor) else np.ravel(actual)
+    b = np.ravel(np.asarray(expected))
+    assert a.size == b.size, f"{what}: size {a.size} != expected {b.size}"
+    err, ref = np.linalg.norm(a - b), np.linalg.norm(b)
+    assert err <= rtol * max(ref, 1e-300), f"{what}: ||a-b|| = {err:.3e} > {rtol:.0e} * ||b|| = {rtol * ref:.3e}"
+
+
+def problem(seed: int = 0, M: int = 20, N: int = 30, cplx: bool = False, x0: bool = False):
+    """Random MatrixMult (PyLops and torchlops), data of a sparse model, optional x0."""
+    rng = np.random.default_rng(seed)
+    A = rand(rng, (M, N), cplx) / np.sqrt(M)
+    x = np.zeros(N, dtype=A.dtype)
+    x[[2, N // 2, N - 4]] = [1.0, -0.7, 0.5]
+    y = A @ x + 0.01 * rand(rng, M, cplx)
+    xi = rand(rng, N, cplx) * 0.1 if x0 else None
+    return pl.MatrixMult(A, dtype=A.dtype), MatrixMult(t(A)), y, x, xi
+
+
+def spiky(seed: int = 3, M: int = 40, N: int = 60):
+    """Noise-free data of a 3-spike model through a random Gaussian matrix."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((M, N)) / np.sqrt(M)
+    x = np.zeros(N)
+    x[[5, 27, 48]] = [1.0, -1.0, 0.8]
+    return MatrixMult(t(A)), t(A @ x), t(x)
+
+
+# ---------------------------------------------------------------------------- ISTA / FISTA parity
+@pytest.mark.parametrize("threshkind", THRESHKINDS)
+@pytest.mark.parametrize("solver", ["ista", "fista"])
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("withx0", [False, True], ids=["zero-x0", "x0"])
+def test_ista_fista_parity(threshkind, solver, cplx, withx0):
+    Apl, Atl, y, _, x0 = problem(1, cplx=cplx, x0=withx0)
+    perc = 30 if threshkind.endswith("percentile") else None
+    alpha = 0.9 / np.linalg.norm(Apl.A, 2) ** 2
+    kw = dict(niter=15, eps=0.2, alpha=alpha, tol=0.0, threshkind=threshkind, perc=perc)
+    xs_pl, xs_tl = [], []
+    xp, itp, costp = getattr(plsp, solver)(Apl, y, x0=x0, callback=lambda x: xs_pl.append(x.copy()), **kw)
+    res = (ista if solver == "ista" else fista)(
+        Atl, t(y), x0=None if x0 is None else t(x0), callback=lambda x: xs_tl.append(x.clone()), **kw
+    )
+    assert res.iiter == itp == 15
+    assert len(xs_tl) == len(xs_pl)
+    for i, (a, b) in enumerate(zip(xs_tl, xs_pl, strict=True)):
+        assert_rel(a, b, what=f"iterate {i}")
+    assert_rel(res.x, xp, what="x")
+    assert_rel(res.cost, costp, what="cost")
+
+
+@pytest.mark.parametrize("solver", ["ista", "fista"])
+def test_ista_fista_parity_sop_decay(solver):
+    """Sparsifying transform and a decaying threshold."""
+    Apl, Atl, y, _, _ = problem(2)
+    rng = np.random.default_rng(5)
+    S = np.linalg.qr(rng.standard_normal((30, 30)))[0]
+    decay = np.linspace(1.0, 0.2, 12)
+    kw = dict(niter=12, eps=0.3, alpha=0.5, tol=0.0, decay=decay)
+    xp, _, costp = getattr(plsp, solver)(Apl, y, SOp=pl.MatrixMult(S), **kw)
+    x, _, cost = (ista if solver == "ista" else fista)(Atl, t(y), SOp=MatrixMult(t(S)), **kw)
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+
+
+def test_ista_alpha_from_power_iteration():
+    """alpha = 1 / max eig(Op^H Op), as PyLops (which uses ARPACK)."""
+    Apl, Atl, y, _, _ = problem(4)
+    s = ISTA(Atl)
+    s.setup(t(y), niter=3, eigsdict={"niter": 500, "rtol": 1e-12})
+    maxeig = np.linalg.norm(Apl.A, 2) ** 2
+    assert abs(float(s.alpha) - 1.0 / maxeig) <= 1e-6 / maxeig
+    xp = plsp.fista(Apl, y, niter=10, tol=0.0)[0]
+    x = fista(Atl, t(y), niter=10, tol=0.0, eigsdict={"niter": 500, "rtol": 1e-12}).x
+    assert_rel(x, xp, rtol=1e-5, what="x with default alpha")
+
+
+def test_ista_tol_stops_like_pylops():
+    Apl, Atl, y, _, _ = problem(6)
+    xp, itp, _ = plsp.ista(Apl, y, niter=500, eps=0.5, alpha=0.5, tol=1e-6)
+    s = ISTA(Atl)
+    x, it, cost = s.solve(t(y), niter=500, eps=0.5, alpha=0.5, tol=1e-6)
+    assert itp < 500 and int(s.iiters) == itp
+    assert it >= itp and it % 10 == 0  # the host checks every CHECK_EVERY steps
+    assert_rel(x, xp, what="x")
+
+
+def test_monitorres_raises():
+    Apl, Atl, y, _, _ = problem(7)
+    with pytest.raises(ValueError, match="residual increasing"):
+        ista(Atl, t(y), niter=20, eps=0.1, alpha=10.0, monitorres=True)
+
+
+# ---------------------------------------------------------------------------- IRLS / OMP / SplitBregman parity
+@pytest.mark.parametrize("kind", ["data", "model", "datamodel"])
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("withx0", [False, True], ids=["zero-x0", "x0"])
+@pytest.mark.parametrize("threshR", [False, True])
+def test_irls_parity(kind, cplx, withx0, threshR):
+    M, N = (20, 12) if kind != "model" else (12, 20)
+    Apl, Atl, y, _, x0 = problem(8, M=M, N=N, cplx=cplx, x0=withx0)
+    if kind != "model":
+        y = y.copy()
+        y[3] += 5.0  # an outlier
+    kw = dict(nouter=6, threshR=threshR, epsR=1e-2, epsI=1e-3, tolIRLS=0.0, kind=kind)
+    xs_pl, xs_tl = [], []
+    xp, np_ = plsp.irls(Apl, y, x0=x0, engine="pylops", niter=25, tol=0.0,
+                        callback=lambda x: xs_pl.append(x.copy()), **kw)
+    x, nouter = irls(Atl, t(y), x0=None if x0 is None else t(x0), niter=25, tol=0.0,
+                     callback=lambda x: xs_tl.append(x.clone()), **kw)
+    assert nouter == np_ == 6
+    for i, (a, b) in enumerate(zip(xs_tl, xs_pl, strict=True)):
+        assert_rel(a, b, rtol=1e-7, what=f"iterate {i}")
+    assert_rel(x, xp, rtol=1e-7, what="x")
+
+
+def test_irls_cost_and_warm_parity():
+    Apl, Atl, y, _, _ = problem(9, M=20, N=12)
+    y[1] -= 4.0
+    s = pl.optimization.cls_sparsity.IRLS(Apl)
+    xp, _ = s.solve(y, nouter=5, warm=True, epsR=1e-2, engine="pylops", niter=25, tol=0.0)
+    st = IRLS(Atl)
+    x, _ = st.solve(t(y), nouter=5, warm=True, epsR=1e-2, niter=25, tol=0.0)
+    assert_rel(x, xp, rtol=1e-7, what="x")
+    assert_rel(st.cost, np.array(s.cost), rtol=1e-7, what="cost")
+
+
+@pytest.mark.parametrize("niter_inner", [0, 30], ids=["MP", "OMP"])
+@pytest.mark.parametrize("normalizecols", [False, True])
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+def test_omp_parity(niter_inner, normalizecols, cplx):
+    Apl, Atl, y, _, _ = problem(10, M=25, N=40, cplx=cplx)
+    kw = dict(niter_outer=6, niter_inner=niter_inner, sigma=1e-6, normalizecols=normalizecols)
+    xp, itp, costp = plsp.omp(Apl, y, engine="pylops", **kw)
+    x, it, cost = omp(Atl, t(y), **kw)
+    assert it == itp
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+
+
+def test_omp_sigma_stop_parity():
+    """Noise-free spiky data: PyLops and torchlops stop at the same outer iteration."""
+    A, y, _ = spiky()
+    Apl = pl.MatrixMult(A.A.numpy())
+    xp, itp, costp = plsp.omp(Apl, y.numpy(), niter_outer=20, niter_inner=60, sigma=0.05, engine="pylops")
+    x, it, cost = omp(A, y, niter_outer=20, niter_inner=60, sigma=0.05)
+    assert it == itp < 20
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+
+
+def test_mp_optimal_coeff_parity():
+    Apl, Atl, y, _, _ = problem(11, M=25, N=40)
+    kw = dict(niter_outer=8, niter_inner=0, sigma=1e-6, optimal_coeff=True)
+    xp, _, costp = plsp.omp(Apl, y, **kw)
+    x, _, cost = omp(Atl, t(y), **kw)
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+
+
+@pytest.mark.parametrize("withl2", [False, True], ids=["L1", "L1+L2"])
+@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize("withx0", [False, True], ids=["zero-x0", "x0"])
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+def test_splitbregman_parity(withl2, restart, withx0, cplx):
+    Apl, Atl, y, _, x0 = problem(12, M=25, N=20, x0=withx0, cplx=cplx)
+    D = np.diff(np.eye(20), axis=0)
+    kw = dict(niter_outer=4, niter_inner=3, mu=0.8, epsRL1s=[0.3], tol=1e-12, tau=0.9, restart=restart, niter=8)
+    pl_l2 = dict(RegsL2=[pl.Identity(20)], epsRL2s=[0.05], dataregsL2=[np.full(20, 0.1)]) if withl2 else {}
+    tl_l2 = dict(RegsL2=[Identity(20, dtype=torch.float64)], epsRL2s=[0.05],
+                 dataregsL2=[torch.full((20,), 0.1, dtype=torch.float64)]) if withl2 else {}
+    xs_pl, xs_tl = [], []
+    xp, itp, costp = plsp.splitbregman(Apl, y, [pl.MatrixMult(D)], x0=x0, engine="pylops",
+                                       callback=lambda x: xs_pl.append(x.copy()), **kw, **pl_l2)
+    x, it, cost = splitbregman(Atl, t(y), [MatrixMult(t(D))], x0=None if x0 is None else t(x0),
+                               callback=lambda x: xs_tl.append(x.clone()), **kw, **tl_l2)
+    assert it == itp == 4
+    for i, (a, b) in enumerate(zip(xs_tl, xs_pl, strict=True)):
+        assert_rel(a, b, what=f"iterate {i}")
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+
+
+# ---------------------------------------------------------------------------- sparse recovery
+@pytest.mark.parametrize("name", ["ista", "fista", "omp", "irls-model", "splitbregman"])
+def test_recover_three_spikes(name):
+    A, y, xtrue = spiky()
+    if name == "ista":
+        x = ista(A, y, niter=3000, eps=1e-3, tol=0.0).x
+    elif name == "fista":
+        x = fista(A, y, niter=500, eps=1e-3, tol=0.0).x
+    elif name == "omp":
+        x = omp(A, y, niter_outer=10, niter_inner=60, sigma=1e-8).x
+    elif name == "irls-model":
+        x = irls(A, y, nouter=30, kind="model", epsI=1e-6, tolIRLS=0.0, niter=80, tol=0.0).x
+    else:
+        eye = Identity(60, dtype=torch.float64)
+        x = splitbregman(A, y, [eye], epsRL1s=[0.1], mu=1.0, niter_outer=50, niter_inner=3, niter=30).x
+    assert set(torch.topk(x.abs(), 3).indices.tolist()) == {5, 27, 48}
+    assert torch.linalg.vector_norm(x - xtrue) <= 0.05 * torch.linalg.vector_norm(xtrue)
+
+
+# ---------------------------------------------------------------------------- batching
+def _batch(seed: int = 13, B: int = 3, M: int = 20, N: int = 30):
+    rng = np.random.default_rng(seed)
+    A = rand(rng, (M, N)) / np.sqrt(M)
+    X = np.zeros((B, N))
+    for b in range(B):
+        X[b, rng.choice(N, 3, replace=False)] = rng.standard_normal(3)
+    return MatrixMult(t(A)), t(X @ A.T + 0.01 * rand(rng, (B, M)))
+
+
+@pytest.mark.parametrize("name", ["ista", "fista-perc", "irls", "irls-model", "omp", "mp", "splitbregman"])
+def test_batched_equals_per_sample(name):
+    A, Y = _batch()
+    eye = Identity(30, dtype=torch.float64)
+    run = {
+        "ista": lambda y: ista(A, y, niter=20, eps=0.1, alpha=0.5, tol=1e-4),
+        "fista-perc": lambda y: fista(A, y, niter=20, alpha=0.5, threshkind="hard-percentile", perc=20, tol=0),
+        "irls": lambda y: irls(A, y, nouter=5, epsR=1e-2, niter=10, tol=0.0, tolIRLS=1e-3),
+        "irls-model": lambda y: irls(A, y, nouter=4, kind="model", epsI=1.0, niter=10, tol=0.0),
+        "omp": lambda y: omp(A, y, niter_outer=5, niter_inner=20, sigma=0.05),
+        "mp": lambda y: omp(A, y, niter_outer=7, niter_inner=0, sigma=0.1),
+        "splitbregman": lambda y: splitbregman(A, y, [eye], epsRL1s=[0.1], niter_outer=4, niter_inner=2, niter=5),
+    }[name]
+    xb = run(Y).x
+    assert xb.shape == Y.shape[:1] + (30,)
+    for b in range(Y.shape[0]):
+        assert_rel(xb[b], run(Y[b]).x, rtol=1e-9, what=f"sample {b}")
+
+
+def test_batched_shapes_and_per_sample_eps():
+    A, Y = _batch(B=4)
+    Y2 = Y.reshape(2, 2, 20)
+    eps = torch.tensor([0.05, 0.1, 0.2, 0.4], dtype=torch.float64)
+    x, it, cost = fista(A, Y2, niter=8, eps=eps.reshape(2, 2), alpha=0.5, tol=0)
+    assert x.shape == (2, 2, 30) and cost.shape == (8, 2, 2) and it == 8
+    for b in range(4):
+        xs = fista(A, Y[b], niter=8, eps=float(eps[b]), alpha=0.5, tol=0).x
+        assert_rel(x.reshape(4, 30)[b], xs, rtol=1e-12, what=f"sample {b}")
+
+
+def test_float32_and_show_logs(caplog):
+    A, Y = _batch(B=2)
+    A32 = MatrixMult(A.A.float())
+    with caplog.at_level("INFO", logger="torchlops.optimization"):
+        x, it, cost = fista(A32, Y.float(), niter=5, alpha=0.5, tol=0, show=True)
+    assert x.dtype == torch.float32 and cost.dtype == torch.float32
+    assert_rel(x, fista(A, Y, niter=5, alpha=0.5, tol=0).x, rtol=1e-5, what="float32")
+    text = caplog.text
+    assert "FISTA" in text and "r2norm" in text and "Iterations = 5" in text
+
+
+# ---------------------------------------------------------------------------- callbacks
+def test_metrics_callback_error_decreases():
+    A, y, xtrue = spiky()
+    cb = MetricsCallback(xtrue)
+    FISTA(A, callbacks=[cb]).solve(y, niter=200, eps=1e-3, tol=0)
+    mse = torch.stack(cb.metrics["mse"])
+    assert len(mse) == 200
+    assert mse[-1] < 1e-2 * mse[0]
+    checkpoints = mse[[0, 25, 50, 100, 199]]
+    assert bool((checkpoints[1:] < checkpoints[:-1]).all())
+
+
+class _StopAt(Callbacks):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.calls = 0
+
+    def on_step_end(self, solver, x) -> None:
+        self.calls += 1
+        if self.calls >= self.n:
+            self.stop = True
+
+
+@pytest.mark.parametrize("cls", [ISTA, FISTA, IRLS, OMP, SplitBregman])
+def test_stop_flag_ends_run(cls):
+    A, y, _ = spiky()
+    cb = _StopAt(3)
+    s = cls(A, callbacks=[cb])
+    if cls is SplitBregman:
+        s.solve(y, [Identity(60, dtype=torch.float64)], epsRL1s=[0.1], niter_outer=10, tol=0)
+    elif cls is OMP:
+        s.solve(y, niter_outer=10, sigma=0.0)
+    elif cls is IRLS:
+        s.solve(y, nouter=10, tolIRLS=0.0)
+    else:
+        s.solve(y, niter=10, alpha=0.5, tol=0)
+    assert s.iiter == 3 and cb.calls == 3
+
+
+def test_costnaninf_callback_stops():
+    A, y, _ = spiky()
+    s = ISTA(A, callbacks=[CostNanInfCallback()])
+    x, it, cost = s.solve(y * float("nan"), niter=10, alpha=0.5, tol=0)
+    assert it == 1 and cost.shape == (1,)
+
+
+# ---------------------------------------------------------------------------- compile / autograd
+def _fista_unrolled(A: MatrixMult, y: torch.Tensor) -> torch.Tensor:
+    return fista(A, y, niter=6, eps=0.05, alpha=0.5, tol=0.0).x
+
+
+def _ista_percentile(A: MatrixMult, y: torch.Tensor) -> torch.Tensor:
+    return ista(A, y, niter=6, alpha=0.5, tol=0.0, threshkind="half-percentile", perc=30).x
+
+
+@pytest.mark.parametrize("fn", [_fista_unrolled, _ista_percentile], ids=["fista", "ista-half-percentile"])
+def test_compiles_fullgraph(fn):
+    """The whole solve is captured in one graph (no host sync, no graph break); the eager
+    backend keeps the test fast (inductor gives the same numbers, but compiles for ~40 s)."""
+    A, Y = _batch(B=2)
+    eager = fn(A, Y)
+    compiled = torch.compile(fn, fullgraph=True, backend="eager")(A, Y)
+    assert_rel(compiled, eager, rtol=1e-12, what="compiled")
+
+
+def test_unrolled_gradient_reaches_y():
+    A, Y = _batch(B=2)
+    Y = Y.clone().requires_grad_(True)
+    eps = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
+    x = fista(A, Y, niter=6, eps=eps, alpha=0.5, tol=0.0).x
+    (x**2).sum().backward()
+    assert Y.grad is not None and torch.isfinite(Y.grad).all() and Y.grad.abs().sum() > 0
+    assert eps.grad is not None and eps.grad != 0
+    gy = Y.grad.clone()
+
+    def f(yy):
+        return (fista(A, yy, niter=6, eps=0.05, alpha=0.5, tol=0.0).x ** 2).sum()
+
+    d = torch.randn_like(Y)
+    h = 1e-6
+    fd = (f(Y.detach() + h * d) - f(Y.detach() - h * d)) / (2 * h)
+    assert abs(float(fd) - float((gy * d).sum())) <= 1e-5 * max(1.0, abs(float(fd)))
+
+
+# ---------------------------------------------------------------------------- errors
+def test_errors():
+    A, y, _ = spiky()
+    with pytest.raises(ValueError, match="threshkind must be one of"):
+        ista(A, y, threshkind="medium")
+    with pytest.raises(ValueError, match="needs a percentile perc"):
+        fista(A, y, threshkind="soft-percentile")
+    with pytest.raises(ValueError, match=r"perc must lie in \[0, 100\]"):
+        fista(A, y, threshkind="hard-percentile", perc=120)
+    with pytest.raises(ValueError, match="decay must hold at least niter=10"):
+        ista(A, y, niter=10, alpha=0.5, decay=np.ones(3))
+    with pytest.raises(ValueError, match="SOp must have 60 rows"):
+        ista(A, y, SOp=Identity(5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        ista(A, y, x0=torch.zeros(7, dtype=torch.float64), alpha=0.5)
+    with pytest.raises(ValueError, match="expected data of shape"):
+        fista(A, torch.zeros(7, dtype=torch.float64), alpha=0.5)
+    with pytest.raises(TypeError, match="Op must be a torchlops LinearOperator"):
+        ISTA(np.eye(3))
+    with pytest.raises(ValueError, match="kind must be 'model', 'data' or 'datamodel'"):
+        irls(A, y, kind="both")
+    with pytest.raises(ValueError, match="niter_outer and niter_inner must be >= 0"):
+        omp(A, y, niter_outer=-1)
+    with pytest.raises(ValueError, match="epsRL1s must hold one value per regularisation"):
+        splitbregman(A, y, [Identity(60, dtype=torch.float64)])
+    with pytest.raises(TypeError, match="RegsL1 must be a list"):
+        splitbregman(A, y, Identity(60, dtype=torch.float64), epsRL1s=[0.1])
+    with pytest.raises(ValueError, match=r"RegsL1\[0\] must have 60 columns"):
+        splitbregman(A, y, [Identity(5, dtype=torch.float64)], epsRL1s=[0.1])
+    with pytest.raises(ValueError, match="eps must be a scalar or hold one value per sample"):
+        fista(A, y, alpha=0.5, eps=torch.ones(3))

@@ -1,0 +1,482 @@
+r"""Batched Krylov solvers on torch tensors: :class:`CG`, :class:`CGLS`, :class:`LSQR`.
+
+Every solver works on ``B`` problems at once: the state is held as ``(B, n)`` tensors and
+every scalar of the algorithm (step sizes, norms, Givens rotations, stop codes) is a ``(B,)``
+tensor. A sample whose stopping test holds is *frozen*: its state is kept with
+``torch.where`` (no host read), so it stops changing while the others go on.
+
+Host synchronisation: with ``tol=0`` (``atol=btol=0`` for LSQR) the loop runs exactly ``niter``
+steps and never reads a tensor on the host, so it can be captured by ``torch.compile`` or CUDA
+graphs. With a positive tolerance the loop asks the host whether every sample has stopped
+every :data:`CHECK_EVERY` steps (one synchronisation per :data:`CHECK_EVERY` steps).
+``show=True`` reads values on the host to print the table (through ``logging``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import bdot, bnorm2, flatten_data, safe_div
+from torchlops.optimization.basesolver import Solver, logger
+from torchlops.optimization.callback import Callbacks
+
+__all__ = ["CG", "CGLS", "LSQR", "CHECK_EVERY"]
+
+#: steps between two host checks of "have all samples stopped?" when a tolerance is positive
+CHECK_EVERY = 10
+
+
+def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """Per-sample select: ``act`` is ``(B,)``, ``new``/``old`` are ``(B,)`` or ``(B, n)``."""
+    return torch.where(act.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+def _clock() -> float:
+    """Wall clock, 0 while ``torch.compile`` traces (dynamo cannot trace ``time.time``)."""
+    return 0.0 if torch.compiler.is_compiling() else time.time()
+
+
+class _Batched(Solver):
+    """Shared plumbing: flattening, per-sample freezing, the run loop and the table."""
+
+    nbar = 65
+
+    def __init__(self, Op: Any, callbacks: Any = None) -> None:
+        if not torch.compiler.is_compiling():
+            super().__init__(Op, callbacks)
+            return
+        # Solver.__init__ reads time.time(), which dynamo cannot trace: same fields without it
+        if not isinstance(Op, LinearOperator):
+            raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
+        self.Op = Op
+        self.callbacks = [] if callbacks is None else ([callbacks] if isinstance(callbacks, Callbacks) else list(callbacks))
+        self.iiter, self.cost, self.tstart, self.telapsed = 0, [], 0.0, 0.0
+
+    def finalize(self, show: bool = False) -> None:
+        """Record the elapsed time (0 under ``torch.compile``)."""
+        self.telapsed = _clock() - self.tstart
+
+    def _prepare(self, y: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
+        self.y = y
+        s, self.batch, self.xshape, self.dt, x0f = flatten_data(self.Op, y, x0)
+        self.B = s.shape[0]
+        x = s.new_zeros(self.B, self.Op.shape[1]) if x0f is None else x0f.clone()
+        self.iiter = 0
+        self.iiters = torch.zeros(self.B, dtype=torch.int64, device=s.device)
+        self.cost = []
+        self.tstart = _clock()
+        return s, x
+
+    def _A(self, x: torch.Tensor) -> torch.Tensor:
+        return self.Op._flat(x, False)
+
+    def _AH(self, y: torch.Tensor) -> torch.Tensor:
+        return self.Op._flat(y, True)
+
+    def _flatx(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.B, self.Op.shape[1])
+
+    def _freeze(self, act: torch.Tensor, new: dict[str, Any]) -> None:
+        """Commit ``new`` state for active samples only; frozen samples keep theirs."""
+        for k, v in new.items():
+            old = getattr(self, k)
+            setattr(self, k, _where(act, v, old) if isinstance(old, torch.Tensor) else v)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.iiter += 1
+
+    def _active(self) -> torch.Tensor:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} does not implement _active")
+
+    def _host_check(self) -> bool:
+        """Whether the run loop may read the stop flags on the host."""
+        return self.tol > 0
+
+    def run(
+        self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
+    ) -> torch.Tensor:
+        """Run up to ``niter`` steps (``self.niter`` when None); see the module notes on syncs."""
+        niter = self.niter if niter is None else int(niter)
+        if niter is None:
+            raise ValueError("niter must not be None")
+        start = self.iiter
+        while self.iiter - start < niter:
+            k = self.iiter
+            showstep = show and (k < itershow[0] or niter - k <= itershow[1] or k % itershow[2] == 0)
+            x = self.step(x, showstep)
+            if self.should_stop():
+                break
+            if self._host_check() and (self.iiter - start) % CHECK_EVERY == 0 and not bool(self._active().any()):
+                break
+        return x
+
+    def _print_row(self, values: list[torch.Tensor], x: torch.Tensor) -> None:
+        x0 = self._flatx(x)[0, 0]
+        sx = f"{complex(x0):.2e}" if x0.is_complex() else f"{float(x0):11.4e}"
+        logger.info("%6d  %s  %s", self.iiter, sx, "  ".join(f"{float(v[0]):11.4e}" for v in values))
+
+    def _output(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.xshape)
+
+
+class CG(_Batched):
+    r"""Conjugate gradient for square Hermitian positive definite systems, batched.
+
+    Solves :math:`(\mathbf{A} + \mathrm{damp}\,\mathbf{I})\mathbf{x} = \mathbf{y}` for every
+    sample of ``y`` (PyLops' convention: ``damp`` is added as is, not squared).
+
+    Notes
+    -----
+    Per sample, with :math:`\mathbf{r}_0 = \mathbf{y} - (\mathbf{A}+d\mathbf{I})\mathbf{x}_0`,
+    :math:`\mathbf{c}_0 = \mathbf{r}_0`, each step applies the operator once (one pass over
+    the data): :math:`a = \|\mathbf{r}\|^2 / |\mathbf{c}^H (\mathbf{A}+d\mathbf{I})\mathbf{c}|`,
+    :math:`\mathbf{x} \mathrel{+}= a\mathbf{c}`, :math:`\mathbf{r} \mathrel{-}= a(\mathbf{A}+d\mathbf{I})\mathbf{c}`,
+    :math:`\mathbf{c} = \mathbf{r} + (\|\mathbf{r}_{new}\|^2/\|\mathbf{r}\|^2)\mathbf{c}`.
+    A sample stops (is frozen) when :math:`\|\mathbf{r}\|^2 \le` ``tol``.
+    ``cost`` holds :math:`\|\mathbf{r}\|` per step, as a ``(niter+1, *batch)`` tensor after
+    :meth:`finalize`.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_basic import CG
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    >>> x, iiter, cost = CG(D).solve(torch.ones(2, 3, dtype=torch.float64), niter=3, tol=0)
+    >>> x[1]
+    tensor([1.0000, 0.5000, 0.2500], dtype=torch.float64)
+    """
+
+    nbar = 55
+
+    def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
+              damp: float = 0.0, tol: float = 1e-4, show: bool = False) -> torch.Tensor:
+        """Initialise the residual and direction; returns the starting ``x``."""
+        if self.Op.shape[0] != self.Op.shape[1]:
+            raise ValueError(f"CG needs a square operator, got shape {self.Op.shape}")
+        self.niter, self.damp, self.tol = niter, damp, float(tol)
+        r, x = self._prepare(y, x0)
+        if x0 is not None:
+            r = r - self._A(x) - damp * x
+        self.r, self.c = r, r
+        self.kold = bnorm2(r)
+        self.cost.append(self.kold.sqrt())
+        if show:
+            self._print_solver(f"\ntol = {self.tol:10e}\tniter = {niter}", nbar=self.nbar)
+            logger.info("    Itn           x[0]              r2norm")
+        return self._output(x)
+
+    def _active(self) -> torch.Tensor:
+        return self.kold > self.tol
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One CG step for every active sample."""
+        act = self._active()
+        xf = self._flatx(x)
+        Opc = self._A(self.c) + self.damp * self.c
+        a = safe_div(self.kold, bdot(self.c, Opc).abs()).unsqueeze(-1).to(self.dt)
+        xn = xf + a * self.c
+        r = self.r - a * Opc
+        k = bnorm2(r)
+        c = r + safe_div(k, self.kold).unsqueeze(-1).to(self.dt) * self.c
+        xf = _where(act, xn, xf)
+        self._freeze(act, {"r": r, "c": c, "kold": k})
+        self.cost.append(self.kold.sqrt())
+        x = self._output(xf)
+        if show:
+            self._print_row([self.cost[-1]], x)
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Stack the cost history to ``(iiter+1, *batch)``."""
+        super().finalize()
+        self.cost = torch.stack(self.cost).reshape(len(self.cost), *self.batch)
+        if show:
+            self._print_finalize(nbar=self.nbar)
+
+    def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int = 10, damp: float = 0.0,
+              tol: float = 1e-4, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)):
+        """``setup`` + ``run`` + ``finalize``; returns ``(x, iiter, cost)`` like PyLops."""
+        x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
+        x = self.run(x, niter, show=show, itershow=itershow)
+        self.finalize(show)
+        return x, self.iiter, self.cost
+
+
+class CGLS(_Batched):
+    r"""Conjugate gradient least squares, batched.
+
+    Solves :math:`\min_\mathbf{x} \|\mathbf{y}-\mathbf{A}\mathbf{x}\|_2^2 + \epsilon^2\|\mathbf{x}\|_2^2`
+    (``damp`` = :math:`\epsilon`) for every sample of ``y``.
+
+    Notes
+    -----
+    Per sample, :math:`\mathbf{s}_0 = \mathbf{y}-\mathbf{A}\mathbf{x}_0`,
+    :math:`\mathbf{c}_0 = \mathbf{A}^H\mathbf{s}_0 - \epsilon^2\mathbf{x}_0`,
+    :math:`\mathbf{q} = \mathbf{A}\mathbf{c}`; each step makes one adjoint and one forward pass:
+    :math:`a = \|\mathbf{r}\|^2/(\|\mathbf{q}\|^2+\epsilon^2\|\mathbf{c}\|^2)`,
+    :math:`\mathbf{x} \mathrel{+}= a\mathbf{c}`, :math:`\mathbf{s} \mathrel{-}= a\mathbf{q}`,
+    :math:`\mathbf{r} = \mathbf{A}^H\mathbf{s} - \epsilon^2\mathbf{x}`,
+    :math:`\mathbf{c} = \mathbf{r} + (\|\mathbf{r}\|^2/\|\mathbf{r}_{old}\|^2)\mathbf{c}`,
+    :math:`\mathbf{q} = \mathbf{A}\mathbf{c}`. A sample stops when :math:`\|\mathbf{r}\|^2 \le`
+    ``tol``. ``istop``: 1 tolerance reached, 2 ``niter`` reached, 3 stopped by a callback.
+
+    Difference with PyLops 2.8: with a non-zero ``x0`` and ``damp``, PyLops uses
+    :math:`\epsilon` instead of :math:`\epsilon^2` in :math:`\mathbf{c}_0` (and in the first
+    ``r2norm``); here :math:`\epsilon^2` is used in both, so the first direction is the true
+    negative gradient of the damped objective.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_basic import CGLS
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    >>> CGLS(D).solve(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0)[0].round(decimals=8)
+    tensor([1., 1., 1.], dtype=torch.float64)
+    """
+
+    def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
+              damp: float = 0.0, tol: float = 1e-4, show: bool = False) -> torch.Tensor:
+        """Initialise residuals and direction; returns the starting ``x``."""
+        self.niter, self.tol = niter, float(tol)
+        self.damp = damp**2  # PyLops keeps the squared damping in ``self.damp``
+        s, x = self._prepare(y, x0)
+        if x0 is None:
+            c = self._AH(s)
+        else:
+            s = s - self._A(x)
+            c = self._AH(s) - self.damp * x
+        self.s, self.c, self.q = s, c, self._A(c)
+        self.kold = bnorm2(c)
+        self.cost1 = []
+        self._costs(x)
+        if show:
+            self._print_solver(f"\ndamp = {float(damp):10e}\ttol = {self.tol:10e}\tniter = {niter}", nbar=self.nbar)
+            logger.info("    Itn          x[0]              r1norm         r2norm")
+        return self._output(x)
+
+    def _costs(self, xf: torch.Tensor) -> None:
+        s2 = bnorm2(self.s)
+        self.cost.append(s2.sqrt())
+        self.cost1.append((s2 + self.damp * bnorm2(xf)).sqrt())
+
+    def _active(self) -> torch.Tensor:
+        return self.kold > self.tol
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One CGLS step for every active sample."""
+        act = self._active()
+        xf = self._flatx(x)
+        a = safe_div(self.kold, bnorm2(self.q) + self.damp * bnorm2(self.c)).unsqueeze(-1).to(self.dt)
+        xn = xf + a * self.c
+        s = self.s - a * self.q
+        r = self._AH(s) - self.damp * xn
+        k = bnorm2(r)
+        c = r + safe_div(k, self.kold).unsqueeze(-1).to(self.dt) * self.c
+        q = self._A(c)
+        xf = _where(act, xn, xf)
+        self._freeze(act, {"s": s, "c": c, "q": q, "kold": k})
+        self._costs(xf)
+        x = self._output(xf)
+        if show:
+            self._print_row([self.cost[-1], self.cost1[-1]], x)
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Per-sample ``istop``, ``r1norm`` (squared normal residual), ``r2norm``; stack ``cost``."""
+        super().finalize()
+        one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
+        reached = self.iiters >= (self.niter if self.niter is not None else self.iiter)
+        self.istop = torch.where(self.kold < self.tol, one, torch.where(reached, two, three)).reshape(self.batch)
+        self.r1norm = self.kold.reshape(self.batch)
+        self.r2norm = self.cost1[-1].reshape(self.batch)
+        self.cost = torch.stack(self.cost).reshape(len(self.cost), *self.batch)
+        if show:
+            self._print_finalize(nbar=self.nbar)
+
+    def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int = 10, damp: float = 0.0,
+              tol: float = 1e-4, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)):
+        """Returns ``(x, istop, iiter, r1norm, r2norm, cost)`` like PyLops."""
+        x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
+        x = self.run(x, niter, show=show, itershow=itershow)
+        self.finalize(show)
+        return x, self.istop, self.iiter, self.r1norm, self.r2norm, self.cost
+
+
+def _hyp(*vals: torch.Tensor | float) -> torch.Tensor:
+    """Euclidean norm of a few per-sample scalars."""
+    return torch.sqrt(sum(v * v for v in vals))
+
+
+class LSQR(_Batched):
+    r"""LSQR (Paige and Saunders), batched, with the full set of stopping tests.
+
+    Solves :math:`\min_\mathbf{x} \|\mathbf{y}-\mathbf{A}\mathbf{x}\|_2^2 + \epsilon^2\|\mathbf{x}\|_2^2`.
+
+    Notes
+    -----
+    Golub-Kahan bidiagonalisation (one forward and one adjoint pass per step,
+    :math:`\beta\mathbf{u} = \mathbf{A}\mathbf{v} - \alpha\mathbf{u}`,
+    :math:`\alpha\mathbf{v} = \mathbf{A}^H\mathbf{u} - \beta\mathbf{v}`) followed by Givens
+    rotations that eliminate the damping and the sub-diagonal; every scalar is a ``(B,)``
+    tensor. ``istop`` (per sample): 0 x=0 is the solution / still running, 1
+    :math:`\|\mathbf{r}\|` small (atol, btol), 2 least-squares solution good enough (atol),
+    3 cond(A) > conlim, 4-6 the same at machine precision, 7 iteration limit (as PyLops, the
+    code 7 is only set when the step counter reaches ``niter`` inside a step). ``var`` holds
+    :math:`\sum_k |\mathbf{d}_k|^2` (``|.|^2`` also for complex models, where PyLops squares).
+    A sample with ``istop != 0`` is frozen.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_basic import LSQR
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    >>> LSQR(D).solve(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3)[0]
+    tensor([1.0000, 1.0000, 1.0000], dtype=torch.float64)
+    """
+
+    nbar = 90
+    msg = (
+        "The exact solution is x = 0",
+        "Op x - b is small enough, given atol, btol",
+        "The least-squares solution is good enough, given atol",
+        "The estimate of cond(Opbar) has exceeded conlim",
+        "Op x - b is small enough for this machine",
+        "The least-squares solution is good enough for this machine",
+        "Cond(Opbar) seems to be too large for this machine",
+        "The iteration limit has been reached",
+    )
+
+    def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, damp: float = 0.0, atol: float = 1e-8,
+              btol: float = 1e-8, conlim: float = 1e8, niter: int = 10, calc_var: bool = True,
+              show: bool = False) -> torch.Tensor:
+        """Start the bidiagonalisation; returns the starting ``x``."""
+        self.damp, self.atol, self.btol, self.conlim = damp, float(atol), float(btol), float(conlim)
+        self.niter, self.calc_var = niter, calc_var
+        u, x = self._prepare(y, x0)
+        if x0 is not None:
+            u = u - self._A(x)
+        rdt = torch.empty(0, dtype=self.dt).abs().dtype
+        z0 = u.new_zeros(self.B, dtype=rdt)
+        self.var = u.new_zeros(self.B, self.Op.shape[1], dtype=rdt) if calc_var else None
+        self.istop = torch.zeros(self.B, dtype=torch.int64, device=u.device)
+        self.ctol = 1.0 / conlim if conlim > 0 else 0.0
+        self.dampsq = damp**2
+        for k in ("anorm", "acond", "ddnorm", "res2", "xnorm", "xxnorm", "z", "sn2"):
+            setattr(self, k, z0)
+        self.cs2 = z0 - 1
+        self.beta = torch.linalg.vector_norm(u, dim=-1)
+        self.u = u / torch.where(self.beta > 0, self.beta, 1).unsqueeze(-1).to(self.dt)
+        v = self._AH(self.u)
+        self.alfa = torch.where(self.beta > 0, torch.linalg.vector_norm(v, dim=-1), z0)
+        self.v = _where(self.beta > 0, v / torch.where(self.alfa > 0, self.alfa, 1).unsqueeze(-1).to(self.dt), x)
+        self.w = self.v
+        self.arnorm = self.alfa * self.beta
+        self.arnorm0, self.rhobar, self.phibar = self.arnorm, self.alfa, self.beta
+        self.bnorm = self.rnorm = self.r1norm = self.r2norm = self.beta
+        self.test1, self.test2, self.test3 = z0 + 1, safe_div(self.alfa, self.beta), z0
+        self._r1abs = self.rnorm
+        self.cost.append(self.rnorm)
+        if show:
+            self._print_solver(f"\ndamp = {float(damp):20.14e}     calc_var = {calc_var:6g}\natol = {atol:8.2e}"
+                               f"                 conlim = {conlim:8.2e}\nbtol = {btol:8.2e}                 "
+                               f"niter = {niter:8g}", nbar=self.nbar)
+            logger.info("   Itn     x[0]      r1norm     r2norm   Compatible   LS     Norm A   Cond A")
+        return self._output(x)
+
+    def _active(self) -> torch.Tensor:
+        # arnorm0 == 0: x0 already solves the normal equations (PyLops prints a message); frozen
+        return (self.istop == 0) & (self.arnorm0 != 0)
+
+    def _host_check(self) -> bool:
+        return self.atol > 0 or self.btol > 0
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One bidiagonalisation step, rotations, update and stopping tests for active samples."""
+        act = self._active()
+        xf = self._flatx(x)
+        dt, damp = self.dt, self.damp
+        u = self._A(self.v) - self.alfa.unsqueeze(-1).to(dt) * self.u
+        beta = torch.linalg.vector_norm(u, dim=-1)
+        pos = beta > 0
+        u = _where(pos, u / torch.where(pos, beta, 1).unsqueeze(-1).to(dt), u)
+        anorm = torch.where(pos, _hyp(self.anorm, self.alfa, beta, damp), self.anorm)
+        v = _where(pos, self._AH(u) - beta.unsqueeze(-1).to(dt) * self.v, self.v)
+        alfa = torch.where(pos, torch.linalg.vector_norm(v, dim=-1), self.alfa)
+        v = _where(pos & (alfa > 0), v / torch.where(alfa > 0, alfa, 1).unsqueeze(-1).to(dt), v)
+        # rotation eliminating the damping, then the sub-diagonal beta
+        rhobar1 = _hyp(self.rhobar, damp)
+        cs1, sn1 = self.rhobar / rhobar1, damp / rhobar1
+        psi, phibar = sn1 * self.phibar, cs1 * self.phibar
+        rho = _hyp(rhobar1, beta)
+        cs, sn = rhobar1 / rho, beta / rho
+        theta, rhobar = sn * alfa, -cs * alfa
+        phi, phibar = cs * phibar, sn * phibar
+        tau = sn * phi
+        t1, t2 = (phi / rho).unsqueeze(-1).to(dt), (-theta / rho).unsqueeze(-1).to(dt)
+        dk = self.w / rho.unsqueeze(-1).to(dt)
+        xn = xf + t1 * self.w
+        w = v + t2 * self.w
+        dk2 = dk.abs() ** 2
+        ddnorm = self.ddnorm + dk2.sum(-1)
+        new: dict[str, Any] = {}
+        if self.calc_var:
+            new["var"] = self.var + dk2
+        # plane rotation on the right to estimate ||x||
+        delta, gambar = self.sn2 * rho, -self.cs2 * rho
+        rhs = phi - delta * self.z
+        zbar = rhs / gambar
+        xnorm = torch.sqrt(self.xxnorm + zbar**2)
+        gamma = _hyp(gambar, theta)
+        cs2, sn2, z = gambar / gamma, theta / gamma, rhs / gamma
+        xxnorm = self.xxnorm + z**2
+        acond = anorm * torch.sqrt(ddnorm)
+        res2 = self.res2 + psi**2
+        rnorm = torch.sqrt(phibar**2 + res2)
+        arnorm = alfa * tau.abs()
+        r1sq = rnorm**2 - self.dampsq * xxnorm
+        r1abs = torch.sqrt(r1sq.abs())
+        test1, test2, test3 = rnorm / self.bnorm, arnorm / self.arnorm0, 1.0 / acond
+        t1s = test1 / (1.0 + anorm * xnorm / self.bnorm)
+        rtol = self.btol + self.atol * anorm * xnorm / self.bnorm
+        istop = torch.zeros_like(self.istop)
+        # later tests win, as in Paige and Saunders
+        for cond, code in ((self.iiter >= self.niter, 7), (1 + test3 <= 1, 6), (1 + test2 <= 1, 5),
+                           (1 + t1s <= 1, 4), (test3 <= self.ctol, 3), (test2 <= self.atol, 2), (test1 <= rtol, 1)):
+            istop = torch.where(torch.as_tensor(cond, device=istop.device), torch.full_like(istop, code), istop)
+        new.update(u=u, beta=beta, anorm=anorm, v=v, alfa=alfa, rhobar=rhobar, phibar=phibar, w=w, ddnorm=ddnorm,
+                   xnorm=xnorm, cs2=cs2, sn2=sn2, z=z, xxnorm=xxnorm, acond=acond, res2=res2, rnorm=rnorm,
+                   arnorm=arnorm, r1norm=torch.where(r1sq < 0, -r1abs, r1abs), r2norm=rnorm, test1=test1,
+                   test2=test2, test3=test3, istop=istop, _r1abs=r1abs)
+        xf = _where(act, xn, xf)
+        self._freeze(act, new)
+        self.cost.append(self._r1abs)
+        x = self._output(xf)
+        if show:
+            self._print_row([self.r1norm, self.r2norm, self.test1, self.test2, self.anorm, self.acond], x)
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Reshape the per-sample outputs to the batch shape and stack ``cost``."""
+        super().finalize()
+        for k in ("istop", "r1norm", "r2norm", "anorm", "acond", "arnorm", "xnorm"):
+            setattr(self, k, getattr(self, k).reshape(self.batch))
+        if self.var is not None:
+            self.var = self.var.reshape(*self.batch, self.Op.shape[1])
+        self.cost = torch.stack(self.cost).reshape(len(self.cost), *self.batch)
+        if show:
+            logger.info("LSQR finished: istop = %s", self.istop.reshape(-1).tolist())
+            self._print_finalize(nbar=self.nbar)
+
+    def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, damp: float = 0.0, atol: float = 1e-8,
+              btol: float = 1e-8, conlim: float = 1e8, niter: int = 10, calc_var: bool = True, show: bool = False,
+              itershow: tuple[int, int, int] = (10, 10, 10)):
+        """Returns ``(x, istop, iiter, r1norm, r2norm, anorm, acond, arnorm, xnorm, var, cost)``."""
+        x = self.setup(y=y, x0=x0, damp=damp, atol=atol, btol=btol, conlim=conlim, niter=niter,
+                       calc_var=calc_var, show=show)
+        x = self.run(x, niter, show=show, itershow=itershow)
+        self.finalize(show)
+        return (x, self.istop, self.iiter, self.r1norm, self.r2norm, self.anorm, self.acond, self.arnorm,
+                self.xnorm, self.var, self.cost)

@@ -1,0 +1,244 @@
+r"""Batched iteratively reweighted least squares: :class:`IRLS`.
+
+Host synchronisation: each outer iteration runs a :func:`torchlops.optimization.basic.cgls`
+solve (which reads the host every few steps unless its ``tol=0``); with ``tolIRLS > 0`` the
+loop asks the host after every outer iteration whether every sample has stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, now
+from torchlops.optimization.basesolver import logger
+from torchlops.optimization.basic import cgls
+
+__all__ = ["IRLS"]
+
+IRLSKINDS = ("data", "model", "datamodel")
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, dim=-1)
+
+
+def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    return torch.where(act.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+class IRLS(SparseSolver):
+    r"""Iteratively reweighted least squares, batched.
+
+    *Data IRLS* (``kind="data"``) minimises :math:`\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_1`
+    (robust to outliers), *model IRLS* (``kind="model"``) minimises :math:`\|\mathbf{x}\|_1`
+    subject to :math:`\mathbf{y} = \mathbf{Op}\,\mathbf{x}` (sparse model), ``"datamodel"``
+    does data IRLS on the system augmented with :math:`\epsilon_I \mathbf{I}`.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator to invert.
+    callbacks : :obj:`list`, optional
+        :class:`torchlops.optimization.Callbacks` instances.
+
+    Notes
+    -----
+    Data IRLS: the first iteration solves
+    :math:`\min_\mathbf{x} \|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_2^2 + \epsilon_I^2\|\mathbf{x}\|_2^2`;
+    the following ones solve the same problem weighted by
+    :math:`\mathbf{R} = \mathrm{diag}(\mathbf{w})^{1/2}`, with
+    :math:`w_j = 1 / (|r_j| + \epsilon_R)` (or :math:`1/\max(|r_j|, \epsilon_R)` when
+    ``threshR``) normalised by its maximum, :math:`\mathbf{r}` the previous residual.
+    Model IRLS: :math:`\mathbf{x} = \mathbf{W}\mathbf{Op}^H(\mathbf{Op}\mathbf{W}\mathbf{Op}^H
+    + \epsilon_I^2\mathbf{I})^{-1}\mathbf{y}` with :math:`\mathbf{W} = \mathrm{diag}(|\mathbf{x}|
+    / \max|\mathbf{x}|)` (:math:`\mathbf{W} = \mathbf{I}` first). Each inner solve is
+    :func:`torchlops.optimization.basic.cgls` (keyword arguments ``niter``, ``tol`` go to it;
+    PyLops' default inner solver is scipy's ``lsqr``, its ``engine="pylops"`` uses cgls as
+    here). The weights are per sample, so the batched inner solve runs all samples at once.
+    A sample stops when :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 <` ``tolIRLS``.
+    ``cost`` holds :math:`\|\mathbf{y}\|_2` then :math:`\|\mathbf{r}\|_2` after every outer iteration.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_irls import IRLS
+    >>> A = torchlops.MatrixMult(torch.tensor([[1.0], [1.0], [1.0]], dtype=torch.float64))
+    >>> x, nouter = IRLS(A).solve(torch.tensor([1.0, 1.0, 10.0], dtype=torch.float64), nouter=20, niter=10)
+    >>> round(float(x[0]), 3)
+    1.0
+    """
+
+    def _print_setup(self) -> None:
+        self._print_solver(f" ({self.kind}, batch of {self._b.B})")
+        logger.info("threshR = %s\tepsR = %s\tepsI = %s", self.threshR, self.epsR, self.epsI)
+        logger.info("tolIRLS = %s\tnouter = %s", self.tolIRLS, self.nouter)
+        logger.info("%s", "-" * 80)
+        logger.info("    Itn           x[0]              r2norm   (sample 0)")
+
+    def _print_step(self, x: torch.Tensor) -> None:
+        x0 = x[0, 0]
+        sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}"
+        logger.info("%6d        %s         %10.3e", self.iiter, sx, float(self.rnorm[0]))
+
+    def setup(
+        self,
+        y: torch.Tensor,
+        nouter: int | None = None,
+        threshR: bool = False,
+        epsR: float = 1e-10,
+        epsI: float = 1e-10,
+        tolIRLS: float = 1e-10,
+        warm: bool = False,
+        kind: str = "data",
+        show: bool = False,
+    ) -> None:
+        """Check the arguments and build the (augmented for ``datamodel``) system."""
+        if kind not in IRLSKINDS:
+            raise ValueError(f"kind must be 'model', 'data' or 'datamodel', got {kind!r}")
+        self._b = b = Batch(self.Op, y)
+        self.y = b.data(b.y)
+        self.nouter, self.threshR, self.epsR, self.epsI = nouter, threshR, float(epsR), float(epsI)
+        self.tolIRLS, self.warm, self.kind = float(tolIRLS), warm, kind
+        M, N = b.M, b.N
+        if kind == "datamodel":
+            e = self.epsI
+            self._A = FlatOperator(
+                N, M + N,
+                lambda x: torch.cat([self.Op._flat(x, False), e * x], dim=1),
+                lambda r: self.Op._flat(r[:, :M], True) + e * r[:, M:],
+                b.dtype, name="[Op; epsI*I]",
+            )
+            self.epsI = 0.0  # already in the augmented system
+            self._y = torch.cat([b.y, b.y.new_zeros(b.B, N)], dim=1)
+        else:
+            self._A = self.Op
+            self._y = b.y
+        rdt = b.y.real.dtype if b.y.is_complex() else b.y.dtype
+        self.active = torch.ones(b.B, dtype=torch.bool, device=b.y.device)
+        self.iiters = torch.zeros(b.B, dtype=torch.int64, device=b.y.device)
+        self.rnorm = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
+        self.cost = [_norm(self._y).reshape(b.batch)]
+        self.iiter = 0
+        self.tstart = now()
+        if show:
+            self._print_setup()
+
+    # ------------------------------------------------------------------ steps
+    def _fw(self, x: torch.Tensor) -> torch.Tensor:
+        return self._A._flat(x, False)
+
+    def _ad(self, r: torch.Tensor) -> torch.Tensor:
+        return self._A._flat(r, True)
+
+    def _step_data(self, x: torch.Tensor, **kwargs_solver: Any) -> torch.Tensor:
+        x0 = x if self.warm else None
+        if self.iiter == 0:
+            return cgls(self._A, self._y, x0=x0, damp=self.epsI, **kwargs_solver).x.reshape(x.shape)
+        ar = self.r.abs()
+        rw = 1.0 / (torch.clamp(ar, min=self.epsR) if self.threshR else ar + self.epsR)
+        R = torch.sqrt(rw / rw.amax(dim=-1, keepdim=True)).to(self._y.dtype)
+        n, m = x.shape[1], self._y.shape[1]
+        RA = FlatOperator(n, m, lambda v: R * self._fw(v), lambda u: self._ad(R * u), self._b.dtype, name="R*Op")
+        return cgls(RA, R * self._y, x0=x0, damp=self.epsI, **kwargs_solver).x.reshape(x.shape)
+
+    def _step_model(self, x: torch.Tensor, **kwargs_solver: Any) -> torch.Tensor:
+        m = self._y.shape[1]
+        e2 = self.epsI**2
+        if self.iiter == 0:
+            rw = None
+        else:
+            ax = x.abs()
+            rw = (ax / ax.amax(dim=-1, keepdim=True)).to(x.dtype)
+
+        def normal(v: torch.Tensor) -> torch.Tensor:
+            u = self._ad(v)
+            return self._fw(u if rw is None else rw * u) + e2 * v
+
+        K = FlatOperator(m, m, normal, normal, self._b.dtype, name="Op*R*Op^H+epsI^2*I")
+        u = self._ad(cgls(K, self._y, damp=0.0, **kwargs_solver).x.reshape(x.shape[0], m))
+        return u if rw is None else rw * u
+
+    def step(self, x: torch.Tensor, show: bool = False, **kwargs_solver: Any) -> torch.Tensor:
+        """One outer iteration (an inner cgls solve); ``x`` is the model returned by ``run``'s
+        previous step (without the initial guess)."""
+        b = self._b
+        xf = x.reshape(b.B, b.N)
+        xn = self._step_data(xf, **kwargs_solver) if self.kind != "model" else self._step_model(xf, **kwargs_solver)
+        act = self.active
+        xn = _where(act, xn, xf)
+        r = self._y - self._fw(xn)
+        self.r = r if self.iiter == 0 else _where(act, r, self.r)
+        self.rnorm = _norm(self.r)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.active = act & (_norm(xn - xf) >= self.tolIRLS)
+        self.cost.append(self.rnorm.reshape(b.batch))
+        self.iiter += 1
+        if show:
+            self._print_step(xn)
+        return b.model(xn)
+
+    def run(
+        self,
+        x: torch.Tensor | None,
+        nouter: int = 10,
+        show: bool = False,
+        itershow: tuple[int, int, int] = (10, 10, 10),
+        **kwargs_solver: Any,
+    ) -> torch.Tensor:
+        """Outer iterations from the initial guess ``x`` (added back at the end; ``setup``'s
+        ``nouter`` wins when given, as PyLops)."""
+        b = self._b
+        nouter = nouter if self.nouter is None else self.nouter
+        x0 = None
+        if x is not None:
+            x0 = b.flat_model(x)
+            self._y = self._y - self._fw(x0)
+            x = b.model(x0)
+        else:
+            x = b.model(self._y.new_zeros(b.B, b.N))
+        while self.iiter < nouter:
+            k = self.iiter
+            showstep = show and (k < itershow[0] or nouter - k < itershow[1] or k % itershow[2] == 0)
+            x = self.step(x, showstep, **kwargs_solver)
+            if self.should_stop():
+                break
+            if self.tolIRLS > 0 and not bool(self.active.any()):
+                break
+        if x0 is not None:
+            x = b.model(x0 + x.reshape(b.B, b.N))
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Stack the cost history into a ``(nouter + 1, *batch)`` tensor."""
+        self.telapsed = now() - self.tstart
+        self.nouter = self.iiter
+        if isinstance(self.cost, list):
+            self.cost = torch.stack(self.cost)
+        if show:
+            self._print_finalize()
+
+    def solve(
+        self,
+        y: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        nouter: int = 10,
+        threshR: bool = False,
+        epsR: float = 1e-10,
+        epsI: float = 1e-10,
+        tolIRLS: float = 1e-10,
+        kind: str = "data",
+        warm: bool = False,
+        show: bool = False,
+        itershow: tuple[int, int, int] = (10, 10, 10),
+        **kwargs_solver: Any,
+    ) -> tuple[torch.Tensor, int]:
+        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter)`` like PyLops."""
+        self.setup(y, threshR=threshR, epsR=epsR, epsI=epsI, tolIRLS=tolIRLS, warm=warm, kind=kind, show=show)
+        if x0 is None:
+            x0 = self._y.new_zeros(self._b.B, self._b.N)
+        x = self.run(x0, nouter=nouter, show=show, itershow=itershow, **kwargs_solver)
+        self.finalize(show)
+        return x, self.nouter

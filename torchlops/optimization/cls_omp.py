@@ -1,0 +1,223 @@
+r"""Batched orthogonal matching pursuit (and matching pursuit): :class:`OMP`.
+
+Every sample selects its own columns: the selected indices are a ``(B, k)`` index tensor
+(with a ``(B, k)`` validity mask: a sample that picks a column it already holds, or that has
+stopped, adds an invalid slot). The least-squares re-fit on the selected columns runs for all
+samples at once by :func:`torchlops.optimization.basic.cgls` on the operator restricted to
+each sample's columns (scatter the coefficients into the model, apply ``Op``; apply
+``Op^H`` and gather).
+
+Host synchronisation: with ``sigma > 0`` the loop asks the host after every outer iteration
+whether every sample's residual norm has fallen to ``sigma``; with ``sigma <= 0`` it runs
+``niter_outer`` iterations without a host read (the inner cgls uses ``tol=1e-4`` as PyLops,
+which reads the host every few steps).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, now
+from torchlops.optimization.basesolver import logger
+from torchlops.optimization.basic import cgls
+
+__all__ = ["OMP"]
+
+#: columns per application when computing the column norms
+_CHUNK = 256
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, dim=-1)
+
+
+class OMP(SparseSolver):
+    r"""Orthogonal matching pursuit (``niter_inner > 0``) or matching pursuit
+    (``niter_inner=0``), batched.
+
+    Solves :math:`\min_\mathbf{x} \|\mathbf{x}\|_0` subject to
+    :math:`\|\mathbf{Op}\,\mathbf{x} - \mathbf{y}\|_2^2 \le \sigma^2` greedily.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator to invert.
+    callbacks : :obj:`list`, optional
+        :class:`torchlops.optimization.Callbacks` instances.
+
+    Notes
+    -----
+    Each outer iteration (one adjoint pass, plus one forward for MP or ``2 niter_inner + 2``
+    passes for OMP) picks, per sample, the column :math:`i = \arg\max_j |(\mathbf{Op}^H
+    \mathbf{r})_j| / n_j` (:math:`n_j` the column norms when ``normalizecols``, else 1;
+    the first maximiser on ties, where PyLops draws one at random). MP then updates
+    :math:`x_i \mathrel{+}= c_i`, :math:`\mathbf{r} \mathrel{-}= c_i \mathbf{Op}\,\mathbf{e}_i`
+    with :math:`c_i` the (normalised) inner product, or the residual-minimising coefficient
+    when ``optimal_coeff``. OMP refits all selected columns with ``niter_inner`` cgls
+    iterations from zero (PyLops' ``engine="pylops"``; its default engine uses scipy's
+    ``lsqr``) and sets :math:`\mathbf{r} = \mathbf{y} - \mathbf{Op}_{cols}\mathbf{x}_{cols}`.
+    A sample stops once :math:`\|\mathbf{r}\|_2 \le \sigma`. ``step`` returns the full
+    (dense) model; the selected columns are in ``self.cols`` (``self.valid`` marks the
+    slots used).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_omp import OMP
+    >>> A = torchlops.MatrixMult(torch.eye(4, dtype=torch.float64))
+    >>> x, nouter, cost = OMP(A).solve(torch.tensor([0.0, 3.0, 0.0, 1.0], dtype=torch.float64), niter_outer=4)
+    >>> x, nouter
+    (tensor([0., 3., 0., 1.], dtype=torch.float64), 2)
+    """
+
+    def _print_setup(self) -> None:
+        self._print_solver("(Only MP)" if self.niter_inner == 0 else f" (batch of {self._b.B})", nbar=55)
+        logger.info("sigma = %.2e\tniter_outer = %d", self.sigma, self.niter_outer)
+        logger.info("niter_inner = %d\tnormalization=%s", self.niter_inner, self.normalizecols)
+        logger.info("%s", "-" * 55)
+        logger.info("    Itn           x[0]              r2norm   (sample 0)")
+
+    def _print_step(self, x: torch.Tensor) -> None:
+        x0 = x[0, 0]
+        sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}"
+        logger.info("%6d        %s         %10.3e", self.iiter, sx, float(self.cost[-1].reshape(-1)[0]))
+
+    def setup(
+        self,
+        y: torch.Tensor,
+        niter_outer: int = 10,
+        niter_inner: int = 40,
+        sigma: float = 1e-4,
+        normalizecols: bool = False,
+        Opbasis: LinearOperator | None = None,
+        optimal_coeff: bool = False,
+        show: bool = False,
+    ) -> torch.Tensor:
+        """Check the arguments, compute the column norms if asked; returns the zero model."""
+        if int(niter_outer) < 0 or int(niter_inner) < 0:
+            raise ValueError(f"niter_outer and niter_inner must be >= 0, got {niter_outer} and {niter_inner}")
+        self._b = b = Batch(self.Op, y)
+        self.y = b.data(b.y)
+        self.niter_outer, self.niter_inner = int(niter_outer), int(niter_inner)
+        self.sigma, self.normalizecols, self.optimal_coeff = float(sigma), normalizecols, optimal_coeff
+        self.Opbasis = self.Op if Opbasis is None else Opbasis
+        if not isinstance(self.Opbasis, LinearOperator):
+            raise TypeError(f"Opbasis must be a torchlops LinearOperator, got {type(self.Opbasis).__name__}")
+        if self.Opbasis.shape[1] != b.N:
+            raise ValueError(f"Opbasis must have {b.N} columns, got shape {self.Opbasis.shape}")
+        if normalizecols:
+            n = self.Opbasis.shape[1]
+            norms = []
+            for i in range(0, n, _CHUNK):
+                eye = torch.eye(n, dtype=self.Opbasis.dtype, device=b.y.device)[i : i + _CHUNK]
+                norms.append(_norm(self.Opbasis._flat(eye, False)))
+            self.norms = torch.cat(norms)
+        dev = b.y.device
+        self.cols = torch.zeros(b.B, 0, dtype=torch.int64, device=dev)
+        self.valid = torch.zeros(b.B, 0, dtype=torch.bool, device=dev)
+        self.coef = b.y.new_zeros(b.B, 0)
+        self.res = b.y.clone()
+        rn = _norm(self.res)
+        self.cost = [rn.reshape(b.batch)]
+        self.active = rn > self.sigma
+        self.iiters = torch.zeros(b.B, dtype=torch.int64, device=dev)
+        self.iiter = 0
+        self.tstart = now()
+        if show:
+            self._print_setup()
+        return b.model(b.y.new_zeros(b.B, b.N))
+
+    def _scatter(self, coef: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        z = coef.new_zeros(coef.shape[0], self._b.N)
+        return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One outer iteration on the dense model ``x``; returns the new dense model."""
+        b = self._b
+        act = self.active
+        xf = x.reshape(b.B, b.N)
+        cres = self.Op._flat(self.res, True)
+        if self.normalizecols:
+            cres = cres / self.norms.to(cres.dtype)
+        imax = cres.abs().argmax(dim=-1, keepdim=True)  # (B, 1)
+        isnew = ~(self.cols == imax).any(dim=-1, keepdim=True)
+        c = cres.gather(1, imax)  # (B, 1)
+        if self.niter_inner == 0:
+            onehot = torch.zeros_like(xf).scatter(1, imax, torch.ones_like(c))
+            col = self.Op._flat(onehot, False)
+            if self.optimal_coeff:
+                c = (col.conj() * self.res).sum(-1, keepdim=True) / (col.conj() * col).sum(-1, keepdim=True)
+            c = torch.where(act[:, None], c, torch.zeros_like(c))
+            self.res = self.res - c * col
+            xn = xf.scatter_add(1, imax, c)
+            self.cols = torch.cat([self.cols, imax], dim=1)
+            self.valid = torch.cat([self.valid, isnew & act[:, None]], dim=1)
+        else:
+            cols = torch.cat([self.cols, imax], dim=1)
+            valid = torch.cat([self.valid, isnew & act[:, None]], dim=1)
+            k = cols.shape[1]
+
+            def fw(v: torch.Tensor) -> torch.Tensor:
+                return self.Op._flat(self._scatter(v, cols, valid), False)
+
+            def ad(r: torch.Tensor) -> torch.Tensor:
+                g = self.Op._flat(r, True).gather(1, cols)
+                return torch.where(valid, g, torch.zeros_like(g))
+
+            Opcol = FlatOperator(k, b.M, fw, ad, b.dtype, name="Op[:,cols]")
+            coef = cgls(Opcol, b.y, niter=self.niter_inner).x.reshape(b.B, k)
+            old = torch.cat([self.coef, self.coef.new_zeros(b.B, 1)], dim=1)
+            self.coef = torch.where(act[:, None], coef, old)
+            self.cols, self.valid = cols, valid
+            self.res = torch.where(act[:, None], b.y - fw(self.coef), self.res)
+            xn = self._scatter(self.coef, cols, valid)
+        rn = _norm(self.res)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.active = act & (rn > self.sigma)
+        self.iiter += 1
+        self.cost.append(rn.reshape(b.batch))
+        if show:
+            self._print_step(xn)
+        return b.model(xn)
+
+    def run(self, x: torch.Tensor, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)) -> torch.Tensor:
+        """Outer iterations until ``niter_outer`` or every residual norm is at most ``sigma``."""
+        n = self.niter_outer
+        while self.iiter < n:
+            if self.sigma > 0 and not bool(self.active.any()):
+                break
+            k = self.iiter
+            showstep = show and (k < itershow[0] or n - k < itershow[1] or k % itershow[2] == 0)
+            x = self.step(x, showstep)
+            if self.should_stop():
+                break
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Stack the cost history into a ``(nouter + 1, *batch)`` tensor."""
+        self.telapsed = now() - self.tstart
+        self.nouter = self.iiter
+        if isinstance(self.cost, list):
+            self.cost = torch.stack(self.cost)
+        if show:
+            self._print_finalize(nbar=55)
+
+    def solve(
+        self,
+        y: torch.Tensor,
+        niter_outer: int = 10,
+        niter_inner: int = 40,
+        sigma: float = 1e-4,
+        normalizecols: bool = False,
+        Opbasis: LinearOperator | None = None,
+        optimal_coeff: bool = False,
+        show: bool = False,
+        itershow: tuple[int, int, int] = (10, 10, 10),
+    ) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter, cost)`` like PyLops."""
+        x = self.setup(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma, normalizecols=normalizecols,
+                       Opbasis=Opbasis, optimal_coeff=optimal_coeff, show=show)
+        x = self.run(x, show=show, itershow=itershow)
+        self.finalize(show)
+        return x, self.nouter, self.cost

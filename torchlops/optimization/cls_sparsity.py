@@ -1,0 +1,336 @@
+r"""Batched sparsity-promoting solvers: :class:`ISTA`, :class:`FISTA` (here) and
+:class:`IRLS`, :class:`OMP`, :class:`SplitBregman` (re-exported from their own modules).
+
+Every solver handles ``B`` problems at once: ``y`` of shape ``(*batch, *dimsd)`` (or flat
+``(*batch, M)``) is held as a ``(B, M)`` tensor, the model as ``(B, N)``, and every
+per-problem scalar (update norm, cost, threshold of the percentile variants) is a ``(B,)``
+tensor. A sample whose stopping test holds is *frozen* (its state is kept with
+``torch.where``, no host read): it stops changing while the others go on.
+
+Host synchronisation: with ``tol=0`` ISTA/FISTA run exactly ``niter`` steps without
+reading a tensor on the host (``torch.compile(fullgraph=True)`` / CUDA graphs can capture
+them); with ``tol > 0`` the loop asks the host whether every sample has stopped every
+:data:`CHECK_EVERY` steps. ``monitorres=True`` and ``show=True`` read values every step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
+from torchlops.optimization.basesolver import logger
+from torchlops.optimization.cls_irls import IRLS
+from torchlops.optimization.cls_omp import OMP
+from torchlops.optimization.cls_splitbregman import SplitBregman
+from torchlops.optimization.eigs import power_iteration
+
+__all__ = ["ISTA", "FISTA", "IRLS", "OMP", "SplitBregman", "CHECK_EVERY"]
+
+#: steps between two host checks of "have all samples stopped?" when ``tol > 0``
+CHECK_EVERY = 10
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x, dim=-1)
+
+
+def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    return torch.where(act.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+class ISTA(SparseSolver):
+    r"""Iterative shrinkage-thresholding algorithm, batched.
+
+    Solves, for every sample of ``y``,
+
+    .. math::
+        J = \frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_2^2 + \epsilon \|\mathbf{x}\|_p
+
+    with :math:`p = 1` (soft), :math:`0` (hard) or :math:`1/2` (half thresholding), or with a
+    sparsifying transform ``SOp``: :math:`\epsilon \|\mathbf{SOp}^H\mathbf{x}\|_p`.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator to invert.
+    callbacks : :obj:`list`, optional
+        :class:`torchlops.optimization.Callbacks` instances.
+
+    Notes
+    -----
+    One step (two passes over the operator: one forward, one adjoint):
+
+    .. math::
+        \mathbf{r} = \mathbf{y} - \mathbf{Op}\,\mathbf{x}^{(i)}, \quad
+        \mathbf{x}^{(i+1)} = T_{\epsilon\alpha/2 \cdot d_i}\left(\mathbf{x}^{(i)} +
+        \alpha\,\mathbf{Op}^H \mathbf{r}\right)
+
+    where :math:`T` is the thresholding (applied to :math:`\mathbf{SOp}^H(\cdot)` and mapped
+    back by :math:`\mathbf{SOp}` when ``SOp`` is given), :math:`d_i` the ``decay`` and
+    :math:`\alpha` the step (:math:`1/\lambda_{max}(\mathbf{Op}^H\mathbf{Op})` by power
+    iteration when not given, as PyLops). The percentile variants keep the ``perc`` percent
+    largest entries of each sample (the threshold is the sample's ``100 - perc`` percentile
+    of :math:`|\cdot|`, computed with :func:`torch.quantile`). A sample stops when
+    :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 \le` ``tol``. The cost of step
+    :math:`i` is :math:`\frac{1}{2}\|\mathbf{r}\|_2^2 + \epsilon\|\mathbf{x}^{(i+1)}\|_1`.
+    ``eps`` and ``alpha`` may be tensors with one value per sample (and may require grad).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_sparsity import ISTA
+    >>> A = torchlops.MatrixMult(torch.eye(4, dtype=torch.float64))
+    >>> x, iiter, cost = ISTA(A).solve(torch.tensor([0.0, 2.0, 0.0, -1.0], dtype=torch.float64),
+    ...                                niter=20, eps=0.1, alpha=1.0, tol=0)
+    >>> x
+    tensor([ 0.0000,  1.9500,  0.0000, -0.9500], dtype=torch.float64)
+    """
+
+    _name = "ISTA"
+
+    def _print_setup(self) -> None:
+        self._print_solver(f" ({self.threshkind} thresholding, batch of {self._b.B})")
+        logger.info("eps = %s\ttol = %10e\tniter = %s", self.eps, self.tol, self.niter)
+        a = self.alpha
+        if isinstance(a, torch.Tensor):
+            a = a.reshape(-1)[0].item()
+        if self.perc is None:
+            logger.info("alpha = %10e\tthresh = %s", a, self.thresh)
+        else:
+            logger.info("alpha = %10e\tperc = %.1f", a, self.perc)
+        logger.info("%s", "-" * 80)
+        logger.info("   Itn          x[0]              r2norm     r12norm     xupdate   (sample 0)")
+
+    def _print_step(self, x: torch.Tensor, costdata: torch.Tensor, costreg: torch.Tensor, xupdate: torch.Tensor) -> None:
+        x0 = x[0, 0]
+        sx = f"  {complex(x0):1.2e}   " if x0.is_complex() else f"     {float(x0):11.4e}        "
+        cd, cr, xu = float(costdata[0]), float(costreg[0]), float(xupdate[0])
+        logger.info("%6d %s%10.3e   %9.3e  %10.3e", self.iiter, sx, cd, cd + cr, xu)
+
+    def setup(
+        self,
+        y: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        niter: int | None = None,
+        SOp: LinearOperator | None = None,
+        eps: float | torch.Tensor = 0.1,
+        alpha: float | torch.Tensor | None = None,
+        eigsdict: dict[str, Any] | None = None,
+        tol: float = 1e-10,
+        threshkind: str = "soft",
+        perc: float | None = None,
+        decay: Any = None,
+        monitorres: bool = False,
+        show: bool = False,
+    ) -> torch.Tensor:
+        """Check the arguments, compute ``alpha`` if needed; returns the starting model."""
+        if threshkind not in THRESHKINDS:
+            raise ValueError(f"threshkind must be one of {', '.join(THRESHKINDS)}, got {threshkind!r}")
+        if threshkind.endswith("percentile"):
+            if perc is None:
+                raise ValueError(f"threshkind={threshkind!r} needs a percentile perc, got None")
+            if not 0 <= float(perc) <= 100:
+                raise ValueError(f"perc must lie in [0, 100], got {perc}")
+        if SOp is not None:
+            if not isinstance(SOp, LinearOperator):
+                raise TypeError(f"SOp must be a torchlops LinearOperator, got {type(SOp).__name__}")
+            if SOp.shape[0] != self.Op.shape[1]:
+                raise ValueError(
+                    f"SOp must have {self.Op.shape[1]} rows (the model size of Op), got shape {SOp.shape}"
+                )
+        if niter is not None and int(niter) < 0:
+            raise ValueError(f"niter must be >= 0, got {niter}")
+        self._b = b = Batch(self.Op, y)
+        self.y = b.data(b.y)
+        self._yf = b.y
+        self.SOp, self.niter, self.tol = SOp, niter, float(tol)
+        self.threshkind = threshkind
+        self.perc = None if perc is None else float(perc)
+        self.monitorres = monitorres
+        self.eps = b.scalar(eps, "eps")
+        rdt = b.y.real.dtype if b.y.is_complex() else b.y.dtype
+        self.decay = None if decay is None else torch.as_tensor(decay, dtype=rdt, device=b.y.device).reshape(-1)
+        if alpha is not None:
+            self.alpha = b.scalar(alpha, "alpha")
+        else:
+            opts = {"niter": 100, "rtol": 1e-6}
+            opts.update(eigsdict or {})
+            if "generator" not in opts:
+                dev = self.Op.device or b.y.device
+                opts["generator"] = torch.Generator(device=dev).manual_seed(0)
+            maxeig = power_iteration(self.Op.H @ self.Op, **opts)[0]
+            self.alpha = 1.0 / maxeig.abs()
+        self.thresh = self.eps * self.alpha * 0.5
+        x = b.y.new_zeros(b.B, b.N) if x0 is None else b.flat_model(x0)
+        self._xprev = x
+        self.z = x
+        self.t = 1.0
+        self.normresold = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
+        self.active = torch.ones(b.B, dtype=torch.bool, device=b.y.device)
+        self.iiters = torch.zeros(b.B, dtype=torch.int64, device=b.y.device)
+        self.xupdate = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
+        self.cost = []
+        self.iiter = 0
+        self.tstart = now()
+        if show:
+            self._print_setup()
+        return b.model(x)
+
+    # ------------------------------------------------------------------ one step
+    def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
+        if self.SOp is not None:
+            xu = self.SOp._flat(xu, True)
+        if self.perc is None:
+            t = self.thresh if self.decay is None else self.decay[self.iiter] * self.thresh
+            xt = threshold(xu, self.threshkind, t, None)
+        else:
+            xt = threshold(xu, self.threshkind, 0.0, self.perc)
+        if self.SOp is not None:
+            xt = self.SOp._flat(xt, False)
+        return xt
+
+    def _monitor(self, res: torch.Tensor) -> None:
+        if self.monitorres:
+            normres = _norm(res)
+            if bool((self.active & (normres > self.normresold)).any()):
+                raise ValueError(
+                    f"{self._name} stopped at iteration {self.iiter} due to residual increasing, "
+                    "consider modifying eps and/or alpha..."
+                )
+            self.normresold = torch.where(self.active, normres, self.normresold)
+
+    def _commit(self, xn: torch.Tensor, xold: torch.Tensor, costdata: torch.Tensor, show: bool) -> torch.Tensor:
+        """Per-sample bookkeeping shared by ISTA and FISTA; returns the committed model."""
+        xupdate = _norm(xn - xold)
+        l1 = xn.abs().sum(-1, keepdim=True)
+        costreg = (self.eps * l1).reshape(-1) if isinstance(self.eps, torch.Tensor) else self.eps * l1.reshape(-1)
+        cost = costdata + costreg
+        act = self.active
+        xn = _where(act, xn, xold)
+        if self.cost:
+            cost = torch.where(act, cost, self.cost[-1].reshape(-1))
+        self.xupdate = torch.where(act, xupdate, self.xupdate)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.active = act & (xupdate > self.tol)
+        self.cost.append(cost.reshape(self._b.batch))
+        if show:
+            self._print_step(xn, costdata, costreg, xupdate)
+        self.iiter += 1
+        return xn
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One ISTA step on the model ``x`` (as returned by ``setup``/``step``)."""
+        b = self._b
+        xold = x.reshape(b.B, b.N)
+        res = self._yf - self.Op._flat(xold, False)
+        self._monitor(res)
+        xn = self._threshold(xold + self.alpha * self.Op._flat(res, True))
+        costdata = 0.5 * _norm(res) ** 2
+        return b.model(self._commit(xn, xold, costdata, show))
+
+    # ------------------------------------------------------------------ loop
+    def run(
+        self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
+    ) -> torch.Tensor:
+        """Run up to ``niter`` steps (``setup``'s ``niter`` when None)."""
+        niter = self.niter if niter is None else int(niter)
+        if niter is None:
+            raise ValueError("niter must not be None")
+        if self.perc is None and self.decay is not None and self.decay.numel() < niter:
+            raise ValueError(f"decay must hold at least niter={niter} values, got {self.decay.numel()}")
+        while self.iiter < niter:
+            k = self.iiter
+            showstep = show and (k < itershow[0] or niter - k < itershow[1] or k % itershow[2] == 0)
+            x = self.step(x, showstep)
+            if self.should_stop():
+                break
+            if self.tol > 0 and self.iiter % CHECK_EVERY == 0 and not bool(self.active.any()):
+                break
+        if self.tol > 0 and not bool(self.active.any()):
+            logger.info("Update smaller than tolerance for iteration %d", self.iiter)
+        return x
+
+    def finalize(self, show: bool = False) -> None:
+        """Stack the cost history into a ``(iiter, *batch)`` tensor."""
+        self.telapsed = now() - self.tstart
+        if isinstance(self.cost, list):
+            b = self._b
+            self.cost = torch.stack(self.cost) if self.cost else self._yf.real.new_zeros(0, *b.batch)
+        if show:
+            self._print_finalize()
+
+    def solve(
+        self,
+        y: torch.Tensor,
+        x0: torch.Tensor | None = None,
+        niter: int | None = None,
+        SOp: LinearOperator | None = None,
+        eps: float | torch.Tensor = 0.1,
+        alpha: float | torch.Tensor | None = None,
+        eigsdict: dict[str, Any] | None = None,
+        tol: float = 1e-10,
+        threshkind: str = "soft",
+        perc: float | None = None,
+        decay: Any = None,
+        monitorres: bool = False,
+        show: bool = False,
+        itershow: tuple[int, int, int] = (10, 10, 10),
+    ) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops."""
+        x = self.setup(y, x0=x0, niter=niter, SOp=SOp, eps=eps, alpha=alpha, eigsdict=eigsdict, tol=tol,
+                       threshkind=threshkind, perc=perc, decay=decay, monitorres=monitorres, show=show)
+        x = self.run(x, niter, show=show, itershow=itershow)
+        self.finalize(show)
+        return x, self.iiter, self.cost
+
+
+class FISTA(ISTA):
+    r"""Fast iterative shrinkage-thresholding algorithm, batched.
+
+    Same problem, arguments and returns as :class:`ISTA`, with Nesterov's momentum.
+
+    Notes
+    -----
+    One step (three passes over the operator: two forward, one adjoint, the second forward
+    for the cost, as PyLops):
+
+    .. math::
+        \mathbf{x}^{(i+1)} = T\left(\mathbf{z}^{(i)} + \alpha\,\mathbf{Op}^H(\mathbf{y} -
+        \mathbf{Op}\,\mathbf{z}^{(i)})\right), \quad
+        t_{i+1} = \frac{1 + \sqrt{1 + 4 t_i^2}}{2}, \quad
+        \mathbf{z}^{(i+1)} = \mathbf{x}^{(i+1)} + \frac{t_i - 1}{t_{i+1}}
+        (\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)})
+
+    with :math:`t_0 = 1`, :math:`\mathbf{z}^{(0)} = \mathbf{x}^{(0)}`. The cost of step
+    :math:`i` is :math:`\frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}^{(i+1)}\|_2^2 +
+    \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z``.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_sparsity import FISTA
+    >>> A = torchlops.MatrixMult(torch.eye(3, dtype=torch.float64))
+    >>> FISTA(A).solve(torch.tensor([0.0, 2.0, 0.0], dtype=torch.float64), niter=30, eps=0.1, alpha=1.0)[0]
+    tensor([0.0000, 1.9500, 0.0000], dtype=torch.float64)
+    """
+
+    _name = "FISTA"
+
+    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
+        """One FISTA step on the model ``x``; the momentum ``self.z`` is updated too."""
+        b = self._b
+        xold = x.reshape(b.B, b.N)
+        z = self.z.reshape(b.B, b.N)
+        res = self._yf - self.Op._flat(z, False)
+        self._monitor(res)
+        xn = self._threshold(z + self.alpha * self.Op._flat(res, True))
+        told = self.t
+        self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
+        zn = xn + ((told - 1.0) / self.t) * (xn - xold)
+        self.z = _where(self.active, zn, z)
+        costdata = 0.5 * _norm(self._yf - self.Op._flat(xn, False)) ** 2
+        return b.model(self._commit(xn, xold, costdata, show))
