@@ -7,12 +7,35 @@ one or more cases here: odd sizes, non-default axes, several parameter sets.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 import torchlops as tl
+from torchlops.signalprocessing.bilinear import Bilinear
+from torchlops.signalprocessing.convolve1d import Convolve1D
+from torchlops.signalprocessing.convolve2d import Convolve2D
+from torchlops.signalprocessing.convolvend import ConvolveND
+from torchlops.signalprocessing.dct import DCT
+from torchlops.signalprocessing.fft import FFT
+from torchlops.signalprocessing.fft2d import FFT2D
+from torchlops.signalprocessing.fftnd import FFTND
+from torchlops.signalprocessing.fredholm1 import Fredholm1
+from torchlops.signalprocessing.interp import Interp
+from torchlops.signalprocessing.interpspline import InterpCubicSpline
+from torchlops.signalprocessing.nonstatconvolve1d import NonStationaryConvolve1D
+from torchlops.signalprocessing.nonstatconvolve2d import NonStationaryConvolve2D
+from torchlops.signalprocessing.nonstatconvolve3d import NonStationaryConvolve3D
+from torchlops.signalprocessing.nonstatfilters1d import NonStationaryFilters1D
+from torchlops.signalprocessing.nonstatfilters2d import NonStationaryFilters2D
+from torchlops.signalprocessing.patch2d import Patch2D
+from torchlops.signalprocessing.patch3d import Patch3D
+from torchlops.signalprocessing.shift import Shift
+from torchlops.signalprocessing.sliding1d import Sliding1D
+from torchlops.signalprocessing.sliding2d import Sliding2D
+from torchlops.signalprocessing.sliding3d import Sliding3D
 
 
 @dataclass(frozen=True)
@@ -52,7 +75,15 @@ def _mm(m: int, n: int, dtype: torch.dtype, seed: int = 0, cplx: bool = False) -
     return tl.MatrixMult(_randn(m, n, dtype=dtype, seed=seed, cplx=cplx))
 
 
-CASES: list[OperatorCase] = [
+def _flat_operator(dt: torch.dtype) -> tl.LinearOperator:
+    """The closure-based operator the sparsity solvers build their inner problems from."""
+    from torchlops.optimization._sparse_helpers import FlatOperator
+
+    A = _randn(4, 6, dtype=dt, seed=11)
+    return FlatOperator(6, 4, lambda x: x @ A.T.to(x.dtype), lambda y: y @ A.conj().to(y.dtype), dt)
+
+
+BASIC_CASES: list[OperatorCase] = [
     # ---------------------------------------------------------------- basic operators
     OperatorCase("Identity-square", lambda dt: tl.Identity(7, dtype=dt), compile=True),
     OperatorCase("Identity-N>M", lambda dt: tl.Identity(7, 4, dtype=dt)),
@@ -83,6 +114,7 @@ CASES: list[OperatorCase] = [
             2, 3, dtype=dt, vectorized=False,
         ),
     ),
+    OperatorCase("FlatOperator", lambda dt: _flat_operator(dt)),
     OperatorCase("MemoizeOperator", lambda dt: tl.MemoizeOperator(_mm(4, 6, dt), max_neval=3)),
     OperatorCase(
         "VStack",
@@ -199,6 +231,254 @@ CASES: list[OperatorCase] = [
     OperatorCase("ColumnOperator", lambda dt: _mm(3, 6, dt).apply_columns([0, 2, 5])),
     OperatorCase("ProductOperator-Rlinear", lambda dt: tl.Conj(3, dtype=_c(dt)) @ tl.Diagonal(_randn(3, dtype=dt, cplx=True))),
 ]
+
+# ================================================================ convolutions
+CONVOLVE_CASES: list[OperatorCase] = [
+    # ---------------------------------------------------------------- Convolve1D
+    OperatorCase("Convolve1D-1d-odd-direct", lambda dt: Convolve1D(11, _randn(5, dtype=dt), offset=1, method="direct")),
+    OperatorCase("Convolve1D-1d-even-fft", lambda dt: Convolve1D(11, _randn(4, dtype=dt), offset=3, method="fft")),
+    OperatorCase(
+        "Convolve1D-3d-axis0-auto", lambda dt: Convolve1D((7, 3, 4), _randn(5, dtype=dt, seed=1), offset=2, axis=0)
+    ),
+    OperatorCase(
+        "Convolve1D-3d-axis1-complex-direct",
+        lambda dt: Convolve1D((3, 9, 2), _randn(3, dtype=dt, cplx=True), axis=1, method="direct"),
+    ),
+    OperatorCase(
+        "Convolve1D-3d-axis1-complex-fft",
+        lambda dt: Convolve1D((3, 9, 2), _randn(3, dtype=dt, cplx=True), offset=2, axis=1, method="fft"),
+    ),
+    OperatorCase("Convolve1D-long-direct", lambda dt: Convolve1D(5, _randn(9, dtype=dt), offset=2, method="direct")),
+    OperatorCase(
+        "Convolve1D-long-axis0-fft", lambda dt: Convolve1D((5, 3), _randn(8, dtype=dt), offset=4, axis=0, method="fft")
+    ),
+    # ---------------------------------------------------------------- Convolve2D / ConvolveND
+    OperatorCase(
+        "Convolve2D-fft-offcentre", lambda dt: Convolve2D((5, 7), _randn(3, 5, dtype=dt), offset=(0, 3), method="fft"),
+    ),
+    OperatorCase(
+        "Convolve2D-direct-even", lambda dt: Convolve2D((7, 9), _randn(4, 2, dtype=dt), offset=(2, 1), method="direct")
+    ),
+    OperatorCase(
+        "Convolve2D-3d-axes02-complex",
+        lambda dt: Convolve2D((5, 2, 3), _randn(3, 3, dtype=dt, cplx=True), offset=(1, 2), axes=(0, 2)),
+    ),
+    OperatorCase(
+        "Convolve2D-filter-longer-direct",
+        lambda dt: Convolve2D((4, 5), _randn(7, 6, dtype=dt), offset=(3, 2), method="direct"),
+    ),
+    OperatorCase(
+        "ConvolveND-3d-auto", lambda dt: ConvolveND((5, 4, 3), _randn(3, 2, 3, dtype=dt), offset=(1, 0, 2), axes=None,
+                                                    method="auto"),
+    ),
+    OperatorCase(
+        "ConvolveND-3d-axes10-fft-complex",
+        lambda dt: ConvolveND((3, 4, 2), _randn(2, 3, dtype=dt, cplx=True), offset=(1, 1), axes=(1, 0)),
+    ),
+    # ---------------------------------------------------------------- non-stationary
+    OperatorCase(
+        "NonStationaryConvolve1D-1d",
+        lambda dt: NonStationaryConvolve1D(13, _randn(3, 5, dtype=dt), ih=(2, 6, 10)),
+    ),
+    OperatorCase(
+        "NonStationaryConvolve1D-axis0-complex",
+        lambda dt: NonStationaryConvolve1D((11, 3), _randn(2, 3, dtype=dt, cplx=True), ih=(1, 8), axis=0),
+    ),
+    OperatorCase(
+        "NonStationaryConvolve2D",
+        lambda dt: NonStationaryConvolve2D((5, 6), _randn(2, 2, 3, 5, dtype=dt), ihx=(1, 4), ihz=(0, 4)),
+    ),
+    OperatorCase(
+        "NonStationaryConvolve3D",
+        lambda dt: NonStationaryConvolve3D((5, 4, 3), _randn(2, 1, 2, 3, 3, 1, dtype=dt), ihx=(0, 3), ihy=(1,),
+                                           ihz=(0, 2)),
+        gradgrad=False,
+    ),
+    OperatorCase(
+        "NonStationaryFilters1D", lambda dt: NonStationaryFilters1D(_randn(13, dtype=dt), hsize=5, ih=(2, 6, 10))
+    ),
+    OperatorCase(
+        "NonStationaryFilters1D-complex",
+        lambda dt: NonStationaryFilters1D(_randn(9, dtype=dt, cplx=True), hsize=3, ih=(0, 8)),
+    ),
+    OperatorCase(
+        "NonStationaryFilters2D",
+        lambda dt: NonStationaryFilters2D(_randn(5, 6, dtype=dt), hshape=(3, 3), ihx=(1, 4), ihz=(0, 4)),
+    ),
+]
+
+
+# ================================================================ Fourier transforms and interpolation
+def _quiet(cls, *args, **kwargs):
+    """Build an operator whose arguments warn on purpose (nfft < dims, clipped iava)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(*args, **kwargs)
+
+
+def _interp(dims, iava, dt, **kw):
+    return _quiet(Interp, dims, torch.tensor(iava, dtype=torch.float64), dtype=dt, **kw)[0]
+
+
+_BIL = [[0.3, 2.5, 2.5, 3.9, 0.0], [0.1, 1.2, 3.3, 0.0, 4.5]]
+
+FOURIER_CASES: list[OperatorCase] = [
+    # ---------------------------------------------------------------- FFT
+    OperatorCase("FFT-1d-odd", lambda dt: FFT(7, dtype=_c(dt))),
+    OperatorCase("FFT-axis0-nfftpad", lambda dt: FFT((5, 4), axis=0, nfft=8, dtype=_c(dt)), gradgrad=False),
+    OperatorCase("FFT-nfftcrop-none", lambda dt: _quiet(FFT, (5, 7), nfft=4, norm="none", dtype=_c(dt))),
+    OperatorCase(
+        "FFT-real-odd-1/n-shifts",
+        lambda dt: _quiet(
+            FFT, (6, 3), axis=0, nfft=9, norm="1/n", real=True, ifftshift_before=True, fftshift_after=True, dtype=_c(dt)
+        ),
+        gradgrad=False,
+    ),
+    OperatorCase("FFT-real-even-pad", lambda dt: FFT((4, 6), nfft=8, real=True, dtype=_c(dt))),
+    OperatorCase(
+        "FFT-realdtype-fftshift", lambda dt: FFT((5, 4), axis=1, fftshift_after=True, dtype=dt), gradgrad=False
+    ),
+    # ---------------------------------------------------------------- FFT2D / FFTND
+    OperatorCase("FFT2D-default-shifts", lambda dt: FFT2D((4, 5), ifftshift_before=True, dtype=_c(dt)), gradgrad=False),
+    OperatorCase(
+        "FFT2D-axes02-real-none",
+        lambda dt: _quiet(
+            FFT2D,
+            (5, 4, 3),
+            axes=(0, 2),
+            nffts=(7, 2),
+            real=True,
+            norm="none",
+            fftshift_after=(True, False),
+            dtype=_c(dt),
+        ),
+        gradgrad=False,
+    ),
+    OperatorCase(
+        "FFT2D-axes21-real",
+        lambda dt: FFT2D((3, 4, 3), axes=(2, 1), nffts=(4, 6), real=True, ifftshift_before=(False, True), dtype=_c(dt)),
+        gradgrad=False,
+    ),
+    OperatorCase(
+        "FFTND-3d-real-1/n",
+        lambda dt: _quiet(FFTND, (5, 4, 3), nffts=(7, 2, 5), real=True, norm="1/n", dtype=_c(dt)),
+        gradgrad=False,
+    ),
+    OperatorCase(
+        "FFTND-4d-axes201",
+        lambda dt: _quiet(
+            FFTND,
+            (3, 2, 3, 2),
+            axes=(2, 0, 1),
+            nffts=(4, 2, 3),
+            ifftshift_before=(False, True, True),
+            fftshift_after=True,
+            dtype=_c(dt),
+        ),
+        gradgrad=False,
+    ),
+    # ---------------------------------------------------------------- Shift
+    OperatorCase("Shift-scalar-axis0", lambda dt: Shift((5, 4), 1.3, axis=0, dtype=_c(dt))),
+    OperatorCase(
+        "Shift-real-nfft", lambda dt: Shift((7, 4), -0.7, axis=0, nfft=12, real=True, dtype=_c(dt)), gradgrad=False
+    ),
+    OperatorCase("Shift-pertrace", lambda dt: Shift((5, 7), _randn(5, dtype=dt), nfft=9, sampling=0.5, dtype=_c(dt))),
+    OperatorCase(
+        "Shift-3d-real-pertrace",
+        lambda dt: Shift((4, 3, 2), _randn(4, 2, dtype=dt), axis=1, real=True, dtype=_c(dt)),
+        gradgrad=False,
+    ),
+    OperatorCase("Shift-realdtype-crop", lambda dt: Shift((6, 3), 0.4, axis=0, nfft=4, dtype=dt), gradgrad=False),
+    # ---------------------------------------------------------------- DCT
+    OperatorCase("DCT-type1-2d", lambda dt: DCT((5, 4), type=1, dtype=dt), gradgrad=False),
+    OperatorCase("DCT-type2-1d", lambda dt: DCT(7, dtype=dt)),
+    OperatorCase("DCT-type3-axes02", lambda dt: DCT((5, 4, 3), type=3, axes=(0, 2), dtype=dt), gradgrad=False),
+    OperatorCase("DCT-type4-axis0-complex", lambda dt: DCT((6, 5), type=4, axes=0, dtype=_c(dt))),
+]
+
+INTERP_CASES: list[OperatorCase] = [
+    # ---------------------------------------------------------------- interpolation
+    OperatorCase("Interp-linear-axis0", lambda dt: _interp((7, 4), [0.3, 2.5, 2.7, 6.0, 5.2], dt, axis=0)),
+    OperatorCase("Interp-nearest", lambda dt: _interp((5, 9), [0.3, 2.5, 7.7, 3.1], dt, kind="nearest")),
+    OperatorCase("Interp-sinc-axis1", lambda dt: _interp((5, 9, 3), [0.3, 2.5, 7.7, 3.1], dt, kind="sinc", axis=1)),
+    OperatorCase("Interp-linear-complex", lambda dt: _interp(8, [0.5, 6.5, 1.25], _c(dt))),
+    OperatorCase(
+        "InterpCubicSpline-axis1",
+        lambda dt: _quiet(InterpCubicSpline, (5, 9, 3), [0.3, 2.5, 7.7, 3.1, 9.0], axis=1, dtype=dt),
+    ),
+    OperatorCase("InterpCubicSpline-n2", lambda dt: InterpCubicSpline((2, 3), [0.3, 0.5], axis=0, dtype=dt)),
+    OperatorCase("Bilinear-2d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6), dtype=dt)),
+    OperatorCase("Bilinear-3d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6, 3), dtype=dt)),
+    # ---------------------------------------------------------------- Fredholm1
+    OperatorCase("Fredholm1-nz1", lambda dt: Fredholm1(_randn(3, 4, 5, dtype=dt))),
+    OperatorCase("Fredholm1-complex-nz2", lambda dt: Fredholm1(_randn(3, 5, 4, dtype=dt, cplx=True), nz=2)),
+]
+
+
+
+
+# ================================================================ sliding windows and patches
+def _blockdiag(n: int, m: int, k: int, dt: torch.dtype) -> tl.BlockDiag:
+    return tl.BlockDiag([_mm(m, k, dt, seed=i) for i in range(n)])
+
+
+SLIDING_CASES: list[OperatorCase] = [
+    # 3 windows of 5 samples overlapping by 2 over 11 samples
+    OperatorCase("Sliding1D-hanning", lambda dt: Sliding1D(_mm(5, 3, dt), 9, 11, 5, 2), compile=True),
+    OperatorCase(
+        "Sliding1D-none-nooverlap-complex",
+        lambda dt: Sliding1D(_mm(3, 3, dt, cplx=True), 9, 10, 3, 0, tapertype=None),
+    ),
+    OperatorCase("Sliding1D-cosine-simop", lambda dt: Sliding1D(_blockdiag(3, 5, 3, dt), 9, 11, 5, 2, "cosine")),
+    OperatorCase("Sliding1D-single-window", lambda dt: Sliding1D(_mm(7, 3, dt), 3, 7, 7, 2)),
+    OperatorCase(
+        "Sliding2D-hanning-derivative",
+        lambda dt: Sliding2D(tl.FirstDerivative((5, 3), axis=0, dtype=dt), (15, 3), (11, 3), 5, 2),
+    ),
+    OperatorCase(
+        "Sliding2D-cosinesquare-matrix",
+        lambda dt: Sliding2D(_mm(15, 4, dt, seed=3), (6, 2), (11, 3), 5, 2, tapertype="cosinesquare"),
+    ),
+    OperatorCase(
+        "Sliding2D-none-complex",
+        lambda dt: Sliding2D(_mm(9, 4, dt, cplx=True), (6, 2), (7, 3), 3, 1, tapertype=None),
+    ),
+    OperatorCase(
+        "Sliding3D-hanning",
+        lambda dt: Sliding3D(_mm(18, 4, dt), (4, 2, 2), (5, 5, 2), (3, 3), (1, 1), (2, 1, 2)),
+    ),
+    OperatorCase(
+        "Sliding3D-cosine-single-row",
+        lambda dt: Sliding3D(_mm(15, 4, dt), (2, 6, 1), (5, 7, 1), (5, 3), (2, 1), (2, 2, 1), "cosine"),
+    ),
+    OperatorCase(
+        "Patch2D-hanning",
+        lambda dt: Patch2D(_mm(20, 4, dt), (4, 4), (7, 9), (4, 5), (1, 2), (2, 2)),
+    ),
+    OperatorCase(
+        "Patch2D-none-complex-single-row",
+        lambda dt: Patch2D(_mm(15, 4, dt, cplx=True), (2, 6), (5, 7), (5, 3), (0, 1), (2, 2), tapertype=None),
+    ),
+    OperatorCase(
+        "Patch2D-cosinesqrt-derivative",
+        lambda dt: Patch2D(tl.SecondDerivative((3, 3), axis=1, dtype=dt), (6, 6), (5, 5), (3, 3), (1, 1), (3, 3),
+                           tapertype="cosinesqrt"),
+    ),
+    OperatorCase(
+        "Patch3D-hanning",
+        lambda dt: Patch3D(_mm(27, 2, dt), (2, 4, 1), (5, 5, 4), (3, 3, 3), (1, 1, 1), (1, 2, 1)),
+        gradgrad=False,
+    ),
+    OperatorCase(
+        "Patch3D-cosine-complex",
+        lambda dt: Patch3D(tl.Diagonal(_randn(3, 2, 3, dtype=dt, cplx=True)), (3, 8, 6), (3, 5, 5),
+                           (3, 2, 3), (1, 1, 1), (3, 2, 3), tapertype="cosine"),
+        gradgrad=False,
+    ),
+]
+
+
+CASES: list[OperatorCase] = BASIC_CASES + CONVOLVE_CASES + FOURIER_CASES + INTERP_CASES + SLIDING_CASES
 
 _BY_NAME = {c.name: c for c in CASES}
 if len(_BY_NAME) != len(CASES):  # pragma: no cover - guards the registry itself

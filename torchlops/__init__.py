@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from torchlops import functional, optimization, utils
+from torchlops import functional, optimization, signalprocessing, utils
 from torchlops.basicoperators import (
     Block,
     BlockDiag,
@@ -45,7 +45,44 @@ from torchlops.basicoperators import (
     Zero,
 )
 from torchlops.linearoperator import LinearOperator, aslinearoperator
-from torchlops.optimization import cgls, power_iteration
+from torchlops.optimization import (
+    cg,
+    cgls,
+    fista,
+    irls,
+    ista,
+    lsqr,
+    normal_equations_inversion,
+    omp,
+    power_iteration,
+    preconditioned_inversion,
+    regularized_inversion,
+    splitbregman,
+)
+from torchlops.signalprocessing import (
+    DCT,
+    FFT,
+    FFT2D,
+    FFTND,
+    Bilinear,
+    Convolve1D,
+    Convolve2D,
+    ConvolveND,
+    Fredholm1,
+    Interp,
+    InterpCubicSpline,
+    NonStationaryConvolve1D,
+    NonStationaryConvolve2D,
+    NonStationaryConvolve3D,
+    NonStationaryFilters1D,
+    NonStationaryFilters2D,
+    Patch2D,
+    Patch3D,
+    Shift,
+    Sliding1D,
+    Sliding2D,
+    Sliding3D,
+)
 from torchlops.utils.dottest import dottest
 
 _EXT_ERROR: str | None = None
@@ -80,9 +117,20 @@ __all__ = [
     "ext_info",
     "functional",
     "optimization",
+    "signalprocessing",
     "utils",
     "dottest",
+    "cg",
     "cgls",
+    "lsqr",
+    "normal_equations_inversion",
+    "regularized_inversion",
+    "preconditioned_inversion",
+    "ista",
+    "fista",
+    "irls",
+    "omp",
+    "splitbregman",
     "power_iteration",
     "Block",
     "BlockDiag",
@@ -117,4 +165,26 @@ __all__ = [
     "Transpose",
     "VStack",
     "Zero",
+    "Bilinear",
+    "Convolve1D",
+    "Convolve2D",
+    "ConvolveND",
+    "DCT",
+    "FFT",
+    "FFT2D",
+    "FFTND",
+    "Fredholm1",
+    "Interp",
+    "InterpCubicSpline",
+    "NonStationaryConvolve1D",
+    "NonStationaryConvolve2D",
+    "NonStationaryConvolve3D",
+    "NonStationaryFilters1D",
+    "NonStationaryFilters2D",
+    "Patch2D",
+    "Patch3D",
+    "Shift",
+    "Sliding1D",
+    "Sliding2D",
+    "Sliding3D",
 ]

@@ -1,0 +1,130 @@
+"""Convolution benchmark: correctness first, then the direct/FFT crossover and torchlops vs PyLops.
+
+Run ``python benchmarks/bench_convolve.py [--device cpu|cuda] [--threads 1] [--n 2048]``.
+
+1. correctness: ``Convolve1D``/``Convolve2D`` (direct and FFT) against PyLops in float64;
+2. crossover: the direct (``conv1d``) and FFT engines on an ``n x n`` float32 array along the
+   last axis for filter lengths 3..129 (the measured crossover is the constant
+   ``DIRECT_FFT_CROSSOVER`` in ``torchlops/signalprocessing/convolvend.py``);
+3. ``Convolve1D`` (31 taps) and ``Convolve2D`` (15 x 15) on ``n x n`` float32, forward and
+   adjoint, vs PyLops (NumPy/SciPy, CPU only) and, on cuda, vs ``torch.nn.functional.conv*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from torchlops.functional.convolution import convolve
+from torchlops.signalprocessing.convolve1d import Convolve1D
+from torchlops.signalprocessing.convolve2d import Convolve2D
+
+
+def timeit(fn, device: torch.device, repeat: int = 3) -> float:
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def correctness() -> None:
+    import pylops
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((37, 41))
+    for method in ("direct", "fft"):
+        h = rng.standard_normal(9)
+        T = Convolve1D((37, 41), torch.from_numpy(h), offset=3, method=method)
+        P = pylops.signalprocessing.Convolve1D((37, 41), h, offset=3)
+        err = np.abs(T.matvec(torch.from_numpy(x)).numpy() - (P @ x.ravel()).reshape(37, 41)).max()
+        assert err < 1e-10, f"Convolve1D {method}: {err}"
+        h2 = rng.standard_normal((5, 7))
+        T2 = Convolve2D((37, 41), torch.from_numpy(h2), offset=(1, 4), method=method)
+        P2 = pylops.signalprocessing.Convolve2D((37, 41), h2, offset=(1, 4))
+        err = np.abs(T2.rmatvec(torch.from_numpy(x)).numpy() - (P2.H @ x.ravel()).reshape(37, 41)).max()
+        assert err < 1e-10, f"Convolve2D {method}: {err}"
+    print("correctness vs PyLops: ok")
+
+
+def crossover(n: int, device: torch.device, repeat: int) -> None:
+    x = torch.randn(1, n, n, device=device)
+    print(f"\ndirect vs FFT engines, {n}x{n} float32 along the last axis ({device}), ms")
+    print(f"{'nh':>5} {'direct':>9} {'fft':>9} {'overlapadd':>11} {'fastest':>11}")
+    first_fft = None
+    for nh in (3, 5, 7, 9, 11, 13, 15, 19, 23, 31, 47, 63, 95, 129):
+        h = torch.randn(nh, device=device)
+        ts = {
+            m: timeit(lambda m=m, h=h, nh=nh: convolve(x, h, (1,), (nh // 2,), None, m), device, repeat)
+            for m in ("direct", "fft", "overlapadd")
+        }
+        best = min(ts, key=ts.get)
+        if ts["fft"] < ts["direct"] and first_fft is None:
+            first_fft = nh
+        print(f"{nh:>5} {1e3 * ts['direct']:>9.1f} {1e3 * ts['fft']:>9.1f} {1e3 * ts['overlapadd']:>11.1f} {best:>11}")
+    print(f"FFT faster than direct from nh = {first_fft}")
+
+
+def versus(n: int, device: torch.device, repeat: int) -> None:
+    import pylops
+
+    x = torch.randn(n, n, device=device)
+    h1 = torch.randn(31, device=device)
+    h2 = torch.randn(15, 15, device=device)
+    xn = x.cpu().numpy()
+    rows = []
+    cases = [
+        ("Convolve1D 31 taps", m, Convolve1D((n, n), h1, offset=15, method=m).to(device)) for m in ("fft", "overlapadd")
+    ] + [("Convolve2D 15x15", m, Convolve2D((n, n), h2, offset=(7, 7), method=m).to(device)) for m in ("fft", "overlapadd")]
+    for label, method, Op in cases:
+        tf = timeit(lambda Op=Op: Op.matvec(x), device, repeat)
+        ta = timeit(lambda Op=Op: Op.rmatvec(x), device, repeat)
+        if device.type == "cpu":
+            if isinstance(Op, Convolve1D):
+                P = pylops.signalprocessing.Convolve1D((n, n), h1.numpy(), offset=15, dtype="float32")
+            else:
+                P = pylops.signalprocessing.Convolve2D((n, n), h2.numpy(), offset=(7, 7), dtype="float32")
+            tp = timeit(lambda P=P: P @ xn.ravel(), device, repeat)
+            tpa = timeit(lambda P=P: P.H @ xn.ravel(), device, repeat)
+            ref = f"PyLops {1e3 * tp:7.1f} / {1e3 * tpa:7.1f} ms  speed-up {tp / tf:5.2f}x / {tpa / ta:5.2f}x"
+        else:
+            if isinstance(Op, Convolve1D):
+                w = h1.flip(0).reshape(1, 1, -1)
+                tc = timeit(lambda w=w: F.conv1d(x.reshape(n, 1, n), w, padding=15), device, repeat)
+            else:
+                w = h2.flip((0, 1)).reshape(1, 1, 15, 15)
+                tc = timeit(lambda w=w: F.conv2d(x.reshape(1, 1, n, n), w, padding=7), device, repeat)
+            ref = f"torch conv {1e3 * tc:8.2f} ms  ratio {tc / tf:5.2f}x"
+        rows.append(f"{label:<20} {method:>10}  fwd {1e3 * tf:7.1f} / adj {1e3 * ta:7.1f} ms   {ref}")
+    print(f"\n{n}x{n} float32 on {device} (fwd / adj)")
+    print("\n".join(rows))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n", type=int, default=2048)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-crossover", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    correctness()
+    if not args.skip_crossover:
+        crossover(args.n, dev, args.repeat)
+    versus(args.n, dev, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Fourier operators (FFT, FFT2D, FFTND, Shift, DCT): the property battery over
+tests/registry_fourier.py, PyLops 2.8 parity, inverses and error messages."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tests.registry import FOURIER_CASES as CASES
+from torchlops.signalprocessing.dct import DCT
+from torchlops.signalprocessing.fft import FFT
+from torchlops.signalprocessing.fft2d import FFT2D
+from torchlops.signalprocessing.fftnd import FFTND
+from torchlops.signalprocessing.shift import Shift
+from torchlops.utils import testing as T
+
+pl = pytest.importorskip("pylops")
+
+IDS = [c.name for c in CASES]
+RNG = np.random.default_rng(20240611)
+RTOL = 1e-10
+
+
+# ---------------------------------------------------------------------------- property battery
+
+
+# ---------------------------------------------------------------------------- PyLops parity
+def _both(name: str, *args, torch_args=None, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        P = getattr(pl.signalprocessing, name)(*args, **kw)
+        Top = globals()[name](*(torch_args or args), **kw)
+    return Top, P
+
+
+PSH = RNG.standard_normal(5)
+PSH3 = RNG.standard_normal((6, 4))
+PARITY = [
+    ("FFT-axis0-pad", lambda: _both("FFT", (5, 4), axis=0, nfft=8), True),
+    ("FFT-crop-none", lambda: _both("FFT", (5, 7), nfft=4, norm="none"), True),
+    (
+        "FFT-real-1/n-shifts",
+        lambda: _both("FFT", (6, 3), axis=0, nfft=9, norm="1/n", real=True, ifftshift_before=True, fftshift_after=True),
+        False,
+    ),
+    ("FFT-real-even-sampling", lambda: _both("FFT", (4, 6), nfft=8, real=True, sampling=0.1), False),
+    ("FFT-float64", lambda: _both("FFT", (5, 4), dtype="float64", fftshift_after=True), False),
+    ("FFT2D-default", lambda: _both("FFT2D", (4, 5), ifftshift_before=True, fftshift_after=True), True),
+    (
+        "FFT2D-axes02-real-none",
+        lambda: _both(
+            "FFT2D", (5, 4, 3), axes=(0, 2), nffts=(7, 2), real=True, norm="none", fftshift_after=(True, False)
+        ),
+        False,
+    ),
+    (
+        "FFT2D-axes21-real",
+        lambda: _both(
+            "FFT2D",
+            (5, 4, 3),
+            axes=(2, 1),
+            nffts=(4, 6),
+            real=True,
+            ifftshift_before=(False, True),
+            sampling=(0.5, 2.0),
+        ),
+        False,
+    ),
+    ("FFTND-3d-real-1/n", lambda: _both("FFTND", (5, 4, 3), nffts=(7, 2, 5), real=True, norm="1/n"), False),
+    (
+        "FFTND-4d",
+        lambda: _both(
+            "FFTND",
+            (5, 4, 3, 2),
+            axes=(2, 0, 1),
+            nffts=(4, 6, 5),
+            ifftshift_before=(False, True, True),
+            fftshift_after=True,
+        ),
+        True,
+    ),
+    ("Shift-scalar", lambda: _both("Shift", (5, 4), 1.3, axis=0), True),
+    ("Shift-real-nfft", lambda: _both("Shift", (7, 4), -0.7, axis=0, nfft=12, real=True), False),
+    (
+        "Shift-pertrace",
+        lambda: _both("Shift", (5, 7), PSH, torch_args=((5, 7), torch.from_numpy(PSH)), nfft=9, sampling=0.5),
+        True,
+    ),
+    (
+        "Shift-3d-real-pertrace",
+        lambda: _both("Shift", (6, 3, 4), PSH3, torch_args=((6, 3, 4), torch.from_numpy(PSH3)), axis=1, real=True),
+        False,
+    ),
+    ("Shift-float64-crop", lambda: _both("Shift", (6, 3), 0.4, axis=0, nfft=4, dtype="float64"), False),
+    ("DCT-type1", lambda: _both("DCT", (5, 4), type=1), False),
+    ("DCT-type2-axis1", lambda: _both("DCT", (5, 6), axes=1), False),
+    ("DCT-type3-axes02", lambda: _both("DCT", (5, 4, 3), type=3, axes=(0, 2)), False),
+    ("DCT-type4-complex", lambda: _both("DCT", (6, 5), type=4, axes=0, dtype="complex128"), True),
+]
+
+
+def _rand(n: int, cplx: bool) -> np.ndarray:
+    a = RNG.standard_normal(n)
+    return a + 1j * RNG.standard_normal(n) if cplx else a
+
+
+def assert_rel(a, b, what: str) -> None:
+    a = a.detach().numpy().ravel() if isinstance(a, torch.Tensor) else np.ravel(a)
+    b = np.ravel(b)
+    assert a.shape == b.shape, f"{what}: {a.shape} vs {b.shape}"
+    err = np.linalg.norm(a - b) / np.linalg.norm(b)
+    assert err <= RTOL, f"{what}: relative error {err:.3e}"
+
+
+@pytest.mark.parametrize("build, cplx", [(b, c) for _, b, c in PARITY], ids=[p[0] for p in PARITY])
+def test_pylops_parity(build, cplx: bool) -> None:
+    Top, P = build()
+    assert Top.shape == P.shape and Top.dims == tuple(P.dims) and Top.dimsd == tuple(P.dimsd)
+    assert Top.clinear == P.clinear
+    x, y = _rand(P.shape[1], cplx), _rand(P.shape[0], True)
+    assert_rel(Top @ torch.from_numpy(x).reshape(Top.dims), P @ x, "forward")
+    assert_rel(Top.H @ torch.from_numpy(y).reshape(Top.dimsd), P.H @ y, "adjoint")
+    X = np.stack([_rand(P.shape[1], cplx) for _ in range(3)])
+    assert_rel(Top @ torch.from_numpy(X), np.stack([P @ xi for xi in X]), "batched forward (flat)")
+    for attr in ("f", "f1", "f2"):
+        if hasattr(P, attr):
+            assert_rel(getattr(Top, attr), getattr(P, attr), attr)
+    if hasattr(P, "fs"):
+        for ft, fp in zip(Top.fs, P.fs):
+            assert_rel(ft, fp, "fs")
+
+
+def test_adjoint_real_output_dtype() -> None:
+    F = FFT(6, real=True)
+    assert F.dtype == torch.complex128 and not F.clinear
+    assert (F.H @ torch.ones(4, dtype=torch.complex128)).dtype == torch.float64
+
+
+# ---------------------------------------------------------------------------- inverse (Op / y)
+@pytest.mark.parametrize("norm", ["ortho", "none", "1/n"])
+@pytest.mark.parametrize("real", [False, True])
+def test_division_is_exact_inverse(norm: str, real: bool) -> None:
+    x = torch.randn(2, 5, 6, dtype=torch.float64)
+    for Op in (
+        FFT((5, 6), axis=0, nfft=8, norm=norm, real=real),
+        FFT2D((5, 6), nffts=(6, 7), norm=norm, real=real),
+        FFTND((5, 6), norm=norm, real=real, ifftshift_before=(True, False)),
+    ):
+        xi = x if real else x.to(torch.complex128)
+        y = Op @ xi
+        T.assert_close(Op / y, xi, 1e-12, f"{type(Op).__name__} / y, norm={norm}")
+        if norm == "ortho":
+            # unitary (for nfft >= n): the adjoint is the inverse and CGLS agrees
+            T.assert_close(Op.H @ y, xi, 1e-12, "adjoint as inverse")
+    P = pl.signalprocessing.FFT((5, 6), axis=0, nfft=8, norm=norm, real=real)
+    yn = np.asarray(P @ x[0].numpy().ravel())
+    assert_rel(FFT((5, 6), axis=0, nfft=8, norm=norm, real=real) / torch.from_numpy(yn), P / yn, "vs PyLops division")
+
+
+def test_dct_is_orthogonal() -> None:
+    for t in (1, 2, 3, 4):
+        A = DCT((5, 4), type=t).todense()
+        T.assert_close(A.T @ A, torch.eye(20, dtype=torch.float64), 1e-12, f"DCT type {t} orthogonality")
+
+
+def test_shift_integer_and_learnable() -> None:
+    x = torch.randn(3, 16, dtype=torch.float64)
+    S = Shift((3, 16), 3.0)
+    T.assert_close((S @ x).real, torch.roll(x, 3, dims=1), 1e-12, "integer shift is a circular roll")
+    s = torch.nn.Parameter(torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64))
+    Sp = Shift((3, 16), s, real=True)
+    assert [n for n, _ in Sp.named_parameters()] == ["shift"]
+    loss = (Sp @ x).square().sum()
+    (g,) = torch.autograd.grad(loss, s)
+    eps = 1e-6
+    num = []
+    for i in range(3):
+        d = torch.zeros(3, dtype=torch.float64)
+        d[i] = eps
+        lp = (Shift((3, 16), s.detach() + d, real=True) @ x).square().sum()
+        lm = (Shift((3, 16), s.detach() - d, real=True) @ x).square().sum()
+        num.append((lp - lm) / (2 * eps))
+    T.assert_close(g, torch.stack(num), 1e-6, "shift gradient vs finite differences")
+
+
+# ---------------------------------------------------------------------------- errors
+def test_errors() -> None:
+    with pytest.raises(ValueError, match=r"norm='bad' is not one of 'ortho', 'none' or '1/n'"):
+        FFT(4, norm="bad")
+    with pytest.raises(ValueError, match='use "none"'):
+        FFT(4, norm="backward")
+    with pytest.raises(ValueError, match='use "1/n"'):
+        FFTND((4, 3), norm="forward")
+    with pytest.raises(ValueError, match=r"FFT2D requires at least two input dimensions, got dims with 1"):
+        FFT2D(4)
+    with pytest.raises(ValueError, match=r"exactly two dimensions, got axes=\(0, 1, 2\)"):
+        FFT2D((3, 4, 5), axes=(0, 1, 2))
+    with pytest.raises(ValueError, match=r"must have the same number of elements, got 2, 3, 2, 2 and 2"):
+        FFTND((3, 4), nffts=(3, 4, 5))
+    with pytest.raises(ValueError, match=r"axes=2 is out of range"):
+        FFT2D((3, 4), axes=(0, 2))
+    with pytest.raises(TypeError, match="nffts must hold int values"):
+        FFTND((3, 4), nffts=(3.5, 4))
+    with pytest.raises(ValueError, match="nffts must be positive"):
+        FFT(4, nfft=0)
+    with pytest.warns(UserWarning, match="nfft smaller than dims"):
+        FFT(6, nfft=4)
+    with pytest.raises(
+        ValueError, match=r"shift must be a scalar or hold one shift per trace, of shape \(5,\), got \(4,\)"
+    ):
+        Shift((5, 7), torch.zeros(4))
+    with pytest.raises(TypeError, match="shift must be real"):
+        Shift(5, torch.tensor(1j))
+    with pytest.raises(ValueError, match="Wrong `type`, it can only be 1, 2, 3 or 4, got 5"):
+        DCT(4, type=5)
+    with pytest.raises(ValueError, match="type 1 DCT needs at least 2 samples"):
+        DCT((1, 4), type=1)
+    with pytest.raises(
+        ValueError, match=r"expected an input of shape \(\*batch, 5, 4\) or \(\*batch, 20\), got \(3, 3\)"
+    ):
+        FFT((5, 4)) @ torch.zeros(3, 3, dtype=torch.complex128)
+
+
+def test_shift_follows_complex_cast() -> None:
+    S = Shift((3, 8), torch.tensor([0.5, 1.0, -2.0]), real=False, dtype=torch.complex128)
+    x = torch.randn(3, 8, dtype=torch.complex64)
+    ref = S @ x.to(torch.complex128)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        S64 = S.to(torch.complex64)
+    T.assert_close(S64 @ x, ref, 1e-5, "complex64 copy")

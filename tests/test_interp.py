@@ -1,0 +1,153 @@
+"""Interpolation operators (Interp, InterpCubicSpline, Bilinear) and Fredholm1: the property
+battery over tests/registry_fourier.py, PyLops 2.8 parity and error messages."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from tests.registry import INTERP_CASES as CASES
+from torchlops.basicoperators.restriction import Restriction
+from torchlops.signalprocessing.bilinear import Bilinear
+from torchlops.signalprocessing.fredholm1 import Fredholm1
+from torchlops.signalprocessing.interp import Interp, InterpLinear, InterpMatrix
+from torchlops.signalprocessing.interpspline import InterpCubicSpline
+from torchlops.utils import testing as T
+
+pl = pytest.importorskip("pylops")
+
+IDS = [c.name for c in CASES]
+RNG = np.random.default_rng(20240612)
+RTOL = 1e-10
+
+
+# ---------------------------------------------------------------------------- property battery
+
+
+# ---------------------------------------------------------------------------- PyLops parity
+def _rand(n: int, cplx: bool) -> np.ndarray:
+    a = RNG.standard_normal(n)
+    return a + 1j * RNG.standard_normal(n) if cplx else a
+
+
+def assert_rel(a, b, what: str) -> None:
+    a = a.detach().numpy().ravel() if isinstance(a, torch.Tensor) else np.ravel(a)
+    b = np.ravel(b)
+    assert a.shape == b.shape, f"{what}: {a.shape} vs {b.shape}"
+    err = np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300)
+    assert err <= RTOL, f"{what}: relative error {err:.3e}"
+
+
+IAVA = np.array([0.3, 2.5, 7.7, 3.1, 5.0])
+IAVA_EDGE = np.array([0.0, 1.4, 4.2, 6.0, 7.3])
+BIL = np.array([[0.3, 2.5, 2.5, 3.9, 0.0], [0.1, 1.2, 3.3, 0.0, 4.5]])
+GR = RNG.standard_normal((3, 4, 5))
+GC = RNG.standard_normal((2, 5, 3)) + 1j * RNG.standard_normal((2, 5, 3))
+
+
+def _interp(dims, iava, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        P, pi = pl.signalprocessing.Interp(dims, iava, **kw)
+        Top, ti = Interp(dims, torch.from_numpy(iava), **kw)
+    assert_rel(ti, pi, "returned iava")
+    return Top, P
+
+
+PARITY = [
+    ("Interp-linear-axis0", lambda: _interp((9, 4), IAVA, axis=0), False),
+    ("Interp-linear-edge-clip", lambda: _interp((3, 8), IAVA_EDGE, kind="linear"), False),
+    ("Interp-linear-complex", lambda: _interp((9,), IAVA, dtype="complex128"), True),
+    ("Interp-nearest-axis1", lambda: _interp((3, 9, 2), IAVA, axis=1, kind="nearest"), False),
+    ("Interp-sinc", lambda: _interp((9, 3), IAVA, axis=0, kind="sinc"), False),
+    ("Interp-sinc-tol-axis2", lambda: _interp((2, 3, 9), IAVA, axis=2, kind="sinc", tol=0.05), False),
+    ("Interp-cubic_spline", lambda: _interp((4, 9), IAVA, kind="cubic_spline"), False),
+    ("Interp-cubic_spline-edge", lambda: _interp((8, 2), IAVA_EDGE, axis=0, kind="cubic_spline"), False),
+    (
+        "Bilinear-2d",
+        lambda: (Bilinear(torch.from_numpy(BIL), (5, 6)), pl.signalprocessing.Bilinear(BIL, (5, 6))),
+        False,
+    ),
+    ("Bilinear-3d", lambda: (Bilinear(BIL, (5, 6, 3)), pl.signalprocessing.Bilinear(BIL, (5, 6, 3))), False),
+    ("Fredholm1-nz1", lambda: (Fredholm1(torch.from_numpy(GR)), pl.signalprocessing.Fredholm1(GR)), False),
+    (
+        "Fredholm1-complex-nz3",
+        lambda: (
+            Fredholm1(torch.from_numpy(GC), nz=3),
+            pl.signalprocessing.Fredholm1(GC, nz=3, saveGt=False, dtype="complex128"),
+        ),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize("build, cplx", [(b, c) for _, b, c in PARITY], ids=[p[0] for p in PARITY])
+def test_pylops_parity(build, cplx: bool) -> None:
+    Top, P = build()
+    assert Top.shape == P.shape and Top.dims == tuple(P.dims) and Top.dimsd == tuple(P.dimsd)
+    x, y = _rand(P.shape[1], cplx), _rand(P.shape[0], cplx)
+    assert_rel(Top @ torch.from_numpy(x).reshape(Top.dims), P @ x, "forward")
+    assert_rel(Top.H @ torch.from_numpy(y).reshape(Top.dimsd), P.H @ y, "adjoint")
+    X = np.stack([_rand(P.shape[1], cplx) for _ in range(3)])
+    assert_rel(Top @ torch.from_numpy(X), np.stack([np.ravel(P @ xi) for xi in X]), "batched forward (flat)")
+    assert_rel(Top.todense(), P.todense(), "todense")
+
+
+def test_interp_returns_pylops_types() -> None:
+    op, iava = Interp((4, 6), [0.4, 2.6], kind="nearest")
+    assert isinstance(op, Restriction) and iava.tolist() == [0, 3]
+    assert isinstance(Interp(6, [0.4, 2.6])[0], InterpLinear)
+    assert isinstance(Interp(6, [0.4, 2.6], kind="SINC")[0], InterpMatrix)
+    op, iava = Interp(6, [0.4, 2.6], kind="cubic_spline")
+    assert isinstance(op, InterpCubicSpline) and iava.dtype == torch.float64
+
+
+def test_spline_reproduces_cubics_inside() -> None:
+    # a natural spline interpolates linear functions exactly
+    S = InterpCubicSpline(9, torch.linspace(0.1, 7.9, 11, dtype=torch.float64))
+    x = 2.0 * torch.arange(9, dtype=torch.float64) - 1.0
+    T.assert_close(S @ x, 2.0 * S.iava - 1.0, 1e-12, "linear function through the spline")
+
+
+def test_fredholm1_learnable_kernel() -> None:
+    G = torch.nn.Parameter(torch.randn(2, 3, 4, dtype=torch.float64))
+    F = Fredholm1(G, nz=2)
+    x = torch.randn(5, 2, 4, 2, dtype=torch.float64)
+    (F @ x).square().sum().backward()
+    expected = 2 * ((G.detach() @ x) @ x.transpose(-1, -2)).sum(0)
+    T.assert_close(G.grad, expected, 1e-12, "gradient of the kernels")
+
+
+# ---------------------------------------------------------------------------- errors
+def test_errors() -> None:
+    with pytest.raises(
+        ValueError, match=r"kind must be one of \('nearest', 'linear', 'sinc', 'cubic_spline'\), got 'cubic'"
+    ):
+        Interp(5, [0.5], kind="cubic")
+    with pytest.raises(ValueError, match="Found repeated/non-unique values in iava"):
+        Interp(5, [0.6, 1.4], kind="nearest")
+    with pytest.raises(ValueError, match="Found repeated/non-unique values in iava"):
+        Interp(5, [1.0, 1.0], kind="sinc")
+    with pytest.raises(ValueError, match=r"iava must lie in \[0, 4\], got a minimum of -0.5"):
+        Interp(5, [-0.5, 1.0])
+    with pytest.raises(ValueError, match=r"iava must be a non-empty 1-D array of positions, got shape \(1, 2\)"):
+        Interp(5, [[0.5, 1.0]])
+    with pytest.warns(UserWarning, match="beyond the penultimate sample index 4"):
+        Interp(5, [1.0, 4.5])
+    with pytest.raises(ValueError, match="A cubic spline requires at least 2 data points"):
+        InterpCubicSpline((1, 3), [0.0], axis=0)
+    with pytest.raises(ValueError, match="only supports 'natural' boundaries, got bc_type='clamped'"):
+        InterpCubicSpline(5, [0.5], bc_type="clamped")
+    with pytest.raises(ValueError, match=r"iava must have shape \(2, K\) with K > 0, got \(3, 2\)"):
+        Bilinear(np.zeros((3, 2)), (4, 4))
+    with pytest.raises(ValueError, match=r"iava\[1\] must lie in \[0, 3\) \(dims\[1\] = 4\), got \[0.5, 3.2\]"):
+        Bilinear([[0.5, 1.0], [0.5, 3.2]], (4, 4))
+    with pytest.raises(ValueError, match="Bilinear needs a model of at least two dimensions"):
+        Bilinear([[0.5], [0.5]], 4)
+    with pytest.raises(ValueError, match=r"G must have shape \(nsl, nx, ny\), got \(3, 4\)"):
+        Fredholm1(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="nz must be a positive int, got 0"):
+        Fredholm1(torch.zeros(2, 3, 4), nz=0)

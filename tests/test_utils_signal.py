@@ -1,0 +1,176 @@
+"""PyLops parity of the wavelets, tapers and synthetic seismic events (float64 to 1e-12)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from torchlops.utils import seismicevents as se
+from torchlops.utils import tapers as tp
+from torchlops.utils import wavelets as wv
+
+pl = pytest.importorskip("pylops")
+pw, pt, pse = pl.utils.wavelets, pl.utils.tapers, pl.utils.seismicevents
+
+RTOL = 1e-12
+
+
+def _close(actual: torch.Tensor, expected: np.ndarray, rtol: float = RTOL) -> None:
+    assert isinstance(actual, torch.Tensor)
+    a = actual.detach().cpu().numpy()
+    assert a.shape == np.shape(expected), (a.shape, np.shape(expected))
+    err = np.linalg.norm((a - expected).ravel())
+    assert err <= rtol * max(np.linalg.norm(np.ravel(expected)), 1e-300), err
+
+
+# ---------------------------------------------------------------------------- wavelets
+WAVELETS = [
+    ("ricker", {"f0": 20}),
+    ("ricker", {}),
+    ("gaussian", {"std": 3.0}),
+    ("klauder", {"f": (5.0, 40.0)}),
+    ("klauder", {}),
+    ("ormsby", {"f": (3.0, 8.0, 30.0, 45.0)}),
+    ("ormsby", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), WAVELETS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(WAVELETS)])
+@pytest.mark.parametrize("nt", [41, 17])
+def test_wavelet_parity(name: str, kw: dict, nt: int) -> None:
+    t = np.arange(nt) * 0.004
+    w, ts, wc = getattr(wv, name)(t, **kw)
+    pwv, pts, pwc = getattr(pw, name)(t, **kw)
+    assert w.dtype == torch.float64 and ts.dtype == torch.float64
+    _close(w, pwv)
+    _close(ts, pts)
+    assert isinstance(wc, int) and wc == pwc
+
+
+@pytest.mark.parametrize("name", ["ricker", "klauder", "ormsby"])
+def test_wavelet_taper_and_tensor_input(name: str) -> None:
+    t = np.arange(31) * 0.004
+    w, _, _ = getattr(wv, name)(t, taper=np.hanning)
+    _close(w, getattr(pw, name)(t, taper=np.hanning)[0])
+    # a torch taper function works too; a float32 tensor axis keeps its dtype
+    w2, _, _ = getattr(wv, name)(torch.from_numpy(t), taper=lambda n: torch.hann_window(n, periodic=False, dtype=torch.float64))
+    _close(w2, getattr(pw, name)(t, taper=np.hanning)[0], 1e-10)
+    w32, t32, wc = getattr(wv, name)(torch.from_numpy(t).float())
+    assert w32.dtype == torch.float32 and t32.dtype == torch.float32
+    _close(w32.double(), getattr(pw, name)(t)[0], 1e-5)
+
+
+def test_wavelet_even_axis_warns_and_crops() -> None:
+    t = np.arange(20) * 0.004
+    with pytest.warns(UserWarning, match="One sample removed from time axis"):
+        w, ts, wc = wv.ricker(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pwv, pts, pwc = pw.ricker(t)
+    _close(w, pwv)
+    assert ts.numel() == 37 and wc == pwc == 18
+
+
+def test_wavelet_bad_axis() -> None:
+    with pytest.raises(ValueError, match=r"t must be a non-empty 1-D time axis, got shape \(2, 3\)"):
+        wv.ricker(np.zeros((2, 3)))
+
+
+# ---------------------------------------------------------------------------- tapers
+SIZES = [(10, 3), (11, 5), (7, 1), (7, 0), (8, 4), (21, 6)]
+TYPES = ["hanning", "cosine", "cosinesquare", "cosinesqrt", None]
+
+
+@pytest.mark.parametrize(("nmask", "ntap"), SIZES)
+@pytest.mark.parametrize("tapertype", TYPES, ids=str)
+def test_taper_parity(nmask: int, ntap: int, tapertype: str | None) -> None:
+    _close(tp.taper(nmask, ntap, tapertype), pt.taper(nmask, ntap, tapertype))
+
+
+@pytest.mark.parametrize(("nmask", "ntap"), SIZES)
+def test_hanning_cosine_parity(nmask: int, ntap: int) -> None:
+    _close(tp.hanningtaper(nmask, ntap), pt.hanningtaper(nmask, ntap))
+    _close(tp.cosinetaper(nmask, ntap, square=True), pt.cosinetaper(nmask, ntap, square=True))
+    _close(tp.cosinetaper(nmask, ntap, exponent=3.0), pt.cosinetaper(nmask, ntap, exponent=3.0))
+
+
+@pytest.mark.parametrize("tapertype", TYPES, ids=str)
+def test_multidimensional_taper_parity(tapertype: str | None) -> None:
+    _close(tp.taper2d(9, 12, 3, tapertype), pt.taper2d(9, 12, 3, tapertype))
+    _close(tp.taper2d(9, 12, (3, 2), tapertype), pt.taper2d(9, 12, (3, 2), tapertype))
+    _close(tp.taper3d(5, (8, 11), (2, 3), tapertype), pt.taper3d(5, (8, 11), (2, 3), tapertype))
+    _close(tp.tapernd((6, 9, 7), (2, 3, 1), tapertype), pt.tapernd((6, 9, 7), (2, 3, 1), tapertype))
+    _close(tp.tapernd((6, 9, 7, 5), (2, 3, 1, 2), tapertype), pt.tapernd((6, 9, 7, 5), (2, 3, 1, 2), tapertype))
+
+
+def test_taper_dtype_and_errors() -> None:
+    assert tp.taper(9, 2, "cosine", dtype=torch.float32).dtype == torch.float32
+    assert tp.taper2d(4, 9, 2, dtype="float32").dtype == torch.float32
+    with pytest.raises(ValueError, match=r"ntap=5 must be smaller or equal than 4 \(nmask=9\)"):
+        tp.hanningtaper(9, 5)
+    with pytest.raises(ValueError, match=r"ntap=6 must be smaller or equal than 5"):
+        tp.cosinetaper(11, 6)
+    with pytest.raises(ValueError, match=r"tapertype must be one of .* got 'hann'"):
+        tp.taper(9, 2, "hann")
+    with pytest.raises(ValueError, match=r"nmask and ntap must have the same length, got 2 and 3"):
+        tp.tapernd((4, 5), (1, 1, 1))
+    with pytest.raises(ValueError, match=r"must be non-negative"):
+        tp.hanningtaper(9, -1)
+
+
+# ---------------------------------------------------------------------------- seismic events
+PAR = {"ox": -50.0, "dx": 5.0, "nx": 21, "oy": -30.0, "dy": 10.0, "ny": 7, "ot": 0.0, "dt": 0.004, "nt": 61}
+
+
+def _axes():
+    t, t2, x, y = pse.makeaxis(PAR)
+    wav = pw.ricker(t[:21], f0=20)[0]
+    return t, x, y, wav
+
+
+def test_makeaxis_parity() -> None:
+    for ours, ref in zip(se.makeaxis(PAR), pse.makeaxis(PAR)):
+        _close(ours, ref, 0.0)
+    par2 = {k: v for k, v in PAR.items() if k not in ("oy", "dy", "ny")}
+    assert se.makeaxis(par2)[3] is None
+    with pytest.raises(ValueError, match=r"missing 'dt'"):
+        se.makeaxis({k: v for k, v in PAR.items() if k != "dt"})
+
+
+def _events_cases():
+    t, x, y, wav = _axes()
+    return [
+        ("linear2d", (x, t, 1500.0, (0.02, 0.1, 0.2), (0.0, 20.0, -30.0), (1.0, -0.5, 0.7), wav)),
+        ("linear2d-one", (x, t, 1500.0, 0.1, 10.0, 1.0, wav)),
+        ("parabolic2d", (x, t, (0.02, 0.1), (0.0, 1e-4), (1e-5, -2e-6), (1.0, -0.5), wav)),
+        ("hyperbolic2d", (x, t, (0.02, 0.1), (1500.0, 2500.0), (1.0, -0.5), wav)),
+        ("hyperbolic2d-one", (x, t, 0.1, 1500.0, 1.0, wav)),
+        ("linear3d", (x, y, t, 1500.0, (0.02, 0.1), (10.0, -20.0), (30.0, 60.0), (1.0, -0.5), wav)),
+        ("parabolic3d", (x, y, t, (0.05, 0.1), (1e-4, 0.0), (0.0, 2e-4), (1e-5, -2e-6), (0.0, 1e-6), (1.0, -0.5),
+                         wav)),
+        ("hyperbolic3d", (x, y, t, (0.02, 0.1), (1500.0, 2500.0), (1800.0, 2000.0), (1.0, -0.5), wav)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8), ids=[c[0] for c in _events_cases()])
+@pytest.mark.parametrize("torch_inputs", [False, True], ids=["numpy", "torch"])
+def test_seismic_events_parity(case: int, torch_inputs: bool) -> None:
+    name, args = _events_cases()[case]
+    fn = name.split("-")[0]
+    ref = getattr(pse, fn)(*args)
+    if torch_inputs:
+        args = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args)
+    d, dwav = getattr(se, fn)(*args)
+    assert d.dtype == torch.float64 and dwav.dtype == torch.float64
+    assert np.abs(ref[0]).sum() > 0  # events do land in the data
+    _close(d, ref[0])
+    _close(dwav, ref[1])
+
+
+def test_seismic_events_bad_parameters() -> None:
+    t, x, _, wav = _axes()
+    with pytest.raises(ValueError, match=r"theta must have one value per event \(2\), got 3"):
+        se.linear2d(x, t, 1500.0, (0.1, 0.2), (0.0, 1.0, 2.0), (1.0, 1.0), wav)

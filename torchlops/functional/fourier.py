@@ -1,0 +1,246 @@
+"""Forward/adjoint pairs of the Fourier-domain operators (pure torch, one leading batch dim).
+
+``axes`` count the operator's dimensions (0-based, without the batch dimension): the
+tensor dimension of operator axis ``a`` is ``a + 1``. The pairs cover the FFT family
+(any number of axes, zero padding or cropping to ``nffts``, three normalisations, the
+one-sided real transform), the fractional shift and the orthonormal DCTs of types 1-4.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "fftnd",
+    "fftnd_adjoint",
+    "real_fft_weights",
+    "fourier_shift",
+    "fourier_shift_adjoint",
+    "dct",
+    "dct_adjoint",
+]
+
+# torch.fft "norm" of the forward transform and of the inverse used by the adjoint
+_NORMS = {"ortho": ("ortho", "ortho"), "none": ("backward", "forward"), "1/n": ("forward", "backward")}
+
+
+def real_fft_weights(nfft: int, dtype: torch.dtype, device: torch.device | None) -> tuple[torch.Tensor, ...]:
+    """Weights of the one-sided spectrum of length ``nfft // 2 + 1``: ``sqrt(2)`` on the bins
+    ``1 .. (nfft - 1) // 2`` (forward), their inverse, and the inverse with zeros on the DC and
+    Nyquist bins (the imaginary parts a real inverse transform discards)."""
+    nf = nfft // 2 + 1
+    w = torch.ones(nf, dtype=dtype, device=device)
+    w[1 : 1 + (nfft - 1) // 2] = math.sqrt(2.0)
+    winv = 1.0 / w
+    wim = winv.clone()
+    wim[0] = 0.0
+    if nfft % 2 == 0:
+        wim[-1] = 0.0
+    return w, winv, wim
+
+
+def _along(v: torch.Tensor, dim: int, ndim: int) -> torch.Tensor:
+    """View a vector so that it broadcasts along tensor dimension ``dim`` of an ``ndim``-d tensor."""
+    shape = [1] * ndim
+    shape[dim] = v.numel()
+    return v.reshape(shape)
+
+
+def _fit(y: torch.Tensor, dims: Sequence[int], axes: Sequence[int]) -> torch.Tensor:
+    """Crop (or zero pad at the end) the tensor dims ``axes + 1`` to ``dims[axes]``."""
+    for a in axes:
+        n, m = dims[a], y.shape[a + 1]
+        if m > n:
+            y = y.narrow(a + 1, 0, n)
+        elif m < n:
+            widths = [0, 0] * (y.dim() - a - 2) + [0, n - m]
+            y = F.pad(y, widths)
+    return y
+
+
+# y[b, ..., k, ...] = s * sum_j x[b, ..., j, ...] exp(-2 pi i j k / nfft)   (w[k] on the one-sided axis)
+def fftnd(
+    x: torch.Tensor,
+    axes: Sequence[int],
+    nffts: Sequence[int],
+    norm: str = "ortho",
+    real: bool = False,
+    ifftshift_before: Sequence[bool] = (),
+    fftshift_after: Sequence[bool] = (),
+    clinear: bool = True,
+) -> torch.Tensor:
+    """Forward FFT over ``axes`` with lengths ``nffts`` (zero padding or cropping the model).
+
+    ``real`` takes a one-sided transform along the last of ``axes`` and scales its bins
+    ``1 .. (nfft - 1) // 2`` by ``sqrt(2)``; ``clinear=False`` uses only the real part of
+    ``x``. ``ifftshift_before`` / ``fftshift_after`` hold one flag per axis.
+    """
+    dims = [a + 1 for a in axes]
+    pre = [d for d, s in zip(dims, ifftshift_before) if s]
+    if pre:
+        x = torch.fft.ifftshift(x, dim=pre)
+    if (not clinear or real) and x.is_complex():
+        x = x.real
+    fnorm = _NORMS[norm][0]
+    if real:
+        y = torch.fft.rfftn(x, s=list(nffts), dim=dims, norm=fnorm)
+        w = real_fft_weights(nffts[-1], x.dtype, x.device)[0]
+        y = y * _along(w, dims[-1], y.dim())
+    else:
+        y = torch.fft.fftn(x, s=list(nffts), dim=dims, norm=fnorm)
+    post = [d for d, s in zip(dims, fftshift_after) if s]
+    if post:
+        y = torch.fft.fftshift(y, dim=post)
+    return y
+
+
+# x[b, ..., j, ...] = s * sum_k y[b, ..., k, ...] exp(+2 pi i j k / nfft)   (j < dims[axis])
+def fftnd_adjoint(
+    y: torch.Tensor,
+    dims: Sequence[int],
+    axes: Sequence[int],
+    nffts: Sequence[int],
+    norm: str = "ortho",
+    real: bool = False,
+    ifftshift_before: Sequence[bool] = (),
+    fftshift_after: Sequence[bool] = (),
+    clinear: bool = True,
+) -> torch.Tensor:
+    """Adjoint of :func:`fftnd` (``dims`` is the model shape, without the batch dimension).
+
+    The inverse transform with the matching scaling, cropped (or zero padded) back to
+    ``dims``; for ``real`` the one-sided bins are divided by ``sqrt(2)`` and the real inverse
+    transform closes the pair exactly in the real inner product. R-linear operators
+    (``clinear=False``) return the real part.
+    """
+    tdims = [a + 1 for a in axes]
+    post = [d for d, s in zip(tdims, fftshift_after) if s]
+    if post:
+        y = torch.fft.ifftshift(y, dim=post)
+    inorm = _NORMS[norm][1]
+    if real:
+        if len(tdims) > 1:
+            y = torch.fft.ifftn(y, dim=tdims[:-1], norm=inorm)
+        _, winv, wim = real_fft_weights(nffts[-1], y.real.dtype, y.device)
+        last = tdims[-1]
+        y = torch.complex(y.real * _along(winv, last, y.dim()), y.imag * _along(wim, last, y.dim()))
+        x = torch.fft.irfft(y, n=nffts[-1], dim=last, norm=inorm)
+    else:
+        x = torch.fft.ifftn(y, dim=tdims, norm=inorm)
+    x = _fit(x, dims, axes)
+    if not clinear and x.is_complex():
+        x = x.real
+    pre = [d for d, s in zip(tdims, ifftshift_before) if s]
+    if pre:
+        x = torch.fft.fftshift(x, dim=pre)
+    return x
+
+
+def _shift_core(x: torch.Tensor, phase: torch.Tensor, axis: int, nfft: int, real: bool) -> torch.Tensor:
+    n = x.shape[axis + 1]
+    if real:
+        z = torch.fft.rfft(x, n=nfft, dim=axis + 1) * phase
+        # the real inverse transform discards the imaginary parts of the DC and Nyquist bins
+        keep = torch.ones(z.shape[axis + 1], dtype=z.real.dtype, device=z.device)
+        keep[0] = 0.0
+        if nfft % 2 == 0:
+            keep[-1] = 0.0
+        z = torch.complex(z.real, z.imag * _along(keep, axis + 1, z.dim()))
+        y = torch.fft.irfft(z, n=nfft, dim=axis + 1)
+    else:
+        y = torch.fft.ifft(torch.fft.fft(x, n=nfft, dim=axis + 1) * phase, dim=axis + 1)
+    dims = [1] * (x.dim() - 1)
+    dims[axis] = n
+    return _fit(y, dims, [axis])
+
+
+# y[b, ..., j, ...] = sum_k exp(2 pi i k j / nfft) p[..., k, ...] X[b, ..., k, ...] / nfft,  X = FFT_nfft(x)
+def fourier_shift(
+    x: torch.Tensor, phase: torch.Tensor, axis: int, nfft: int, real: bool = False, clinear: bool = True
+) -> torch.Tensor:
+    """``F^{-1} diag(phase) F x`` along ``axis``: FFT of length ``nfft`` (one-sided when
+    ``real``), multiplication by ``phase`` (broadcast over the data), inverse FFT, back to
+    the model length. ``clinear=False`` uses (and returns) real parts."""
+    if (not clinear or real) and x.is_complex():
+        x = x.real
+    y = _shift_core(x, phase, axis, nfft, real)
+    return y.real if (not clinear and y.is_complex()) else y
+
+
+# x[b, ..., j, ...] = sum_k exp(2 pi i k j / nfft) conj(p[..., k, ...]) Y[b, ..., k, ...] / nfft,  Y = FFT_nfft(y)
+def fourier_shift_adjoint(
+    y: torch.Tensor, phase: torch.Tensor, axis: int, nfft: int, real: bool = False, clinear: bool = True
+) -> torch.Tensor:
+    """Adjoint of :func:`fourier_shift`: the same with the conjugate phase."""
+    return fourier_shift(y, phase.conj(), axis, nfft, real, clinear)
+
+
+# ------------------------------------------------------------------------------------ DCT
+def _dct_factors(n: int, type: int, dtype: torch.dtype, device: torch.device | None):
+    """``(a, b, din, dout, m)`` with ``DCT_ortho = diag(dout) C diag(din)`` and
+    ``C[k, j] = 2 Re(a[k] b[j] exp(-2 pi i k j / m))``."""
+    rdt = dtype
+    cdt = torch.complex128 if rdt == torch.float64 else torch.complex64
+    k = torch.arange(n, dtype=rdt, device=device)
+    ones = torch.ones(n, dtype=rdt, device=device)
+    if type == 1:
+        din = ones.clone()
+        din[0] = din[-1] = 1.0 / math.sqrt(2.0)
+        dout = din / math.sqrt(2.0 * (n - 1))
+        return None, None, din, dout, 2 * (n - 1)
+    if type in (2, 3):
+        a = torch.exp(torch.complex(torch.zeros_like(k), -math.pi * k / (2 * n))).to(cdt)
+        d = ones / math.sqrt(2.0 * n)
+        d[0] = d[0] / math.sqrt(2.0)
+        if type == 2:
+            return a, None, ones, d, 2 * n
+        return None, a, d, ones, 2 * n  # type 3 is the transpose of type 2
+    a = torch.exp(torch.complex(torch.zeros_like(k), -math.pi * (k / (2 * n) + 1.0 / (4 * n)))).to(cdt)
+    b = torch.exp(torch.complex(torch.zeros_like(k), -math.pi * k / (2 * n))).to(cdt)
+    return a, b, ones, ones / math.sqrt(2.0 * n), 2 * n
+
+
+def _cos_kernel(x: torch.Tensor, a, b, m: int, dim: int) -> torch.Tensor:
+    """``y[k] = 2 Re(a[k] sum_j b[j] x[j] exp(-2 pi i k j / m))`` along ``dim`` (``x`` real)."""
+    n = x.shape[dim]
+    z = x if b is None else x * _along(b, dim, x.dim())
+    z = torch.fft.fft(z, n=m, dim=dim).narrow(dim, 0, n)
+    if a is not None:
+        z = z * _along(a, dim, x.dim())
+    return 2.0 * z.real
+
+
+def _dct_1axis(x: torch.Tensor, type: int, dim: int, adjoint: bool) -> torch.Tensor:
+    a, b, din, dout, m = _dct_factors(x.shape[dim], type, x.dtype, x.device)
+    if adjoint:
+        a, b, din, dout = b, a, dout, din
+    x = x * _along(din, dim, x.dim())
+    return _cos_kernel(x, a, b, m, dim) * _along(dout, dim, x.dim())
+
+
+def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool) -> torch.Tensor:
+    if x.is_complex():
+        # a real matrix: transform the real and imaginary parts as one batch
+        z = _dct(torch.stack((x.real, x.imag)).flatten(0, 1), type, axes, adjoint)
+        z = z.unflatten(0, (2, x.shape[0]))
+        return torch.complex(z[0], z[1])
+    for ax in axes:
+        x = _dct_1axis(x, type, ax + 1, adjoint)
+    return x
+
+
+# y[b, ..., k, ...] = dout[k] sum_j 2 cos(theta_type(k, j)) din[j] x[b, ..., j, ...]   (over each axis)
+def dct(x: torch.Tensor, type: int, axes: Sequence[int]) -> torch.Tensor:
+    """Orthonormal DCT of ``type`` (1-4) over ``axes`` (scipy's ``dctn(norm="ortho")``),
+    computed with one FFT of length ``2 (n - 1)`` (type 1) or ``2 n`` per axis."""
+    return _dct(x, type, axes, False)
+
+
+# x[b, ..., j, ...] = din[j] sum_k 2 cos(theta_type(k, j)) dout[k] y[b, ..., k, ...]   (over each axis)
+def dct_adjoint(y: torch.Tensor, type: int, axes: Sequence[int]) -> torch.Tensor:
+    """Adjoint (and inverse) of :func:`dct`: the transposed cosine matrix over each axis."""
+    return _dct(y, type, axes, True)

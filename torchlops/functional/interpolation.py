@@ -1,0 +1,103 @@
+"""Forward/adjoint pairs of the interpolation operators and of the batched kernel products
+(pure torch, one leading batch dim; ``axis`` counts the operator's dimensions)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "interp_linear",
+    "interp_linear_adjoint",
+    "matrix_along_axis",
+    "matrix_along_axis_adjoint",
+    "bilinear",
+    "bilinear_adjoint",
+    "fredholm1",
+    "fredholm1_adjoint",
+]
+
+
+def _along(v: torch.Tensor, dim: int, ndim: int) -> torch.Tensor:
+    shape = [1] * ndim
+    shape[dim] = v.numel()
+    return v.reshape(shape)
+
+
+# y[b, ..., k, ...] = (1 - w[k]) x[b, ..., l[k], ...] + w[k] x[b, ..., l[k] + 1, ...]
+def interp_linear(x: torch.Tensor, left: torch.Tensor, w: torch.Tensor, axis: int) -> torch.Tensor:
+    """Linear interpolation at ``left + w`` (``left`` integer, ``0 <= w < 1``) along ``axis``."""
+    d = axis + 1
+    wb = _along(w, d, x.dim())
+    return x.index_select(d, left) * (1 - wb) + x.index_select(d, left + 1) * wb
+
+
+# x[b, ..., i, ...] = sum_{k: l[k] = i} (1 - w[k]) y[b, ..., k, ...] + sum_{k: l[k] + 1 = i} w[k] y[b, ..., k, ...]
+def interp_linear_adjoint(y: torch.Tensor, left: torch.Tensor, w: torch.Tensor, axis: int, n: int) -> torch.Tensor:
+    """Adjoint of :func:`interp_linear`: weighted values added back at both neighbours."""
+    d = axis + 1
+    wb = _along(w, d, y.dim())
+    shape = list(y.shape)
+    shape[d] = n
+    vals = torch.cat((y * (1 - wb), y * wb), dim=d)
+    return y.new_zeros(shape).index_add_(d, torch.cat((left, left + 1)), vals)
+
+
+# y[b, ..., k, ...] = sum_j M[k, j] x[b, ..., j, ...]
+def matrix_along_axis(x: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
+    """Apply the dense ``(m, n)`` matrix ``M`` along ``axis``."""
+    d = axis + 1
+    M = M if M.dtype == x.dtype else M.to(x.dtype)
+    return (x.movedim(d, -1) @ M.transpose(0, 1)).movedim(-1, d)
+
+
+# x[b, ..., j, ...] = sum_k conj(M[k, j]) y[b, ..., k, ...]
+def matrix_along_axis_adjoint(y: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
+    """Adjoint of :func:`matrix_along_axis`."""
+    d = axis + 1
+    M = M if M.dtype == y.dtype else M.to(y.dtype)
+    return (y.movedim(d, -1) @ M.conj()).movedim(-1, d)
+
+
+def _corners(idx: torch.Tensor, w: torch.Tensor, n1: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices (into the first two dims) and weights of the four corners of each point."""
+    t, left = idx[0], idx[1]
+    wt, wl = w[0], w[1]
+    flat = torch.cat((t * n1 + left, t * n1 + left + 1, (t + 1) * n1 + left, (t + 1) * n1 + left + 1))
+    ww = torch.cat(((1 - wt) * (1 - wl), (1 - wt) * wl, wt * (1 - wl), wt * wl))
+    return flat, ww
+
+
+# y[b, k, ...] = sum_{c in corners(k)} W[c] x[b, t_c, l_c, ...]
+def bilinear(x: torch.Tensor, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Bilinear interpolation over the first two model dims at ``idx + w`` (``idx`` of shape
+    ``(2, K)`` holding the top-left corners, ``w`` the fractional parts)."""
+    B, n0, n1 = x.shape[:3]
+    K = idx.shape[1]
+    flat, ww = _corners(idx, w, n1)
+    g = x.reshape(B, n0 * n1, *x.shape[3:]).index_select(1, flat)
+    g = g * _along(ww, 1, g.dim())
+    return g.reshape(B, 4, K, *x.shape[3:]).sum(1)
+
+
+# x[b, t, l, ...] = sum_{k, c: corner c of k is (t, l)} W[c] y[b, k, ...]
+def bilinear_adjoint(y: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, n0: int, n1: int) -> torch.Tensor:
+    """Adjoint of :func:`bilinear`: each value spread onto its four corners."""
+    B = y.shape[0]
+    flat, ww = _corners(idx, w, n1)
+    vals = y.repeat(1, 4, *([1] * (y.dim() - 2))) * _along(ww, 1, y.dim())
+    out = y.new_zeros((B, n0 * n1, *y.shape[2:])).index_add_(1, flat, vals)
+    return out.reshape(B, n0, n1, *y.shape[2:])
+
+
+# y[b, s, i, z] = sum_j G[s, i, j] x[b, s, j, z]
+def fredholm1(x: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Batched products of the kernels ``G`` ``(nsl, nx, ny)`` with ``x`` ``(B, nsl, ny, nz)``."""
+    G = G if G.dtype == x.dtype else G.to(x.dtype)
+    return torch.matmul(G, x)
+
+
+# x[b, s, j, z] = sum_i conj(G[s, i, j]) y[b, s, i, z]
+def fredholm1_adjoint(y: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`fredholm1`: products with the conjugate-transposed kernels."""
+    G = G if G.dtype == y.dtype else G.to(y.dtype)
+    return torch.matmul(G.mH, y)

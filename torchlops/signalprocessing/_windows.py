@@ -1,0 +1,184 @@
+"""Shared machinery of the sliding-window and patching operators.
+
+The data is cut into regularly spaced, possibly overlapping windows along its first ``k``
+axes; the inner operator maps each window's model to the window's data, all windows at once
+(one batch of ``B * nwindows`` inputs); the windows are tapered and overlap-added. Both the
+gather (adjoint) and the overlap-add (forward) are index gathers computed once at
+construction, so the forward and the adjoint are exact transposes and deterministic: on the
+CPU the overlap-add is one (sequential) ``index_add``; elsewhere it is a sum of ``K`` gathers,
+``K`` being the largest number of windows that overlap at one sample (no atomics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from torchlops._algebra import run
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import prod, real_dtype
+from torchlops.utils.tapers import TAPERTYPES, taper
+
+__all__ = ["slidingsteps", "WindowedOperator", "window_tapers", "check_tapertype", "as_pair", "overlap_add"]
+
+
+def slidingsteps(ntr: int, nwin: int, nover: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end indices of windows of ``nwin`` samples overlapping by ``nover`` over ``ntr`` samples."""
+    ntr, nwin, nover = int(ntr), int(nwin), int(nover)
+    if nwin < 1:
+        raise ValueError(f"nwin must be a positive number of samples, got nwin={nwin}")
+    if nwin > ntr:
+        raise ValueError(f"nwin={nwin} is bigger than ntr={ntr}: a window cannot be longer than the axis")
+    if not 0 <= nover < nwin:
+        raise ValueError(f"nover must satisfy 0 <= nover < nwin={nwin}, got nover={nover}")
+    starts = torch.arange(0, ntr - nwin + 1, nwin - nover, dtype=torch.int64)
+    return starts, starts + nwin
+
+
+def as_pair(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    """A tuple of ``n`` ints from a sequence of ``n`` ints."""
+    if isinstance(value, int) or not isinstance(value, Sequence) or len(value) != n:
+        raise ValueError(f"{name} must be a sequence of {n} ints, got {value!r}")
+    return tuple(int(v) for v in value)
+
+
+def check_tapertype(tapertype: str | None) -> None:
+    if tapertype is not None and tapertype not in TAPERTYPES:
+        raise ValueError(f"tapertype must be one of {TAPERTYPES} or None, got {tapertype!r}")
+
+
+def window_tapers(
+    nwins: Sequence[int],
+    nwin: Sequence[int],
+    nover: Sequence[int],
+    tapertype: str,
+    edge: str,
+    single: str,
+    nrest: int,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """Per-window tapers of shape ``(*nwins, *nwin, *[1] * nrest)``.
+
+    Along each windowed axis the taper is the 1-D ``taper(nwin, nover, tapertype)``; on the
+    first (last) window its first (last) ``nover`` samples are replaced by 1 (``edge="one"``)
+    or by its middle sample (``edge="mid"``), so that the data edges are not attenuated. A
+    single window along an axis counts as the first (``single="start"``) or as the last
+    (``single="end"``). The N-D taper is the product of the 1-D ones, associated from the
+    last axis backwards.
+    """
+    k = len(nwins)
+    out = None
+    for a in reversed(range(k)):
+        t = taper(nwin[a], nover[a], tapertype)
+        fill = torch.ones((), dtype=t.dtype) if edge == "one" else t[nwin[a] // 2].clone()
+        first, last = t.clone(), t.clone()
+        first[: nover[a]] = fill
+        last[-nover[a]:] = fill  # nover = 0 fills everything, a no-op on an all-ones taper
+        rows = [t] * nwins[a]
+        if nwins[a] == 1:
+            rows = [first if single == "start" else last]
+        else:
+            rows[0], rows[-1] = first, last
+        shape = [1] * (2 * k)
+        shape[a], shape[k + a] = nwins[a], nwin[a]
+        va = torch.stack(rows).reshape(shape)
+        out = va if out is None else va * out
+    return out.reshape(*out.shape, *([1] * nrest)).to(real_dtype(dtype))
+
+
+def _tables(dimsd: Sequence[int], starts: Sequence[torch.Tensor], nwin: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather indices ``(nwinel,)`` (window element -> flat data index, layout
+    ``(*nwins, *nwin, *rest)``) and the overlap-add table ``(K, ndata)`` (flat data index ->
+    the window elements that land there, padded with ``nwinel``)."""
+    k = len(starts)
+    rest = tuple(dimsd[k:])
+    strides = [prod(dimsd[a + 1:]) for a in range(len(dimsd))]
+    nwins = [s.numel() for s in starts]
+    full = (*nwins, *nwin, *rest)
+    idx = torch.zeros(full, dtype=torch.int64)
+    for a in range(k):
+        shp = [1] * len(full)
+        shp[a] = nwins[a]
+        idx = idx + (starts[a] * strides[a]).reshape(shp)
+        shp = [1] * len(full)
+        shp[k + a] = nwin[a]
+        idx = idx + (torch.arange(nwin[a]) * strides[a]).reshape(shp)
+    for r in range(len(rest)):
+        shp = [1] * len(full)
+        shp[2 * k + r] = rest[r]
+        idx = idx + (torch.arange(rest[r]) * strides[k + r]).reshape(shp)
+    idx = idx.reshape(-1)
+    ndata, nel = prod(dimsd), idx.numel()
+    counts = torch.bincount(idx, minlength=ndata)
+    K = max(int(counts.max()), 1)
+    order = torch.argsort(idx, stable=True)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(nel) - first[idx[order]]
+    inv = torch.full((ndata, K), nel, dtype=torch.int64)
+    inv[idx[order], rank] = order
+    return idx, inv.T.contiguous()
+
+
+def overlap_add(w: torch.Tensor, gather: torch.Tensor, table: torch.Tensor, index_add: bool) -> torch.Tensor:
+    """``y[b, m] = sum_{e : gather[e] = m} w[b, e]`` for ``w`` of shape ``(B, nwinel)``: one
+    ``index_add`` (``index_add=True``), or the sum of the ``K`` gathers of ``table`` (``(K, M)``)."""
+    if index_add:
+        return torch.zeros(w.shape[0], table.shape[1], dtype=w.dtype, device=w.device).index_add(1, gather, w)
+    z = F.pad(w, (0, 1))
+    y = z[:, table[0]]
+    for k in range(1, table.shape[0]):
+        y = y + z[:, table[k]]
+    return y
+
+
+class WindowedOperator(LinearOperator):
+    """Base of Sliding1D/2D/3D and Patch2D/3D: inner operator over windows, taper, overlap-add."""
+
+    _composite = True
+
+    def __init__(
+        self,
+        Op: LinearOperator,
+        dims: tuple[int, ...],
+        dimsd: tuple[int, ...],
+        starts: Sequence[torch.Tensor],
+        nwin: Sequence[int],
+        taps: torch.Tensor | None,
+        simop: bool,
+        name: str,
+    ) -> None:
+        super().__init__(dims=dims, dimsd=dimsd, dtype=Op.dtype, clinear=Op.clinear, name=name)
+        self.Op = Op
+        self.simOp = simop
+        self._nwins = tuple(s.numel() for s in starts)
+        self._winshape = (*nwin, *dimsd[len(starts):])
+        idx, inv = _tables(dimsd, starts, nwin)
+        self.register_buffer("taps", taps)
+        self.register_buffer("_gather", idx, persistent=False)
+        self.register_buffer("_overlap", inv, persistent=False)
+
+    def _taper(self, w: torch.Tensor) -> torch.Tensor:
+        if self.taps is None:
+            return w
+        B = w.shape[0]
+        return (w.reshape(B, *self._nwins, *self._winshape) * self.taps).reshape(B, -1)
+
+    def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        self._check_own_device(x)
+        B, nw = x.shape[0], prod(self._nwins)
+        if not adjoint:
+            if self.simOp:
+                w = run(self.Op, x, False)
+            else:
+                w = run(self.Op, x.reshape(B * nw, -1), False)
+            w = self._taper(w.reshape(B, -1))
+            # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
+            y = overlap_add(w, self._gather, self._overlap, w.device.type == "cpu")
+            return y.reshape(B, *self._dimsd)
+        # w[b, e] = taps[e] y[b, gather[e]]   (gather the windows, then taper)
+        w = self._taper(x.reshape(B, -1)[:, self._gather])
+        if self.simOp:
+            return run(self.Op, w, True).reshape(B, *self._dims)
+        return run(self.Op, w.reshape(B * nw, -1), True).reshape(B, *self._dims)

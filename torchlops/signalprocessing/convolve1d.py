@@ -1,0 +1,118 @@
+"""1-dimensional convolution along an axis."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.functional.convolution import convolve, convolve_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.signalprocessing.convolvend import check_filter, choose_method
+from torchlops.utils.checks import normalize_axis, operator_tensor, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["Convolve1D"]
+
+
+class Convolve1D(LinearOperator):
+    r"""1D convolution with a filter along ``axis`` (shorter or longer than the signal).
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model shape.
+    h : :obj:`torch.Tensor`
+        1-dimensional filter (with ``batched_filter``: ``(Bh, nh)``). A
+        :class:`torch.nn.Parameter` is learnt.
+    offset : :obj:`int`, optional
+        Index of the centre of the filter.
+    axis : :obj:`int`, optional
+        Axis along which to convolve.
+    method : :obj:`str`, optional
+        ``"direct"`` (``torch.nn.functional.conv1d``), ``"fft"`` (zero-padded FFTs),
+        ``"overlapadd"`` (FFTs of blocks of about ``4 nh`` samples) or ``None``: direct up to
+        :data:`torchlops.signalprocessing.convolvend.DIRECT_FFT_CROSSOVER` taps, FFT above.
+        Unlike PyLops every method is accepted for any ``dims``; all give the same result.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``h``).
+    batched_filter : :obj:`bool`, optional
+        ``h`` is ``(Bh, nh)``: sample ``b`` of the flattened input batch is convolved with
+        ``h[b % Bh]``, so an input ``(*lead, Bh, *dims)`` uses ``h[i]`` for ``x[..., i, ...]``
+        (the flattened batch must be a multiple of ``Bh``).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    With :math:`o` the offset and zeros outside the arrays,
+
+    .. math::
+        y[i] = \sum_j h[j]\, x[i + o - j], \qquad
+        x[m] = \sum_j \overline{h[j]}\, y[m - o + j],
+
+    the full linear convolution read from sample :math:`o`. A filter no longer than the
+    signal (``nh <= n``) keeps the data the model's size and needs ``offset <= nh - 1``; a
+    longer filter makes data of ``nh`` samples along ``axis`` and needs
+    ``offset <= n - 1`` (PyLops' compact and extended filters; for an N-d model PyLops sets
+    ``dimsd = h.shape``, here it is ``dims`` with ``dims[axis]`` replaced by ``nh``). The direct engine reads the
+    data once per tap; the FFT engine transforms it once forward and once back.
+
+    The adjoint correlates with the CONJUGATE filter, so the operator passes the dot test
+    with complex filters; PyLops 2.8 correlates with ``h`` itself and fails it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.signalprocessing.convolve1d import Convolve1D
+    >>> C = Convolve1D(5, torch.tensor([1.0, 2.0, 3.0]), offset=1)
+    >>> C @ torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0])
+    tensor([0., 1., 2., 3., 0.])
+    >>> C.H @ torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0])
+    tensor([0., 3., 2., 1., 0.])
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        h: TensorLike,
+        offset: int = 0,
+        axis: int = -1,
+        method: str | None = None,
+        dtype: DTypeLike = None,
+        batched_filter: bool = False,
+        name: str = "C",
+    ) -> None:
+        dims = to_dims(dims)
+        ax = normalize_axis(axis, len(dims))
+        t, dt = operator_tensor(h, "h", dtype)
+        check_filter(t, 1, batched_filter)
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            raise TypeError(f"offset must be an int, got {type(offset).__name__}")
+        nh, n = t.shape[-1], dims[ax]
+        if nh <= n:
+            if offset > nh - 1:
+                raise ValueError(f"offset must be at most len(h) - 1 = {nh - 1}, got {offset}")
+            dimsd = dims
+        else:
+            if offset > n - 1:
+                raise ValueError(
+                    f"offset must be at most dims[axis] - 1 = {n - 1} for a filter longer "
+                    f"than the signal, got {offset}"
+                )
+            dimsd = tuple(nh if i == ax else d for i, d in enumerate(dims))
+        super().__init__(dims=dims, dimsd=dimsd, dtype=dt, name=name)
+        self.axis = ax
+        self.offset = int(offset)
+        self.nh = nh
+        self.batched_filter = bool(batched_filter)
+        self.method = choose_method(method, nh, 1)
+        self.register_operator_tensor("h", t)
+
+    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        nd = [self.dimsd[self.axis]]
+        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self.method, self.batched_filter)
+
+    # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        nm = [self.dims[self.axis]]
+        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self.method, self.batched_filter)

@@ -1,0 +1,168 @@
+"""N-dimensional convolution along chosen axes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from torchlops.functional.convolution import convolve, convolve_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["ConvolveND", "DIRECT_FFT_CROSSOVER", "choose_method"]
+
+#: Filters with at most this many taps use the direct engine when the method is chosen
+#: automatically, longer ones the FFT engine. Measured by ``benchmarks/bench_convolve.py``
+#: (2048 x 2048 float32 along the last axis, CPU, 1 thread, two runs on a shared machine): the
+#: direct engine was faster up to 11 and up to 15 taps, the FFT engine from 15 and from 19 taps.
+DIRECT_FFT_CROSSOVER = 15
+
+_METHODS = ("direct", "fft", "overlapadd", "auto")
+
+
+def choose_method(method: str | None, ntaps: int, naxes: int) -> str:
+    """Resolve ``method`` into ``"direct"``, ``"fft"`` or ``"overlapadd"`` (``None``/``"auto"``:
+    direct or FFT by filter size)."""
+    if method is not None and method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS} or None, got {method!r}")
+    if method in (None, "auto"):
+        return "direct" if ntaps <= DIRECT_FFT_CROSSOVER and naxes <= 3 else "fft"
+    if method == "direct" and naxes > 3:
+        raise ValueError(f"method='direct' convolves along at most 3 axes, got {naxes}; use method='fft'")
+    return method
+
+
+def check_filter(t: torch.Tensor, nfilt: int, batched: bool) -> None:
+    """ValueError unless the filter has ``nfilt`` dims (plus one leading per-sample dim)."""
+    want = nfilt + int(bool(batched))
+    if t.dim() != want:
+        extra = " (one leading dim of per-sample filters)" if batched else ""
+        raise ValueError(f"h must have {want} dimension(s){extra}, got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise ValueError(f"h must not be empty, got shape {tuple(t.shape)}")
+
+
+class ConvolveND(LinearOperator):
+    r"""N-dimensional convolution with a compact filter along ``axes``.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model (and data) shape.
+    h : :obj:`torch.Tensor`
+        Filter, one dimension per axis in ``axes`` (or, as in PyLops, one per model
+        dimension: then the convolution runs along all of them). A
+        :class:`torch.nn.Parameter` is learnt.
+    offset : :obj:`tuple`, optional
+        Index of the centre of the filter along each of its dimensions (zeros by default).
+    axes : :obj:`tuple`, optional
+        Model axes to convolve along (``None``: all of them).
+    method : :obj:`str`, optional
+        ``"fft"`` (zero-padded FFTs), ``"direct"`` (``torch.nn.functional.conv1d/2d/3d``,
+        at most 3 axes), ``"auto"`` or ``None`` (direct up to
+        :data:`DIRECT_FFT_CROSSOVER` taps, FFT above) or ``"overlapadd"`` (FFTs of blocks of
+        about ``4 nh`` samples, added with their overlaps; a plain FFT along short axes).
+        All give the same result.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (defaults to that of ``h``).
+    batched_filter : :obj:`bool`, optional
+        ``h`` carries one extra LEADING dimension of ``Bh`` per-sample filters: sample ``b``
+        of the flattened input batch uses filter ``b % Bh``, so an input of shape
+        ``(*lead, Bh, *dims)`` convolves ``x[..., i, ...]`` with ``h[i]`` (the flattened
+        batch must be a multiple of ``Bh``, else ``ValueError``).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    With :math:`\mathbf{o}` the offsets and zeros outside the arrays,
+
+    .. math::
+        y[\mathbf{i}] = \sum_{\mathbf{j}} h[\mathbf{j}]\, x[\mathbf{i} + \mathbf{o} - \mathbf{j}],
+        \qquad
+        x[\mathbf{m}] = \sum_{\mathbf{j}} \overline{h[\mathbf{j}]}\, y[\mathbf{m} - \mathbf{o} + \mathbf{j}],
+
+    i.e. the full linear convolution read from sample :math:`\mathbf{o}` (PyLops pads the
+    filter to centre it on the offset; the result is the same). The adjoint is a
+    correlation with the conjugate filter. The FFT engine reads and writes the data once
+    each plus one forward and one inverse FFT of size ``n + nh - 1`` (rounded up to a
+    5-smooth size) per axis; the direct engine reads the data once per tap. Both are
+    differentiable with respect to ``h``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.signalprocessing.convolvend import ConvolveND
+    >>> C = ConvolveND((3, 4, 5), torch.ones(3, 3, dtype=torch.float64), offset=(1, 1), axes=(1, 2))
+    >>> (C @ torch.ones(3, 4, 5, dtype=torch.float64))[0]
+    tensor([[4., 6., 6., 6., 4.],
+            [6., 9., 9., 9., 6.],
+            [6., 9., 9., 9., 6.],
+            [4., 6., 6., 6., 4.]], dtype=torch.float64)
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        h: TensorLike,
+        offset: InputDimsLike | None = None,
+        axes: Sequence[int] | None = (-2, -1),
+        method: str | None = "fft",
+        dtype: DTypeLike = None,
+        batched_filter: bool = False,
+        name: str = "C",
+    ) -> None:
+        dims = to_dims(dims)
+        ax = list(range(len(dims))) if axes is None else [normalize_axis(a, len(dims), "axes") for a in to_dims_axes(axes)]
+        if len(set(ax)) != len(ax):
+            raise ValueError(f"axes must be distinct, got {tuple(axes)}")
+        t, dt = operator_tensor(h, "h", dtype)
+        if t.dim() - int(bool(batched_filter)) == len(dims) != len(ax):
+            ax = list(range(len(dims)))  # PyLops: a filter with one dim per model dim convolves along all
+        check_filter(t, len(ax), batched_filter)
+        hshape = tuple(t.shape[t.dim() - len(ax):])
+        off = (0,) * len(ax) if offset is None else to_offsets(offset, len(ax))
+        super().__init__(dims=dims, dimsd=dims, dtype=dt, name=name)
+        self.axes = tuple(ax)
+        self.offset = off
+        self.nh = hshape
+        self.batched_filter = bool(batched_filter)
+        self.method = choose_method(method, prod(hshape), len(ax))
+        self.register_operator_tensor("h", t)
+
+    def _nout(self, adjoint: bool) -> list[int]:
+        d = self.dims if adjoint else self.dimsd
+        return [d[a] for a in self.axes]
+
+    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return convolve(x, self.h, self.axes, self.offset, self._nout(False), self.method, self.batched_filter)
+
+    # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return convolve_adjoint(y, self.h, self.axes, self.offset, self._nout(True), self.method, self.batched_filter)
+
+
+def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
+    """Axes as a tuple of (possibly negative) ints."""
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        return (axes,)
+    try:
+        return tuple(int(a) for a in axes)
+    except TypeError:
+        raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}") from None
+
+
+def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
+    """Offsets as ``n`` ints (an int is used for every axis)."""
+    if isinstance(offset, int) and not isinstance(offset, bool):
+        return (int(offset),) * n
+    try:
+        off = tuple(int(o) for o in offset)
+    except TypeError:
+        raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
+    if len(off) != n:
+        raise ValueError(f"offset must have one entry per filter dimension ({n}), got {off}")
+    return off

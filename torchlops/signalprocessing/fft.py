@@ -1,0 +1,104 @@
+"""One-dimensional Fast Fourier Transform along an axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from torchlops.signalprocessing.fftnd import _BaseFFTND
+from torchlops.utils.typing import DTypeLike, InputDimsLike
+
+__all__ = ["FFT"]
+
+
+class FFT(_BaseFFTND):
+    r"""One-dimensional Fast Fourier Transform along ``axis``.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model shape.
+    axis : :obj:`int`, optional
+        Axis along which the FFT is computed.
+    nfft : :obj:`int`, optional
+        FFT length (default ``dims[axis]``): longer zero pads the model, shorter crops it
+        (the adjoint then pads back with zeros, and a warning is raised).
+    sampling : :obj:`float`, optional
+        Sampling step :math:`\Delta t` (for the frequency axis ``f``).
+    norm : :obj:`str`, optional
+        ``"ortho"`` (unitary), ``"none"`` (no scaling on forward and adjoint) or ``"1/n"``
+        (``1/nfft`` on forward and adjoint).
+    real : :obj:`bool`, optional
+        Real model: one-sided spectrum of ``nfft // 2 + 1`` bins whose non-DC, non-Nyquist
+        bins are scaled by :math:`\sqrt{2}` so that the adjoint is exact. The operator is
+        then R-linear (``clinear=False``, dot test in the real inner product) and its
+        adjoint returns real tensors.
+    ifftshift_before : :obj:`bool`, optional
+        ``ifftshift`` the model along ``axis`` before the FFT (zero time in the middle).
+    fftshift_after : :obj:`bool`, optional
+        ``fftshift`` the spectrum along ``axis`` (zero frequency in the middle).
+    engine : :obj:`str`, optional
+        Ignored (torch.fft is always used); kept for PyLops compatibility.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        ``complex128`` by default; a real dtype makes the operator R-linear (the real
+        part of the model is transformed) as in PyLops. ``Op.dtype`` is its complex
+        counterpart.
+    name : :obj:`str`, optional
+        Name.
+
+    Attributes
+    ----------
+    f : :obj:`torch.Tensor`
+        Frequency axis (float64; ``fftshift``-ed when ``fftshift_after``).
+
+    Notes
+    -----
+    .. math::
+        y_k = s \sum_{j=0}^{n-1} x_j e^{-2\pi i jk/n_{fft}}, \qquad
+        x_j = s' \sum_{k=0}^{n_{fft}-1} y_k e^{+2\pi i jk/n_{fft}}, \quad j < n,
+
+    with :math:`s = s' = 1/\sqrt{n_{fft}}` (``"ortho"``), :math:`1` (``"none"``) or
+    :math:`1/n_{fft}` (``"1/n"``). With ``real=True`` the bins
+    :math:`1 \le k \le (n_{fft}-1)/2` of the forward are multiplied by :math:`\sqrt{2}`
+    and divided by it before the real inverse transform of the adjoint. One batched FFT
+    per application (one pass over the data in and out).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.signalprocessing.fft import FFT
+    >>> F = FFT(4, dtype=torch.complex128)
+    >>> F @ torch.ones(4, dtype=torch.complex128)
+    tensor([2.+0.j, 0.+0.j, 0.+0.j, 0.+0.j], dtype=torch.complex128)
+    >>> Fr = FFT(6, nfft=8, real=True, sampling=0.5)
+    >>> Fr.dimsd, Fr.clinear, Fr.f.tolist()
+    ((5,), False, [0.0, 0.25, 0.5, 0.75, 1.0])
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        axis: int = -1,
+        nfft: int | None = None,
+        sampling: float = 1.0,
+        norm: str = "ortho",
+        real: bool = False,
+        ifftshift_before: bool = False,
+        fftshift_after: bool = False,
+        engine: str | None = None,
+        dtype: DTypeLike = "complex128",
+        name: str = "F",
+    ) -> None:
+        if isinstance(axis, (list, tuple, np.ndarray)):
+            axis = axis[0]
+        if isinstance(nfft, (list, tuple, np.ndarray)):
+            nfft = nfft[0]
+        if not isinstance(ifftshift_before, (bool, np.bool_)):
+            raise TypeError(f"ifftshift_before must be a bool, got {type(ifftshift_before).__name__}")
+        if not isinstance(fftshift_after, (bool, np.bool_)):
+            raise TypeError(f"fftshift_after must be a bool, got {type(fftshift_after).__name__}")
+        super().__init__(dims, axis, nfft, sampling, norm, real, ifftshift_before, fftshift_after, dtype, name)
+        self.axis = self.axes[0]
+        self.nfft = self.nffts[0]
+        self.f = self.fs[0]
+        self.ifftshift_before = bool(ifftshift_before)
+        self.fftshift_after = bool(fftshift_after)

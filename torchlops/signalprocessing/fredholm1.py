@@ -1,0 +1,82 @@
+"""Fredholm integral of the first kind: a batch of matrix kernels."""
+
+from __future__ import annotations
+
+import torch
+
+from torchlops.functional.interpolation import fredholm1, fredholm1_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import operator_tensor
+from torchlops.utils.typing import DTypeLike, TensorLike
+
+__all__ = ["Fredholm1"]
+
+
+class Fredholm1(LinearOperator):
+    r"""Fredholm integral of the first kind, one kernel matrix per slice.
+
+    Parameters
+    ----------
+    G : :obj:`torch.Tensor`
+        Kernels of shape ``(nsl, nx, ny)`` (a :class:`torch.nn.Parameter` is learnt).
+    nz : :obj:`int`, optional
+        Number of samples along the last (unchanged) model axis.
+    saveGt : :obj:`bool`, optional
+        Ignored: the adjoint uses the conjugate-transposed view ``G.mH`` (no copy), which
+        also follows a learnt ``G``.
+    usematmul : :obj:`bool`, optional
+        Ignored: always one batched ``torch.matmul``.
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        Operator dtype (default: that of ``G``).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    Model :math:`x` of shape ``(nsl, ny, nz)``, data :math:`y` of shape ``(nsl, nx, nz)``:
+
+    .. math::
+        y_{s,i,z} = \sum_{j} G_{s,i,j} x_{s,j,z}, \qquad
+        x_{s,j,z} = \sum_{i} \overline{G_{s,i,j}} y_{s,i,z}.
+
+    One batched matrix product per direction.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.signalprocessing.fredholm1 import Fredholm1
+    >>> F = Fredholm1(torch.ones(2, 3, 4, dtype=torch.float64), nz=1)
+    >>> F.dims, F.dimsd
+    ((2, 4, 1), (2, 3, 1))
+    >>> (F @ torch.ones(2, 4, 1, dtype=torch.float64)).flatten()
+    tensor([4., 4., 4., 4., 4., 4.], dtype=torch.float64)
+    """
+
+    def __init__(
+        self,
+        G: TensorLike,
+        nz: int = 1,
+        saveGt: bool = True,
+        usematmul: bool = True,
+        dtype: DTypeLike = None,
+        name: str = "F",
+    ) -> None:
+        g, dt = operator_tensor(G, "G", dtype)
+        if g.dim() != 3:
+            raise ValueError(f"G must have shape (nsl, nx, ny), got {tuple(g.shape)}")
+        if isinstance(nz, bool) or not isinstance(nz, int) or nz < 1:
+            raise ValueError(f"nz must be a positive int, got {nz!r}")
+        nsl, nx, ny = g.shape
+        super().__init__(dims=(nsl, ny, nz), dimsd=(nsl, nx, nz), dtype=dt, name=name)
+        self.nsl, self.nx, self.ny, self.nz = nsl, nx, ny, nz
+        self.saveGt = saveGt
+        self.usematmul = usematmul
+        self.register_operator_tensor("G", g)
+
+    # y[b, s, i, z] = sum_j G[s, i, j] x[b, s, j, z]
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return fredholm1(x, self.G)
+
+    # x[b, s, j, z] = sum_i conj(G[s, i, j]) y[b, s, i, z]
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return fredholm1_adjoint(y, self.G)

@@ -1,0 +1,162 @@
+"""3-D patching operator (windows along all three axes)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.signalprocessing._windows import (
+    WindowedOperator,
+    as_pair,
+    check_tapertype,
+    slidingsteps,
+    window_tapers,
+)
+from torchlops.utils.checks import prod, to_dims
+
+__all__ = ["patch3d_design", "Patch3D"]
+
+logger = logging.getLogger(__name__)
+
+Inends = tuple[torch.Tensor, torch.Tensor]
+
+
+def patch3d_design(
+    dimsd: Sequence[int], nwin: Sequence[int], nover: Sequence[int], nop: Sequence[int], verb: bool = True
+) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[Inends, Inends, Inends], tuple[Inends, Inends, Inends]]:
+    """Design the patches of a :class:`Patch3D` operator.
+
+    Parameters
+    ----------
+    dimsd : :obj:`tuple`
+        Data shape.
+    nwin : :obj:`tuple`
+        Patch shape.
+    nover : :obj:`tuple`
+        Overlap of consecutive patches along each axis.
+    nop : :obj:`tuple`
+        Model shape of the inner operator.
+    verb : :obj:`bool`, optional
+        Log the patches (``logging.INFO``).
+
+    Returns
+    -------
+    nwins : :obj:`tuple`
+        Number of patches along each axis.
+    dims : :obj:`tuple`
+        Model shape of the patching operator, ``nwins[a] * nop[a]`` along each axis.
+    mwins_inends : :obj:`tuple`
+        Start and end indices of the model patches along each axis.
+    dwins_inends : :obj:`tuple`
+        Start and end indices of the data patches along each axis.
+
+    Examples
+    --------
+    >>> from torchlops.signalprocessing.patch3d import patch3d_design
+    >>> nwins, dims, _, _ = patch3d_design((9, 7, 11), (5, 4, 5), (1, 1, 2), (3, 3, 4))
+    >>> nwins, dims
+    ((2, 2, 3), (6, 6, 12))
+    """
+    nwin, nover, nop = as_pair(nwin, 3, "nwin"), as_pair(nover, 3, "nover"), as_pair(nop, 3, "nop")
+    dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(3))
+    nwins = tuple(d[0].numel() for d in dwins)
+    dims = tuple(nwins[a] * nop[a] for a in range(3))
+    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(3))
+    if verb:
+        logger.info("%d-%d-%d windows required...", *nwins)
+        logger.info("Data wins - start:%s, end:%s / start:%s, end:%s / start:%s, end:%s",
+                    *(v.tolist() for d in dwins for v in d))
+        logger.info("Model wins - start:%s, end:%s / start:%s, end:%s / start:%s, end:%s",
+                    *(v.tolist() for d in mwins for v in d))
+    return nwins, dims, mwins, dwins
+
+
+class Patch3D(WindowedOperator):
+    r"""3-D patching operator: an inner operator applied to overlapping 3-D patches.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Inner operator, from a ``nop`` model patch to a ``nwin`` data patch; or from the whole
+        model to all patches (``Op.shape[1] == prod(dims)``).
+    dims : :obj:`tuple`
+        Model shape, ``nwins[a] * nop[a]`` along each axis (see :func:`patch3d_design`).
+    dimsd : :obj:`tuple`
+        Data shape.
+    nwin : :obj:`tuple`
+        Patch shape.
+    nover : :obj:`tuple`
+        Overlap of consecutive patches along each axis.
+    nop : :obj:`tuple`
+        Model shape of the inner operator.
+    tapertype : :obj:`str` or :obj:`None`, optional
+        Taper of the overlaps (``"hanning"``, ``"cosine"``, ``"cosinesquare"``,
+        ``"cosinesqrt"`` or ``None``).
+    savetaper : :obj:`bool`, optional
+        Accepted for PyLops compatibility (the per-patch tapers are always stored).
+    scalings : :obj:`list`, optional
+        Per-patch scalings; stored as ``self.scalings`` but, as in PyLops 2.8, not applied.
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    As :class:`torchlops.signalprocessing.patch2d.Patch2D` along three axes: the taper of
+    patch :math:`(i, k, n)` is :math:`w^{(0)}_i \otimes w^{(1)}_k \otimes w^{(2)}_n` and
+
+    .. math::
+        y[s_i + j, s_k + l, s_n + m] \mathrel{+}= w_{ikn}[j, l, m]\,
+        (\mathbf{Op}\,\mathbf{x}_{ikn})[j, l, m].
+
+    The model has shape ``(*nwins, *nop)``. One batched pass of ``Op`` over all patches, then
+    one overlap-add (scatter-add) (the adjoint: one gather, one batched ``Op.H``).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.signalprocessing.patch3d import Patch3D
+    >>> P = Patch3D(torchlops.Identity(27), (6, 6, 6), (5, 5, 5), (3, 3, 3), (1, 1, 1), (3, 3, 3))
+    >>> P.dims, (P @ torch.ones(P.dims)).shape
+    ((2, 2, 2, 3, 3, 3), torch.Size([5, 5, 5]))
+    """
+
+    def __init__(
+        self,
+        Op: LinearOperator,
+        dims: Sequence[int],
+        dimsd: Sequence[int],
+        nwin: Sequence[int],
+        nover: Sequence[int],
+        nop: Sequence[int],
+        tapertype: str | None = "hanning",
+        savetaper: bool = True,
+        scalings: Sequence[float] | None = None,
+        name: str = "P",
+    ) -> None:
+        dims, dimsd = to_dims(dims), to_dims(dimsd, "dimsd")
+        if len(dims) != 3 or len(dimsd) != 3:
+            raise ValueError(f"dims and dimsd must be 3-D shapes, got dims={dims}, dimsd={dimsd}")
+        nwin, nover, nop = as_pair(nwin, 3, "nwin"), as_pair(nover, 3, "nover"), as_pair(nop, 3, "nop")
+        check_tapertype(tapertype)
+        starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(3)]
+        nwins = tuple(s.numel() for s in starts)
+        if any(nwins[a] * nop[a] != dims[a] for a in range(3)):
+            raise ValueError(
+                f"Model shape (dims={dims}) is not consistent with chosen number of windows "
+                f"(nwins={nwins}, nop={nop}). Run patch3d_design to identify the correct number "
+                "of windows for the current model size..."
+            )
+        simop = Op.shape[1] == prod(dims)
+        nin, nout = (prod(dims), prod(nwins) * prod(nwin)) if simop else (prod(nop), prod(nwin))
+        if Op.shape != (nout, nin):
+            raise ValueError(f"Op must have shape ({nout}, {nin}) (nwin={nwin}, nop={nop}), got {Op.shape}")
+        taps = None
+        if tapertype is not None:
+            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 0, Op.dtype)
+        super().__init__(Op, (*nwins, *nop), dimsd, starts, nwin, taps, simop, name)
+        self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
+        self.scalings = [1.0] * prod(nwins) if scalings is None else scalings
+        self.dwins_inends = tuple((s, s + n) for s, n in zip(starts, nwin))

@@ -1,0 +1,128 @@
+"""Fractional shift along an axis by a phase ramp in the Fourier domain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from torchlops.functional.fourier import fourier_shift, fourier_shift_adjoint
+from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import normalize_axis, operator_tensor, real_dtype, to_dims, to_torch_dtype
+from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
+
+__all__ = ["Shift"]
+
+
+class Shift(LinearOperator):
+    r"""Fractional shift along ``axis``, applied as a phase ramp in the Fourier domain.
+
+    Parameters
+    ----------
+    dims : :obj:`int` or :obj:`tuple`
+        Model (and data) shape.
+    shift : :obj:`float` or :obj:`torch.Tensor`
+        Shift in the unit of ``sampling``: a scalar for every trace, or one shift per trace
+        (a tensor of shape ``dims`` without ``axis``). A :class:`torch.nn.Parameter` is learnt.
+    axis : :obj:`int`, optional
+        Axis along which the shift is applied.
+    nfft : :obj:`int`, optional
+        FFT length (default ``dims[axis]``; a longer one avoids wrap-around).
+    sampling : :obj:`float`, optional
+        Sampling step :math:`\Delta t`.
+    real : :obj:`bool`, optional
+        Real model: one-sided spectrum (the operator is then R-linear, ``clinear=False``,
+        and returns real tensors).
+    engine : :obj:`str`, optional
+        Ignored (torch.fft is always used).
+    dtype : :obj:`torch.dtype` or :obj:`str`, optional
+        ``complex128`` by default as in PyLops (a real dtype makes an R-linear operator
+        acting on the real part of the model).
+    name : :obj:`str`, optional
+        Name.
+
+    Notes
+    -----
+    :math:`\mathbf{y} = \mathbf{F}^H \mathbf{S} \mathbf{F} \mathbf{x}`, with
+    :math:`\mathbf{F}` the (orthonormal) FFT of length :math:`n_{fft}` and
+    :math:`\mathbf{S} = \mathrm{diag}(e^{-2\pi i f t_S})`:
+
+    .. math::
+        y_j = \frac{1}{n_{fft}} \sum_k e^{2\pi i jk/n_{fft}} e^{-2\pi i f_k t_S}
+        \sum_l x_l e^{-2\pi i lk/n_{fft}}, \qquad
+        \mathbf{x} = \mathbf{F}^H \mathbf{S}^H \mathbf{F} \mathbf{y}.
+
+    Each direction is one forward and one inverse FFT with a multiplication in between
+    (three passes over the data).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.signalprocessing.shift import Shift
+    >>> S = Shift(8, 2.0, real=True)
+    >>> (S @ torch.eye(8, dtype=torch.float64)[1]).round(decimals=12) + 0.0
+    tensor([0., 0., 0., 1., 0., 0., 0., 0.], dtype=torch.float64)
+    """
+
+    def __init__(
+        self,
+        dims: InputDimsLike,
+        shift: float | TensorLike,
+        axis: int = -1,
+        nfft: int | None = None,
+        sampling: float = 1.0,
+        real: bool = False,
+        engine: str | None = None,
+        dtype: DTypeLike = "complex128",
+        name: str = "S",
+    ) -> None:
+        dims = to_dims(dims)
+        ax = normalize_axis(axis, len(dims))
+        nfft = dims[ax] if nfft is None else nfft
+        if isinstance(nfft, bool) or not isinstance(nfft, (int, np.integer)) or nfft < 1:
+            raise ValueError(f"nfft must be a positive int, got {nfft!r}")
+        dt = to_torch_dtype(dtype, torch.complex128)
+        rdt = real_dtype(dt)
+        if isinstance(shift, torch.nn.Parameter):
+            s, _ = operator_tensor(shift, "shift")
+        elif isinstance(shift, (int, float, np.integer, np.floating)) and not isinstance(shift, bool):
+            # straight to the real dtype (a Python float through the default dtype would lose digits)
+            s = torch.tensor(float(shift), dtype=rdt)
+        else:
+            s, _ = operator_tensor(np.asarray(shift) if isinstance(shift, (list, tuple)) else shift, "shift", rdt)
+        if s.is_complex():
+            raise TypeError(f"shift must be real, got dtype {s.dtype}")
+        other = dims[:ax] + dims[ax + 1 :]
+        if s.numel() != 1 and tuple(s.shape) != other:
+            raise ValueError(
+                f"shift must be a scalar or hold one shift per trace, of shape {other}, got {tuple(s.shape)}"
+            )
+        self.real = bool(real)
+        super().__init__(dims=dims, dimsd=dims, dtype=dt, clinear=dt.is_complex and not self.real, name=name)
+        self.axis = ax
+        self.nfft = int(nfft)
+        self.sampling = float(sampling)
+        freq = torch.fft.rfftfreq if self.real else torch.fft.fftfreq
+        f = freq(self.nfft, d=self.sampling, dtype=torch.float64)
+        self._fshape = tuple(f.numel() if i == ax else 1 for i in range(len(dims)))
+        self._sshape = tuple(1 if i == ax else n for i, n in enumerate(dims)) if s.numel() != 1 else ()
+        self.register_operator_tensor("shift", s)
+        self.register_operator_tensor("f", f.to(rdt))
+
+    def _phase(self) -> torch.Tensor:
+        s, f = self.shift, self.f
+        # a Module.to(complex dtype) turns the real buffers complex: their values stay real
+        s = s.real if s.is_complex() else s
+        f = f.real if f.is_complex() else f
+        s = s.reshape(self._sshape) if self._sshape else s.reshape(())
+        ang = (-2.0 * math.pi) * f.reshape(self._fshape) * s
+        return torch.polar(torch.ones_like(ang), ang)
+
+    # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return fourier_shift(x, self._phase(), self.axis, self.nfft, self.real, self.clinear)
+
+    # x[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(+2 pi i f[k] s) Y[b, ..., k, ...] / nfft
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return fourier_shift_adjoint(y, self._phase(), self.axis, self.nfft, self.real, self.clinear)
