@@ -12,6 +12,7 @@ from pylops.optimization.basic import lsqr as plsqr
 
 from torchlops.basicoperators import MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
+from torchlops.optimization.leastsquares import preconditioned_inversion
 from torchlops.optimization.leastsquares import normal_equations_inversion, regularized_inversion
 
 PARS = [(11, 11, 0), (31, 11, 0), (11, 11, 1), (31, 11, 1)]  # (ny, nx, imag)
@@ -222,3 +223,21 @@ def test_errors():
         regularized_inversion(T, torch.randn(5, dtype=torch.float64), [T], epsRs=[1.0, 2.0])
     with pytest.raises(ValueError, match="engine"):
         regularized_inversion(T, torch.randn(5, dtype=torch.float64), None, engine="numba")
+
+
+@pytest.mark.parametrize("engine", ["pylops", "scipy"])
+def test_preconditioned_inversion_matches_pylops(engine) -> None:
+    rng = np.random.default_rng(3)
+    A, P, x = rng.standard_normal((10, 10)), rng.standard_normal((10, 10)), rng.standard_normal(10)
+    y = A @ x
+    if engine == "pylops":
+        kw_pl, kw_tl = dict(niter=15, tol=0), dict(niter=15, tol=0)
+    else:  # same stopping rule on both sides: no tolerance, a fixed iteration count
+        kw_pl, kw_tl = dict(iter_lim=15, atol=0, btol=0, conlim=0), dict(niter=15, atol=0, btol=0, conlim=0)
+    xp = pylops.optimization.leastsquares.preconditioned_inversion(
+        pylops.MatrixMult(A), y, pylops.MatrixMult(P), engine=engine, **kw_pl
+    )[0]
+    xt = preconditioned_inversion(
+        MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), MatrixMult(torch.from_numpy(P)), engine=engine, **kw_tl
+    )[0]
+    assert np.linalg.norm(xt.numpy() - xp) <= 1e-8 * np.linalg.norm(xp)
