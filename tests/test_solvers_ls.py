@@ -12,8 +12,11 @@ from pylops.optimization.basic import lsqr as plsqr
 
 from torchlops.basicoperators import MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
-from torchlops.optimization.leastsquares import preconditioned_inversion
-from torchlops.optimization.leastsquares import normal_equations_inversion, regularized_inversion
+from torchlops.optimization.leastsquares import (
+    normal_equations_inversion,
+    preconditioned_inversion,
+    regularized_inversion,
+)
 
 PARS = [(11, 11, 0), (31, 11, 0), (11, 11, 1), (31, 11, 1)]  # (ny, nx, imag)
 

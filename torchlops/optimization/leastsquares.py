@@ -62,6 +62,12 @@ def _out(Op: LinearOperator, y: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
     return xf.reshape(flatten_data(Op, y)[2])
 
 
+def _stats(Op: LinearOperator, y: torch.Tensor, stats: Sequence[Any]) -> list[Any]:
+    """Per-sample statistics reshaped to the batch shape of ``y`` (``()`` for one problem)."""
+    batch = tuple(Op._flat_data(y).shape[:-1])
+    return [v.reshape(batch) if isinstance(v, torch.Tensor) else v for v in stats]
+
+
 def _flatreg(R: LinearOperator, d: Any, B: int) -> torch.Tensor:
     return R._flat_data(d).reshape(-1, R.shape[0]).expand(B, R.shape[0])
 
@@ -206,7 +212,7 @@ def regularized_inversion(
     if not implicit:
         x, *rest = _ls(engine, RegOp, _stacked_data(Op, y, Weight, Regs, dregs, epsRs)[1], x0, show, False,
                        kwargs_solver)
-        return (_out(Op, y, x), *rest)
+        return (_out(Op, y, x), *_stats(Op, y, rest))
     held: dict[str, Any] = {}
     kw = dict(kwargs_solver)
 
@@ -222,7 +228,7 @@ def regularized_inversion(
 
     items = [y, *epsRs, *(d for d in dregs if d is not None), Op, Weight, *Regs]
     x = _implicit(_inputs(*items), forward, residual, RegOp.H @ RegOp, 0.0, kw.get("niter", 10), 0.0)[0]
-    return (_out(Op, y, x), *held["res"][1:])
+    return (_out(Op, y, x), *_stats(Op, y, held["res"][1:]))
 
 
 def preconditioned_inversion(
@@ -247,4 +253,4 @@ def preconditioned_inversion(
     POp = Op @ P
     p, *rest = _ls(engine, POp, flatten_data(Op, y)[0], x0, show, False, kwargs_solver)
     x = P._flat(p.reshape(p.shape[0] if p.dim() > 1 else 1, -1), False)
-    return (_out(Op, y, x), *rest)
+    return (_out(Op, y, x), *_stats(Op, y, rest))
