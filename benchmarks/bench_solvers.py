@@ -1,14 +1,22 @@
-"""CGLS benchmark: Laplacian-regularised deblurring, torchlops vs PyLops (NumPy) vs plain torch.
+"""Solver benchmarks: torchlops vs PyLops (NumPy), CGLS and FISTA.
 
-Problem: ``VStack([MatrixMult(blur), eps * Laplacian(dims=(n, n))])`` on an ``n x n`` image
-(the blur a dense Gaussian-row matrix acting on the flattened image), ``niter`` CGLS steps with
-``tol=0``. Columns: torchlops on one problem, PyLops ``cgls`` on one problem (ratio), torchlops
-batched (``nbatch`` problems in one call) vs looped over samples, and on CUDA a
-``torch.compile`` d plain-torch CGLS. Results are checked against each other before timing.
+CGLS: Laplacian-regularised deblurring, ``VStack([MatrixMult(blur), eps * Laplacian(dims=(n, n))])``
+on an ``n x n`` image (the blur a dense Gaussian-row matrix acting on the flattened image),
+``niter`` CGLS steps with ``tol=0``. Rows: torchlops on one problem, PyLops ``cgls`` on one
+problem, torchlops batched (``nbatch`` problems in one call) vs looped over samples, PyLops
+looped over the ``nbatch`` problems, and on CUDA a ``torch.compile`` d plain-torch CGLS.
+
+FISTA: sparse-spike deconvolution, a Ricker wavelet applied by ``Convolve1D`` (``--fista-op
+conv``) or by its dense Toeplitz ``MatrixMult`` (``--fista-op matrix``) to ``nt``-sample
+reflectivities with a few spikes; ``--fista-niter`` (100) FISTA steps, ``eps`` = 0.1, the step
+``alpha`` = 1 / ||Op||^2 given to both libraries (no power iteration), ``tol=0``.
+
+Every result is checked against PyLops (and batched against per-sample) before timing.
 
 Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_solvers.py --device cpu --threads 1
+    PYTHONPATH=. python benchmarks/bench_solvers.py --solver fista --fista-op matrix --threads 1
 """
 
 from __future__ import annotations
@@ -62,17 +70,8 @@ def _plain_cgls(A: torch.Tensor, eps: float, lap, y: torch.Tensor, niter: int) -
     return x
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--n", type=int, default=48)
-    p.add_argument("--niter", type=int, default=30)
-    p.add_argument("--nbatch", type=int, default=16)
-    p.add_argument("--repeat", type=int, default=5)
-    a = p.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+def bench_cgls(a: argparse.Namespace) -> None:
+    """The CGLS table."""
     dev, n, N = torch.device(a.device), a.n, a.n * a.n
     rng = np.random.default_rng(0)
     i = np.arange(N)
@@ -99,9 +98,11 @@ def main() -> None:
         assert err < 1e-8, f"torchlops and PyLops disagree: {err:.2e}"
         t_pl = _time(lambda: pcgls(POp, Y[0], niter=a.niter, tol=0), a.repeat)
         rows.append(("pylops, 1 problem", t_pl))
+        t_pll = _time(lambda: [pcgls(POp, Y[b], niter=a.niter, tol=0) for b in range(a.nbatch)],
+                      max(1, a.repeat // 2))
         print(f"  check vs pylops: max rel. diff {err:.1e}")
     except ImportError:
-        t_pl = None
+        t_pl = t_pll = None
     xb = cgls(Op, Yt, niter=a.niter, tol=0).x
     assert torch.allclose(xb[0], x1, rtol=1e-9, atol=1e-9)
     t_b = _time(lambda: cgls(Op, Yt, niter=a.niter, tol=0), a.repeat)
@@ -113,11 +114,101 @@ def main() -> None:
         f = torch.compile(lambda y: _plain_cgls(A, eps, lambda v: L._flat(v, False), y, a.niter))
         assert torch.allclose(f(Yt), xb, rtol=1e-7, atol=1e-7)
         rows.append((f"plain torch compiled ({a.nbatch})", _time(lambda: f(Yt), a.repeat)))
+    if t_pll is not None:
+        rows.append((f"pylops looped ({a.nbatch})", t_pll))
+    _report(rows, t_tl, t_pl, t_b, t_l, t_pll, a.nbatch)
+
+
+def _report(rows, t_tl, t_pl, t_b, t_l, t_pll, nbatch) -> None:
     for name, t in rows:
         print(f"  {name:32s} {t * 1e3:9.2f} ms")
     if t_pl is not None:
         print(f"  pylops / torchlops (1 problem): {t_pl / t_tl:.2f}x")
-    print(f"  looped / batched: {t_l / t_b:.2f}x")
+        print(f"  pylops looped / torchlops batched ({nbatch} problems): {t_pll / t_b:.2f}x")
+    print(f"  torchlops looped / batched: {t_l / t_b:.2f}x")
+
+
+def _ricker(nt: int, f0: float = 20.0, dt: float = 0.004) -> np.ndarray:
+    t = (np.arange(nt) - nt // 2) * dt
+    a = (np.pi * f0 * t) ** 2
+    return (1 - 2 * a) * np.exp(-a)
+
+
+def bench_fista(a: argparse.Namespace) -> None:
+    """The FISTA table: sparse-spike deconvolution."""
+    from torchlops.optimization.sparsity import fista
+
+    dev, nt, niter, B = torch.device(a.device), a.nt, a.fista_niter, a.nbatch
+    rng = np.random.default_rng(1)
+    h = _ricker(41)
+    R = np.zeros((B, nt))
+    for b in range(B):
+        R[b, rng.choice(nt, 8, replace=False)] = rng.uniform(-1, 1, 8)
+    C = np.stack([np.convolve(np.eye(nt)[i], h, mode="same") for i in range(nt)], axis=1)  # Toeplitz (nt, nt)
+    Y = R @ C.T + 0.01 * rng.normal(size=(B, nt))
+    alpha, eps = 1.0 / np.linalg.norm(C, 2) ** 2, 0.1
+    if a.fista_op == "conv":
+        from torchlops.signalprocessing.convolve1d import Convolve1D
+
+        Op = Convolve1D(nt, torch.from_numpy(h), offset=len(h) // 2, dtype=torch.float64).to(dev)
+    else:
+        Op = torchlops.MatrixMult(torch.from_numpy(C)).to(dev)
+    Yt = torch.from_numpy(Y).to(dev)
+    print(f"FISTA, spike deconvolution ({a.fista_op}: nt={nt}, Ricker 41 taps), niter={niter}, eps={eps}, "
+          f"device={dev}, threads={torch.get_num_threads()}")
+
+    def run1(y):
+        return fista(Op, y, niter=niter, eps=eps, alpha=alpha, tol=0)
+
+    x1 = run1(Yt[0]).x
+    t_tl = _time(lambda: run1(Yt[0]), a.repeat)
+    rows = [("torchlops, 1 problem", t_tl)]
+    t_pl = t_pll = None
+    try:
+        import pylops
+        from pylops.optimization.sparsity import fista as pfista
+
+        if a.fista_op == "conv":
+            POp = pylops.signalprocessing.Convolve1D(nt, h, offset=len(h) // 2, dtype="float64")
+        else:
+            POp = pylops.MatrixMult(C)
+        xp = pfista(POp, Y[0], niter=niter, eps=eps, alpha=alpha, tol=0)[0]
+        err = np.abs(xp - x1.cpu().numpy()).max() / np.abs(xp).max()
+        assert err < 1e-8, f"torchlops and PyLops disagree: {err:.2e}"
+        t_pl = _time(lambda: pfista(POp, Y[0], niter=niter, eps=eps, alpha=alpha, tol=0), a.repeat)
+        t_pll = _time(lambda: [pfista(POp, Y[b], niter=niter, eps=eps, alpha=alpha, tol=0) for b in range(B)],
+                      max(1, a.repeat // 2))
+        rows += [("pylops, 1 problem", t_pl), (f"pylops looped ({B})", t_pll)]
+        print(f"  check vs pylops: max rel. diff {err:.1e}")
+    except ImportError:
+        pass
+    xb = run1(Yt).x
+    assert torch.allclose(xb[0], x1, rtol=1e-9, atol=1e-12)
+    t_b = _time(lambda: run1(Yt), a.repeat)
+    t_l = _time(lambda: [run1(Yt[b]) for b in range(B)], max(1, a.repeat // 2))
+    rows += [(f"torchlops batched ({B})", t_b), (f"torchlops looped ({B})", t_l)]
+    _report(rows, t_tl, t_pl, t_b, t_l, t_pll, B)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--solver", choices=("cgls", "fista", "all"), default="all")
+    p.add_argument("--n", type=int, default=48)
+    p.add_argument("--niter", type=int, default=30)
+    p.add_argument("--nt", type=int, default=512)
+    p.add_argument("--fista-niter", type=int, default=100)
+    p.add_argument("--fista-op", choices=("conv", "matrix"), default="conv")
+    p.add_argument("--nbatch", type=int, default=16)
+    p.add_argument("--repeat", type=int, default=5)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.solver in ("cgls", "all"):
+        bench_cgls(a)
+    if a.solver in ("fista", "all"):
+        bench_fista(a)
 
 
 if __name__ == "__main__":

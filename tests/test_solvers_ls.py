@@ -244,3 +244,181 @@ def test_preconditioned_inversion_matches_pylops(engine) -> None:
         MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), MatrixMult(torch.from_numpy(P)), engine=engine, **kw_tl
     )[0]
     assert np.linalg.norm(xt.numpy() - xp) <= 1e-8 * np.linalg.norm(xp)
+
+
+# ---------------------------------------------------------------- PyLops signatures
+def assert_pylops_signature(ours, theirs):
+    """PyLops' parameters are a prefix of ours, in order and kind; our extras are keyword-only."""
+    import inspect
+
+    P, T = inspect.signature(theirs).parameters, inspect.signature(ours).parameters
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+    pnames = [n for n, p in P.items() if p.kind in plain]
+    tnames = [n for n, p in T.items() if p.kind in plain]
+    assert tnames == pnames, f"{ours.__qualname__}: positional parameters {tnames}, PyLops has {pnames}"
+    for n, p in P.items():
+        if p.kind in plain and p.default is not inspect.Parameter.empty:
+            assert T[n].default is not inspect.Parameter.empty, f"{ours.__qualname__}: {n} needs a default"
+    pvar = [n for n, p in P.items() if p.kind == inspect.Parameter.VAR_KEYWORD]
+    tvar = [n for n, p in T.items() if p.kind == inspect.Parameter.VAR_KEYWORD]
+    assert tvar == pvar, f"{ours.__qualname__}: **{tvar} vs PyLops **{pvar}"
+    extra = [n for n, p in T.items() if n not in P and p.kind != inspect.Parameter.VAR_KEYWORD]
+    assert all(T[n].kind == inspect.Parameter.KEYWORD_ONLY for n in extra), extra
+    assert "progress" in T, f"{ours.__qualname__} has no progress option"
+
+
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr"])
+def test_basic_signatures_match_pylops(name):
+    import pylops.optimization.basic as pb
+
+    import torchlops.optimization.basic as tb
+
+    assert_pylops_signature(getattr(tb, name), getattr(pb, name))
+
+
+@pytest.mark.parametrize("name", ["normal_equations_inversion", "regularized_inversion", "preconditioned_inversion"])
+def test_leastsquares_signatures_match_pylops(name):
+    import pylops.optimization.leastsquares as pl
+
+    import torchlops.optimization.leastsquares as tl
+
+    assert_pylops_signature(getattr(tl, name), getattr(pl, name))
+
+
+@pytest.mark.parametrize("cls", ["CG", "CGLS", "LSQR", "NormalEquationsInversion", "RegularizedInversion",
+                                 "PreconditionedInversion"])
+def test_class_solve_signatures_match_pylops(cls):
+    import pylops.optimization.cls_basic as pb
+    import pylops.optimization.cls_leastsquares as pl
+
+    import torchlops.optimization as t
+
+    theirs = getattr(pb, cls, None) or getattr(pl, cls)
+    assert_pylops_signature(getattr(t, cls).solve, theirs.solve)
+
+
+def test_positional_call_like_pylops():
+    A, y, _ = _problem(11, 7, 0)
+    seen = {"p": 0, "t": 0}
+    xp = pcgls(pylops.MatrixMult(A), y, None, 6, 0.1, 0.0, 0.0, 0.0, False, (10, 10, 10),
+               lambda x: seen.__setitem__("p", seen["p"] + 1))[0]
+    xt = cgls(MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), None, 6, 0.1, 0.0, 0.0, 0.0, False, (10, 10, 10),
+              lambda x: seen.__setitem__("t", seen["t"] + 1)).x
+    assert seen == {"p": 6, "t": 6}
+    _close(xt, xp, 1e-10)
+    xp = plsqr(pylops.MatrixMult(A), y, None, 0.1, 0.0, 0.0, 1e8, 6)[0]
+    _close(lsqr(MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), None, 0.1, 0.0, 0.0, 1e8, 6).x, xp, 1e-10)
+
+
+# ---------------------------------------------------------------- class API of the inversions
+def _inv_problem():
+    g = torch.Generator().manual_seed(5)
+    A, R = torch.randn(3, 12, 6, dtype=torch.float64, generator=g)[0], torch.randn(6, 6, dtype=torch.float64, generator=g)
+    Y, dr = torch.randn(3, 12, dtype=torch.float64, generator=g), torch.randn(6, dtype=torch.float64, generator=g)
+    return MatrixMult(A), MatrixMult(R), Y, dr
+
+
+def test_normal_equations_class_matches_function_and_pylops():
+    from torchlops.optimization.cls_leastsquares import NormalEquationsInversion
+
+    Op, R, Y, dr = _inv_problem()
+    kw = dict(epsI=0.1, epsRs=[0.5], niter=8, tol=0)
+    x, istop = normal_equations_inversion(Op, Y, [R], dataregs=[dr], **kw)
+    s = NormalEquationsInversion(Op)
+    s.setup(Y, [R], dataregs=[dr], epsI=0.1, epsRs=[0.5])
+    assert s.Op_normal.shape == (6, 6) and s.y_normal.shape == (3, 6)
+    xc, istopc = s.run(None, niter=8, tol=0)
+    s.finalize()
+    torch.testing.assert_close(xc, x, rtol=0, atol=0)
+    torch.testing.assert_close(istopc, istop)
+    torch.testing.assert_close(NormalEquationsInversion(Op).solve(Y, [R], None, None, [dr], **kw)[0], x)
+    with pytest.raises(TypeError, match="no step"):
+        s.step(xc)
+    xp = pylops.optimization.leastsquares.NormalEquationsInversion(pylops.MatrixMult(Op.A.numpy())).solve(
+        Y[1].numpy(), [pylops.MatrixMult(R.A.numpy())], dataregs=[dr.numpy()], engine="pylops", **kw)[0]
+    _close(x[1], xp, 1e-9)
+
+
+@pytest.mark.parametrize("engine", ["scipy", "pylops"])
+def test_regularized_and_preconditioned_classes_match_functions(engine):
+    from torchlops.optimization.cls_leastsquares import PreconditionedInversion, RegularizedInversion
+
+    Op, R, Y, dr = _inv_problem()
+    kw = dict(niter=7, tol=0) if engine == "pylops" else dict(niter=7, atol=0, btol=0)
+    out = regularized_inversion(Op, Y, [R], dataregs=[dr], epsRs=[0.5], engine=engine, **kw)
+    s = RegularizedInversion(Op)
+    s.setup(Y, [R], dataregs=[dr], epsRs=[0.5])
+    assert s.RegOp.shape == (18, 6) and s.datatot.shape == (3, 18)
+    outc = s.run(None, engine=engine, **kw)
+    assert len(outc) == 5 and s.iiter == 7
+    for a, b in zip(outc, out, strict=True):
+        torch.testing.assert_close(torch.as_tensor(a), torch.as_tensor(b), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="no step"):
+        s.step(outc[0])
+    P = MatrixMult(torch.eye(6, dtype=torch.float64) * 2.0)
+    outp = preconditioned_inversion(Op, Y, P, engine=engine, **kw)
+    outpc = PreconditionedInversion(Op).solve(Y, P, None, engine, **kw)
+    torch.testing.assert_close(outpc[0], outp[0], rtol=0, atol=0)
+    with pytest.raises(TypeError, match="no step"):
+        PreconditionedInversion(Op).step()
+    with pytest.raises(TypeError, match="P must be"):
+        PreconditionedInversion(Op).setup(Y, torch.eye(6))
+
+
+# ---------------------------------------------------------------- progress bar
+class FakeTqdm:
+    """Stands for tqdm.tqdm: records the totals and updates."""
+
+    made: list = []
+
+    def __init__(self, total=None, desc=None):
+        self.total, self.desc, self.n, self.closed = total, desc, 0, False
+        FakeTqdm.made.append(self)
+
+    def update(self, k=1):
+        self.n += k
+
+    def close(self):
+        self.closed = True
+
+
+def fake_tqdm_module():
+    import types
+
+    mod = types.ModuleType("tqdm")
+    mod.tqdm = FakeTqdm
+    FakeTqdm.made = []
+    return mod
+
+
+def _ls_runs():
+    Op, R, Y, dr = _inv_problem()
+    return {
+        "cg": (lambda **k: cg(Op.H @ Op, Y @ Op.A, niter=6, tol=0, **k).x, 6),
+        "cgls": (lambda **k: cgls(Op, Y, niter=6, tol=0, **k).x, 6),
+        "lsqr": (lambda **k: lsqr(Op, Y, niter=6, atol=0, btol=0, **k).x, 6),
+        "nei": (lambda **k: normal_equations_inversion(Op, Y, [R], niter=5, tol=0, **k)[0], 5),
+        "ri": (lambda **k: regularized_inversion(Op, Y, [R], niter=5, atol=0, btol=0, **k)[0], 5),
+        "pi": (lambda **k: preconditioned_inversion(Op, Y, R, niter=5, atol=0, btol=0, **k)[0], 5),
+    }
+
+
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr", "nei", "ri", "pi"])
+def test_progress_with_and_without_tqdm(name, monkeypatch, caplog):
+    import logging
+    import sys
+
+    fn, n = _ls_runs()[name]
+    ref = fn()
+    monkeypatch.setitem(sys.modules, "tqdm", fake_tqdm_module())
+    torch.testing.assert_close(fn(progress=True), ref, rtol=0, atol=0)
+    assert [(b.total, b.n, b.closed) for b in FakeTqdm.made] == [(n, n, True)]
+    fn()  # progress off: no bar
+    assert len(FakeTqdm.made) == 1
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm not importable
+    with caplog.at_level(logging.INFO, logger="torchlops.optimization"):
+        torch.testing.assert_close(fn(progress=True), ref, rtol=0, atol=0)
+    lines = [r.getMessage() for r in caplog.records if "%" in r.getMessage()]
+    assert lines and "100%" in lines[-1] and f"({n}/{n} steps)" in lines[-1], lines
+    with pytest.raises(TypeError, match="progress must be a bool"):
+        fn(progress="yes")

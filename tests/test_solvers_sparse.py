@@ -398,3 +398,102 @@ def test_errors():
         splitbregman(A, y, [Identity(5, dtype=torch.float64)], epsRL1s=[0.1])
     with pytest.raises(ValueError, match="eps must be a scalar or hold one value per sample"):
         fista(A, y, alpha=0.5, eps=torch.ones(3))
+
+
+# ---------------------------------------------------------------- PyLops signatures, engine, progress
+@pytest.mark.parametrize("name", ["ista", "fista", "irls", "omp", "splitbregman"])
+def test_function_signatures_match_pylops(name):
+    import torchlops.optimization.sparsity as ts
+    from tests.test_solvers_ls import assert_pylops_signature
+
+    assert_pylops_signature(getattr(ts, name), getattr(plsp, name))
+
+
+@pytest.mark.parametrize("cls", [ISTA, FISTA, IRLS, OMP, SplitBregman])
+def test_class_solve_signatures_match_pylops(cls):
+    import pylops.optimization.cls_sparsity as pcls
+
+    from tests.test_solvers_ls import assert_pylops_signature
+
+    assert_pylops_signature(cls.solve, getattr(pcls, cls.__name__).solve)
+
+
+def test_positional_call_like_pylops():
+    rng = np.random.default_rng(4)
+    A, y = rng.standard_normal((20, 30)), rng.standard_normal(20)
+    seen = {"p": 0, "t": 0}
+    args = (None, 7, None, 0.1, 0.05, None, 0.0, 0.0, 0.0, "soft", None, None, False, False, (10, 10, 10))
+    xp = plsp.fista(pl.MatrixMult(A), y, *args, lambda x: seen.__setitem__("p", seen["p"] + 1))[0]
+    xt = fista(MatrixMult(t(A)), t(y), *args, lambda x: seen.__setitem__("t", seen["t"] + 1)).x
+    assert seen == {"p": 7, "t": 7}
+    assert_rel(xt, xp, what="fista positional")
+
+
+def test_engine_is_validated():
+    A, Y = _batch()
+    eye = Identity(30, dtype=torch.float64)
+    x1 = irls(A, Y, nouter=2, niter=5, tol=0.0).x
+    torch.testing.assert_close(irls(A, Y, nouter=2, engine="pylops", niter=5, tol=0.0).x, x1, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        irls(A, Y, engine="numba")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        omp(A, Y, engine="cupy")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        splitbregman(A, Y, [eye], epsRL1s=[0.1], engine="torch-ish")
+
+
+def _sparse_runs():
+    A, Y = _batch()
+    eye = Identity(30, dtype=torch.float64)
+    return {
+        "ista": (lambda **k: ista(A, Y, niter=8, eps=0.1, alpha=0.5, tol=0, **k).x, 8),
+        "fista": (lambda **k: fista(A, Y, niter=8, eps=0.1, alpha=0.5, tol=0, **k).x, 8),
+        "irls": (lambda **k: irls(A, Y, nouter=4, tolIRLS=0.0, niter=5, tol=0.0, **k).x, 4),
+        "omp": (lambda **k: omp(A, Y, niter_outer=3, niter_inner=10, sigma=0.0, **k).x, 3),
+        "splitbregman": (lambda **k: splitbregman(A, Y, [eye], epsRL1s=[0.1], niter_outer=3, niter_inner=2, tol=0.0,
+                                                  niter=4, **k).x, 3),
+    }
+
+
+@pytest.mark.parametrize("name", ["ista", "fista", "irls", "omp", "splitbregman"])
+def test_progress_with_and_without_tqdm(name, monkeypatch, caplog):
+    import logging
+    import sys
+
+    from tests.test_solvers_ls import FakeTqdm, fake_tqdm_module
+
+    fn, n = _sparse_runs()[name]
+    ref = fn()
+    monkeypatch.setitem(sys.modules, "tqdm", fake_tqdm_module())
+    torch.testing.assert_close(fn(progress=True), ref, rtol=0, atol=0)
+    assert [(b.total, b.n, b.closed) for b in FakeTqdm.made] == [(n, n, True)]
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # tqdm not importable
+    with caplog.at_level(logging.INFO, logger="torchlops.optimization"):
+        torch.testing.assert_close(fn(progress=True), ref, rtol=0, atol=0)
+    lines = [r.getMessage() for r in caplog.records if "steps)" in r.getMessage()]
+    assert lines and "100%" in lines[-1] and f"({n}/{n} steps)" in lines[-1], lines
+    tenths = [int(m.split("%")[0].split()[-1]) for m in lines]
+    assert tenths == sorted(set(tenths)) and tenths[-1] == 100
+
+
+def test_fista_reused_forward_pass_matches_fresh_passes():
+    """FISTA reuses Op x for the next residual; a step given a copy recomputes both passes."""
+    A, Y = _batch()
+    ref = fista(A, Y, niter=9, eps=0.1, alpha=0.5, tol=0)
+    s = FISTA(A)
+    x = s.setup(Y, niter=9, eps=0.1, alpha=0.5, tol=0)
+    for _ in range(9):
+        x = s.step(x.clone())  # never the returned object: no cache
+    s.finalize()
+    assert_rel(x, ref.x, rtol=1e-12, what="x")
+    assert_rel(s.cost, ref.cost, rtol=1e-12, what="cost")
+    calls = {"n": 0}
+    fw = A._flat
+
+    def counting(v, adjoint):
+        calls["n"] += not adjoint
+        return fw(v, adjoint)
+
+    A._flat = counting
+    fista(A, Y, niter=9, eps=0.1, alpha=0.5, tol=0)
+    assert calls["n"] == 10  # one forward pass per step, plus the first residual

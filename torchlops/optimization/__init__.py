@@ -1,5 +1,6 @@
 """Solvers on torch tensors (PyLops ``pylops.optimization`` names)."""
 
+from torchlops.optimization._progress import ProgressCallback
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.basic import CGLSResult, CGResult, LSQRResult, cg, cgls, lsqr
 from torchlops.optimization.callback import (
@@ -10,6 +11,11 @@ from torchlops.optimization.callback import (
     MetricsCallback,
 )
 from torchlops.optimization.cls_basic import CG, CGLS, LSQR
+from torchlops.optimization.cls_leastsquares import (
+    NormalEquationsInversion,
+    PreconditionedInversion,
+    RegularizedInversion,
+)
 from torchlops.optimization.cls_sparsity import FISTA, IRLS, ISTA, OMP, SplitBregman
 from torchlops.optimization.eigs import power_iteration
 from torchlops.optimization.leastsquares import (
@@ -37,6 +43,7 @@ __all__ = [
     "CostToInitialCallback",
     "CostToDataCallback",
     "CostNanInfCallback",
+    "ProgressCallback",
     "CG",
     "CGLS",
     "LSQR",
@@ -45,6 +52,9 @@ __all__ = [
     "IRLS",
     "OMP",
     "SplitBregman",
+    "NormalEquationsInversion",
+    "RegularizedInversion",
+    "PreconditionedInversion",
     "cg",
     "cgls",
     "lsqr",

@@ -189,3 +189,13 @@ class SparseSolver(Solver):
         self.cost = []
         self.tstart = 0.0
         self.telapsed = 0.0
+
+
+_ENGINES = ("scipy", "pylops")
+
+
+def check_engine(engine: str) -> None:
+    """PyLops' ``engine`` picks scipy's lsqr or its own cgls for the inner solves; here both
+    use the batched torch cgls, so it is only validated."""
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")

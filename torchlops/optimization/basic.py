@@ -117,13 +117,15 @@ def cg(
     niter: int = 10,
     damp: float = 0.0,
     tol: float = 1e-4,
-    show: bool = False,
-    callback: Callable | None = None,
-    *,
-    itershow: tuple[int, int, int] = (10, 10, 10),
     rtol: float = 0.0,
     rtol1: float = 0.0,
+    show: bool = False,
+    itershow: tuple[int, int, int] = (10, 10, 10),
+    callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
     implicit: bool = False,
+    progress: bool = False,
 ) -> CGResult:
     r"""Conjugate gradient for :math:`(\mathbf{A} + \mathrm{damp}\,\mathbf{I})\mathbf{x} = \mathbf{y}`
     (``A`` square Hermitian positive definite), batched over the leading dims of ``y``.
@@ -134,6 +136,8 @@ def cg(
     ``rtol1`` stop when the cost falls below ``rtol`` times the first cost / the data norm
     (host reads every step). ``implicit=True``: the backward solves
     :math:`(\mathbf{A}+\mathrm{damp}\,\mathbf{I})\boldsymbol{\lambda} = \mathbf{g}` once more.
+    The positional order is PyLops'; ``preallocate`` has no effect; ``implicit`` and
+    ``progress`` (a progress bar) are keyword-only.
 
     Examples
     --------
@@ -145,13 +149,14 @@ def cg(
     _check(Op, niter)
     solver = _make(CG, Op, callback, rtol, rtol1)
     if not implicit:
-        return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow))
+        return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
+                                      progress=progress))
     yf = flatten_data(Op, y)[0]
 
     def forward() -> tuple[torch.Tensor, Any]:
         solver.solve(y.detach(), x0=None if x0 is None else x0.detach(), niter=niter,
                      damp=damp.detach() if isinstance(damp, torch.Tensor) else damp, tol=tol, show=show,
-                     itershow=itershow)
+                     itershow=itershow, progress=progress)
         return solver._last_x, solver
 
     _keep_last(solver)
@@ -198,13 +203,15 @@ def cgls(
     niter: int = 10,
     damp: float = 0.0,
     tol: float = 1e-4,
-    show: bool = False,
-    callback: Callable | None = None,
-    *,
-    itershow: tuple[int, int, int] = (10, 10, 10),
     rtol: float = 0.0,
     rtol1: float = 0.0,
+    show: bool = False,
+    itershow: tuple[int, int, int] = (10, 10, 10),
+    callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
     implicit: bool = False,
+    progress: bool = False,
 ) -> CGLSResult:
     r"""Conjugate gradient least squares, batched over the leading dims of ``y``.
 
@@ -232,8 +239,14 @@ def cgls(
         ``show`` logs a PyLops-style table; ``callback(x)`` is called after every iteration.
     itershow, rtol, rtol1 : optional
         Rows shown (first, last, every); relative stopping rules (as PyLops).
+    preallocate : :obj:`bool`, optional
+        Accepted for PyLops compatibility (no effect: torch allocates per step and caches).
     implicit : :obj:`bool`, optional
-        Differentiate implicitly (one more solve in the backward) instead of unrolling.
+        Keyword-only. Differentiate implicitly (one more solve in the backward) instead of
+        unrolling.
+    progress : :obj:`bool`, optional
+        Keyword-only. Show a progress bar (tqdm when installed, otherwise a log line every
+        10 % of the iterations); reads no tensor.
 
     Returns
     -------
@@ -258,7 +271,8 @@ def cgls(
     solver = _make(CGLS, Op, callback, rtol, rtol1)
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
-        return solver.solve(yy, x0=xx, niter=niter, damp=dd, tol=tol, show=show, itershow=itershow)
+        return solver.solve(yy, x0=xx, niter=niter, damp=dd, tol=tol, show=show, itershow=itershow,
+                            progress=progress)
 
     if not implicit:
         return CGLSResult(*call(y, x0, damp))
@@ -279,8 +293,10 @@ def lsqr(
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
     callback: Callable | None = None,
+    preallocate: bool = False,
     *,
     implicit: bool = False,
+    progress: bool = False,
 ) -> LSQRResult:
     r"""LSQR (Paige and Saunders), batched over the leading dims of ``y``.
 
@@ -290,7 +306,8 @@ def lsqr(
     reads the host; otherwise it checks whether every sample stopped every ``CHECK_EVERY``
     steps. ``iiter`` is the number of loop steps (per-sample counts: ``LSQR.iiters``).
     ``implicit=True`` solves :math:`(\mathbf{A}^H\mathbf{A}+\epsilon^2\mathbf{I})\boldsymbol\lambda
-    = \mathbf{g}` once more in the backward.
+    = \mathbf{g}` once more in the backward. The positional order is PyLops'; ``preallocate``
+    has no effect; ``implicit`` and ``progress`` (a progress bar) are keyword-only.
 
     Returns
     -------
@@ -308,7 +325,7 @@ def lsqr(
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
         return solver.solve(yy, x0=xx, damp=dd, atol=atol, btol=btol, conlim=conlim, niter=niter,
-                            calc_var=calc_var, show=show, itershow=itershow)
+                            calc_var=calc_var, show=show, itershow=itershow, progress=progress)
 
     if not implicit:
         return LSQRResult(*call(y, x0, damp))

@@ -21,6 +21,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import bdot, bnorm2, flatten_data, safe_div
+from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
 
@@ -152,7 +153,7 @@ class CG(_Batched):
     nbar = 55
 
     def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
-              damp: float = 0.0, tol: float = 1e-4, show: bool = False) -> torch.Tensor:
+              damp: float = 0.0, tol: float = 1e-4, preallocate: bool = False, show: bool = False) -> torch.Tensor:
         """Initialise the residual and direction; returns the starting ``x``."""
         if self.Op.shape[0] != self.Op.shape[1]:
             raise ValueError(f"CG needs a square operator, got shape {self.Op.shape}")
@@ -197,11 +198,15 @@ class CG(_Batched):
             self._print_finalize(nbar=self.nbar)
 
     def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int = 10, damp: float = 0.0,
-              tol: float = 1e-4, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)):
-        """``setup`` + ``run`` + ``finalize``; returns ``(x, iiter, cost)`` like PyLops."""
-        x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
-        x = self.run(x, niter, show=show, itershow=itershow)
-        self.finalize(show)
+              tol: float = 1e-4, preallocate: bool = False, show: bool = False,
+              itershow: tuple[int, int, int] = (10, 10, 10), *,
+              progress: bool = False):
+        """``setup`` + ``run`` + ``finalize``; returns ``(x, iiter, cost)`` like PyLops
+        (``progress=True``: a progress bar, tqdm if installed, else a log line every 10 %)."""
+        with progress_bar(self, progress, niter):
+            x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
+            x = self.run(x, niter, show=show, itershow=itershow)
+            self.finalize(show)
         return x, self.iiter, self.cost
 
 
@@ -238,7 +243,7 @@ class CGLS(_Batched):
     """
 
     def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
-              damp: float = 0.0, tol: float = 1e-4, show: bool = False) -> torch.Tensor:
+              damp: float = 0.0, tol: float = 1e-4, preallocate: bool = False, show: bool = False) -> torch.Tensor:
         """Initialise residuals and direction; returns the starting ``x``."""
         self.niter, self.tol = niter, float(tol)
         self.damp = damp**2  # PyLops keeps the squared damping in ``self.damp``
@@ -297,11 +302,14 @@ class CGLS(_Batched):
             self._print_finalize(nbar=self.nbar)
 
     def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int = 10, damp: float = 0.0,
-              tol: float = 1e-4, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)):
-        """Returns ``(x, istop, iiter, r1norm, r2norm, cost)`` like PyLops."""
-        x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
-        x = self.run(x, niter, show=show, itershow=itershow)
-        self.finalize(show)
+              tol: float = 1e-4, preallocate: bool = False, show: bool = False,
+              itershow: tuple[int, int, int] = (10, 10, 10), *,
+              progress: bool = False):
+        """Returns ``(x, istop, iiter, r1norm, r2norm, cost)`` like PyLops (``progress``: as :meth:`CG.solve`)."""
+        with progress_bar(self, progress, niter):
+            x = self.setup(y=y, x0=x0, niter=niter, damp=damp, tol=tol, show=show)
+            x = self.run(x, niter, show=show, itershow=itershow)
+            self.finalize(show)
         return x, self.istop, self.iiter, self.r1norm, self.r2norm, self.cost
 
 
@@ -351,6 +359,7 @@ class LSQR(_Batched):
 
     def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, damp: float = 0.0, atol: float = 1e-8,
               btol: float = 1e-8, conlim: float = 1e8, niter: int = 10, calc_var: bool = True,
+              preallocate: bool = False,
               show: bool = False) -> torch.Tensor:
         """Start the bidiagonalisation; returns the starting ``x``."""
         self.damp, self.atol, self.btol, self.conlim = damp, float(atol), float(btol), float(conlim)
@@ -471,12 +480,15 @@ class LSQR(_Batched):
             self._print_finalize(nbar=self.nbar)
 
     def solve(self, y: torch.Tensor, x0: torch.Tensor | None = None, damp: float = 0.0, atol: float = 1e-8,
-              btol: float = 1e-8, conlim: float = 1e8, niter: int = 10, calc_var: bool = True, show: bool = False,
-              itershow: tuple[int, int, int] = (10, 10, 10)):
-        """Returns ``(x, istop, iiter, r1norm, r2norm, anorm, acond, arnorm, xnorm, var, cost)``."""
-        x = self.setup(y=y, x0=x0, damp=damp, atol=atol, btol=btol, conlim=conlim, niter=niter,
-                       calc_var=calc_var, show=show)
-        x = self.run(x, niter, show=show, itershow=itershow)
-        self.finalize(show)
+              btol: float = 1e-8, conlim: float = 1e8, niter: int = 10, calc_var: bool = True,
+              preallocate: bool = False, show: bool = False,
+              itershow: tuple[int, int, int] = (10, 10, 10), *, progress: bool = False):
+        """Returns ``(x, istop, iiter, r1norm, r2norm, anorm, acond, arnorm, xnorm, var, cost)``
+        (``progress``: as :meth:`CG.solve`)."""
+        with progress_bar(self, progress, niter):
+            x = self.setup(y=y, x0=x0, damp=damp, atol=atol, btol=btol, conlim=conlim, niter=niter,
+                           calc_var=calc_var, show=show)
+            x = self.run(x, niter, show=show, itershow=itershow)
+            self.finalize(show)
         return (x, self.istop, self.iiter, self.r1norm, self.r2norm, self.anorm, self.acond, self.arnorm,
                 self.xnorm, self.var, self.cost)

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, now
+from torchlops.optimization._progress import progress_bar
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 
@@ -93,6 +94,7 @@ class IRLS(SparseSolver):
         tolIRLS: float = 1e-10,
         warm: bool = False,
         kind: str = "data",
+        preallocate: bool = False,
         show: bool = False,
     ) -> None:
         """Check the arguments and build the (augmented for ``datamodel``) system."""
@@ -231,14 +233,21 @@ class IRLS(SparseSolver):
         tolIRLS: float = 1e-10,
         kind: str = "data",
         warm: bool = False,
+        engine: str = "scipy",
+        preallocate: bool = False,
         show: bool = False,
         itershow: tuple[int, int, int] = (10, 10, 10),
+        *,
+        progress: bool = False,
         **kwargs_solver: Any,
     ) -> tuple[torch.Tensor, int]:
-        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter)`` like PyLops."""
-        self.setup(y, threshR=threshR, epsR=epsR, epsI=epsI, tolIRLS=tolIRLS, warm=warm, kind=kind, show=show)
-        if x0 is None:
-            x0 = self._y.new_zeros(self._b.B, self._b.N)
-        x = self.run(x0, nouter=nouter, show=show, itershow=itershow, **kwargs_solver)
-        self.finalize(show)
+        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter)`` like PyLops
+        (``progress=True``: a progress bar over the outer iterations)."""
+        check_engine(engine)
+        with progress_bar(self, progress, nouter):
+            self.setup(y, threshR=threshR, epsR=epsR, epsI=epsI, tolIRLS=tolIRLS, warm=warm, kind=kind, show=show)
+            if x0 is None:
+                x0 = self._y.new_zeros(self._b.B, self._b.N)
+            x = self.run(x0, nouter=nouter, show=show, itershow=itershow, **kwargs_solver)
+            self.finalize(show)
         return x, self.nouter

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, now
+from torchlops.optimization._progress import progress_bar
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 
@@ -92,6 +93,7 @@ class OMP(SparseSolver):
         normalizecols: bool = False,
         Opbasis: LinearOperator | None = None,
         optimal_coeff: bool = False,
+        preallocate: bool = False,
         show: bool = False,
     ) -> torch.Tensor:
         """Check the arguments, compute the column norms if asked; returns the zero model."""
@@ -212,12 +214,19 @@ class OMP(SparseSolver):
         normalizecols: bool = False,
         Opbasis: LinearOperator | None = None,
         optimal_coeff: bool = False,
+        engine: str = "scipy",
+        preallocate: bool = False,
         show: bool = False,
         itershow: tuple[int, int, int] = (10, 10, 10),
+        *,
+        progress: bool = False,
     ) -> tuple[torch.Tensor, int, torch.Tensor]:
-        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter, cost)`` like PyLops."""
-        x = self.setup(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma, normalizecols=normalizecols,
-                       Opbasis=Opbasis, optimal_coeff=optimal_coeff, show=show)
-        x = self.run(x, show=show, itershow=itershow)
-        self.finalize(show)
+        """``setup``, ``run`` and ``finalize``; returns ``(x, nouter, cost)`` like PyLops
+        (``progress=True``: a progress bar over the outer iterations)."""
+        check_engine(engine)
+        with progress_bar(self, progress, niter_outer):
+            x = self.setup(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma,
+                           normalizecols=normalizecols, Opbasis=Opbasis, optimal_coeff=optimal_coeff, show=show)
+            x = self.run(x, show=show, itershow=itershow)
+            self.finalize(show)
         return x, self.nouter, self.cost

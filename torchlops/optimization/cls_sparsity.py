@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_irls import IRLS
@@ -125,6 +126,7 @@ class ISTA(SparseSolver):
         perc: float | None = None,
         decay: Any = None,
         monitorres: bool = False,
+        preallocate: bool = False,
         show: bool = False,
     ) -> torch.Tensor:
         """Check the arguments, compute ``alpha`` if needed; returns the starting model."""
@@ -178,7 +180,9 @@ class ISTA(SparseSolver):
         self.tstart = now()
         if show:
             self._print_setup()
-        return b.model(x)
+        out = b.model(x)
+        self._cache = (out, None, None)  # FISTA: z = x here, so Op z = Op x (one pass)
+        return out
 
     # ------------------------------------------------------------------ one step
     def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
@@ -277,14 +281,19 @@ class ISTA(SparseSolver):
         perc: float | None = None,
         decay: Any = None,
         monitorres: bool = False,
+        preallocate: bool = False,
         show: bool = False,
         itershow: tuple[int, int, int] = (10, 10, 10),
+        *,
+        progress: bool = False,
     ) -> tuple[torch.Tensor, int, torch.Tensor]:
-        """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops."""
-        x = self.setup(y, x0=x0, niter=niter, SOp=SOp, eps=eps, alpha=alpha, eigsdict=eigsdict, tol=tol,
-                       threshkind=threshkind, perc=perc, decay=decay, monitorres=monitorres, show=show)
-        x = self.run(x, niter, show=show, itershow=itershow)
-        self.finalize(show)
+        """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops
+        (``progress=True``: a progress bar, tqdm if installed, else a log line every 10 %)."""
+        with progress_bar(self, progress, niter):
+            x = self.setup(y, x0=x0, niter=niter, SOp=SOp, eps=eps, alpha=alpha, eigsdict=eigsdict, tol=tol,
+                           threshkind=threshkind, perc=perc, decay=decay, monitorres=monitorres, show=show)
+            x = self.run(x, niter, show=show, itershow=itershow)
+            self.finalize(show)
         return x, self.iiter, self.cost
 
 
@@ -295,8 +304,7 @@ class FISTA(ISTA):
 
     Notes
     -----
-    One step (three passes over the operator: two forward, one adjoint, the second forward
-    for the cost, as PyLops):
+    One step makes two passes over the operator (one forward, one adjoint; PyLops makes three):
 
     .. math::
         \mathbf{x}^{(i+1)} = T\left(\mathbf{z}^{(i)} + \alpha\,\mathbf{Op}^H(\mathbf{y} -
@@ -307,7 +315,11 @@ class FISTA(ISTA):
 
     with :math:`t_0 = 1`, :math:`\mathbf{z}^{(0)} = \mathbf{x}^{(0)}`. The cost of step
     :math:`i` is :math:`\frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}^{(i+1)}\|_2^2 +
-    \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z``.
+    \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z``. By linearity
+    :math:`\mathbf{Op}\,\mathbf{z}^{(i+1)} = \mathbf{Op}\,\mathbf{x}^{(i+1)} + \frac{t_i - 1}{t_{i+1}}
+    (\mathbf{Op}\,\mathbf{x}^{(i+1)} - \mathbf{Op}\,\mathbf{x}^{(i)})`, so the forward pass made
+    for the cost is reused for the next residual (recomputed when ``step`` gets another ``x``
+    than the one it returned).
 
     Examples
     --------
@@ -325,12 +337,25 @@ class FISTA(ISTA):
         b = self._b
         xold = x.reshape(b.B, b.N)
         z = self.z.reshape(b.B, b.N)
-        res = self._yf - self.Op._flat(z, False)
+        if self._cache is not None and self._cache[0] is x:
+            Axold, Az = self._cache[1], self._cache[2]
+            if Az is None:  # first step from setup's x (z = x)
+                Az = Axold = self.Op._flat(z, False)
+        else:  # another x than the one returned: two forward passes
+            Az, Axold = self.Op._flat(z, False), self.Op._flat(xold, False)
+        res = self._yf - Az
         self._monitor(res)
         xn = self._threshold(z + self.alpha * self.Op._flat(res, True))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
-        zn = xn + ((told - 1.0) / self.t) * (xn - xold)
-        self.z = _where(self.active, zn, z)
-        costdata = 0.5 * _norm(self._yf - self.Op._flat(xn, False)) ** 2
-        return b.model(self._commit(xn, xold, costdata, show))
+        c = (told - 1.0) / self.t
+        zn = torch.lerp(xold, xn, 1.0 + c)  # xn + c (xn - xold), one kernel
+        act = self.active
+        self.z = _where(act, zn, z)
+        Axn = self.Op._flat(xn, False)
+        costdata = 0.5 * _norm(self._yf - Axn) ** 2
+        Azn = _where(act, torch.lerp(Axold, Axn, 1.0 + c), Az)  # Op zn by linearity
+        Axn = _where(act, Axn, Axold)
+        out = b.model(self._commit(xn, xold, costdata, show))
+        self._cache = (out, Axn, Azn)
+        return out

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, now, softthreshold
+from torchlops.optimization._progress import progress_bar
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now, softthreshold
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 
@@ -125,6 +126,7 @@ class SplitBregman(SparseSolver):
         tol: float = 1e-10,
         tau: float = 1.0,
         restart: bool = False,
+        preallocate: bool = False,
         show: bool = False,
     ) -> torch.Tensor:
         """Check the arguments and initialise ``b``, ``d``; returns the starting model."""
@@ -256,14 +258,24 @@ class SplitBregman(SparseSolver):
         tol: float = 1e-10,
         tau: float = 1.0,
         restart: bool = False,
+        engine: str = "scipy",
+        preallocate: bool = False,
         show: bool = False,
         itershow: tuple[int, int, int] = (10, 10, 10),
+        show_inner: bool = False,
+        *,
+        progress: bool = False,
         **kwargs_lsqr: Any,
     ) -> tuple[torch.Tensor, int, torch.Tensor]:
-        """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops."""
-        x = self.setup(y, RegsL1, x0=x0, niter_outer=niter_outer, niter_inner=niter_inner, RegsL2=RegsL2,
-                       dataregsL2=dataregsL2, mu=mu, epsRL1s=epsRL1s, epsRL2s=epsRL2s, tol=tol, tau=tau,
-                       restart=restart, show=show)
-        x = self.run(x, show=show, itershow=itershow, **kwargs_lsqr)
-        self.finalize(show)
+        """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops
+        (``progress=True``: a progress bar over the outer iterations)."""
+        check_engine(engine)
+        if show_inner:
+            kwargs_lsqr = {**kwargs_lsqr, "show": True}
+        with progress_bar(self, progress, niter_outer):
+            x = self.setup(y, RegsL1, x0=x0, niter_outer=niter_outer, niter_inner=niter_inner, RegsL2=RegsL2,
+                           dataregsL2=dataregsL2, mu=mu, epsRL1s=epsRL1s, epsRL2s=epsRL2s, tol=tol, tau=tau,
+                           restart=restart, show=show)
+            x = self.run(x, show=show, itershow=itershow, **kwargs_lsqr)
+            self.finalize(show)
         return x, self.iiter, self.cost

@@ -6,6 +6,12 @@ it on every sample of ``y`` (shape ``(*batch, *dimsd)`` or flat ``(*batch, M)``)
 returns PyLops' results, in PyLops' order, as a named tuple. Costs are tensors of shape
 ``(iterations, *batch)``. Unlike PyLops, no :class:`CostNanInfCallback` is added by default
 (it would read the host every step); ``rtol``/``rtol1`` add the cost-ratio callbacks.
+
+The positional order of every function is PyLops 2.8's. ``engine`` (``"scipy"`` or
+``"pylops"``) is validated but every inner least-squares solve uses the batched torch
+:func:`~torchlops.optimization.basic.cgls` (PyLops' ``engine="pylops"``); ``preallocate`` has
+no effect. ``progress=True`` (keyword-only) shows a progress bar over the (outer) iterations:
+tqdm when it is installed, otherwise a log line every 10 %.
 """
 
 from __future__ import annotations
@@ -91,6 +97,9 @@ def ista(
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
     callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
+    progress: bool = False,
 ) -> ISTAResult:
     r"""Iterative shrinkage-thresholding algorithm (ISTA), batched.
 
@@ -136,6 +145,10 @@ def ista(
         Log the iteration table (sample 0) through ``logging``.
     callback : :obj:`callable`, optional
         ``callback(x)`` after every step.
+    preallocate : :obj:`bool`, optional
+        Accepted for PyLops compatibility (no effect).
+    progress : :obj:`bool`, optional
+        Keyword-only. Show a progress bar (tqdm if installed, else a log line every 10 %).
 
     Returns
     -------
@@ -153,7 +166,8 @@ def ista(
     solver = _make(ISTA, Op, rtol, rtol1, callback)
     return ISTAResult(*solver.solve(y, x0=x0, niter=niter, SOp=SOp, eps=eps, alpha=alpha, eigsdict=eigsdict,
                                     tol=tol, threshkind=threshkind, perc=perc, decay=decay,
-                                    monitorres=monitorres, show=show, itershow=itershow))
+                                    monitorres=monitorres, show=show, itershow=itershow,
+                                    progress=progress))
 
 
 def fista(
@@ -175,6 +189,9 @@ def fista(
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
     callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
+    progress: bool = False,
 ) -> ISTAResult:
     r"""Fast iterative shrinkage-thresholding algorithm (FISTA), batched.
 
@@ -195,7 +212,8 @@ def fista(
     solver = _make(FISTA, Op, rtol, rtol1, callback)
     return ISTAResult(*solver.solve(y, x0=x0, niter=niter, SOp=SOp, eps=eps, alpha=alpha, eigsdict=eigsdict,
                                     tol=tol, threshkind=threshkind, perc=perc, decay=decay,
-                                    monitorres=monitorres, show=show, itershow=itershow))
+                                    monitorres=monitorres, show=show, itershow=itershow,
+                                    progress=progress))
 
 
 def irls(
@@ -209,9 +227,13 @@ def irls(
     tolIRLS: float = 1e-10,
     warm: bool = False,
     kind: str = "data",
+    engine: str = "scipy",
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
     callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
+    progress: bool = False,
     **kwargs_solver: Any,
 ) -> IRLSResult:
     r"""Iteratively reweighted least squares, batched.
@@ -239,8 +261,8 @@ def irls(
     """
     solver = _make(IRLS, Op, 0.0, 0.0, callback)
     return IRLSResult(*solver.solve(y, x0=x0, nouter=nouter, threshR=threshR, epsR=epsR, epsI=epsI,
-                                    tolIRLS=tolIRLS, kind=kind, warm=warm, show=show, itershow=itershow,
-                                    **kwargs_solver))
+                                    tolIRLS=tolIRLS, kind=kind, warm=warm, engine=engine, show=show,
+                                    itershow=itershow, progress=progress, **kwargs_solver))
 
 
 def omp(
@@ -254,9 +276,13 @@ def omp(
     normalizecols: bool = False,
     Opbasis: LinearOperator | None = None,
     optimal_coeff: bool = False,
+    engine: str = "scipy",
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
     callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
+    progress: bool = False,
 ) -> OMPResult:
     r"""Orthogonal matching pursuit (matching pursuit when ``niter_inner=0``), batched.
 
@@ -279,7 +305,7 @@ def omp(
     solver = _make(OMP, Op, rtol, rtol1, callback)
     return OMPResult(*solver.solve(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma,
                                    normalizecols=normalizecols, Opbasis=Opbasis, optimal_coeff=optimal_coeff,
-                                   show=show, itershow=itershow))
+                                   engine=engine, show=show, itershow=itershow, progress=progress))
 
 
 def splitbregman(
@@ -299,9 +325,14 @@ def splitbregman(
     rtol1: float = 0.0,
     tau: float = 1.0,
     restart: bool = False,
+    engine: str = "scipy",
     show: bool = False,
     itershow: tuple[int, int, int] = (10, 10, 10),
+    show_inner: bool = False,
     callback: Callable | None = None,
+    preallocate: bool = False,
+    *,
+    progress: bool = False,
     **kwargs_lsqr: Any,
 ) -> SplitBregmanResult:
     r"""Split Bregman for mixed L2-L1 problems, batched; see
@@ -327,5 +358,6 @@ def splitbregman(
     solver = _make(SplitBregman, Op, rtol, rtol1, callback)
     return SplitBregmanResult(*solver.solve(y, RegsL1, x0=x0, niter_outer=niter_outer, niter_inner=niter_inner,
                                             RegsL2=RegsL2, dataregsL2=dataregsL2, mu=mu, epsRL1s=epsRL1s,
-                                            epsRL2s=epsRL2s, tol=tol, tau=tau, restart=restart, show=show,
-                                            itershow=itershow, **kwargs_lsqr))
+                                            epsRL2s=epsRL2s, tol=tol, tau=tau, restart=restart, engine=engine,
+                                            show=show, itershow=itershow, show_inner=show_inner,
+                                            progress=progress, **kwargs_lsqr))

@@ -1,0 +1,340 @@
+r"""Least-squares inversions as solver classes (PyLops ``cls_leastsquares``), batched.
+
+:class:`NormalEquationsInversion` solves the regularised normal equations with the batched
+:class:`~torchlops.optimization.cls_basic.CG`; :class:`RegularizedInversion` the stacked system
+and :class:`PreconditionedInversion` the preconditioned system with
+:func:`~torchlops.optimization.basic.lsqr` (``engine="scipy"``, the default, as PyLops) or
+:func:`~torchlops.optimization.basic.cgls` (``engine="pylops"``). ``y`` may hold a batch of
+problems ``(*batch, *dimsd)``. The three wrap a complete inner solve, so they have no
+``step`` (it raises ``TypeError``, as PyLops raises ``NotImplementedError``): use ``run`` or
+``solve``. ``implicit=True`` (keyword-only, normal equations and regularised inversion)
+differentiates the exact solution with one more solve in the backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torchlops.basicoperators import VStack
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import flatten_data
+from torchlops.optimization.basesolver import Solver
+from torchlops.optimization.basic import _implicit, _inputs, cg, cgls, lsqr
+
+__all__ = ["RegularizedOperator", "NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"]
+
+_ENGINES = ("scipy", "pylops", "torch")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
+
+
+def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsRs: Sequence[Any] | None,
+                name: str = "Regs") -> None:
+    n = 0 if Regs is None else len(Regs)
+    for other, oname in ((dataregs, "dataregs"), (epsRs, "epsRs")):
+        if other is not None and len(other) != n:
+            raise ValueError(f"{name}, dataregs and epsRs must have the same size: {name} has {n}, "
+                             f"{oname} has {len(other)}")
+
+
+def RegularizedOperator(Op: LinearOperator, Regs: Sequence[LinearOperator],
+                        epsRs: Sequence[Any] = (1,)) -> LinearOperator:
+    r"""Stack :math:`[\mathbf{Op}; \epsilon_1\mathbf{R}_1; \dots]` (``epsRs`` may be tensors, even
+    learnable ones).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.leastsquares import RegularizedOperator
+    >>> R = RegularizedOperator(torchlops.Identity(3), [torchlops.Identity(3)], [2.0])
+    >>> R.shape
+    (6, 3)
+    """
+    if len(Regs) != len(epsRs):
+        raise ValueError(f"Regs and epsRs must have the same size, got {len(Regs)} and {len(epsRs)}")
+    return VStack([Op] + [eps * Reg for eps, Reg in zip(epsRs, Regs, strict=True)], dtype=Op.dtype)
+
+
+def _out(Op: LinearOperator, y: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
+    return xf.reshape(flatten_data(Op, y)[2])
+
+
+def _stats(Op: LinearOperator, y: torch.Tensor, stats: Sequence[Any]) -> list[Any]:
+    """Per-sample statistics reshaped to the batch shape of ``y`` (``()`` for one problem)."""
+    batch = tuple(Op._flat_data(y).shape[:-1])
+    return [v.reshape(batch) if isinstance(v, torch.Tensor) else v for v in stats]
+
+
+def _flatreg(R: LinearOperator, d: Any, B: int) -> torch.Tensor:
+    return R._flat_data(d).reshape(-1, R.shape[0]).expand(B, R.shape[0])
+
+
+def _detach(v: Any) -> Any:
+    return v.detach() if isinstance(v, torch.Tensor) else v
+
+
+def _ls(engine: str, Op: LinearOperator, d: torch.Tensor, x0: Any, show: bool, progress: bool, kw: dict) -> tuple:
+    solver = cgls if engine == "pylops" else lsqr
+    r = solver(Op, d, x0=x0, show=show, progress=progress, **kw)
+    return r.x, r.istop, r.iiter, r.r1norm, r.r2norm
+
+
+class _NoStep(Solver):
+    """Shared parts: no ``step``; ``finalize`` records the time."""
+
+    def step(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"{type(self).__name__} wraps a complete inner solve and has no step: use run or solve")
+
+    def _begin(self, y: torch.Tensor) -> None:
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
+        self.y, self.iiter = y, 0
+        self.yf = flatten_data(self.Op, y)[0]
+        self.B = self.yf.shape[0]
+
+
+class NormalEquationsInversion(_NoStep):
+    r"""Regularised inversion through the normal equations, solved with the batched CG.
+
+    Notes
+    -----
+    .. math::
+        \Big(\mathbf{Op}^H\mathbf{W}\mathbf{Op} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H\mathbf{R}_i
+        + \sum_i \epsilon_{N_i}^2 \mathbf{N}_i + \epsilon_I^2\mathbf{I}\Big)\mathbf{x}
+        = \mathbf{Op}^H\mathbf{W}\mathbf{y} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H \mathbf{y}_{R_i}
+
+    ``setup`` builds ``Op_normal`` and ``y_normal`` (one adjoint pass of every operator); each
+    CG step applies every operator forward and adjoint once. ``engine`` is accepted for PyLops
+    compatibility (all engines use the torch CG); ``istop`` per sample: 0 when
+    :math:`\|\mathbf{r}\|^2 \le` ``tol``, else the number of iterations (scipy's convention),
+    None for ``engine="pylops"``.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_leastsquares import NormalEquationsInversion
+    >>> Op = torchlops.Diagonal(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    >>> y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> NormalEquationsInversion(Op).solve(y, None)[0].round(decimals=8)
+    tensor([1., 1.], dtype=torch.float64)
+    """
+
+    def setup(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, Weight: LinearOperator | None = None,
+              dataregs: Sequence[torch.Tensor] | None = None, epsI: Any = 0.0, epsRs: Sequence[Any] | None = None,
+              NRegs: Sequence[LinearOperator] | None = None, epsNRs: Sequence[Any] | None = None,
+              show: bool = False) -> None:
+        """Build the normal operator ``Op_normal`` and right-hand side ``y_normal``."""
+        _check_regs(Regs, dataregs, epsRs)
+        _check_regs(NRegs, None, epsNRs, "NRegs")
+        self._begin(y)
+        self.Regs, self.NRegs = list(Regs or []), list(NRegs or [])
+        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
+        self.epsNRs = list(epsNRs) if epsNRs is not None else [1.0] * len(self.NRegs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
+        self.Weight, self.epsI = Weight, epsI
+        Op = self.Op
+        OpN = Op.H @ Op if Weight is None else Op.H @ Weight @ Op
+        for eps, R in zip(self.epsRs, self.Regs, strict=True):
+            OpN = OpN + (eps**2) * (R.H @ R)
+        for eps, NR in zip(self.epsNRs, self.NRegs, strict=True):
+            OpN = OpN + (eps**2) * NR
+        self.Op_normal = OpN
+        self.y_normal = self._rhs()
+        if show:
+            self._print_solver(f" (epsI = {float(epsI):.2e}, {len(self.Regs)} Regs, {len(self.NRegs)} NRegs)")
+
+    def _rhs(self) -> torch.Tensor:
+        Op, yf = self.Op, flatten_data(self.Op, self.y)[0]  # from the live y (implicit backward)
+        b = Op._flat(yf if self.Weight is None else self.Weight._flat(yf, False), True)
+        for eps, R, d in zip(self.epsRs, self.Regs, self.dataregs, strict=True):
+            if d is not None:
+                b = b + eps**2 * R._flat(_flatreg(R, d, self.B), True)
+        return b
+
+    def _normal(self, x: torch.Tensor) -> torch.Tensor:
+        Op = self.Op
+        ax = Op._flat(x, False)
+        out = Op._flat(ax if self.Weight is None else self.Weight._flat(ax, False), True) + self.epsI**2 * x
+        for eps, R in zip(self.epsRs, self.Regs, strict=True):
+            out = out + eps**2 * R._flat(R._flat(x, False), True)
+        for eps, NR in zip(self.epsNRs, self.NRegs, strict=True):
+            out = out + eps**2 * NR._flat(x, False)
+        return out
+
+    def run(self, x: torch.Tensor | None, engine: str = "scipy", show: bool = False, *, implicit: bool = False,
+            progress: bool = False, **kwargs_solver: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Solve with CG from ``x`` (zero when None); returns ``(xinv, istop)``."""
+        _check_engine(engine)
+        kw = dict(kwargs_solver)
+        niter, tol = kw.get("niter", 10), kw.get("tol", 1e-4)
+        kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
+        if not implicit:
+            res = cg(self.Op_normal, self.y_normal, x0=x, show=show, progress=progress, **kw)
+            xf = res.x
+        else:
+            held: dict[str, Any] = {}
+
+            def forward() -> tuple[torch.Tensor, Any]:
+                with torch.no_grad():
+                    held["res"] = cg(self.Op_normal, self.y_normal.detach(), x0=_detach(x), show=show,
+                                     progress=progress, **{k: _detach(v) for k, v in kw.items()})
+                return held["res"].x.reshape(self.B, -1), None
+
+            items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
+                     self.Op, self.Weight, *self.Regs, *self.NRegs]
+            xf = _implicit(_inputs(*items), forward, lambda v: self._rhs() - self._normal(v), self.Op_normal,
+                           kw["damp"], niter, tol)[0]
+            res = held["res"]
+        self.iiter, self.cost = res.iiter, res.cost
+        istop = None
+        if engine != "pylops":
+            conv = res.cost[-1].reshape(-1) ** 2 <= tol
+            istop = torch.where(conv, 0, res.iiter).reshape(res.cost.shape[1:])
+        return _out(self.Op, self.y, xf), istop
+
+    def solve(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, x0: torch.Tensor | None = None,
+              Weight: LinearOperator | None = None, dataregs: Sequence[torch.Tensor] | None = None,
+              epsI: Any = 0.0, epsRs: Sequence[Any] | None = None, NRegs: Sequence[LinearOperator] | None = None,
+              epsNRs: Sequence[Any] | None = None, engine: str = "scipy", show: bool = False, *,
+              implicit: bool = False, progress: bool = False,
+              **kwargs_solver: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``setup`` + ``run`` + ``finalize``; returns ``(xinv, istop)`` like PyLops."""
+        self.setup(y, Regs, Weight=Weight, dataregs=dataregs, epsI=epsI, epsRs=epsRs, NRegs=NRegs, epsNRs=epsNRs,
+                   show=show)
+        out = self.run(x0, engine=engine, show=show, implicit=implicit, progress=progress, **kwargs_solver)
+        self.finalize(show)
+        return out
+
+
+class RegularizedInversion(_NoStep):
+    r"""Regularised inversion of the stacked system, solved with LSQR (``engine="scipy"``) or CGLS.
+
+    Notes
+    -----
+    .. math::
+        \begin{bmatrix} \mathbf{W}^{1/2}\mathbf{Op} \\ \epsilon_{R_1}\mathbf{R}_1 \\ \vdots
+        \end{bmatrix}\mathbf{x} = \begin{bmatrix} \mathbf{W}^{1/2}\mathbf{y} \\
+        \epsilon_{R_1}\mathbf{y}_{R_1} \\ \vdots \end{bmatrix}
+
+    (``Weight`` is :math:`\mathbf{W}^{1/2}`); ``setup`` builds ``RegOp`` and ``datatot``.
+    ``run`` returns ``(xinv, istop, itn, r1norm, r2norm)``.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_leastsquares import RegularizedInversion
+    >>> Op = torchlops.Diagonal(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    >>> y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> RegularizedInversion(Op).solve(y, None, niter=2)[0].round(decimals=8)
+    tensor([1., 1.], dtype=torch.float64)
+    """
+
+    def setup(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, Weight: LinearOperator | None = None,
+              dataregs: Sequence[torch.Tensor] | None = None, epsRs: Sequence[Any] | None = None,
+              show: bool = False) -> None:
+        """Build the stacked operator ``RegOp`` and data ``datatot``."""
+        _check_regs(Regs, dataregs, epsRs)
+        self._begin(y)
+        self.Regs = list(Regs or [])
+        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
+        self.Weight = Weight
+        WOp = self.Op if Weight is None else Weight @ self.Op
+        self.RegOp = RegularizedOperator(WOp, self.Regs, self.epsRs) if self.Regs else WOp
+        self.datatot = self._stacked()
+        if show:
+            self._print_solver(f" ({len(self.Regs)} Regs)")
+
+    def _stacked(self) -> torch.Tensor:
+        yf, B = flatten_data(self.Op, self.y)[0], self.B  # from the live y (implicit backward)
+        parts = [yf if self.Weight is None else self.Weight._flat(yf, False)]
+        for eps, R, d in zip(self.epsRs, self.Regs, self.dataregs, strict=True):
+            parts.append(yf.new_zeros(B, R.shape[0]) if d is None else eps * _flatreg(R, d, B).to(yf.dtype))
+        return torch.cat(parts, dim=-1)
+
+    def run(self, x: torch.Tensor | None, engine: str = "scipy", show: bool = False, *, implicit: bool = False,
+            progress: bool = False, **kwargs_solver: Any) -> tuple:
+        """Solve from ``x`` (zero when None); returns ``(xinv, istop, itn, r1norm, r2norm)``."""
+        _check_engine(engine)
+        if not implicit:
+            xf, *rest = _ls(engine, self.RegOp, self.datatot, x, show, progress, kwargs_solver)
+        else:
+            held: dict[str, Any] = {}
+
+            def forward() -> tuple[torch.Tensor, Any]:
+                with torch.no_grad():
+                    d = self.datatot.detach()
+                    held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
+                return held["res"][0].reshape(self.B, -1), None
+
+            def residual(v: torch.Tensor) -> torch.Tensor:
+                return self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True)
+
+            items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None), self.Op, self.Weight,
+                     *self.Regs]
+            xf = _implicit(_inputs(*items), forward, residual, self.RegOp.H @ self.RegOp, 0.0,
+                           kwargs_solver.get("niter", 10), 0.0)[0]
+            rest = list(held["res"][1:])
+        self.iiter = rest[1]
+        return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
+
+    def solve(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, x0: torch.Tensor | None = None,
+              Weight: LinearOperator | None = None, dataregs: Sequence[torch.Tensor] | None = None,
+              epsRs: Sequence[Any] | None = None, engine: str = "scipy", show: bool = False, *,
+              implicit: bool = False, progress: bool = False, **kwargs_solver: Any) -> tuple:
+        """``setup`` + ``run`` + ``finalize``; returns ``(xinv, istop, itn, r1norm, r2norm)``."""
+        self.setup(y, Regs, Weight=Weight, dataregs=dataregs, epsRs=epsRs, show=show)
+        out = self.run(x0, engine=engine, show=show, implicit=implicit, progress=progress, **kwargs_solver)
+        self.finalize(show)
+        return out
+
+
+class PreconditionedInversion(_NoStep):
+    r"""Preconditioned inversion :math:`\min_\mathbf{p}\|\mathbf{y} - \mathbf{Op}\,\mathbf{P}\mathbf{p}\|_2^2`,
+    :math:`\mathbf{x} = \mathbf{P}\mathbf{p}`, solved with LSQR (``engine="scipy"``) or CGLS.
+
+    ``run``'s ``x`` is the starting ``p`` (as PyLops); ``run`` returns
+    ``(xinv, istop, itn, r1norm, r2norm)``. Each iteration applies ``Op`` and ``P`` forward and
+    adjoint once, and ``P`` once more at the end.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.optimization.cls_leastsquares import PreconditionedInversion
+    >>> Op = torchlops.Diagonal(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    >>> y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> PreconditionedInversion(Op).solve(y, torchlops.Identity(2))[0].round(decimals=8)
+    tensor([1., 1.], dtype=torch.float64)
+    """
+
+    def setup(self, y: torch.Tensor, P: LinearOperator, show: bool = False) -> None:
+        """Build ``POp = Op @ P``."""
+        if not isinstance(P, LinearOperator):
+            raise TypeError(f"P must be a torchlops LinearOperator, got {type(P).__name__}")
+        self._begin(y)
+        self.P, self.POp = P, self.Op @ P
+        if show:
+            self._print_solver(" (P = " + type(P).__name__ + ")")
+
+    def run(self, x: torch.Tensor | None, engine: str = "scipy", show: bool = False, *, progress: bool = False,
+            **kwargs_solver: Any) -> tuple:
+        """Solve for ``p`` from ``x`` (zero when None); returns ``(P p, istop, itn, r1norm, r2norm)``."""
+        _check_engine(engine)
+        p, *rest = _ls(engine, self.POp, self.yf, x, show, progress, kwargs_solver)
+        self.iiter = rest[1]
+        xf = self.P._flat(p.reshape(p.shape[0] if p.dim() > 1 else 1, -1), False)
+        return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
+
+    def solve(self, y: torch.Tensor, P: LinearOperator, x0: torch.Tensor | None = None, engine: str = "scipy",
+              show: bool = False, *, progress: bool = False, **kwargs_solver: Any) -> tuple:
+        """``setup`` + ``run`` + ``finalize``; returns ``(xinv, istop, itn, r1norm, r2norm)``."""
+        self.setup(y, P, show=show)
+        out = self.run(x0, engine=engine, show=show, progress=progress, **kwargs_solver)
+        self.finalize(show)
+        return out
