@@ -75,6 +75,18 @@ def _mm(m: int, n: int, dtype: torch.dtype, seed: int = 0, cplx: bool = False) -
     return tl.MatrixMult(_randn(m, n, dtype=dtype, seed=seed, cplx=cplx))
 
 
+def _from_pylops(kind: str, dt: torch.dtype) -> tl.LinearOperator:
+    """A PyLops operator wrapped by :func:`torchlops.from_pylops` (PyLops is a test dependency)."""
+    import numpy as np
+    import pylops
+
+    npdt = np.float64 if dt == torch.float64 else np.float32
+    A = _randn(5, 4, dtype=torch.float64, seed=12).numpy().astype(npdt)
+    if kind == "matrix":
+        return tl.from_pylops(pylops.MatrixMult(A, dtype=npdt))
+    return tl.from_pylops(pylops.FirstDerivative((4, 6), axis=1, dtype=npdt))
+
+
 def _flat_operator(dt: torch.dtype) -> tl.LinearOperator:
     """The closure-based operator the sparsity solvers build their inner problems from."""
     from torchlops.optimization._sparse_helpers import FlatOperator
@@ -115,6 +127,8 @@ BASIC_CASES: list[OperatorCase] = [
         ),
     ),
     OperatorCase("FlatOperator", lambda dt: _flat_operator(dt)),
+    OperatorCase("PyLopsOperator-matrix", lambda dt: _from_pylops("matrix", dt), fullgraph=False),
+    OperatorCase("PyLopsOperator-derivative", lambda dt: _from_pylops("derivative", dt), fullgraph=False),
     OperatorCase("MemoizeOperator", lambda dt: tl.MemoizeOperator(_mm(4, 6, dt), max_neval=3)),
     OperatorCase(
         "VStack",

@@ -44,7 +44,8 @@ from torchlops.basicoperators import (
     VStack,
     Zero,
 )
-from torchlops.linearoperator import LinearOperator, aslinearoperator
+from torchlops.interop import aslinearoperator, from_pylops, to_pylops, to_scipy
+from torchlops.linearoperator import LinearOperator
 from torchlops.optimization import (
     cg,
     cgls,
@@ -113,6 +114,9 @@ __all__ = [
     "__version__",
     "LinearOperator",
     "aslinearoperator",
+    "from_pylops",
+    "to_pylops",
+    "to_scipy",
     "ext_available",
     "ext_info",
     "functional",

@@ -1,0 +1,242 @@
+"""PyLops and SciPy interoperability: from_pylops, to_pylops, to_scipy, aslinearoperator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import torchlops as tl
+from torchlops.interop import PyLopsOperator, aslinearoperator, from_pylops, to_pylops, to_scipy
+from torchlops.optimization.basic import cgls, lsqr
+from torchlops.utils.testing import check_dottest
+
+pl = pytest.importorskip("pylops")
+from pylops.avo.avo import AVOLinearModelling  # noqa: E402
+from pylops.avo.poststack import PoststackLinearModelling  # noqa: E402
+from pylops.signalprocessing import ChirpRadon2D, Radon2D, Seislet  # noqa: E402
+from pylops.utils.dottest import dottest as pylops_dottest  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+def _radon() -> object:
+    t, h = np.arange(21) * 0.004, np.arange(15) * 10.0
+    return Radon2D(t, h, np.linspace(-1e-3, 1e-3, 9), kind="linear", engine="numpy", dtype="float64")
+
+
+def _chirp() -> object:
+    return ChirpRadon2D(np.arange(21) * 0.004, np.arange(15) * 10.0, 1e-3, dtype="float64")
+
+
+def _seislet() -> object:
+    return Seislet(0.3 * RNG.standard_normal((16, 8)), sampling=(1.0, 1.0), level=2, dtype="float64")
+
+
+def _poststack() -> object:
+    return PoststackLinearModelling(RNG.standard_normal(7), nt0=25, spatdims=5)
+
+
+def _avo() -> object:
+    return AVOLinearModelling(np.linspace(0.0, 0.5, 4), vsvp=0.5, nt0=11, linearization="akirich")
+
+
+PYLOPS_OPS = {"Radon2D": _radon, "ChirpRadon2D": _chirp, "Seislet": _seislet,
+              "PoststackLinearModelling": _poststack, "AVOLinearModelling": _avo}
+
+
+def _rel(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    a = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    b = b.detach().numpy() if isinstance(b, torch.Tensor) else np.asarray(b)
+    return float(np.linalg.norm(a.ravel() - b.ravel()) / np.linalg.norm(b.ravel()))
+
+
+# ---------------------------------------------------------------------------- from_pylops
+@pytest.mark.parametrize("name", list(PYLOPS_OPS))
+def test_from_pylops_matches_pylops_batched(name: str) -> None:
+    P = PYLOPS_OPS[name]()
+    Op = from_pylops(P)
+    assert Op.dims == tuple(int(d) for d in P.dims) and Op.dimsd == tuple(int(d) for d in P.dimsd)
+    assert Op.shape == P.shape and Op.dtype == torch.float64 and Op.clinear
+    X = RNG.standard_normal((3, *Op.dims))
+    Y = RNG.standard_normal((3, *Op.dimsd))
+    y = Op @ torch.from_numpy(X)
+    x = Op.H @ torch.from_numpy(Y)
+    assert y.shape == (3, *Op.dimsd) and x.shape == (3, *Op.dims)
+    for b in range(3):
+        assert _rel(y[b], P.matvec(X[b].ravel())) < 1e-12
+        assert _rel(x[b], P.rmatvec(Y[b].ravel())) < 1e-12
+    # flat inputs, a 2-D batch and float32 (promoted to the operator's float64)
+    yf = Op.matvec(torch.from_numpy(X.reshape(1, 3, -1)))
+    assert yf.shape == (1, 3, Op.shape[0]) and _rel(yf.reshape(3, -1), y.reshape(3, -1)) < 1e-12
+    assert (Op @ torch.from_numpy(X).float()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", list(PYLOPS_OPS))
+def test_from_pylops_gradient_is_rmatvec(name: str) -> None:
+    P = PYLOPS_OPS[name]()
+    Op = from_pylops(P)
+    x = torch.from_numpy(RNG.standard_normal((2, *Op.dims))).requires_grad_(True)
+    g = RNG.standard_normal((2, *Op.dimsd))
+    (Op @ x).backward(torch.from_numpy(g))
+    for b in range(2):
+        assert _rel(x.grad[b], P.rmatvec(g[b].ravel())) < 1e-12
+    check_dottest(Op, dtype=torch.float64)
+
+
+def test_from_pylops_gradcheck_and_gradgrad() -> None:
+    P = PoststackLinearModelling(RNG.standard_normal(5), nt0=9, spatdims=3)
+    Op = from_pylops(P)
+    x = torch.from_numpy(RNG.standard_normal((2, *Op.dims))).requires_grad_(True)
+    assert torch.autograd.gradcheck(Op.matvec, (x,), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(Op.rmatvec, (x.detach().clone().requires_grad_(True),), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradgradcheck(Op.matvec, (x,), eps=1e-6, atol=1e-7)
+
+
+def test_from_pylops_complex_and_matvec_fallback() -> None:
+    d = RNG.standard_normal(6) + 1j * RNG.standard_normal(6)
+    P = pl.Diagonal(d, dtype="complex128")
+
+    class NoMatmat(pl.LinearOperator):  # matmat raises: per-sample matvec is used instead
+        def __init__(self) -> None:
+            super().__init__(dtype=np.complex128, dims=(6,), dimsd=(6,))
+
+        def _matvec(self, x):
+            return d * x
+
+        def _rmatvec(self, y):
+            return d.conj() * y
+
+        def _matmat(self, X):
+            raise RuntimeError("no matmat")
+
+        _rmatmat = _matmat
+
+    for Pk in (P, NoMatmat()):
+        Op = from_pylops(Pk)
+        assert Op.dtype == torch.complex128
+        x = torch.randn(4, 6, dtype=torch.float64)
+        y = Op @ x
+        assert y.dtype == torch.complex128
+        assert _rel(y, d * x.numpy()) < 1e-14
+        assert _rel(Op.H @ y, np.conj(d) * y.numpy()) < 1e-14
+        check_dottest(Op, dtype=torch.complex128)
+    assert from_pylops(NoMatmat())._use_matmat is True  # only flips on first failure
+
+
+def test_from_pylops_in_solver_and_network() -> None:
+    P = _poststack()
+    Op = from_pylops(P)
+    xtrue = torch.from_numpy(RNG.standard_normal((2, *Op.dims)))
+    res = cgls(Op, Op @ xtrue, niter=300, damp=0.0, tol=0)
+    assert _rel(Op @ res.x, Op @ xtrue) < 1e-6
+    # a learnable scale in front of the operator receives a gradient
+    w = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    loss = ((w * (Op @ xtrue)) ** 2).sum()
+    loss.backward()
+    assert w.grad is not None and abs(float(w.grad) - 4 * float(((Op @ xtrue) ** 2).sum())) < 1e-6 * float(w.grad)
+
+
+def test_from_pylops_errors() -> None:
+    with pytest.raises(TypeError, match="expected a pylops.LinearOperator"):
+        from_pylops(np.eye(3))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        from_pylops(pl.Identity(3), backend="jax")
+    assert isinstance(from_pylops(pl.Identity(3)), PyLopsOperator)
+
+
+@pytest.mark.cuda
+def test_from_pylops_cuda_roundtrip() -> None:
+    Op = from_pylops(_poststack())  # NumPy-based: the data cross to the host and back
+    x = torch.randn(2, *Op.dims, dtype=torch.float64, device="cuda", requires_grad=True)
+    y = Op @ x
+    assert y.device.type == "cuda"
+    y.sum().backward()
+    assert x.grad.device.type == "cuda"
+    cp = pytest.importorskip("cupy")
+    d = cp.asarray(RNG.standard_normal(6))
+    Opc = from_pylops(pl.Diagonal(d))
+    assert Opc.backend == "cupy"
+    xc = torch.randn(3, 6, dtype=torch.float64, device="cuda")
+    assert torch.allclose(Opc @ xc, torch.as_tensor(cp.asnumpy(d), device="cuda") * xc)
+
+
+# ---------------------------------------------------------------------------- to_pylops / to_scipy
+def _torch_ops() -> dict[str, tl.LinearOperator]:
+    f64 = torch.float64
+    return {
+        "FirstDerivative": tl.FirstDerivative((7, 5), axis=0, dtype=f64),
+        "Laplacian": tl.Laplacian((7, 5), dtype=f64),
+        "Convolve1D": tl.Convolve1D((9, 4), torch.randn(5, dtype=f64), offset=2, axis=0),
+        "MatrixMult-complex": tl.MatrixMult(torch.randn(6, 4, dtype=torch.complex128)),
+        "VStack": tl.VStack([tl.Diagonal(torch.randn(6, dtype=f64)), tl.FirstDerivative(6, dtype=f64)]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_torch_ops()))
+def test_to_pylops_dottest_and_values(name: str) -> None:
+    Op = _torch_ops()[name]
+    P = to_pylops(Op)
+    assert P.shape == Op.shape and tuple(P.dims) == Op.dims and tuple(P.dimsd) == Op.dimsd
+    cplx = 3 if Op.dtype.is_complex else 0
+    assert pylops_dottest(P, *P.shape, complexflag=cplx, rtol=1e-10, raiseerror=True)
+    X = RNG.standard_normal((Op.shape[1], 3))
+    ref = Op.matmat(torch.from_numpy(X).to(Op.dtype)).numpy()
+    assert _rel(P.matmat(X), ref) < 1e-13 and _rel(P @ X[:, 0], ref[:, 0]) < 1e-13
+    # PyLops algebra and a PyLops solver on the wrapped operator
+    assert _rel((2.0 * P).H @ ref[:, 0], 2 * Op.rmatvec(torch.from_numpy(ref[:, 0])).numpy()) < 1e-13
+
+
+def test_to_pylops_with_pylops_solver() -> None:
+    Op = tl.Convolve1D(40, torch.tensor([1.0, 0.3, 0.1], dtype=torch.float64), offset=0)
+    xtrue = RNG.standard_normal(40)
+    y = (Op @ torch.from_numpy(xtrue)).numpy()
+    xinv = pl.optimization.basic.cgls(to_pylops(Op), y, x0=np.zeros(40), niter=200, tol=0)[0]
+    assert _rel(xinv, xtrue) < 1e-8
+
+
+@pytest.mark.parametrize("name", ["Convolve1D", "MatrixMult-complex", "VStack"])
+def test_to_scipy_lsqr(name: str) -> None:
+    from scipy.sparse.linalg import lsqr as sp_lsqr
+
+    Op = _torch_ops()[name]
+    S = to_scipy(Op)
+    assert S.shape == Op.shape
+    xtrue = torch.randn(Op.shape[1], dtype=Op.dtype)
+    y = Op.matvec(xtrue.reshape(Op.dims)).reshape(-1)
+    xs = sp_lsqr(S, y.numpy(), atol=1e-14, btol=1e-14, iter_lim=500)[0]
+    xt = lsqr(Op, y, niter=500, atol=1e-14, btol=1e-14).x
+    assert _rel(xs, xtrue) < 1e-8
+    assert _rel(xs, xt.reshape(-1)) < 1e-8
+    X = RNG.standard_normal((Op.shape[1], 2))
+    assert _rel(S.matmat(X), Op.matmat(torch.from_numpy(X).to(Op.dtype))) < 1e-13
+    assert _rel(S.rmatvec(y.numpy()), Op.rmatvec(y)) < 1e-13
+
+
+def test_interop_errors_and_aslinearoperator() -> None:
+    with pytest.raises(TypeError, match="expected a torchlops.LinearOperator"):
+        to_pylops(np.eye(3))
+    with pytest.raises(TypeError, match="expected a torchlops.LinearOperator"):
+        to_scipy(pl.Identity(3))
+    A = RNG.standard_normal((4, 3))
+    x = torch.randn(3, dtype=torch.float64)
+    for obj in (A, torch.from_numpy(A), pl.MatrixMult(A)):
+        assert _rel(aslinearoperator(obj) @ x, A @ x.numpy()) < 1e-14
+    import scipy.sparse
+
+    assert _rel(aslinearoperator(scipy.sparse.csr_matrix(A)) @ x, A @ x.numpy()) < 1e-14
+    D = tl.Diagonal(torch.ones(3))
+    assert aslinearoperator(D) is D
+    with pytest.raises(ValueError, match="2-D array"):
+        aslinearoperator(np.ones(3))
+
+
+def test_from_pylops_property_battery() -> None:
+    from torchlops.utils.testing import check_batch, check_forms, check_grad_is_adjoint, check_jvp, check_vmap
+
+    Op = from_pylops(_chirp())
+    check_grad_is_adjoint(Op)
+    check_batch(Op)
+    check_forms(Op)
+    check_vmap(Op)
+    check_jvp(Op)

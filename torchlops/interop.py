@@ -1,0 +1,362 @@
+"""Bridges between torchlops and the NumPy/CuPy world: PyLops and SciPy operators.
+
+* :func:`from_pylops` wraps any :class:`pylops.LinearOperator` as a torchlops
+  operator (batched, differentiable, usable inside solvers and networks);
+* :func:`to_pylops` wraps a torchlops operator as a :class:`pylops.LinearOperator`
+  (NumPy or CuPy in, same out), so PyLops' solvers and utilities run on it;
+* :func:`to_scipy` wraps a torchlops operator as a
+  :class:`scipy.sparse.linalg.LinearOperator` (NumPy in/out);
+* :func:`aslinearoperator` turns tensors, arrays, sparse matrices, SciPy and PyLops
+  operators into torchlops operators.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.linearoperator import aslinearoperator as _aslinearoperator
+from torchlops.utils.checks import to_torch_dtype
+
+__all__ = ["PyLopsOperator", "from_pylops", "to_pylops", "to_scipy", "aslinearoperator"]
+
+_BACKENDS = ("auto", "numpy", "cupy")
+
+
+def _cupy() -> Any:
+    """The ``cupy`` module, or ``None`` when it cannot be imported."""
+    try:
+        return importlib.import_module("cupy")
+    except Exception:  # a missing or broken CuPy means "no CuPy"
+        return None
+
+
+def _holds_cupy(obj: Any, depth: int = 3) -> bool:
+    """Whether ``obj`` (a PyLops operator) keeps CuPy arrays among its attributes,
+    looking ``depth`` levels into nested operators and lists of operators."""
+    cp = _cupy()
+    if cp is None:
+        return False
+    seen: set[int] = set()
+
+    def walk(o: Any, d: int) -> bool:
+        if id(o) in seen or d < 0:
+            return False
+        seen.add(id(o))
+        if isinstance(o, cp.ndarray):
+            return True
+        if isinstance(o, (list, tuple)):
+            return any(walk(v, d - 1) for v in o)
+        attrs = getattr(o, "__dict__", None)
+        if not attrs:
+            return False
+        return any(walk(v, d - 1) for v in attrs.values())
+
+    return walk(obj, depth)
+
+
+def _to_array(x: torch.Tensor, backend: str) -> Any:
+    """``x`` as a NumPy array (on the host) or a CuPy array (sharing the GPU memory)."""
+    x = x.detach().resolve_conj().resolve_neg().contiguous()
+    if backend == "cupy":
+        cp = _cupy()
+        if cp is None:
+            raise ValueError("from_pylops: backend='cupy' needs CuPy, which cannot be imported")
+        if x.device.type != "cuda":
+            x = x.cuda()
+        return cp.from_dlpack(x)
+    return x.cpu().numpy()
+
+
+def _to_tensor(a: Any, device: torch.device) -> torch.Tensor:
+    """A NumPy or CuPy array as a tensor on ``device`` (no copy where none is needed)."""
+    if isinstance(a, np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    else:  # CuPy (or any DLPack producer)
+        t = torch.from_dlpack(a)
+    return t.to(device)
+
+
+def _out_dtype(xdtype: torch.dtype, odtype: torch.dtype) -> torch.dtype:
+    """Result dtype: the input's precision, complex when either is complex."""
+    if odtype.is_complex and not xdtype.is_complex:
+        return xdtype.to_complex()
+    return xdtype
+
+
+class PyLopsOperator(LinearOperator):
+    r"""A :class:`pylops.LinearOperator` as a torchlops operator.
+
+    Built by :func:`from_pylops`, which documents the arguments.
+
+    Notes
+    -----
+    Forward and adjoint are PyLops' ``matmat``/``rmatmat`` applied to the batch
+    transposed into columns, :math:`\mathbf{Y} = \mathbf{A}\,[\mathbf{x}_1, \dots,
+    \mathbf{x}_B]` and :math:`\mathbf{X} = \mathbf{A}^H [\mathbf{y}_1, \dots,
+    \mathbf{y}_B]` (one pass over the batch), or one ``matvec``/``rmatvec`` per sample
+    when the PyLops operator does not support ``matmat``. The data cross to NumPy on
+    the host, or to CuPy through DLPack without leaving the GPU. Autograd goes
+    through torchlops' operator Function, so the gradient of :math:`\mathbf{A}\mathbf{x}`
+    is PyLops' ``rmatvec``; the computation itself runs outside torch (it is not
+    captured by ``torch.compile`` and synchronises with the host on NumPy).
+    """
+
+    def __init__(self, op: Any, backend: str = "auto", name: str | None = None) -> None:
+        shape = getattr(op, "shape", None)
+        if not (hasattr(op, "matvec") and hasattr(op, "rmatvec")) or shape is None or len(shape) != 2:
+            raise TypeError(
+                f"from_pylops: expected a pylops.LinearOperator (with shape, matvec and rmatvec), "
+                f"got {type(op).__name__}"
+            )
+        if backend not in _BACKENDS:
+            raise ValueError(f"from_pylops: backend must be one of {_BACKENDS}, got {backend!r}")
+        m, n = int(shape[0]), int(shape[1])
+        dims = tuple(int(d) for d in np.atleast_1d(getattr(op, "dims", (n,))))
+        dimsd = tuple(int(d) for d in np.atleast_1d(getattr(op, "dimsd", (m,))))
+        if int(np.prod(dims)) != n:
+            dims = (n,)
+        if int(np.prod(dimsd)) != m:
+            dimsd = (m,)
+        dtype = to_torch_dtype(getattr(op, "dtype", None), default=torch.float64)
+        super().__init__(
+            dims=dims,
+            dimsd=dimsd,
+            dtype=dtype,
+            clinear=bool(getattr(op, "clinear", True)),
+            name=name or getattr(op, "name", None) or type(op).__name__,
+        )
+        self.pylops_op = op
+        if backend == "auto":
+            backend = "cupy" if _holds_cupy(op) else "numpy"
+        self.backend = backend
+        self._use_matmat = True
+
+    def extra_repr(self) -> str:
+        return f"{type(self.pylops_op).__name__}, {super().extra_repr()}, backend={self.backend!r}"
+
+    def _apply_np(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        nb = x.shape[0]
+        nout = self._n if adjoint else self._m
+        outs = self._dims if adjoint else self._dimsd
+        cols = _to_array(x.reshape(nb, -1), self.backend).T  # (n_in, B) columns
+        op = self.pylops_op
+        Y = None
+        if self._use_matmat:
+            try:
+                Y = op.rmatmat(cols) if adjoint else op.matmat(cols)
+            except Exception:  # some operators only implement matvec/rmatvec
+                self._use_matmat = False
+        if Y is None:
+            fn = op.rmatvec if adjoint else op.matvec
+            ys = [fn(cols[:, b]).reshape(-1) for b in range(nb)]
+            Y = (np if isinstance(ys[0], np.ndarray) else _cupy()).stack(ys, 1)
+        y = _to_tensor(Y.T.reshape(nb, nout), x.device)
+        return y.to(_out_dtype(x.dtype, y.dtype)).reshape(nb, *outs)
+
+    # Y[:, b] = A x[b]  (PyLops matmat on the batch as columns)
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply_np(x, adjoint=False)
+
+    # X[:, b] = A^H y[b]  (PyLops rmatmat on the batch as columns)
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return self._apply_np(y, adjoint=True)
+
+
+def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLopsOperator:
+    r"""Wrap a PyLops operator as a batched, differentiable torchlops operator.
+
+    Parameters
+    ----------
+    op : :obj:`pylops.LinearOperator`
+        Any PyLops (or SciPy-like: ``shape``, ``matvec``, ``rmatvec``) operator.
+    backend : :obj:`str`, optional
+        ``"numpy"`` (data cross to the host), ``"cupy"`` (data stay on the GPU, shared
+        through DLPack: for PyLops operators built on CuPy arrays) or ``"auto"`` (CuPy
+        when ``op`` holds CuPy arrays).
+    name : :obj:`str`, optional
+        Name (defaults to the PyLops operator's).
+
+    Returns
+    -------
+    Op : :class:`PyLopsOperator`
+        ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op``.
+
+    Notes
+    -----
+    A batch :math:`\mathbf{x}_1, \dots, \mathbf{x}_B` goes to PyLops as the columns of
+    one matrix (``matmat``/``rmatmat``); the backward of :math:`\mathbf{y} = \mathbf{A}
+    \mathbf{x}` is :math:`\mathbf{A}^H \mathbf{g}`, PyLops' ``rmatvec``, so the wrapped
+    operator trains inside networks and runs in every torchlops solver.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, pylops
+    >>> from torchlops.interop import from_pylops
+    >>> Op = from_pylops(pylops.Diagonal(np.arange(1.0, 4.0)))
+    >>> Op @ torch.ones(2, 3, dtype=torch.float64)
+    tensor([[1., 2., 3.],
+            [1., 2., 3.]], dtype=torch.float64)
+    """
+    return PyLopsOperator(op, backend=backend, name=name)
+
+
+def _check_op(op: Any, fname: str) -> LinearOperator:
+    if not isinstance(op, LinearOperator):
+        raise TypeError(f"{fname}: expected a torchlops.LinearOperator, got {type(op).__name__}")
+    return op
+
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return torch.zeros(0, dtype=dtype).numpy().dtype
+
+
+def _run_torch(op: LinearOperator, X: Any, adjoint: bool, batched: bool) -> Any:
+    """Apply ``op`` (or its adjoint) to the NumPy/CuPy vector or columns ``X``; same kind out."""
+    is_np = isinstance(X, np.ndarray) or not hasattr(X, "__dlpack__")
+    dev = op.device or torch.device("cpu")
+    if is_np:
+        t = torch.from_numpy(np.ascontiguousarray(np.asarray(X))).to(dev)
+    else:
+        t = torch.from_dlpack(X)
+        if op.device is not None:
+            t = t.to(dev)
+    if not (t.is_floating_point() or t.is_complex()):
+        t = t.to(op.dtype)
+    with torch.no_grad():
+        if batched:  # (n_in, K) columns -> (K, n_in) batch
+            out = op._flat(t.transpose(0, 1), adjoint).transpose(0, 1)
+        else:
+            out = op._flat(t.reshape(1, -1), adjoint).reshape(-1)
+    out = out.contiguous()
+    if is_np:
+        return out.cpu().numpy()
+    return importlib.import_module("cupy").from_dlpack(out)
+
+
+def to_pylops(op: LinearOperator) -> Any:
+    r"""Wrap a torchlops operator as a :class:`pylops.LinearOperator`.
+
+    NumPy arrays go in and out (CuPy arrays share the GPU memory through DLPack); the
+    computation runs in torch, on the operator's device, without autograd. PyLops'
+    solvers, ``dottest`` and operator algebra work on the result.
+
+    Parameters
+    ----------
+    op : :class:`torchlops.LinearOperator`
+        Operator to wrap.
+
+    Returns
+    -------
+    Op : :obj:`pylops.LinearOperator`
+        Same ``dims``, ``dimsd``, ``clinear`` and (NumPy) ``dtype``; ``matmat`` applies
+        the torch operator to all columns at once.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, torchlops, pylops
+    >>> from torchlops.interop import to_pylops
+    >>> P = to_pylops(torchlops.FirstDerivative(5, dtype=torch.float64))
+    >>> P @ np.arange(5.0)
+    array([0., 1., 1., 1., 0.])
+    >>> bool(pylops.utils.dottest(P))
+    True
+    """
+    op = _check_op(op, "to_pylops")
+    import pylops
+
+    class _TorchlopsPyLops(pylops.LinearOperator):
+        def __init__(self) -> None:
+            super().__init__(
+                dtype=_numpy_dtype(op.dtype),
+                dims=op.dims,
+                dimsd=op.dimsd,
+                clinear=op.clinear,
+                explicit=False,
+                name=op.name,
+            )
+            self.torch_op = op
+
+        def _matvec(self, x: Any) -> Any:
+            return _run_torch(op, x, False, False)
+
+        def _rmatvec(self, y: Any) -> Any:
+            return _run_torch(op, y, True, False)
+
+        def _matmat(self, X: Any) -> Any:
+            return _run_torch(op, X, False, True)
+
+        def _rmatmat(self, Y: Any) -> Any:
+            return _run_torch(op, Y, True, True)
+
+    return _TorchlopsPyLops()
+
+
+def to_scipy(op: LinearOperator) -> Any:
+    r"""Wrap a torchlops operator as a :class:`scipy.sparse.linalg.LinearOperator`.
+
+    NumPy vectors (``(N,)`` or ``(N, 1)``) and matrices ``(N, K)`` go in and out;
+    ``matmat`` applies the torch operator to the ``K`` columns at once.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, torchlops
+    >>> from scipy.sparse.linalg import lsqr
+    >>> from torchlops.interop import to_scipy
+    >>> A = to_scipy(torchlops.Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)))
+    >>> lsqr(A, np.array([1.0, 1.0, 1.0]), atol=1e-12, btol=1e-12)[0]
+    array([1.  , 0.5 , 0.25])
+    """
+    op = _check_op(op, "to_scipy")
+    from scipy.sparse.linalg import LinearOperator as ScipyLinearOperator
+
+    def mv(x: np.ndarray) -> np.ndarray:
+        return _run_torch(op, np.asarray(x).reshape(-1), False, False)
+
+    def rmv(y: np.ndarray) -> np.ndarray:
+        return _run_torch(op, np.asarray(y).reshape(-1), True, False)
+
+    def mm(X: np.ndarray) -> np.ndarray:
+        return _run_torch(op, np.asarray(X), False, True)
+
+    def rmm(Y: np.ndarray) -> np.ndarray:
+        return _run_torch(op, np.asarray(Y), True, True)
+
+    return ScipyLinearOperator(shape=op.shape, matvec=mv, rmatvec=rmv, matmat=mm, rmatmat=rmm,
+                               dtype=_numpy_dtype(op.dtype))
+
+
+def aslinearoperator(Op: Any) -> LinearOperator:
+    """Any operator-like object as a torchlops operator.
+
+    torchlops operators are returned as they are; a tensor, NumPy array or SciPy sparse
+    matrix becomes a :class:`~torchlops.MatrixMult`; PyLops and SciPy operators are
+    wrapped with :func:`from_pylops`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torchlops.interop import aslinearoperator
+    >>> aslinearoperator(np.eye(2)).shape
+    (2, 2)
+    """
+    if isinstance(Op, (LinearOperator, torch.Tensor)):
+        return _aslinearoperator(Op)
+    if isinstance(Op, np.ndarray):
+        if Op.ndim != 2:
+            raise ValueError(f"aslinearoperator: expected a 2-D array, got shape {Op.shape}")
+        return _aslinearoperator(torch.from_numpy(np.ascontiguousarray(Op)))
+    try:
+        import scipy.sparse as sps
+
+        if sps.issparse(Op):
+            return _aslinearoperator(torch.from_numpy(Op.toarray()))
+    except ImportError:  # pragma: no cover - scipy is a dependency of pylops
+        pass
+    if hasattr(Op, "matvec") and hasattr(Op, "rmatvec") and hasattr(Op, "shape"):
+        return from_pylops(Op)
+    return _aslinearoperator(Op)
