@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from torchlops import functional, optimization, signalprocessing, utils
+from torchlops import functional, nn, optimization, signalprocessing, utils
 from torchlops.basicoperators import (
     Block,
     BlockDiag,
@@ -120,6 +120,7 @@ __all__ = [
     "ext_available",
     "ext_info",
     "functional",
+    "nn",
     "optimization",
     "signalprocessing",
     "utils",

@@ -1,0 +1,241 @@
+"""torchlops.nn: unrolled networks, data consistency, helpers (shapes, gradients, vmap, compile, training)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import torchlops
+from torchlops.nn import (
+    LISTA,
+    ConvDenoiser,
+    DataConsistency,
+    LearnedPrimalDual,
+    UnrolledISTA,
+    UnrolledProximalGradient,
+    conv_block,
+    operator_norm,
+    physics_loss,
+    soft_threshold,
+)
+from torchlops.signalprocessing.convolve1d import Convolve1D
+from torchlops.signalprocessing.convolve2d import Convolve2D
+
+
+def _matrix(m: int = 12, n: int = 20, dtype: torch.dtype = torch.float32, seed: int = 0) -> torchlops.MatrixMult:
+    g = torch.Generator().manual_seed(seed)
+    return torchlops.MatrixMult(torch.randn(m, n, generator=g, dtype=dtype) / m**0.5)
+
+
+def _conv1d(n: int = 32, dtype: torch.dtype = torch.float32, learn: bool = False) -> Convolve1D:
+    h = torch.tensor([0.2, -0.5, 1.0, -0.5, 0.2], dtype=dtype)
+    return Convolve1D(n, nn.Parameter(h) if learn else h, offset=2)
+
+
+def _sparse(B: int, n: int, k: int, gen: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    x = torch.zeros(B, n, dtype=dtype)
+    idx = torch.randint(0, n, (B, k), generator=gen)
+    return x.scatter(1, idx, torch.randn(B, k, generator=gen, dtype=dtype))
+
+
+def _networks() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+    A1 = _conv1d()
+    A2 = Convolve2D((8, 10), torch.ones(3, 3) / 9, offset=(1, 1))
+    small = lambda i, o, d: conv_block(i, o, d, hidden=4, depth=2)  # noqa: E731
+    return {
+        "lista": (UnrolledISTA(A1, n_iter=4), A1.dimsd),
+        "lista_shared": (UnrolledISTA(A1, n_iter=3, shared=True), A1.dimsd),
+        "pg": (UnrolledProximalGradient(A1, n_iter=3, prox=ConvDenoiser(1, hidden=4)), A1.dimsd),
+        "pg_list": (UnrolledProximalGradient(A2, n_iter=2, prox=[ConvDenoiser(2, hidden=4) for _ in range(2)]),
+                    A2.dimsd),
+        "lpd1": (LearnedPrimalDual(A1, n_iter=2, factory=small, n_primal=3, n_dual=2), A1.dimsd),
+        "lpd2": (LearnedPrimalDual(A2, n_iter=2, factory=small), A2.dimsd),
+    }
+
+
+# ---------------------------------------------------------------- shapes and batching
+@pytest.mark.parametrize("name", list(_networks()))
+def test_shapes_and_batching(name: str) -> None:
+    net, dimsd = _networks()[name]
+    # perturb the zero-initialised layers so that the networks are not trivially the identity
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    dims = net.Op.dims
+    y = torch.randn(2, 3, *dimsd)
+    out = net(y)
+    assert out.shape == (2, 3, *dims)
+    assert net(y[0, 0]).shape == dims
+    torch.testing.assert_close(net(y.reshape(6, *dimsd)), out.reshape(6, *dims))
+    torch.testing.assert_close(net(y[1, 2][None])[0], out[1, 2], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="expected shape"):
+        net(torch.randn(4, 7))
+
+
+def test_data_consistency_shapes_and_value() -> None:
+    A = _matrix(dtype=torch.float64)
+    dc = DataConsistency(A, lam=0.5, niter=60).double()
+    z, y = torch.randn(2, 3, 20, dtype=torch.float64), torch.randn(2, 3, 12, dtype=torch.float64)
+    x = dc(z, y)
+    assert x.shape == (2, 3, 20)
+    M = A.A
+    lam = float(dc.lam.detach())
+    ref = torch.linalg.solve(M.T @ M + lam * torch.eye(20, dtype=torch.float64), (y @ M + lam * z).unsqueeze(-1))
+    torch.testing.assert_close(x, ref.squeeze(-1), rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match="same batch"):
+        dc(z[0], y)
+    with pytest.raises(ValueError, match="lam must be"):
+        DataConsistency(A, lam=-1.0)
+
+
+def test_data_consistency_complex() -> None:
+    g = torch.Generator().manual_seed(6)
+    M = torch.randn(8, 6, dtype=torch.complex128, generator=g)
+    dc = DataConsistency(torchlops.MatrixMult(M), lam=0.4, niter=40).double()
+    z = torch.randn(3, 6, dtype=torch.complex128, generator=g, requires_grad=True)
+    y = torch.randn(3, 8, dtype=torch.complex128, generator=g)
+    x = dc(z, y)
+    lam = dc.lam.detach()
+    ref = torch.linalg.solve(M.mH @ M + lam * torch.eye(6, dtype=torch.complex128), (y @ M.conj() + lam * z).T).T
+    torch.testing.assert_close(x, ref, rtol=1e-8, atol=1e-8)
+    assert torch.autograd.gradcheck(lambda zz: dc(zz, y), (z,))
+    with pytest.raises(TypeError, match="real operator"):
+        LearnedPrimalDual(torchlops.MatrixMult(M), n_iter=1)
+
+
+# ---------------------------------------------------------------- implicit gradients
+def test_data_consistency_gradcheck() -> None:
+    A = _conv1d(10, torch.float64, learn=True)
+    dc = DataConsistency(A, lam=0.8, niter=40).double()
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
+    rho = dc.rho.detach().clone().requires_grad_()
+    h = A.h.detach().clone().requires_grad_()
+
+    def f(z: torch.Tensor, y: torch.Tensor, rho: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(dc, {"rho": rho, "Op.h": h}, (z, y))
+
+    assert torch.autograd.gradcheck(f, (z, y, rho, h), atol=1e-7)
+
+
+def test_implicit_equals_unrolled() -> None:
+    A = _conv1d(16, torch.float64, learn=True)
+    gen = torch.Generator().manual_seed(4)
+    z, y = torch.randn(3, 16, dtype=torch.float64, generator=gen), torch.randn(3, 16, dtype=torch.float64, generator=gen)
+    w = torch.randn(3, 16, dtype=torch.float64, generator=gen)
+    grads = []
+    for implicit in (True, False):
+        dc = DataConsistency(A, lam=0.3, niter=60, implicit=implicit).double()
+        zz, yy = z.clone().requires_grad_(), y.clone().requires_grad_()
+        loss = (dc(zz, yy) * w).sum() ** 2
+        grads.append(torch.autograd.grad(loss, [zz, yy, dc.rho, A.h]))
+    for gi, gu in zip(*grads, strict=True):
+        torch.testing.assert_close(gi, gu, rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------- vmap and compile
+def test_vmap_matches_batched() -> None:
+    net = LISTA(_conv1d(), n_iter=4)
+    y = torch.randn(5, 32)
+    out = torch.func.vmap(net)(y)
+    torch.testing.assert_close(out, net(y))
+    assert out.abs().sum() > 0
+
+
+def test_compile_forward_backward_matches_eager() -> None:
+    torch._dynamo.reset()
+    A = _conv1d(24)
+    net = LISTA(A, n_iter=3)
+    y = torch.randn(4, 24)
+    x = torch.randn(4, 24)
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")  # AOTAutograd: forward and backward graphs
+    out_c = compiled(y)
+    out_e = net(y)
+    torch.testing.assert_close(out_c, out_e)
+    g_c = torch.autograd.grad(((out_c - x) ** 2).sum(), [net.log_step, net.log_threshold])
+    g_e = torch.autograd.grad(((out_e - x) ** 2).sum(), [net.log_step, net.log_threshold])
+    for a, b in zip(g_c, g_e, strict=True):
+        torch.testing.assert_close(a, b)
+        assert a.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- gradients reach the learnable parts
+def test_learnable_parameters_receive_gradients() -> None:
+    A = _conv1d(learn=True)
+    nets = [UnrolledISTA(A, n_iter=3), UnrolledProximalGradient(A, n_iter=2, prox=ConvDenoiser(1, hidden=4))]
+    y = torch.randn(3, 32)
+    for net in nets:
+        net.zero_grad()
+        ((net(y) - 1) ** 2).sum().backward()
+        assert net.log_step.grad is not None and net.log_step.grad.abs().sum() > 0
+        assert A.h.grad is not None and A.h.grad.abs().sum() > 0
+    assert nets[0].log_threshold.grad.abs().sum() > 0
+    fixed = UnrolledISTA(_conv1d(), n_iter=2, learn_step=False, learn_threshold=False)
+    assert len(list(fixed.parameters())) == 0 and fixed.log_step.shape == (2,)
+    dc = DataConsistency(A, lam=1.0)
+    (dc(torch.randn(3, 32), y) ** 2).sum().backward()
+    assert dc.rho.grad is not None and dc.rho.grad.abs() > 0
+
+
+@pytest.mark.parametrize("kind", ["lista", "pg", "lpd", "modl"])
+def test_training_reduces_loss(kind: str) -> None:
+    torch.manual_seed(0)
+    A = _conv1d(32)
+    gen = torch.Generator().manual_seed(5)
+    if kind == "lista":
+        net, lr = LISTA(A, n_iter=5), 5e-2
+    elif kind == "pg":
+        net, lr = UnrolledProximalGradient(A, n_iter=3, prox=ConvDenoiser(1, hidden=8)), 1e-2
+    elif kind == "lpd":
+        net, lr = LearnedPrimalDual(A, n_iter=2, factory=lambda i, o, d: conv_block(i, o, d, hidden=8)), 1e-3
+    else:
+        dc, den = DataConsistency(A, lam=0.5, niter=8), ConvDenoiser(1, hidden=8)
+        net, lr = nn.ModuleDict({"dc": dc, "den": den}), 1e-2
+        net.forward = lambda y: dc(den(dc(torch.zeros_like(y), y)), y)  # type: ignore[method-assign]
+    x = _sparse(32, 32, 3, gen)
+    y = A(x) + 0.01 * torch.randn(32, 32, generator=gen)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    losses = []
+    for _ in range(25):
+        loss = ((net(y) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+# ---------------------------------------------------------------- helpers and errors
+def test_helpers() -> None:
+    A = _matrix(dtype=torch.float64)
+    assert abs(operator_norm(A, niter=200) - float(torch.linalg.matrix_norm(A.A, ord=2))) < 1e-6
+    x, y = torch.randn(4, 20, dtype=torch.float64), torch.randn(4, 12, dtype=torch.float64)
+    torch.testing.assert_close(physics_loss(A, x, y), ((x @ A.A.T - y) ** 2).sum(-1).mean())
+    torch.testing.assert_close(soft_threshold(torch.tensor([-3.0, 0.5, 2.0]), 1.0), torch.tensor([-2.0, 0.0, 1.0]))
+    zc = torch.tensor([3 + 4j, 0.3j])
+    torch.testing.assert_close(soft_threshold(zc, 1.0), torch.tensor([2.4 + 3.2j, 0j]))
+    # default step is 0.99 / ||A||^2
+    net = UnrolledISTA(A, n_iter=2)
+    assert abs(float(net.steps[0].detach()) * operator_norm(A) ** 2 - 0.99) < 1e-3
+
+
+def test_errors() -> None:
+    A = _conv1d()
+    with pytest.raises(TypeError, match="LinearOperator"):
+        UnrolledISTA(torch.eye(3), n_iter=2)
+    with pytest.raises(ValueError, match="n_iter"):
+        UnrolledISTA(A, n_iter=0)
+    with pytest.raises(ValueError, match="step"):
+        UnrolledISTA(A, n_iter=2, step=-1.0)
+    with pytest.raises(ValueError, match="n_iter = 3"):
+        UnrolledProximalGradient(A, n_iter=3, prox=[nn.Identity()])
+    with pytest.raises(TypeError, match="prox"):
+        UnrolledProximalGradient(A, n_iter=3, prox="identity")
+    with pytest.raises(ValueError, match="primal_blocks"):
+        LearnedPrimalDual(A, n_iter=2, primal_blocks=[nn.Identity()])
+    with pytest.raises(ValueError, match="ndim"):
+        conv_block(1, 1, ndim=4)
+    with pytest.raises(ValueError, match="niter"):
+        DataConsistency(A, niter=0)

@@ -1,0 +1,133 @@
+"""Helpers shared by the layers: batch handling, soft thresholding, operator norm, physics loss."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.optimization.eigs import power_iteration
+
+__all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch"]
+
+
+def check_operator(Op: object) -> LinearOperator:
+    """Return ``Op`` if it is a :class:`~torchlops.LinearOperator`, raise ``TypeError`` otherwise."""
+    if not isinstance(Op, LinearOperator):
+        raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
+    return Op
+
+
+def split_batch(t: torch.Tensor, shape: tuple[int, ...], what: str) -> tuple[torch.Size, torch.Tensor]:
+    """Reshape ``(*batch, *shape)`` to ``(B, *shape)``; return ``(batch, reshaped)``."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    k = t.dim() - len(shape)
+    if k < 0 or tuple(t.shape[k:]) != tuple(shape):
+        raise ValueError(f"{what}: expected shape (*batch, {', '.join(map(str, shape))}), got {tuple(t.shape)}")
+    batch = t.shape[:k]
+    return batch, t.reshape(-1, *shape)
+
+
+def soft_threshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor:
+    r"""Soft thresholding :math:`\mathrm{sign}(x)\max(|x| - \tau, 0)` (complex: the modulus shrinks).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torchlops.nn import soft_threshold
+    >>> soft_threshold(torch.tensor([-2.0, 0.5, 3.0]), 1.0)
+    tensor([-1.,  0.,  2.])
+    """
+    if x.is_complex():
+        mag = x.abs()
+        return x * (torch.clamp(mag - thresh, min=0) / torch.clamp(mag, min=torch.finfo(mag.dtype).tiny))
+    return torch.sign(x) * torch.clamp(x.abs() - thresh, min=0)
+
+
+def physics_loss(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""Data misfit :math:`\frac{1}{B}\sum_b \|\mathbf{A}\mathbf{x}_b - \mathbf{y}_b\|_2^2`.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator :math:`\mathbf{A}`.
+    x : :obj:`torch.Tensor`
+        Models ``(*batch, *dims)`` (``Op.dims`` trailing).
+    y : :obj:`torch.Tensor`
+        Data ``(*batch, *dimsd)``.
+
+    Returns
+    -------
+    loss : :obj:`torch.Tensor`
+        0-d tensor: squared residual norm per sample (summed over ``dimsd``), averaged
+        over the batch (one forward pass of ``Op``). Differentiable in ``x``, ``y`` and the
+        operator's learnable tensors.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.nn import physics_loss
+    >>> D = torchlops.Diagonal(torch.tensor([1.0, 2.0]))
+    >>> physics_loss(D, torch.ones(3, 2), torch.zeros(3, 2))
+    tensor(5.)
+    """
+    Op = check_operator(Op)
+    _, xb = split_batch(x, Op.dims, "x")
+    _, yb = split_batch(y, Op.dimsd, "y")
+    if xb.shape[0] != yb.shape[0]:
+        raise ValueError(f"x and y must hold the same batch, got {tuple(x.shape)} and {tuple(y.shape)}")
+    r = Op(xb) - yb
+    r2 = (r.real**2 + r.imag**2) if r.is_complex() else r**2
+    return r2.reshape(r.shape[0], -1).sum(dim=1).mean()
+
+
+def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
+    r"""Largest singular value :math:`\|\mathbf{A}\|_2` by power iteration on :math:`\mathbf{A}^H\mathbf{A}`.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Operator.
+    niter : :obj:`int`, optional
+        Power iterations (each is one forward and one adjoint pass); runs all of them.
+    seed : :obj:`int`, optional
+        Seed of the random start vector (the estimate is reproducible).
+
+    Returns
+    -------
+    norm : :obj:`float`
+        Estimate of :math:`\sigma_{\max}` (from below): a gradient step
+        :math:`1/\sigma_{\max}^2` on :math:`\tfrac12\|\mathbf{A}\mathbf{x}-\mathbf{y}\|^2` is stable
+        for a converged estimate; leave a margin for a few iterations.
+
+    Notes
+    -----
+    Power iteration on :math:`\mathbf{A}^H\mathbf{A}` converges to its largest eigenvalue
+    :math:`\sigma_{\max}^2`; the square root is returned. No graph is built.
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.nn import operator_norm
+    >>> round(operator_norm(torchlops.Diagonal(torch.tensor([1.0, -3.0, 2.0]))), 4)
+    3.0
+    """
+    Op = check_operator(Op)
+    if isinstance(niter, bool) or not isinstance(niter, int) or niter < 1:
+        raise ValueError(f"niter must be a positive int, got {niter!r}")
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    with torch.no_grad():
+        N = Op.H @ Op
+        dev = Op.device
+        if dev is not None and dev.type != "cpu":
+            # the start vector is drawn on the host then moved
+            b = torch.randn(N.shape[1], generator=gen, dtype=torch.float64).to(dtype=N.dtype, device=dev)
+            for _ in range(niter):
+                bk = N._flat(b[None], False)[0]
+                eig = torch.vdot(b, bk)
+                b = bk / torch.linalg.vector_norm(bk)
+        else:
+            eig = power_iteration(N, niter=niter, rtol=0.0, generator=gen)[0]
+    return math.sqrt(max(float(eig.real), 0.0))

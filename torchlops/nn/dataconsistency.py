@@ -1,0 +1,168 @@
+r"""MoDL-style data-consistency layer: a damped normal-equation solve, differentiated implicitly."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchlops.linearoperator import LinearOperator
+from torchlops.nn._common import check_operator, split_batch
+from torchlops.optimization.basic import cg
+
+__all__ = ["DataConsistency"]
+
+
+class _NormalSolve(nn.Module):
+    """``niter`` CG steps on ``(A^H A + lam I) x = b`` without a graph; a Module so that
+    ``torch.func.functional_call`` can give it the operator tensors of the forward."""
+
+    def __init__(self, Op: LinearOperator, niter: int) -> None:
+        super().__init__()
+        self.Op, self.niter = Op, niter
+
+    def forward(self, b: torch.Tensor, lam: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
+        with torch.no_grad():
+            return cg(Op=self.Op.H @ self.Op, y=b, x0=x0, niter=self.niter, damp=lam.detach(), tol=0.0).x
+
+
+def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
+    """Names and values of the operator's parameters and buffers that require grad."""
+    names, tensors, seen = [], [], set()
+    for n, t in [*Op.named_parameters(), *Op.named_buffers()]:
+        if t.requires_grad and id(t) not in seen:
+            seen.add(id(t))
+            names.append(n)
+            tensors.append(t)
+    return names, tensors
+
+
+class _ImplicitDC(torch.autograd.Function):
+    """``x = (A^H A + lam I)^{-1} b``; backward: one more solve, gradients for ``b``, ``lam`` and
+    the operator's tensors that require grad (passed as trailing inputs)."""
+
+    @staticmethod
+    def forward(ctx, layer: DataConsistency, names: list[str], b: torch.Tensor, lam: torch.Tensor,
+                x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        x = _NormalSolve(layer.Op, layer.niter)(b, lam, x0.detach())
+        ctx.layer, ctx.names, ctx.ntens = layer, names, len(tensors)
+        ctx.save_for_backward(x, lam, *tensors)
+        return x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        x, lam, *tensors = ctx.saved_tensors
+        # the operator with the tensors it had in the forward (also under torch.func.functional_call)
+        Op, params = ctx.layer.Op, dict(zip(ctx.names, tensors, strict=True))
+        # (A^H A + lam I) mu = g
+        solver = _NormalSolve(Op, ctx.layer.niter)
+        mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
+        glam = None
+        if ctx.needs_input_grad[3]:
+            # d/dlam of <mu, b - (A^H A + lam I) x> = -Re <mu, x>
+            glam = -(mu.conj() * x).real.sum() if x.is_complex() else -(mu * x).sum()
+            glam = glam.to(lam.dtype)
+        gts: list[torch.Tensor | None] = [None] * ctx.ntens
+        want = [i for i in range(ctx.ntens) if ctx.needs_input_grad[5 + i]]
+        if want:
+            with torch.enable_grad():
+                # -Re <A mu, A x> with mu and x held fixed, differentiated wrt the operator's tensors
+                Ax = torch.func.functional_call(Op, params, (x.detach(),))
+                Amu = torch.func.functional_call(Op, params, (mu.detach(),))
+                phi = -(Amu.conj() * Ax).real.sum() if Ax.is_complex() else -(Amu * Ax).sum()
+                out = torch.autograd.grad(phi, [tensors[i] for i in want], allow_unused=True)
+            for i, gi in zip(want, out, strict=True):
+                gts[i] = gi
+        return (None, None, mu if ctx.needs_input_grad[2] else None, glam, None, *gts)
+
+
+class DataConsistency(nn.Module):
+    r"""Data consistency :math:`\mathbf{x} = (\mathbf{A}^H\mathbf{A} + \lambda\mathbf{I})^{-1}
+    (\mathbf{A}^H\mathbf{y} + \lambda\mathbf{z})` solved by conjugate gradients.
+
+    Parameters
+    ----------
+    Op : :obj:`torchlops.LinearOperator`
+        Forward operator :math:`\mathbf{A}` (a submodule: its ``nn.Parameter`` s are learnt too).
+    lam : :obj:`float`, optional
+        Initial weight :math:`\lambda > 0` of the prior :math:`\mathbf{z}`.
+    learn_lam : :obj:`bool`, optional
+        Learn :math:`\lambda` (parametrised as :math:`\lambda = \mathrm{softplus}(\rho)`, so it
+        stays positive), else it is a fixed buffer.
+    niter : :obj:`int`, optional
+        CG iterations (fixed: no host synchronisation, so the layer runs on any device
+        without stalls).
+    implicit : :obj:`bool`, optional
+        Differentiate implicitly (one more CG solve of ``niter`` iterations in the backward,
+        memory independent of ``niter``) instead of through the CG iterations.
+
+    Notes
+    -----
+    The layer returns the minimiser of
+    :math:`\|\mathbf{A}\mathbf{x}-\mathbf{y}\|_2^2 + \lambda\|\mathbf{x}-\mathbf{z}\|_2^2`
+    (Aggarwal et al., MoDL, 2019), with :math:`\mathbf{z}` typically the output of a denoiser.
+    CG starts from :math:`\mathbf{z}`; each iteration is one forward and one adjoint pass of
+    :math:`\mathbf{A}`. With :math:`\mathbf{N} = \mathbf{A}^H\mathbf{A} + \lambda\mathbf{I}` and a
+    loss gradient :math:`\mathbf{g}`, the implicit backward solves
+    :math:`\mathbf{N}\boldsymbol{\mu} = \mathbf{g}` and gives
+
+    .. math::
+        \frac{\partial L}{\partial \mathbf{z}} = \lambda\boldsymbol{\mu}, \quad
+        \frac{\partial L}{\partial \mathbf{y}} = \mathbf{A}\boldsymbol{\mu}, \quad
+        \frac{\partial L}{\partial \lambda} = \mathrm{Re}\,\langle\boldsymbol{\mu},
+        \mathbf{z} - \mathbf{x}\rangle,
+
+    (and the operator's parameters through :math:`\mathbf{A}`), exact for a converged solve
+    (see :mod:`torchlops.optimization._implicit`).
+
+    Examples
+    --------
+    >>> import torch, torchlops
+    >>> from torchlops.nn import DataConsistency
+    >>> dc = DataConsistency(torchlops.Identity(4), lam=1.0)
+    >>> dc(torch.zeros(2, 4), torch.ones(2, 4)).detach()
+    tensor([[0.5000, 0.5000, 0.5000, 0.5000],
+            [0.5000, 0.5000, 0.5000, 0.5000]])
+    """
+
+    def __init__(self, Op: LinearOperator, lam: float = 1.0, learn_lam: bool = True, niter: int = 10,
+                 implicit: bool = True) -> None:
+        super().__init__()
+        self.Op = check_operator(Op)
+        lam = float(lam)
+        if not (lam > 0 and math.isfinite(lam)):
+            raise ValueError(f"lam must be a positive finite number, got {lam!r}")
+        if isinstance(niter, bool) or not isinstance(niter, int) or niter < 1:
+            raise ValueError(f"niter must be a positive int, got {niter!r}")
+        self.niter = niter
+        self.implicit = bool(implicit)
+        # inverse softplus: rho = log(exp(lam) - 1), computed stably for large lam
+        rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=torch.get_default_dtype())
+        if learn_lam:
+            self.rho = nn.Parameter(rho)
+        else:
+            self.register_buffer("rho", rho)
+
+    @property
+    def lam(self) -> torch.Tensor:
+        r""":math:`\lambda = \mathrm{softplus}(\rho)` (0-d tensor)."""
+        return F.softplus(self.rho)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return ``x`` ``(*batch, *dims)`` from the prior ``z`` ``(*batch, *dims)`` and data ``y``."""
+        batch, yb = split_batch(y, self.Op.dimsd, "y")
+        zbatch, zb = split_batch(z, self.Op.dims, "z")
+        if zbatch != batch:
+            raise ValueError(f"z and y must hold the same batch, got {tuple(zbatch)} and {tuple(batch)}")
+        lam = self.lam.to(torch.promote_types(self.rho.dtype, zb.real.dtype))
+        # b = A^H y + lam z
+        b = self.Op.rmatvec(yb) + lam * zb
+        if self.implicit:
+            names, tensors = _op_tensors(self.Op)
+            x = _ImplicitDC.apply(self, names, b, lam, zb, *tensors)
+        else:
+            x = cg(Op=self.Op.H @ self.Op, y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
+        return x.reshape(*batch, *self.Op.dims)
