@@ -422,3 +422,31 @@ def test_progress_with_and_without_tqdm(name, monkeypatch, caplog):
     assert lines and "100%" in lines[-1] and f"({n}/{n} steps)" in lines[-1], lines
     with pytest.raises(TypeError, match="progress must be a bool"):
         fn(progress="yes")
+
+
+def test_implicit_gradients_when_inputs_share_ancestry() -> None:
+    """The damping also enters the right-hand side: the implicit backward must neither walk
+    into (and free) the caller's graph nor count the shared path twice."""
+    g = torch.Generator().manual_seed(5)
+    A = MatrixMult(torch.randn(6, 5, dtype=torch.float64, generator=g))
+    N = A.H @ A
+    y0 = torch.randn(3, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    z0 = torch.randn(3, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    r = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+
+    def rhs() -> tuple[torch.Tensor, torch.Tensor]:
+        lam = torch.nn.functional.softplus(r)
+        return A.rmatvec(y0) + lam * z0, lam
+
+    b, lam = rhs()
+    x = cg(N, b, niter=60, damp=lam, tol=0.0, implicit=True).x
+    loss = (x**2).sum()
+    first = torch.autograd.grad(loss, [y0, z0, r], retain_graph=True)
+    again = torch.autograd.grad(loss, [y0, z0, r])  # a second backward over the same graph works
+    # closed form (A^T A + lam I)^-1 b, differentiated by autograd
+    b, lam = rhs()
+    xc = torch.linalg.solve(A.A.T @ A.A + lam * torch.eye(5, dtype=torch.float64), b.T).T
+    closed = torch.autograd.grad((xc**2).sum(), [y0, z0, r])
+    for gi, ga, gc in zip(first, again, closed):
+        assert torch.allclose(gi, ga)
+        assert torch.allclose(gi, gc, rtol=1e-8, atol=1e-10)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["implicit_solve"]
+__all__ = ["implicit_solve", "alias"]
 
 
 class _ImplicitSolve(torch.autograd.Function):
@@ -43,15 +43,38 @@ class _ImplicitSolve(torch.autograd.Function):
         with torch.no_grad():
             lam = spec["adjoint"](g)
         inputs: Sequence[torch.Tensor] = spec["inputs"]
-        want = [t for t in inputs if t.requires_grad]
+        aliases: Sequence[torch.Tensor] = spec["aliases"]
+        # the residual reads the aliases (leaves for the data-like inputs), so the gradient never
+        # walks into the caller's graph: an input that is an ancestor of another one gets its share
+        # through the outer engine only, and the caller's graph stays intact. An input may also be
+        # read as itself (a scale inside an operator built beforehand): both parts are summed.
+        want = [i for i, t in enumerate(inputs) if t.requires_grad]
+        targets: list[torch.Tensor] = []
+        for i in want:
+            targets.append(aliases[i])
+            if aliases[i] is not inputs[i]:
+                targets.append(inputs[i])
         grads: dict[int, torch.Tensor | None] = {}
         if want:
             with torch.enable_grad():
                 res = spec["residual"](x)
                 phi = (lam.conj() * res).real.sum() if res.is_complex() else (lam * res).sum()
-                out = torch.autograd.grad(phi, want, allow_unused=True)
-            grads = {id(t): gr for t, gr in zip(want, out, strict=True)}
-        return (None, *(grads.get(id(t)) if t.requires_grad else None for t in inputs))
+                out = iter(torch.autograd.grad(phi, targets, allow_unused=True, retain_graph=True))
+            for i in want:
+                gr = next(out)
+                if aliases[i] is not inputs[i]:
+                    extra = next(out)
+                    gr = extra if gr is None else (gr if extra is None else gr + extra)
+                grads[i] = gr
+        return (None, *(grads.get(i) for i in range(len(inputs))))
+
+
+def alias(t: Any) -> Any:
+    """A detached leaf standing for a data-like input inside an implicit residual (tensors that
+    do not require grad, and non-tensors, are returned as they are)."""
+    if isinstance(t, torch.Tensor) and t.requires_grad:
+        return t.detach().requires_grad_()
+    return t
 
 
 def implicit_solve(
@@ -59,6 +82,7 @@ def implicit_solve(
     residual: Callable[[torch.Tensor], torch.Tensor],
     adjoint: Callable[[torch.Tensor], torch.Tensor],
     inputs: Sequence[torch.Tensor],
+    aliases: Sequence[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Run ``solve()`` (no graph) and attach the implicit backward.
 
@@ -72,6 +96,17 @@ def implicit_solve(
         ``g -> N^{-1} g`` (the adjoint solve), run under ``no_grad``.
     inputs : sequence of tensors
         Every tensor the result depends on (those that require grad get a gradient).
+    aliases : sequence of tensors, optional
+        What ``residual`` reads in place of each input (same order): :func:`alias` leaves for
+        data-like inputs, the tensors themselves for the operators' parameters. Defaults to
+        ``inputs``.
     """
-    spec = {"solve": solve, "residual": residual, "adjoint": adjoint, "inputs": list(inputs)}
+    inputs = list(inputs)
+    spec = {
+        "solve": solve,
+        "residual": residual,
+        "adjoint": adjoint,
+        "inputs": inputs,
+        "aliases": list(inputs) if aliases is None else list(aliases),
+    }
     return _ImplicitSolve.apply(spec, *inputs)

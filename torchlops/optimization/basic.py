@@ -20,7 +20,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import flatten_data, op_tensors
-from torchlops.optimization._implicit import implicit_solve
+from torchlops.optimization._implicit import alias, implicit_solve
 from torchlops.optimization.callback import CostToDataCallback, CostToInitialCallback
 from torchlops.optimization.cls_basic import CG, CGLS, CHECK_EVERY, LSQR
 
@@ -78,7 +78,7 @@ def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float 
 
 
 def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
-              niter: int, tol: float) -> tuple[Any, Any]:
+              niter: int, tol: float, aliases: list[torch.Tensor] | None = None) -> tuple[Any, Any]:
     """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``."""
     held: dict[str, Any] = {}
 
@@ -90,8 +90,32 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
         nd = ndamp.detach() if isinstance(ndamp, torch.Tensor) else ndamp
         return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=tol)[0].reshape(g.shape)
 
-    xf = implicit_solve(solve, residual, adjoint, inputs)
+    xf = implicit_solve(solve, residual, adjoint, inputs, aliases)
     return xf, held["solver"]
+
+
+def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, Any]]:
+    """Inputs of an implicit solve with their aliases: data-like tensors get a detached leaf
+    (see :func:`~torchlops.optimization._implicit.alias`), operator tensors stand for themselves.
+    Returns ``(inputs, aliases, {id(item): alias})``."""
+    ins: list[torch.Tensor] = []
+    als: list[torch.Tensor] = []
+    table: dict[int, Any] = {}
+    seen: set[int] = set()
+    for it in items:
+        if isinstance(it, LinearOperator):
+            for t in op_tensors(it):
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    ins.append(t)
+                    als.append(t)
+        elif isinstance(it, torch.Tensor):
+            a = table.setdefault(id(it), alias(it))
+            if id(it) not in seen:
+                seen.add(id(it))
+                ins.append(it)
+                als.append(a)
+    return ins, als, table
 
 
 def _inputs(*items: Any) -> list[torch.Tensor]:
@@ -151,7 +175,6 @@ def cg(
     if not implicit:
         return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
                                       progress=progress))
-    yf = flatten_data(Op, y)[0]
 
     def forward() -> tuple[torch.Tensor, Any]:
         solver.solve(y.detach(), x0=None if x0 is None else x0.detach(), niter=niter,
@@ -160,11 +183,14 @@ def cg(
         return solver._last_x, solver
 
     _keep_last(solver)
+    ins, als, table = _aliased(y, damp, Op)
+    yf_a = flatten_data(Op, table.get(id(y), y))[0]
+    damp_a = table.get(id(damp), damp)
 
     def residual(x: torch.Tensor) -> torch.Tensor:
-        return yf - Op._flat(x, False) - damp * x
+        return yf_a - Op._flat(x, False) - damp_a * x
 
-    xf, solver = _implicit(_inputs(y, damp, Op), forward, residual, Op, damp, niter, tol)
+    xf, solver = _implicit(ins, forward, residual, Op, damp, niter, tol, als)
     return CGResult(_with_x(solver, xf), solver.iiter, solver.cost)
 
 
@@ -183,17 +209,20 @@ def _keep_last(solver: Any) -> None:
 def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp: Any, niter: int, tol: float,
                  call: Callable) -> tuple[torch.Tensor, Any]:
     """Implicit path of the damped least-squares solvers (cgls, lsqr)."""
-    yf = flatten_data(Op, y)[0]
     _keep_last(solver)
 
     def forward() -> tuple[torch.Tensor, Any]:
         call(y.detach(), None if x0 is None else x0.detach(), damp.detach() if isinstance(damp, torch.Tensor) else damp)
         return solver._last_x, solver
 
-    def residual(x: torch.Tensor) -> torch.Tensor:
-        return Op._flat(yf - Op._flat(x, False), True) - damp**2 * x
+    ins, als, table = _aliased(y, damp, Op)
+    yf_a = flatten_data(Op, table.get(id(y), y))[0]
+    damp_a = table.get(id(damp), damp)
 
-    return _implicit(_inputs(y, damp, Op), forward, residual, Op.H @ Op, damp**2, niter, tol)
+    def residual(x: torch.Tensor) -> torch.Tensor:
+        return Op._flat(yf_a - Op._flat(x, False), True) - damp_a**2 * x
+
+    return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als)
 
 
 def cgls(

@@ -13,7 +13,7 @@ differentiates the exact solution with one more solve in the backward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import flatten_data
 from torchlops.optimization.basesolver import Solver
-from torchlops.optimization.basic import _implicit, _inputs, cg, cgls, lsqr
+from torchlops.optimization.basic import _aliased, _implicit, cg, cgls, lsqr
 
 __all__ = ["RegularizedOperator", "NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"]
 
@@ -84,6 +84,27 @@ def _ls(engine: str, Op: LinearOperator, d: torch.Tensor, x0: Any, show: bool, p
     r = solver(Op, d, x0=x0, show=show, progress=progress, **kw)
     return r.x, r.istop, r.iiter, r.r1norm, r.r2norm
 
+
+
+def _swapping(solver: Any, table: dict[int, Any], names: Sequence[str], fn: Callable) -> Callable:
+    """``fn`` evaluated with the solver's data-like attributes replaced by their implicit aliases."""
+
+    def sub(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return type(v)(sub(u) for u in v)
+        return table.get(id(v), v) if isinstance(v, torch.Tensor) else v
+
+    def residual(x: torch.Tensor) -> torch.Tensor:
+        old = {k: getattr(solver, k) for k in names}
+        for k, v in old.items():
+            setattr(solver, k, sub(v))
+        try:
+            return fn(x)
+        finally:
+            for k, v in old.items():
+                setattr(solver, k, v)
+
+    return residual
 
 class _NoStep(Solver):
     """Shared parts: no ``step``; ``finalize`` records the time."""
@@ -188,8 +209,10 @@ class NormalEquationsInversion(_NoStep):
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
-            xf = _implicit(_inputs(*items), forward, lambda v: self._rhs() - self._normal(v), self.Op_normal,
-                           kw["damp"], niter, tol)[0]
+            ins, als, table = _aliased(*items)
+            residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
+                                 lambda v: self._rhs() - self._normal(v))
+            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, tol, als)[0]
             res = held["res"]
         self.iiter, self.cost = res.iiter, res.cost
         istop = None
@@ -273,13 +296,13 @@ class RegularizedInversion(_NoStep):
                     held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
                 return held["res"][0].reshape(self.B, -1), None
 
-            def residual(v: torch.Tensor) -> torch.Tensor:
-                return self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True)
-
             items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None), self.Op, self.Weight,
                      *self.Regs]
-            xf = _implicit(_inputs(*items), forward, residual, self.RegOp.H @ self.RegOp, 0.0,
-                           kwargs_solver.get("niter", 10), 0.0)[0]
+            ins, als, table = _aliased(*items)
+            residual = _swapping(self, table, ("y", "epsRs", "dataregs"),
+                                 lambda v: self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True))
+            xf = _implicit(ins, forward, residual, self.RegOp.H @ self.RegOp, 0.0,
+                           kwargs_solver.get("niter", 10), 0.0, als)[0]
             rest = list(held["res"][1:])
         self.iiter = rest[1]
         return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))

@@ -29,7 +29,8 @@ def power_iteration(
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
     dt = dtype or Op.dtype
-    b = torch.randn(Op.shape[1], dtype=dt, device=Op.device or "cpu", generator=generator)
+    # drawn on the host (a CPU generator works for every device), then moved
+    b = torch.randn(Op.shape[1], dtype=dt, generator=generator).to(Op.device or "cpu")
     b = b / torch.linalg.vector_norm(b)
     maxeig_old = torch.zeros((), dtype=dt)
     maxeig = maxeig_old
