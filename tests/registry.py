@@ -412,10 +412,10 @@ FOURIER_CASES: list[OperatorCase] = [
 
 INTERP_CASES: list[OperatorCase] = [
     # ---------------------------------------------------------------- interpolation
-    OperatorCase("Interp-linear-axis0", lambda dt: _interp((7, 4), [0.3, 2.5, 2.7, 6.0, 5.2], dt, axis=0)),
+    OperatorCase("Interp-InterpLinear-axis0", lambda dt: _interp((7, 4), [0.3, 2.5, 2.7, 6.0, 5.2], dt, axis=0)),
     OperatorCase("Interp-nearest", lambda dt: _interp((5, 9), [0.3, 2.5, 7.7, 3.1], dt, kind="nearest")),
-    OperatorCase("Interp-sinc-axis1", lambda dt: _interp((5, 9, 3), [0.3, 2.5, 7.7, 3.1], dt, kind="sinc", axis=1)),
-    OperatorCase("Interp-linear-complex", lambda dt: _interp(8, [0.5, 6.5, 1.25], _c(dt))),
+    OperatorCase("Interp-sinc-InterpMatrix-axis1", lambda dt: _interp((5, 9, 3), [0.3, 2.5, 7.7, 3.1], dt, kind="sinc", axis=1)),
+    OperatorCase("Interp-InterpLinear-complex", lambda dt: _interp(8, [0.5, 6.5, 1.25], _c(dt))),
     OperatorCase(
         "InterpCubicSpline-axis1",
         lambda dt: _quiet(InterpCubicSpline, (5, 9, 3), [0.3, 2.5, 7.7, 3.1, 9.0], axis=1, dtype=dt),
@@ -436,6 +436,7 @@ def _blockdiag(n: int, m: int, k: int, dt: torch.dtype) -> tl.BlockDiag:
     return tl.BlockDiag([_mm(m, k, dt, seed=i) for i in range(n)])
 
 
+# Sliding1D/2D/3D and Patch2D/3D share the WindowedOperator base (torchlops.signalprocessing._windows)
 SLIDING_CASES: list[OperatorCase] = [
     # 3 windows of 5 samples overlapping by 2 over 11 samples
     OperatorCase("Sliding1D-hanning", lambda dt: Sliding1D(_mm(5, 3, dt), 9, 11, 5, 2), compile=True),
