@@ -26,6 +26,7 @@ of ``Bh``): the filters' batch matches the trailing batch dims of the input.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +43,10 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=1024)
 def next_fast_len(n: int) -> int:
-    """Smallest 5-smooth integer (factors 2, 3, 5 only) not smaller than ``n``."""
+    """Smallest 5-smooth integer (factors 2, 3, 5 only) not smaller than ``n`` (memoised:
+    operators ask for the same few lengths on every application)."""
     m = max(int(n), 1)
     while True:
         k = m
