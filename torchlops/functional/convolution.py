@@ -26,7 +26,6 @@ of ``Bh``): the filters' batch matches the trailing batch dims of the input.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -43,19 +42,28 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=1024)
+_FAST_LEN: dict[int, int] = {}
+
+
 def next_fast_len(n: int) -> int:
     """Smallest 5-smooth integer (factors 2, 3, 5 only) not smaller than ``n`` (memoised:
     operators ask for the same few lengths on every application)."""
-    m = max(int(n), 1)
+    n = max(int(n), 1)
+    hit = _FAST_LEN.get(n)
+    if hit is not None:
+        return hit
+    m = n
     while True:
         k = m
         for p in (2, 3, 5):
             while k % p == 0:
                 k //= p
         if k == 1:
-            return m
+            break
         m += 1
+    if len(_FAST_LEN) < 4096:
+        _FAST_LEN[n] = m
+    return m
 
 
 def _pad_crop(t: torch.Tensor, pads: Sequence[tuple[int, int]]) -> torch.Tensor:
