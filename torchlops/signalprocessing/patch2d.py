@@ -24,6 +24,22 @@ logger = logging.getLogger(__name__)
 Inends = tuple[torch.Tensor, torch.Tensor]
 
 
+def _design(
+    dimsd: Sequence[int], nwin: Sequence[int], nover: Sequence[int], nop: Sequence[int], ndim: int, verb: bool
+) -> tuple:
+    """Patches along ``ndim`` axes (shared by ``patch2d_design`` and ``patch3d_design``)."""
+    nwin, nover, nop = as_pair(nwin, ndim, "nwin"), as_pair(nover, ndim, "nover"), as_pair(nop, ndim, "nop")
+    dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(ndim))
+    nwins = tuple(d[0].numel() for d in dwins)
+    dims = tuple(nwins[a] * nop[a] for a in range(ndim))
+    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(ndim))
+    if verb:
+        logger.info("%s windows required...", "-".join(map(str, nwins)))
+        logger.info("Data wins - %s", " / ".join(f"start:{s.tolist()}, end:{e.tolist()}" for s, e in dwins))
+        logger.info("Model wins - %s", " / ".join(f"start:{s.tolist()}, end:{e.tolist()}" for s, e in mwins))
+    return nwins, dims, mwins, dwins
+
+
 def patch2d_design(
     dimsd: Sequence[int], nwin: Sequence[int], nover: Sequence[int], nop: Sequence[int], verb: bool = True
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[Inends, Inends], tuple[Inends, Inends]]:
@@ -60,21 +76,55 @@ def patch2d_design(
     >>> nwins, dims
     ((4, 3), (24, 9))
     """
-    nwin, nover, nop = as_pair(nwin, 2, "nwin"), as_pair(nover, 2, "nover"), as_pair(nop, 2, "nop")
-    dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(2))
-    nwins = tuple(d[0].numel() for d in dwins)
-    dims = tuple(nwins[a] * nop[a] for a in range(2))
-    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(2))
-    if verb:
-        logger.info("%d-%d windows required...", *nwins)
-        logger.info("Data wins - start:%s, end:%s / start:%s, end:%s",
-                    *(v.tolist() for d in dwins for v in d))
-        logger.info("Model wins - start:%s, end:%s / start:%s, end:%s",
-                    *(v.tolist() for d in mwins for v in d))
-    return nwins, dims, mwins, dwins
+    return _design(dimsd, nwin, nover, nop, 2, verb)
 
 
-class Patch2D(WindowedOperator):
+class _Patch(WindowedOperator):
+    """Patching along every axis of an N-d model (the shared body of Patch2D and Patch3D)."""
+
+    _ndim = 2
+
+    def __init__(
+        self,
+        Op: LinearOperator,
+        dims: Sequence[int],
+        dimsd: Sequence[int],
+        nwin: Sequence[int],
+        nover: Sequence[int],
+        nop: Sequence[int],
+        tapertype: str | None = "hanning",
+        savetaper: bool = True,
+        scalings: Sequence[float] | None = None,
+        name: str = "P",
+    ) -> None:
+        dims, dimsd = to_dims(dims), to_dims(dimsd, "dimsd")
+        n = self._ndim
+        if len(dims) != n or len(dimsd) != n:
+            raise ValueError(f"dims and dimsd must be {n}-D shapes, got dims={dims}, dimsd={dimsd}")
+        nwin, nover, nop = as_pair(nwin, n, "nwin"), as_pair(nover, n, "nover"), as_pair(nop, n, "nop")
+        check_tapertype(tapertype)
+        starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(n)]
+        nwins = tuple(s.numel() for s in starts)
+        if any(nwins[a] * nop[a] != dims[a] for a in range(n)):
+            raise ValueError(
+                f"Model shape (dims={dims}) is not consistent with chosen number of windows "
+                f"(nwins={nwins}, nop={nop}). Run patch{n}d_design to identify the correct number "
+                "of windows for the current model size..."
+            )
+        simop = Op.shape[1] == prod(dims)
+        nin, nout = (prod(dims), prod(nwins) * prod(nwin)) if simop else (prod(nop), prod(nwin))
+        if Op.shape != (nout, nin):
+            raise ValueError(f"Op must have shape ({nout}, {nin}) (nwin={nwin}, nop={nop}), got {Op.shape}")
+        taps = None
+        if tapertype is not None:
+            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 0, Op.dtype)
+        super().__init__(Op, (*nwins, *nop), dimsd, starts, nwin, taps, simop, name)
+        self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
+        self.scalings = [1.0] * prod(nwins) if scalings is None else scalings
+        self.dwins_inends = tuple((s, s + n) for s, n in zip(starts, nwin))
+
+
+class Patch2D(_Patch):
     r"""2-D patching operator: an inner operator applied to overlapping 2-D patches.
 
     Parameters
@@ -127,40 +177,4 @@ class Patch2D(WindowedOperator):
     ((2, 4, 4, 4), torch.Size([7, 10]))
     """
 
-    def __init__(
-        self,
-        Op: LinearOperator,
-        dims: Sequence[int],
-        dimsd: Sequence[int],
-        nwin: Sequence[int],
-        nover: Sequence[int],
-        nop: Sequence[int],
-        tapertype: str | None = "hanning",
-        savetaper: bool = True,
-        scalings: Sequence[float] | None = None,
-        name: str = "P",
-    ) -> None:
-        dims, dimsd = to_dims(dims), to_dims(dimsd, "dimsd")
-        if len(dims) != 2 or len(dimsd) != 2:
-            raise ValueError(f"dims and dimsd must be 2-D shapes, got dims={dims}, dimsd={dimsd}")
-        nwin, nover, nop = as_pair(nwin, 2, "nwin"), as_pair(nover, 2, "nover"), as_pair(nop, 2, "nop")
-        check_tapertype(tapertype)
-        starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(2)]
-        nwins = tuple(s.numel() for s in starts)
-        if any(nwins[a] * nop[a] != dims[a] for a in range(2)):
-            raise ValueError(
-                f"Model shape (dims={dims}) is not consistent with chosen number of windows "
-                f"(nwins={nwins}, nop={nop}). Run patch2d_design to identify the correct number "
-                "of windows for the current model size..."
-            )
-        simop = Op.shape[1] == prod(dims)
-        nin, nout = (prod(dims), prod(nwins) * prod(nwin)) if simop else (prod(nop), prod(nwin))
-        if Op.shape != (nout, nin):
-            raise ValueError(f"Op must have shape ({nout}, {nin}) (nwin={nwin}, nop={nop}), got {Op.shape}")
-        taps = None
-        if tapertype is not None:
-            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 0, Op.dtype)
-        super().__init__(Op, (*nwins, *nop), dimsd, starts, nwin, taps, simop, name)
-        self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
-        self.scalings = [1.0] * prod(nwins) if scalings is None else scalings
-        self.dwins_inends = tuple((s, s + n) for s, n in zip(starts, nwin))
+    _ndim = 2

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 
-from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing._windows import (
-    WindowedOperator,
-    as_pair,
-    check_tapertype,
-    slidingsteps,
-    window_tapers,
-)
-from torchlops.utils.checks import prod, to_dims
+from torchlops.signalprocessing.patch2d import _design, _Patch
 
 __all__ = ["patch3d_design", "Patch3D"]
 
-logger = logging.getLogger(__name__)
 
 Inends = tuple[torch.Tensor, torch.Tensor]
 
@@ -60,21 +50,10 @@ def patch3d_design(
     >>> nwins, dims
     ((2, 2, 3), (6, 6, 12))
     """
-    nwin, nover, nop = as_pair(nwin, 3, "nwin"), as_pair(nover, 3, "nover"), as_pair(nop, 3, "nop")
-    dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(3))
-    nwins = tuple(d[0].numel() for d in dwins)
-    dims = tuple(nwins[a] * nop[a] for a in range(3))
-    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(3))
-    if verb:
-        logger.info("%d-%d-%d windows required...", *nwins)
-        logger.info("Data wins - start:%s, end:%s / start:%s, end:%s / start:%s, end:%s",
-                    *(v.tolist() for d in dwins for v in d))
-        logger.info("Model wins - start:%s, end:%s / start:%s, end:%s / start:%s, end:%s",
-                    *(v.tolist() for d in mwins for v in d))
-    return nwins, dims, mwins, dwins
+    return _design(dimsd, nwin, nover, nop, 3, verb)
 
 
-class Patch3D(WindowedOperator):
+class Patch3D(_Patch):
     r"""3-D patching operator: an inner operator applied to overlapping 3-D patches.
 
     Parameters
@@ -123,40 +102,4 @@ class Patch3D(WindowedOperator):
     ((2, 2, 2, 3, 3, 3), torch.Size([5, 5, 5]))
     """
 
-    def __init__(
-        self,
-        Op: LinearOperator,
-        dims: Sequence[int],
-        dimsd: Sequence[int],
-        nwin: Sequence[int],
-        nover: Sequence[int],
-        nop: Sequence[int],
-        tapertype: str | None = "hanning",
-        savetaper: bool = True,
-        scalings: Sequence[float] | None = None,
-        name: str = "P",
-    ) -> None:
-        dims, dimsd = to_dims(dims), to_dims(dimsd, "dimsd")
-        if len(dims) != 3 or len(dimsd) != 3:
-            raise ValueError(f"dims and dimsd must be 3-D shapes, got dims={dims}, dimsd={dimsd}")
-        nwin, nover, nop = as_pair(nwin, 3, "nwin"), as_pair(nover, 3, "nover"), as_pair(nop, 3, "nop")
-        check_tapertype(tapertype)
-        starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(3)]
-        nwins = tuple(s.numel() for s in starts)
-        if any(nwins[a] * nop[a] != dims[a] for a in range(3)):
-            raise ValueError(
-                f"Model shape (dims={dims}) is not consistent with chosen number of windows "
-                f"(nwins={nwins}, nop={nop}). Run patch3d_design to identify the correct number "
-                "of windows for the current model size..."
-            )
-        simop = Op.shape[1] == prod(dims)
-        nin, nout = (prod(dims), prod(nwins) * prod(nwin)) if simop else (prod(nop), prod(nwin))
-        if Op.shape != (nout, nin):
-            raise ValueError(f"Op must have shape ({nout}, {nin}) (nwin={nwin}, nop={nop}), got {Op.shape}")
-        taps = None
-        if tapertype is not None:
-            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 0, Op.dtype)
-        super().__init__(Op, (*nwins, *nop), dimsd, starts, nwin, taps, simop, name)
-        self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
-        self.scalings = [1.0] * prod(nwins) if scalings is None else scalings
-        self.dwins_inends = tuple((s, s + n) for s, n in zip(starts, nwin))
+    _ndim = 3
