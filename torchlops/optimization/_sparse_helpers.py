@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import flatten_data
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.callback import Callbacks
 
@@ -120,22 +121,17 @@ class Batch:
     def __init__(self, Op: LinearOperator, y: torch.Tensor) -> None:
         if not isinstance(Op, LinearOperator):
             raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
-        yf = Op._flat_data(y)
-        if not (yf.is_floating_point() or yf.is_complex()):
-            raise TypeError(f"y must be a floating or complex tensor, got dtype {yf.dtype}")
+        if isinstance(y, torch.Tensor) and not (y.is_floating_point() or y.is_complex()):
+            raise TypeError(f"y must be a floating or complex tensor, got dtype {y.dtype}")
+        self.y, self.batch, self.xshape, self.dtype, _ = flatten_data(Op, y)
         self.M, self.N = Op.shape
-        self.batch = tuple(yf.shape[:-1])
-        self.dtype = torch.promote_types(Op.dtype, yf.dtype)
-        self.y = yf.reshape(-1, self.M).to(self.dtype)
         self.B = self.y.shape[0]
-        k = y.dim() - len(Op.dimsd)
-        self.nd = k >= 0 and tuple(y.shape[k:]) == Op.dimsd
         self.dims = Op.dims
         self.dimsd = Op.dimsd
 
     def model(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N)`` -> ``(*batch, *dims)`` (N-d data) or ``(*batch, N)`` (flat data)."""
-        return x.reshape(*self.batch, *self.dims) if self.nd else x.reshape(*self.batch, self.N)
+        return x.reshape(self.xshape)
 
     def data(self, y: torch.Tensor) -> torch.Tensor:
         """``(B, M)`` -> ``(*batch, *dimsd)``."""
