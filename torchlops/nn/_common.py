@@ -119,15 +119,5 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
         raise ValueError(f"niter must be a positive int, got {niter!r}")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     with torch.no_grad():
-        N = Op.H @ Op
-        dev = Op.device
-        if dev is not None and dev.type != "cpu":
-            # the start vector is drawn on the host then moved
-            b = torch.randn(N.shape[1], generator=gen, dtype=torch.float64).to(dtype=N.dtype, device=dev)
-            for _ in range(niter):
-                bk = N._flat(b[None], False)[0]
-                eig = torch.vdot(b, bk)
-                b = bk / torch.linalg.vector_norm(bk)
-        else:
-            eig = power_iteration(N, niter=niter, rtol=0.0, generator=gen)[0]
+        eig = power_iteration(Op.H @ Op, niter=niter, rtol=0.0, generator=gen)[0]
     return math.sqrt(max(float(eig.real), 0.0))
