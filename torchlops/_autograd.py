@@ -2,8 +2,10 @@
 
 ``OperatorFunction.apply(op, adjoint, layout, x, *tensors)`` computes ``op._matvec``
 (``adjoint=False``) or ``op._rmatvec`` (``adjoint=True``) of ``x``, which holds
-``nb`` inputs (``layout = (nb, outshape)``): it is reshaped to ``(nb, *in)`` inside
-the Function and the result to ``outshape``, so no view nodes enter the graph.
+``nb`` inputs (``layout = (nb, outshape, direct)``): it is reshaped to ``(nb, *in)``
+inside the Function and the result to ``outshape``, so no view nodes enter the graph.
+``direct`` says the caller has checked that ``x`` already is the kernel's input and
+the kernel's output is ``outshape`` (the common case: then no shape is inspected).
 ``tensors`` are the operator's own parameters and buffers: they are inputs of the
 Function so that
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["OperatorFunction", "apply_operator", "needs_function", "run_kernel", "own_tensors", "bind_tensors"]
 
-Layout = tuple[int, tuple[int, ...]]
+Layout = tuple[int, tuple[int, ...], bool]
 
 
 def own_tensors(op: torch.nn.Module) -> tuple[torch.Tensor, ...]:
@@ -127,7 +129,9 @@ class OperatorFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        nb, outshape = layout
+        nb, outshape, direct = layout
+        if direct and _holds(op, tensors):
+            return op._rmatvec(x) if adjoint else op._matvec(x)
         y = run_kernel(op, adjoint, x, nb, tensors)
         return y if y.shape == outshape else y.reshape(outshape)
 
@@ -137,13 +141,16 @@ class OperatorFunction(torch.autograd.Function):
         ctx.op = op
         ctx.adjoint = adjoint
         ctx.nb = layout[0]
+        ctx.direct = layout[2]
         ctx.xshape = x.shape
+        # no zero-filled gradients or tangents for inputs that have none
         ctx.set_materialize_grads(False)
         ctx.tensors_fw = tensors
         if not tensors:
             ctx.tensor_grads = ctx.keep_x = False
             return
-        ctx.tensor_grads = any(ctx.needs_input_grad[4:])
+        needs = ctx.needs_input_grad
+        ctx.tensor_grads = True in needs[4:]
         ctx.keep_x = ctx.tensor_grads or _fwd_ad_active()
         if ctx.keep_x:
             # graph-connected copies for double backward through the tensors' gradients
@@ -152,28 +159,25 @@ class OperatorFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor | None) -> tuple:
-        op, adjoint, nb = ctx.op, ctx.adjoint, ctx.nb
         if g is None:
             return (None,) * (4 + len(ctx.tensors_fw))
+        op, adjoint, nb, tensors = ctx.op, ctx.adjoint, ctx.nb, ctx.tensors_fw
         if ctx.keep_x:
             saved = ctx.saved_tensors
             x, tensors = saved[0], saved[1:]
-        else:
-            x, tensors = None, ctx.tensors_fw
         gx = None
         if ctx.needs_input_grad[3]:
-            if torch.is_grad_enabled():
+            if _grad_enabled():
                 # create_graph: keep the adjoint differentiable (double backward)
-                gx = apply_operator(op, not adjoint, (nb, ctx.xshape), g, *tensors)
+                gx = apply_operator(op, not adjoint, (nb, ctx.xshape, ctx.direct), g, *tensors)
             else:
-                gx = run_kernel(op, not adjoint, g, nb, tensors)
-                if gx.shape != ctx.xshape:
-                    gx = gx.reshape(ctx.xshape)
+                gx = OperatorFunction.forward(op, not adjoint, (nb, ctx.xshape, ctx.direct), g, *tensors)
         if not ctx.tensor_grads:
+            if not tensors:
+                return None, None, None, gx
             return (None, None, None, gx, *((None,) * len(tensors)))
         tgrads = _tensor_vjp(op, adjoint, x, nb, tensors, g, ctx.needs_input_grad[4:])
         return (None, None, None, gx, *tgrads)
-
 
     @staticmethod
     def jvp(ctx: Any, _o: None, _a: None, _l: None, x_t: torch.Tensor | None, *tensor_ts: torch.Tensor | None):
@@ -184,7 +188,7 @@ class OperatorFunction(torch.autograd.Function):
             out = _tensor_jvp(op, adjoint, x, ctx.nb, tensors, tensor_ts)
         if x_t is not None:
             outs = op._dims if adjoint else op._dimsd
-            lin = OperatorFunction.apply(op, adjoint, (ctx.nb, (ctx.nb, *outs)), x_t, *tensors)
+            lin = OperatorFunction.apply(op, adjoint, (ctx.nb, (ctx.nb, *outs), False), x_t, *tensors)
             out = lin if out is None else out + lin
         if out is not None:
             outshape = _outshape(op, adjoint, ctx.xshape)
@@ -193,7 +197,7 @@ class OperatorFunction(torch.autograd.Function):
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple, op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor):
-        nb, outshape = layout
+        nb, outshape, _ = layout
         xdim, tdims = in_dims[3], in_dims[4:]
         if all(d is None for d in tdims):
             if xdim is None:
@@ -201,7 +205,7 @@ class OperatorFunction(torch.autograd.Function):
             # fold the mapped dimension into the operator's batch dimension
             xv = x.movedim(xdim, 0)
             nv = xv.shape[0]
-            y = OperatorFunction.apply(op, adjoint, (nv * nb, (nv, *outshape)), xv, *tensors)
+            y = OperatorFunction.apply(op, adjoint, (nv * nb, (nv, *outshape), False), xv, *tensors)
             return y, 0
         # the operator's own tensors are mapped: one application per mapped entry
         outs = []

@@ -162,7 +162,7 @@ class LinearOperator(nn.Module):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``x`` of shape ``(B, *in)`` with autograd; composites override it."""
         outs = self._dims if adjoint else self._dimsd
-        return self._function(x, adjoint, x.shape[0], (x.shape[0], *outs))
+        return self._function(x, adjoint, x.shape[0], (x.shape[0], *outs), True)
 
     def _device_error(self, dev: torch.device, xdev: torch.device) -> None:
         raise ValueError(
@@ -177,9 +177,12 @@ class LinearOperator(nn.Module):
                 self._device_error(t.device, x.device)
             return
 
-    def _function(self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...]) -> torch.Tensor:
+    def _function(
+        self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...], direct: bool = False
+    ) -> torch.Tensor:
         """Promote, check the device and go through the autograd Function; ``x`` holds ``nb``
-        inputs in any accepted form and the result is returned with shape ``outshape``."""
+        inputs in any accepted form and the result is returned with shape ``outshape``
+        (``direct``: ``x`` is already the kernel's input form, see ``_autograd``)."""
         if x.dtype != self._dtype:
             dt = torch.promote_types(self._dtype, x.dtype)
             if x.dtype != dt:
@@ -188,8 +191,10 @@ class LinearOperator(nn.Module):
         if tensors and tensors[0].device != x.device:
             self._device_error(tensors[0].device, x.device)
         if needs_function(x, tensors):
-            return apply_operator(self, adjoint, (nb, outshape), x, *tensors)
+            return apply_operator(self, adjoint, (nb, outshape, direct), x, *tensors)
         # nothing to differentiate: the kernel directly, without the Function's bookkeeping
+        if direct:
+            return self._rmatvec(x) if adjoint else self._matvec(x)
         y = run_kernel(self, adjoint, x, nb, tensors)
         return y if y.shape == outshape else y.reshape(outshape)
 
@@ -214,9 +219,12 @@ class LinearOperator(nn.Module):
         if k >= 0 and shp[k:] == ins:
             batch = shp[:k]
             outshape = (*batch, *outs)
+            # the kernels take (nb, *in), or any batch when they declare _any_batch
+            direct = k == 1 or self._any_batch
         elif nd >= 1 and shp[-1] == nin_flat:
             batch = shp[:-1]
             outshape = (*batch, nout_flat)
+            direct = False
         else:
             raise ValueError(
                 f"{self.name} {'adjoint' if adjoint else 'forward'}: expected an input of shape "
@@ -228,7 +236,7 @@ class LinearOperator(nn.Module):
             nb *= b
         if self._composite:
             return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
-        return self._function(x, adjoint, nb, outshape)
+        return self._function(x, adjoint, nb, outshape, direct)
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes
