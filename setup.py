@@ -9,10 +9,77 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_toolkit(root: str | None) -> bool:
+    """Whether ``root`` is a CUDA toolkit: ``bin/nvcc`` and ``include/cuda_runtime.h``."""
+    return bool(root) and all(
+        os.path.isfile(os.path.join(root, *part)) for part in (("bin", "nvcc"), ("include", "cuda_runtime.h"))
+    )
+
+
+def _cuda_home() -> str | None:
+    """The CUDA toolkit root: ``CUDA_HOME`` (or ``CUDA_PATH``) when set, else the toolkit of the
+    ``nvcc`` on PATH (followed through symlinks, or through a wrapper script naming the real
+    ``.../bin/nvcc``), else ``/usr/local/cuda``; ``None`` when no toolkit is found."""
+    env = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if env:
+        return env if _is_toolkit(env) else None
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        root = os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
+        if _is_toolkit(root):
+            return root
+        try:  # a small wrapper script: `exec /path/to/cuda/bin/nvcc "$@"`
+            with open(nvcc, encoding="utf-8", errors="ignore") as fh:
+                text = fh.read(65536)
+        except OSError:
+            text = ""
+        for match in re.finditer(r"(/[^\s'\"=:;]+)/bin/nvcc\b", text):
+            if _is_toolkit(match.group(1)):
+                return match.group(1)
+    return "/usr/local/cuda" if _is_toolkit("/usr/local/cuda") else None
+
+
+def _want_cuda() -> bool:
+    """Build the CUDA kernels? ``TORCHLOPS_CUDA=0``: no; ``=1``: yes (error when impossible);
+    unset: when torch is a CUDA build and a toolkit is found. Sets ``CUDA_HOME`` for torch's
+    build helpers (never decided on whether a GPU is visible)."""
+    mode = os.environ.get("TORCHLOPS_CUDA", "")
+    if mode == "0":
+        return False
+    import torch
+
+    home = _cuda_home()
+    reason = None
+    if torch.version.cuda is None:
+        reason = f"torch {torch.__version__} is not a CUDA build"
+    elif home is None:
+        reason = "no CUDA toolkit found (set CUDA_HOME to a folder with bin/nvcc and include/cuda_runtime.h)"
+    elif not glob.glob(os.path.join("csrc", "cuda", "*.cu")):
+        reason = "no CUDA sources under csrc/cuda"
+    if reason is not None:
+        if mode == "1":
+            raise SystemExit(f"torchlops: TORCHLOPS_CUDA=1 but the CUDA kernels cannot be built: {reason}")
+        return False
+    os.environ["CUDA_HOME"] = home
+    if "torch.utils.cpp_extension" in sys.modules:  # imported earlier: its guess is already made
+        sys.modules["torch.utils.cpp_extension"].CUDA_HOME = home
+    if not os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        try:
+            visible = torch.cuda.device_count() > 0
+        except Exception:  # noqa: BLE001 - no driver
+            visible = False
+        if not visible:  # torch's arch guess needs a device
+            os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0"
+    return True
 
 
 def _extensions() -> tuple[list, dict]:
@@ -23,15 +90,27 @@ def _extensions() -> tuple[list, dict]:
     if not sources:
         return [], {}
     try:
-        from torch.utils.cpp_extension import BuildExtension, CppExtension
+        import torch  # noqa: F401
     except ImportError:  # torch missing at build time: pure Python install
         return [], {}
-    ext = CppExtension(
-        "torchlops._C",
-        sources,
-        include_dirs=[os.path.join(ROOT, "csrc")],
-        extra_compile_args={"cxx": ["-O3", "-g0"]},
-    )
+    cuda = _want_cuda()
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+    include_dirs = [os.path.join(ROOT, "csrc")]
+    cxx_flags = ["-O3", "-g0"]
+    if cuda:
+        ext = CUDAExtension(
+            "torchlops._C",
+            sources + sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))),
+            include_dirs=include_dirs,
+            extra_compile_args={
+                "cxx": cxx_flags,
+                # exact IEEE arithmetic (no --use_fast_math); no host debug info (a much smaller .so)
+                "nvcc": ["-O3", "-Xcompiler", "-g0", "--expt-relaxed-constexpr"],
+            },
+        )
+    else:
+        ext = CppExtension("torchlops._C", sources, include_dirs=include_dirs, extra_compile_args={"cxx": cxx_flags})
     return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
 
 
@@ -49,12 +128,16 @@ class _OptionalBuild:
                 try:
                     super().run()
                 except Exception as err:  # noqa: BLE001 - any compiler failure
+                    if os.environ.get("TORCHLOPS_CUDA") == "1":  # CUDA demanded: fail loudly
+                        raise
                     print(f"torchlops: the extension was not built ({err}); the pure-torch engine will be used")
 
             def build_extension(self, ext) -> None:
                 try:
                     super().build_extension(ext)
                 except Exception as err:  # noqa: BLE001
+                    if os.environ.get("TORCHLOPS_CUDA") == "1":
+                        raise
                     print(f"torchlops: {ext.name} was not built ({err}); the pure-torch engine will be used")
 
         return {"build_ext": OptionalBuildExt}

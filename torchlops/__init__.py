@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from torchlops import functional, nn, optimization, signalprocessing, utils
+from torchlops._ops import ext_available, ext_info
 from torchlops.basicoperators import (
     Block,
     BlockDiag,
@@ -85,30 +86,6 @@ from torchlops.signalprocessing import (
     Sliding3D,
 )
 from torchlops.utils.dottest import dottest
-
-_EXT_ERROR: str | None = None
-try:  # the compiled kernels are optional
-    import importlib as _importlib
-
-    _C = _importlib.import_module("torchlops._C")
-except ImportError as _err:  # pragma: no cover - depends on the build
-    _C = None
-    _EXT_ERROR = (
-        f"torchlops._C is not available ({_err}); every operator uses its pure-torch engine"
-    )
-
-
-def ext_available() -> bool:
-    """Whether the compiled extension ``torchlops._C`` was built and imported."""
-    return _C is not None
-
-
-def ext_info() -> str:
-    """One line on the compiled extension: what it was built with, or how to build it."""
-    if _C is None:
-        return _EXT_ERROR or "torchlops._C is not available"
-    return "torchlops._C is available"
-
 
 __all__ = [
     "__version__",

@@ -1,0 +1,249 @@
+// CUDA kernels of the band (stencil) operators: stencil (a weighted sum of stencils along
+// several axes, forward or adjoint), stencil_split (one output per axis: the gradient) and
+// stencil_merge (its adjoint). Same semantics as cpu/stencil_cpu.cpp; index math: stencil.h.
+//
+// One thread per output element, gathers only (each output element written once, no
+// atomics), grid-stride loops. The Stencil and Terms descriptions travel by value as
+// kernel arguments.
+#include "../stencil.h"
+#include "launch.cuh"
+
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace torchlops {
+namespace {
+
+using cuda::grid_for;
+using cuda::kThreads;
+
+// y[e] = sum_t scale_t * w_t[p] * sum_{(d, c) in row i_t} c * x[e + d * stride_t]
+//   (w_t[p] = 1 without weights; p = e % N, i_t = (e / stride_t) % n_t)
+template <typename scalar_t, typename real_t, typename index_t>
+__global__ void stencil_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
+                                       scalar_t* __restrict__ y, index_t total, index_t N, Stencil<real_t> s,
+                                       Terms<real_t, index_t> T) {
+  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
+  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
+    scalar_t acc(0);
+    for (int t = 0; t < T.nterms; ++t) {
+      const index_t st = T.stride[t], n = T.n[t];
+      const index_t i = (e / st) % n;
+      scalar_t v(0);
+      visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
+      if (w != nullptr)
+        acc += T.scale[t] * w[index_t(t) * N + e % N] * v;
+      else
+        acc += T.scale[t] * v;
+    }
+    y[e] = acc;
+  }
+}
+
+// x[e] = sum_t scale_t * sum_{(d, c) in column j_t} c * conj(w_t[p + d * stride_t]) * y[e + d * stride_t]
+template <typename scalar_t, typename real_t, typename index_t>
+__global__ void stencil_adjoint_kernel(const scalar_t* __restrict__ y, const scalar_t* __restrict__ w,
+                                       scalar_t* __restrict__ x, index_t total, index_t N, Stencil<real_t> s,
+                                       Terms<real_t, index_t> T) {
+  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
+  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
+    scalar_t acc(0);
+    const index_t p = e % N;
+    for (int t = 0; t < T.nterms; ++t) {
+      const index_t st = T.stride[t], n = T.n[t];
+      const index_t j = (e / st) % n;
+      scalar_t v(0);
+      if (w != nullptr) {
+        const scalar_t* wt = w + index_t(t) * N + p;
+        visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) {
+          const index_t q = d * st;
+          v += c * (y[e + q] * conj_(wt[q]));
+        });
+      } else {
+        visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) { v += c * y[e + d * st]; });
+      }
+      acc += T.scale[t] * v;
+    }
+    x[e] = acc;
+  }
+}
+
+// y[b, t, p] = scale_t * S_t x[b] at p: one thread per (b, p) writes all T components
+template <typename scalar_t, typename real_t, typename index_t>
+__global__ void stencil_split_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ y, index_t total,
+                                     index_t N, Stencil<real_t> s, Terms<real_t, index_t> T) {
+  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
+  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
+    const index_t b = e / N, p = e % N;
+    scalar_t* yb = y + b * index_t(T.nterms) * N + p;
+    for (int t = 0; t < T.nterms; ++t) {
+      const index_t st = T.stride[t], n = T.n[t];
+      const index_t i = (e / st) % n;
+      scalar_t v(0);
+      visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
+      yb[index_t(t) * N] = T.scale[t] * v;
+    }
+  }
+}
+
+// x[b, p] = sum_t scale_t * (S_t^T y[b, t])[p]: one thread per x element gathers every component
+template <typename scalar_t, typename real_t, typename index_t>
+__global__ void stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* __restrict__ x, index_t total,
+                                     index_t N, Stencil<real_t> s, Terms<real_t, index_t> T) {
+  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
+  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
+    const index_t b = e / N, p = e % N;
+    const scalar_t* yb = y + b * index_t(T.nterms) * N + p;
+    scalar_t acc(0);
+    for (int t = 0; t < T.nterms; ++t) {
+      const index_t st = T.stride[t], n = T.n[t];
+      const index_t j = (e / st) % n;
+      const scalar_t* yt = yb + index_t(t) * N;
+      scalar_t v(0);
+      visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) { v += c * yt[d * st]; });
+      acc += T.scale[t] * v;
+    }
+    x[e] = acc;
+  }
+}
+
+void check_input(const at::Tensor& x, int64_t lead, const char* what) {
+  TORCH_CHECK(x.is_cuda(), "torchlops.", what, ": expected a CUDA tensor, got one on ", x.device());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()) || at::isComplexType(x.scalar_type()), "torchlops.", what,
+              ": expected a floating or complex tensor, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() >= lead + 1, "torchlops.", what, ": expected an input of at least ", lead + 1,
+              " dims (batch first), got shape ", x.sizes());
+}
+
+at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                        at::ArrayRef<double> spec, const std::optional<at::Tensor>& weights, bool adjoint) {
+  check_input(x_, 1, "stencil");
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const at::Tensor x = dense(x_);
+  const int64_t B = x.size(0);
+  const at::IntArrayRef dims = x.sizes().slice(1);
+  const int64_t N = x.numel() / std::max<int64_t>(B, 1);
+  at::Tensor w;
+  if (weights.has_value()) {
+    TORCH_CHECK(weights->is_cuda(), "torchlops.stencil: expected weights to be a CUDA tensor, got one on ",
+                weights->device());
+    TORCH_CHECK(weights->device() == x.device(), "torchlops.stencil: weights must be on ", x.device(), ", got ",
+                weights->device());
+    w = dense(*weights);
+    TORCH_CHECK(w.scalar_type() == x.scalar_type(), "torchlops.stencil: weights must have the input's dtype ",
+                x.scalar_type(), ", got ", w.scalar_type());
+    TORCH_CHECK(w.dim() == x.dim() && w.size(0) == int64_t(axes.size()) && w.sizes().slice(1) == dims,
+                "torchlops.stencil: weights must have shape (", axes.size(), ", *dims) with dims ", dims, ", got ",
+                w.sizes());
+  }
+  at::Tensor y = at::empty_like(x);
+  if (x.numel() == 0) return y;
+  const std::vector<double> sp(spec.begin(), spec.end());
+  const int64_t total = x.numel();
+  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, w.defined() ? w.numel() : 0));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_cuda", [&] {
+    using real_t = real_of<scalar_t>;
+    const auto s = unpack_stencil<real_t>(sp);
+    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
+    auto launch = [&](auto index_tag) {
+      using index_t = decltype(index_tag);
+      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
+      if (!adjoint)
+        stencil_forward_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
+            x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
+      else
+        stencil_adjoint_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
+            x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    };
+    if (small)
+      launch(int32_t(0));
+    else
+      launch(int64_t(0));
+  });
+  return y;
+}
+
+// y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims))
+at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                              at::ArrayRef<double> spec) {
+  check_input(x_, 1, "stencil_split");
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const at::Tensor x = dense(x_);
+  const int64_t B = x.size(0), nt = int64_t(axes.size());
+  const at::IntArrayRef dims = x.sizes().slice(1);
+  std::vector<int64_t> shape{B, nt};
+  shape.insert(shape.end(), dims.begin(), dims.end());
+  at::Tensor y = at::empty(shape, x.options());
+  if (x.numel() == 0) return y;
+  const int64_t N = x.numel() / B, total = x.numel();
+  const std::vector<double> sp(spec.begin(), spec.end());
+  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, y.numel()));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_split_cuda", [&] {
+    using real_t = real_of<scalar_t>;
+    const auto s = unpack_stencil<real_t>(sp);
+    auto launch = [&](auto index_tag) {
+      using index_t = decltype(index_tag);
+      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
+      stencil_split_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
+          x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    };
+    if (small)
+      launch(int32_t(0));
+    else
+      launch(int64_t(0));
+  });
+  return y;
+}
+
+// x[b] = sum_t scale_t * S_t^T y[b, t]   ((B, T, *dims) -> (B, *dims))
+at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                              at::ArrayRef<double> spec) {
+  check_input(y_, 2, "stencil_merge");
+  const c10::cuda::CUDAGuard guard(y_.device());
+  const at::Tensor y = dense(y_);
+  const int64_t B = y.size(0), nt = int64_t(axes.size());
+  TORCH_CHECK(y.size(1) == nt, "torchlops.stencil_merge: expected ", nt, " components in dim 1, got shape ",
+              y.sizes());
+  const at::IntArrayRef dims = y.sizes().slice(2);
+  std::vector<int64_t> shape{B};
+  shape.insert(shape.end(), dims.begin(), dims.end());
+  at::Tensor x = at::empty(shape, y.options());
+  if (x.numel() == 0) return x;
+  const int64_t N = x.numel() / B, total = x.numel();
+  const std::vector<double> sp(spec.begin(), spec.end());
+  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, y.numel()));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(y.scalar_type(), "torchlops_stencil_merge_cuda", [&] {
+    using real_t = real_of<scalar_t>;
+    const auto s = unpack_stencil<real_t>(sp);
+    auto launch = [&](auto index_tag) {
+      using index_t = decltype(index_tag);
+      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
+      stencil_merge_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
+          y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    };
+    if (small)
+      launch(int32_t(0));
+    else
+      launch(int64_t(0));
+  });
+  return x;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(torchlops, CUDA, m) {
+  m.impl("stencil", &stencil_cuda);
+  m.impl("stencil_split", &stencil_split_cuda);
+  m.impl("stencil_merge", &stencil_merge_cuda);
+}
+
+}  // namespace torchlops

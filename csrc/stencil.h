@@ -1,0 +1,139 @@
+// Per-element index math of the band (stencil) operators, shared by the CPU and CUDA kernels.
+//
+// A stencil along one axis of length n is
+//   interior rows lo <= i < n - hi:  y[i] = sum_t c_t x[i + off_t]   (taps outside [0, n) drop)
+//   edge rows:                       y[row] += c x[col]              (row, col < 0 count from n)
+// every other row is zero. The adjoint of a row stencil is the column gather
+//   x[j] = sum over the rows r that read column j of coef(r, j) y[r],
+// so forward and adjoint both write each output element once (no atomics).
+//
+// Both directions are "visits": visit_row / visit_col call f(d, c) for every contribution
+// c * v[e + d * stride] to the element at e; the kernels decide what v is.
+#pragma once
+
+#include "common.h"
+
+#include <vector>
+
+namespace torchlops {
+
+constexpr int kMaxTaps = 65;
+constexpr int kMaxEdge = 16;
+constexpr int kMaxTerms = 8;
+
+template <typename real_t>
+struct Stencil {
+  int ntaps, lo, hi, nedge;
+  int reach;  // rows/columns at least `reach` from both ends are plain interior rows
+  int off[kMaxTaps];
+  real_t c[kMaxTaps];
+  int erow[kMaxEdge], ecol[kMaxEdge];
+  real_t ec[kMaxEdge];
+};
+
+// One axis of a sum of stencils: length n, element stride, scale.
+template <typename real_t, typename index_t>
+struct Terms {
+  int nterms;
+  index_t n[kMaxTerms], stride[kMaxTerms];
+  real_t scale[kMaxTerms];
+};
+
+template <typename index_t>
+TL_HD index_t from_end(int v, index_t n) {
+  return v < 0 ? n + v : index_t(v);
+}
+
+// y[i] = sum_t c_t x[i + off_t] (lo <= i < n - hi, 0 <= i + off_t < n)  +  edge rows of i
+template <typename real_t, typename index_t, typename F>
+TL_HD void visit_row(const Stencil<real_t>& s, index_t i, index_t n, F&& f) {
+  if (i >= s.reach && i < n - s.reach) {
+    for (int t = 0; t < s.ntaps; ++t) f(index_t(s.off[t]), s.c[t]);
+    return;
+  }
+  if (i >= s.lo && i < n - s.hi) {
+    for (int t = 0; t < s.ntaps; ++t) {
+      const index_t j = i + s.off[t];
+      if (j >= 0 && j < n) f(index_t(s.off[t]), s.c[t]);
+    }
+  }
+  for (int e = 0; e < s.nedge; ++e) {
+    if (from_end(s.erow[e], n) != i) continue;
+    const index_t col = from_end(s.ecol[e], n);
+    if (col >= 0 && col < n) f(col - i, s.ec[e]);
+  }
+}
+
+// x[j] = sum_t c_t y[j - off_t] over interior rows j - off_t  +  edge entries of column j
+template <typename real_t, typename index_t, typename F>
+TL_HD void visit_col(const Stencil<real_t>& s, index_t j, index_t n, F&& f) {
+  if (j >= s.reach && j < n - s.reach) {
+    for (int t = 0; t < s.ntaps; ++t) f(index_t(-s.off[t]), s.c[t]);
+    return;
+  }
+  for (int t = 0; t < s.ntaps; ++t) {
+    const index_t r = j - s.off[t];
+    if (r >= s.lo && r < n - s.hi) f(r - j, s.c[t]);
+  }
+  for (int e = 0; e < s.nedge; ++e) {
+    if (from_end(s.ecol[e], n) != j) continue;
+    const index_t row = from_end(s.erow[e], n);
+    if (row >= 0 && row < n) f(row - j, s.ec[e]);
+  }
+}
+
+// The packed description sent from Python (see torchlops/_ops.py: stencil_spec):
+//   [ntaps, lo, hi, nedge, reach, (off, c) * ntaps, (row, col, c) * nedge]
+template <typename real_t>
+Stencil<real_t> unpack_stencil(const std::vector<double>& spec) {
+  TORCH_CHECK(spec.size() >= 5, "torchlops: stencil spec must hold at least 5 numbers, got ", spec.size());
+  Stencil<real_t> s{};
+  s.ntaps = static_cast<int>(spec[0]);
+  s.lo = static_cast<int>(spec[1]);
+  s.hi = static_cast<int>(spec[2]);
+  s.nedge = static_cast<int>(spec[3]);
+  s.reach = static_cast<int>(spec[4]);
+  TORCH_CHECK(s.ntaps >= 0 && s.ntaps <= kMaxTaps, "torchlops: a stencil has at most ", kMaxTaps,
+              " taps, got ", s.ntaps);
+  TORCH_CHECK(s.nedge >= 0 && s.nedge <= kMaxEdge, "torchlops: a stencil has at most ", kMaxEdge,
+              " edge entries, got ", s.nedge);
+  TORCH_CHECK(spec.size() == size_t(5 + 2 * s.ntaps + 3 * s.nedge), "torchlops: stencil spec of ", s.ntaps,
+              " taps and ", s.nedge, " edge entries must hold ", 5 + 2 * s.ntaps + 3 * s.nedge,
+              " numbers, got ", spec.size());
+  size_t p = 5;
+  for (int t = 0; t < s.ntaps; ++t) {
+    s.off[t] = static_cast<int>(spec[p++]);
+    s.c[t] = static_cast<real_t>(spec[p++]);
+  }
+  for (int e = 0; e < s.nedge; ++e) {
+    s.erow[e] = static_cast<int>(spec[p++]);
+    s.ecol[e] = static_cast<int>(spec[p++]);
+    s.ec[e] = static_cast<real_t>(spec[p++]);
+  }
+  return s;
+}
+
+// Terms along the given model axes of x of shape (B, *dims) (axes count the model dims).
+template <typename real_t, typename index_t>
+Terms<real_t, index_t> make_terms(const at::Tensor& x, int64_t lead, at::IntArrayRef axes,
+                                  at::ArrayRef<double> scales) {
+  TORCH_CHECK(axes.size() == scales.size(), "torchlops: one scale per axis expected, got ", axes.size(),
+              " axes and ", scales.size(), " scales");
+  TORCH_CHECK(axes.size() >= 1 && axes.size() <= size_t(kMaxTerms), "torchlops: between 1 and ", kMaxTerms,
+              " stencil axes expected, got ", axes.size());
+  Terms<real_t, index_t> T{};
+  T.nterms = static_cast<int>(axes.size());
+  const int64_t nd = x.dim() - lead;
+  for (size_t t = 0; t < axes.size(); ++t) {
+    const int64_t a = axes[t];
+    TORCH_CHECK(a >= 0 && a < nd, "torchlops: stencil axis must lie in [0, ", nd, "), got ", a);
+    int64_t stride = 1;
+    for (int64_t d = lead + a + 1; d < x.dim(); ++d) stride *= x.size(d);
+    T.n[t] = static_cast<index_t>(x.size(lead + a));
+    T.stride[t] = static_cast<index_t>(stride);
+    T.scale[t] = static_cast<real_t>(scales[t]);
+  }
+  return T;
+}
+
+}  // namespace torchlops

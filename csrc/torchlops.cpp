@@ -1,0 +1,26 @@
+// torchlops._C: the operator schemas (TORCH_LIBRARY(torchlops)) and the Python module
+// stub that lets `import torchlops._C` load them. Device kernels: cpu/*.cpp, cuda/*.cu.
+#include <Python.h>
+#include <torch/library.h>
+
+extern "C" {
+// `import torchlops._C` runs the static registrations below; the module itself is empty.
+PyMODINIT_FUNC PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}
+}
+
+TORCH_LIBRARY(torchlops, m) {
+  // x (B, *dims). Forward: sum_t scales[t] * weights[t] * S_{axes[t]} x; adjoint:
+  // sum_t scales[t] * S_{axes[t]}^T (conj(weights[t]) x). spec packs the stencil S.
+  m.def("stencil(Tensor x, int[] axes, float[] scales, float[] spec, Tensor? weights, bool adjoint) -> Tensor");
+  // (B, *dims) -> (B, T, *dims): component t is scales[t] * S_{axes[t]} x (the gradient)
+  m.def("stencil_split(Tensor x, int[] axes, float[] scales, float[] spec) -> Tensor");
+  // (B, T, *dims) -> (B, *dims): sum_t scales[t] * S_{axes[t]}^T y[:, t] (adjoint of stencil_split)
+  m.def("stencil_merge(Tensor y, int[] axes, float[] scales, float[] spec) -> Tensor");
+  // x (B, *dims), h (Bh, *hdims): direct convolution along increasing axes (at most 3),
+  // forward y[i] = sum_j h[j] x[i + o - j] or adjoint x[m] = sum_j conj(h[j]) y[m - o + j],
+  // nout samples along each axis; sample b uses filter b % Bh.
+  m.def("convolve(Tensor x, Tensor h, int[] axes, int[] offsets, int[] nout, bool adjoint) -> Tensor");
+}

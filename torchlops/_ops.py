@@ -1,0 +1,319 @@
+"""Typed wrappers over the compiled kernels ``torch.ops.torchlops.*`` and engine selection.
+
+The extension ``torchlops._C`` (``csrc/``) registers four ops in ``TORCH_LIBRARY(torchlops)``:
+
+* ``stencil(x, axes, scales, spec, weights, adjoint)``: ``sum_t scales[t] w_t S_{axes[t]} x``
+  (or its adjoint) for ``x`` of shape ``(B, *dims)``: first/second derivatives, the Laplacian
+  fused over its axes, directional derivatives (``weights``), boxcar smoothing;
+* ``stencil_split`` / ``stencil_merge``: the gradient ``(B, *dims) -> (B, T, *dims)`` in one
+  read of ``x``, and its adjoint in one write of ``x``;
+* ``convolve(x, h, axes, offsets, nout, adjoint)``: direct convolution along up to 3 axes,
+  per-sample filters.
+
+Here each op gets a fake (meta) implementation, so ``torch.compile`` traces it without
+graph breaks, and an autograd rule whose backward is the registered adjoint op (filter
+gradients of ``convolve`` come from the pure-torch engine). Operators choose an engine with
+:func:`check_engine` at construction and :func:`use_ext` per call.
+
+A stencil is described once, in Python (``functional/derivatives.py`` and
+``functional/smoothing.py``), as ``(taps, lo, hi, edge rows)``; :func:`stencil_spec` packs
+it for the kernels, so the torch engine and the kernels share one definition.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "ENGINES",
+    "ext_available",
+    "ext_info",
+    "check_engine",
+    "use_ext",
+    "stencil_spec",
+    "stencil_rows_ok",
+    "band",
+    "band_split",
+    "band_merge",
+    "convolve",
+]
+
+ENGINES = ("auto", "torch", "ext")
+
+_EXT_ERROR: str | None = None
+try:  # the compiled kernels are optional
+    _C = importlib.import_module("torchlops._C")
+except ImportError as _err:  # pragma: no cover - depends on the build
+    _C = None
+    _EXT_ERROR = (
+        f"torchlops._C is not available ({_err}); every operator uses its pure-torch engine. "
+        "Build it with `pip install --no-build-isolation -e .` (or "
+        "`python setup.py build_ext --inplace`) where a C++ compiler is installed"
+    )
+
+#: the devices the built extension has kernels for
+EXT_DEVICES: tuple[str, ...] = ()
+if _C is not None:
+    EXT_DEVICES = tuple(
+        d for d in ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_key("torchlops::stencil", d.upper())
+    )
+
+_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+#: most taps / edge entries / axes one stencil kernel takes (csrc/stencil.h)
+MAX_TAPS, MAX_EDGE, MAX_TERMS = 65, 16, 8
+
+
+def ext_available() -> bool:
+    """Whether the compiled extension ``torchlops._C`` was built and imported."""
+    return _C is not None
+
+
+def ext_info() -> str:
+    """One line on the compiled extension: the devices it has kernels for, or how to build it."""
+    if _C is None:
+        return _EXT_ERROR or "torchlops._C is not available"
+    return f"torchlops._C is available (kernels for: {', '.join(EXT_DEVICES)})"
+
+
+# ---------------------------------------------------------------------------- engines
+def check_engine(engine: str, supported: str | None = None) -> str:
+    """Validate an operator's ``engine`` argument at construction.
+
+    ``supported`` is ``None`` when the kernels can compute this operator, else the reason
+    they cannot; ``engine="ext"`` then raises (as it does when the extension is not built).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "ext":
+        if _C is None:
+            raise ValueError(f"engine='ext' needs the compiled extension: {_EXT_ERROR}")
+        if supported is not None:
+            raise ValueError(f"engine='ext' cannot compute this operator: {supported}")
+    return engine
+
+
+def _runtime_reason(x: torch.Tensor) -> str | None:
+    if _C is None:
+        return _EXT_ERROR
+    if x.device.type not in EXT_DEVICES:
+        return f"no kernels for device {x.device} (built for: {', '.join(EXT_DEVICES) or 'none'})"
+    if x.dtype not in _DTYPES:
+        return f"no kernels for dtype {x.dtype}"
+    return None
+
+
+def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch.Tensor) -> bool:
+    """Whether this application runs the compiled kernels.
+
+    ``"torch"``: never; ``"auto"``: when the operator is ``supported`` and the extension has
+    kernels for the input's device and dtype; ``"ext"``: always, ``ValueError`` when it
+    cannot. Under ``torch.func`` transforms of the operator's own tensors, and when one of
+    them requires grad, the pure-torch engine runs (the kernels have no forward-mode or
+    batching rule, and no gradient for stencil weights).
+    """
+    if engine == "torch" or supported is not None:
+        return False
+    if torch._C._functorch.maybe_current_level() is not None:
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    reason = _runtime_reason(x)
+    if reason is None:
+        return True
+    if engine == "ext":
+        raise ValueError(f"engine='ext': {reason}")
+    return False
+
+
+# ---------------------------------------------------------------------------- stencils
+Stencil = tuple[dict[int, float], int, int, list[tuple[int, dict[int, float]]]]
+
+
+def stencil_spec(st: Stencil) -> tuple[float, ...]:
+    """Pack ``(taps, lo, hi, edge rows)`` for the kernels:
+    ``(ntaps, lo, hi, nedge, reach, (off, c) * ntaps, (row, col, c) * nedge)``; rows and
+    columns ``< 0`` count from the end; rows and columns at least ``reach`` from both ends
+    are plain interior rows (all taps inside, no edge entry)."""
+    taps, lo, hi, edges = st
+    entries = [(row, col, c) for row, cols in edges for col, c in cols.items()]
+    maxoff = max((abs(k) for k in taps), default=0)
+    extent = max((v + 1 if v >= 0 else -v for r, c, _ in entries for v in (r, c)), default=0)
+    reach = max(max(lo, hi) + maxoff, extent)
+    out: list[float] = [len(taps), lo, hi, len(entries), reach]
+    for k, c in taps.items():
+        out += [k, c]
+    for r, col, c in entries:
+        out += [r, col, c]
+    return tuple(float(v) for v in out)
+
+
+def stencil_rows_ok(st: Stencil, n: int) -> str | None:
+    """``None`` when the kernels compute this stencil on an axis of length ``n`` exactly as the
+    torch engine does (edge rows distinct, outside the interior, columns inside the axis),
+    else the reason they do not."""
+    taps, lo, hi, edges = st
+    if len(taps) > MAX_TAPS:
+        return f"the stencil has {len(taps)} taps (at most {MAX_TAPS})"
+    if sum(len(cols) for _, cols in edges) > MAX_EDGE:
+        return f"the stencil has more than {MAX_EDGE} edge entries"
+    rows = []
+    for row, cols in edges:
+        r = row + n if row < 0 else row
+        if not 0 <= r < n or lo <= r < n - hi:
+            return f"edge row {row} does not fit an axis of length {n}"
+        for col in cols:
+            c = col + n if col < 0 else col
+            if not 0 <= c < n:
+                return f"edge column {col} does not fit an axis of length {n}"
+        rows.append(r)
+    if len(set(rows)) != len(rows):
+        return f"edge rows overlap on an axis of length {n}"
+    return None
+
+
+def band(
+    x: torch.Tensor,
+    axes: Sequence[int],
+    scales: Sequence[float],
+    spec: tuple[float, ...],
+    adjoint: bool,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``sum_t scales[t] w_t S_{axes[t]} x`` (or the adjoint) through the kernels; ``x`` is
+    ``(B, *dims)``, ``weights`` ``(T, *dims)`` of ``x``'s dtype."""
+    return torch.ops.torchlops.stencil(x, list(axes), list(scales), list(spec), weights, adjoint)
+
+
+def band_split(x: torch.Tensor, axes: Sequence[int], scales: Sequence[float], spec: tuple[float, ...]) -> torch.Tensor:
+    """``(B, *dims) -> (B, T, *dims)``: component ``t`` is ``scales[t] S_{axes[t]} x``."""
+    return torch.ops.torchlops.stencil_split(x, list(axes), list(scales), list(spec))
+
+
+def band_merge(y: torch.Tensor, axes: Sequence[int], scales: Sequence[float], spec: tuple[float, ...]) -> torch.Tensor:
+    """``(B, T, *dims) -> (B, *dims)``: ``sum_t scales[t] S_{axes[t]}^T y[:, t]``."""
+    return torch.ops.torchlops.stencil_merge(y, list(axes), list(scales), list(spec))
+
+
+# ---------------------------------------------------------------------------- convolution
+def convolve(
+    x: torch.Tensor,
+    h: torch.Tensor,
+    axes: Sequence[int],
+    offsets: Sequence[int],
+    nout: Sequence[int],
+    adjoint: bool,
+    batched: bool,
+) -> torch.Tensor:
+    """Direct convolution (or its adjoint) of ``x`` ``(B, *dims)`` along ``axes`` (any order,
+    at most 3) with ``h`` (``(Bh, *hshape)`` when ``batched``), through the kernels."""
+    k = len(axes)
+    if h.dtype != x.dtype:
+        h = h.to(x.dtype)
+    hb = h if batched else h.unsqueeze(0)
+    if x.shape[0] % hb.shape[0]:
+        raise ValueError(
+            f"per-sample filters: the flattened batch ({x.shape[0]}) must be a multiple of "
+            f"the number of filters ({hb.shape[0]})"
+        )
+    order = sorted(range(k), key=lambda i: axes[i])
+    if order != list(range(k)):
+        hb = hb.permute(0, *(1 + i for i in order))
+    return torch.ops.torchlops.convolve(
+        x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint
+    )
+
+
+# ---------------------------------------------------------------------------- registration
+def _register() -> None:
+    lib = "torchlops::"
+
+    @torch.library.register_fake(lib + "stencil")
+    def _(x, axes, scales, spec, weights, adjoint):  # noqa: ANN001, ANN202
+        return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake(lib + "stencil_split")
+    def _(x, axes, scales, spec):  # noqa: ANN001, ANN202
+        return x.new_empty((x.shape[0], len(axes), *x.shape[1:]))
+
+    @torch.library.register_fake(lib + "stencil_merge")
+    def _(y, axes, scales, spec):  # noqa: ANN001, ANN202
+        return y.new_empty((y.shape[0], *y.shape[2:]))
+
+    @torch.library.register_fake(lib + "convolve")
+    def _(x, h, axes, offsets, nout, adjoint):  # noqa: ANN001, ANN202
+        shape = list(x.shape)
+        for a, n in zip(axes, nout):
+            shape[1 + a] = n
+        return x.new_empty(shape)
+
+    # ---- autograd: the backward of each op is its registered adjoint
+    def _stencil_ctx(ctx, inputs, output):  # noqa: ANN001, ANN202
+        _, ctx.axes, ctx.scales, ctx.spec, weights, ctx.adjoint = inputs
+        ctx.save_for_backward(weights)
+
+    def _stencil_bwd(ctx, g):  # noqa: ANN001, ANN202
+        (weights,) = ctx.saved_tensors
+        if weights is not None and ctx.needs_input_grad[4]:
+            raise ValueError("torchlops.stencil: no gradient for the weights; use engine='torch'")
+        return torch.ops.torchlops.stencil(g, ctx.axes, ctx.scales, ctx.spec, weights, not ctx.adjoint), None, None, None, None, None
+
+    torch.library.register_autograd(lib + "stencil", _stencil_bwd, setup_context=_stencil_ctx)
+
+    def _split_ctx(ctx, inputs, output):  # noqa: ANN001, ANN202
+        _, ctx.axes, ctx.scales, ctx.spec = inputs
+
+    def _split_bwd(ctx, g):  # noqa: ANN001, ANN202
+        return torch.ops.torchlops.stencil_merge(g, ctx.axes, ctx.scales, ctx.spec), None, None, None
+
+    def _merge_bwd(ctx, g):  # noqa: ANN001, ANN202
+        return torch.ops.torchlops.stencil_split(g, ctx.axes, ctx.scales, ctx.spec), None, None, None
+
+    torch.library.register_autograd(lib + "stencil_split", _split_bwd, setup_context=_split_ctx)
+    torch.library.register_autograd(lib + "stencil_merge", _merge_bwd, setup_context=_split_ctx)
+
+    def _conv_ctx(ctx, inputs, output):  # noqa: ANN001, ANN202
+        x, h, ctx.axes, ctx.offsets, ctx.nout, ctx.adjoint = inputs
+        ctx.nin = [x.shape[1 + a] for a in ctx.axes]
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, h)
+
+    def _conv_bwd(ctx, g):  # noqa: ANN001, ANN202
+        x, h = ctx.saved_tensors
+        gx = gh = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.ops.torchlops.convolve(g, h, ctx.axes, ctx.offsets, ctx.nin, not ctx.adjoint)
+        if ctx.needs_input_grad[1]:
+            gh = _filter_grad(x, h, g, ctx.axes, ctx.offsets, ctx.nout, ctx.adjoint)
+        return gx, gh, None, None, None, None
+
+    torch.library.register_autograd(lib + "convolve", _conv_bwd, setup_context=_conv_ctx)
+
+
+def _filter_grad(
+    x: torch.Tensor,
+    h: torch.Tensor,
+    g: torch.Tensor,
+    axes: Sequence[int],
+    offsets: Sequence[int],
+    nout: Sequence[int],
+    adjoint: bool,
+) -> torch.Tensor:
+    """Vector-Jacobian product of the convolution with respect to the filter, by the
+    pure-torch direct engine (differentiable again)."""
+    from torchlops.functional.convolution import convolve as conv_ref
+    from torchlops.functional.convolution import convolve_adjoint as conv_ref_adj
+
+    ref = conv_ref_adj if adjoint else conv_ref
+
+    def f(hh: torch.Tensor) -> torch.Tensor:
+        return ref(x, hh, axes, offsets, nout, "direct", True)
+
+    _, vjp = torch.func.vjp(f, h)
+    return vjp(g)[0]
+
+
+if _C is not None:
+    _register()
