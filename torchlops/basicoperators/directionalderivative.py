@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind
-from torchlops.basicoperators.gradient import sampling_per_axis
+from torchlops.basicoperators.gradient import sampling_per_axis, stencil_engine
 from torchlops.functional.derivatives import (
     first_directional_derivative,
     first_directional_derivative_adjoint,
+    first_stencil,
     second_directional_derivative,
     second_directional_derivative_adjoint,
 )
@@ -41,6 +43,7 @@ class _Directional(LinearOperator):
         kind: str,
         dtype: DTypeLike,
         name: str,
+        engine: str,
     ) -> None:
         check_kind(kind)
         dims = to_dims(dims)
@@ -50,7 +53,19 @@ class _Directional(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         self._vshape = (len(dims),) + (1,) * len(dims) if vt.dim() == 1 else (len(dims), *dims)
+        self._spec, self._ext_no = stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
+        self._scales = tuple(1.0 / s for s in self.sampling)
+        self.engine = _ops.check_engine(engine, self._ext_no)
         self.register_operator_tensor("v", vt)
+
+
+    def _weights(self, x: torch.Tensor) -> torch.Tensor:
+        """``v`` as one field per axis, ``(ndim, *dims)``, in ``x``'s dtype (for the kernels)."""
+        return self.v.reshape(self._vshape).to(x.dtype).expand(len(self.dims), *self.dims)
+
+    # D_v x = sum_d v_d (1/s_d) S_d x   (one fused kernel pass)
+    def _dv(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        return _ops.band(x, range(len(self.dims)), self._scales, self._spec, adjoint, self._weights(x))
 
 
 class FirstDirectionalDerivative(_Directional):
@@ -73,6 +88,10 @@ class FirstDirectionalDerivative(_Directional):
         Operator dtype (defaults to that of ``v``).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -106,16 +125,21 @@ class FirstDirectionalDerivative(_Directional):
         kind: str = "centered",
         dtype: DTypeLike = None,
         name: str = "F",
+        engine: str = "auto",
     ) -> None:
-        super().__init__(dims, v, sampling, edge, kind, dtype, name)
+        super().__init__(dims, v, sampling, edge, kind, dtype, name, engine)
 
     # y[b, i] = sum_d v[d, i] (D_d x)[b, i]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x, self.v):
+            return self._dv(x, False)
         v = self.v.reshape(self._vshape).to(x.dtype)
         return first_directional_derivative(x, v, self.sampling, self.kind, self.edge)
 
     # x[b, j] = sum_d D_d^H (conj(v[d]) y)[b, j]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y, self.v):
+            return self._dv(y, True)
         v = self.v.reshape(self._vshape).to(y.dtype)
         return first_directional_derivative_adjoint(y, v, self.sampling, self.kind, self.edge)
 
@@ -139,6 +163,10 @@ class SecondDirectionalDerivative(_Directional):
         Operator dtype (defaults to that of ``v``).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -168,15 +196,20 @@ class SecondDirectionalDerivative(_Directional):
         kind: str = "centered",
         dtype: DTypeLike = None,
         name: str = "S",
+        engine: str = "auto",
     ) -> None:
-        super().__init__(dims, v, sampling, edge, kind, dtype, name)
+        super().__init__(dims, v, sampling, edge, kind, dtype, name, engine)
 
     # y[b, i] = -(D_v^H D_v x)[b, i]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x, self.v):
+            return torch.neg(self._dv(self._dv(x, False), True))
         v = self.v.reshape(self._vshape).to(x.dtype)
         return second_directional_derivative(x, v, self.sampling, self.kind, self.edge)
 
     # x[b, j] = -(D_v^H D_v y)[b, j]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y, self.v):
+            return torch.neg(self._dv(self._dv(y, False), True))
         v = self.v.reshape(self._vshape).to(y.dtype)
         return second_directional_derivative_adjoint(y, v, self.sampling, self.kind, self.edge)

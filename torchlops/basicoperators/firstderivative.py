@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from torchlops.functional.derivatives import first_derivative, first_derivative_adjoint
+from torchlops import _ops
+from torchlops.functional.derivatives import first_derivative, first_derivative_adjoint, first_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -50,6 +51,10 @@ class FirstDerivative(LinearOperator):
         Operator dtype.
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -93,6 +98,7 @@ class FirstDerivative(LinearOperator):
         order: int = 3,
         dtype: DTypeLike = None,
         name: str = "F",
+        engine: str = "auto",
     ) -> None:
         check_kind(kind)
         if order not in (3, 5):
@@ -104,11 +110,19 @@ class FirstDerivative(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         self.order = int(order)
+        st = first_stencil(kind, self.edge, self.order)
+        self._spec = _ops.stencil_spec(st)
+        self._ext_no = _ops.stencil_rows_ok(st, dims[self.axis])
+        self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s) sum_k c_k x[b, ..., i+k, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.band(x, (self.axis,), (1.0 / self.sampling,), self._spec, False)
         return first_derivative(x, self.axis, self.sampling, self.kind, self.edge, self.order)
 
     # x[b, ..., j, ...] = (1/s) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.band(y, (self.axis,), (1.0 / self.sampling,), self._spec, True)
         return first_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge, self.order)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import gradient, gradient_adjoint
+from torchlops.functional.derivatives import first_stencil, gradient, gradient_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -41,6 +42,10 @@ class Gradient(LinearOperator):
         Operator dtype.
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -75,6 +80,7 @@ class Gradient(LinearOperator):
         kind: str = "centered",
         dtype: DTypeLike = None,
         name: str = "G",
+        engine: str = "auto",
     ) -> None:
         check_kind(kind)
         dims = to_dims(dims)
@@ -82,11 +88,28 @@ class Gradient(LinearOperator):
         self.sampling = sampling_per_axis(sampling, len(dims))
         self.kind = kind
         self.edge = bool(edge)
+        self._spec, self._ext_no = stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
+        self._scales = tuple(1.0 / s for s in self.sampling)
+        self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, d, i] = (1/s_d) sum_k c_k x[b, i + k e_d]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.band_split(x, range(len(self.dims)), self._scales, self._spec)
         return gradient(x, self.sampling, self.kind, self.edge)
 
     # x[b, j] = sum_d (1/s_d) sum_k c_k y[b, d, j - k e_d]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.band_merge(y, range(len(self.dims)), self._scales, self._spec)
         return gradient_adjoint(y, self.sampling, self.kind, self.edge)
+
+
+def stencil_engine(st: tuple, dims: Sequence[int], axes: Sequence[int]) -> tuple[tuple[float, ...], str | None]:
+    """The packed stencil for the kernels and why they cannot apply it along ``axes`` of
+    ``dims`` (``None``: they can)."""
+    axes = list(axes)
+    why = f"more than {_ops.MAX_TERMS} axes" if len(axes) > _ops.MAX_TERMS else None
+    for a in axes:
+        why = why or _ops.stencil_rows_ok(st, dims[a])
+    return _ops.stencil_spec(st), why

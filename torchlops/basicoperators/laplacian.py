@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import laplacian, laplacian_adjoint
+from torchlops.functional.derivatives import laplacian, laplacian_adjoint, second_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -36,6 +37,10 @@ class Laplacian(LinearOperator):
         Operator dtype (complex weights make a complex operator).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -71,6 +76,7 @@ class Laplacian(LinearOperator):
         kind: str = "centered",
         dtype: DTypeLike = None,
         name: str = "L",
+        engine: str = "auto",
     ) -> None:
         check_kind(kind)
         dims = to_dims(dims)
@@ -96,11 +102,33 @@ class Laplacian(LinearOperator):
         self.sampling = tuple(check_sampling(s) for s in sampling)
         self.kind = kind
         self.edge = bool(edge)
+        st = second_stencil(kind, self.edge)
+        self._spec = _ops.stencil_spec(st)
+        self._scales = tuple(w / s**2 for w, s in zip(self.weights, self.sampling))
+        self._ext_no = _laplacian_ext_no(st, dims, self.axes, self._scales)
+        self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, i] = sum_d (w_d / s_d^2) sum_k c_k x[b, i + k e_d]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.band(x, self.axes, self._scales, self._spec, False)
         return laplacian(x, self.axes, self.weights, self.sampling, self.kind, self.edge)
 
     # x[b, j] = sum_d (conj(w_d) / s_d^2) sum_k c_k y[b, j - k e_d]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.band(y, self.axes, self._scales, self._spec, True)
         return laplacian_adjoint(y, self.axes, self.weights, self.sampling, self.kind, self.edge)
+
+
+def _laplacian_ext_no(st: tuple, dims: tuple[int, ...], axes: tuple[int, ...], scales: tuple) -> str | None:
+    """Why the kernels cannot compute this Laplacian (``None``: they can)."""
+    if any(isinstance(c, complex) for c in scales):
+        return "complex weights"
+    if len(axes) > _ops.MAX_TERMS:
+        return f"more than {_ops.MAX_TERMS} axes"
+    for a in axes:
+        why = _ops.stencil_rows_ok(st, dims[a])
+        if why is not None:
+            return why
+    return None

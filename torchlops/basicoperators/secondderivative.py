@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import second_derivative, second_derivative_adjoint
+from torchlops.functional.derivatives import second_derivative, second_derivative_adjoint, second_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -32,6 +33,10 @@ class SecondDerivative(LinearOperator):
         Operator dtype.
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -64,6 +69,7 @@ class SecondDerivative(LinearOperator):
         edge: bool = False,
         dtype: DTypeLike = None,
         name: str = "S",
+        engine: str = "auto",
     ) -> None:
         check_kind(kind)
         dims = to_dims(dims)
@@ -72,11 +78,19 @@ class SecondDerivative(LinearOperator):
         self.sampling = check_sampling(sampling)
         self.kind = kind
         self.edge = bool(edge)
+        st = second_stencil(kind, self.edge)
+        self._spec = _ops.stencil_spec(st)
+        self._ext_no = _ops.stencil_rows_ok(st, dims[self.axis])
+        self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s^2) sum_k c_k x[b, ..., i+k, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.band(x, (self.axis,), (1.0 / self.sampling**2,), self._spec, False)
         return second_derivative(x, self.axis, self.sampling, self.kind, self.edge)
 
     # x[b, ..., j, ...] = (1/s^2) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.band(y, (self.axis,), (1.0 / self.sampling**2,), self._spec, True)
         return second_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge)

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from torchlops.basicoperators.smoothing1d import check_nsmooth
+from torchlops import _ops
+from torchlops.basicoperators.smoothing1d import apply_boxcars, boxcar_engine, check_nsmooth
 from torchlops.functional.smoothing import smoothing, smoothing_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
@@ -30,6 +31,10 @@ class Smoothing2D(LinearOperator):
         Operator dtype.
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -64,6 +69,7 @@ class Smoothing2D(LinearOperator):
         axes: Sequence[int] = (-2, -1),
         dtype: DTypeLike = None,
         name: str = "S",
+        engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)
         nsmooth, axes = tuple(nsmooth), tuple(axes)
@@ -75,11 +81,17 @@ class Smoothing2D(LinearOperator):
         if len(self.axes) == len(dims) and sorted(self.axes) == list(range(len(dims))):
             # every axis is smoothed: as in PyLops, nsmooth[k] then goes with model axis k
             self.axes = tuple(range(len(dims)))
+        self._specs, self._ext_no = boxcar_engine(self.nsmooth)
+        self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, i, j] = 1/(L0 L1) sum_{|l| <= h0, |m| <= h1} x[b, i + l, j + m]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return apply_boxcars(x, self._specs, self.axes, False)
         return smoothing(x, self.nsmooth, self.axes)
 
     # x[b, i, j] = 1/(L0 L1) sum_{|l| <= h0, |m| <= h1} y[b, i - l, j - m]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return apply_boxcars(y, self._specs, self.axes, True)
         return smoothing_adjoint(y, self.nsmooth, self.axes)

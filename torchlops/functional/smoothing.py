@@ -14,13 +14,20 @@ import torch
 
 from torchlops.functional.derivatives import _fast
 
-__all__ = ["boxcar_length", "smoothing", "smoothing_adjoint"]
+__all__ = ["boxcar_length", "boxcar_stencil", "smoothing", "smoothing_adjoint"]
 
 
 def boxcar_length(nsmooth: int) -> int:
     """PyLops convention: an even length is made odd by adding one."""
     n = int(nsmooth)
     return n + 1 if n % 2 == 0 else n
+
+
+def boxcar_stencil(length: int) -> tuple[dict[int, float], int, int, list]:
+    """The boxcar of odd ``length`` as a band (taps ``-h..h`` of ``1/L``, every row, taps
+    outside the axis dropped): the description the compiled kernels take."""
+    h = length // 2
+    return {lag: 1.0 / length for lag in range(-h, h + 1)}, 0, 0, []
 
 
 def _boxcar(x: torch.Tensor, a: int, length: int) -> torch.Tensor:

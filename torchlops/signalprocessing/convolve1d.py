@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint
 from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing.convolvend import check_filter, choose_method
+from torchlops.signalprocessing.convolvend import check_filter, conv_engine
 from torchlops.utils.checks import normalize_axis, operator_tensor, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
@@ -40,6 +41,10 @@ class Convolve1D(LinearOperator):
         (the flattened batch must be a multiple of ``Bh``).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -80,6 +85,7 @@ class Convolve1D(LinearOperator):
         dtype: DTypeLike = None,
         batched_filter: bool = False,
         name: str = "C",
+        engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
@@ -104,15 +110,19 @@ class Convolve1D(LinearOperator):
         self.offset = int(offset)
         self.nh = nh
         self.batched_filter = bool(batched_filter)
-        self.method = choose_method(method, nh, 1)
+        self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1)
         self.register_operator_tensor("h", t)
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         nd = [self.dimsd[self.axis]]
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.convolve(x, self.h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
         return convolve(x, self.h, (self.axis,), (self.offset,), nd, self.method, self.batched_filter)
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         nm = [self.dims[self.axis]]
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
         return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self.method, self.batched_filter)

@@ -33,6 +33,10 @@ class Convolve2D(ConvolveND):
         One filter per sample (see :class:`ConvolveND`).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -65,6 +69,7 @@ class Convolve2D(ConvolveND):
         dtype: DTypeLike = None,
         batched_filter: bool = False,
         name: str = "C",
+        engine: str = "auto",
     ) -> None:
         hd = getattr(h, "ndim", None)
         if hd is None:
@@ -76,4 +81,4 @@ class Convolve2D(ConvolveND):
         if axes is None or len(tuple(axes)) != 2:
             raise ValueError(f"axes must hold two axes, got {axes!r}")
         super().__init__(dims, h, offset=offset, axes=axes, method=method, dtype=dtype,
-                         batched_filter=batched_filter, name=name)
+                         batched_filter=batched_filter, name=name, engine=engine)

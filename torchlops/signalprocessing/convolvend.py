@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
-__all__ = ["ConvolveND", "DIRECT_FFT_CROSSOVER", "choose_method"]
+__all__ = ["ConvolveND", "DIRECT_FFT_CROSSOVER", "choose_method", "conv_engine"]
 
 #: Filters with at most this many taps use the direct engine when the method is chosen
 #: automatically, longer ones the FFT engine. Measured by ``benchmarks/bench_convolve.py``
@@ -32,6 +33,16 @@ def choose_method(method: str | None, ntaps: int, naxes: int) -> str:
     if method == "direct" and naxes > 3:
         raise ValueError(f"method='direct' convolves along at most 3 axes, got {naxes}; use method='fft'")
     return method
+
+
+def conv_engine(engine: str, method: str | None, ntaps: int, naxes: int) -> tuple[str, str | None, str]:
+    """Resolve ``(method, why the kernels cannot run it or None, engine)``: the kernels compute
+    the direct method, which ``engine="ext"`` selects when ``method`` is automatic."""
+    if engine == "ext" and method in (None, "auto"):
+        method = "direct"
+    resolved = choose_method(method, ntaps, naxes)
+    why = None if resolved == "direct" else f"method={resolved!r} (the kernels compute method='direct')"
+    return resolved, why, _ops.check_engine(engine, why)
 
 
 def check_filter(t: torch.Tensor, nfilt: int, batched: bool) -> None:
@@ -74,6 +85,10 @@ class ConvolveND(LinearOperator):
         batch must be a multiple of ``Bh``, else ``ValueError``).
     name : :obj:`str`, optional
         Name.
+    engine : :obj:`str`, optional
+        ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
+        else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
+        are not built or cannot compute this operator).
 
     Notes
     -----
@@ -113,6 +128,7 @@ class ConvolveND(LinearOperator):
         dtype: DTypeLike = None,
         batched_filter: bool = False,
         name: str = "C",
+        engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)
         ax = list(range(len(dims))) if axes is None else [normalize_axis(a, len(dims), "axes") for a in to_dims_axes(axes)]
@@ -129,7 +145,7 @@ class ConvolveND(LinearOperator):
         self.offset = off
         self.nh = hshape
         self.batched_filter = bool(batched_filter)
-        self.method = choose_method(method, prod(hshape), len(ax))
+        self.method, self._ext_no, self.engine = conv_engine(engine, method, prod(hshape), len(ax))
         self.register_operator_tensor("h", t)
 
     def _nout(self, adjoint: bool) -> list[int]:
@@ -138,10 +154,14 @@ class ConvolveND(LinearOperator):
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, x):
+            return _ops.convolve(x, self.h, self.axes, self.offset, self._nout(False), False, self.batched_filter)
         return convolve(x, self.h, self.axes, self.offset, self._nout(False), self.method, self.batched_filter)
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if _ops.use_ext(self.engine, self._ext_no, y):
+            return _ops.convolve(y, self.h, self.axes, self.offset, self._nout(True), True, self.batched_filter)
         return convolve_adjoint(y, self.h, self.axes, self.offset, self._nout(True), self.method, self.batched_filter)
 
 
