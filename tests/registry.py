@@ -493,7 +493,37 @@ SLIDING_CASES: list[OperatorCase] = [
 ]
 
 
-CASES: list[OperatorCase] = BASIC_CASES + CONVOLVE_CASES + FOURIER_CASES + INTERP_CASES + SLIDING_CASES
+#: explicit engines of the kernel-backed operators: "auto" (the cases above) takes the compiled
+#: kernels when they are built, so the pure-torch engine is pinned here, and "ext" too
+#: (only when built: tests/test_ext.py fails in CI if it is not).
+ENGINE_CASES: list[OperatorCase] = [
+    OperatorCase(
+        f"{name}-{engine}", factory, compile=engine == "ext" and name == "Laplacian"
+    )
+    for engine in (("torch", "ext") if tl.ext_available() else ("torch",))
+    for name, factory in [
+        ("FirstDerivative", lambda dt, e=engine: tl.FirstDerivative((4, 9), axis=0, order=5, edge=True, dtype=dt, engine=e)),
+        ("SecondDerivative", lambda dt, e=engine: tl.SecondDerivative((5, 6), kind="backward", edge=True, dtype=dt, engine=e)),
+        ("Laplacian", lambda dt, e=engine: tl.Laplacian((4, 3, 5), axes=(0, 2), weights=(1, 3), edge=True, dtype=dt, engine=e)),
+        ("Gradient", lambda dt, e=engine: tl.Gradient((4, 5), sampling=(1.0, 2.0), edge=True, dtype=_c(dt), engine=e)),
+        ("FirstDirectionalDerivative",
+         lambda dt, e=engine: tl.FirstDirectionalDerivative((3, 5), v=_randn(2, 3, 5, dtype=dt), edge=True, engine=e)),
+        ("SecondDirectionalDerivative",
+         lambda dt, e=engine: tl.SecondDirectionalDerivative((4, 5), v=torch.tensor([0.6, 0.8], dtype=dt), engine=e)),
+        ("SmoothingND", lambda dt, e=engine: tl.SmoothingND((3, 5), (4, 7), dtype=dt, engine=e)),
+        ("Convolve1D-long-filter",
+         lambda dt, e=engine: Convolve1D((3, 5), _randn(7, dtype=dt), offset=2, method="direct", engine=e)),
+        ("Convolve2D-complex",
+         lambda dt, e=engine: Convolve2D((5, 6), _randn(3, 2, dtype=dt, cplx=True), offset=(1, 1), method="direct", engine=e)),
+        ("ConvolveND-3axes",
+         lambda dt, e=engine: ConvolveND((4, 5, 3), _randn(3, 2, 2, dtype=dt), offset=(1, 1, 0), axes=None,
+                                         method="direct", engine=e)),
+    ]
+]
+
+CASES: list[OperatorCase] = (
+    BASIC_CASES + CONVOLVE_CASES + FOURIER_CASES + INTERP_CASES + SLIDING_CASES + ENGINE_CASES
+)
 
 _BY_NAME = {c.name: c for c in CASES}
 if len(_BY_NAME) != len(CASES):  # pragma: no cover - guards the registry itself

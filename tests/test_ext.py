@@ -1,0 +1,316 @@
+"""The compiled kernels (torchlops._C): engine="ext" equals engine="torch" for every variant,
+opcheck of every registered op, torch.compile over kernel-backed operators, errors.
+
+CI sets TORCHLOPS_REQUIRE_EXT=1: there a missing extension fails this module instead of
+skipping it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+import torch
+
+import torchlops as tl
+from torchlops import _ops
+
+if not tl.ext_available():
+    if os.environ.get("TORCHLOPS_REQUIRE_EXT") == "1":
+        raise RuntimeError(f"TORCHLOPS_REQUIRE_EXT=1 but the extension is not built: {tl.ext_info()}")
+    pytest.skip(f"extension not built: {tl.ext_info()}", allow_module_level=True)
+
+DEVICES = ["cpu"] + (["cuda"] if "cuda" in _ops.EXT_DEVICES and torch.cuda.is_available() else [])
+DTYPES = [torch.float32, torch.float64, torch.complex128]
+TOL = {torch.float32: 2e-5, torch.float64: 1e-12, torch.complex64: 2e-5, torch.complex128: 1e-12}
+
+
+def _dev(name: str) -> object:
+    return pytest.param(name, marks=pytest.mark.cuda) if name == "cuda" else name
+
+
+DEVS = [_dev(d) for d in DEVICES]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> None:
+    scale = b.abs().max().clamp_min(1.0)
+    err = (a - b).abs().max() / scale
+    assert err <= TOL[dtype], f"ext vs torch: max relative error {err:.3g}"
+
+
+def _compare(
+    make: object, dims: tuple[int, ...], dtype: torch.dtype, device: str, batch: tuple[int, ...] = (2, 3),
+    unbatched: bool = True,
+) -> None:
+    """engine='ext' == engine='torch', forward and adjoint, batched and non-contiguous inputs."""
+    E = make("ext").to(device)
+    T = make("torch").to(device)
+    assert E.engine == "ext" and T.engine == "torch"
+    x = torch.randn(*batch, *dims, dtype=dtype, device=device)
+    y = torch.randn(*batch, *E.dimsd, dtype=dtype, device=device)
+    _close(E @ x, T @ x, dtype)
+    _close(E.H @ y, T.H @ y, dtype)
+    # non-contiguous: a transposed copy transposed back (same values, other strides)
+    xt = x.transpose(0, -1).contiguous().transpose(0, -1)
+    assert not xt.is_contiguous()
+    _close(E @ xt, T @ x, dtype)
+    if dtype.is_complex:  # lazily conjugated input (conj bit set)
+        _close(E @ x.conj(), T @ x.conj().resolve_conj(), dtype)
+    if unbatched:
+        _close(E @ x[0, 0], T @ x[0, 0], dtype)
+
+
+# ---------------------------------------------------------------------------- derivatives
+FIRST = [(k, e, o) for k in ("forward", "centered", "backward") for e in (False, True) for o in (3, 5)
+         if not (o == 5 and k != "centered")]
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("kind,edge,order", FIRST)
+def test_first_derivative(kind: str, edge: bool, order: int, axis: int, dtype: torch.dtype, device: str) -> None:
+    dims = (7, 6, 9)
+    _compare(lambda e: tl.FirstDerivative(dims, axis=axis, sampling=0.7, kind=kind, edge=edge, order=order,
+                                          dtype=dtype, engine=e), dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("kind,edge", list(itertools.product(("forward", "centered", "backward"), (False, True))))
+def test_second_derivative(kind: str, edge: bool, axis: int, dtype: torch.dtype, device: str) -> None:
+    dims = (6, 5, 8)
+    _compare(lambda e: tl.SecondDerivative(dims, axis=axis, sampling=1.3, kind=kind, edge=edge, dtype=dtype, engine=e),
+             dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("axes,weights,sampling", [
+    ((-2, -1), (1.0, 1.0), (1.0, 1.0)),
+    ((0, 2), (2.0, -0.5), (0.5, 2.0)),
+    ((0, 1, 2), (1.0, 2.0, 3.0), (1.0, 0.7, 1.1)),
+])
+@pytest.mark.parametrize("kind,edge", [("centered", False), ("centered", True), ("forward", True), ("backward", False)])
+def test_laplacian(axes: tuple, weights: tuple, sampling: tuple, kind: str, edge: bool, dtype: torch.dtype, device: str) -> None:
+    dims = (5, 7, 6)
+    _compare(lambda e: tl.Laplacian(dims, axes=axes, weights=weights, sampling=sampling, kind=kind, edge=edge,
+                                    dtype=dtype, engine=e), dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dims", [(9,), (5, 8), (4, 6, 5)], ids=str)
+@pytest.mark.parametrize("kind,edge", [("centered", False), ("centered", True), ("forward", False), ("backward", True)])
+def test_gradient(dims: tuple, kind: str, edge: bool, dtype: torch.dtype, device: str) -> None:
+    sampling = tuple(0.5 + i for i in range(len(dims)))
+    _compare(lambda e: tl.Gradient(dims, sampling=sampling, kind=kind, edge=edge, dtype=dtype, engine=e),
+             dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("field", [False, True], ids=["one-direction", "per-point"])
+@pytest.mark.parametrize("second", [False, True], ids=["first", "second"])
+def test_directional(field: bool, second: bool, dtype: torch.dtype, device: str) -> None:
+    dims = (6, 7)
+    gen = torch.Generator().manual_seed(3)
+    v = torch.randn(2, *dims, generator=gen) if field else torch.tensor([0.6, 0.8])
+    Op = tl.SecondDirectionalDerivative if second else tl.FirstDirectionalDerivative
+    _compare(lambda e: Op(dims, v=v.to(dtype), sampling=(1.0, 0.5), edge=True, engine=e), dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("which", ["1D-axis0", "1D-long", "2D", "ND"])
+def test_smoothing(which: str, dtype: torch.dtype, device: str) -> None:
+    dims = (6, 9, 5)
+    make = {
+        "1D-axis0": lambda e: tl.Smoothing1D(3, dims, axis=0, dtype=dtype, engine=e),
+        "1D-long": lambda e: tl.Smoothing1D(13, dims, axis=1, dtype=dtype, engine=e),  # longer than the axis
+        "2D": lambda e: tl.Smoothing2D((3, 5), dims, axes=(0, 2), dtype=dtype, engine=e),
+        "ND": lambda e: tl.SmoothingND((3, 4, 5), dims, dtype=dtype, engine=e),
+    }[which]
+    _compare(make, dims, dtype, device)
+
+
+# ---------------------------------------------------------------------------- convolutions
+def _filt(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 5) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype) \
+        if not dtype.is_complex else torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("nh,offset,axis", [(5, 2, -1), (4, 0, 0), (7, 6, 1), (12, 3, -1)], ids=str)
+def test_convolve1d(nh: int, offset: int, axis: int, dtype: torch.dtype, device: str) -> None:
+    dims = (6, 9)  # nh=12 along axis -1: a filter longer than the signal (dimsd differs)
+    h = _filt((nh,), dtype)
+    _compare(lambda e: tl.Convolve1D(dims, h, offset=offset, axis=axis, method="direct", engine=e), dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_convolve1d_per_sample_filters(dtype: torch.dtype, device: str) -> None:
+    dims = (11,)
+    h = _filt((3, 4), dtype)
+    _compare(lambda e: tl.Convolve1D(dims, h, offset=1, method="direct", batched_filter=True, engine=e),
+             dims, dtype, device, batch=(2, 3), unbatched=False)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("hs,offset,axes", [((3, 5), (1, 2), (-2, -1)), ((4, 2), (0, 1), (0, 2)), ((3, 3), (2, 0), (2, 0))], ids=str)
+def test_convolve2d(hs: tuple, offset: tuple, axes: tuple, dtype: torch.dtype, device: str) -> None:
+    dims = (7, 5, 8)
+    h = _filt(hs, dtype)
+    _compare(lambda e: tl.Convolve2D(dims, h, offset=offset, axes=axes, method="direct", engine=e), dims, dtype, device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_convolvend(dtype: torch.dtype, device: str) -> None:
+    dims = (5, 6, 7)
+    h = _filt((3, 2, 4), dtype)
+    _compare(lambda e: tl.ConvolveND(dims, h, offset=(1, 0, 2), axes=None, method="direct", engine=e),
+             dims, dtype, device)
+
+
+def test_auto_engine_picks_ext_and_torch() -> None:
+    assert tl.FirstDerivative((5, 6)).engine == "auto"
+    x = torch.randn(5, 6)
+    calls = []
+    orig = _ops.band
+
+    def spy(*a: object, **k: object) -> torch.Tensor:
+        calls.append(1)
+        return orig(*a, **k)
+
+    _ops.band = spy
+    try:
+        tl.FirstDerivative((5, 6), engine="auto") @ x
+        n_auto = len(calls)
+        tl.FirstDerivative((5, 6), engine="torch") @ x
+        n_torch = len(calls) - n_auto
+    finally:
+        _ops.band = orig
+    assert n_auto == 1 and n_torch == 0
+    # kernels for float16 do not exist: auto falls back, ext says why
+    xh = torch.randn(5, 6, dtype=torch.float16)
+    assert not _ops.use_ext("auto", None, xh)
+    with pytest.raises(ValueError, match="no kernels for dtype torch.float16"):
+        _ops.use_ext("ext", None, xh)
+
+
+# ---------------------------------------------------------------------------- autograd through the ops
+def test_learnable_filter_gradient_with_ext() -> None:
+    dims = (4, 17)
+    h = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    x = torch.randn(3, *dims, dtype=torch.float64)
+    C = tl.Convolve1D(dims, h, offset=2, method="direct", engine="ext")
+    R = tl.Convolve1D(dims, h, offset=2, method="direct", engine="torch")
+    (C @ x).square().sum().backward()
+    g_ext = h.grad.clone()
+    h.grad = None
+    (R @ x).square().sum().backward()
+    torch.testing.assert_close(g_ext, h.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_raw_ops_gradcheck() -> None:
+    x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    spec = tl.FirstDerivative((5, 6), kind="centered", edge=True)._spec
+    assert torch.autograd.gradcheck(lambda t: _ops.band(t, (0, 1), (1.0, 2.0), spec, False), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: _ops.band(t, (0, 1), (1.0, 2.0), spec, True), (x,))
+    assert torch.autograd.gradcheck(lambda t: _ops.band_split(t, (0, 1), (1.0, 0.5), spec), (x,))
+    h = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, f: _ops.convolve(t, f, (1, 0), (1, 0), (6, 5), False, False), (x, h))
+    assert torch.autograd.gradgradcheck(lambda t, f: _ops.convolve(t, f, (1,), (1,), (6,), True, False), (x, h[:, 0]))
+
+
+# ---------------------------------------------------------------------------- opcheck
+def _opcheck_samples() -> list:
+    spec = tl.FirstDerivative((5, 6), kind="centered", edge=True)._spec
+    spec2 = tl.SecondDerivative((5, 6), edge=True)._spec
+    out = []
+    for dt in (torch.float32, torch.float64, torch.complex128):
+        rg = dt == torch.float64
+        x = torch.randn(2, 5, 6, dtype=dt, requires_grad=rg)
+        w = torch.randn(2, 5, 6, dtype=dt)
+        out += [
+            (torch.ops.torchlops.stencil.default, (x, [0, 1], [1.0, 0.5], list(spec), None, False)),
+            (torch.ops.torchlops.stencil.default, (x, [1], [2.0], list(spec2), None, True)),
+            (torch.ops.torchlops.stencil.default, (x, [0, 1], [1.0, 0.5], list(spec), w, True)),
+            (torch.ops.torchlops.stencil_split.default, (x, [0, 1], [1.0, 0.5], list(spec))),
+            (torch.ops.torchlops.stencil_merge.default,
+             (torch.randn(2, 2, 5, 6, dtype=dt, requires_grad=rg), [0, 1], [1.0, 0.5], list(spec))),
+            (torch.ops.torchlops.convolve.default,
+             (x, torch.randn(1, 3, dtype=dt, requires_grad=rg), [1], [1], [6], False)),
+            (torch.ops.torchlops.convolve.default,
+             (x, torch.randn(2, 2, 3, dtype=dt, requires_grad=rg), [0, 1], [0, 2], [5, 6], True)),
+            (torch.ops.torchlops.convolve.default,
+             (x, torch.randn(1, 8, dtype=dt, requires_grad=rg), [1], [3], [8], False)),
+        ]
+    return out
+
+
+@pytest.mark.parametrize("op,args", _opcheck_samples(), ids=lambda v: getattr(v, "__name__", "") if callable(v) else "")
+def test_opcheck(op: object, args: tuple) -> None:
+    torch.library.opcheck(op, args)
+
+
+# ---------------------------------------------------------------------------- torch.compile
+@pytest.mark.parametrize("which", ["laplacian", "convolve2d"])
+def test_compile_fullgraph(which: str) -> None:
+    torch._dynamo.reset()
+    if which == "laplacian":
+        Op = tl.Laplacian((9, 8), weights=(1.0, 2.0), edge=True, dtype=torch.float64, engine="ext")
+    else:
+        Op = tl.Convolve2D((9, 8), torch.randn(3, 3, dtype=torch.float64), offset=(1, 1), method="direct", engine="ext")
+    x = torch.randn(2, 9, 8, dtype=torch.float64, requires_grad=True)
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        return Op.H(Op(t) * 2.0)
+
+    cf = torch.compile(f, fullgraph=True)
+    torch.testing.assert_close(cf(x), f(x))
+    g1 = torch.autograd.grad(cf(x).sum(), x)[0]
+    g2 = torch.autograd.grad(f(x).sum(), x)[0]
+    torch.testing.assert_close(g1, g2)
+
+
+# ---------------------------------------------------------------------------- errors
+def test_engine_errors() -> None:
+    with pytest.raises(ValueError, match="engine must be one of"):
+        tl.FirstDerivative((5, 6), engine="cuda")
+    with pytest.raises(ValueError, match="the kernels compute method='direct'"):
+        tl.Convolve1D((5, 6), torch.ones(3), method="fft", engine="ext")
+    with pytest.raises(ValueError, match="complex weights"):
+        tl.Laplacian((5, 6), weights=(1.0, 1j), engine="ext")
+    with pytest.raises(ValueError, match="edge rows overlap on an axis of length 3"):
+        tl.FirstDerivative(3, order=5, edge=True, engine="ext")
+    with pytest.raises(ValueError, match="more than 65 samples"):
+        tl.Smoothing1D(67, 100, engine="ext")
+    # engine="auto" falls back silently where the kernels cannot go
+    D = tl.FirstDerivative(3, order=5, edge=True, dtype=torch.float64)
+    torch.testing.assert_close(D @ torch.ones(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))
+
+
+def test_kernel_argument_checks() -> None:
+    x = torch.randn(2, 5, 6)
+    spec = list(tl.FirstDerivative((5, 6))._spec)
+    with pytest.raises(RuntimeError, match="stencil axis must lie in"):
+        torch.ops.torchlops.stencil(x, [2], [1.0], spec, None, False)
+    with pytest.raises(RuntimeError, match="one scale per axis expected"):
+        torch.ops.torchlops.stencil(x, [0, 1], [1.0], spec, None, False)
+    with pytest.raises(RuntimeError, match="stencil spec of"):
+        torch.ops.torchlops.stencil(x, [0], [1.0], spec[:-1], None, False)
+    with pytest.raises(RuntimeError, match="weights must have shape"):
+        torch.ops.torchlops.stencil(x, [0], [1.0], spec, torch.randn(1, 5, 5), False)
+    with pytest.raises(RuntimeError, match="the filter must have the input's dtype"):
+        torch.ops.torchlops.convolve(x, torch.randn(1, 3, dtype=torch.float64), [1], [1], [6], False)
+    with pytest.raises(RuntimeError, match="must be a multiple of the number of filters"):
+        torch.ops.torchlops.convolve(x, torch.randn(3, 3), [1], [1], [6], False)
+    with pytest.raises(RuntimeError, match="axes must be increasing"):
+        torch.ops.torchlops.convolve(x, torch.randn(1, 3, 3), [1, 0], [1, 1], [6, 5], False)
