@@ -98,11 +98,17 @@ def _extensions() -> tuple[list, dict]:
 
     include_dirs = [os.path.join(ROOT, "csrc")]
     cxx_flags = ["-O3", "-g0"]
+    link_flags: list[str] = []
+    if sys.platform.startswith("linux"):
+        # at::parallel_for is OpenMP in torch's Linux builds: without -fopenmp it runs serially
+        cxx_flags.append("-fopenmp")
+        link_flags.append("-fopenmp")
     if cuda:
         ext = CUDAExtension(
             "torchlops._C",
             sources + sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))),
             include_dirs=include_dirs,
+            extra_link_args=link_flags,
             extra_compile_args={
                 "cxx": cxx_flags,
                 # exact IEEE arithmetic (no --use_fast_math); no host debug info (a much smaller .so)
@@ -110,7 +116,13 @@ def _extensions() -> tuple[list, dict]:
             },
         )
     else:
-        ext = CppExtension("torchlops._C", sources, include_dirs=include_dirs, extra_compile_args={"cxx": cxx_flags})
+        ext = CppExtension(
+            "torchlops._C",
+            sources,
+            include_dirs=include_dirs,
+            extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
+        )
     return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
 
 

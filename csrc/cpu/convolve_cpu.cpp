@@ -4,6 +4,7 @@
 // contiguous multiply-add (vectorised loop).
 #include "../convolve.h"
 #include "../conv_geom.h"
+#include "vec.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -44,10 +45,8 @@ void conv_lines(const scalar_t* in, const scalar_t* h, scalar_t* out, const Conv
             if (qa >= qb) continue;
             scalar_t c = h[filt_offset(g, o, j1, j2, j3)];
             if (adjoint) c = conj_(c);
-            const scalar_t* x = in + in_offset(g, o, c1, p1, c2, p2, qa + shift);
-            scalar_t* t = tmp.data() + qa * g.P[2];
-            const int64_t m = (qb - qa) * g.P[2];
-            for (int64_t q = 0; q < m; ++q) t[q] += c * x[q];
+            vec::axpy(tmp.data() + qa * g.P[2], in + in_offset(g, o, c1, p1, c2, p2, qa + shift), c,
+                      (qb - qa) * g.P[2]);
           }
         }
       }

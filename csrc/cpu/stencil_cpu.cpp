@@ -6,6 +6,7 @@
 // interior rows are computed tap by tap over one contiguous range (vectorised loops) and
 // the few rows near either end go through visit_row / visit_col.
 #include "../stencil.h"
+#include "vec.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/Dispatch.h>
@@ -43,36 +44,35 @@ void band_pass(const scalar_t* in, LineMap min_, scalar_t* out, LineMap mout, co
       const int64_t ow = l % mout.lines_per_sample;
       scalar_t* dst = out + (l / mout.lines_per_sample) * mout.sample_stride + ow * n * inner;
       const scalar_t* wl = w ? w + ow * n * inner : nullptr;
-      // out rows [a, b) (+)= scale * w * tmp
-      auto store = [&](int64_t a, int64_t b) {
-        const int64_t q0 = a * inner, len = (b - a) * inner;
-        scalar_t* __restrict__ d = dst + q0;
-        const scalar_t* __restrict__ t = tmp.data();
-        if (wl) {
-          const scalar_t* __restrict__ ww = wl + q0;
-          if (acc)
-            for (int64_t q = 0; q < len; ++q) d[q] += scale * ww[q] * t[q];
-          else
-            for (int64_t q = 0; q < len; ++q) d[q] = scale * ww[q] * t[q];
-        } else if (acc) {
-          for (int64_t q = 0; q < len; ++q) d[q] += scale * t[q];
-        } else {
-          for (int64_t q = 0; q < len; ++q) d[q] = scale * t[q];
+      // rows [a0, a0 + len / inner) (+)= scale * sum_p c_p * src rows shifted by d_p; with
+      // weights the sum goes through tmp and is multiplied by w on the way out
+      auto rows = [&](int64_t a0, int64_t len, int np, const int64_t* d, const real_t* c) {
+        scalar_t* dd0 = dst + a0 * inner;
+        if (wl == nullptr) {
+          for (int p = 0; p < np; ++p) {
+            const scalar_t* x = src + (a0 + d[p]) * inner;
+            if (p == 0 && !acc)
+              vec::scal(dd0, x, scale * c[p], len);
+            else
+              vec::axpy(dd0, x, scale * c[p], len);
+          }
+          if (np == 0 && !acc) std::fill(dd0, dd0 + len, scalar_t(0));
+          return;
         }
+        tmp.assign(len, scalar_t(0));
+        for (int p = 0; p < np; ++p) vec::axpy(tmp.data(), src + (a0 + d[p]) * inner, c[p], len);
+        const scalar_t* ww = wl + a0 * inner;
+        if (acc)
+          for (int64_t q = 0; q < len; ++q) dd0[q] += scale * ww[q] * tmp[q];
+        else
+          for (int64_t q = 0; q < len; ++q) dd0[q] = scale * ww[q] * tmp[q];
       };
       // interior rows: every tap over one contiguous range
       const int64_t a = std::max<int64_t>(r0, s.reach), b = std::min<int64_t>(r1, n - s.reach);
       if (a < b) {
-        const int64_t len = (b - a) * inner;
-        tmp.assign(len, scalar_t(0));
-        for (int t = 0; t < s.ntaps; ++t) {
-          const int64_t d = Adjoint ? -s.off[t] : s.off[t];
-          const real_t c = s.c[t];
-          const scalar_t* __restrict__ x = src + (a + d) * inner;
-          scalar_t* __restrict__ tt = tmp.data();
-          for (int64_t q = 0; q < len; ++q) tt[q] += c * x[q];
-        }
-        store(a, b);
+        int64_t d[kMaxTaps];
+        for (int t = 0; t < s.ntaps; ++t) d[t] = Adjoint ? -s.off[t] : s.off[t];
+        rows(a, (b - a) * inner, s.ntaps, d, s.c);
       }
       // rows near the ends: their own list of (offset, coefficient)
       auto edge_row = [&](int64_t i) {
@@ -86,13 +86,7 @@ void band_pass(const scalar_t* in, LineMap min_, scalar_t* out, LineMap mout, co
           visit_col<real_t, int64_t>(s, i, n, push);
         else
           visit_row<real_t, int64_t>(s, i, n, push);
-        tmp.assign(inner, scalar_t(0));
-        for (size_t p = 0; p < dd.size(); ++p) {
-          const scalar_t* x = src + (i + dd[p]) * inner;
-          const real_t c = cc[p];
-          for (int64_t q = 0; q < inner; ++q) tmp[q] += c * x[q];
-        }
-        store(i, i + 1);
+        rows(i, inner, int(dd.size()), dd.data(), cc.data());
       };
       const int64_t head = a < b ? a : r1, tail = a < b ? b : r1;
       for (int64_t i = r0; i < std::min(head, r1); ++i) edge_row(i);

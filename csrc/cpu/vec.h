@@ -1,0 +1,34 @@
+// Vector primitives of the CPU kernels. The real versions are compiled twice (AVX2+FMA and
+// the baseline ISA) and the best one is picked when the library loads (GCC/Clang
+// target_clones), so a build runs everywhere and uses AVX2 where the CPU has it.
+// Complex arrays scaled by a real coefficient are the same loops on interleaved reals.
+#pragma once
+
+#include "../common.h"
+
+namespace torchlops {
+namespace vec {
+
+// t[q] += c * x[q]
+void axpy(float* t, const float* x, float c, int64_t n);
+void axpy(double* t, const double* x, double c, int64_t n);
+// t[q] = c * x[q]
+void scal(float* t, const float* x, float c, int64_t n);
+void scal(double* t, const double* x, double c, int64_t n);
+
+template <typename T>
+inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, T c, int64_t n) {
+  axpy(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, 2 * n);
+}
+template <typename T>
+inline void scal(c10::complex<T>* t, const c10::complex<T>* x, T c, int64_t n) {
+  scal(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, 2 * n);
+}
+// complex coefficient (complex filters)
+template <typename T>
+inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, c10::complex<T> c, int64_t n) {
+  for (int64_t q = 0; q < n; ++q) t[q] += c * x[q];
+}
+
+}  // namespace vec
+}  // namespace torchlops
