@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import torchlops
 from torchlops.functional.convolution import convolve
 from torchlops.signalprocessing.convolve1d import Convolve1D
 from torchlops.signalprocessing.convolve2d import Convolve2D
@@ -83,9 +84,15 @@ def versus(n: int, device: torch.device, repeat: int) -> None:
     h2 = torch.randn(15, 15, device=device)
     xn = x.cpu().numpy()
     rows = []
+    # (label, constructor keywords): the pure-torch FFT engines, the compiled direct kernels
+    # (when built) and the automatic choice (method=None, engine="auto")
+    variants = [("fft", {"method": "fft"}), ("overlapadd", {"method": "overlapadd"})]
+    if torchlops.ext_available():
+        variants.append(("direct-ext", {"method": "direct", "engine": "ext"}))
+    variants.append(("auto", {"method": None}))
     cases = [
-        ("Convolve1D 31 taps", m, Convolve1D((n, n), h1, offset=15, method=m).to(device)) for m in ("fft", "overlapadd")
-    ] + [("Convolve2D 15x15", m, Convolve2D((n, n), h2, offset=(7, 7), method=m).to(device)) for m in ("fft", "overlapadd")]
+        ("Convolve1D 31 taps", m, Convolve1D((n, n), h1, offset=15, **kw).to(device)) for m, kw in variants
+    ] + [("Convolve2D 15x15", m, Convolve2D((n, n), h2, offset=(7, 7), **kw).to(device)) for m, kw in variants]
     for label, method, Op in cases:
         tf = timeit(lambda Op=Op: Op.matvec(x), device, repeat)
         ta = timeit(lambda Op=Op: Op.rmatvec(x), device, repeat)
@@ -105,7 +112,9 @@ def versus(n: int, device: torch.device, repeat: int) -> None:
                 w = h2.flip((0, 1)).reshape(1, 1, 15, 15)
                 tc = timeit(lambda w=w: F.conv2d(x.reshape(1, 1, n, n), w, padding=7), device, repeat)
             ref = f"torch conv {1e3 * tc:8.2f} ms  ratio {tc / tf:5.2f}x"
-        rows.append(f"{label:<20} {method:>10}  fwd {1e3 * tf:7.1f} / adj {1e3 * ta:7.1f} ms   {ref}")
+        if method == "auto":
+            method = f"auto:{Op.method}"
+        rows.append(f"{label:<20} {method:>11}  fwd {1e3 * tf:7.1f} / adj {1e3 * ta:7.1f} ms   {ref}")
     print(f"\n{n}x{n} float32 on {device} (fwd / adj)")
     print("\n".join(rows))
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import torchlops as tl
 from tests.registry import CONVOLVE_CASES as CASES
 from torchlops.signalprocessing.convolve1d import Convolve1D
 from torchlops.signalprocessing.convolve2d import Convolve2D
@@ -298,8 +299,16 @@ def test_errors() -> None:
 def test_method_choice() -> None:
     from torchlops.signalprocessing.convolvend import DIRECT_FFT_CROSSOVER as NC
 
-    assert Convolve1D(64, torch.ones(NC)).method == "direct"
-    assert Convolve1D(64, torch.ones(NC + 1)).method == "fft"
+    assert Convolve1D(64, torch.ones(NC), engine="torch").method == "direct"
+    assert Convolve1D(64, torch.ones(NC + 1), engine="torch").method == "fft"
+    if tl.ext_available():  # the kernels move the crossover (engine "auto" or "ext")
+        from torchlops.signalprocessing.convolvend import DIRECT_FFT_CROSSOVER_EXT as NE
+
+        assert Convolve1D(64, torch.ones(NE[1])).method == "direct"
+        assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "fft"
+        assert Convolve2D((20, 20), torch.ones(9, 9), method=None).method == "direct"
+        assert Convolve2D((20, 20), torch.ones(9, 10), method=None).method == "fft"
+        assert Convolve1D(64, torch.ones(NE[1] + 1), engine="ext").method == "direct"
     assert Convolve1D(64, torch.ones(3), method="overlapadd").method == "overlapadd"
     assert Convolve2D((9, 9), torch.ones(3, 3), method=None).method == "direct"
     assert Convolve2D((9, 9), torch.ones(3, 3)).method == "fft"  # PyLops' default
