@@ -95,6 +95,10 @@ else
   note bench_kernels "benchmarks/bench_kernels.py not found"
   FAILED=1
 fi
+# the tiny-operator overhead (autograd Function per call) and the composite batch, on the GPU
+run bench_core 45 "$PY" benchmarks/bench_core.py --device cuda
+# Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
+run bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 if "$PY" benchmarks/bench_solvers.py --help 2>/dev/null | grep -q -- "--device"; then
   run bench_solvers 60 "$PY" benchmarks/bench_solvers.py --device cuda
 else
