@@ -303,12 +303,15 @@ def test_method_choice() -> None:
     assert Convolve1D(64, torch.ones(NC + 1), engine="torch").method == "fft"
     if tl.ext_available():  # the kernels move the crossover (engine "auto" or "ext")
         from torchlops.signalprocessing.convolvend import DIRECT_FFT_CROSSOVER_EXT as NE
+        from torchlops.signalprocessing.convolvend import DIRECT_SMALL_WORK_EXT as NW
 
-        assert Convolve1D(64, torch.ones(NE[1])).method == "direct"
-        assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "fft"
-        assert Convolve2D((20, 20), torch.ones(9, 9), method=None).method == "direct"
-        assert Convolve2D((20, 20), torch.ones(9, 10), method=None).method == "fft"
-        assert Convolve1D(64, torch.ones(NE[1] + 1), engine="ext").method == "direct"
+        big = NW // NE[1] + 1  # more samples than the small-problem rule covers
+        assert Convolve1D(big, torch.ones(NE[1])).method == "direct"
+        assert Convolve1D(big, torch.ones(NE[1] + 1)).method == "fft"
+        assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "direct"  # small: direct anyway
+        assert Convolve2D((100, 100), torch.ones(9, 9), method=None).method == "direct"
+        assert Convolve2D((100, 100), torch.ones(9, 10), method=None).method == "fft"
+        assert Convolve1D(big, torch.ones(NE[1] + 1), engine="ext").method == "direct"
     assert Convolve1D(64, torch.ones(3), method="overlapadd").method == "overlapadd"
     assert Convolve2D((9, 9), torch.ones(3, 3), method=None).method == "direct"
     assert Convolve2D((9, 9), torch.ones(3, 3)).method == "fft"  # PyLops' default

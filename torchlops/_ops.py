@@ -129,6 +129,23 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
     return False
 
 
+# ---------------------------------------------------------------------------- calls
+_below_autograd = torch._C._AutoDispatchBelowAutograd
+
+
+def _call(op: object, args: tuple, tensors: tuple[torch.Tensor | None, ...]) -> torch.Tensor:
+    """``op(*args)``; straight to the device kernel when nothing needs a graph (the autograd
+    layer of a custom op costs several microseconds per call, most of a small application)."""
+    if (
+        torch.compiler.is_compiling()
+        or torch.autograd.forward_ad._current_level >= 0
+        or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+    ):
+        return op(*args)
+    with _below_autograd():
+        return op(*args)
+
+
 # ---------------------------------------------------------------------------- stencils
 Stencil = tuple[dict[int, float], int, int, list[tuple[int, dict[int, float]]]]
 
@@ -185,17 +202,17 @@ def band(
 ) -> torch.Tensor:
     """``sum_t scales[t] w_t S_{axes[t]} x`` (or the adjoint) through the kernels; ``x`` is
     ``(B, *dims)``, ``weights`` ``(T, *dims)`` of ``x``'s dtype."""
-    return torch.ops.torchlops.stencil(x, list(axes), list(scales), list(spec), weights, adjoint)
+    return _call(torch.ops.torchlops.stencil.default, (x, list(axes), list(scales), list(spec), weights, adjoint), (x, weights))
 
 
 def band_split(x: torch.Tensor, axes: Sequence[int], scales: Sequence[float], spec: tuple[float, ...]) -> torch.Tensor:
     """``(B, *dims) -> (B, T, *dims)``: component ``t`` is ``scales[t] S_{axes[t]} x``."""
-    return torch.ops.torchlops.stencil_split(x, list(axes), list(scales), list(spec))
+    return _call(torch.ops.torchlops.stencil_split.default, (x, list(axes), list(scales), list(spec)), (x,))
 
 
 def band_merge(y: torch.Tensor, axes: Sequence[int], scales: Sequence[float], spec: tuple[float, ...]) -> torch.Tensor:
     """``(B, T, *dims) -> (B, *dims)``: ``sum_t scales[t] S_{axes[t]}^T y[:, t]``."""
-    return torch.ops.torchlops.stencil_merge(y, list(axes), list(scales), list(spec))
+    return _call(torch.ops.torchlops.stencil_merge.default, (y, list(axes), list(scales), list(spec)), (y,))
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -222,9 +239,8 @@ def convolve(
     order = sorted(range(k), key=lambda i: axes[i])
     if order != list(range(k)):
         hb = hb.permute(0, *(1 + i for i in order))
-    return torch.ops.torchlops.convolve(
-        x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint
-    )
+    args = (x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint)
+    return _call(torch.ops.torchlops.convolve.default, args, (x, hb))
 
 
 # ---------------------------------------------------------------------------- registration

@@ -8,7 +8,7 @@ from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.convolvend import check_filter, conv_engine
-from torchlops.utils.checks import normalize_axis, operator_tensor, to_dims
+from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = ["Convolve1D"]
@@ -110,7 +110,7 @@ class Convolve1D(LinearOperator):
         self.offset = int(offset)
         self.nh = nh
         self.batched_filter = bool(batched_filter)
-        self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1)
+        self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1, prod(dims))
         self.register_operator_tensor("h", t)
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
