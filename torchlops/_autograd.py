@@ -119,8 +119,12 @@ def needs_function(x: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
 
 
 
+_forward_ad = torch.autograd.forward_ad
+_functorch_level = torch._C._functorch.maybe_current_level
+
+
 def _fwd_ad_active() -> bool:
-    return torch.autograd.forward_ad._current_level >= 0 or torch._C._functorch.maybe_current_level() is not None
+    return _forward_ad._current_level >= 0 or _functorch_level() is not None
 
 
 class OperatorFunction(torch.autograd.Function):
@@ -137,7 +141,8 @@ class OperatorFunction(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
-        op, adjoint, layout, x, *tensors = inputs
+        op, adjoint, layout, x = inputs[:4]
+        tensors = inputs[4:]
         ctx.op = op
         ctx.adjoint = adjoint
         ctx.nb = layout[0]
@@ -149,8 +154,7 @@ class OperatorFunction(torch.autograd.Function):
         if not tensors:
             ctx.tensor_grads = ctx.keep_x = False
             return
-        needs = ctx.needs_input_grad
-        ctx.tensor_grads = True in needs[4:]
+        ctx.tensor_grads = True in ctx.needs_input_grad[4:]
         ctx.keep_x = ctx.tensor_grads or _fwd_ad_active()
         if ctx.keep_x:
             # graph-connected copies for double backward through the tensors' gradients
@@ -170,6 +174,8 @@ class OperatorFunction(torch.autograd.Function):
             if _grad_enabled():
                 # create_graph: keep the adjoint differentiable (double backward)
                 gx = apply_operator(op, not adjoint, (nb, ctx.xshape, ctx.direct), g, *tensors)
+            elif ctx.direct and _holds(op, tensors):
+                gx = op._matvec(g) if adjoint else op._rmatvec(g)
             else:
                 gx = OperatorFunction.forward(op, not adjoint, (nb, ctx.xshape, ctx.direct), g, *tensors)
         if not ctx.tensor_grads:

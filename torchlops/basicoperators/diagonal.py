@@ -78,7 +78,10 @@ class Diagonal(LinearOperator):
         self.register_operator_tensor("diag", d)
 
     def _d(self) -> torch.Tensor:
-        d = self.diag
+        # the buffer (or parameter) without nn.Module.__getattr__: this runs on every application
+        d = self._buffers.get("diag")
+        if d is None:
+            d = self.diag
         return d.reshape(self._bshape) if self._reshape_diag else d
 
     # y[b, i] = d[i] x[b, i]
