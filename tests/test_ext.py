@@ -314,3 +314,28 @@ def test_kernel_argument_checks() -> None:
         torch.ops.torchlops.convolve(x, torch.randn(3, 3), [1], [1], [6], False)
     with pytest.raises(RuntimeError, match="axes must be increasing"):
         torch.ops.torchlops.convolve(x, torch.randn(1, 3, 3), [1, 0], [1, 1], [6, 5], False)
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_short_axes_auto_equals_torch(n: int) -> None:
+    """Axes shorter than the stencil's edge rows: auto takes the kernels where they match the
+    torch engine exactly and falls back where they would not (never a different result)."""
+    gen = torch.Generator().manual_seed(n)
+    makers = []
+    for kind, edge, order in itertools.product(("forward", "centered", "backward"), (False, True), (3, 5)):
+        if order == 5 and kind != "centered":
+            continue
+        makers += [
+            lambda e, k=kind, ed=edge, o=order: tl.FirstDerivative((n, 3), axis=0, kind=k, edge=ed, order=o,
+                                                                   dtype=torch.float64, engine=e),
+            lambda e, k=kind, ed=edge: tl.SecondDerivative((3, n), kind=k, edge=ed, dtype=torch.float64, engine=e),
+            lambda e, k=kind, ed=edge: tl.Laplacian((n, 4), kind=k, edge=ed, dtype=torch.float64, engine=e),
+            lambda e, k=kind, ed=edge: tl.Gradient((n, 4), kind=k, edge=ed, dtype=torch.float64, engine=e),
+        ]
+    makers += [lambda e, L=L: tl.Smoothing1D(L, (n, 3), axis=0, dtype=torch.float64, engine=e) for L in (3, 9)]
+    for make in makers:
+        A, T = make("auto"), make("torch")
+        x = torch.randn(2, *T.dims, dtype=torch.float64, generator=gen)
+        y = torch.randn(2, *T.dimsd, dtype=torch.float64, generator=gen)
+        torch.testing.assert_close(A @ x, T @ x, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(A.H @ y, T.H @ y, rtol=1e-12, atol=1e-12)
