@@ -12,6 +12,9 @@ from torchlops._autograd import apply_operator, needs_function, own_tensors, run
 from torchlops.utils.checks import prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
+#: the common input dtypes, checked by set membership before the general test
+_FLOAT_DTYPES = frozenset({torch.float32, torch.float64, torch.complex64, torch.complex128})
+
 __all__ = ["LinearOperator", "aslinearoperator"]
 
 
@@ -205,7 +208,7 @@ class LinearOperator(nn.Module):
                 f"{self.name}: input must be a torch.Tensor, got {type(x).__name__} "
                 "(use torch.as_tensor to convert it)"
             )
-        if not (x.is_floating_point() or x.is_complex()):
+        if x.dtype not in _FLOAT_DTYPES and not (x.is_floating_point() or x.is_complex()):
             raise TypeError(
                 f"{self.name}: input must be a floating or complex tensor, got dtype {x.dtype}"
             )
@@ -236,7 +239,20 @@ class LinearOperator(nn.Module):
             nb *= b
         if self._composite:
             return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
-        return self._function(x, adjoint, nb, outshape, direct)
+        # _function, inlined (this runs on every application of every operator)
+        if x.dtype != self._dtype:
+            dt = torch.promote_types(self._dtype, x.dtype)
+            if x.dtype != dt:
+                x = x.to(dt)
+        tensors = own_tensors(self)
+        if tensors and tensors[0].device != x.device:
+            self._device_error(tensors[0].device, x.device)
+        if needs_function(x, tensors):
+            return apply_operator(self, adjoint, (nb, outshape, direct), x, *tensors)
+        if direct:
+            return self._rmatvec(x) if adjoint else self._matvec(x)
+        y = run_kernel(self, adjoint, x, nb, tensors)
+        return y if y.shape == outshape else y.reshape(outshape)
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes
