@@ -164,8 +164,7 @@ class LinearOperator(nn.Module):
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``x`` of shape ``(B, *in)`` with autograd; composites override it."""
-        outs = self._dims if adjoint else self._dimsd
-        return self._function(x, adjoint, x.shape[0], (x.shape[0], *outs), True)
+        return self._apply_public(x, adjoint)
 
     def _device_error(self, dev: torch.device, xdev: torch.device) -> None:
         raise ValueError(
@@ -174,32 +173,11 @@ class LinearOperator(nn.Module):
         )
 
     def _check_own_device(self, x: torch.Tensor) -> None:
-        """Device check for composites that hold tensors of their own (leaves check in ``_function``)."""
+        """Device check for composites that hold tensors of their own (leaves check in ``_apply_public``)."""
         for t in own_tensors(self):
             if t.device != x.device:
                 self._device_error(t.device, x.device)
             return
-
-    def _function(
-        self, x: torch.Tensor, adjoint: bool, nb: int, outshape: tuple[int, ...], direct: bool = False
-    ) -> torch.Tensor:
-        """Promote, check the device and go through the autograd Function; ``x`` holds ``nb``
-        inputs in any accepted form and the result is returned with shape ``outshape``
-        (``direct``: ``x`` is already the kernel's input form, see ``_autograd``)."""
-        if x.dtype != self._dtype:
-            dt = torch.promote_types(self._dtype, x.dtype)
-            if x.dtype != dt:
-                x = x.to(dt)
-        tensors = own_tensors(self)
-        if tensors and tensors[0].device != x.device:
-            self._device_error(tensors[0].device, x.device)
-        if needs_function(x, tensors):
-            return apply_operator(self, adjoint, (nb, outshape, direct), x, *tensors)
-        # nothing to differentiate: the kernel directly, without the Function's bookkeeping
-        if direct:
-            return self._rmatvec(x) if adjoint else self._matvec(x)
-        y = run_kernel(self, adjoint, x, nb, tensors)
-        return y if y.shape == outshape else y.reshape(outshape)
 
     # ------------------------------------------------------------------ application
     def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
@@ -239,7 +217,7 @@ class LinearOperator(nn.Module):
             nb *= b
         if self._composite:
             return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
-        # _function, inlined (this runs on every application of every operator)
+        # promote, check the device, and go through the autograd Function only when needed
         if x.dtype != self._dtype:
             dt = torch.promote_types(self._dtype, x.dtype)
             if x.dtype != dt:
