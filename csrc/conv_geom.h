@@ -26,6 +26,7 @@ std::tuple<at::Tensor, ConvGeom<index_t>> conv_setup(const at::Tensor& x, const 
               " model dims, got shape ", x.sizes());
   TORCH_CHECK(h.dim() == k + 1, "torchlops.convolve: expected a filter (Bh, ", k, " filter dims), got shape ",
               h.sizes());
+  TORCH_CHECK(h.numel() > 0, "torchlops.convolve: the filter must not be empty, got shape ", h.sizes());
   TORCH_CHECK(h.size(0) >= 1 && x.size(0) % h.size(0) == 0, "torchlops.convolve: the batch (", x.size(0),
               ") must be a multiple of the number of filters (", h.size(0), ")");
   const int64_t D = x.dim() - 1;

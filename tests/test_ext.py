@@ -339,3 +339,33 @@ def test_short_axes_auto_equals_torch(n: int) -> None:
         y = torch.randn(2, *T.dimsd, dtype=torch.float64, generator=gen)
         torch.testing.assert_close(A @ x, T @ x, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(A.H @ y, T.H @ y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex128], ids=str)
+@pytest.mark.parametrize("case", ["1d-long-line", "1d-per-sample", "1d-filter-longer", "2d-plane", "2d-31x31"])
+def test_convolve_tile_sized(case: str, dtype: torch.dtype, device: str) -> None:
+    """Sizes that take the shared-memory tiled CUDA paths (lines of >= 128 outputs, planes of
+    >= 512); on CPU the same cases check the line kernels on long lines."""
+    if case == "1d-long-line":
+        h = _filt((31,), dtype)
+        _compare(lambda e: tl.Convolve1D((3, 1301), h, offset=15, method="direct", engine=e), (3, 1301), dtype, device)
+    elif case == "1d-per-sample":
+        h = _filt((3, 17), dtype)
+        _compare(lambda e: tl.Convolve1D(700, h, offset=4, method="direct", batched_filter=True, engine=e),
+                 (700,), dtype, device, batch=(2, 3), unbatched=False)
+    elif case == "1d-filter-longer":
+        h = _filt((300,), dtype)
+        _compare(lambda e: tl.Convolve1D((2, 200), h, offset=120, method="direct", engine=e), (2, 200), dtype, device)
+    elif case == "2d-plane":
+        h = _filt((15, 15), dtype)
+        _compare(lambda e: tl.Convolve2D((2, 45, 70), h, offset=(7, 3), method="direct", engine=e),
+                 (2, 45, 70), dtype, device)
+    else:
+        h = _filt((31, 31), dtype)
+        _compare(lambda e: tl.Convolve2D((40, 37), h, offset=(15, 30), method="direct", engine=e), (40, 37), dtype, device)
+
+
+def test_empty_filter_rejected_by_kernel() -> None:
+    with pytest.raises(RuntimeError, match="the filter must not be empty"):
+        torch.ops.torchlops.convolve(torch.randn(2, 5), torch.randn(1, 0), [0], [0], [5], False)

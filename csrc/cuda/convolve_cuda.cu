@@ -312,6 +312,8 @@ size_t plane_smem(int64_t nh2, int64_t nh3) {
 
 // whether `kernel` can run with `bytes` of dynamic shared memory on the current device
 // (opting in above the default limit)
+// (the kernel's limit is raised to the device's opt-in maximum, never lowered, so launches
+// from several host threads with different sizes cannot undo each other)
 template <typename Kernel>
 bool smem_fits(Kernel* kernel, size_t bytes) {
   if (bytes <= kDefaultSmem) return true;
@@ -319,7 +321,7 @@ bool smem_fits(Kernel* kernel, size_t bytes) {
   C10_CUDA_CHECK(cudaGetDevice(&dev));
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   if (bytes > size_t(optin)) return false;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
   return true;
 }
 
@@ -355,11 +357,16 @@ bool geom_fits_int32(const ConvGeom<int64_t>& g, int64_t nx, int64_t nh, int64_t
 // which kernel computes the geometry g
 enum class ConvPath { Gather, Line, Plane };
 
+// (tiles are only worth it when the outputs fill a good part of them: at least a quarter
+// of a 1-D tile of the widest scalar, or of a 2-D tile)
 ConvPath conv_path(const ConvGeom<int64_t>& g) {
   // 1-D along the last axis, contiguous lines
-  if (g.nh[0] == 1 && g.nh[1] == 1 && g.P[2] == 1 && g.nh[2] <= kMaxLineTaps) return ConvPath::Line;
+  if (g.nh[0] == 1 && g.nh[1] == 1 && g.P[2] == 1 && g.nh[2] <= kMaxLineTaps &&
+      g.nout[2] >= kLineThreads * kMaxRowOutputs / 8)
+    return ConvPath::Line;
   // 2-D along the two last axes, contiguous planes
-  if (g.nh[0] == 1 && g.P[1] == 1 && g.P[2] == 1 && g.nh[1] <= kMaxPlaneTaps && g.nh[2] <= kMaxPlaneTaps)
+  if (g.nh[0] == 1 && g.P[1] == 1 && g.P[2] == 1 && g.nh[1] <= kMaxPlaneTaps && g.nh[2] <= kMaxPlaneTaps &&
+      g.nout[1] * g.nout[2] >= int64_t(kPlaneX) * kMaxRowOutputs * kPlaneY * kPlaneRows / 8)
     return ConvPath::Plane;
   return ConvPath::Gather;
 }
