@@ -77,8 +77,8 @@ def _want_cuda() -> bool:
             visible = torch.cuda.device_count() > 0
         except Exception:  # noqa: BLE001 - no driver
             visible = False
-        if not visible:  # torch's arch guess needs a device
-            os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0"
+        if not visible:  # torch's arch guess needs a device: Volta to Hopper, PTX for newer
+            os.environ["TORCH_CUDA_ARCH_LIST"] = "7.0;8.0;8.6;8.9;9.0+PTX"
     return True
 
 
@@ -145,12 +145,28 @@ class _OptionalBuild:
                     print(f"torchlops: the extension was not built ({err}); the pure-torch engine will be used")
 
             def build_extension(self, ext) -> None:
-                try:
-                    super().build_extension(ext)
-                except Exception as err:  # noqa: BLE001
-                    if os.environ.get("TORCHLOPS_CUDA") == "1":
-                        raise
-                    print(f"torchlops: {ext.name} was not built ({err}); the pure-torch engine will be used")
+                # a failing part should not cost the rest: retry without the CUDA sources, then
+                # without OpenMP, before giving up on the extension
+                err: Exception | None = None
+                for attempt in ("full", "no-cuda", "no-openmp"):
+                    if attempt == "no-cuda":
+                        if os.environ.get("TORCHLOPS_CUDA") == "1" and err is not None:
+                            raise err
+                        cu = [src for src in ext.sources if src.endswith(".cu")]
+                        if not cu:
+                            continue
+                        ext.sources = [src for src in ext.sources if not src.endswith(".cu")]
+                    elif attempt == "no-openmp":
+                        ext.extra_compile_args["cxx"] = [f for f in ext.extra_compile_args["cxx"] if f != "-fopenmp"]
+                        ext.extra_link_args = [f for f in ext.extra_link_args if f != "-fopenmp"]
+                    try:
+                        super().build_extension(ext)
+                        if attempt != "full":
+                            print(f"torchlops: {ext.name} built {attempt} after a failure ({err})")
+                        return
+                    except Exception as e:  # noqa: BLE001 - any compiler failure
+                        err = e
+                print(f"torchlops: {ext.name} was not built ({err}); the pure-torch engine will be used")
 
         return {"build_ext": OptionalBuildExt}
 
