@@ -317,18 +317,11 @@ def _filter_grad(
     nout: Sequence[int],
     adjoint: bool,
 ) -> torch.Tensor:
-    """Vector-Jacobian product of the convolution with respect to the filter, by the
-    pure-torch direct engine (differentiable again)."""
-    from torchlops.functional.convolution import convolve as conv_ref
-    from torchlops.functional.convolution import convolve_adjoint as conv_ref_adj
+    """Vector-Jacobian product of the convolution with respect to the filter ``(Bh, *hshape)``:
+    an FFT cross-correlation in pure torch (differentiable again)."""
+    from torchlops.functional.convolution import convolve_filter_vjp
 
-    ref = conv_ref_adj if adjoint else conv_ref
-
-    def f(hh: torch.Tensor) -> torch.Tensor:
-        return ref(x, hh, axes, offsets, nout, "direct", True)
-
-    _, vjp = torch.func.vjp(f, h)
-    return vjp(g)[0]
+    return convolve_filter_vjp(h, x, g, axes, offsets, adjoint, True)
 
 
 if _C is not None:

@@ -39,6 +39,8 @@ __all__ = [
     "nonstationary_filters_adjoint",
     "interpolation_weights",
     "next_fast_len",
+    "convolve_filter_grad",
+    "convolve_filter_vjp",
 ]
 
 
@@ -226,6 +228,64 @@ def convolve_adjoint(
     g = h.conj().flip(list(range(h.dim() - k, h.dim())))
     nh = h.shape[h.dim() - k :]
     return _core(y, g, axes, [n - 1 - o for n, o in zip(nh, offsets)], nout, method, batched)
+
+
+# grad_h[f, j] = sum_{b = f mod Bh} sum_i g[b, ..., i, ...] conj(x[b, ..., i + o - j, ...])
+def convolve_filter_grad(
+    x: torch.Tensor,
+    g: torch.Tensor,
+    hshape: Sequence[int],
+    axes: Sequence[int],
+    offsets: Sequence[int],
+    nbh: int = 1,
+) -> torch.Tensor:
+    """Gradient of ``<g, convolve(x, h)>`` with respect to the filter (PyTorch's convention:
+    ``sum g conj(dy/dh)``), ``(nbh, *hshape)``: one cross-correlation by zero-padded FFTs,
+    summed over the samples that share each filter. Differentiable again."""
+    k = len(axes)
+    dt = torch.promote_types(x.dtype, g.dtype)
+    xg, _ = _to_groups(x.to(dt), axes, nbh)  # (K, Bh, R, *nin)
+    gg, _ = _to_groups(g.to(dt), axes, nbh)  # (K, Bh, R, *nout)
+    nin, nout = xg.shape[3:], gg.shape[3:]
+    # xp[t] = x[t - (nh - 1 - o)], so x[i + o - j] = xp[i + q] with q = nh - 1 - j
+    xp = _pad_crop(xg, [(nh - 1 - s, no + s - n) for nh, s, no, n in zip(hshape, offsets, nout, nin)])
+    sizes = [next_fast_len(n) for n in xp.shape[3:]]
+    dims = list(range(-k, 0))
+    # w[q] = sum_i g[i] conj(xp[i + q]) = conj(IFFT(conj(G) XP))[q]   (no wrap: q + i < L)
+    if dt.is_complex:
+        spec = (torch.fft.fftn(gg, s=sizes, dim=dims).conj() * torch.fft.fftn(xp, s=sizes, dim=dims)).sum((0, 2))
+        w = torch.fft.ifftn(spec, s=sizes, dim=dims).conj()
+    else:
+        spec = (torch.fft.rfftn(gg, s=sizes, dim=dims).conj() * torch.fft.rfftn(xp, s=sizes, dim=dims)).sum((0, 2))
+        w = torch.fft.irfftn(spec, s=sizes, dim=dims)
+    w = w[(slice(None), *(slice(0, nh) for nh in hshape))]
+    return w.flip(dims)  # h[j] = w[nh - 1 - j]
+
+
+def convolve_filter_vjp(
+    h: torch.Tensor,
+    x: torch.Tensor,
+    g: torch.Tensor,
+    axes: Sequence[int],
+    offsets: Sequence[int],
+    adjoint: bool,
+    batched: bool,
+) -> torch.Tensor:
+    """Gradient with respect to ``h`` (its shape and dtype) of ``<g, convolve(x, h)>``, or of
+    ``<g, convolve_adjoint(x, h)>`` with ``adjoint`` (the correlation with ``conj(flip(h))``)."""
+    k = len(axes)
+    hshape = tuple(h.shape[h.dim() - k :])
+    nbh = h.shape[0] if batched else 1
+    hd = list(range(-k, 0))
+    if adjoint:
+        # convolve_adjoint(y, h) = convolve(y, conj(flip(h)), o' = nh - 1 - o)
+        gh = convolve_filter_grad(x, g, hshape, axes, [n - 1 - o for n, o in zip(hshape, offsets)], nbh)
+        gh = gh.flip(hd).conj()
+    else:
+        gh = convolve_filter_grad(x, g, hshape, axes, offsets, nbh)
+    if not h.is_complex() and gh.is_complex():
+        gh = gh.real
+    return gh.reshape(h.shape).to(h.dtype)
 
 
 # ---------------------------------------------------------------------------- non-stationary

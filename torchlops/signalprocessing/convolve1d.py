@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from torchlops import _ops
-from torchlops.functional.convolution import convolve, convolve_adjoint
+from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.convolvend import check_filter, conv_engine
 from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
@@ -126,3 +126,12 @@ class Convolve1D(LinearOperator):
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
         return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self.method, self.batched_filter)
+
+    # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
+    def _tensor_vjp(
+        self, adjoint: bool, x: torch.Tensor, tensors: tuple, g: torch.Tensor, needs: tuple
+    ) -> list:
+        """Filter gradient of an application (``x`` its input, ``g`` the output gradient)."""
+        if not needs[0]:
+            return [None]
+        return [convolve_filter_vjp(tensors[0], x, g, (self.axis,), (self.offset,), adjoint, self.batched_filter)]
