@@ -245,7 +245,9 @@ def _tensor_vjp(
     gb = g.reshape(nb, *outs)
     custom = getattr(op, "_tensor_vjp", None)
     if custom is not None:
-        return list(custom(adjoint, xb, tensors, gb, needs))
+        grads = custom(adjoint, xb, tensors, gb, needs)
+        if grads is not NotImplemented:  # (an operator may decline, e.g. for sparse tensors)
+            return list(grads)
     create = torch.is_grad_enabled()
     with torch.enable_grad():
         if create:

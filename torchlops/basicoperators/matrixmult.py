@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from torchlops.functional import matrixmult, matrixmult_adjoint
+from torchlops.functional.basic import matrixmult_vjp
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import operator_tensor, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
@@ -87,6 +88,14 @@ class MatrixMult(LinearOperator):
     # x[b, j, ...] = sum_i conj(A[i, j]) y[b, i, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         return matrixmult_adjoint(y, self.A)
+
+    # dL/dA = sum_b g_b x_b^H   (dense A; sparse A takes the generic autograd route)
+    def _tensor_vjp(self, adjoint: bool, x: torch.Tensor, tensors: tuple, g: torch.Tensor, needs: tuple) -> object:
+        """Gradient of a dense ``A`` for one application (``x`` its input, ``g`` the output gradient)."""
+        A = tensors[0]
+        if A.is_sparse or A.is_sparse_csr:
+            return NotImplemented
+        return [matrixmult_vjp(A, x, g, adjoint) if needs[0] else None]
 
     def inv(self) -> torch.Tensor:
         """Inverse of a square ``A``."""

@@ -10,8 +10,10 @@ import torch.nn.functional as F
 __all__ = [
     "diagonal",
     "diagonal_adjoint",
+    "diagonal_vjp",
     "matrixmult",
     "matrixmult_adjoint",
+    "matrixmult_vjp",
     "pad",
     "crop",
     "flip",
@@ -71,6 +73,31 @@ def matrixmult_adjoint(y: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     if y.dim() == 2:
         return y @ A.conj()
     return (A.conj().transpose(0, 1) @ y.reshape(B, A.shape[0], -1)).reshape(B, A.shape[1], *y.shape[2:])
+
+
+# grad_d = sum over samples (and broadcast axes) of g conj(x)   (adjoint: conj(g) x)
+def diagonal_vjp(d: torch.Tensor, x: torch.Tensor, g: torch.Tensor, bshape: Sequence[int], adjoint: bool) -> torch.Tensor:
+    """Gradient with respect to ``d`` (its shape and dtype) of ``<g, d x>`` (``adjoint``:
+    ``<g, conj(d) x>``); ``bshape`` is the shape ``d`` is broadcast with over the model dims."""
+    p = g.conj() * x if adjoint else g * x.conj()
+    lead = p.dim() - len(bshape)
+    axes = [*range(lead), *(lead + i for i, n in enumerate(bshape) if n == 1 and p.shape[lead + i] != 1)]
+    gd = p.sum(axes, keepdim=True) if axes else p
+    gd = gd.reshape(d.shape)
+    if not d.is_complex() and gd.is_complex():
+        gd = gd.real
+    return gd.to(d.dtype)
+
+
+# grad_A[i, j] = sum_b g[b, i] conj(x[b, j])   (adjoint: sum_b x[b, i] conj(g[b, j]))
+def matrixmult_vjp(A: torch.Tensor, x: torch.Tensor, g: torch.Tensor, adjoint: bool) -> torch.Tensor:
+    """Gradient with respect to a dense ``A`` of ``<g, A x>`` (``adjoint``: ``<g, A^H x>``)."""
+    B = x.shape[0]
+    xm, gm = x.reshape(B, x.shape[1], -1), g.reshape(B, g.shape[1], -1)
+    gA = torch.einsum("bik,bjk->ij", xm, gm.conj()) if adjoint else torch.einsum("bik,bjk->ij", gm, xm.conj())
+    if not A.is_complex() and gA.is_complex():
+        gA = gA.real
+    return gA.to(A.dtype)
 
 
 # y[b, i + before] = x[b, i]; zero elsewhere
