@@ -156,6 +156,33 @@ def test_irls_cost_and_warm_parity():
     assert_rel(st.cost, np.array(s.cost), rtol=1e-7, what="cost")
 
 
+def test_irls_class_run_positional_like_pylops():
+    """``run(x, nouter, engine, show)`` and ``step(x, engine, show)`` take PyLops' positions."""
+    Apl, Atl, y, _, _ = problem(9, M=20, N=12)
+    s = pl.optimization.cls_sparsity.IRLS(Apl)
+    s.setup(y, nouter=4, epsR=1e-2)
+    xp = s.run(np.zeros(12), 4, "pylops", False, niter=25, tol=0.0)
+    st = IRLS(Atl)
+    st.setup(t(y), nouter=4, epsR=1e-2)
+    x = st.run(torch.zeros(12, dtype=torch.float64), 4, "pylops", False, niter=25, tol=0.0)
+    assert_rel(x, xp, rtol=1e-7, what="x")
+    with pytest.raises(ValueError, match="engine"):
+        st.step(x, "numpy")
+
+
+def test_splitbregman_class_run_positional_engine():
+    Atl = MatrixMult(torch.eye(6, dtype=torch.float64))
+    y = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0, 0.0], dtype=torch.float64)
+    D = Identity(6, dtype=torch.float64)
+    ref = SplitBregman(Atl).solve(y, [D], niter_outer=3, niter_inner=2, mu=1.0, epsRL1s=[0.1], niter=5)[0]
+    sb = SplitBregman(Atl)
+    x = sb.setup(y, [D], niter_outer=3, niter_inner=2, mu=1.0, epsRL1s=[0.1])
+    x = sb.run(x, "scipy", False, (10, 10, 10), False, niter=5)
+    torch.testing.assert_close(x, ref)
+    with pytest.raises(ValueError, match="engine"):
+        sb.run(x, "numpy")
+
+
 @pytest.mark.parametrize("niter_inner", [0, 30], ids=["MP", "OMP"])
 @pytest.mark.parametrize("normalizecols", [False, True])
 @pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])

@@ -163,9 +163,11 @@ class IRLS(SparseSolver):
         u = self._ad(cgls(K, self._y, damp=0.0, **kwargs_solver).x.reshape(x.shape[0], m))
         return u if rw is None else rw * u
 
-    def step(self, x: torch.Tensor, show: bool = False, **kwargs_solver: Any) -> torch.Tensor:
+    def step(self, x: torch.Tensor, engine: str = "scipy", show: bool = False, **kwargs_solver: Any) -> torch.Tensor:
         """One outer iteration (an inner cgls solve); ``x`` is the model returned by ``run``'s
-        previous step (without the initial guess)."""
+        previous step (without the initial guess). ``engine`` is accepted as in PyLops (the
+        inner solver is always cgls on torch tensors)."""
+        check_engine(engine)
         b = self._b
         xf = x.reshape(b.B, b.N)
         xn = self._step_data(xf, **kwargs_solver) if self.kind != "model" else self._step_model(xf, **kwargs_solver)
@@ -186,12 +188,14 @@ class IRLS(SparseSolver):
         self,
         x: torch.Tensor | None,
         nouter: int = 10,
+        engine: str = "scipy",
         show: bool = False,
         itershow: tuple[int, int, int] = (10, 10, 10),
         **kwargs_solver: Any,
     ) -> torch.Tensor:
         """Outer iterations from the initial guess ``x`` (added back at the end; ``setup``'s
         ``nouter`` wins when given, as PyLops)."""
+        check_engine(engine)
         b = self._b
         nouter = nouter if self.nouter is None else self.nouter
         x0 = None
@@ -204,7 +208,7 @@ class IRLS(SparseSolver):
         while self.iiter < nouter:
             k = self.iiter
             showstep = show and (k < itershow[0] or nouter - k < itershow[1] or k % itershow[2] == 0)
-            x = self.step(x, showstep, **kwargs_solver)
+            x = self.step(x, engine, showstep, **kwargs_solver)
             if self.should_stop():
                 break
             if self.tolIRLS > 0 and not bool(self.active.any()):

@@ -187,9 +187,15 @@ class SplitBregman(SparseSolver):
 
         return FlatOperator(b.N, sum(sizes), fw, ad, b.dtype, name="[Op; epsR*Regs]")
 
-    def step(self, x: torch.Tensor, show: bool = False, **kwargs_solver: Any) -> torch.Tensor:
+    def step(
+        self, x: torch.Tensor, engine: str = "scipy", show: bool = False, show_inner: bool = False, **kwargs_solver: Any
+    ) -> torch.Tensor:
         """One outer iteration: ``niter_inner`` least-squares + shrinkage steps, then the
-        Bregman update."""
+        Bregman update. ``engine`` is accepted as in PyLops (the inner solver is always cgls on
+        torch tensors); ``show_inner`` prints the inner solver's iterations."""
+        check_engine(engine)
+        if show_inner:
+            kwargs_solver = {**kwargs_solver, "show": True}
         b = self._b
         act = self.active
         xold = x.reshape(b.B, b.N)
@@ -221,14 +227,21 @@ class SplitBregman(SparseSolver):
         return b.model(xf)
 
     def run(
-        self, x: torch.Tensor, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10), **kwargs_lsqr: Any
+        self,
+        x: torch.Tensor,
+        engine: str = "scipy",
+        show: bool = False,
+        itershow: tuple[int, int, int] = (10, 10, 10),
+        show_inner: bool = False,
+        **kwargs_lsqr: Any,
     ) -> torch.Tensor:
         """Outer iterations until ``niter_outer`` or every sample's update is at most ``tol``."""
+        check_engine(engine)
         n = self.niter_outer
         while self.iiter < n:
             k = self.iiter
             showstep = show and (k < itershow[0] or n - k < itershow[1] or k % itershow[2] == 0)
-            x = self.step(x, showstep, **kwargs_lsqr)
+            x = self.step(x, engine, showstep, show_inner, **kwargs_lsqr)
             if self.should_stop():
                 break
             if self.tol > 0 and not bool(self.active.any()):
@@ -270,12 +283,10 @@ class SplitBregman(SparseSolver):
         """``setup``, ``run`` and ``finalize``; returns ``(x, iiter, cost)`` like PyLops
         (``progress=True``: a progress bar over the outer iterations)."""
         check_engine(engine)
-        if show_inner:
-            kwargs_lsqr = {**kwargs_lsqr, "show": True}
         with progress_bar(self, progress, niter_outer):
             x = self.setup(y, RegsL1, x0=x0, niter_outer=niter_outer, niter_inner=niter_inner, RegsL2=RegsL2,
                            dataregsL2=dataregsL2, mu=mu, epsRL1s=epsRL1s, epsRL2s=epsRL2s, tol=tol, tau=tau,
                            restart=restart, show=show)
-            x = self.run(x, show=show, itershow=itershow, **kwargs_lsqr)
+            x = self.run(x, engine, show, itershow, show_inner, **kwargs_lsqr)
             self.finalize(show)
         return x, self.iiter, self.cost
