@@ -13,6 +13,7 @@ from torchlops.functional.derivatives import (
     first_directional_derivative,
     first_directional_derivative_adjoint,
     first_stencil,
+    gradient,
     second_directional_derivative,
     second_directional_derivative_adjoint,
 )
@@ -142,6 +143,22 @@ class FirstDirectionalDerivative(_Directional):
             return self._dv(y, True)
         v = self.v.reshape(self._vshape).to(y.dtype)
         return first_directional_derivative_adjoint(y, v, self.sampling, self.kind, self.edge)
+
+
+    # dL/dv[d] = sum g conj(D_d x)   (adjoint: sum x conj(D_d g)); summed where v broadcasts
+    def _tensor_vjp(self, adjoint: bool, x: torch.Tensor, tensors: tuple, g: torch.Tensor, needs: tuple) -> list:
+        """Gradient of the direction ``v`` for one application (``x`` its input, ``g`` the
+        output gradient); explicit, so ``torch.compile`` traces it."""
+        if not needs[0]:
+            return [None]
+        v = tensors[0]
+        a, b = (x, g) if adjoint else (g, x)
+        p = a.unsqueeze(1) * gradient(b, self.sampling, self.kind, self.edge).conj()  # (B, ndim, *dims)
+        axes = [0, *(1 + i for i, n in enumerate(self._vshape) if n == 1 and p.shape[1 + i] != 1)]
+        gv = p.sum(axes, keepdim=True).reshape(v.shape)
+        if not v.is_complex() and gv.is_complex():
+            gv = gv.real
+        return [gv.to(v.dtype)]
 
 
 class SecondDirectionalDerivative(_Directional):

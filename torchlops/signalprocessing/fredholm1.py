@@ -80,3 +80,15 @@ class Fredholm1(LinearOperator):
     # x[b, s, j, z] = sum_i conj(G[s, i, j]) y[b, s, i, z]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         return fredholm1_adjoint(y, self.G)
+
+    # dL/dG[s] = sum_b g[b, s] x[b, s]^H   (adjoint: sum_b x[b, s] g[b, s]^H)
+    def _tensor_vjp(self, adjoint: bool, x: torch.Tensor, tensors: tuple, g: torch.Tensor, needs: tuple) -> list:
+        """Gradient of the kernels ``G`` for one application (explicit: ``torch.compile`` traces it)."""
+        if not needs[0]:
+            return [None]
+        G = tensors[0]
+        a, b = (x, g) if adjoint else (g, x)
+        gG = torch.einsum("bsiz,bsjz->sij", a, b.conj())
+        if not G.is_complex() and gG.is_complex():
+            gG = gG.real
+        return [gG.to(G.dtype)]
