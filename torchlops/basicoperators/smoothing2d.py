@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
-from torchlops import _ops
-from torchlops.basicoperators.smoothing1d import apply_boxcars, boxcar_engine, check_nsmooth
-from torchlops.functional.smoothing import smoothing, smoothing_adjoint
-from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.basicoperators.smoothingnd import SmoothingND
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["Smoothing2D"]
 
 
-class Smoothing2D(LinearOperator):
+class Smoothing2D(SmoothingND):
     r"""Moving average over a rectangle of ``nsmooth[0] x nsmooth[1]`` samples on ``axes``.
 
     Parameters
@@ -71,27 +65,7 @@ class Smoothing2D(LinearOperator):
         name: str = "S",
         engine: str = "auto",
     ) -> None:
-        dims = to_dims(dims)
         nsmooth, axes = tuple(nsmooth), tuple(axes)
         if len(nsmooth) != 2 or len(axes) != 2:
             raise ValueError(f"nsmooth and axes must have two entries, got {nsmooth} and {axes}")
-        super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
-        self.nsmooth = tuple(check_nsmooth(n) for n in nsmooth)
-        self.axes = tuple(normalize_axis(a, len(dims), "axes") for a in axes)
-        if len(self.axes) == len(dims) and sorted(self.axes) == list(range(len(dims))):
-            # every axis is smoothed: as in PyLops, nsmooth[k] then goes with model axis k
-            self.axes = tuple(range(len(dims)))
-        self._specs, self._ext_no = boxcar_engine(self.nsmooth)
-        self.engine = _ops.check_engine(engine, self._ext_no)
-
-    # y[b, i, j] = 1/(L0 L1) sum_{|l| <= h0, |m| <= h1} x[b, i + l, j + m]
-    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        if _ops.use_ext(self.engine, self._ext_no, x):
-            return apply_boxcars(x, self._specs, self.axes, False)
-        return smoothing(x, self.nsmooth, self.axes)
-
-    # x[b, i, j] = 1/(L0 L1) sum_{|l| <= h0, |m| <= h1} y[b, i - l, j - m]
-    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        if _ops.use_ext(self.engine, self._ext_no, y):
-            return apply_boxcars(y, self._specs, self.axes, True)
-        return smoothing_adjoint(y, self.nsmooth, self.axes)
+        super().__init__(nsmooth, dims, axes=axes, dtype=dtype, name=name, engine=engine)
