@@ -6,6 +6,7 @@
 // interior rows are computed tap by tap over one contiguous range (vectorised loops) and
 // the few rows near either end go through visit_row / visit_col.
 #include "../stencil.h"
+#include "../stencil_setup.h"
 #include "vec.h"
 
 #include <ATen/Parallel.h>
@@ -109,10 +110,7 @@ AxisView axis_view(at::IntArrayRef dims, int64_t batch, int64_t a) {
 
 void check_input(const at::Tensor& x, int64_t lead, const char* what) {
   TORCH_CHECK(x.device().is_cpu(), "torchlops.", what, ": expected a CPU tensor, got one on ", x.device());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()) || at::isComplexType(x.scalar_type()), "torchlops.", what,
-              ": expected a floating or complex tensor, got ", x.scalar_type());
-  TORCH_CHECK(x.dim() >= lead + 1, "torchlops.", what, ": expected an input of at least ", lead + 1,
-              " dims (batch first), got shape ", x.sizes());
+  check_stencil_input(x, lead, what);
 }
 
 at::Tensor stencil_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
@@ -122,16 +120,7 @@ at::Tensor stencil_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<
   const int64_t B = x.size(0);
   const at::IntArrayRef dims = x.sizes().slice(1);
   const int64_t N = x.numel() / std::max<int64_t>(B, 1);
-  at::Tensor w;
-  if (weights.has_value()) {
-    w = dense(*weights);
-    TORCH_CHECK(w.scalar_type() == x.scalar_type(), "torchlops.stencil: weights must have the input's dtype ",
-                x.scalar_type(), ", got ", w.scalar_type());
-    TORCH_CHECK(w.device() == x.device(), "torchlops.stencil: weights must be on ", x.device(), ", got ", w.device());
-    TORCH_CHECK(w.dim() == x.dim() && w.size(0) == int64_t(axes.size()) && w.sizes().slice(1) == dims,
-                "torchlops.stencil: weights must have shape (", axes.size(), ", *dims) with dims ", dims, ", got ",
-                w.sizes());
-  }
+  const at::Tensor w = stencil_weights(x, weights, int64_t(axes.size()));
   at::Tensor y = at::empty_like(x);
   if (x.numel() == 0) return y;
   const std::vector<double> sp(spec.begin(), spec.end());
@@ -142,7 +131,7 @@ at::Tensor stencil_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<
     for (int t = 0; t < T.nterms; ++t) {
       const AxisView v = axis_view(dims, B, axes[t]);
       const LineMap m{v.lines_per_sample, N};
-      const scalar_t* wt = weights.has_value() ? w.const_data_ptr<scalar_t>() + t * N : nullptr;
+      const scalar_t* wt = w.defined() ? w.const_data_ptr<scalar_t>() + t * N : nullptr;
       if (!adjoint) {
         // y (+)= scale_t * w_t * S_t x
         band_pass<scalar_t, real_t, false>(x.const_data_ptr<scalar_t>(), m, y.mutable_data_ptr<scalar_t>(), m, wt,
@@ -173,9 +162,7 @@ at::Tensor stencil_split_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::Arr
   const at::Tensor x = dense(x_);
   const int64_t B = x.size(0), nt = int64_t(axes.size());
   const at::IntArrayRef dims = x.sizes().slice(1);
-  std::vector<int64_t> shape{B, nt};
-  shape.insert(shape.end(), dims.begin(), dims.end());
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = split_output(x, nt);
   if (x.numel() == 0) return y;
   const int64_t N = x.numel() / B;
   const std::vector<double> sp(spec.begin(), spec.end());
@@ -199,12 +186,8 @@ at::Tensor stencil_merge_cpu(const at::Tensor& y_, at::IntArrayRef axes, at::Arr
   check_input(y_, 2, "stencil_merge");
   const at::Tensor y = dense(y_);
   const int64_t B = y.size(0), nt = int64_t(axes.size());
-  TORCH_CHECK(y.size(1) == nt, "torchlops.stencil_merge: expected ", nt, " components in dim 1, got shape ",
-              y.sizes());
   const at::IntArrayRef dims = y.sizes().slice(2);
-  std::vector<int64_t> shape{B};
-  shape.insert(shape.end(), dims.begin(), dims.end());
-  at::Tensor x = at::empty(shape, y.options());
+  at::Tensor x = merge_output(y, nt);
   if (x.numel() == 0) return x;
   const int64_t N = x.numel() / B;
   const std::vector<double> sp(spec.begin(), spec.end());

@@ -432,10 +432,7 @@ at::Tensor convolve_cuda(const at::Tensor& x_, const at::Tensor& h_, at::IntArra
             <<<grid_for(total), kThreads, 0, stream>>>(xp, hp, yp, index_t(total), gi);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     };
-    if (small)
-      launch(int32_t(0));
-    else
-      launch(int64_t(0));
+    cuda::with_index_type(small, launch);
   });
   return y;
 }

@@ -26,6 +26,15 @@ inline unsigned int grid_for(int64_t n) {
 // The index type covers every offset and also e + (number of threads) in the grid-stride loop.
 inline bool fits_int32_loop(int64_t n) { return fits_int32(n + kMaxBlocks * kThreads); }
 
+// f(index_t{}) with 32-bit index math when `small` (every offset fits), 64-bit otherwise
+template <typename F>
+void with_index_type(bool small, F&& f) {
+  if (small)
+    f(int32_t(0));
+  else
+    f(int64_t(0));
+}
+
 inline void check_cuda_input(const at::Tensor& x, const char* op, const char* name) {
   TORCH_CHECK(x.is_cuda(), "torchlops.", op, ": expected ", name, " to be a CUDA tensor, got one on ", x.device());
 }

@@ -6,6 +6,7 @@
 // atomics), grid-stride loops. The Stencil and Terms descriptions travel by value as
 // kernel arguments.
 #include "../stencil.h"
+#include "../stencil_setup.h"
 #include "launch.cuh"
 
 #include <ATen/Dispatch.h>
@@ -112,10 +113,7 @@ __global__ void stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* _
 
 void check_input(const at::Tensor& x, int64_t lead, const char* what) {
   TORCH_CHECK(x.is_cuda(), "torchlops.", what, ": expected a CUDA tensor, got one on ", x.device());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()) || at::isComplexType(x.scalar_type()), "torchlops.", what,
-              ": expected a floating or complex tensor, got ", x.scalar_type());
-  TORCH_CHECK(x.dim() >= lead + 1, "torchlops.", what, ": expected an input of at least ", lead + 1,
-              " dims (batch first), got shape ", x.sizes());
+  check_stencil_input(x, lead, what);
 }
 
 at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
@@ -124,21 +122,8 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
   const c10::cuda::CUDAGuard guard(x_.device());
   const at::Tensor x = dense(x_);
   const int64_t B = x.size(0);
-  const at::IntArrayRef dims = x.sizes().slice(1);
   const int64_t N = x.numel() / std::max<int64_t>(B, 1);
-  at::Tensor w;
-  if (weights.has_value()) {
-    TORCH_CHECK(weights->is_cuda(), "torchlops.stencil: expected weights to be a CUDA tensor, got one on ",
-                weights->device());
-    TORCH_CHECK(weights->device() == x.device(), "torchlops.stencil: weights must be on ", x.device(), ", got ",
-                weights->device());
-    w = dense(*weights);
-    TORCH_CHECK(w.scalar_type() == x.scalar_type(), "torchlops.stencil: weights must have the input's dtype ",
-                x.scalar_type(), ", got ", w.scalar_type());
-    TORCH_CHECK(w.dim() == x.dim() && w.size(0) == int64_t(axes.size()) && w.sizes().slice(1) == dims,
-                "torchlops.stencil: weights must have shape (", axes.size(), ", *dims) with dims ", dims, ", got ",
-                w.sizes());
-  }
+  const at::Tensor w = stencil_weights(x, weights, int64_t(axes.size()));
   at::Tensor y = at::empty_like(x);
   if (x.numel() == 0) return y;
   const std::vector<double> sp(spec.begin(), spec.end());
@@ -160,10 +145,7 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
             x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     };
-    if (small)
-      launch(int32_t(0));
-    else
-      launch(int64_t(0));
+    cuda::with_index_type(small, launch);
   });
   return y;
 }
@@ -175,10 +157,7 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
   const c10::cuda::CUDAGuard guard(x_.device());
   const at::Tensor x = dense(x_);
   const int64_t B = x.size(0), nt = int64_t(axes.size());
-  const at::IntArrayRef dims = x.sizes().slice(1);
-  std::vector<int64_t> shape{B, nt};
-  shape.insert(shape.end(), dims.begin(), dims.end());
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = split_output(x, nt);
   if (x.numel() == 0) return y;
   const int64_t N = x.numel() / B, total = x.numel();
   const std::vector<double> sp(spec.begin(), spec.end());
@@ -194,10 +173,7 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
           x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     };
-    if (small)
-      launch(int32_t(0));
-    else
-      launch(int64_t(0));
+    cuda::with_index_type(small, launch);
   });
   return y;
 }
@@ -209,12 +185,7 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
   const c10::cuda::CUDAGuard guard(y_.device());
   const at::Tensor y = dense(y_);
   const int64_t B = y.size(0), nt = int64_t(axes.size());
-  TORCH_CHECK(y.size(1) == nt, "torchlops.stencil_merge: expected ", nt, " components in dim 1, got shape ",
-              y.sizes());
-  const at::IntArrayRef dims = y.sizes().slice(2);
-  std::vector<int64_t> shape{B};
-  shape.insert(shape.end(), dims.begin(), dims.end());
-  at::Tensor x = at::empty(shape, y.options());
+  at::Tensor x = merge_output(y, nt);
   if (x.numel() == 0) return x;
   const int64_t N = x.numel() / B, total = x.numel();
   const std::vector<double> sp(spec.begin(), spec.end());
@@ -230,10 +201,7 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
           y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     };
-    if (small)
-      launch(int32_t(0));
-    else
-      launch(int64_t(0));
+    cuda::with_index_type(small, launch);
   });
   return x;
 }
