@@ -23,7 +23,7 @@ it for the kernels, so the torch engine and the kernels share one definition.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -35,6 +35,7 @@ __all__ = [
     "use_ext",
     "stencil_spec",
     "stencil_rows_ok",
+    "stencil_engine",
     "band",
     "band_split",
     "band_merge",
@@ -190,6 +191,16 @@ def stencil_rows_ok(st: Stencil, n: int) -> str | None:
     if len(set(rows)) != len(rows):
         return f"edge rows overlap on an axis of length {n}"
     return None
+
+
+def stencil_engine(st: Stencil, dims: Sequence[int], axes: Iterable[int]) -> tuple[tuple[float, ...], str | None]:
+    """The packed stencil for the kernels and why they cannot apply it along ``axes`` of
+    ``dims`` (``None``: they can)."""
+    axes = list(axes)
+    why = f"more than {MAX_TERMS} axes" if len(axes) > MAX_TERMS else None
+    for a in axes:
+        why = why or stencil_rows_ok(st, dims[a])
+    return stencil_spec(st), why
 
 
 def band(

@@ -8,7 +8,7 @@ import torch
 
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind
-from torchlops.basicoperators.gradient import sampling_per_axis, stencil_engine
+from torchlops.basicoperators.gradient import sampling_per_axis
 from torchlops.functional.derivatives import (
     first_directional_derivative,
     first_directional_derivative_adjoint,
@@ -54,7 +54,7 @@ class _Directional(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         self._vshape = (len(dims),) + (1,) * len(dims) if vt.dim() == 1 else (len(dims), *dims)
-        self._spec, self._ext_no = stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
+        self._spec, self._ext_no = _ops.stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
         self._scales = tuple(1.0 / s for s in self.sampling)
         self.engine = _ops.check_engine(engine, self._ext_no)
         self.register_operator_tensor("v", vt)

@@ -111,8 +111,7 @@ class FirstDerivative(LinearOperator):
         self.edge = bool(edge)
         self.order = int(order)
         st = first_stencil(kind, self.edge, self.order)
-        self._spec = _ops.stencil_spec(st)
-        self._ext_no = _ops.stencil_rows_ok(st, dims[self.axis])
+        self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s) sum_k c_k x[b, ..., i+k, ...]

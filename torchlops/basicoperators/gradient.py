@@ -88,7 +88,7 @@ class Gradient(LinearOperator):
         self.sampling = sampling_per_axis(sampling, len(dims))
         self.kind = kind
         self.edge = bool(edge)
-        self._spec, self._ext_no = stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
+        self._spec, self._ext_no = _ops.stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
         self._scales = tuple(1.0 / s for s in self.sampling)
         self.engine = _ops.check_engine(engine, self._ext_no)
 
@@ -104,12 +104,3 @@ class Gradient(LinearOperator):
             return _ops.band_merge(y, range(len(self.dims)), self._scales, self._spec)
         return gradient_adjoint(y, self.sampling, self.kind, self.edge)
 
-
-def stencil_engine(st: tuple, dims: Sequence[int], axes: Sequence[int]) -> tuple[tuple[float, ...], str | None]:
-    """The packed stencil for the kernels and why they cannot apply it along ``axes`` of
-    ``dims`` (``None``: they can)."""
-    axes = list(axes)
-    why = f"more than {_ops.MAX_TERMS} axes" if len(axes) > _ops.MAX_TERMS else None
-    for a in axes:
-        why = why or _ops.stencil_rows_ok(st, dims[a])
-    return _ops.stencil_spec(st), why

@@ -103,9 +103,10 @@ class Laplacian(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
-        self._spec = _ops.stencil_spec(st)
         self._scales = tuple(w / s**2 for w, s in zip(self.weights, self.sampling))
-        self._ext_no = _laplacian_ext_no(st, dims, self.axes, self._scales)
+        self._spec, self._ext_no = _ops.stencil_engine(st, dims, self.axes)
+        if any(isinstance(c, complex) for c in self._scales):
+            self._ext_no = "complex weights"
         self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, i] = sum_d (w_d / s_d^2) sum_k c_k x[b, i + k e_d]
@@ -120,15 +121,3 @@ class Laplacian(LinearOperator):
             return _ops.band(y, self.axes, self._scales, self._spec, True)
         return laplacian_adjoint(y, self.axes, self.weights, self.sampling, self.kind, self.edge)
 
-
-def _laplacian_ext_no(st: tuple, dims: tuple[int, ...], axes: tuple[int, ...], scales: tuple) -> str | None:
-    """Why the kernels cannot compute this Laplacian (``None``: they can)."""
-    if any(isinstance(c, complex) for c in scales):
-        return "complex weights"
-    if len(axes) > _ops.MAX_TERMS:
-        return f"more than {_ops.MAX_TERMS} axes"
-    for a in axes:
-        why = _ops.stencil_rows_ok(st, dims[a])
-        if why is not None:
-            return why
-    return None

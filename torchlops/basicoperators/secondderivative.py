@@ -79,8 +79,7 @@ class SecondDerivative(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
-        self._spec = _ops.stencil_spec(st)
-        self._ext_no = _ops.stencil_rows_ok(st, dims[self.axis])
+        self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s^2) sum_k c_k x[b, ..., i+k, ...]
