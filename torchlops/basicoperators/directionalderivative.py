@@ -9,6 +9,7 @@ import torch
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind
 from torchlops.basicoperators.gradient import sampling_per_axis
+from torchlops.functional.basic import grad_like
 from torchlops.functional.derivatives import (
     first_directional_derivative,
     first_directional_derivative_adjoint,
@@ -154,11 +155,7 @@ class FirstDirectionalDerivative(_Directional):
         v = tensors[0]
         a, b = (x, g) if adjoint else (g, x)
         p = a.unsqueeze(1) * gradient(b, self.sampling, self.kind, self.edge).conj()  # (B, ndim, *dims)
-        axes = [0, *(1 + i for i, n in enumerate(self._vshape) if n == 1 and p.shape[1 + i] != 1)]
-        gv = p.sum(axes, keepdim=True).reshape(v.shape)
-        if not v.is_complex() and gv.is_complex():
-            gv = gv.real
-        return [gv.to(v.dtype)]
+        return [grad_like(v, p.sum_to_size(self._vshape))]
 
 
 class SecondDirectionalDerivative(_Directional):

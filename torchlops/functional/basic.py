@@ -14,6 +14,7 @@ __all__ = [
     "matrixmult",
     "matrixmult_adjoint",
     "matrixmult_vjp",
+    "grad_like",
     "pad",
     "crop",
     "flip",
@@ -80,13 +81,7 @@ def diagonal_vjp(d: torch.Tensor, x: torch.Tensor, g: torch.Tensor, bshape: Sequ
     """Gradient with respect to ``d`` (its shape and dtype) of ``<g, d x>`` (``adjoint``:
     ``<g, conj(d) x>``); ``bshape`` is the shape ``d`` is broadcast with over the model dims."""
     p = g.conj() * x if adjoint else g * x.conj()
-    lead = p.dim() - len(bshape)
-    axes = [*range(lead), *(lead + i for i, n in enumerate(bshape) if n == 1 and p.shape[lead + i] != 1)]
-    gd = p.sum(axes, keepdim=True) if axes else p
-    gd = gd.reshape(d.shape)
-    if not d.is_complex() and gd.is_complex():
-        gd = gd.real
-    return gd.to(d.dtype)
+    return grad_like(d, p.sum_to_size(tuple(bshape)))
 
 
 # grad_A[i, j] = sum_b g[b, i] conj(x[b, j])   (adjoint: sum_b x[b, i] conj(g[b, j]))
@@ -95,9 +90,15 @@ def matrixmult_vjp(A: torch.Tensor, x: torch.Tensor, g: torch.Tensor, adjoint: b
     B = x.shape[0]
     xm, gm = x.reshape(B, x.shape[1], -1), g.reshape(B, g.shape[1], -1)
     gA = torch.einsum("bik,bjk->ij", xm, gm.conj()) if adjoint else torch.einsum("bik,bjk->ij", gm, xm.conj())
-    if not A.is_complex() and gA.is_complex():
-        gA = gA.real
-    return gA.to(A.dtype)
+    return grad_like(A, gA)
+
+
+def grad_like(t: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """A gradient ``g`` for the tensor ``t``: its shape and dtype (the real part for a real
+    ``t``, PyTorch's convention when a real tensor enters a complex computation)."""
+    if not t.is_complex() and g.is_complex():
+        g = g.real
+    return g.reshape(t.shape).to(t.dtype)
 
 
 # y[b, i + before] = x[b, i]; zero elsewhere

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from torchlops.functional.basic import grad_like
+
 __all__ = [
     "convolve",
     "convolve_adjoint",
@@ -283,9 +285,7 @@ def convolve_filter_vjp(
         gh = gh.flip(hd).conj()
     else:
         gh = convolve_filter_grad(x, g, hshape, axes, offsets, nbh)
-    if not h.is_complex() and gh.is_complex():
-        gh = gh.real
-    return gh.reshape(h.shape).to(h.dtype)
+    return grad_like(h, gh)
 
 
 # ---------------------------------------------------------------------------- non-stationary

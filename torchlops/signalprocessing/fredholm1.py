@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from torchlops.functional.basic import grad_like
 from torchlops.functional.interpolation import fredholm1, fredholm1_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import operator_tensor
@@ -88,7 +89,4 @@ class Fredholm1(LinearOperator):
             return [None]
         G = tensors[0]
         a, b = (x, g) if adjoint else (g, x)
-        gG = torch.einsum("bsiz,bsjz->sij", a, b.conj())
-        if not G.is_complex() and gG.is_complex():
-            gG = gG.real
-        return [gG.to(G.dtype)]
+        return [grad_like(G, torch.einsum("bsiz,bsjz->sij", a, b.conj()))]
