@@ -1,12 +1,14 @@
-// torchlops._C: the operator schemas (TORCH_LIBRARY(torchlops)) and the Python module
-// stub that lets `import torchlops._C` load them. Device kernels: cpu/*.cpp, cuda/*.cu.
+// torchlops._C: the operator schemas (TORCH_LIBRARY(torchlops)) and the Python module that
+// `import torchlops._C` loads (its functions: autograd.cpp). Device kernels: cpu/*.cpp, cuda/*.cu.
 #include <Python.h>
 #include <torch/library.h>
 
+// the Python functions of the module: the autograd node (autograd.cpp)
+extern "C" PyMethodDef torchlops_autograd_methods[];
+
 extern "C" {
-// `import torchlops._C` runs the static registrations below; the module itself is empty.
 PyMODINIT_FUNC PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, torchlops_autograd_methods};
   return PyModule_Create(&module_def);
 }
 }

@@ -20,6 +20,10 @@ complex tensors, and the real adjoint for R-linear operators), so backward appli
 the other direction through this same Function: double backward and
 Hessian-vector products come for free. The Jacobian-vector product is the operator
 itself. ``vmap`` folds the mapped dimension into the batch dimension.
+
+First-order applications that need a gradient for the input only are recorded, when the
+compiled extension is built, by a C++ node with the same forward and backward (see
+:func:`record` and ``csrc/autograd.cpp``): it spares the Python Function's own per-call cost.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from torchlops.linearoperator import LinearOperator
 
-__all__ = ["OperatorFunction", "apply_operator", "needs_function", "run_kernel", "own_tensors", "bind_tensors"]
+__all__ = ["OperatorFunction", "apply_operator", "record", "needs_function", "run_kernel", "own_tensors", "bind_tensors"]
 
 Layout = tuple[int, tuple[int, ...], bool]
 
@@ -327,3 +331,62 @@ def apply_operator(*args: Any) -> torch.Tensor:
     if _transforms_active():
         return OperatorFunction.apply(*args)
     return _fast_apply(*args)
+
+
+# ---------------------------------------------------------------------------- native node
+# The compiled extension can record the same forward/adjoint pair as a C++ autograd node
+# (csrc/autograd.cpp): the forward kernel runs with grad mode off and the output's node
+# calls :func:`_node_backward`, which applies the other direction exactly as
+# ``OperatorFunction.backward`` does (through the Function when a graph is being built, so
+# higher derivatives are unchanged). It is taken for first-order reverse mode with respect
+# to the input only (no operator tensor requires grad, no forward AD, no torch.func
+# transform, not compiling), where a Python Function's own cost dominates small operators.
+try:  # the extension is optional; an older build may lack the node
+    from torchlops import _C as _ext
+
+    _node_run = getattr(_ext, "run", None)
+except ImportError:  # pragma: no cover - depends on the build
+    _node_run = None
+
+#: record first-order applications with the compiled node when the extension has it
+#: (``False`` forces the Python Function everywhere; the tests run both)
+NATIVE_NODE: bool = _node_run is not None
+_EXACT_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def _node_backward(state: tuple, g: torch.Tensor) -> torch.Tensor:
+    """The node's backward: ``state = (op, adjoint, nb, xshape, direct, tensors)`` of the forward."""
+    op, adjoint, nb, xshape, direct, tensors = state
+    if _grad_enabled():
+        # create_graph: keep the adjoint differentiable (double backward)
+        return apply_operator(op, not adjoint, (nb, xshape, direct), g, *tensors)
+    if direct and _holds(op, tensors):
+        return op._matvec(g) if adjoint else op._rmatvec(g)
+    y = run_kernel(op, not adjoint, g, nb, tensors)
+    return y if y.shape == xshape else y.reshape(xshape)
+
+
+if _node_run is not None:
+    _ext.set_node_functions(_node_backward)
+
+
+def record(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, tensors: tuple) -> torch.Tensor:
+    """Apply ``op`` (or its adjoint) to ``x`` that requires grad, with autograd: through the
+    compiled node when it applies (see above), else through :class:`OperatorFunction`."""
+    if NATIVE_NODE and type(x) in _EXACT_TENSORS and x.requires_grad and not (
+        _fwd_ad_active() or _transforms_active() or torch.compiler.is_compiling()
+    ):
+        for t in tensors:
+            if t.requires_grad:
+                break
+        else:
+            nb, outshape, direct = layout
+            kernel = op._rmatvec if adjoint else op._matvec
+            if direct:
+                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, True, tensors), None, None, tensors)
+            else:
+                kshape = (nb, *(op._dimsd if adjoint else op._dims))
+                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, False, tensors), kshape, outshape, tensors)
+            if y is not None:
+                return y
+    return apply_operator(op, adjoint, layout, x, *tensors)

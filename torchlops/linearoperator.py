@@ -7,15 +7,21 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _nn_module
 
-from torchlops._autograd import apply_operator, needs_function, own_tensors, run_kernel
+from torchlops._autograd import needs_function, own_tensors, record, run_kernel
 from torchlops.utils.checks import prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 #: the common input dtypes, checked by set membership before the general test
 _FLOAT_DTYPES = frozenset({torch.float32, torch.float64, torch.complex64, torch.complex128})
+#: input shapes whose layout an operator keeps (beyond that it recomputes them)
+_MAX_PLANS = 32
 
 __all__ = ["LinearOperator", "aslinearoperator"]
+
+_has_global_hooks = _nn_module._has_any_global_hook
+_tracing_state = torch._C._get_tracing_state
 
 
 class LinearOperator(nn.Module):
@@ -104,6 +110,8 @@ class LinearOperator(nn.Module):
         self.clinear = bool(clinear)
         self.explicit = bool(explicit)
         self.name = name
+        # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
+        self._plans: dict[tuple[bool, torch.Size], tuple[int, tuple[int, ...], bool]] = {}
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -180,7 +188,10 @@ class LinearOperator(nn.Module):
             return
 
     # ------------------------------------------------------------------ application
-    def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+    def _layout(self, x: Any, adjoint: bool) -> tuple[int, tuple[int, ...], bool]:
+        """Check an input and return ``(nb, outshape, direct)``: the number of inputs it holds,
+        the output's shape, and whether it already is the kernels' ``(nb, *in)`` (or any batch
+        for ``_any_batch`` operators). Valid layouts are kept per input shape."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(
                 f"{self.name}: input must be a torch.Tensor, got {type(x).__name__} "
@@ -215,18 +226,32 @@ class LinearOperator(nn.Module):
         nb = 1
         for b in batch:
             nb *= b
+        layout = (nb, outshape, direct)
+        plans = self.__dict__.get("_plans")
+        if plans is not None and len(plans) < _MAX_PLANS:
+            plans[adjoint, shp] = layout
+        return layout
+
+    def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        try:  # a shape seen before: its layout is known
+            nb, outshape, direct = self._plans[adjoint, x.shape]
+        except (KeyError, AttributeError, TypeError):
+            nb, outshape, direct = self._layout(x, adjoint)
+        dt = x.dtype
+        if dt is not self._dtype and not (isinstance(x, torch.Tensor) and dt in _FLOAT_DTYPES):
+            self._layout(x, adjoint)  # raises for non-tensors and non-floating dtypes
         if self._composite:
-            return self._batched(x.reshape(nb, *ins), adjoint).reshape(outshape)
-        # promote, check the device, and go through the autograd Function only when needed
-        if x.dtype != self._dtype:
-            dt = torch.promote_types(self._dtype, x.dtype)
-            if x.dtype != dt:
-                x = x.to(dt)
+            return self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
+        # promote, check the device, and go through autograd only when needed
+        if dt is not self._dtype:
+            pt = torch.promote_types(self._dtype, dt)
+            if pt is not dt:
+                x = x.to(pt)
         tensors = own_tensors(self)
         if tensors and tensors[0].device != x.device:
             self._device_error(tensors[0].device, x.device)
         if needs_function(x, tensors):
-            return apply_operator(self, adjoint, (nb, outshape, direct), x, *tensors)
+            return record(self, adjoint, (nb, outshape, direct), x, tensors)
         if direct:
             return self._rmatvec(x) if adjoint else self._matvec(x)
         y = run_kernel(self, adjoint, x, nb, tensors)
@@ -249,6 +274,21 @@ class LinearOperator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``Op(x)`` is ``Op.matvec(x)``."""
         return self._apply_public(x, False)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # nn.Module.__call__ minus its generic dispatch when nothing would use it: no hooks of
+        # the module or global ones, not torch.compile(module), not jit-traced, plain forward
+        if (
+            len(args) == 1
+            and not kwargs
+            and not (self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks or self._backward_hooks)
+            and not _has_global_hooks()
+            and self._compiled_call_impl is None
+            and type(self).forward is _BASE_FORWARD
+            and not _tracing_state()
+        ):
+            return self._apply_public(args[0], False)
+        return super().__call__(*args, **kwargs)
 
     def matmat(self, X: torch.Tensor) -> torch.Tensor:
         """Apply to the columns of ``X`` of shape ``(N, k)`` (scipy/PyLops semantics)."""
@@ -461,6 +501,9 @@ class LinearOperator(nn.Module):
         from torchlops.utils.trace import operator_trace
 
         return operator_trace(self, neval=neval, method=method, generator=generator)
+
+
+_BASE_FORWARD = LinearOperator.forward
 
 
 def aslinearoperator(Op: Any) -> LinearOperator:

@@ -1,0 +1,182 @@
+// The first-order autograd node of an operator application, in C++.
+//
+// `apply_operator` in torchlops/_autograd.py records every application through one
+// torch.autograd.Function. When the only thing that needs a gradient is the input (no
+// operator tensor requires grad, no forward-mode AD, no torch.func transform, not compiling)
+// the same pair is recorded here instead: the forward kernel runs with grad mode off and the
+// output gets an `OperatorBackward` node whose backward calls the Python function registered
+// with `set_node_functions` (it applies the adjoint, through the autograd Function when a
+// graph is being built, so double backward works as before). This removes the per-call cost
+// of a Python autograd.Function (context object, setup_context, the Python backward wrapper),
+// which dominates small operators.
+//
+// run(kernel, x, state, kshape, outshape, tensors) -> y
+//   kernel:   callable (Python) applied to x (reshaped to kshape when given), grad mode off
+//   state:    passed back to the backward function with the output gradient
+//   outshape: shape of y when the kernel's output must be reshaped (or None)
+//   tensors:  the operator's tensors (a tuple), which y must not alias
+// Returns y with the node attached, or None when y cannot carry a node (storage shared with
+// x or the operator's tensors, or a tensor the operator keeps); the caller then records the
+// application the Python way.
+#include <torch/csrc/Exceptions.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/python_variable.h>
+
+#include <ATen/core/grad_mode.h>
+
+namespace {
+
+using torch::autograd::Node;
+using torch::autograd::variable_list;
+
+PyObject* g_backward = nullptr;  // (state, g) -> A^H g (or A g)
+
+[[noreturn]] void raise_python() {
+  python_error err;
+  err.persist();
+  throw std::move(err);
+}
+
+struct OperatorBackward final : Node {
+  PyObject* state;
+
+  explicit OperatorBackward(PyObject* s) : state(s) { Py_INCREF(state); }
+
+  ~OperatorBackward() override {
+    // the node may die on an autograd thread; leak if the interpreter is gone
+    if (Py_IsInitialized()) {
+      pybind11::gil_scoped_acquire gil;
+      Py_DECREF(state);
+    }
+  }
+
+  std::string name() const override { return "OperatorBackward"; }
+
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined()) return {at::Tensor()};
+    pybind11::gil_scoped_acquire gil;
+    PyObject* g = THPVariable_Wrap(grads[0]);
+    if (!g) raise_python();
+    PyObject* r = PyObject_CallFunctionObjArgs(g_backward, state, g, nullptr);
+    Py_DECREF(g);
+    if (!r) raise_python();
+    if (!THPVariable_Check(r)) {
+      Py_DECREF(r);
+      TORCH_CHECK(false, "torchlops: the adjoint did not return a tensor");
+    }
+    at::Tensor out = THPVariable_Unpack(r);
+    Py_DECREF(r);
+    return {std::move(out)};
+  }
+};
+
+std::vector<int64_t> to_shape(PyObject* seq) {
+  PyObject* fast = PySequence_Fast(seq, "shape must be a sequence of ints");
+  if (!fast) raise_python();
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  std::vector<int64_t> out(n);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+  }
+  Py_DECREF(fast);
+  if (PyErr_Occurred()) raise_python();
+  return out;
+}
+
+bool aliases(const at::Tensor& y, const at::Tensor& t) {
+  if (!t.defined()) return false;
+  if (y.unsafeGetTensorImpl() == t.unsafeGetTensorImpl()) return true;
+  if (!t.has_storage()) return false;
+  return y.storage().is_alias_of(t.storage());
+}
+
+PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
+  HANDLE_TH_ERRORS
+  TORCH_CHECK(nargs == 6, "run(kernel, x, state, kshape, outshape, tensors)");
+  TORCH_CHECK(g_backward != nullptr, "torchlops: node functions are not set");
+  PyObject *kernel = args[0], *px = args[1], *state = args[2];
+  PyObject *kshape = args[3], *outshape = args[4], *tensors = args[5];
+  TORCH_CHECK(THPVariable_Check(px) && PyTuple_Check(tensors), "run: bad arguments");
+  const at::Tensor& x = THPVariable_Unpack(px);
+
+  PyObject* py = nullptr;
+  {
+    at::AutoGradMode off(false);
+    if (kshape == Py_None) {
+      py = PyObject_CallOneArg(kernel, px);
+    } else {
+      PyObject* pxk = THPVariable_Wrap(x.reshape(to_shape(kshape)));
+      if (!pxk) return nullptr;
+      py = PyObject_CallOneArg(kernel, pxk);
+      Py_DECREF(pxk);
+    }
+  }
+  if (!py) return nullptr;
+  if (!THPVariable_Check(py)) {  // let the caller's path report it
+    Py_DECREF(py);
+    Py_RETURN_NONE;
+  }
+  const at::Tensor& y = THPVariable_Unpack(py);
+
+  // attach only to a tensor of the kernel's own: not shared with anyone (the operator could
+  // keep it), no storage in common with the input or the operator's tensors (an in-place
+  // change of the output must not reach them unseen), not already recorded by autograd
+  bool ok = Py_REFCNT(py) == 1 && !y.requires_grad() && y.layout() == at::kStrided && y.has_storage() &&
+            torch::autograd::isDifferentiableType(y.scalar_type()) && !aliases(y, x);
+  for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(tensors); ++i) {
+    PyObject* t = PyTuple_GET_ITEM(tensors, i);
+    if (THPVariable_Check(t)) ok = !aliases(y, THPVariable_Unpack(t));
+  }
+  if (!ok) {
+    Py_DECREF(py);
+    Py_RETURN_NONE;
+  }
+
+  at::Tensor out = y;
+  {
+    at::AutoGradMode off(false);
+    if (outshape != Py_None) {
+      std::vector<int64_t> shp = to_shape(outshape);
+      if (out.sizes() != at::IntArrayRef(shp)) out = out.reshape(shp);
+    }
+    // lazy conjugate / negative views carry a bit that a tensor of its own would drop
+    if (out.is_conj()) out = out.resolve_conj();
+    if (out.is_neg()) out = out.resolve_neg();
+    if (out.is_view()) {
+      // a view of the kernel's intermediate (a slice, a reshape): the same storage as a tensor
+      // of its own, since autograd cannot give a view a new history
+      at::Tensor own = at::empty({0}, out.options());
+      own.set_(out.storage(), out.storage_offset(), out.sizes(), out.strides());
+      out = std::move(own);
+    }
+  }
+  auto node = c10::make_intrusive<OperatorBackward>(state);
+  node->set_next_edges(torch::autograd::collect_next_edges(x));
+  torch::autograd::set_history(out, node);
+  if (out.unsafeGetTensorImpl() == y.unsafeGetTensorImpl()) return py;
+  Py_DECREF(py);
+  return THPVariable_Wrap(out);
+  END_HANDLE_TH_ERRORS
+}
+
+PyObject* set_node_functions(PyObject* /*self*/, PyObject* backward) {
+  if (!PyCallable_Check(backward)) {
+    PyErr_SetString(PyExc_TypeError, "set_node_functions expects a callable");
+    return nullptr;
+  }
+  Py_INCREF(backward);
+  Py_XDECREF(g_backward);
+  g_backward = backward;
+  Py_RETURN_NONE;
+}
+
+}  // namespace
+
+extern "C" {
+PyMethodDef torchlops_autograd_methods[] = {
+    {"run", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(run)), METH_FASTCALL,
+     "run(kernel, x, state, kshape, outshape, tensors): apply the kernel and record its backward node"},
+    {"set_node_functions", set_node_functions, METH_O, "set the backward function of the nodes"},
+    {nullptr, nullptr, 0, nullptr}};
+}
