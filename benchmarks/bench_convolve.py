@@ -5,7 +5,8 @@ Run ``python benchmarks/bench_convolve.py [--device cpu|cuda] [--threads 1] [--n
 1. correctness: ``Convolve1D``/``Convolve2D`` (direct and FFT) against PyLops in float64;
 2. crossover: the direct (``conv1d``) and FFT engines on an ``n x n`` float32 array along the
    last axis for filter lengths 3..129 (the measured crossover is the constant
-   ``DIRECT_FFT_CROSSOVER`` in ``torchlops/signalprocessing/convolvend.py``);
+   ``DIRECT_FFT_CROSSOVER`` in ``torchlops/signalprocessing/convolvend.py``), and the compiled
+   direct kernels vs FFT for 1-D and 2-D filters (``DIRECT_FFT_CROSSOVER_EXT``);
 3. ``Convolve1D`` (31 taps) and ``Convolve2D`` (15 x 15) on ``n x n`` float32, forward and
    adjoint, vs PyLops (NumPy/SciPy, CPU only) and, on cuda, vs ``torch.nn.functional.conv*``.
 """
@@ -76,6 +77,33 @@ def crossover(n: int, device: torch.device, repeat: int) -> None:
     print(f"FFT faster than direct from nh = {first_fft}")
 
 
+def crossover_ext(n: int, device: torch.device, repeat: int) -> None:
+    """The compiled direct kernels vs the FFT engine, 1-D (last axis) and 2-D square filters
+    (the constants ``DIRECT_FFT_CROSSOVER_EXT`` in ``torchlops/signalprocessing/convolvend.py``)."""
+    x = torch.randn(n, n, device=device)
+    print(f"\ndirect (compiled kernels) vs FFT, {n}x{n} float32 ({device}), forward ms")
+    for naxes, sizes in ((1, (15, 23, 31, 39, 47, 63, 95)), (2, (5, 7, 9, 11, 13, 15, 17, 19))):
+        first_fft = None
+        for k in sizes:
+            hs = (k,) * naxes
+            h = torch.randn(*hs, device=device)
+            off = tuple(k // 2 for _ in hs)
+            if naxes == 1:
+                D = Convolve1D((n, n), h, offset=off[0], method="direct", engine="ext").to(device)
+                Fo = Convolve1D((n, n), h, offset=off[0], method="fft").to(device)
+            else:
+                D = Convolve2D((n, n), h, offset=off, method="direct", engine="ext").to(device)
+                Fo = Convolve2D((n, n), h, offset=off, method="fft").to(device)
+            with torch.no_grad():
+                torch.testing.assert_close(D @ x, Fo @ x, rtol=1e-3, atol=1e-3 * k**naxes)
+                td = timeit(lambda D=D: D @ x, device, repeat)
+                tf = timeit(lambda Fo=Fo: Fo @ x, device, repeat)
+            if tf < td and first_fft is None:
+                first_fft = k
+            print(f"  {naxes}-D {'x'.join(map(str, hs)):>7} taps ({k**naxes:>4})  direct-ext {1e3 * td:8.2f}  fft {1e3 * tf:8.2f}")
+        print(f"  {naxes}-D: FFT faster than the kernels from {first_fft} per axis")
+
+
 def versus(n: int, device: torch.device, repeat: int) -> None:
     import pylops
 
@@ -132,6 +160,8 @@ def main() -> None:
     correctness()
     if not args.skip_crossover:
         crossover(args.n, dev, args.repeat)
+        if torchlops.ext_available():
+            crossover_ext(args.n, dev, args.repeat)
     versus(args.n, dev, args.repeat)
 
 

@@ -309,8 +309,8 @@ def test_method_choice() -> None:
         assert Convolve1D(big, torch.ones(NE[1])).method == "direct"
         assert Convolve1D(big, torch.ones(NE[1] + 1)).method == "fft"
         assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "direct"  # small: direct anyway
-        assert Convolve2D((100, 100), torch.ones(9, 9), method=None).method == "direct"
-        assert Convolve2D((100, 100), torch.ones(9, 10), method=None).method == "fft"
+        assert Convolve2D((100, 300), torch.ones(2, NE[2] // 2), method=None).method == "direct"
+        assert Convolve2D((100, 300), torch.ones(2, NE[2] // 2 + 1), method=None).method == "fft"
         assert Convolve1D(big, torch.ones(NE[1] + 1), engine="ext").method == "direct"
     assert Convolve1D(64, torch.ones(3), method="overlapadd").method == "overlapadd"
     assert Convolve2D((9, 9), torch.ones(3, 3), method=None).method == "direct"

@@ -366,6 +366,29 @@ def test_convolve_tile_sized(case: str, dtype: torch.dtype, device: str) -> None
         _compare(lambda e: tl.Convolve2D((40, 37), h, offset=(15, 30), method="direct", engine=e), (40, 37), dtype, device)
 
 
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", ["long-line", "long-axis0", "filter-longer-than-chunk", "2d-long-rows"])
+def test_convolve_long_lines(case: str, dtype: torch.dtype, device: str) -> None:
+    """Lines longer than one CPU work chunk (8 KiB of outputs): chunk edges, taps grouped four
+    at a time that straddle the signal's ends, filters longer than a chunk."""
+    if case == "long-line":
+        h = _filt((41,), dtype)
+        _compare(lambda e: tl.Convolve1D((2, 5003), h, offset=3, method="direct", engine=e), (2, 5003), dtype, device)
+    elif case == "long-axis0":  # P3 = 3 elements per output position
+        h = _filt((9,), dtype)
+        _compare(lambda e: tl.Convolve1D((2600, 3), h, offset=6, axis=0, method="direct", engine=e),
+                 (2600, 3), dtype, device, batch=(2,), unbatched=False)
+    elif case == "filter-longer-than-chunk":
+        h = _filt((1103,), dtype)
+        _compare(lambda e: tl.Convolve1D(2500, h, offset=700, method="direct", engine=e), (2500,), dtype, device,
+                 batch=(2,), unbatched=False)
+    else:
+        h = _filt((3, 6), dtype)
+        _compare(lambda e: tl.Convolve2D((4, 3001), h, offset=(1, 4), method="direct", engine=e), (4, 3001),
+                 dtype, device, batch=(2,), unbatched=False)
+
+
 def test_empty_filter_rejected_by_kernel() -> None:
     with pytest.raises(RuntimeError, match="the filter must not be empty"):
         torch.ops.torchlops.convolve(torch.randn(2, 5), torch.randn(1, 0), [0], [0], [5], False)

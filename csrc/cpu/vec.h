@@ -12,6 +12,9 @@ namespace vec {
 // t[q] += c * x[q]
 void axpy(float* t, const float* x, float c, int64_t n);
 void axpy(double* t, const double* x, double c, int64_t n);
+// t[q] += c[0] x[0][q] + ... + c[k-1] x[k-1][q], 1 <= k <= 4 (k taps per pass over t)
+void axpyk(float* t, const float* const* x, const float* c, int k, int64_t n);
+void axpyk(double* t, const double* const* x, const double* c, int k, int64_t n);
 // t[q] = c * x[q]
 void scal(float* t, const float* x, float c, int64_t n);
 void scal(double* t, const double* x, double c, int64_t n);
@@ -28,6 +31,15 @@ inline void scal(c10::complex<T>* t, const c10::complex<T>* x, T c, int64_t n) {
 template <typename T>
 inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, c10::complex<T> c, int64_t n) {
   for (int64_t q = 0; q < n; ++q) t[q] += c * x[q];
+}
+
+template <typename T>
+inline void axpyk(c10::complex<T>* t, const c10::complex<T>* const* x, const c10::complex<T>* c, int k, int64_t n) {
+  for (int64_t q = 0; q < n; ++q) {
+    c10::complex<T> s = c[0] * x[0][q];
+    for (int i = 1; i < k; ++i) s += c[i] * x[i][q];
+    t[q] += s;
+  }
 }
 
 }  // namespace vec
