@@ -11,6 +11,10 @@ conv``) or by its dense Toeplitz ``MatrixMult`` (``--fista-op matrix``) to ``nt`
 reflectivities with a few spikes; ``--fista-niter`` (100) FISTA steps, ``eps`` = 0.1, the step
 ``alpha`` = 1 / ||Op||^2 given to both libraries (no power iteration), ``tol=0``.
 
+CGLS on a Laplacian system (``--solver cgls-lap``): ``niter`` steps on an ``n x n`` float32
+image (``--lap-n``; the GPU goal is 4096^2, 30 iterations), vs PyLops (+ CuPy on a GPU when
+installed) and the same CGLS in plain torch, eager and, with ``--compile``, compiled.
+
 Every result is checked against PyLops (and batched against per-sample) before timing.
 
 Run from the repository root::
@@ -119,6 +123,107 @@ def bench_cgls(a: argparse.Namespace) -> None:
     _report(rows, t_tl, t_pl, t_b, t_l, t_pll, a.nbatch)
 
 
+def _lap_fwd(x: torch.Tensor) -> torch.Tensor:
+    """Plain-torch 2-D Laplacian (centred, edge=False: zero rows at the edges) of x (..., n, n)."""
+    y = torch.zeros_like(x)
+    y[..., 1:-1, :] = x[..., 2:, :] - 2 * x[..., 1:-1, :] + x[..., :-2, :]
+    y[..., :, 1:-1] += x[..., :, 2:] - 2 * x[..., :, 1:-1] + x[..., :, :-2]
+    return y
+
+
+def _lap_adj(y: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`_lap_fwd` (the transposed stencil of the interior rows)."""
+    x = torch.zeros_like(y)
+    yi = y[..., 1:-1, :]
+    x[..., :-2, :] += yi
+    x[..., 1:-1, :] -= 2 * yi
+    x[..., 2:, :] += yi
+    yj = y[..., :, 1:-1]
+    x[..., :, :-2] += yj
+    x[..., :, 1:-1] -= 2 * yj
+    x[..., :, 2:] += yj
+    return x
+
+
+def _plain_cgls_lap(y: torch.Tensor, niter: int) -> torch.Tensor:
+    """CGLS on the 2-D Laplacian with plain torch ops (y: (n, n)), as one writes it by hand."""
+    x = torch.zeros_like(y)
+    s = y
+    c = _lap_adj(s)
+    q = _lap_fwd(c)
+    kold = (c * c).sum()
+    for _ in range(niter):
+        a = kold / (q * q).sum()
+        x = x + a * c
+        s = s - a * q
+        r = _lap_adj(s)
+        k = (r * r).sum()
+        c = r + (k / kold) * c
+        q = _lap_fwd(c)
+        kold = k
+    return x
+
+
+def bench_cgls_laplacian(a: argparse.Namespace) -> None:
+    """CGLS on an n x n Laplacian system, float32: torchlops vs PyLops (+ CuPy on a GPU when
+    installed) vs plain torch (eager, and compiled with ``--compile``)."""
+    dev, n, niter = torch.device(a.device), a.lap_n or (4096 if a.device.startswith("cuda") else 2048), a.niter
+    gen = torch.Generator().manual_seed(0)
+    L = torchlops.Laplacian(dims=(n, n), dtype=torch.float32).to(dev)
+    x_true = torch.randn(n, n, generator=gen).to(dev)
+    with torch.no_grad():
+        y = L(x_true)
+        # the plain-torch stencil is the same operator
+        torch.testing.assert_close(_lap_fwd(x_true), y, rtol=1e-5, atol=1e-4)
+        v = torch.randn(n, n, generator=gen).to(dev)
+        torch.testing.assert_close(_lap_adj(v), L.rmatvec(v), rtol=1e-5, atol=1e-4)
+    print(f"CGLS, Laplacian {n}x{n} float32, niter={niter}, tol=0, device={dev}, threads={torch.get_num_threads()}, "
+          f"engine={L.engine}")
+    with torch.no_grad():
+        x1 = cgls(L, y, niter=niter, tol=0).x
+        xp = _plain_cgls_lap(y, niter)
+        err = float((x1 - xp).norm() / xp.norm())
+        assert err < 1e-3, f"torchlops and plain torch disagree: {err:.2e}"
+        print(f"  check vs plain torch: rel. diff {err:.1e}")
+        rows = [("torchlops", _time(lambda: cgls(L, y, niter=niter, tol=0), a.repeat)),
+                ("plain torch (eager)", _time(lambda: _plain_cgls_lap(y, niter), a.repeat))]
+        if a.compile:
+            f = torch.compile(lambda v: _plain_cgls_lap(v, niter))
+            t0 = time.perf_counter()
+            f(y)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            print(f"  torch.compile of the plain-torch CGLS: first call {time.perf_counter() - t0:.1f} s")
+            rows.append(("plain torch (torch.compile)", _time(lambda: f(y), a.repeat)))
+    try:
+        import pylops
+        from pylops.optimization.basic import cgls as pcgls
+
+        if dev.type == "cuda":
+            import cupy as xp_mod  # PyLops + CuPy
+        else:
+            xp_mod = np
+        yp = xp_mod.asarray(y.cpu().numpy())
+        PL = pylops.Laplacian(dims=(n, n), dtype="float32")
+        xpl = pcgls(PL, yp.ravel(), niter=niter, tol=0)[0]
+        xpl = (xpl.get() if hasattr(xpl, "get") else xpl).ravel()
+        err = np.linalg.norm(xpl - x1.cpu().numpy().ravel()) / np.linalg.norm(xpl)
+        assert err < 1e-3, f"torchlops and PyLops disagree: {err:.2e}"
+        print(f"  check vs pylops: rel. diff {err:.1e}")
+
+        def run_pl():
+            pcgls(PL, yp.ravel(), niter=niter, tol=0)
+            if dev.type == "cuda":
+                xp_mod.cuda.Device().synchronize()
+
+        rows.append((f"pylops{' + cupy' if dev.type == 'cuda' else ''}", _time(run_pl, max(1, a.repeat // 2))))
+    except ImportError as err:
+        print(f"  (no PyLops row: {err})")
+    t_tl = rows[0][1]
+    for name, t in rows:
+        print(f"  {name:32s} {t * 1e3:9.2f} ms   {t / t_tl:6.2f}x torchlops")
+
+
 def _report(rows, t_tl, t_pl, t_b, t_l, t_pll, nbatch) -> None:
     for name, t in rows:
         print(f"  {name:32s} {t * 1e3:9.2f} ms")
@@ -194,7 +299,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--solver", choices=("cgls", "fista", "all"), default="all")
+    p.add_argument("--solver", choices=("cgls", "cgls-lap", "fista", "all"), default="all")
     p.add_argument("--n", type=int, default=48)
     p.add_argument("--niter", type=int, default=30)
     p.add_argument("--nt", type=int, default=512)
@@ -202,11 +307,15 @@ def main() -> None:
     p.add_argument("--fista-op", choices=("conv", "matrix"), default="conv")
     p.add_argument("--nbatch", type=int, default=16)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--lap-n", type=int, default=0, help="cgls-lap: image side (default 4096 on cuda, 2048 on cpu)")
+    p.add_argument("--compile", action="store_true", help="cgls-lap: also time torch.compile of plain-torch CGLS")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.solver in ("cgls", "all"):
         bench_cgls(a)
+    if a.solver in ("cgls-lap", "all"):
+        bench_cgls_laplacian(a)
     if a.solver in ("fista", "all"):
         bench_fista(a)
 

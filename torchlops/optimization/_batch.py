@@ -6,13 +6,20 @@ import torch
 
 
 def bdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``a^H b`` over the trailing flat dimension: ``(B, n), (B, n) -> (B,)``."""
-    return (a.conj() * b).sum(-1)
+    """Per-sample ``a^H b`` over the trailing flat dimension: ``(B, n), (B, n) -> (B,)``
+    (one pass over the data, no temporary)."""
+    return torch.linalg.vecdot(a, b)
 
 
 def bnorm2(a: torch.Tensor) -> torch.Tensor:
-    """Per-sample squared 2-norm (real): ``(B, n) -> (B,)``."""
-    return (a.real**2 + a.imag**2).sum(-1) if a.is_complex() else (a * a).sum(-1)
+    """Per-sample squared 2-norm (real): ``(B, n) -> (B,)`` (one pass, no temporary)."""
+    return torch.linalg.vecdot(a, a).real if a.is_complex() else torch.linalg.vecdot(a, a)
+
+
+def is_zero(v: object) -> bool:
+    """Whether ``v`` is a Python number equal to 0 (known on the host: terms it multiplies
+    can be skipped; a tensor is never read)."""
+    return isinstance(v, (int, float)) and v == 0
 
 
 def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import bdot, bnorm2, flatten_data, safe_div
+from torchlops.optimization._batch import bdot, bnorm2, flatten_data, is_zero, safe_div
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
@@ -176,14 +176,21 @@ class CG(_Batched):
         """One CG step for every active sample."""
         act = self._active()
         xf = self._flatx(x)
-        Opc = self._A(self.c) + self.damp * self.c
-        a = safe_div(self.kold, bdot(self.c, Opc).abs()).unsqueeze(-1).to(self.dt)
-        xn = xf + a * self.c
-        r = self.r - a * Opc
+        Opc = self._A(self.c)
+        if not is_zero(self.damp):
+            Opc = Opc + self.damp * self.c
+        # a frozen sample takes a zero step, so x and r keep their values without a select
+        a = torch.where(act, safe_div(self.kold, bdot(self.c, Opc).abs()), 0.0).unsqueeze(-1).to(self.dt)
+        xf = torch.addcmul(xf, a, self.c)
+        r = torch.addcmul(self.r, -a, Opc)
         k = bnorm2(r)
-        c = r + safe_div(k, self.kold).unsqueeze(-1).to(self.dt) * self.c
-        xf = _where(act, xn, xf)
-        self._freeze(act, {"r": r, "c": c, "kold": k})
+        c = torch.addcmul(r, safe_div(k, self.kold).unsqueeze(-1).to(self.dt), self.c)
+        if self.tol > 0:  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
+            c = _where(act, c, self.c)
+        self.r, self.c = r, c
+        self.kold = torch.where(act, k, self.kold)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.iiter += 1
         self.cost.append(self.kold.sqrt())
         x = self._output(xf)
         if show:
@@ -265,7 +272,7 @@ class CGLS(_Batched):
     def _costs(self, xf: torch.Tensor) -> None:
         s2 = bnorm2(self.s)
         self.cost.append(s2.sqrt())
-        self.cost1.append((s2 + self.damp * bnorm2(xf)).sqrt())
+        self.cost1.append(self.cost[-1] if is_zero(self.damp) else (s2 + self.damp * bnorm2(xf)).sqrt())
 
     def _active(self) -> torch.Tensor:
         return self.kold > self.tol
@@ -274,15 +281,24 @@ class CGLS(_Batched):
         """One CGLS step for every active sample."""
         act = self._active()
         xf = self._flatx(x)
-        a = safe_div(self.kold, bnorm2(self.q) + self.damp * bnorm2(self.c)).unsqueeze(-1).to(self.dt)
-        xn = xf + a * self.c
-        s = self.s - a * self.q
-        r = self._AH(s) - self.damp * xn
+        damped = not is_zero(self.damp)
+        den = bnorm2(self.q) + self.damp * bnorm2(self.c) if damped else bnorm2(self.q)
+        # a frozen sample takes a zero step, so x and s keep their values without a select
+        a = torch.where(act, safe_div(self.kold, den), 0.0).unsqueeze(-1).to(self.dt)
+        xf = torch.addcmul(xf, a, self.c)
+        s = torch.addcmul(self.s, -a, self.q)
+        r = self._AH(s)
+        if damped:
+            r = r - self.damp * xf
         k = bnorm2(r)
-        c = r + safe_div(k, self.kold).unsqueeze(-1).to(self.dt) * self.c
-        q = self._A(c)
-        xf = _where(act, xn, xf)
-        self._freeze(act, {"s": s, "c": c, "q": q, "kold": k})
+        c = torch.addcmul(r, safe_div(k, self.kold).unsqueeze(-1).to(self.dt), self.c)
+        if self.tol > 0:  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
+            c = _where(act, c, self.c)
+        # (q = A c of a frozen sample's unchanged c is its unchanged q)
+        self.s, self.c, self.q = s, c, self._A(c)
+        self.kold = torch.where(act, k, self.kold)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.iiter += 1
         self._costs(xf)
         x = self._output(xf)
         if show:
