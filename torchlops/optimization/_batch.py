@@ -6,14 +6,14 @@ import torch
 
 
 def bdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``a^H b`` over the trailing flat dimension: ``(B, n), (B, n) -> (B,)``
-    (one pass over the data, no temporary)."""
+    """Per-sample ``a^H b`` over the trailing flat dimension: ``(B, n), (B, n) -> (B,)``."""
     return torch.linalg.vecdot(a, b)
 
 
 def bnorm2(a: torch.Tensor) -> torch.Tensor:
-    """Per-sample squared 2-norm (real): ``(B, n) -> (B,)`` (one pass, no temporary)."""
-    return torch.linalg.vecdot(a, a).real if a.is_complex() else torch.linalg.vecdot(a, a)
+    """Per-sample squared 2-norm (real): ``(B, n) -> (B,)``, one reduction over the data
+    (no temporary of ``a``'s size)."""
+    return torch.linalg.vector_norm(a, dim=-1).square()
 
 
 def is_zero(v: object) -> bool:
@@ -25,7 +25,8 @@ def is_zero(v: object) -> bool:
 def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """``num / den`` with 0 where ``den == 0`` (no host synchronisation)."""
     zero = den == 0
-    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+    # (the inner select keeps 0/0 out of the graph: its gradient would be NaN)
+    return torch.where(zero, 0.0, num / torch.where(zero, 1.0, den))
 
 
 def op_tensors(Op: torch.nn.Module) -> list[torch.Tensor]:

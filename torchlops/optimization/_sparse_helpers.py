@@ -42,8 +42,10 @@ def hardthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor
 def softthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor:
     r"""Soft thresholding (proximal operator of :math:`\|\mathbf{x}\|_1`):
     :math:`\max(|x_i| - \text{thresh}, 0)\, e^{j \angle x_i}` (the sign for real ``x``)."""
-    mag = torch.clamp(x.abs() - thresh, min=0.0)
-    return mag * torch.sgn(x) if x.is_complex() else mag * torch.sign(x)
+    if x.is_complex():
+        return torch.clamp(x.abs() - thresh, min=0.0) * torch.sgn(x)
+    # real: x - clip(x, -t, t) is sign(x) max(|x| - t, 0) exactly, in two passes instead of five
+    return x - torch.clamp(x, -thresh, thresh)
 
 
 def halfthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor:

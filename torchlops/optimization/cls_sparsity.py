@@ -39,8 +39,16 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
 
 
-def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    return torch.where(act.reshape(-1, *([1] * (new.dim() - 1))), new, old)
+def _sqnorm(x: torch.Tensor) -> torch.Tensor:
+    """Per-row squared 2-norm, one reduction over the data."""
+    return torch.linalg.vector_norm(x, dim=-1).square()
+
+
+def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Tensor:
+    """``x + a g`` in one pass (``a`` a float or a ``(B, 1)`` tensor)."""
+    if isinstance(a, torch.Tensor):
+        return torch.addcmul(x, a.to(g.dtype), g)
+    return torch.add(x, g, alpha=a)
 
 
 class ISTA(SparseSolver):
@@ -173,6 +181,7 @@ class ISTA(SparseSolver):
         self.t = 1.0
         self.normresold = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
         self.active = torch.ones(b.B, dtype=torch.bool, device=b.y.device)
+        self._act2 = self.active.unsqueeze(-1)  # (B, 1), for selects on (B, n) tensors
         self.iiters = torch.zeros(b.B, dtype=torch.int64, device=b.y.device)
         self.xupdate = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
         self.cost = []
@@ -210,16 +219,21 @@ class ISTA(SparseSolver):
     def _commit(self, xn: torch.Tensor, xold: torch.Tensor, costdata: torch.Tensor, show: bool) -> torch.Tensor:
         """Per-sample bookkeeping shared by ISTA and FISTA; returns the committed model."""
         xupdate = _norm(xn - xold)
-        l1 = xn.abs().sum(-1, keepdim=True)
-        costreg = (self.eps * l1).reshape(-1) if isinstance(self.eps, torch.Tensor) else self.eps * l1.reshape(-1)
-        cost = costdata + costreg
+        l1 = torch.linalg.vector_norm(xn, ord=1, dim=-1)
+        if isinstance(self.eps, torch.Tensor):
+            costreg = self.eps.reshape(-1) * l1
+            cost = costdata + costreg
+        else:
+            costreg = self.eps * l1 if show else None
+            cost = torch.add(costdata, l1, alpha=self.eps)
         act = self.active
-        xn = _where(act, xn, xold)
+        xn = torch.where(self._act2, xn, xold)
         if self.cost:
             cost = torch.where(act, cost, self.cost[-1].reshape(-1))
         self.xupdate = torch.where(act, xupdate, self.xupdate)
-        self.iiters = self.iiters + act.to(torch.int64)
+        self.iiters = self.iiters + act
         self.active = act & (xupdate > self.tol)
+        self._act2 = self.active.unsqueeze(-1)
         self.cost.append(cost.reshape(self._b.batch))
         if show:
             self._print_step(xn, costdata, costreg, xupdate)
@@ -232,8 +246,8 @@ class ISTA(SparseSolver):
         xold = x.reshape(b.B, b.N)
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
-        xn = self._threshold(xold + self.alpha * self.Op._flat(res, True))
-        costdata = 0.5 * _norm(res) ** 2
+        xn = self._threshold(_axpy(xold, self.alpha, self.Op._flat(res, True)))
+        costdata = 0.5 * _sqnorm(res)
         return b.model(self._commit(xn, xold, costdata, show))
 
     # ------------------------------------------------------------------ loop
@@ -345,17 +359,17 @@ class FISTA(ISTA):
             Az, Axold = self.Op._flat(z, False), self.Op._flat(xold, False)
         res = self._yf - Az
         self._monitor(res)
-        xn = self._threshold(z + self.alpha * self.Op._flat(res, True))
+        xn = self._threshold(_axpy(z, self.alpha, self.Op._flat(res, True)))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
         c = (told - 1.0) / self.t
         zn = torch.lerp(xold, xn, 1.0 + c)  # xn + c (xn - xold), one kernel
-        act = self.active
-        self.z = _where(act, zn, z)
+        act2 = self._act2
+        self.z = torch.where(act2, zn, z)
         Axn = self.Op._flat(xn, False)
-        costdata = 0.5 * _norm(self._yf - Axn) ** 2
-        Azn = _where(act, torch.lerp(Axold, Axn, 1.0 + c), Az)  # Op zn by linearity
-        Axn = _where(act, Axn, Axold)
+        costdata = 0.5 * _sqnorm(self._yf - Axn)
+        Azn = torch.where(act2, torch.lerp(Axold, Axn, 1.0 + c), Az)  # Op zn by linearity
+        Axn = torch.where(act2, Axn, Axold)
         out = b.model(self._commit(xn, xold, costdata, show))
         self._cache = (out, Axn, Azn)
         return out
