@@ -1,15 +1,22 @@
 // torchlops._C: the operator schemas (TORCH_LIBRARY(torchlops)) and the Python module that
-// `import torchlops._C` loads (its functions: autograd.cpp). Device kernels: cpu/*.cpp, cuda/*.cu.
+// `import torchlops._C` loads (its functions: autograd.cpp, calls.cpp). Device kernels: cpu/*.cpp, cuda/*.cu.
 #include <Python.h>
 #include <torch/library.h>
 
-// the Python functions of the module: the autograd node (autograd.cpp)
+// the Python functions of the module: the autograd node (autograd.cpp) and direct eager calls
+// of the ops below (calls.cpp)
 extern "C" PyMethodDef torchlops_autograd_methods[];
+extern "C" PyMethodDef torchlops_call_methods[];
 
 extern "C" {
 PyMODINIT_FUNC PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, torchlops_autograd_methods};
-  return PyModule_Create(&module_def);
+  PyObject* m = PyModule_Create(&module_def);
+  if (m != nullptr && PyModule_AddFunctions(m, torchlops_call_methods) < 0) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  return m;
 }
 }
 

@@ -15,6 +15,7 @@ import torch
 
 import torchlops as tl
 from torchlops import _ops
+from torchlops.functional.derivatives import first_stencil
 
 if not tl.ext_available():
     if os.environ.get("TORCHLOPS_REQUIRE_EXT") == "1":
@@ -392,3 +393,60 @@ def test_convolve_long_lines(case: str, dtype: torch.dtype, device: str) -> None
 def test_empty_filter_rejected_by_kernel() -> None:
     with pytest.raises(RuntimeError, match="the filter must not be empty"):
         torch.ops.torchlops.convolve(torch.randn(2, 5), torch.randn(1, 0), [0], [0], [5], False)
+
+
+# ---------------------------------------------------------------------------- direct eager calls
+def _op_samples() -> list:
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 9, 7, dtype=torch.float64, generator=gen)
+    spec = list(_ops.stencil_spec(first_stencil("centered", True, 3)))
+    w = torch.randn(1, 9, 7, dtype=torch.float64, generator=gen)
+    h = torch.randn(1, 4, 3, dtype=torch.float64, generator=gen)
+    ops = torch.ops.torchlops
+    return [
+        (ops.stencil.default, (x, [0, 1], [0.5, 2.0], spec, None, False)),
+        (ops.stencil.default, (x, [1], [1.0], spec, w, True)),
+        (ops.stencil_split.default, (x, [0, 1], [1.0, 0.5], spec)),
+        (ops.stencil_merge.default, (torch.randn(2, 2, 9, 7, dtype=torch.float64, generator=gen), [0, 1], [1.0, 0.5], spec)),
+        (ops.convolve.default, (x, h, [0, 1], [1, 2], [9, 7], False)),
+        (ops.convolve.default, (x, h, (0, 1), (1, 2), (9, 7), True)),
+    ]
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_direct_calls_equal_torch_ops(i: int) -> None:
+    op, args = _op_samples()[i]
+    direct = _ops._DIRECT[op]
+    with torch.no_grad():
+        torch.testing.assert_close(direct(*args), op(*args), rtol=0, atol=0)
+        torch.testing.assert_close(_ops._call(op, args, (args[0],)), op(*args), rtol=0, atol=0)
+
+
+def test_direct_call_errors_reach_the_caller() -> None:
+    with pytest.raises(RuntimeError, match="the filter must not be empty"):
+        _ops._DIRECT[torch.ops.torchlops.convolve.default](torch.randn(2, 5), torch.randn(1, 0), [0], [0], [5], False)
+    with pytest.raises(RuntimeError, match="must be a tensor"):
+        _ops._DIRECT[torch.ops.torchlops.convolve.default]("x", torch.randn(1, 2), [0], [0], [5], False)
+    with pytest.raises(TypeError):
+        _ops._DIRECT[torch.ops.torchlops.stencil.default](torch.randn(2, 5), [0], ["a"], [1.0], None, False)
+
+
+def test_dispatch_modes_see_the_ops() -> None:
+    """Under a TorchDispatchMode the ops go through torch.ops, so the mode sees them."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64, engine="ext")
+    x = torch.randn(2, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        ref = D(x)
+        with Record():
+            y = D(x)
+    torch.testing.assert_close(y, ref)
+    assert any("torchlops.stencil" in s for s in seen)

@@ -132,17 +132,34 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
 
 # ---------------------------------------------------------------------------- calls
 _below_autograd = torch._C._AutoDispatchBelowAutograd
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+
+
+#: direct eager entry points of the ops (csrc/calls.cpp): the same op through a typed
+#: dispatcher handle below autograd, without torch.ops' per-call argument conversion
+_DIRECT: dict = {}
+if _C is not None and hasattr(_C, "convolve"):
+    _DIRECT = {
+        torch.ops.torchlops.stencil.default: _C.stencil,
+        torch.ops.torchlops.stencil_split.default: _C.stencil_split,
+        torch.ops.torchlops.stencil_merge.default: _C.stencil_merge,
+        torch.ops.torchlops.convolve.default: _C.convolve,
+    }
 
 
 def _call(op: object, args: tuple, tensors: tuple[torch.Tensor | None, ...]) -> torch.Tensor:
     """``op(*args)``; straight to the device kernel when nothing needs a graph (the autograd
-    layer of a custom op costs several microseconds per call, most of a small application)."""
+    layer of a custom op, and torch.ops' argument conversion, cost several microseconds per
+    call: most of a small application)."""
     if (
         torch.compiler.is_compiling()
         or torch.autograd.forward_ad._current_level >= 0
         or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
     ):
         return op(*args)
+    direct = _DIRECT.get(op)
+    if direct is not None and not _dispatch_modes():
+        return direct(*args)
     with _below_autograd():
         return op(*args)
 
@@ -247,10 +264,13 @@ def convolve(
             f"per-sample filters: the flattened batch ({x.shape[0]}) must be a multiple of "
             f"the number of filters ({hb.shape[0]})"
         )
-    order = sorted(range(k), key=lambda i: axes[i])
-    if order != list(range(k)):
-        hb = hb.permute(0, *(1 + i for i in order))
-    args = (x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint)
+    if k == 1:
+        args = (x, hb, axes, offsets, nout, adjoint)
+    else:
+        order = sorted(range(k), key=lambda i: axes[i])
+        if order != list(range(k)):
+            hb = hb.permute(0, *(1 + i for i in order))
+        args = (x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint)
     return _call(torch.ops.torchlops.convolve.default, args, (x, hb))
 
 
