@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import torchlops
+from torchlops import _autograd
 
 try:
     import pylops
@@ -167,10 +168,22 @@ def bench_tiny(device: torch.device, dtype: torch.dtype, n: int, repeat: int, ro
         y.sum().backward()
         return y
 
+    def run_function() -> torch.Tensor:
+        # the same application recorded by the Python autograd Function (what runs without
+        # the compiled extension, and for learnt operator tensors)
+        _autograd.NATIVE_NODE = False
+        try:
+            return run_torchlops()
+        finally:
+            _autograd.NATIVE_NODE = native
+
+    native = _autograd.NATIVE_NODE
     impls: dict[str, Callable[[], torch.Tensor]] = {
         "torchlops D(x)": run_torchlops,
         "plain torch d * x": run_plain,
     }
+    if native:
+        impls["torchlops D(x), Python Function"] = run_function
     if pylops is not None:
         Top = _torch_operator(pylops.Diagonal(d.cpu().numpy()), batch=False, device=device)
 
