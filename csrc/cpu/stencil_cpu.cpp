@@ -25,6 +25,71 @@ struct LineMap {
   int64_t lines_per_sample, sample_stride;
 };
 
+// Rows [r0, r1) of one line (n rows of `inner` elements; src/dst point at its first row):
+// dst (+)= scale * w * S src (or S^T for Adjoint). tmp/dd/cc are the caller's scratch.
+template <typename scalar_t, typename real_t, bool Adjoint>
+void band_rows(const scalar_t* src, scalar_t* dst, const scalar_t* wl, int64_t n, int64_t inner, int64_t r0,
+               int64_t r1, const Stencil<real_t>& s, real_t scale, bool acc, std::vector<scalar_t>& tmp,
+               std::vector<int64_t>& dd, std::vector<real_t>& cc) {
+  // rows [a0, a0 + len / inner) (+)= scale * sum_p c_p * src rows shifted by d_p; with
+  // weights the sum goes through tmp and is multiplied by w on the way out
+  auto rows = [&](int64_t a0, int64_t len, int np, const int64_t* d, const real_t* c) {
+    scalar_t* dd0 = dst + a0 * inner;
+    // up to four taps per pass over the destination
+    auto taps_into = [&](scalar_t* t, real_t sc, bool add) {
+      for (int p = 0; p < np; p += 4) {
+        const int k = std::min(4, np - p);
+        const scalar_t* xs[4];
+        real_t cs[4];
+        for (int i = 0; i < k; ++i) {
+          xs[i] = src + (a0 + d[p + i]) * inner;
+          cs[i] = sc * c[p + i];
+        }
+        if (p == 0 && !add)
+          vec::setk(t, xs, cs, k, len);
+        else
+          vec::axpyk(t, xs, cs, k, len);
+      }
+      if (np == 0 && !add) std::fill(t, t + len, scalar_t(0));
+    };
+    if (wl == nullptr) {
+      taps_into(dd0, scale, acc);
+      return;
+    }
+    tmp.resize(len);
+    taps_into(tmp.data(), real_t(1), false);
+    const scalar_t* ww = wl + a0 * inner;
+    if (acc)
+      for (int64_t q = 0; q < len; ++q) dd0[q] += scale * ww[q] * tmp[q];
+    else
+      for (int64_t q = 0; q < len; ++q) dd0[q] = scale * ww[q] * tmp[q];
+  };
+  // interior rows: every tap over one contiguous range
+  const int64_t a = std::max<int64_t>(r0, s.reach), b = std::min<int64_t>(r1, n - s.reach);
+  if (a < b) {
+    int64_t d[kMaxTaps];
+    for (int t = 0; t < s.ntaps; ++t) d[t] = Adjoint ? -s.off[t] : s.off[t];
+    rows(a, (b - a) * inner, s.ntaps, d, s.c);
+  }
+  // rows near the ends: their own list of (offset, coefficient)
+  auto edge_row = [&](int64_t i) {
+    dd.clear();
+    cc.clear();
+    auto push = [&](int64_t d, real_t c) {
+      dd.push_back(d);
+      cc.push_back(c);
+    };
+    if (Adjoint)
+      visit_col<real_t, int64_t>(s, i, n, push);
+    else
+      visit_row<real_t, int64_t>(s, i, n, push);
+    rows(i, inner, int(dd.size()), dd.data(), cc.data());
+  };
+  const int64_t head = a < b ? a : r1, tail = a < b ? b : r1;
+  for (int64_t i = r0; i < std::min(head, r1); ++i) edge_row(i);
+  for (int64_t i = std::max(tail, r0); i < r1; ++i) edge_row(i);
+}
+
 template <typename scalar_t, typename real_t, bool Adjoint>
 void band_pass(const scalar_t* in, LineMap min_, scalar_t* out, LineMap mout, const scalar_t* w, int64_t lines,
                int64_t n, int64_t inner, const Stencil<real_t>& s, real_t scale, bool acc) {
@@ -45,53 +110,7 @@ void band_pass(const scalar_t* in, LineMap min_, scalar_t* out, LineMap mout, co
       const int64_t ow = l % mout.lines_per_sample;
       scalar_t* dst = out + (l / mout.lines_per_sample) * mout.sample_stride + ow * n * inner;
       const scalar_t* wl = w ? w + ow * n * inner : nullptr;
-      // rows [a0, a0 + len / inner) (+)= scale * sum_p c_p * src rows shifted by d_p; with
-      // weights the sum goes through tmp and is multiplied by w on the way out
-      auto rows = [&](int64_t a0, int64_t len, int np, const int64_t* d, const real_t* c) {
-        scalar_t* dd0 = dst + a0 * inner;
-        if (wl == nullptr) {
-          for (int p = 0; p < np; ++p) {
-            const scalar_t* x = src + (a0 + d[p]) * inner;
-            if (p == 0 && !acc)
-              vec::scal(dd0, x, scale * c[p], len);
-            else
-              vec::axpy(dd0, x, scale * c[p], len);
-          }
-          if (np == 0 && !acc) std::fill(dd0, dd0 + len, scalar_t(0));
-          return;
-        }
-        tmp.assign(len, scalar_t(0));
-        for (int p = 0; p < np; ++p) vec::axpy(tmp.data(), src + (a0 + d[p]) * inner, c[p], len);
-        const scalar_t* ww = wl + a0 * inner;
-        if (acc)
-          for (int64_t q = 0; q < len; ++q) dd0[q] += scale * ww[q] * tmp[q];
-        else
-          for (int64_t q = 0; q < len; ++q) dd0[q] = scale * ww[q] * tmp[q];
-      };
-      // interior rows: every tap over one contiguous range
-      const int64_t a = std::max<int64_t>(r0, s.reach), b = std::min<int64_t>(r1, n - s.reach);
-      if (a < b) {
-        int64_t d[kMaxTaps];
-        for (int t = 0; t < s.ntaps; ++t) d[t] = Adjoint ? -s.off[t] : s.off[t];
-        rows(a, (b - a) * inner, s.ntaps, d, s.c);
-      }
-      // rows near the ends: their own list of (offset, coefficient)
-      auto edge_row = [&](int64_t i) {
-        dd.clear();
-        cc.clear();
-        auto push = [&](int64_t d, real_t c) {
-          dd.push_back(d);
-          cc.push_back(c);
-        };
-        if (Adjoint)
-          visit_col<real_t, int64_t>(s, i, n, push);
-        else
-          visit_row<real_t, int64_t>(s, i, n, push);
-        rows(i, inner, int(dd.size()), dd.data(), cc.data());
-      };
-      const int64_t head = a < b ? a : r1, tail = a < b ? b : r1;
-      for (int64_t i = r0; i < std::min(head, r1); ++i) edge_row(i);
-      for (int64_t i = std::max(tail, r0); i < r1; ++i) edge_row(i);
+      band_rows<scalar_t, real_t, Adjoint>(src, dst, wl, n, inner, r0, r1, s, scale, acc, tmp, dd, cc);
     }
   });
 }

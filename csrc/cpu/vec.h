@@ -15,6 +15,9 @@ void axpy(double* t, const double* x, double c, int64_t n);
 // t[q] += c[0] x[0][q] + ... + c[k-1] x[k-1][q], 1 <= k <= 4 (k taps per pass over t)
 void axpyk(float* t, const float* const* x, const float* c, int k, int64_t n);
 void axpyk(double* t, const double* const* x, const double* c, int k, int64_t n);
+// t[q] = c[0] x[0][q] + ... + c[k-1] x[k-1][q], 1 <= k <= 4
+void setk(float* t, const float* const* x, const float* c, int k, int64_t n);
+void setk(double* t, const double* const* x, const double* c, int k, int64_t n);
 // t[q] = c * x[q]
 void scal(float* t, const float* x, float c, int64_t n);
 void scal(double* t, const double* x, double c, int64_t n);
@@ -33,6 +36,19 @@ inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, c10::complex<T> c
   for (int64_t q = 0; q < n; ++q) t[q] += c * x[q];
 }
 
+// complex arrays, real coefficients: the real loops on interleaved (re, im) pairs
+template <typename T>
+inline void axpyk(c10::complex<T>* t, const c10::complex<T>* const* x, const T* c, int k, int64_t n) {
+  const T* xr[4];
+  for (int i = 0; i < k; ++i) xr[i] = reinterpret_cast<const T*>(x[i]);
+  axpyk(reinterpret_cast<T*>(t), xr, c, k, 2 * n);
+}
+template <typename T>
+inline void setk(c10::complex<T>* t, const c10::complex<T>* const* x, const T* c, int k, int64_t n) {
+  const T* xr[4];
+  for (int i = 0; i < k; ++i) xr[i] = reinterpret_cast<const T*>(x[i]);
+  setk(reinterpret_cast<T*>(t), xr, c, k, 2 * n);
+}
 template <typename T>
 inline void axpyk(c10::complex<T>* t, const c10::complex<T>* const* x, const c10::complex<T>* c, int k, int64_t n) {
   for (int64_t q = 0; q < n; ++q) {
