@@ -22,6 +22,7 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/utils/object_ptr.h>
 
 #include <ATen/core/grad_mode.h>
 
@@ -53,6 +54,13 @@ struct OperatorBackward final : Node {
 
   std::string name() const override { return "OperatorBackward"; }
 
+  void compiled_args(torch::autograd::CompiledNodeArgs& /*args*/) const override {
+    TORCH_CHECK_NOT_IMPLEMENTED(false,
+                                "torchlops: compiled autograd cannot trace the C++ node of an operator application; "
+                                "set torchlops._autograd.NATIVE_NODE = False before the forward pass to record "
+                                "applications with the Python autograd Function instead");
+  }
+
   variable_list apply(variable_list&& grads) override {
     if (!grads[0].defined()) return {at::Tensor()};
     pybind11::gil_scoped_acquire gil;
@@ -78,9 +86,12 @@ std::vector<int64_t> to_shape(PyObject* seq) {
   std::vector<int64_t> out(n);
   for (Py_ssize_t i = 0; i < n; ++i) {
     out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+    if (out[i] == -1 && PyErr_Occurred()) {
+      Py_DECREF(fast);
+      raise_python();
+    }
   }
   Py_DECREF(fast);
-  if (PyErr_Occurred()) raise_python();
   return out;
 }
 
@@ -100,38 +111,35 @@ PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
   TORCH_CHECK(THPVariable_Check(px) && PyTuple_Check(tensors), "run: bad arguments");
   const at::Tensor& x = THPVariable_Unpack(px);
 
-  PyObject* py = nullptr;
+  THPObjectPtr py;
   {
     at::AutoGradMode off(false);
     if (kshape == Py_None) {
       py = PyObject_CallOneArg(kernel, px);
     } else {
-      PyObject* pxk = THPVariable_Wrap(x.reshape(to_shape(kshape)));
+      THPObjectPtr pxk(THPVariable_Wrap(x.reshape(to_shape(kshape))));
       if (!pxk) return nullptr;
-      py = PyObject_CallOneArg(kernel, pxk);
-      Py_DECREF(pxk);
+      py = PyObject_CallOneArg(kernel, pxk.get());
     }
   }
   if (!py) return nullptr;
-  if (!THPVariable_Check(py)) {  // let the caller's path report it
-    Py_DECREF(py);
-    Py_RETURN_NONE;
-  }
-  const at::Tensor& y = THPVariable_Unpack(py);
+  if (!THPVariable_Check(py.get())) Py_RETURN_NONE;  // let the caller's path report it
+  const at::Tensor& y = THPVariable_Unpack(py.get());
 
   // attach only to a tensor of the kernel's own: not shared with anyone (the operator could
-  // keep it), no storage in common with the input or the operator's tensors (an in-place
-  // change of the output must not reach them unseen), not already recorded by autograd
-  bool ok = Py_REFCNT(py) == 1 && !y.requires_grad() && y.layout() == at::kStrided && y.has_storage() &&
+  // keep it), no storage in common with the input, the operator's tensors or anything else
+  // (an in-place change of the output must not reach them unseen), not already recorded
+  bool ok = Py_REFCNT(py.get()) == 1 && !y.requires_grad() && y.layout() == at::kStrided && y.has_storage() &&
             torch::autograd::isDifferentiableType(y.scalar_type()) && !aliases(y, x);
   for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(tensors); ++i) {
     PyObject* t = PyTuple_GET_ITEM(tensors, i);
     if (THPVariable_Check(t)) ok = !aliases(y, THPVariable_Unpack(t));
   }
-  if (!ok) {
-    Py_DECREF(py);
-    Py_RETURN_NONE;
-  }
+  // a tensor that is not a view must hold its storage alone; a view (of the kernel's own
+  // intermediate, or of something else the operator holds) is copied below
+  const bool fresh = !y.is_view();
+  if (ok && fresh) ok = y.storage().use_count() == 1;
+  if (!ok) Py_RETURN_NONE;
 
   at::Tensor out = y;
   {
@@ -144,18 +152,21 @@ PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
     if (out.is_conj()) out = out.resolve_conj();
     if (out.is_neg()) out = out.resolve_neg();
     if (out.is_view()) {
-      // a view of the kernel's intermediate (a slice, a reshape): the same storage as a tensor
-      // of its own, since autograd cannot give a view a new history
-      at::Tensor own = at::empty({0}, out.options());
-      own.set_(out.storage(), out.storage_offset(), out.sizes(), out.strides());
-      out = std::move(own);
+      // autograd cannot give a view a new history: a reshape of the kernel's own fresh output
+      // becomes a tensor of its own on the same storage; any other view is copied
+      if (fresh) {
+        at::Tensor own = at::empty({0}, out.options());
+        own.set_(out.storage(), out.storage_offset(), out.sizes(), out.strides());
+        out = std::move(own);
+      } else {
+        out = out.clone(at::MemoryFormat::Contiguous);
+      }
     }
   }
   auto node = c10::make_intrusive<OperatorBackward>(state);
   node->set_next_edges(torch::autograd::collect_next_edges(x));
   torch::autograd::set_history(out, node);
-  if (out.unsafeGetTensorImpl() == y.unsafeGetTensorImpl()) return py;
-  Py_DECREF(py);
+  if (out.unsafeGetTensorImpl() == y.unsafeGetTensorImpl()) return py.release();
   return THPVariable_Wrap(out);
   END_HANDLE_TH_ERRORS
 }

@@ -32,9 +32,14 @@ std::vector<int64_t> ints_arg(PyObject* seq) {
   if (!fast) raise_python();
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
   std::vector<int64_t> out(n);
-  for (Py_ssize_t i = 0; i < n; ++i) out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
+    if (out[i] == -1 && PyErr_Occurred()) {
+      Py_DECREF(fast);
+      raise_python();
+    }
+  }
   Py_DECREF(fast);
-  if (PyErr_Occurred()) raise_python();
   return out;
 }
 
@@ -43,9 +48,14 @@ std::vector<double> floats_arg(PyObject* seq) {
   if (!fast) raise_python();
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
   std::vector<double> out(n);
-  for (Py_ssize_t i = 0; i < n; ++i) out[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    out[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
+    if (out[i] == -1.0 && PyErr_Occurred()) {
+      Py_DECREF(fast);
+      raise_python();
+    }
+  }
   Py_DECREF(fast);
-  if (PyErr_Occurred()) raise_python();
   return out;
 }
 

@@ -450,3 +450,38 @@ def test_dispatch_modes_see_the_ops() -> None:
             y = D(x)
     torch.testing.assert_close(y, ref)
     assert any("torchlops.stencil" in s for s in seen)
+
+
+def test_direct_call_rejects_a_bad_element() -> None:
+    conv = _ops._DIRECT[torch.ops.torchlops.convolve.default]
+    x, h = torch.randn(1, 8, 1, dtype=torch.float64), torch.randn(1, 3, 1, dtype=torch.float64)
+    with pytest.raises(TypeError):
+        conv(x, h, [0, 1], [2.5, 1], [8, 1], False)
+    with pytest.raises(TypeError):
+        _ops._DIRECT[torch.ops.torchlops.stencil.default](x, [0], [1.0, object()], [1.0], None, False)
+
+
+def test_torch_function_subclasses_and_modes_see_the_ops() -> None:
+    from torch.overrides import TorchFunctionMode
+
+    class Tagged(torch.Tensor):
+        pass
+
+    seen = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64, engine="ext")
+    x = torch.randn(2, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        ref = D(x)
+        y = D(x.as_subclass(Tagged))
+        with Record():
+            z = D(x)
+    assert type(y) is Tagged
+    torch.testing.assert_close(y.as_subclass(torch.Tensor), ref)
+    torch.testing.assert_close(z, ref)
+    assert any("torchlops.stencil" in s for s in seen)

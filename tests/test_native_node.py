@@ -247,3 +247,128 @@ def test_lazy_conjugate_output_is_resolved() -> None:
     torch.testing.assert_close(y.detach(), expected)
     torch.testing.assert_close(y.detach(), -1j * x)
     torch.autograd.gradcheck(Op, (xr,))
+
+
+def test_operator_with_a_hook_keeping_its_output_is_collected() -> None:
+    # a forward hook that keeps the output closes a cycle operator -> hook -> output -> graph
+    # -> operator: the Function records it (a cycle the garbage collector can see through)
+    D = tl.Diagonal(torch.rand(50, dtype=torch.float64))
+    D.register_forward_hook(lambda mod, args, out: setattr(mod, "last", out))
+    x = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    y = D(x)
+    assert y.grad_fn.name() == FUNCTION and D.last is y
+    ref = weakref.ref(D)
+    del D, y
+    gc.collect()
+    assert ref() is None
+
+
+class _WrongShape(LinearOperator):
+    """A faulty operator whose kernel returns 5 entries per sample instead of 6."""
+
+    def __init__(self, outs: list) -> None:
+        super().__init__(dims=(2, 3), dimsd=(2, 3), dtype=torch.float64)
+        self.outs = outs
+
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.zeros(x.shape[0], 5, dtype=x.dtype)
+        self.outs.append(weakref.ref(y))
+        return y
+
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+
+def test_a_failing_reshape_after_the_kernel_leaks_nothing() -> None:
+    outs: list = []
+    Op = _WrongShape(outs)
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            Op(torch.randn(4, 6, dtype=torch.float64, requires_grad=True))  # flat input: reshaped output
+    gc.collect()
+    assert outs and all(r() is None for r in outs)
+
+
+class _ChildView(LinearOperator):
+    """Returns a view of a buffer held by a child module (not one of its own tensors)."""
+
+    def __init__(self) -> None:
+        super().__init__(dims=(4,), dimsd=(4,), dtype=torch.float64)
+        self.child = torch.nn.Module()
+        self.child.register_buffer("ws", torch.zeros(8, 4, dtype=torch.float64))
+
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        ws = self.child.ws[: x.shape[0]]
+        torch.mul(x, 2, out=ws)
+        return ws
+
+    def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        return 2 * y
+
+
+def test_a_view_of_someone_elses_storage_is_copied() -> None:
+    Op = _ChildView()
+    x = torch.ones(2, 4, dtype=torch.float64, requires_grad=True)
+    y = Op(x)
+    assert y.grad_fn.name() == NODE
+    y.add_(100.0)  # must not reach the child's buffer
+    assert float(Op.child.ws[0, 0]) == 2.0
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full_like(x, 2.0))
+
+
+def test_instance_forward_and_patched_module_call_are_respected() -> None:
+    D = tl.Diagonal(torch.rand(4, dtype=torch.float64) + 0.5)
+    calls = []
+    original = D.forward
+
+    def wrapped(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return original(x)
+
+    D.forward = wrapped
+    D(torch.randn(4, dtype=torch.float64))
+    assert calls == [1]
+
+    class Leaf(torch.fx.Tracer):
+        def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
+            return isinstance(m, LinearOperator) or super().is_leaf_module(m, qualname)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.op = tl.FirstDerivative((9,), dtype=torch.float64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.op(x) * 2
+
+    graph = Leaf().trace(Net())
+    assert any(n.op == "call_module" and n.target == "op" for n in graph.nodes)
+
+
+def test_compiled_autograd_records_with_the_function() -> None:
+    from torch._dynamo import compiled_autograd
+
+    D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64)
+    x = torch.randn(2, 9, 7, dtype=torch.float64, requires_grad=True)
+    with compiled_autograd._enable(torch.compile(backend="eager")):
+        y = D(x)
+        assert y.grad_fn.name() == FUNCTION
+        (y**2).sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(x.grad, 2 * D.rmatvec(D(x)))
+
+
+def test_compile_does_not_pin_the_batch_size() -> None:
+    torch._dynamo.reset()
+    ncompiles = [0]
+
+    def backend(gm: torch.fx.GraphModule, example: list) -> object:
+        ncompiles[0] += 1
+        return gm.forward
+
+    D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64)
+    f = torch.compile(lambda v: (D(v) ** 2).sum(), backend=backend)
+    for b in range(1, 7):
+        f(torch.randn(b, 9, 7, dtype=torch.float64))
+    assert ncompiles[0] <= 2

@@ -28,11 +28,13 @@ compiled extension is built, by a C++ node with the same forward and backward (s
 
 from __future__ import annotations
 
+import sys as _sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.nn.modules.module import _has_any_global_hook as _has_global_hooks
 
 if TYPE_CHECKING:  # pragma: no cover
     from torchlops.linearoperator import LinearOperator
@@ -370,11 +372,28 @@ if _node_run is not None:
     _ext.set_node_functions(_node_backward)
 
 
+def _node_unsafe(op: LinearOperator) -> bool:
+    """Cases the node leaves to the Function: module hooks on the operator (a hook that keeps
+    the output would close a reference cycle through the node, which the garbage collector
+    cannot see into; the Function's context it can), and compiled autograd (which cannot
+    trace the node)."""
+    if op._forward_hooks or op._forward_pre_hooks or op._backward_hooks or op._backward_pre_hooks:
+        return True
+    if _has_global_hooks():
+        return True
+    dyn = _sys.modules.get("torch._dynamo")
+    if dyn is not None:
+        ca = _sys.modules.get("torch._dynamo.compiled_autograd")
+        if ca is not None and ca.compiled_autograd_enabled:
+            return True
+    return False
+
+
 def record(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, tensors: tuple) -> torch.Tensor:
     """Apply ``op`` (or its adjoint) to ``x`` that requires grad, with autograd: through the
     compiled node when it applies (see above), else through :class:`OperatorFunction`."""
     if NATIVE_NODE and type(x) in _EXACT_TENSORS and x.requires_grad and not (
-        _fwd_ad_active() or _transforms_active() or torch.compiler.is_compiling()
+        _fwd_ad_active() or _transforms_active() or torch.compiler.is_compiling() or _node_unsafe(op)
     ):
         for t in tensors:
             if t.requires_grad:

@@ -133,6 +133,9 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
 # ---------------------------------------------------------------------------- calls
 _below_autograd = torch._C._AutoDispatchBelowAutograd
 _dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._is_torch_function_mode_enabled
+#: tensor types without a __torch_function__ of their own (others take torch.ops)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 #: direct eager entry points of the ops (csrc/calls.cpp): the same op through a typed
@@ -158,7 +161,12 @@ def _call(op: object, args: tuple, tensors: tuple[torch.Tensor | None, ...]) -> 
     ):
         return op(*args)
     direct = _DIRECT.get(op)
-    if direct is not None and not _dispatch_modes():
+    if (
+        direct is not None
+        and not _dispatch_modes()
+        and not _function_modes()
+        and all(t is None or type(t) in _PLAIN for t in tensors)
+    ):
         return direct(*args)
     with _below_autograd():
         return op(*args)

@@ -21,7 +21,9 @@ _MAX_PLANS = 32
 __all__ = ["LinearOperator", "aslinearoperator"]
 
 _has_global_hooks = _nn_module._has_any_global_hook
+_MODULE_CALL = nn.Module.__call__
 _tracing_state = torch._C._get_tracing_state
+_is_compiling = torch.compiler.is_compiling
 
 
 class LinearOperator(nn.Module):
@@ -188,7 +190,7 @@ class LinearOperator(nn.Module):
             return
 
     # ------------------------------------------------------------------ application
-    def _layout(self, x: Any, adjoint: bool) -> tuple[int, tuple[int, ...], bool]:
+    def _layout(self, x: Any, adjoint: bool, store: bool = True) -> tuple[int, tuple[int, ...], bool]:
         """Check an input and return ``(nb, outshape, direct)``: the number of inputs it holds,
         the output's shape, and whether it already is the kernels' ``(nb, *in)`` (or any batch
         for ``_any_batch`` operators). Valid layouts are kept per input shape."""
@@ -227,16 +229,19 @@ class LinearOperator(nn.Module):
         for b in batch:
             nb *= b
         layout = (nb, outshape, direct)
-        plans = self.__dict__.get("_plans")
+        plans = self.__dict__.get("_plans") if store else None
         if plans is not None and len(plans) < _MAX_PLANS:
             plans[adjoint, shp] = layout
         return layout
 
     def _apply_public(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
-        try:  # a shape seen before: its layout is known
-            nb, outshape, direct = self._plans[adjoint, x.shape]
-        except (KeyError, AttributeError, TypeError):
-            nb, outshape, direct = self._layout(x, adjoint)
+        if _is_compiling():  # traced: no cache (its lookups would pin the batch size)
+            nb, outshape, direct = self._layout(x, adjoint, store=False)
+        else:
+            try:  # a shape seen before: its layout is known
+                nb, outshape, direct = self._plans[adjoint, x.shape]
+            except (KeyError, AttributeError, TypeError):
+                nb, outshape, direct = self._layout(x, adjoint)
         dt = x.dtype
         if dt is not self._dtype and not (isinstance(x, torch.Tensor) and dt in _FLOAT_DTYPES):
             self._layout(x, adjoint)  # raises for non-tensors and non-floating dtypes
@@ -285,6 +290,8 @@ class LinearOperator(nn.Module):
             and not _has_global_hooks()
             and self._compiled_call_impl is None
             and type(self).forward is _BASE_FORWARD
+            and "forward" not in self.__dict__  # a forward set on the instance (a wrapper's hook)
+            and nn.Module.__call__ is _MODULE_CALL  # not patched (torch.fx tracing, torch.export)
             and not _tracing_state()
         ):
             return self._apply_public(args[0], False)
