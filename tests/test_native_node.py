@@ -372,3 +372,34 @@ def test_compile_does_not_pin_the_batch_size() -> None:
     for b in range(1, 7):
         f(torch.randn(b, 9, 7, dtype=torch.float64))
     assert ncompiles[0] <= 2
+
+
+class _NoAdjoint(LinearOperator):
+    def __init__(self) -> None:
+        super().__init__(dims=(3,), dimsd=(3,), dtype=torch.float64)
+
+    def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x
+
+    def _rmatvec(self, y: torch.Tensor) -> None:
+        return None
+
+
+def test_an_adjoint_returning_none_is_an_error() -> None:
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    y = _NoAdjoint()(x)
+    assert y.grad_fn.name() == NODE
+    with pytest.raises(RuntimeError, match="the adjoint did not return a tensor"):
+        y.sum().backward()
+
+
+def test_objects_with_a_known_shape_are_rejected() -> None:
+    D = tl.Diagonal(torch.rand(4, dtype=torch.float64))
+    D(torch.randn(4, dtype=torch.float64))  # the shape (4,) is now cached
+
+    class Fake:
+        shape = torch.Size([4])
+        dtype = torch.float64
+
+    with pytest.raises(TypeError, match="input must be a torch.Tensor, got Fake"):
+        D(Fake())

@@ -242,9 +242,11 @@ class LinearOperator(nn.Module):
                 nb, outshape, direct = self._plans[adjoint, x.shape]
             except (KeyError, AttributeError, TypeError):
                 nb, outshape, direct = self._layout(x, adjoint)
+        if not isinstance(x, torch.Tensor):
+            self._layout(x, adjoint)  # raises TypeError (an object with a known shape gets here)
         dt = x.dtype
-        if dt is not self._dtype and not (isinstance(x, torch.Tensor) and dt in _FLOAT_DTYPES):
-            self._layout(x, adjoint)  # raises for non-tensors and non-floating dtypes
+        if dt is not self._dtype and dt not in _FLOAT_DTYPES:
+            self._layout(x, adjoint)  # raises for non-floating dtypes (float16 and the like pass)
         if self._composite:
             return self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
         # promote, check the device, and go through autograd only when needed
