@@ -184,13 +184,14 @@ def test_explicit_tensor_vjp_equals_dense_autograd(kind: str, odt: torch.dtype, 
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["diagonal", "matrixmult", "directional", "fredholm1"])
+@pytest.mark.parametrize("kind", ["diagonal", "matrixmult", "directional", "directional2", "fredholm1"])
 def test_learnable_operator_compiles_fullgraph(kind: str) -> None:
     p = torch.nn.Parameter(torch.randn(60, dtype=torch.float64))
     Op = {
         "diagonal": lambda: tl.Diagonal(p),
         "matrixmult": lambda: tl.MatrixMult(p.reshape(6, 10)),
         "directional": lambda: tl.FirstDirectionalDerivative((5, 6), v=p.reshape(2, 5, 6), edge=True),
+        "directional2": lambda: tl.SecondDirectionalDerivative((5, 6), v=p.reshape(2, 5, 6), edge=True),
         "fredholm1": lambda: tl.Fredholm1(p.reshape(3, 5, 4), nz=2),
     }[kind]()
     x = torch.randn(3, *Op.dims, dtype=torch.float64)
@@ -204,11 +205,18 @@ def test_learnable_operator_compiles_fullgraph(kind: str) -> None:
 
 @pytest.mark.parametrize("adjoint", [False, True], ids=["forward", "adjoint"])
 @pytest.mark.parametrize("dt", [torch.float64, torch.complex128], ids=["real", "complex"])
-@pytest.mark.parametrize("kind", ["directional-one", "directional-field", "fredholm1"])
+@pytest.mark.parametrize(
+    "kind", ["directional-one", "directional-field", "second-one", "second-field", "fredholm1"]
+)
 def test_explicit_tensor_vjp_directional_fredholm(kind: str, dt: torch.dtype, adjoint: bool) -> None:
     """Explicit gradients of the direction field and of the Fredholm kernels equal autograd of
     the pure-torch functional expression."""
-    from torchlops.functional.derivatives import first_directional_derivative, first_directional_derivative_adjoint
+    from torchlops.functional.derivatives import (
+        first_directional_derivative,
+        first_directional_derivative_adjoint,
+        second_directional_derivative,
+        second_directional_derivative_adjoint,
+    )
     from torchlops.functional.interpolation import fredholm1, fredholm1_adjoint
 
     gen = torch.Generator().manual_seed(5)
@@ -218,14 +226,20 @@ def test_explicit_tensor_vjp_directional_fredholm(kind: str, dt: torch.dtype, ad
         make = lambda q: tl.Fredholm1(q, nz=2)  # noqa: E731
         ref = lambda q, x: fredholm1_adjoint(x, q) if adjoint else fredholm1(x, q)  # noqa: E731
     else:
-        p = torch.randn(2, *((1, 1) if kind == "directional-one" else dims), dtype=dt, generator=gen)
+        one = kind.endswith("-one")
+        p = torch.randn(2, *((1, 1) if one else dims), dtype=dt, generator=gen)
         vshape = p.shape
-        p = p.reshape(2) if kind == "directional-one" else p
-        make = lambda q: tl.FirstDirectionalDerivative(dims, v=q, sampling=(1.0, 0.5), edge=True)  # noqa: E731
+        p = p.reshape(2) if one else p
+        second = kind.startswith("second")
+        cls = tl.SecondDirectionalDerivative if second else tl.FirstDirectionalDerivative
+        make = lambda q: cls(dims, v=q, sampling=(1.0, 0.5), edge=True)  # noqa: E731
+        if second:
+            fwd, adj = second_directional_derivative, second_directional_derivative_adjoint
+        else:
+            fwd, adj = first_directional_derivative, first_directional_derivative_adjoint
 
         def ref(q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-            f = first_directional_derivative_adjoint if adjoint else first_directional_derivative
-            return f(x, q.reshape(vshape), (1.0, 0.5), "centered", True)
+            return (adj if adjoint else fwd)(x, q.reshape(vshape), (1.0, 0.5), "centered", True)
 
     q = p.clone().requires_grad_()
     Op = make(q)
