@@ -24,6 +24,8 @@
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/utils/object_ptr.h>
 
+#include "pyargs.h"
+
 #include <ATen/core/grad_mode.h>
 
 namespace {
@@ -32,12 +34,6 @@ using torch::autograd::Node;
 using torch::autograd::variable_list;
 
 PyObject* g_backward = nullptr;  // (state, g) -> A^H g (or A g)
-
-[[noreturn]] void raise_python() {
-  python_error err;
-  err.persist();
-  throw std::move(err);
-}
 
 struct OperatorBackward final : Node {
   PyObject* state;
@@ -65,10 +61,10 @@ struct OperatorBackward final : Node {
     if (!grads[0].defined()) return {at::Tensor()};
     pybind11::gil_scoped_acquire gil;
     PyObject* g = THPVariable_Wrap(grads[0]);
-    if (!g) raise_python();
+    if (!g) torchlops::pyargs::raise();
     PyObject* r = PyObject_CallFunctionObjArgs(g_backward, state, g, nullptr);
     Py_DECREF(g);
-    if (!r) raise_python();
+    if (!r) torchlops::pyargs::raise();
     if (!THPVariable_Check(r)) {
       Py_DECREF(r);
       TORCH_CHECK(false, "torchlops: the adjoint did not return a tensor");
@@ -79,21 +75,6 @@ struct OperatorBackward final : Node {
   }
 };
 
-std::vector<int64_t> to_shape(PyObject* seq) {
-  PyObject* fast = PySequence_Fast(seq, "shape must be a sequence of ints");
-  if (!fast) raise_python();
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  std::vector<int64_t> out(n);
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
-    if (out[i] == -1 && PyErr_Occurred()) {
-      Py_DECREF(fast);
-      raise_python();
-    }
-  }
-  Py_DECREF(fast);
-  return out;
-}
 
 bool aliases(const at::Tensor& y, const at::Tensor& t) {
   if (!t.defined()) return false;
@@ -117,7 +98,7 @@ PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
     if (kshape == Py_None) {
       py = PyObject_CallOneArg(kernel, px);
     } else {
-      THPObjectPtr pxk(THPVariable_Wrap(x.reshape(to_shape(kshape))));
+      THPObjectPtr pxk(THPVariable_Wrap(x.reshape(torchlops::pyargs::numbers<int64_t>(kshape))));
       if (!pxk) return nullptr;
       py = PyObject_CallOneArg(kernel, pxk.get());
     }
@@ -145,7 +126,7 @@ PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
   {
     at::AutoGradMode off(false);
     if (outshape != Py_None) {
-      std::vector<int64_t> shp = to_shape(outshape);
+      std::vector<int64_t> shp = torchlops::pyargs::numbers<int64_t>(outshape);
       if (out.sizes() != at::IntArrayRef(shp)) out = out.reshape(shp);
     }
     // lazy conjugate / negative views carry a bit that a tensor of its own would drop

@@ -14,54 +14,19 @@
 
 #include <vector>
 
-namespace {
+#include "pyargs.h"
 
-[[noreturn]] void raise_python() {
-  python_error err;
-  err.persist();
-  throw std::move(err);
-}
+namespace {
 
 const at::Tensor& tensor_arg(PyObject* o, const char* what) {
   TORCH_CHECK(THPVariable_Check(o), "torchlops: ", what, " must be a tensor");
   return THPVariable_Unpack(o);
 }
 
-std::vector<int64_t> ints_arg(PyObject* seq) {
-  PyObject* fast = PySequence_Fast(seq, "torchlops: expected a sequence of ints");
-  if (!fast) raise_python();
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  std::vector<int64_t> out(n);
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    out[i] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, i));
-    if (out[i] == -1 && PyErr_Occurred()) {
-      Py_DECREF(fast);
-      raise_python();
-    }
-  }
-  Py_DECREF(fast);
-  return out;
-}
-
-std::vector<double> floats_arg(PyObject* seq) {
-  PyObject* fast = PySequence_Fast(seq, "torchlops: expected a sequence of floats");
-  if (!fast) raise_python();
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-  std::vector<double> out(n);
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    out[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
-    if (out[i] == -1.0 && PyErr_Occurred()) {
-      Py_DECREF(fast);
-      raise_python();
-    }
-  }
-  Py_DECREF(fast);
-  return out;
-}
 
 bool bool_arg(PyObject* o) {
   const int v = PyObject_IsTrue(o);
-  if (v < 0) raise_python();
+  if (v < 0) torchlops::pyargs::raise();
   return v != 0;
 }
 
@@ -79,9 +44,9 @@ PyObject* call_stencil(PyObject*, PyObject* const* args, Py_ssize_t n) {
                        .typed<at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>,
                                          at::ArrayRef<double>, const std::optional<at::Tensor>&, bool)>();
   const at::Tensor& x = tensor_arg(args[0], "x");
-  const auto axes = ints_arg(args[1]);
-  const auto scales = floats_arg(args[2]);
-  const auto spec = floats_arg(args[3]);
+  const auto axes = torchlops::pyargs::numbers<int64_t>(args[1]);
+  const auto scales = torchlops::pyargs::numbers<double>(args[2]);
+  const auto spec = torchlops::pyargs::numbers<double>(args[3]);
   std::optional<at::Tensor> w;
   if (args[4] != Py_None) w = tensor_arg(args[4], "weights");
   const bool adjoint = bool_arg(args[5]);
@@ -99,9 +64,9 @@ PyObject* call_stencil(PyObject*, PyObject* const* args, Py_ssize_t n) {
 PyObject* call_split_merge(const char* name, PyObject* const* args, Py_ssize_t n) {
   TORCH_CHECK(n == 4, name, "(x, axes, scales, spec)");
   const at::Tensor& x = tensor_arg(args[0], "x");
-  const auto axes = ints_arg(args[1]);
-  const auto scales = floats_arg(args[2]);
-  const auto spec = floats_arg(args[3]);
+  const auto axes = torchlops::pyargs::numbers<int64_t>(args[1]);
+  const auto scales = torchlops::pyargs::numbers<double>(args[2]);
+  const auto spec = torchlops::pyargs::numbers<double>(args[3]);
   using Sig = at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>, at::ArrayRef<double>);
   static auto split = handle("torchlops::stencil_split").typed<Sig>();
   static auto merge = handle("torchlops::stencil_merge").typed<Sig>();
@@ -136,9 +101,9 @@ PyObject* call_convolve(PyObject*, PyObject* const* args, Py_ssize_t n) {
                                          at::IntArrayRef, bool)>();
   const at::Tensor& x = tensor_arg(args[0], "x");
   const at::Tensor& h = tensor_arg(args[1], "h");
-  const auto axes = ints_arg(args[2]);
-  const auto offsets = ints_arg(args[3]);
-  const auto nout = ints_arg(args[4]);
+  const auto axes = torchlops::pyargs::numbers<int64_t>(args[2]);
+  const auto offsets = torchlops::pyargs::numbers<int64_t>(args[3]);
+  const auto nout = torchlops::pyargs::numbers<int64_t>(args[4]);
   const bool adjoint = bool_arg(args[5]);
   at::Tensor y;
   {

@@ -15,9 +15,9 @@ template <typename T>
 inline void axpy_impl(T* __restrict__ t, const T* __restrict__ x, T c, int64_t n) {
   for (int64_t q = 0; q < n; ++q) t[q] += c * x[q];
 }
-// t[q] += sum_k c[k] x[k][q] for K taps at once (one pass over t)
-template <int K, typename T>
-inline void axpyk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t n) {
+// t[q] (+)= sum_k c[k] x[k][q] for K taps at once (one pass over t; Add: accumulate into t)
+template <bool Add, int K, typename T>
+inline void sumk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t n) {
   const T* __restrict__ x0 = x[0];
   const T* __restrict__ x1 = x[K > 1 ? 1 : 0];
   const T* __restrict__ x2 = x[K > 2 ? 2 : 0];
@@ -28,61 +28,33 @@ inline void axpyk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t
     if (K > 1) s += c1 * x1[q];
     if (K > 2) s += c2 * x2[q];
     if (K > 3) s += c3 * x3[q];
-    t[q] += s;
+    if (Add)
+      t[q] += s;
+    else
+      t[q] = s;
   }
 }
-// t[q] = sum_k c[k] x[k][q]
-template <int K, typename T>
-inline void setk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t n) {
-  const T* __restrict__ x0 = x[0];
-  const T* __restrict__ x1 = x[K > 1 ? 1 : 0];
-  const T* __restrict__ x2 = x[K > 2 ? 2 : 0];
-  const T* __restrict__ x3 = x[K > 3 ? 3 : 0];
-  const T c0 = c[0], c1 = K > 1 ? c[1] : T(0), c2 = K > 2 ? c[2] : T(0), c3 = K > 3 ? c[3] : T(0);
-  for (int64_t q = 0; q < n; ++q) {
-    T s = c0 * x0[q];
-    if (K > 1) s += c1 * x1[q];
-    if (K > 2) s += c2 * x2[q];
-    if (K > 3) s += c3 * x3[q];
-    t[q] = s;
-  }
-}
-template <typename T>
-inline void axpyk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
+template <bool Add, typename T>
+inline void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
   switch (k) {
-    case 1: axpyk_impl<1>(t, x, c, n); break;
-    case 2: axpyk_impl<2>(t, x, c, n); break;
-    case 3: axpyk_impl<3>(t, x, c, n); break;
-    default: axpyk_impl<4>(t, x, c, n); break;
+    case 1: sumk_impl<Add, 1>(t, x, c, n); break;
+    case 2: sumk_impl<Add, 2>(t, x, c, n); break;
+    case 3: sumk_impl<Add, 3>(t, x, c, n); break;
+    default: sumk_impl<Add, 4>(t, x, c, n); break;
   }
-}
-template <typename T>
-inline void setk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
-  switch (k) {
-    case 1: setk_impl<1>(t, x, c, n); break;
-    case 2: setk_impl<2>(t, x, c, n); break;
-    case 3: setk_impl<3>(t, x, c, n); break;
-    default: setk_impl<4>(t, x, c, n); break;
-  }
-}
-template <typename T>
-inline void scal_impl(T* __restrict__ t, const T* __restrict__ x, T c, int64_t n) {
-  for (int64_t q = 0; q < n; ++q) t[q] = c * x[q];
 }
 }  // namespace
 
 TL_CLONES void axpy(float* t, const float* x, float c, int64_t n) { axpy_impl(t, x, c, n); }
 TL_CLONES void axpy(double* t, const double* x, double c, int64_t n) { axpy_impl(t, x, c, n); }
-TL_CLONES void axpyk(float* t, const float* const* x, const float* c, int k, int64_t n) { axpyk_any(t, x, c, k, n); }
+TL_CLONES void axpyk(float* t, const float* const* x, const float* c, int k, int64_t n) { sumk_any<true>(t, x, c, k, n); }
 TL_CLONES void axpyk(double* t, const double* const* x, const double* c, int k, int64_t n) {
-  axpyk_any(t, x, c, k, n);
+  sumk_any<true>(t, x, c, k, n);
 }
-TL_CLONES void setk(float* t, const float* const* x, const float* c, int k, int64_t n) { setk_any(t, x, c, k, n); }
+TL_CLONES void setk(float* t, const float* const* x, const float* c, int k, int64_t n) { sumk_any<false>(t, x, c, k, n); }
 TL_CLONES void setk(double* t, const double* const* x, const double* c, int k, int64_t n) {
-  setk_any(t, x, c, k, n);
+  sumk_any<false>(t, x, c, k, n);
 }
-TL_CLONES void scal(float* t, const float* x, float c, int64_t n) { scal_impl(t, x, c, n); }
-TL_CLONES void scal(double* t, const double* x, double c, int64_t n) { scal_impl(t, x, c, n); }
 
 }  // namespace vec
 }  // namespace torchlops

@@ -18,18 +18,7 @@ void axpyk(double* t, const double* const* x, const double* c, int k, int64_t n)
 // t[q] = c[0] x[0][q] + ... + c[k-1] x[k-1][q], 1 <= k <= 4
 void setk(float* t, const float* const* x, const float* c, int k, int64_t n);
 void setk(double* t, const double* const* x, const double* c, int k, int64_t n);
-// t[q] = c * x[q]
-void scal(float* t, const float* x, float c, int64_t n);
-void scal(double* t, const double* x, double c, int64_t n);
 
-template <typename T>
-inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, T c, int64_t n) {
-  axpy(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, 2 * n);
-}
-template <typename T>
-inline void scal(c10::complex<T>* t, const c10::complex<T>* x, T c, int64_t n) {
-  scal(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, 2 * n);
-}
 // complex coefficient (complex filters)
 template <typename T>
 inline void axpy(c10::complex<T>* t, const c10::complex<T>* x, c10::complex<T> c, int64_t n) {
