@@ -18,77 +18,70 @@
 
 namespace {
 
+namespace pa = torchlops::pyargs;
+
 const at::Tensor& tensor_arg(PyObject* o, const char* what) {
   TORCH_CHECK(THPVariable_Check(o), "torchlops: ", what, " must be a tensor");
   return THPVariable_Unpack(o);
 }
 
-
 bool bool_arg(PyObject* o) {
   const int v = PyObject_IsTrue(o);
-  if (v < 0) torchlops::pyargs::raise();
+  if (v < 0) pa::raise();
   return v != 0;
 }
 
-c10::OperatorHandle handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+template <typename Sig>
+c10::TypedOperatorHandle<Sig> handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Sig>();
 }
 
-PyObject* wrap(at::Tensor t) { return THPVariable_Wrap(std::move(t)); }
+// the op below the autograd keys, without the GIL (as torch's own bindings do), wrapped for Python
+template <typename Sig, typename... Args>
+PyObject* call_below(const c10::TypedOperatorHandle<Sig>& op, const Args&... args) {
+  at::Tensor y;
+  {
+    pybind11::gil_scoped_release nogil;
+    at::AutoDispatchBelowAutograd below;
+    y = op.call(args...);
+  }
+  return THPVariable_Wrap(std::move(y));
+}
 
 // stencil(x, axes, scales, spec, weights or None, adjoint)
 PyObject* call_stencil(PyObject*, PyObject* const* args, Py_ssize_t n) {
   HANDLE_TH_ERRORS
   TORCH_CHECK(n == 6, "stencil(x, axes, scales, spec, weights, adjoint)");
-  static auto op = handle("torchlops::stencil")
-                       .typed<at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>,
-                                         at::ArrayRef<double>, const std::optional<at::Tensor>&, bool)>();
-  const at::Tensor& x = tensor_arg(args[0], "x");
-  const auto axes = torchlops::pyargs::numbers<int64_t>(args[1]);
-  const auto scales = torchlops::pyargs::numbers<double>(args[2]);
-  const auto spec = torchlops::pyargs::numbers<double>(args[3]);
+  using Sig = at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>, at::ArrayRef<double>,
+                         const std::optional<at::Tensor>&, bool);
+  static const auto op = handle<Sig>("torchlops::stencil");
   std::optional<at::Tensor> w;
   if (args[4] != Py_None) w = tensor_arg(args[4], "weights");
-  const bool adjoint = bool_arg(args[5]);
-  at::Tensor y;
-  {
-    pybind11::gil_scoped_release nogil;
-    at::AutoDispatchBelowAutograd below;
-    y = op.call(x, axes, scales, spec, w, adjoint);
-  }
-  return wrap(std::move(y));
+  return call_below(op, tensor_arg(args[0], "x"), pa::numbers<int64_t>(args[1]), pa::numbers<double>(args[2]),
+                    pa::numbers<double>(args[3]), w, bool_arg(args[5]));
   END_HANDLE_TH_ERRORS
 }
 
 // stencil_split(x, axes, scales, spec) / stencil_merge(y, axes, scales, spec)
-PyObject* call_split_merge(const char* name, PyObject* const* args, Py_ssize_t n) {
-  TORCH_CHECK(n == 4, name, "(x, axes, scales, spec)");
-  const at::Tensor& x = tensor_arg(args[0], "x");
-  const auto axes = torchlops::pyargs::numbers<int64_t>(args[1]);
-  const auto scales = torchlops::pyargs::numbers<double>(args[2]);
-  const auto spec = torchlops::pyargs::numbers<double>(args[3]);
-  using Sig = at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>, at::ArrayRef<double>);
-  static auto split = handle("torchlops::stencil_split").typed<Sig>();
-  static auto merge = handle("torchlops::stencil_merge").typed<Sig>();
-  const bool is_split = name[8] == 's';  // "stencil_split" / "stencil_merge"
-  at::Tensor y;
-  {
-    pybind11::gil_scoped_release nogil;
-    at::AutoDispatchBelowAutograd below;
-    y = is_split ? split.call(x, axes, scales, spec) : merge.call(x, axes, scales, spec);
-  }
-  return wrap(std::move(y));
+using SplitSig = at::Tensor(const at::Tensor&, at::IntArrayRef, at::ArrayRef<double>, at::ArrayRef<double>);
+
+PyObject* call_split_merge(const c10::TypedOperatorHandle<SplitSig>& op, PyObject* const* args, Py_ssize_t n) {
+  TORCH_CHECK(n == 4, "expected (x, axes, scales, spec)");
+  return call_below(op, tensor_arg(args[0], "x"), pa::numbers<int64_t>(args[1]), pa::numbers<double>(args[2]),
+                    pa::numbers<double>(args[3]));
 }
 
 PyObject* call_stencil_split(PyObject*, PyObject* const* args, Py_ssize_t n) {
   HANDLE_TH_ERRORS
-  return call_split_merge("stencil_split", args, n);
+  static const auto op = handle<SplitSig>("torchlops::stencil_split");
+  return call_split_merge(op, args, n);
   END_HANDLE_TH_ERRORS
 }
 
 PyObject* call_stencil_merge(PyObject*, PyObject* const* args, Py_ssize_t n) {
   HANDLE_TH_ERRORS
-  return call_split_merge("stencil_merge", args, n);
+  static const auto op = handle<SplitSig>("torchlops::stencil_merge");
+  return call_split_merge(op, args, n);
   END_HANDLE_TH_ERRORS
 }
 
@@ -96,22 +89,11 @@ PyObject* call_stencil_merge(PyObject*, PyObject* const* args, Py_ssize_t n) {
 PyObject* call_convolve(PyObject*, PyObject* const* args, Py_ssize_t n) {
   HANDLE_TH_ERRORS
   TORCH_CHECK(n == 6, "convolve(x, h, axes, offsets, nout, adjoint)");
-  static auto op = handle("torchlops::convolve")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
-                                         at::IntArrayRef, bool)>();
-  const at::Tensor& x = tensor_arg(args[0], "x");
-  const at::Tensor& h = tensor_arg(args[1], "h");
-  const auto axes = torchlops::pyargs::numbers<int64_t>(args[2]);
-  const auto offsets = torchlops::pyargs::numbers<int64_t>(args[3]);
-  const auto nout = torchlops::pyargs::numbers<int64_t>(args[4]);
-  const bool adjoint = bool_arg(args[5]);
-  at::Tensor y;
-  {
-    pybind11::gil_scoped_release nogil;
-    at::AutoDispatchBelowAutograd below;
-    y = op.call(x, h, axes, offsets, nout, adjoint);
-  }
-  return wrap(std::move(y));
+  using Sig = at::Tensor(const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                         bool);
+  static const auto op = handle<Sig>("torchlops::convolve");
+  return call_below(op, tensor_arg(args[0], "x"), tensor_arg(args[1], "h"), pa::numbers<int64_t>(args[2]),
+                    pa::numbers<int64_t>(args[3]), pa::numbers<int64_t>(args[4]), bool_arg(args[5]));
   END_HANDLE_TH_ERRORS
 }
 

@@ -431,27 +431,6 @@ def test_direct_call_errors_reach_the_caller() -> None:
         _ops._DIRECT[torch.ops.torchlops.stencil.default](torch.randn(2, 5), [0], ["a"], [1.0], None, False)
 
 
-def test_dispatch_modes_see_the_ops() -> None:
-    """Under a TorchDispatchMode the ops go through torch.ops, so the mode sees them."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    seen = []
-
-    class Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
-            seen.append(str(func))
-            return func(*args, **(kwargs or {}))
-
-    D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64, engine="ext")
-    x = torch.randn(2, 9, 7, dtype=torch.float64)
-    with torch.no_grad():
-        ref = D(x)
-        with Record():
-            y = D(x)
-    torch.testing.assert_close(y, ref)
-    assert any("torchlops.stencil" in s for s in seen)
-
-
 def test_direct_call_rejects_a_bad_element() -> None:
     conv = _ops._DIRECT[torch.ops.torchlops.convolve.default]
     x, h = torch.randn(1, 8, 1, dtype=torch.float64), torch.randn(1, 3, 1, dtype=torch.float64)
@@ -461,27 +440,38 @@ def test_direct_call_rejects_a_bad_element() -> None:
         _ops._DIRECT[torch.ops.torchlops.stencil.default](x, [0], [1.0, object()], [1.0], None, False)
 
 
-def test_torch_function_subclasses_and_modes_see_the_ops() -> None:
+@pytest.mark.parametrize("kind", ["dispatch", "function"])
+def test_modes_and_subclasses_see_the_ops(kind: str) -> None:
+    """Under a TorchDispatchMode or TorchFunctionMode, and for tensor subclasses, the ops go
+    through torch.ops (not the direct calls), so modes and subclasses see them."""
     from torch.overrides import TorchFunctionMode
-
-    class Tagged(torch.Tensor):
-        pass
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     seen = []
 
-    class Record(TorchFunctionMode):
+    def record(func, args, kwargs):  # noqa: ANN001, ANN202
+        seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+    class RecordDispatch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            return record(func, args, kwargs)
+
+    class RecordFunction(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
-            seen.append(str(func))
-            return func(*args, **(kwargs or {}))
+            return record(func, args, kwargs)
+
+    class Tagged(torch.Tensor):
+        pass
 
     D = tl.FirstDerivative((9, 7), axis=0, dtype=torch.float64, engine="ext")
     x = torch.randn(2, 9, 7, dtype=torch.float64)
     with torch.no_grad():
         ref = D(x)
-        y = D(x.as_subclass(Tagged))
-        with Record():
-            z = D(x)
-    assert type(y) is Tagged
-    torch.testing.assert_close(y.as_subclass(torch.Tensor), ref)
-    torch.testing.assert_close(z, ref)
+        with RecordDispatch() if kind == "dispatch" else RecordFunction():
+            y = D(x)
+        z = D(x.as_subclass(Tagged))
+    torch.testing.assert_close(y, ref)
     assert any("torchlops.stencil" in s for s in seen)
+    assert type(z) is Tagged
+    torch.testing.assert_close(z.as_subclass(torch.Tensor), ref)
