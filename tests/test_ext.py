@@ -369,7 +369,11 @@ def test_convolve_tile_sized(case: str, dtype: torch.dtype, device: str) -> None
 
 @pytest.mark.parametrize("device", DEVS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("case", ["long-line", "long-axis0", "filter-longer-than-chunk", "2d-long-rows"])
+@pytest.mark.parametrize(
+    "case",
+    ["long-line", "long-axis0", "filter-longer-than-chunk", "2d-long-rows", "2d-tiles", "2d-tiles-per-sample",
+     "nd-unit-first-axis"],
+)
 def test_convolve_long_lines(case: str, dtype: torch.dtype, device: str) -> None:
     """Lines longer than one CPU work chunk (8 KiB of outputs): chunk edges, taps grouped four
     at a time that straddle the signal's ends, filters longer than a chunk."""
@@ -384,10 +388,22 @@ def test_convolve_long_lines(case: str, dtype: torch.dtype, device: str) -> None
         h = _filt((1103,), dtype)
         _compare(lambda e: tl.Convolve1D(2500, h, offset=700, method="direct", engine=e), (2500,), dtype, device,
                  batch=(2,), unbatched=False)
-    else:
+    elif case == "2d-long-rows":
         h = _filt((3, 6), dtype)
         _compare(lambda e: tl.Convolve2D((4, 3001), h, offset=(1, 4), method="direct", engine=e), (4, 3001),
                  dtype, device, batch=(2,), unbatched=False)
+    elif case == "2d-tiles":  # register tiles: row blocks of 4 and a remainder, edge columns
+        h = _filt((5, 7), dtype)
+        _compare(lambda e: tl.Convolve2D((3, 23, 57), h, offset=(3, 2), axes=(1, 2), method="direct", engine=e),
+                 (3, 23, 57), dtype, device, batch=(2,), unbatched=False)
+    elif case == "2d-tiles-per-sample":
+        h = _filt((3, 4, 6), dtype)
+        _compare(lambda e: tl.Convolve2D((19, 41), h, offset=(0, 5), method="direct", batched_filter=True,
+                                         engine=e), (19, 41), dtype, device, batch=(2, 3), unbatched=False)
+    else:  # a filter of length 1 along the first of three axes, off-centre: planes without input
+        h = _filt((1, 3, 5), dtype)
+        _compare(lambda e: tl.ConvolveND((4, 30, 40), h, offset=(1, 1, 2), axes=None, method="direct", engine=e),
+                 (4, 30, 40), dtype, device, batch=(2,), unbatched=False)
 
 
 def test_empty_filter_rejected_by_kernel() -> None:

@@ -1,10 +1,20 @@
 // Vector primitives of the CPU kernels (see vec.h): one source, two instruction sets.
 #include "vec.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define TL_CLONES __attribute__((target_clones("arch=haswell", "default")))
+// Clones are picked on the CPU's features: x86-64-v3 (AVX2, FMA, ...) with GCC 12+, AVX2 with
+// other compilers. ("arch=haswell" would be picked on the CPU model: never on AMD processors.)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define TL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TL_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define TL_CLONES
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+// the loops must be inlined into each clone to be compiled for its instruction set
+#define TL_INLINE inline __attribute__((always_inline))
+#else
+#define TL_INLINE inline
 #endif
 
 namespace torchlops {
@@ -12,12 +22,12 @@ namespace vec {
 
 namespace {
 template <typename T>
-inline void axpy_impl(T* __restrict__ t, const T* __restrict__ x, T c, int64_t n) {
+TL_INLINE void axpy_impl(T* __restrict__ t, const T* __restrict__ x, T c, int64_t n) {
   for (int64_t q = 0; q < n; ++q) t[q] += c * x[q];
 }
 // t[q] (+)= sum_k c[k] x[k][q] for K taps at once (one pass over t; Add: accumulate into t)
 template <bool Add, int K, typename T>
-inline void sumk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t n) {
+TL_INLINE void sumk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t n) {
   const T* __restrict__ x0 = x[0];
   const T* __restrict__ x1 = x[K > 1 ? 1 : 0];
   const T* __restrict__ x2 = x[K > 2 ? 2 : 0];
@@ -35,7 +45,7 @@ inline void sumk_impl(T* __restrict__ t, const T* const* x, const T* c, int64_t 
   }
 }
 template <bool Add, typename T>
-inline void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
+TL_INLINE void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
   switch (k) {
     case 1: sumk_impl<Add, 1>(t, x, c, n); break;
     case 2: sumk_impl<Add, 2>(t, x, c, n); break;
@@ -44,6 +54,7 @@ inline void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
   }
 }
 }  // namespace
+
 
 TL_CLONES void axpy(float* t, const float* x, float c, int64_t n) { axpy_impl(t, x, c, n); }
 TL_CLONES void axpy(double* t, const double* x, double c, int64_t n) { axpy_impl(t, x, c, n); }

@@ -1,5 +1,5 @@
-// Vector primitives of the CPU kernels. The real versions are compiled twice (AVX2+FMA and
-// the baseline ISA) and the best one is picked when the library loads (GCC/Clang
+// Vector primitives of the CPU kernels. The real versions are compiled twice (x86-64-v3:
+// AVX2+FMA, and the baseline ISA) and the best one is picked when the library loads (GCC/Clang
 // target_clones), so a build runs everywhere and uses AVX2 where the CPU has it.
 // Complex arrays scaled by a real coefficient are the same loops on interleaved reals.
 #pragma once
