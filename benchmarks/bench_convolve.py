@@ -82,7 +82,7 @@ def crossover_ext(n: int, device: torch.device, repeat: int) -> None:
     (the constants ``DIRECT_FFT_CROSSOVER_EXT`` in ``torchlops/signalprocessing/convolvend.py``)."""
     x = torch.randn(n, n, device=device)
     print(f"\ndirect (compiled kernels) vs FFT, {n}x{n} float32 ({device}), forward ms")
-    for naxes, sizes in ((1, (15, 23, 31, 39, 47, 63, 95)), (2, (5, 7, 9, 11, 13, 15, 17, 19))):
+    for naxes, sizes in ((1, (15, 31, 63, 95, 127, 159, 191)), (2, (5, 9, 13, 15, 17, 19, 21, 23))):
         first_fft = None
         for k in sizes:
             hs = (k,) * naxes

@@ -23,9 +23,9 @@ DIRECT_FFT_CROSSOVER = 15
 #: The same crossover when the compiled kernels run the direct method (``engine`` "auto" or
 #: "ext" with ``torchlops._C`` built), in taps, by number of convolution axes (1, or 2 and more).
 #: Measured by ``benchmarks/bench_convolve.py`` on 2048 x 2048 float32, CPU, 2 threads: 1-D along
-#: the last axis, direct 9.0 / 13.0 ms vs FFT 10.2 / 10.1 ms at 63 / 95 taps; 2-D, direct
-#: 26.0 / 30.5 ms vs FFT 29.3 / 29.5 ms at 13x13 / 15x15 taps (a tie at 15x15, FFT ahead beyond).
-DIRECT_FFT_CROSSOVER_EXT = {1: 63, 2: 200}
+#: the last axis, direct 10.2 / 12.6 / 15.1 ms vs FFT 10-12.9 ms at 127 / 159 / 191 taps; 2-D,
+#: direct 30.6 / 38.6 ms vs FFT 29.7-32.3 ms at 19x19 / 21x21 taps.
+DIRECT_FFT_CROSSOVER_EXT = {1: 127, 2: 361}
 
 #: With the kernels, small problems use the direct method whatever the filter length: up to
 #: this many multiply-adds (model size x taps) the FFT path's fixed cost dominates (float64,
