@@ -14,6 +14,7 @@
 
 #include <vector>
 
+#include "cpu/vec.h"
 #include "pyargs.h"
 
 namespace {
@@ -97,6 +98,8 @@ PyObject* call_convolve(PyObject*, PyObject* const* args, Py_ssize_t n) {
   END_HANDLE_TH_ERRORS
 }
 
+PyObject* simd(PyObject*, PyObject*) { return PyUnicode_FromString(torchlops::vec::simd_level()); }
+
 }  // namespace
 
 extern "C" {
@@ -109,5 +112,6 @@ PyMethodDef torchlops_call_methods[] = {
      METH_FASTCALL, "torchlops::stencil_merge below autograd"},
     {"convolve", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(call_convolve)), METH_FASTCALL,
      "torchlops::convolve below autograd"},
+    {"simd", simd, METH_NOARGS, "instruction set of the CPU kernels' vector loops on this machine"},
     {nullptr, nullptr, 0, nullptr}};
 }

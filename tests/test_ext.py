@@ -491,3 +491,24 @@ def test_modes_and_subclasses_see_the_ops(kind: str) -> None:
     assert any("torchlops.stencil" in s for s in seen)
     assert type(z) is Tagged
     torch.testing.assert_close(z.as_subclass(torch.Tensor), ref)
+
+
+def test_cpu_vector_loops_use_the_cpus_instruction_set() -> None:
+    """The vector loops are cloned for x86-64-v3 (AVX2, FMA, ...): on a CPU that has those
+    features the extension must use that clone (resolved on features, not on the CPU model)."""
+    import platform
+
+    level = _ops._C.simd()
+    assert level in ("x86-64-v3", "avx2", "baseline")
+    if platform.machine() not in ("x86_64", "AMD64"):
+        assert level == "baseline"
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line for line in f if line.startswith("flags")).split(":")[1].split())
+    except (OSError, StopIteration):
+        pytest.skip("CPU flags not readable here")
+    v3 = {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}
+    if v3 <= flags:
+        assert level != "baseline", "the AVX2 clone is not used on a CPU that supports it"
+    assert level in _ops.ext_info()

@@ -77,7 +77,8 @@ def ext_info() -> str:
     """One line on the compiled extension: the devices it has kernels for, or how to build it."""
     if _C is None:
         return _EXT_ERROR or "torchlops._C is not available"
-    return f"torchlops._C is available (kernels for: {', '.join(EXT_DEVICES)})"
+    simd = f"; CPU vector loops: {_C.simd()}" if hasattr(_C, "simd") else ""
+    return f"torchlops._C is available (kernels for: {', '.join(EXT_DEVICES)}{simd})"
 
 
 # ---------------------------------------------------------------------------- engines

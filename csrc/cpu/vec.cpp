@@ -56,6 +56,23 @@ TL_INLINE void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
 }  // namespace
 
 
+// a * b + c: contracted to one fused multiply-add in the x86-64-v3 clone (one rounding), two
+// roundings in the baseline clone, so its result tells which clone the resolver picked
+TL_CLONES double fma_probe(double a, double b, double c) { return a * b + c; }
+
+const char* simd_level() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+  // (1 + 2^-27)(1 - 2^-27) - 1 = -2^-54 exactly; rounded after the product it is 0
+  volatile double e = 1.0 / 134217728.0;
+  return fma_probe(1.0 + e, 1.0 - e, -1.0) != 0.0 ? "x86-64-v3" : "baseline";
+#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") ? "avx2" : "baseline";  // the resolver's own test
+#else
+  return "baseline";
+#endif
+}
+
 TL_CLONES void axpy(float* t, const float* x, float c, int64_t n) { axpy_impl(t, x, c, n); }
 TL_CLONES void axpy(double* t, const double* x, double c, int64_t n) { axpy_impl(t, x, c, n); }
 TL_CLONES void axpyk(float* t, const float* const* x, const float* c, int k, int64_t n) { sumk_any<true>(t, x, c, k, n); }

@@ -9,6 +9,10 @@
 namespace torchlops {
 namespace vec {
 
+// the instruction set of the clones picked on this CPU ("x86-64-v3", "avx2" or "baseline"),
+// decided the same way as the clones' resolver
+const char* simd_level();
+
 // t[q] += c * x[q]
 void axpy(float* t, const float* x, float c, int64_t n);
 void axpy(double* t, const double* x, double c, int64_t n);
