@@ -2,8 +2,9 @@
 //
 // `apply_operator` in torchlops/_autograd.py records every application through one
 // torch.autograd.Function. When the only thing that needs a gradient is the input (no
-// operator tensor requires grad, no forward-mode AD, no torch.func transform, not compiling)
-// the same pair is recorded here instead: the forward kernel runs with grad mode off and the
+// operator tensor requires grad, no forward-mode AD, no torch.func transform, not compiling,
+// no module hooks on the operator, no compiled autograd: see `record` there) the same pair is
+// recorded here instead: the forward kernel runs with grad mode off and the
 // output gets an `OperatorBackward` node whose backward calls the Python function registered
 // with `set_node_functions` (it applies the adjoint, through the autograd Function when a
 // graph is being built, so double backward works as before). This removes the per-call cost
@@ -15,8 +16,9 @@
 //   state:    passed back to the backward function with the output gradient
 //   outshape: shape of y when the kernel's output must be reshaped (or None)
 //   tensors:  the operator's tensors (a tuple), which y must not alias
-// Returns y with the node attached, or None when y cannot carry a node (storage shared with
-// x or the operator's tensors, or a tensor the operator keeps); the caller then records the
+// Returns y with the node attached (a view is first copied, except a reshape of the kernel's
+// own fresh output), or None when y cannot carry a node (storage shared with x, the operator's
+// tensors or anything else, or a tensor the operator keeps); the caller then records the
 // application the Python way.
 #include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/function.h>
