@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.modules import module as _nn_module
 
 from torchlops._autograd import needs_function, own_tensors, record, run_kernel
 from torchlops.utils.checks import prod, to_dims, to_torch_dtype
@@ -20,9 +19,6 @@ _MAX_PLANS = 32
 
 __all__ = ["LinearOperator", "aslinearoperator"]
 
-_has_global_hooks = _nn_module._has_any_global_hook
-_MODULE_CALL = nn.Module.__call__
-_tracing_state = torch._C._get_tracing_state
 _is_compiling = torch.compiler.is_compiling
 
 
@@ -282,23 +278,6 @@ class LinearOperator(nn.Module):
         """``Op(x)`` is ``Op.matvec(x)``."""
         return self._apply_public(x, False)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # nn.Module.__call__ minus its generic dispatch when nothing would use it: no hooks of
-        # the module or global ones, not torch.compile(module), not jit-traced, plain forward
-        if (
-            len(args) == 1
-            and not kwargs
-            and not (self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks or self._backward_hooks)
-            and not _has_global_hooks()
-            and self._compiled_call_impl is None
-            and type(self).forward is _BASE_FORWARD
-            and "forward" not in self.__dict__  # a forward set on the instance (a wrapper's hook)
-            and nn.Module.__call__ is _MODULE_CALL  # not patched (torch.fx tracing, torch.export)
-            and not _tracing_state()
-        ):
-            return self._apply_public(args[0], False)
-        return super().__call__(*args, **kwargs)
-
     def matmat(self, X: torch.Tensor) -> torch.Tensor:
         """Apply to the columns of ``X`` of shape ``(N, k)`` (scipy/PyLops semantics)."""
         if not isinstance(X, torch.Tensor):
@@ -510,9 +489,6 @@ class LinearOperator(nn.Module):
         from torchlops.utils.trace import operator_trace
 
         return operator_trace(self, neval=neval, method=method, generator=generator)
-
-
-_BASE_FORWARD = LinearOperator.forward
 
 
 def aslinearoperator(Op: Any) -> LinearOperator:
