@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import bnorm2
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
 from torchlops.optimization.basesolver import logger
@@ -37,11 +38,6 @@ CHECK_EVERY = 10
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
-
-
-def _sqnorm(x: torch.Tensor) -> torch.Tensor:
-    """Per-row squared 2-norm, one reduction over the data."""
-    return torch.linalg.vector_norm(x, dim=-1).square()
 
 
 def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Tensor:
@@ -247,7 +243,7 @@ class ISTA(SparseSolver):
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
         xn = self._threshold(_axpy(xold, self.alpha, self.Op._flat(res, True)))
-        costdata = 0.5 * _sqnorm(res)
+        costdata = 0.5 * bnorm2(res)
         return b.model(self._commit(xn, xold, costdata, show))
 
     # ------------------------------------------------------------------ loop
@@ -367,7 +363,7 @@ class FISTA(ISTA):
         act2 = self._act2
         self.z = torch.where(act2, zn, z)
         Axn = self.Op._flat(xn, False)
-        costdata = 0.5 * _sqnorm(self._yf - Axn)
+        costdata = 0.5 * bnorm2(self._yf - Axn)
         Azn = torch.where(act2, torch.lerp(Axold, Axn, 1.0 + c), Az)  # Op zn by linearity
         Axn = torch.where(act2, Axn, Axold)
         out = b.model(self._commit(xn, xold, costdata, show))
