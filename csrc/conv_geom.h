@@ -9,7 +9,8 @@
 
 namespace torchlops {
 
-// x (B, *dims), h (Bh, nh_1..nh_k): validates, allocates the output and fills the geometry.
+// x (B, *dims), h (Bh, nh_1..nh_k) or (nh_1..nh_k) (one filter for every sample): validates,
+// allocates the output and fills the geometry.
 template <typename index_t>
 std::tuple<at::Tensor, ConvGeom<index_t>> conv_setup(const at::Tensor& x, const at::Tensor& h, at::IntArrayRef axes,
                                                      at::IntArrayRef offsets, at::IntArrayRef nout, bool adjoint) {
@@ -24,11 +25,13 @@ std::tuple<at::Tensor, ConvGeom<index_t>> conv_setup(const at::Tensor& x, const 
               x.scalar_type(), ", got ", h.scalar_type());
   TORCH_CHECK(x.dim() >= k + 1, "torchlops.convolve: expected an input (B, *dims) with at least ", k,
               " model dims, got shape ", x.sizes());
-  TORCH_CHECK(h.dim() == k + 1, "torchlops.convolve: expected a filter (Bh, ", k, " filter dims), got shape ",
-              h.sizes());
+  TORCH_CHECK(h.dim() == k + 1 || h.dim() == k, "torchlops.convolve: expected a filter (Bh, ", k,
+              " filter dims) or (", k, " filter dims), got shape ", h.sizes());
   TORCH_CHECK(h.numel() > 0, "torchlops.convolve: the filter must not be empty, got shape ", h.sizes());
-  TORCH_CHECK(h.size(0) >= 1 && x.size(0) % h.size(0) == 0, "torchlops.convolve: the batch (", x.size(0),
-              ") must be a multiple of the number of filters (", h.size(0), ")");
+  const int64_t hlead = h.dim() - k;  // 1: per-sample filters, 0: one shared filter
+  const int64_t nfilt = hlead ? h.size(0) : 1;
+  TORCH_CHECK(x.size(0) % nfilt == 0, "torchlops.convolve: the batch (", x.size(0),
+              ") must be a multiple of the number of filters (", nfilt, ")");
   const int64_t D = x.dim() - 1;
   std::vector<int64_t> oshape(x.sizes().begin(), x.sizes().end());
   for (int64_t t = 0; t < k; ++t) {
@@ -44,7 +47,7 @@ std::tuple<at::Tensor, ConvGeom<index_t>> conv_setup(const at::Tensor& x, const 
   g.lines_per_sample = index_t(lead);
   g.outer = index_t(x.size(0) * lead);
   g.sign = adjoint ? 1 : -1;
-  g.nfilt = index_t(h.size(0));
+  g.nfilt = index_t(nfilt);
   for (int s = 0; s < 3; ++s) {
     g.nin[s] = g.nout[s] = g.nh[s] = g.P[s] = 1;
     g.base[s] = 0;
@@ -57,7 +60,7 @@ std::tuple<at::Tensor, ConvGeom<index_t>> conv_setup(const at::Tensor& x, const 
     for (int64_t d = a + 1; d < next; ++d) P *= x.size(1 + d);
     g.nin[s] = index_t(x.size(1 + a));
     g.nout[s] = index_t(nout[t]);
-    g.nh[s] = index_t(h.size(1 + t));
+    g.nh[s] = index_t(h.size(hlead + t));
     g.P[s] = index_t(P);
     g.base[s] = index_t(adjoint ? -offsets[t] : offsets[t]);
   }

@@ -28,8 +28,8 @@ TORCH_LIBRARY(torchlops, m) {
   m.def("stencil_split(Tensor x, int[] axes, float[] scales, float[] spec) -> Tensor");
   // (B, T, *dims) -> (B, *dims): sum_t scales[t] * S_{axes[t]}^T y[:, t] (adjoint of stencil_split)
   m.def("stencil_merge(Tensor y, int[] axes, float[] scales, float[] spec) -> Tensor");
-  // x (B, *dims), h (Bh, *hdims): direct convolution along increasing axes (at most 3),
-  // forward y[i] = sum_j h[j] x[i + o - j] or adjoint x[m] = sum_j conj(h[j]) y[m - o + j],
-  // nout samples along each axis; sample b uses filter b % Bh.
+  // x (B, *dims), h (Bh, *hdims), or (*hdims) for one filter: direct convolution along
+  // increasing axes (at most 3), forward y[i] = sum_j h[j] x[i + o - j] or adjoint
+  // x[m] = sum_j conj(h[j]) y[m - o + j], nout samples along each axis; sample b uses filter b % Bh.
   m.def("convolve(Tensor x, Tensor h, int[] axes, int[] offsets, int[] nout, bool adjoint) -> Tensor");
 }

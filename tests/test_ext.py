@@ -252,6 +252,10 @@ def _opcheck_samples() -> list:
              (x, torch.randn(2, 2, 3, dtype=dt, requires_grad=rg), [0, 1], [0, 2], [5, 6], True)),
             (torch.ops.torchlops.convolve.default,
              (x, torch.randn(1, 8, dtype=dt, requires_grad=rg), [1], [3], [8], False)),
+            # one shared filter, without the leading filter dim
+            (torch.ops.torchlops.convolve.default, (x, torch.randn(3, dtype=dt, requires_grad=rg), [1], [1], [6], True)),
+            (torch.ops.torchlops.convolve.default,
+             (x, torch.randn(2, 3, dtype=dt, requires_grad=rg), [0, 1], [1, 2], [4, 6], False)),
         ]
     return out
 
@@ -259,6 +263,21 @@ def _opcheck_samples() -> list:
 @pytest.mark.parametrize("op,args", _opcheck_samples(), ids=lambda v: getattr(v, "__name__", "") if callable(v) else "")
 def test_opcheck(op: object, args: tuple) -> None:
     torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("adjoint", [False, True])
+@pytest.mark.parametrize("axes,hs,offs", [([1], (4,), [2]), ([0, 2], (3, 2), [1, 0]), ([0, 1, 2], (2, 3, 2), [0, 1, 1])])
+def test_convolve_shared_filter_form(axes: list, hs: tuple, offs: list, adjoint: bool, device: str) -> None:
+    """A filter without the leading filter dim is one filter for every sample: the same
+    result, bit for bit, as the (1, *hshape) form."""
+    x = torch.randn(3, 5, 6, 4, dtype=torch.float64, device=device)
+    h = torch.randn(hs, dtype=torch.float64, device=device)
+    nout = [x.shape[1 + a] for a in axes]
+    a = torch.ops.torchlops.convolve(x, h, axes, offs, nout, adjoint)
+    b = torch.ops.torchlops.convolve(x, h.unsqueeze(0), axes, offs, nout, adjoint)
+    assert torch.equal(a, b)
+    assert torch.equal(_ops._DIRECT[torch.ops.torchlops.convolve.default](x, h, axes, offs, nout, adjoint), b)
 
 
 # ---------------------------------------------------------------------------- torch.compile
@@ -315,6 +334,8 @@ def test_kernel_argument_checks() -> None:
         torch.ops.torchlops.convolve(x, torch.randn(3, 3), [1], [1], [6], False)
     with pytest.raises(RuntimeError, match="axes must be increasing"):
         torch.ops.torchlops.convolve(x, torch.randn(1, 3, 3), [1, 0], [1, 1], [6, 5], False)
+    with pytest.raises(RuntimeError, match="expected a filter"):
+        torch.ops.torchlops.convolve(x, torch.randn(3), [0, 1], [1, 1], [5, 6], False)
 
 
 @pytest.mark.parametrize("n", range(1, 8))

@@ -62,7 +62,12 @@ if _C is not None:
         d for d in ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_key("torchlops::stencil", d.upper())
     )
 
+_EXT_CPU, _EXT_CUDA = "cpu" in EXT_DEVICES, "cuda" in EXT_DEVICES
 _DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+_functorch_level = torch._C._functorch.maybe_current_level
+_grad_enabled = torch.is_grad_enabled
+_is_compiling = torch.compiler.is_compiling
+_forward_ad = torch.autograd.forward_ad
 
 #: most taps / edge entries / axes one stencil kernel takes (csrc/stencil.h)
 MAX_TAPS, MAX_EDGE, MAX_TERMS = 65, 16, 8
@@ -119,15 +124,17 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
     """
     if engine == "torch" or supported is not None:
         return False
-    if torch._C._functorch.maybe_current_level() is not None:
+    if _functorch_level() is not None:
         return False
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return False
-    reason = _runtime_reason(x)
-    if reason is None:
+    if tensors and _grad_enabled():
+        for t in tensors:
+            if t.requires_grad:
+                return False
+    # (x.is_cpu / x.is_cuda: a tenth of the cost of x.device.type; this runs on every call)
+    if x.dtype in _DTYPES and ((_EXT_CPU and x.is_cpu) or (_EXT_CUDA and x.is_cuda)):
         return True
     if engine == "ext":
-        raise ValueError(f"engine='ext': {reason}")
+        raise ValueError(f"engine='ext': {_runtime_reason(x)}")
     return False
 
 
@@ -155,20 +162,21 @@ def _call(op: object, args: tuple, tensors: tuple[torch.Tensor | None, ...]) -> 
     """``op(*args)``; straight to the device kernel when nothing needs a graph (the autograd
     layer of a custom op, and torch.ops' argument conversion, cost several microseconds per
     call: most of a small application)."""
-    if (
-        torch.compiler.is_compiling()
-        or torch.autograd.forward_ad._current_level >= 0
-        or (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
-    ):
+    if _is_compiling() or _forward_ad._current_level >= 0:
         return op(*args)
-    direct = _DIRECT.get(op)
-    if (
-        direct is not None
-        and not _dispatch_modes()
-        and not _function_modes()
-        and all(t is None or type(t) in _PLAIN for t in tensors)
-    ):
-        return direct(*args)
+    grad = _grad_enabled()
+    plain = True
+    for t in tensors:
+        if t is None:
+            continue
+        if grad and t.requires_grad:
+            return op(*args)
+        if type(t) not in _PLAIN:
+            plain = False
+    if plain and not _dispatch_modes() and not _function_modes():
+        direct = _DIRECT.get(op)
+        if direct is not None:
+            return direct(*args)
     with _below_autograd():
         return op(*args)
 
@@ -263,24 +271,24 @@ def convolve(
     batched: bool,
 ) -> torch.Tensor:
     """Direct convolution (or its adjoint) of ``x`` ``(B, *dims)`` along ``axes`` (any order,
-    at most 3) with ``h`` (``(Bh, *hshape)`` when ``batched``), through the kernels."""
+    at most 3) with ``h`` (``(Bh, *hshape)`` when ``batched``), through the kernels (which take
+    a shared filter as it is, without a leading filter dim)."""
     k = len(axes)
     if h.dtype != x.dtype:
         h = h.to(x.dtype)
-    hb = h if batched else h.unsqueeze(0)
-    if x.shape[0] % hb.shape[0]:
+    if batched and x.shape[0] % h.shape[0]:
         raise ValueError(
             f"per-sample filters: the flattened batch ({x.shape[0]}) must be a multiple of "
-            f"the number of filters ({hb.shape[0]})"
+            f"the number of filters ({h.shape[0]})"
         )
     if k == 1:
-        args = (x, hb, axes, offsets, nout, adjoint)
+        args = (x, h, axes, offsets, nout, adjoint)
     else:
         order = sorted(range(k), key=lambda i: axes[i])
         if order != list(range(k)):
-            hb = hb.permute(0, *(1 + i for i in order))
-        args = (x, hb, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint)
-    return _call(torch.ops.torchlops.convolve.default, args, (x, hb))
+            h = h.permute(0, *(1 + i for i in order)) if batched else h.permute(*order)
+        args = (x, h, [axes[i] for i in order], [offsets[i] for i in order], [nout[i] for i in order], adjoint)
+    return _call(torch.ops.torchlops.convolve.default, args, (x, h))
 
 
 # ---------------------------------------------------------------------------- registration
@@ -357,11 +365,11 @@ def _filter_grad(
     nout: Sequence[int],
     adjoint: bool,
 ) -> torch.Tensor:
-    """Vector-Jacobian product of the convolution with respect to the filter ``(Bh, *hshape)``:
-    an FFT cross-correlation in pure torch (differentiable again)."""
+    """Vector-Jacobian product of the convolution with respect to the filter ``(Bh, *hshape)``
+    or ``(*hshape)``: an FFT cross-correlation in pure torch (differentiable again)."""
     from torchlops.functional.convolution import convolve_filter_vjp
 
-    return convolve_filter_vjp(h, x, g, axes, offsets, adjoint, True)
+    return convolve_filter_vjp(h, x, g, axes, offsets, adjoint, h.dim() > len(axes))
 
 
 if _C is not None:

@@ -264,7 +264,10 @@ class LinearOperator(nn.Module):
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes
         (a 1-D ``dims`` makes the flat and N-d forms coincide, so reshape explicitly)."""
         y = self._apply_public(x, adjoint)
-        return y.reshape(x.shape[0], self._n if adjoint else self._m)
+        nb = x.shape[0]
+        if y.dim() == 2 and y.shape[0] == nb:  # already (B, n_out) (the numel fixes the columns)
+            return y
+        return y.reshape(nb, self._n if adjoint else self._m)
 
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         """Forward: ``(*batch, *dims)`` -> ``(*batch, *dimsd)``, flat ``(*batch, N)`` -> ``(*batch, M)``."""
