@@ -116,6 +116,26 @@ def test_ista_tol_stops_like_pylops():
     assert_rel(x, xp, what="x")
 
 
+@pytest.mark.parametrize("solver", ["ista", "fista"])
+def test_batched_tol_freezes_each_sample_like_pylops(solver):
+    """Samples that meet ``tol`` at different steps: each one's model, cost history and step
+    count are PyLops' for that sample alone (its cost repeats after it stops)."""
+    A, Y = _batch()
+    An = A.A.numpy()
+    cls = ISTA if solver == "ista" else FISTA
+    s = cls(A)
+    x, it, cost = s.solve(Y, niter=200, eps=0.1, alpha=0.15, tol=1e-3)  # alpha < 1 / ||A||^2
+    counts = []
+    for b in range(Y.shape[0]):
+        xp, itp, costp = getattr(plsp, solver)(pl.MatrixMult(An), Y[b].numpy(), niter=200, eps=0.1, alpha=0.15, tol=1e-3)
+        counts.append(itp)
+        assert int(s.iiters[b]) == itp
+        assert_rel(x[b], xp, rtol=1e-10, what=f"x, sample {b}")
+        assert_rel(cost[:itp, b], costp, rtol=1e-10, what=f"cost, sample {b}")
+        assert torch.equal(cost[itp:, b], cost[itp - 1, b].expand(it - itp))
+    assert len(set(counts)) > 1 and max(counts) < 200  # the samples do stop, at different steps
+
+
 def test_monitorres_raises():
     Apl, Atl, y, _, _ = problem(7)
     with pytest.raises(ValueError, match="residual increasing"):
@@ -268,12 +288,13 @@ def _batch(seed: int = 13, B: int = 3, M: int = 20, N: int = 30):
     return MatrixMult(t(A)), t(X @ A.T + 0.01 * rand(rng, (B, M)))
 
 
-@pytest.mark.parametrize("name", ["ista", "fista-perc", "irls", "irls-model", "omp", "mp", "splitbregman"])
+@pytest.mark.parametrize("name", ["ista", "fista", "fista-perc", "irls", "irls-model", "omp", "mp", "splitbregman"])
 def test_batched_equals_per_sample(name):
     A, Y = _batch()
     eye = Identity(30, dtype=torch.float64)
     run = {
         "ista": lambda y: ista(A, y, niter=20, eps=0.1, alpha=0.5, tol=1e-4),
+        "fista": lambda y: fista(A, y, niter=60, eps=0.1, alpha=0.15, tol=1e-3),
         "fista-perc": lambda y: fista(A, y, niter=20, alpha=0.5, threshkind="hard-percentile", perc=20, tol=0),
         "irls": lambda y: irls(A, y, nouter=5, epsR=1e-2, niter=10, tol=0.0, tolIRLS=1e-3),
         "irls-model": lambda y: irls(A, y, nouter=4, kind="model", epsI=1.0, niter=10, tol=0.0),

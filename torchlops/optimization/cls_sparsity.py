@@ -4,8 +4,10 @@ r"""Batched sparsity-promoting solvers: :class:`ISTA`, :class:`FISTA` (here) and
 Every solver handles ``B`` problems at once: ``y`` of shape ``(*batch, *dimsd)`` (or flat
 ``(*batch, M)``) is held as a ``(B, M)`` tensor, the model as ``(B, N)``, and every
 per-problem scalar (update norm, cost, threshold of the percentile variants) is a ``(B,)``
-tensor. A sample whose stopping test holds is *frozen* (its state is kept with
-``torch.where``, no host read): it stops changing while the others go on.
+tensor. A sample whose stopping test holds is *frozen* (no host read): its returned model,
+cost and update norm are kept with ``torch.where`` while the others go on (the iteration
+itself runs on for every sample, so one select per step keeps the model, not one per
+vector of the iteration; nothing returned depends on a frozen sample's further steps).
 
 Host synchronisation: with ``tol=0`` ISTA/FISTA run exactly ``niter`` steps without
 reading a tensor on the host (``torch.compile(fullgraph=True)`` / CUDA graphs can capture
@@ -21,7 +23,6 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import bnorm2
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
 from torchlops.optimization.basesolver import logger
@@ -38,6 +39,11 @@ CHECK_EVERY = 10
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
+
+
+def _norm1(x: torch.Tensor) -> torch.Tensor:
+    """``(B, n) -> (B, 1)`` 2-norms of the rows."""
+    return torch.linalg.vector_norm(x, dim=-1, keepdim=True)
 
 
 def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Tensor:
@@ -172,25 +178,65 @@ class ISTA(SparseSolver):
             self.alpha = 1.0 / maxeig.abs()
         self.thresh = self.eps * self.alpha * 0.5
         x = b.y.new_zeros(b.B, b.N) if x0 is None else b.flat_model(x0)
-        self._xprev = x
         self.z = x
         self.t = 1.0
         self.normresold = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
-        self.active = torch.ones(b.B, dtype=torch.bool, device=b.y.device)
-        self._act2 = self.active.unsqueeze(-1)  # (B, 1), for selects on (B, n) tensors
-        self.iiters = torch.zeros(b.B, dtype=torch.int64, device=b.y.device)
-        self.xupdate = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
+        # per-sample state as (B, 1) columns (they select rows of (B, n) tensors as they are)
+        self._act2 = torch.ones(b.B, 1, dtype=torch.bool, device=b.y.device)
+        self._xu = torch.full((b.B, 1), math.inf, dtype=rdt, device=b.y.device)
+        self._acts: list[torch.Tensor] = []  # activity of every step (iiters sums them)
+        self._lastcost: torch.Tensor | None = None
+        self._softshrink = self._shrink_fn()
         self.cost = []
         self.iiter = 0
         self.tstart = now()
         if show:
             self._print_setup()
         out = b.model(x)
-        self._cache = (out, None, None)  # FISTA: z = x here, so Op z = Op x (one pass)
+        self._xs = x  # the returned (frozen-aware) model, flat
+        # the iteration's own vectors, valid while step() gets the model it returned:
+        # (returned model, x, and for FISTA y - Op x, y - Op z; None: not computed yet)
+        self._state = (out, x, None, None)
         return out
+
+    # ---------------------------------------------------------------- per-sample views
+    @property
+    def active(self) -> torch.Tensor:
+        """``(B,)`` bool: the samples still iterating."""
+        return self._act2.reshape(-1)
+
+    @property
+    def xupdate(self) -> torch.Tensor:
+        """``(B,)``: each sample's last model-update norm (``inf`` before the first step)."""
+        return self._xu.reshape(-1)
+
+    @property
+    def iiters(self) -> torch.Tensor:
+        """``(B,)`` int64: the steps each sample has made before it stopped."""
+        if not self._acts:
+            return torch.zeros(self._act2.shape[0], dtype=torch.int64, device=self._act2.device)
+        return torch.stack(self._acts).sum(0).reshape(-1)
+
+    def _shrink_fn(self) -> Any:
+        """``torch.nn.functional.softshrink``/``hardshrink`` with a fixed float threshold where
+        they are the thresholding exactly (real data, no SOp, no decay, no percentile): one pass
+        instead of two; None otherwise."""
+        if self.SOp is not None or self.decay is not None or self.perc is not None or self._b.y.is_complex():
+            return None
+        if not isinstance(self.thresh, float):
+            return None
+        if self.threshkind == "soft":
+            return lambda v, t=self.thresh: torch.nn.functional.softshrink(v, t)
+        if self.threshkind == "hard":
+            # the bound sqrt(2 thresh) rounded as hardthreshold computes it, in the data's dtype
+            t = float(torch.sqrt(2 * torch.tensor(self.thresh, dtype=self._b.y.dtype)))
+            return lambda v: torch.nn.functional.hardshrink(v, t)
+        return None
 
     # ------------------------------------------------------------------ one step
     def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
+        if self._softshrink is not None:
+            return self._softshrink(xu)
         if self.SOp is not None:
             xu = self.SOp._flat(xu, True)
         if self.perc is None:
@@ -212,39 +258,51 @@ class ISTA(SparseSolver):
                 )
             self.normresold = torch.where(self.active, normres, self.normresold)
 
-    def _commit(self, xn: torch.Tensor, xold: torch.Tensor, costdata: torch.Tensor, show: bool) -> torch.Tensor:
-        """Per-sample bookkeeping shared by ISTA and FISTA; returns the committed model."""
-        xupdate = _norm(xn - xold)
-        l1 = torch.linalg.vector_norm(xn, ord=1, dim=-1)
-        if isinstance(self.eps, torch.Tensor):
-            costreg = self.eps.reshape(-1) * l1
-            cost = costdata + costreg
-        else:
-            costreg = self.eps * l1 if show else None
-            cost = torch.add(costdata, l1, alpha=self.eps)
-        act = self.active
-        xn = torch.where(self._act2, xn, xold)
-        if self.cost:
-            cost = torch.where(act, cost, self.cost[-1].reshape(-1))
-        self.xupdate = torch.where(act, xupdate, self.xupdate)
-        self.iiters = self.iiters + act
-        self.active = act & (xupdate > self.tol)
-        self._act2 = self.active.unsqueeze(-1)
+    def _commit(self, xn: torch.Tensor, xprev: torch.Tensor, rnorm: torch.Tensor, show: bool) -> torch.Tensor:
+        """Per-sample bookkeeping shared by ISTA and FISTA: ``xn`` is the new iterate, ``xprev``
+        the previous one, ``rnorm`` ``(B, 1)`` the norm of the residual the cost counts; returns
+        the model to hand back (frozen samples keep theirs)."""
+        xu = _norm1(xn - xprev)
+        l1 = torch.linalg.vector_norm(xn, ord=1, dim=-1, keepdim=True)
+        costreg = torch.mul(l1, self.eps)  # eps: a float or (B, 1)
+        cost = torch.addcmul(costreg, rnorm, rnorm, value=0.5)
+        act = self._act2
+        xs = torch.where(act, xn, self._xs)
+        if self._lastcost is not None:
+            cost = torch.where(act, cost, self._lastcost)
+        self._lastcost = cost
+        self._xu = xu = torch.where(act, xu, self._xu)
+        self._acts.append(act)
+        # a frozen sample keeps its last update norm (<= tol), so this keeps it frozen
+        self._act2 = xu > self.tol
         self.cost.append(cost.reshape(self._b.batch))
+        self._xs = xs
         if show:
-            self._print_step(xn, costdata, costreg, xupdate)
+            self._print_step(xs, (0.5 * rnorm.square()).reshape(-1), costreg.reshape(-1), xu.reshape(-1))
         self.iiter += 1
-        return xn
+        return xs
+
+    def _iterate(self, x: torch.Tensor) -> torch.Tensor:
+        """The iteration's own ``x`` for the model ``x`` given to ``step`` (the internal one when
+        ``x`` is the model the last step returned; the state is reset otherwise)."""
+        st = self._state
+        if st is not None and st[0] is x:
+            return st[1]
+        b = self._b
+        xf = x.reshape(b.B, b.N)
+        self._xs = xf
+        self._state = (x, xf, None, None)
+        return xf
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One ISTA step on the model ``x`` (as returned by ``setup``/``step``)."""
-        b = self._b
-        xold = x.reshape(b.B, b.N)
+        xold = self._iterate(x)
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
         xn = self._threshold(_axpy(xold, self.alpha, self.Op._flat(res, True)))
-        costdata = 0.5 * bnorm2(res)
-        return b.model(self._commit(xn, xold, costdata, show))
+        out = self._b.model(self._commit(xn, xold, _norm1(res), show))
+        self._state = (out, xn, None, None)
+        return out
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -344,28 +402,20 @@ class FISTA(ISTA):
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One FISTA step on the model ``x``; the momentum ``self.z`` is updated too."""
-        b = self._b
-        xold = x.reshape(b.B, b.N)
-        z = self.z.reshape(b.B, b.N)
-        if self._cache is not None and self._cache[0] is x:
-            Axold, Az = self._cache[1], self._cache[2]
-            if Az is None:  # first step from setup's x (z = x)
-                Az = Axold = self.Op._flat(z, False)
-        else:  # another x than the one returned: two forward passes
-            Az, Axold = self.Op._flat(z, False), self.Op._flat(xold, False)
-        res = self._yf - Az
-        self._monitor(res)
-        xn = self._threshold(_axpy(z, self.alpha, self.Op._flat(res, True)))
+        xold = self._iterate(x)
+        _, _, r, rz = self._state
+        yf, Op = self._yf, self.Op
+        if r is None:  # first step, or another x than the one returned
+            r = yf - Op._flat(xold, False)
+            rz = r if self.z is xold else yf - Op._flat(self.z, False)
+        self._monitor(rz)
+        xn = self._threshold(_axpy(self.z, self.alpha, Op._flat(rz, True)))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
-        c = (told - 1.0) / self.t
-        zn = torch.lerp(xold, xn, 1.0 + c)  # xn + c (xn - xold), one kernel
-        act2 = self._act2
-        self.z = torch.where(act2, zn, z)
-        Axn = self.Op._flat(xn, False)
-        costdata = 0.5 * bnorm2(self._yf - Axn)
-        Azn = torch.where(act2, torch.lerp(Axold, Axn, 1.0 + c), Az)  # Op zn by linearity
-        Axn = torch.where(act2, Axn, Axold)
-        out = b.model(self._commit(xn, xold, costdata, show))
-        self._cache = (out, Axn, Azn)
+        w = 1.0 + (told - 1.0) / self.t
+        self.z = torch.lerp(xold, xn, w)  # xn + c (xn - xold), one kernel
+        rn = yf - Op._flat(xn, False)
+        rzn = torch.lerp(r, rn, w)  # y - Op z_new by linearity: no third pass
+        out = self._b.model(self._commit(xn, xold, _norm1(rn), show))
+        self._state = (out, xn, rn, rzn)
         return out
