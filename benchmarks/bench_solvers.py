@@ -9,7 +9,10 @@ looped over the ``nbatch`` problems, and on CUDA a ``torch.compile`` d plain-tor
 FISTA: sparse-spike deconvolution, a Ricker wavelet applied by ``Convolve1D`` (``--fista-op
 conv``) or by its dense Toeplitz ``MatrixMult`` (``--fista-op matrix``) to ``nt``-sample
 reflectivities with a few spikes; ``--fista-niter`` (100) FISTA steps, ``eps`` = 0.1, the step
-``alpha`` = 1 / ||Op||^2 given to both libraries (no power iteration), ``tol=0``.
+``alpha`` = 1 / ||Op||^2 given to both libraries (no power iteration), ``tol=0``. With
+``conv``, a last table solves the ``nbatch`` traces as ONE problem (a section
+``(nbatch, nt)``, ``Convolve1D`` along its last axis, one ``eps`` and ``alpha``), as PyLops
+deconvolves a section.
 
 CGLS on a Laplacian system (``--solver cgls-lap``): ``niter`` steps on an ``n x n`` float32
 image (``--lap-n``; the GPU goal is 4096^2, 30 iterations), vs PyLops (+ CuPy on a GPU when
@@ -293,6 +296,46 @@ def bench_fista(a: argparse.Namespace) -> None:
     t_l = _time(lambda: [run1(Yt[b]) for b in range(B)], max(1, a.repeat // 2))
     rows += [(f"torchlops batched ({B})", t_b), (f"torchlops looped ({B})", t_l)]
     _report(rows, t_tl, t_pl, t_b, t_l, t_pll, B)
+    if a.fista_op == "conv":
+        _fista_section(a, h, Y, alpha, eps)
+
+
+def _fista_section(a: argparse.Namespace, h: np.ndarray, Y: np.ndarray, alpha: float, eps: float) -> None:
+    """One problem made of the whole section: ``Convolve1D((nbatch, nt), axis=-1)``, one
+    ``eps`` and ``alpha`` for all traces (how a section is deconvolved in PyLops)."""
+    from torchlops.optimization.sparsity import fista
+    from torchlops.signalprocessing.convolve1d import Convolve1D
+
+    dev, niter = torch.device(a.device), a.fista_niter
+    dims = Y.shape
+    Op = Convolve1D(dims, torch.from_numpy(h), offset=len(h) // 2, axis=-1, dtype=torch.float64).to(dev)
+    Yt = torch.from_numpy(Y).to(dev)
+
+    def run():
+        return fista(Op, Yt, niter=niter, eps=eps, alpha=alpha, tol=0)
+
+    x = run().x
+    assert x.shape == dims
+    t_tl = _time(run, a.repeat)
+    print(f"  one problem of {dims[0]} x {dims[1]} (the section, Convolve1D along the last axis):")
+    rows = [("torchlops", t_tl)]
+    try:
+        import pylops
+        from pylops.optimization.sparsity import fista as pfista
+
+        POp = pylops.signalprocessing.Convolve1D(dims, h, offset=len(h) // 2, axis=-1, dtype="float64")
+        xp = pfista(POp, Y.ravel(), niter=niter, eps=eps, alpha=alpha, tol=0)[0]
+        err = np.abs(xp - x.cpu().numpy().ravel()).max() / np.abs(xp).max()
+        assert err < 1e-8, f"torchlops and PyLops disagree: {err:.2e}"
+        print(f"    check vs pylops: max rel. diff {err:.1e}")
+        t_pl = _time(lambda: pfista(POp, Y.ravel(), niter=niter, eps=eps, alpha=alpha, tol=0), a.repeat)
+        rows.append(("pylops", t_pl))
+    except ImportError:
+        t_pl = None
+    for name, t in rows:
+        print(f"    {name:30s} {t * 1e3:9.2f} ms")
+    if t_pl is not None:
+        print(f"    pylops / torchlops (one section problem): {t_pl / t_tl:.2f}x")
 
 
 def main() -> None:

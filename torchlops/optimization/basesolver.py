@@ -24,6 +24,11 @@ def _with_hooks(name: str, method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self: Solver, *args: Any, **kwargs: Any) -> Any:
+        if not self.callbacks:  # the common case: only the per-step hook
+            out = method(self, *args, **kwargs)
+            if name == "step":
+                self.callback(out)
+            return out
         if name == "setup":
             x0 = kwargs.get("x0", args[1] if len(args) > 1 else None)
             for cb in self.callbacks:
