@@ -6,7 +6,8 @@ Run ``python benchmarks/bench_convolve.py [--device cpu|cuda] [--threads 1] [--n
 2. crossover: the direct (``conv1d``) and FFT engines on an ``n x n`` float32 array along the
    last axis for filter lengths 3..129 (the measured crossover is the constant
    ``DIRECT_FFT_CROSSOVER`` in ``torchlops/signalprocessing/convolvend.py``), and the compiled
-   direct kernels vs FFT for 1-D and 2-D filters (``DIRECT_FFT_CROSSOVER_EXT``);
+   direct kernels vs FFT for 1-D and 2-D filters (``DIRECT_FFT_CROSSOVER_EXT``; with
+   ``--n 256`` / ``--n 512``, ``DIRECT_FFT_CROSSOVER_EXT_SMALL``);
 3. ``Convolve1D`` (31 taps) and ``Convolve2D`` (15 x 15) on ``n x n`` float32, forward and
    adjoint, vs PyLops (NumPy/SciPy, CPU only) and, on cuda, vs ``torch.nn.functional.conv*``.
 """

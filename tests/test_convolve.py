@@ -303,18 +303,29 @@ def test_method_choice() -> None:
     assert Convolve1D(64, torch.ones(NC + 1), engine="torch").method == "fft"
     if tl.ext_available():  # the kernels move the crossover (engine "auto" or "ext")
         from torchlops.signalprocessing.convolvend import DIRECT_FFT_CROSSOVER_EXT as NE
+        from torchlops.signalprocessing.convolvend import DIRECT_FFT_CROSSOVER_EXT_SMALL as NS
+        from torchlops.signalprocessing.convolvend import DIRECT_FFT_SMALL_SIZE as SMALL
         from torchlops.signalprocessing.convolvend import DIRECT_SMALL_WORK_EXT as NW
 
-        big = NW // NE[1] + 1  # more samples than the small-problem rule covers
+        big = SMALL + 1  # large models: the large-model crossover
         assert Convolve1D(big, torch.ones(NE[1])).method == "direct"
         assert Convolve1D(big, torch.ones(NE[1] + 1)).method == "fft"
-        assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "direct"  # small: direct anyway
-        assert Convolve2D((100, 300), torch.ones(2, NE[2] // 2), method=None).method == "direct"
-        assert Convolve2D((100, 300), torch.ones(2, NE[2] // 2 + 1), method=None).method == "fft"
+        assert Convolve2D((2, big // 2 + 1), torch.ones(1, NE[2])).method == "direct"
+        assert Convolve2D((2, big // 2 + 1), torch.ones(1, NE[2] + 1)).method == "fft"
+        mid = NW // NS[1] + 1  # small models, more work than the small-problem rule covers
+        assert mid <= SMALL
+        assert Convolve1D(mid, torch.ones(NS[1])).method == "direct"
+        assert Convolve1D(mid, torch.ones(NS[1] + 1)).method == "fft"
+        assert Convolve2D((100, 300), torch.ones(1, NS[2])).method == "direct"
+        assert Convolve2D((100, 300), torch.ones(1, NS[2] + 1)).method == "fft"
+        assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "direct"  # small work: direct anyway
         assert Convolve1D(big, torch.ones(NE[1] + 1), engine="ext").method == "direct"
     assert Convolve1D(64, torch.ones(3), method="overlapadd").method == "overlapadd"
     assert Convolve2D((9, 9), torch.ones(3, 3), method=None).method == "direct"
-    assert Convolve2D((9, 9), torch.ones(3, 3)).method == "fft"  # PyLops' default
+    # the default is the automatic choice (PyLops' default is "fft"; the results agree)
+    assert Convolve2D((9, 9), torch.ones(3, 3)).method == "direct"
+    assert ConvolveND((9, 9), torch.ones(3, 3)).method == "direct"
+    assert Convolve2D((9, 9), torch.ones(3, 3), method="fft").method == "fft"
     assert ConvolveND((3, 3, 3, 3), torch.ones(2, 2, 2, 2), axes=None, method="auto").method == "fft"
 
 
@@ -384,3 +395,23 @@ def test_learnable_filter_gradcheck_and_compile(method: str) -> None:
     torch._dynamo.reset()
     torch.compile(lambda t: C(t).square().sum(), fullgraph=True)(xd).backward()
     torch.testing.assert_close(hp.grad, g_eager)
+
+
+def test_next_fast_len_even_smooth_minimal() -> None:
+    """FFT lengths: the smallest even 5-smooth length >= n (n itself for n <= 2)."""
+    from torchlops.functional.convolution import next_fast_len
+
+    def smooth_even(m: int) -> bool:
+        if m % 2:
+            return False
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    assert [next_fast_len(n) for n in (0, 1, 2)] == [1, 1, 2]
+    for n in range(3, 2100):
+        m = next_fast_len(n)
+        assert m >= n and smooth_even(m), (n, m)
+        assert not any(smooth_even(k) for k in range(n, m)), (n, m)
+    assert next_fast_len(606) == 640 and next_fast_len(625) == 640  # not 625 (odd)

@@ -50,13 +50,17 @@ _FAST_LEN: dict[int, int] = {}
 
 
 def next_fast_len(n: int) -> int:
-    """Smallest 5-smooth integer (factors 2, 3, 5 only) not smaller than ``n`` (memoised:
-    operators ask for the same few lengths on every application)."""
+    """Smallest even 5-smooth integer (factors 2, 3, 5 only, 2 at least once) not smaller
+    than ``n``, or ``n`` itself when ``n <= 2`` (memoised: operators ask for the same few
+    lengths on every application). Odd lengths are avoided: a real FFT of odd length took 2-3x
+    the time of the next even smooth one (torch 2.13 CPU, e.g. 625 vs 640 samples)."""
     n = max(int(n), 1)
+    if n <= 2:
+        return n
     hit = _FAST_LEN.get(n)
     if hit is not None:
         return hit
-    m = n
+    m = n + (n % 2)
     while True:
         k = m
         for p in (2, 3, 5):
@@ -64,7 +68,7 @@ def next_fast_len(n: int) -> int:
                 k //= p
         if k == 1:
             break
-        m += 1
+        m += 2
     if len(_FAST_LEN) < 4096:
         _FAST_LEN[n] = m
     return m

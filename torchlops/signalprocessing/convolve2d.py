@@ -25,8 +25,9 @@ class Convolve2D(ConvolveND):
     axes : :obj:`tuple`, optional
         The two model axes to convolve along.
     method : :obj:`str`, optional
-        ``"fft"``, ``"direct"``, ``"auto"``/``None`` (by filter size) or ``"overlapadd"``
-        (block FFTs); see :class:`ConvolveND`.
+        ``"fft"``, ``"direct"``, ``"auto"``/``None`` (the default: by filter size) or
+        ``"overlapadd"`` (block FFTs); see :class:`ConvolveND`. PyLops defaults to ``"fft"``;
+        all methods give the same result, the automatic choice the faster one.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
     batched_filter : :obj:`bool`, optional
@@ -65,7 +66,7 @@ class Convolve2D(ConvolveND):
         h: TensorLike,
         offset: InputDimsLike = (0, 0),
         axes: Sequence[int] = (-2, -1),
-        method: str | None = "fft",
+        method: str | None = None,
         dtype: DTypeLike = None,
         batched_filter: bool = False,
         name: str = "C",

@@ -12,7 +12,15 @@ from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
-__all__ = ["ConvolveND", "DIRECT_FFT_CROSSOVER", "DIRECT_FFT_CROSSOVER_EXT", "choose_method", "conv_engine"]
+__all__ = [
+    "ConvolveND",
+    "DIRECT_FFT_CROSSOVER",
+    "DIRECT_FFT_CROSSOVER_EXT",
+    "DIRECT_FFT_CROSSOVER_EXT_SMALL",
+    "DIRECT_FFT_SMALL_SIZE",
+    "choose_method",
+    "conv_engine",
+]
 
 #: Filters with at most this many taps use the direct engine when the method is chosen
 #: automatically, longer ones the FFT engine. Measured by ``benchmarks/bench_convolve.py``
@@ -26,6 +34,14 @@ DIRECT_FFT_CROSSOVER = 15
 #: the last axis, direct 10.2 / 12.6 / 15.1 ms vs FFT 10-12.9 ms at 127 / 159 / 191 taps; 2-D,
 #: direct 30.6 / 38.6 ms vs FFT 29.7-32.3 ms at 19x19 / 21x21 taps.
 DIRECT_FFT_CROSSOVER_EXT = {1: 127, 2: 361}
+
+#: The crossover with the kernels on models of at most :data:`DIRECT_FFT_SMALL_SIZE` samples,
+#: whose FFTs stay in cache (``bench_convolve.py`` crossover table, CPU, 1 thread: 256 x 256 and
+#: 512 x 512 float32, 1-D direct 0.27 / 0.81 ms vs FFT 0.25 / 1.08 ms at 63 taps, FFT faster
+#: from 95; 2-D 13 x 13 direct 0.75 / 2.46 ms vs FFT 0.74 / 2.48 ms, FFT faster from 15 x 15;
+#: float64 256 x 256, 15 x 15: direct 1.41 ms vs FFT 1.06 ms).
+DIRECT_FFT_CROSSOVER_EXT_SMALL = {1: 63, 2: 169}
+DIRECT_FFT_SMALL_SIZE = 512 * 512
 
 #: With the kernels, small problems use the direct method whatever the filter length: up to
 #: this many multiply-adds (model size x taps) the FFT path's fixed cost dominates (float64,
@@ -47,7 +63,8 @@ def choose_method(method: str | None, ntaps: int, naxes: int, ext: bool = False,
             return "fft"
         if ext:
             small = size * ntaps <= DIRECT_SMALL_WORK_EXT
-            return "direct" if small or ntaps <= DIRECT_FFT_CROSSOVER_EXT[min(naxes, 2)] else "fft"
+            table = DIRECT_FFT_CROSSOVER_EXT_SMALL if 0 < size <= DIRECT_FFT_SMALL_SIZE else DIRECT_FFT_CROSSOVER_EXT
+            return "direct" if small or ntaps <= table[min(naxes, 2)] else "fft"
         return "direct" if ntaps <= DIRECT_FFT_CROSSOVER else "fft"
     if method == "direct" and naxes > 3:
         raise ValueError(f"method='direct' convolves along at most 3 axes, got {naxes}; use method='fft'")
@@ -91,10 +108,12 @@ class ConvolveND(LinearOperator):
         Model axes to convolve along (``None``: all of them).
     method : :obj:`str`, optional
         ``"fft"`` (zero-padded FFTs), ``"direct"`` (``torch.nn.functional.conv1d/2d/3d``,
-        at most 3 axes), ``"auto"`` or ``None`` (direct up to
-        :data:`DIRECT_FFT_CROSSOVER` taps, FFT above) or ``"overlapadd"`` (FFTs of blocks of
-        about ``4 nh`` samples, added with their overlaps; a plain FFT along short axes).
-        All give the same result.
+        at most 3 axes), ``"auto"`` or ``None`` (the default: direct up to
+        :data:`DIRECT_FFT_CROSSOVER` taps, or :data:`DIRECT_FFT_CROSSOVER_EXT` with the compiled
+        kernels, FFT above) or ``"overlapadd"`` (FFTs of blocks of about ``4 nh`` samples, added
+        with their overlaps; a plain FFT along short axes). All give the same result; PyLops
+        defaults to ``"fft"``, here the automatic choice takes the faster one (a 5 x 5 filter
+        on a 1024 x 1024 float32 image: 1.6 ms direct, 11 ms FFT).
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
     batched_filter : :obj:`bool`, optional
@@ -143,7 +162,7 @@ class ConvolveND(LinearOperator):
         h: TensorLike,
         offset: InputDimsLike | None = None,
         axes: Sequence[int] | None = (-2, -1),
-        method: str | None = "fft",
+        method: str | None = None,
         dtype: DTypeLike = None,
         batched_filter: bool = False,
         name: str = "C",
