@@ -320,6 +320,8 @@ def test_method_choice() -> None:
         assert Convolve2D((100, 300), torch.ones(1, NS[2] + 1)).method == "fft"
         assert Convolve1D(64, torch.ones(NE[1] + 1)).method == "direct"  # small work: direct anyway
         assert Convolve1D(big, torch.ones(NE[1] + 1), engine="ext").method == "direct"
+        assert ConvolveND((70, 70, 70), torch.ones(5, 5, 5)).method == "direct"  # 3-D: 125 taps
+        assert ConvolveND((70, 70, 70), torch.ones(5, 5, 6)).method == "fft"
     assert Convolve1D(64, torch.ones(3), method="overlapadd").method == "overlapadd"
     assert Convolve2D((9, 9), torch.ones(3, 3), method=None).method == "direct"
     # the default is the automatic choice (PyLops' default is "fft"; the results agree)

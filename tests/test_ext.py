@@ -280,6 +280,19 @@ def test_convolve_shared_filter_form(axes: list, hs: tuple, offs: list, adjoint:
     assert torch.equal(_ops._DIRECT[torch.ops.torchlops.convolve.default](x, h, axes, offs, nout, adjoint), b)
 
 
+def test_convolve_filter_form_checked() -> None:
+    """A filter of the other form than the operator's (a swapped-in tensor) is an error, as
+    with the torch engine, not a silent reinterpretation."""
+    x = torch.randn(4, 9, dtype=torch.float64)
+    with pytest.raises(ValueError, match="h must have 1 dimension"):
+        _ops.convolve(x, torch.randn(2, 3, dtype=torch.float64), (0,), (1,), [9], False, False)
+    with pytest.raises(ValueError, match="h must have 2 dimension"):
+        _ops.convolve(x, torch.randn(3, dtype=torch.float64), (0,), (1,), [9], False, True)
+    op = tl.Convolve1D(9, torch.randn(3, dtype=torch.float64), offset=1, method="direct")
+    with pytest.raises(ValueError, match="h must have 1 dimension"):
+        torch.func.functional_call(op, {"h": torch.randn(4, 3, dtype=torch.float64)}, (x,))
+
+
 # ---------------------------------------------------------------------------- torch.compile
 @pytest.mark.parametrize("which", ["laplacian", "convolve2d"])
 def test_compile_fullgraph(which: str) -> None:

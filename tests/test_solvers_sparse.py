@@ -136,6 +136,103 @@ def test_batched_tol_freezes_each_sample_like_pylops(solver):
     assert len(set(counts)) > 1 and max(counts) < 200  # the samples do stop, at different steps
 
 
+@pytest.mark.parametrize("cls", [ISTA, FISTA])
+def test_step_sees_in_place_changes_of_its_model(cls):
+    """A model changed in place between steps (a projection) is the one the next step uses,
+    as a new tensor would be."""
+    A, Y = _batch()
+
+    def run(inplace: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        s = cls(A)
+        x = s.setup(Y, niter=15, eps=0.1, alpha=0.15, tol=0)
+        for _ in range(15):
+            x = s.step(x)
+            x = x.clamp_(min=0) if inplace else x.clamp(min=0)
+        s.finalize()
+        return x, s.cost
+
+    (xa, ca), (xb, cb) = run(True), run(False)
+    assert torch.equal(xa, xb) and torch.equal(ca, cb)
+    assert (xa >= 0).all() and (xa > 0).any()
+
+
+@pytest.mark.parametrize("kind", ["soft", "hard"])
+@pytest.mark.parametrize("cls", [ISTA, FISTA])
+def test_threshold_changed_between_steps(cls, kind):
+    """``thresh`` set between manual steps (continuation) is used, on the one-pass path for a
+    float threshold as on the general one for a tensor."""
+    A, Y = _batch()
+    out = []
+    for as_tensor in (False, True):
+        s = cls(A)
+        x = s.setup(Y, niter=12, eps=0.2, alpha=0.15, tol=0, threshkind=kind)
+        for i in range(12):
+            th = 0.015 * 0.8**i
+            s.thresh = torch.tensor([[th]], dtype=torch.float64) if as_tensor else th
+            x = s.step(x)
+        out.append(x)
+    assert_rel(out[0], out[1], rtol=1e-14, what="float vs tensor threshold")
+    s0 = cls(A)
+    x0 = s0.setup(Y, niter=12, eps=0.2, alpha=0.15, tol=0, threshkind=kind)
+    for _ in range(12):
+        x0 = s0.step(x0)
+    assert not torch.allclose(out[0], x0)  # the changes did change the result
+
+
+@pytest.mark.parametrize("cls", [ISTA, FISTA])
+def test_frozen_sample_state_stays_put(cls):
+    """A sample that stops keeps its whole state (FISTA's momentum too): with a step size that
+    would make it diverge, its gradients stay finite."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(10, 10, generator=g, dtype=torch.float64) + 5 * torch.eye(10, dtype=torch.float64)
+    L = float(torch.linalg.matrix_norm(A, 2) ** 2)
+    xt = torch.randn(2, 10, generator=g, dtype=torch.float64)
+    x0 = torch.stack([xt[0] + 1e-15 * torch.randn(10, generator=g, dtype=torch.float64), torch.zeros(10, dtype=torch.float64)])
+    Ap = A.clone().requires_grad_(True)
+    alpha = torch.tensor([30.0 / L, 0.5 / L], dtype=torch.float64)  # sample 0 would diverge
+    s = cls(MatrixMult(Ap))
+    x = s.setup(xt @ A.T, x0=x0, niter=300, eps=0.0, alpha=alpha, tol=1e-12)
+    x = s.step(x)
+    assert s.active.tolist() == [False, True]
+    z1 = s.z[0].detach().clone()
+    for _ in range(299):
+        x = s.step(x)
+    assert s.iiters.tolist() == [1, 300]
+    assert torch.equal(s.z[0], z1)
+    (gA,) = torch.autograd.grad(x.square().sum(), Ap)
+    assert torch.isfinite(gA).all()
+
+
+def test_solver_state_pickles_and_settable_views():
+    import pickle
+
+    A, Y = _batch()
+    s = FISTA(A)
+    x = s.setup(Y, niter=6, eps=0.1, alpha=0.15, tol=0)
+    x = s.step(x)
+    s2 = pickle.loads(pickle.dumps(s))  # a checkpoint in the middle of a solve
+    x2 = s2.step(s2._state[0])
+    assert torch.equal(s.step(x), x2)
+    s.active = torch.tensor([True, False, True])
+    s.iiters = torch.zeros(3, dtype=torch.int64)
+    s.xupdate = torch.ones(3, dtype=torch.float64)
+    x = s.step(x)
+    assert s.iiters.tolist() == [1, 0, 1] and s.xupdate[1] == 1.0
+    assert s.active.shape == (3,) and not s.active[1]
+
+
+def test_tensor_eps_alpha_of_another_precision():
+    """float64 eps / alpha tensors on float32 data run in float32."""
+    A, Y = _batch(B=2)
+    A32, Y32 = MatrixMult(A.A.float()), Y.float()
+    for solver in (ista, fista):
+        r = solver(A32, Y32, niter=5, eps=torch.tensor([0.1, 0.2], dtype=torch.float64),
+                   alpha=torch.tensor(0.15, dtype=torch.float64), tol=0)
+        ref = solver(A, Y, niter=5, eps=torch.tensor([0.1, 0.2], dtype=torch.float64), alpha=0.15, tol=0)
+        assert r.x.dtype == torch.float32 and r.cost.dtype == torch.float32
+        assert_rel(r.x, ref.x.numpy(), rtol=1e-5, what=solver.__name__)
+
+
 def test_monitorres_raises():
     Apl, Atl, y, _, _ = problem(7)
     with pytest.raises(ValueError, match="residual increasing"):

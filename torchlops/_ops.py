@@ -274,6 +274,9 @@ def convolve(
     at most 3) with ``h`` (``(Bh, *hshape)`` when ``batched``), through the kernels (which take
     a shared filter as it is, without a leading filter dim)."""
     k = len(axes)
+    if h.dim() != k + batched:  # (a swapped-in filter of the other form would be misread)
+        extra = " (one leading dim of per-sample filters)" if batched else ""
+        raise ValueError(f"h must have {k + batched} dimension(s){extra}, got shape {tuple(h.shape)}")
     if h.dtype != x.dtype:
         h = h.to(x.dtype)
     if batched and x.shape[0] % h.shape[0]:

@@ -4,10 +4,8 @@ r"""Batched sparsity-promoting solvers: :class:`ISTA`, :class:`FISTA` (here) and
 Every solver handles ``B`` problems at once: ``y`` of shape ``(*batch, *dimsd)`` (or flat
 ``(*batch, M)``) is held as a ``(B, M)`` tensor, the model as ``(B, N)``, and every
 per-problem scalar (update norm, cost, threshold of the percentile variants) is a ``(B,)``
-tensor. A sample whose stopping test holds is *frozen* (no host read): its returned model,
-cost and update norm are kept with ``torch.where`` while the others go on (the iteration
-itself runs on for every sample, so one select per step keeps the model, not one per
-vector of the iteration; nothing returned depends on a frozen sample's further steps).
+tensor. A sample whose stopping test holds is *frozen* (its state is kept with
+``torch.where``, no host read): it stops changing while the others go on.
 
 Host synchronisation: with ``tol=0`` ISTA/FISTA run exactly ``niter`` steps without
 reading a tensor on the host (``torch.compile(fullgraph=True)`` / CUDA graphs can capture
@@ -18,6 +16,7 @@ them); with ``tol > 0`` the loop asks the host whether every sample has stopped 
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import torch
@@ -44,6 +43,21 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
 def _norm1(x: torch.Tensor) -> torch.Tensor:
     """``(B, n) -> (B, 1)`` 2-norms of the rows."""
     return torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+
+
+def _as_real(v: torch.Tensor | float, dtype: torch.dtype) -> torch.Tensor | float:
+    """A per-sample tensor parameter in the working real dtype (floats stay floats)."""
+    return v.to(dtype) if isinstance(v, torch.Tensor) else v
+
+
+def _hard_bound(thresh: float, dtype: torch.dtype) -> float | None:
+    """``sqrt(2 thresh)`` as :func:`hardthreshold` rounds it in ``dtype`` (for float32 a double
+    sqrt of the float32 value, correctly rounded back), None for other dtypes."""
+    if dtype == torch.float64:
+        return math.sqrt(2.0 * thresh)
+    if dtype == torch.float32:
+        return math.sqrt(2.0 * struct.unpack("f", struct.pack("f", thresh))[0])
+    return None
 
 
 def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Tensor:
@@ -163,11 +177,11 @@ class ISTA(SparseSolver):
         self.threshkind = threshkind
         self.perc = None if perc is None else float(perc)
         self.monitorres = monitorres
-        self.eps = b.scalar(eps, "eps")
         rdt = b.y.real.dtype if b.y.is_complex() else b.y.dtype
+        self.eps = _as_real(b.scalar(eps, "eps"), rdt)
         self.decay = None if decay is None else torch.as_tensor(decay, dtype=rdt, device=b.y.device).reshape(-1)
         if alpha is not None:
-            self.alpha = b.scalar(alpha, "alpha")
+            self.alpha = _as_real(b.scalar(alpha, "alpha"), rdt)
         else:
             opts = {"niter": 100, "rtol": 1e-6}
             opts.update(eigsdict or {})
@@ -175,7 +189,7 @@ class ISTA(SparseSolver):
                 dev = self.Op.device or b.y.device
                 opts["generator"] = torch.Generator(device=dev).manual_seed(0)
             maxeig = power_iteration(self.Op.H @ self.Op, **opts)[0]
-            self.alpha = 1.0 / maxeig.abs()
+            self.alpha = (1.0 / maxeig.abs()).to(rdt)
         self.thresh = self.eps * self.alpha * 0.5
         x = b.y.new_zeros(b.B, b.N) if x0 is None else b.flat_model(x0)
         self.z = x
@@ -184,20 +198,15 @@ class ISTA(SparseSolver):
         # per-sample state as (B, 1) columns (they select rows of (B, n) tensors as they are)
         self._act2 = torch.ones(b.B, 1, dtype=torch.bool, device=b.y.device)
         self._xu = torch.full((b.B, 1), math.inf, dtype=rdt, device=b.y.device)
-        self._acts: list[torch.Tensor] = []  # activity of every step (iiters sums them)
+        self._iiters = torch.zeros(b.B, dtype=torch.int64, device=b.y.device)
+        self._acts: list[torch.Tensor] = []  # activity of the steps not yet added to _iiters
         self._lastcost: torch.Tensor | None = None
-        self._softshrink = self._shrink_fn()
         self.cost = []
         self.iiter = 0
         self.tstart = now()
         if show:
             self._print_setup()
-        out = b.model(x)
-        self._xs = x  # the returned (frozen-aware) model, flat
-        # the iteration's own vectors, valid while step() gets the model it returned:
-        # (returned model, x, and for FISTA y - Op x, y - Op z; None: not computed yet)
-        self._state = (out, x, None, None)
-        return out
+        return self._hand_back(x, None, None)
 
     # ---------------------------------------------------------------- per-sample views
     @property
@@ -205,38 +214,43 @@ class ISTA(SparseSolver):
         """``(B,)`` bool: the samples still iterating."""
         return self._act2.reshape(-1)
 
+    @active.setter
+    def active(self, value: torch.Tensor) -> None:
+        self._act2 = value.reshape(-1, 1)
+
     @property
     def xupdate(self) -> torch.Tensor:
         """``(B,)``: each sample's last model-update norm (``inf`` before the first step)."""
         return self._xu.reshape(-1)
 
+    @xupdate.setter
+    def xupdate(self, value: torch.Tensor) -> None:
+        self._xu = value.reshape(-1, 1)
+
     @property
     def iiters(self) -> torch.Tensor:
         """``(B,)`` int64: the steps each sample has made before it stopped."""
-        if not self._acts:
-            return torch.zeros(self._act2.shape[0], dtype=torch.int64, device=self._act2.device)
-        return torch.stack(self._acts).sum(0).reshape(-1)
+        if self._acts:  # the activities of the steps since the last read, added at once
+            self._iiters = self._iiters + torch.stack(self._acts).sum(0).reshape(-1)
+            self._acts = []
+        return self._iiters
 
-    def _shrink_fn(self) -> Any:
-        """``torch.nn.functional.softshrink``/``hardshrink`` with a fixed float threshold where
-        they are the thresholding exactly (real data, no SOp, no decay, no percentile): one pass
-        instead of two; None otherwise."""
-        if self.SOp is not None or self.decay is not None or self.perc is not None or self._b.y.is_complex():
-            return None
-        if not isinstance(self.thresh, float):
-            return None
-        if self.threshkind == "soft":
-            return lambda v, t=self.thresh: torch.nn.functional.softshrink(v, t)
-        if self.threshkind == "hard":
-            # the bound sqrt(2 thresh) rounded as hardthreshold computes it, in the data's dtype
-            t = float(torch.sqrt(2 * torch.tensor(self.thresh, dtype=self._b.y.dtype)))
-            return lambda v: torch.nn.functional.hardshrink(v, t)
-        return None
+    @iiters.setter
+    def iiters(self, value: torch.Tensor) -> None:
+        self._iiters = value
+        self._acts = []
 
     # ------------------------------------------------------------------ one step
     def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
-        if self._softshrink is not None:
-            return self._softshrink(xu)
+        t = self.thresh
+        if type(t) is float and t >= 0 and self.SOp is None and self.decay is None and self.perc is None:
+            # torch's softshrink / hardshrink are these thresholdings exactly, in one pass
+            if self.threshkind == "soft" and not xu.is_complex():
+                return torch.nn.functional.softshrink(xu, t)
+            if self.threshkind == "hard":
+                bound = _hard_bound(t, xu.dtype)
+                if bound is not None:
+                    return torch.nn.functional.hardshrink(xu, bound)
         if self.SOp is not None:
             xu = self.SOp._flat(xu, True)
         if self.perc is None:
@@ -261,48 +275,49 @@ class ISTA(SparseSolver):
     def _commit(self, xn: torch.Tensor, xprev: torch.Tensor, rnorm: torch.Tensor, show: bool) -> torch.Tensor:
         """Per-sample bookkeeping shared by ISTA and FISTA: ``xn`` is the new iterate, ``xprev``
         the previous one, ``rnorm`` ``(B, 1)`` the norm of the residual the cost counts; returns
-        the model to hand back (frozen samples keep theirs)."""
+        the new model (frozen samples keep theirs)."""
         xu = _norm1(xn - xprev)
         l1 = torch.linalg.vector_norm(xn, ord=1, dim=-1, keepdim=True)
         costreg = torch.mul(l1, self.eps)  # eps: a float or (B, 1)
         cost = torch.addcmul(costreg, rnorm, rnorm, value=0.5)
         act = self._act2
-        xs = torch.where(act, xn, self._xs)
+        xs = torch.where(act, xn, xprev)
         if self._lastcost is not None:
             cost = torch.where(act, cost, self._lastcost)
         self._lastcost = cost
         self._xu = xu = torch.where(act, xu, self._xu)
         self._acts.append(act)
-        # a frozen sample keeps its last update norm (<= tol), so this keeps it frozen
-        self._act2 = xu > self.tol
+        self._act2 = act & (xu > self.tol)
         self.cost.append(cost.reshape(self._b.batch))
-        self._xs = xs
         if show:
             self._print_step(xs, (0.5 * rnorm.square()).reshape(-1), costreg.reshape(-1), xu.reshape(-1))
         self.iiter += 1
         return xs
 
-    def _iterate(self, x: torch.Tensor) -> torch.Tensor:
-        """The iteration's own ``x`` for the model ``x`` given to ``step`` (the internal one when
-        ``x`` is the model the last step returned; the state is reset otherwise)."""
+    def _hand_back(self, x: torch.Tensor, r: torch.Tensor | None, rz: torch.Tensor | None) -> torch.Tensor:
+        """The model ``(*batch, *dims)`` of the flat ``x``, remembered with the iteration's
+        residuals (FISTA: ``y - Op x`` and ``y - Op z``; None: not computed) for the next step."""
+        out = self._b.model(x)
+        # (no version counter while torch.compile traces: dynamo cannot guard on it)
+        self._state = (out, None if torch.compiler.is_compiling() else out._version, x, r, rz)
+        return out
+
+    def _iterate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The flat model and the remembered residuals for the model ``x`` given to ``step``:
+        those of the last step when ``x`` is the model it returned, unchanged since (its
+        version counter); otherwise ``x`` itself and no residuals."""
         st = self._state
-        if st is not None and st[0] is x:
-            return st[1]
-        b = self._b
-        xf = x.reshape(b.B, b.N)
-        self._xs = xf
-        self._state = (x, xf, None, None)
-        return xf
+        if st[0] is x and (st[1] is None or x._version == st[1]):
+            return st[2], st[3], st[4]
+        return x.reshape(self._b.B, self._b.N), None, None
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One ISTA step on the model ``x`` (as returned by ``setup``/``step``)."""
-        xold = self._iterate(x)
+        xold = self._iterate(x)[0]
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
         xn = self._threshold(_axpy(xold, self.alpha, self.Op._flat(res, True)))
-        out = self._b.model(self._commit(xn, xold, _norm1(res), show))
-        self._state = (out, xn, None, None)
-        return out
+        return self._hand_back(self._commit(xn, xold, _norm1(res), show), None, None)
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -384,10 +399,11 @@ class FISTA(ISTA):
     with :math:`t_0 = 1`, :math:`\mathbf{z}^{(0)} = \mathbf{x}^{(0)}`. The cost of step
     :math:`i` is :math:`\frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}^{(i+1)}\|_2^2 +
     \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z``. By linearity
-    :math:`\mathbf{Op}\,\mathbf{z}^{(i+1)} = \mathbf{Op}\,\mathbf{x}^{(i+1)} + \frac{t_i - 1}{t_{i+1}}
-    (\mathbf{Op}\,\mathbf{x}^{(i+1)} - \mathbf{Op}\,\mathbf{x}^{(i)})`, so the forward pass made
-    for the cost is reused for the next residual (recomputed when ``step`` gets another ``x``
-    than the one it returned).
+    :math:`\mathbf{y} - \mathbf{Op}\,\mathbf{z}^{(i+1)} = \mathbf{r}^{(i+1)} + \frac{t_i - 1}{t_{i+1}}
+    (\mathbf{r}^{(i+1)} - \mathbf{r}^{(i)})` with :math:`\mathbf{r}^{(i)} = \mathbf{y} -
+    \mathbf{Op}\,\mathbf{x}^{(i)}`, so the forward pass made for the cost gives the next residual
+    too (both are recomputed when ``step`` gets another ``x`` than the one it returned, or that
+    one changed in place).
 
     Examples
     --------
@@ -402,20 +418,20 @@ class FISTA(ISTA):
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One FISTA step on the model ``x``; the momentum ``self.z`` is updated too."""
-        xold = self._iterate(x)
-        _, _, r, rz = self._state
-        yf, Op = self._yf, self.Op
+        xold, r, rz = self._iterate(x)
+        yf, Op, z = self._yf, self.Op, self.z
         if r is None:  # first step, or another x than the one returned
             r = yf - Op._flat(xold, False)
-            rz = r if self.z is xold else yf - Op._flat(self.z, False)
+            rz = r if z is xold else yf - Op._flat(z, False)
         self._monitor(rz)
-        xn = self._threshold(_axpy(self.z, self.alpha, Op._flat(rz, True)))
+        xn = self._threshold(_axpy(z, self.alpha, Op._flat(rz, True)))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
         w = 1.0 + (told - 1.0) / self.t
-        self.z = torch.lerp(xold, xn, w)  # xn + c (xn - xold), one kernel
         rn = yf - Op._flat(xn, False)
-        rzn = torch.lerp(r, rn, w)  # y - Op z_new by linearity: no third pass
-        out = self._b.model(self._commit(xn, xold, _norm1(rn), show))
-        self._state = (out, xn, rn, rzn)
-        return out
+        act = self._act2
+        x_new = self._commit(xn, xold, _norm1(rn), show)
+        self.z = torch.where(act, torch.lerp(xold, xn, w), z)  # xn + c (xn - xold), one kernel
+        # y - Op z by linearity (no third pass); a frozen sample keeps its residuals too
+        rz = torch.where(act, torch.lerp(r, rn, w), rz)
+        return self._hand_back(x_new, torch.where(act, rn, r), rz)

@@ -29,18 +29,20 @@ __all__ = [
 DIRECT_FFT_CROSSOVER = 15
 
 #: The same crossover when the compiled kernels run the direct method (``engine`` "auto" or
-#: "ext" with ``torchlops._C`` built), in taps, by number of convolution axes (1, or 2 and more).
+#: "ext" with ``torchlops._C`` built), in taps, by number of convolution axes (1, 2, or 3).
 #: Measured by ``benchmarks/bench_convolve.py`` on 2048 x 2048 float32, CPU, 2 threads: 1-D along
 #: the last axis, direct 10.2 / 12.6 / 15.1 ms vs FFT 10-12.9 ms at 127 / 159 / 191 taps; 2-D,
-#: direct 30.6 / 38.6 ms vs FFT 29.7-32.3 ms at 19x19 / 21x21 taps.
-DIRECT_FFT_CROSSOVER_EXT = {1: 127, 2: 361}
+#: direct 30.6 / 38.6 ms vs FFT 29.7-32.3 ms at 19x19 / 21x21 taps; 3-D (1 thread, 64^3, 100^3
+#: and 160^3 float32), direct 5.9 / 17 / 51 ms vs FFT 6.7 / 23 / 87 ms at 5x5x5 taps, 15 / 38 /
+#: 118 ms vs 8.7 / 24 / 89 ms at 7x7x7.
+DIRECT_FFT_CROSSOVER_EXT = {1: 127, 2: 361, 3: 125}
 
 #: The crossover with the kernels on models of at most :data:`DIRECT_FFT_SMALL_SIZE` samples,
 #: whose FFTs stay in cache (``bench_convolve.py`` crossover table, CPU, 1 thread: 256 x 256 and
 #: 512 x 512 float32, 1-D direct 0.27 / 0.81 ms vs FFT 0.25 / 1.08 ms at 63 taps, FFT faster
 #: from 95; 2-D 13 x 13 direct 0.75 / 2.46 ms vs FFT 0.74 / 2.48 ms, FFT faster from 15 x 15;
 #: float64 256 x 256, 15 x 15: direct 1.41 ms vs FFT 1.06 ms).
-DIRECT_FFT_CROSSOVER_EXT_SMALL = {1: 63, 2: 169}
+DIRECT_FFT_CROSSOVER_EXT_SMALL = {1: 63, 2: 169, 3: 125}
 DIRECT_FFT_SMALL_SIZE = 512 * 512
 
 #: With the kernels, small problems use the direct method whatever the filter length: up to
@@ -64,7 +66,7 @@ def choose_method(method: str | None, ntaps: int, naxes: int, ext: bool = False,
         if ext:
             small = size * ntaps <= DIRECT_SMALL_WORK_EXT
             table = DIRECT_FFT_CROSSOVER_EXT_SMALL if 0 < size <= DIRECT_FFT_SMALL_SIZE else DIRECT_FFT_CROSSOVER_EXT
-            return "direct" if small or ntaps <= table[min(naxes, 2)] else "fft"
+            return "direct" if small or ntaps <= table[naxes] else "fft"
         return "direct" if ntaps <= DIRECT_FFT_CROSSOVER else "fft"
     if method == "direct" and naxes > 3:
         raise ValueError(f"method='direct' convolves along at most 3 axes, got {naxes}; use method='fft'")
