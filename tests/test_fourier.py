@@ -196,6 +196,9 @@ def test_errors() -> None:
         FFTND((4, 3), norm="forward")
     with pytest.raises(ValueError, match=r"FFT2D requires at least two input dimensions, got dims with 1"):
         FFT2D(4)
+    for cls in (FFT2D, FFTND):  # numpy would transform axis 1 twice; a clear error here
+        with pytest.raises(ValueError, match=r"axes must be distinct, got \(1, 1\)"):
+            cls((3, 4), axes=(1, 1))
     with pytest.raises(ValueError, match=r"exactly two dimensions, got axes=\(0, 1, 2\)"):
         FFT2D((3, 4, 5), axes=(0, 1, 2))
     with pytest.raises(ValueError, match=r"must have the same number of elements, got 2, 3, 2, 2 and 2"):

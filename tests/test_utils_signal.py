@@ -80,7 +80,7 @@ def test_wavelet_bad_axis() -> None:
 
 
 # ---------------------------------------------------------------------------- tapers
-SIZES = [(10, 3), (11, 5), (7, 1), (7, 0), (8, 4), (21, 6)]
+SIZES = [(10, 3), (11, 5), (7, 1), (7, 0), (8, 4), (21, 6), (1, 0), (2, 1)]
 TYPES = ["hanning", "cosine", "cosinesquare", "cosinesqrt", None]
 
 
@@ -88,6 +88,14 @@ TYPES = ["hanning", "cosine", "cosinesquare", "cosinesqrt", None]
 @pytest.mark.parametrize("tapertype", TYPES, ids=str)
 def test_taper_parity(nmask: int, ntap: int, tapertype: str | None) -> None:
     _close(tp.taper(nmask, ntap, tapertype), pt.taper(nmask, ntap, tapertype))
+
+
+def test_cosine_taper_one_tapered_sample_is_no_taper() -> None:
+    """ntap=1 means no taper, whatever nmask (PyLops gives ones even for nmask=1)."""
+    for kind in ("cosine", "cosinesquare", "cosinesqrt"):
+        for n in (1, 2, 5):
+            _close(tp.taper(n, 1, kind), pt.taper(n, 1, kind))
+            assert torch.equal(tp.taper(n, 1, kind), torch.ones(n, dtype=torch.float64))
 
 
 @pytest.mark.parametrize(("nmask", "ntap"), SIZES)

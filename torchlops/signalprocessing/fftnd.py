@@ -82,7 +82,11 @@ class _BaseFFTND(LinearOperator):
         if naxes == 0:
             raise ValueError("axes must name at least one axis, got none")
         if len(set(axes_t)) != naxes:
-            warnings.warn("At least one direction is repeated. This may cause unexpected results.", stacklevel=3)
+            # (PyLops warns and lets numpy transform the axis twice; torch's FFTs take distinct axes)
+            raise ValueError(
+                f"axes must be distinct, got {tuple(axes) if not isinstance(axes, (int, np.integer)) else axes} "
+                "(to transform an axis twice, chain two operators)"
+            )
         nffts_t = _per_axis(nffts, naxes, "nffts", (int, np.integer))
         samp = _per_axis(sampling, naxes, "sampling", (int, float, np.integer, np.floating))
         pre = _per_axis(ifftshift_before, naxes, "ifftshift_before", (bool, np.bool_))

@@ -112,8 +112,7 @@ def cosinetaper(
     >>> cosinetaper(7, 3).tolist()
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
-    nmask, ntap = _check(nmask, ntap)
-    ntap = 0 if ntap == 1 else ntap
+    nmask, ntap = _check(nmask, 0 if int(ntap) == 1 else ntap)  # 1: no taper (so any nmask)
     if exponent is None:
         exponent = 2 if square else 1
     if ntap > 0:
