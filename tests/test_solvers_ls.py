@@ -450,3 +450,86 @@ def test_implicit_gradients_when_inputs_share_ancestry() -> None:
     for gi, ga, gc in zip(first, again, closed):
         assert torch.allclose(gi, ga)
         assert torch.allclose(gi, gc, rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------- PyLops' engine="scipy" defaults
+def _defaults_problem(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((60, n))
+    y = B @ np.ones(n) + 0.1 * rng.standard_normal(60)
+    return B, y, MatrixMult(torch.from_numpy(B)), torch.from_numpy(y)
+
+
+def test_leastsquares_default_calls_match_pylops():
+    """With no solver arguments, engine="scipy" runs scipy's lsqr / cg in PyLops: the same
+    stopping rules, defaults and stop codes here (x to rounding, istop and itn exactly)."""
+    from torchlops.basicoperators import SecondDerivative, Smoothing1D
+
+    B, y, T, yt = _defaults_problem()
+    n = B.shape[1]
+    PL = pylops.optimization.leastsquares
+    a = PL.regularized_inversion(pylops.MatrixMult(B), y, [pylops.SecondDerivative(n)], epsRs=[0.5])
+    b = regularized_inversion(T, yt, [SecondDerivative(n, dtype=torch.float64)], epsRs=[0.5])
+    assert (int(b[1]), b[2]) == (a[1], a[2]) and a[2] < 2 * n  # stopped by a tolerance test
+    _close(b[0], a[0], 1e-7)
+    _close(b[3], a[3], 1e-10)
+    for lim in (5, 12):  # the iteration limit: scipy's istop 7
+        a = PL.preconditioned_inversion(pylops.MatrixMult(B), y, pylops.Smoothing1D(3, n), iter_lim=lim)
+        b = preconditioned_inversion(T, yt, Smoothing1D(3, n, dtype=torch.float64), iter_lim=lim)
+        assert int(b[1]) == a[1] == 7 and b[2] == a[2] == lim
+        _close(b[0], a[0], 1e-9)
+    a = PL.normal_equations_inversion(pylops.MatrixMult(B), y, [pylops.SecondDerivative(n)], epsRs=[0.5])
+    b = normal_equations_inversion(T, yt, [SecondDerivative(n, dtype=torch.float64)], epsRs=[0.5])
+    assert b[1].shape == () and int(b[1]) == a[1] == 0
+    _close(b[0], a[0], 1e-6)  # both stop at ||r|| <= 1e-5 ||b||
+    a = PL.normal_equations_inversion(pylops.MatrixMult(B), y, None, epsI=0.1, maxiter=4)
+    b = normal_equations_inversion(T, yt, None, epsI=0.1, maxiter=4)
+    assert int(b[1]) == a[1] == 4
+    _close(b[0], a[0], 1e-10)
+    a = PL.normal_equations_inversion(pylops.MatrixMult(B), y, None, epsI=0.1, rtol=0, atol=1e-3)
+    b = normal_equations_inversion(T, yt, None, epsI=0.1, rtol=0, atol=1e-3)
+    assert int(b[1]) == a[1] == 0
+    _close(b[0], a[0], 1e-6)  # (the same 31 CG steps; their rounding differs)
+
+
+def test_leastsquares_solver_argument_errors():
+    B, y, T, yt = _defaults_problem()
+    with pytest.raises(TypeError, match="iter_lim and niter"):
+        regularized_inversion(T, yt, None, iter_lim=3, niter=3)
+    with pytest.raises(TypeError, match="not both"):
+        normal_equations_inversion(T, yt, None, epsI=0.1, maxiter=3, niter=3)
+    with pytest.raises(TypeError, match="M .*not supported"):
+        normal_equations_inversion(T, yt, None, epsI=0.1, M=None)
+    # torchlops' own CG arguments still work with the default engine
+    x, istop = normal_equations_inversion(T, yt, None, epsI=0.1, niter=3, tol=0)
+    assert int(istop) == 3
+
+
+@pytest.mark.parametrize("imag", [0, 1])
+def test_tolerance_stops_at_pylops_iteration(imag):
+    """On the CPU the stop flags are read every step: with a positive tolerance the iteration
+    count and cost history are PyLops'."""
+    A, y, _ = _problem(31, 11, imag, seed=4)
+    Op, T, yt = pylops.MatrixMult(A, dtype=A.dtype), MatrixMult(torch.from_numpy(A)), torch.from_numpy(y)
+    r = pcgls(Op, y, niter=200, tol=1e-10)
+    t = cgls(T, yt, niter=200, tol=1e-10)
+    assert r[2] < 200 and t.iiter == r[2] and int(t.istop) == r[1] and t.cost.shape[0] == len(r[5])
+    r = plsqr(Op, y, niter=200, atol=1e-10, btol=1e-10)
+    t = lsqr(T, yt, niter=200, atol=1e-10, btol=1e-10)
+    assert r[2] < 200 and t.iiter == r[2] and int(t.istop) == r[1]
+    N = A.conj().T @ A
+    r = pcg(pylops.MatrixMult(N, dtype=A.dtype), A.conj().T @ y, niter=200, tol=1e-10)
+    t = cg(MatrixMult(torch.from_numpy(N)), torch.from_numpy(A.conj().T @ y), niter=200, tol=1e-10)
+    assert r[1] < 200 and t.iiter == r[1] and t.cost.shape[0] == len(r[2])
+
+
+def test_power_iteration_pylops_arguments():
+    from torchlops.optimization import power_iteration
+
+    N = MatrixMult(torch.diag(torch.tensor([1.0, 3.0, 9.0], dtype=torch.float64)))
+    g = torch.Generator().manual_seed(0)
+    e1 = power_iteration(N, 200, 1e-12, "float64", generator=g)[0]  # PyLops' positional order, a dtype name
+    e2 = power_iteration(N, niter=200, tol=1e-12)[0]  # PyLops' keyword
+    e3 = power_iteration(N, niter=200, rtol=1e-12)[0]  # the older keyword
+    for e in (e1, e2, e3):
+        assert abs(float(e) - 9.0) < 1e-6

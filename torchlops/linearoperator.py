@@ -255,10 +255,12 @@ class LinearOperator(nn.Module):
             self._device_error(tensors[0].device, x.device)
         if needs_function(x, tensors):
             return record(self, adjoint, (nb, outshape, direct), x, tensors)
-        if direct:
-            return self._rmatvec(x) if adjoint else self._matvec(x)
-        y = run_kernel(self, adjoint, x, nb, tensors)
-        return y if y.shape == outshape else y.reshape(outshape)
+        y = (self._rmatvec(x) if adjoint else self._matvec(x)) if direct else run_kernel(self, adjoint, x, nb, tensors)
+        # a lazy conj/neg view (say conj(A^T conj(y))): hand back plain values (traced code
+        # has no such views to resolve: functionalisation materialises them)
+        if y.is_complex() and not _is_compiling() and (y.is_conj() or y.is_neg()):
+            y = y.resolve_conj().resolve_neg()
+        return y if direct or y.shape == outshape else y.reshape(outshape)
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes

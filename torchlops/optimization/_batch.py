@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import torch
 
+#: steps between two host checks of "have all samples stopped?" (a positive tolerance) on an
+#: accelerator, where each check waits for the device; CPU solves check every step
+CHECK_EVERY = 10
+
+
+def check_every(t: torch.Tensor) -> int:
+    """Steps between two host checks of the stop flags for a solve on ``t``'s device: 1 on the
+    CPU (reading a CPU tensor waits for nothing, and then the iteration counts are exact),
+    :data:`CHECK_EVERY` elsewhere and while ``torch.compile`` traces."""
+    if t.device.type == "cpu" and not torch.compiler.is_compiling():
+        return 1
+    return CHECK_EVERY
+
 
 def bdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-sample ``a^H b`` over the trailing flat dimension: ``(B, n), (B, n) -> (B,)``."""

@@ -7,8 +7,9 @@ tensor. A sample whose stopping test holds is *frozen*: its state is kept with
 
 Host synchronisation: with ``tol=0`` (``atol=btol=0`` for LSQR) the loop runs exactly ``niter``
 steps and never reads a tensor on the host, so it can be captured by ``torch.compile`` or CUDA
-graphs. With a positive tolerance the loop asks the host whether every sample has stopped
-every :data:`CHECK_EVERY` steps (one synchronisation per :data:`CHECK_EVERY` steps).
+graphs. With a positive tolerance the loop asks the host whether every sample has stopped:
+every step on the CPU (so iteration counts and cost histories are exactly PyLops'), every
+:data:`CHECK_EVERY` steps on an accelerator (one synchronisation per :data:`CHECK_EVERY` steps).
 ``show=True`` reads values on the host to print the table (through ``logging``).
 """
 
@@ -20,15 +21,15 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import bdot, bnorm2, flatten_data, is_zero, safe_div
+from torchlops.optimization._batch import CHECK_EVERY, bdot, bnorm2, check_every, flatten_data, is_zero, safe_div
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
 
-__all__ = ["CG", "CGLS", "LSQR", "CHECK_EVERY"]
+__all__ = ["CG", "CGLS", "LSQR", "CHECK_EVERY"]  # (CHECK_EVERY: from _batch)
 
-#: steps between two host checks of "have all samples stopped?" when a tolerance is positive
-CHECK_EVERY = 10
+_F64_EPS = float(torch.finfo(torch.float64).eps)  # scipy's lsqr guards its tests with it
+
 
 
 def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -104,13 +105,14 @@ class _Batched(Solver):
         if niter is None:
             raise ValueError("niter must not be None")
         start = self.iiter
+        every = check_every(x)
         while self.iiter - start < niter:
             k = self.iiter
             showstep = show and (k < itershow[0] or niter - k <= itershow[1] or k % itershow[2] == 0)
             x = self.step(x, showstep)
             if self.should_stop():
                 break
-            if self._host_check() and (self.iiter - start) % CHECK_EVERY == 0 and not bool(self._active().any()):
+            if self._host_check() and (self.iiter - start) % every == 0 and not bool(self._active().any()):
                 break
         return x
 
@@ -136,8 +138,8 @@ class CG(_Batched):
     the data): :math:`a = \|\mathbf{r}\|^2 / |\mathbf{c}^H (\mathbf{A}+d\mathbf{I})\mathbf{c}|`,
     :math:`\mathbf{x} \mathrel{+}= a\mathbf{c}`, :math:`\mathbf{r} \mathrel{-}= a(\mathbf{A}+d\mathbf{I})\mathbf{c}`,
     :math:`\mathbf{c} = \mathbf{r} + (\|\mathbf{r}_{new}\|^2/\|\mathbf{r}\|^2)\mathbf{c}`.
-    A sample stops (is frozen) when :math:`\|\mathbf{r}\|^2 \le` ``tol``.
-    ``cost`` holds :math:`\|\mathbf{r}\|` per step, as a ``(niter+1, *batch)`` tensor after
+    A sample stops (is frozen) when :math:`\|\mathbf{r}\|^2 \le` ``tol`` (a float, or a ``(B,)``
+    tensor of per-sample tolerances). ``cost`` holds :math:`\|\mathbf{r}\|` per step, as a ``(niter+1, *batch)`` tensor after
     :meth:`finalize`.
 
     Examples
@@ -157,7 +159,8 @@ class CG(_Batched):
         """Initialise the residual and direction; returns the starting ``x``."""
         if self.Op.shape[0] != self.Op.shape[1]:
             raise ValueError(f"CG needs a square operator, got shape {self.Op.shape}")
-        self.niter, self.damp, self.tol = niter, damp, float(tol)
+        self.niter, self.damp = niter, damp
+        self.tol = tol if isinstance(tol, torch.Tensor) else float(tol)
         r, x = self._prepare(y, x0)
         if x0 is not None:
             r = r - self._A(x) - damp * x
@@ -165,12 +168,16 @@ class CG(_Batched):
         self.kold = bnorm2(r)
         self.cost.append(self.kold.sqrt())
         if show:
-            self._print_solver(f"\ntol = {self.tol:10e}\tniter = {niter}", nbar=self.nbar)
+            tol0 = float(self.tol.reshape(-1)[0]) if isinstance(self.tol, torch.Tensor) else self.tol
+            self._print_solver(f"\ntol = {tol0:10e}\tniter = {niter}", nbar=self.nbar)
             logger.info("    Itn           x[0]              r2norm")
         return self._output(x)
 
     def _active(self) -> torch.Tensor:
         return self.kold > self.tol
+
+    def _host_check(self) -> bool:
+        return isinstance(self.tol, torch.Tensor) or self.tol > 0
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CG step for every active sample."""
@@ -185,7 +192,7 @@ class CG(_Batched):
         r = torch.addcmul(self.r, -a, Opc)
         k = bnorm2(r)
         c = torch.addcmul(r, safe_div(k, self.kold).unsqueeze(-1).to(self.dt), self.c)
-        if self.tol > 0:  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
+        if self._host_check():  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
             c = _where(act, c, self.c)
         self.r, self.c = r, c
         self.kold = torch.where(act, k, self.kold)
@@ -362,6 +369,10 @@ class LSQR(_Batched):
     """
 
     nbar = 90
+    #: scipy's stopping tests instead of PyLops' (``_ScipyLSQR``): test2 relative to
+    #: ``anorm * rnorm`` (PyLops: to the first ``arnorm``) and the iteration limit counted as
+    #: scipy counts it
+    _scipy_tests = False
     msg = (
         "The exact solution is x = 0",
         "Op x - b is small enough, given atol, btol",
@@ -463,12 +474,18 @@ class LSQR(_Batched):
         arnorm = alfa * tau.abs()
         r1sq = rnorm**2 - self.dampsq * xxnorm
         r1abs = torch.sqrt(r1sq.abs())
-        test1, test2, test3 = rnorm / self.bnorm, arnorm / self.arnorm0, 1.0 / acond
+        if self._scipy_tests:
+            eps = _F64_EPS
+            test1, test2, test3 = rnorm / self.bnorm, arnorm / (anorm * rnorm + eps), 1.0 / (acond + eps)
+            limit = self.iiter + 1 >= self.niter
+        else:
+            test1, test2, test3 = rnorm / self.bnorm, arnorm / self.arnorm0, 1.0 / acond
+            limit = self.iiter >= self.niter
         t1s = test1 / (1.0 + anorm * xnorm / self.bnorm)
         rtol = self.btol + self.atol * anorm * xnorm / self.bnorm
         istop = torch.zeros_like(self.istop)
         # later tests win, as in Paige and Saunders
-        for cond, code in ((self.iiter >= self.niter, 7), (1 + test3 <= 1, 6), (1 + test2 <= 1, 5),
+        for cond, code in ((limit, 7), (1 + test3 <= 1, 6), (1 + test2 <= 1, 5),
                            (1 + t1s <= 1, 4), (test3 <= self.ctol, 3), (test2 <= self.atol, 2), (test1 <= rtol, 1)):
             istop = torch.where(torch.as_tensor(cond, device=istop.device), torch.full_like(istop, code), istop)
         new.update(u=u, beta=beta, anorm=anorm, v=v, alfa=alfa, rhobar=rhobar, phibar=phibar, w=w, ddnorm=ddnorm,
@@ -508,3 +525,10 @@ class LSQR(_Batched):
             self.finalize(show)
         return (x, self.istop, self.iiter, self.r1norm, self.r2norm, self.anorm, self.acond, self.arnorm,
                 self.xnorm, self.var, self.cost)
+
+
+class _ScipyLSQR(LSQR):
+    """LSQR with scipy's ``lsqr`` stopping tests (the solver behind PyLops' ``engine="scipy"``
+    in the least-squares inversions)."""
+
+    _scipy_tests = True

@@ -22,7 +22,8 @@ from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import flatten_data
 from torchlops.optimization.basesolver import Solver
-from torchlops.optimization.basic import _aliased, _implicit, cg, cgls, lsqr
+from torchlops.optimization.basic import _aliased, _implicit, _make, cg, cgls
+from torchlops.optimization.cls_basic import _ScipyLSQR
 
 __all__ = ["RegularizedOperator", "NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"]
 
@@ -79,10 +80,51 @@ def _detach(v: Any) -> Any:
     return v.detach() if isinstance(v, torch.Tensor) else v
 
 
+def _scipy_lsqr_kwargs(Op: LinearOperator, kw: dict) -> dict:
+    """The arguments of the LSQR that stands for scipy's ``lsqr`` (PyLops' ``engine="scipy"``):
+    scipy's names and defaults (``iter_lim`` = 2 x the number of columns, ``atol`` = ``btol`` =
+    1e-6, no variance); ``niter`` is accepted for ``iter_lim``."""
+    kw = dict(kw)
+    if "iter_lim" in kw and "niter" in kw:
+        raise TypeError("iter_lim and niter both give the iteration limit: pass one of them")
+    lim = kw.pop("iter_lim", kw.pop("niter", None))
+    kw["niter"] = 2 * Op.shape[1] if lim is None else int(lim)
+    kw.setdefault("atol", 1e-6)
+    kw.setdefault("btol", 1e-6)
+    kw.setdefault("calc_var", False)
+    return kw
+
+
 def _ls(engine: str, Op: LinearOperator, d: torch.Tensor, x0: Any, show: bool, progress: bool, kw: dict) -> tuple:
-    solver = cgls if engine == "pylops" else lsqr
-    r = solver(Op, d, x0=x0, show=show, progress=progress, **kw)
-    return r.x, r.istop, r.iiter, r.r1norm, r.r2norm
+    if engine == "pylops":
+        r = cgls(Op, d, x0=x0, show=show, progress=progress, **kw)
+        return r.x, r.istop, r.iiter, r.r1norm, r.r2norm
+    kw = _scipy_lsqr_kwargs(Op, kw)
+    solver = _make(_ScipyLSQR, Op, kw.pop("callback", None))
+    x, istop, itn, r1norm, r2norm = solver.solve(d, x0=x0, show=show, progress=progress, **kw)[:5]
+    return x, istop, itn, r1norm, r2norm
+
+
+def _scipy_cg_kwargs(kw: dict, b: torch.Tensor) -> dict:
+    r"""PyLops' ``engine="scipy"`` solves the normal equations with scipy's ``cg``: with its
+    arguments (``rtol`` 1e-5, ``atol`` 0, ``maxiter`` 10 x the size), a sample stops when
+    :math:`\|\mathbf{r}\| \le \max(\mathrm{rtol}\,\|\mathbf{b}\|, \mathrm{atol})`, given to the CG as a
+    per-sample tolerance on :math:`\|\mathbf{r}\|^2`. torchlops' own ``niter`` / ``tol`` (the
+    CG's) are used as they are when given instead."""
+    kw = dict(kw)
+    if "M" in kw:
+        raise TypeError("M (a preconditioner of scipy's cg) is not supported: use preconditioned_inversion")
+    ours = sorted(k for k in ("niter", "tol") if k in kw)
+    theirs = sorted(k for k in ("rtol", "atol", "maxiter") if k in kw)
+    if ours and theirs:
+        raise TypeError(f"give the CG's {ours} or scipy's {theirs}, not both")
+    if ours:
+        return kw
+    rtol, atol, maxiter = kw.pop("rtol", 1e-5), kw.pop("atol", 0.0), kw.pop("maxiter", None)
+    bnorm = torch.linalg.vector_norm(b.detach(), dim=-1)
+    kw["tol"] = torch.clamp(rtol * bnorm, min=atol) ** 2
+    kw["niter"] = 10 * b.shape[-1] if maxiter is None else int(maxiter)
+    return kw
 
 
 
@@ -192,7 +234,7 @@ class NormalEquationsInversion(_NoStep):
             progress: bool = False, **kwargs_solver: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Solve with CG from ``x`` (zero when None); returns ``(xinv, istop)``."""
         _check_engine(engine)
-        kw = dict(kwargs_solver)
+        kw = dict(kwargs_solver) if engine == "pylops" else _scipy_cg_kwargs(kwargs_solver, self.y_normal)
         niter, tol = kw.get("niter", 10), kw.get("tol", 1e-4)
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
         if not implicit:
@@ -218,7 +260,7 @@ class NormalEquationsInversion(_NoStep):
         istop = None
         if engine != "pylops":
             conv = res.cost[-1].reshape(-1) ** 2 <= tol
-            istop = torch.where(conv, 0, res.iiter).reshape(res.cost.shape[1:])
+            istop = _stats(self.Op, self.y, [torch.where(conv, 0, res.iiter)])[0]
         return _out(self.Op, self.y, xf), istop
 
     def solve(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, x0: torch.Tensor | None = None,

@@ -9,8 +9,8 @@ tensor. A sample whose stopping test holds is *frozen* (its state is kept with
 
 Host synchronisation: with ``tol=0`` ISTA/FISTA run exactly ``niter`` steps without
 reading a tensor on the host (``torch.compile(fullgraph=True)`` / CUDA graphs can capture
-them); with ``tol > 0`` the loop asks the host whether every sample has stopped every
-:data:`CHECK_EVERY` steps. ``monitorres=True`` and ``show=True`` read values every step.
+them); with ``tol > 0`` the loop asks the host whether every sample has stopped, every step on
+the CPU and every :data:`CHECK_EVERY` steps on an accelerator. ``monitorres=True`` and ``show=True`` read values every step.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import CHECK_EVERY, check_every
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
 from torchlops.optimization.basesolver import logger
@@ -32,8 +33,6 @@ from torchlops.optimization.eigs import power_iteration
 
 __all__ = ["ISTA", "FISTA", "IRLS", "OMP", "SplitBregman", "CHECK_EVERY"]
 
-#: steps between two host checks of "have all samples stopped?" when ``tol > 0``
-CHECK_EVERY = 10
 
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
@@ -183,7 +182,7 @@ class ISTA(SparseSolver):
         if alpha is not None:
             self.alpha = _as_real(b.scalar(alpha, "alpha"), rdt)
         else:
-            opts = {"niter": 100, "rtol": 1e-6}
+            opts = {"niter": 100, "tol": 1e-6}
             opts.update(eigsdict or {})
             if "generator" not in opts:
                 dev = self.Op.device or b.y.device
@@ -329,13 +328,14 @@ class ISTA(SparseSolver):
             raise ValueError("niter must not be None")
         if self.perc is None and self.decay is not None and self.decay.numel() < niter:
             raise ValueError(f"decay must hold at least niter={niter} values, got {self.decay.numel()}")
+        every = check_every(x)
         while self.iiter < niter:
             k = self.iiter
             showstep = show and (k < itershow[0] or niter - k < itershow[1] or k % itershow[2] == 0)
             x = self.step(x, showstep)
             if self.should_stop():
                 break
-            if self.tol > 0 and self.iiter % CHECK_EVERY == 0 and not bool(self.active.any()):
+            if self.tol > 0 and self.iiter % every == 0 and not bool(self.active.any()):
                 break
         if self.tol > 0 and not bool(self.active.any()):
             logger.info("Update smaller than tolerance for iteration %d", self.iiter)

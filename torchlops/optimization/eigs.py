@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import to_torch_dtype
+from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "operator_eigs", "operator_cond"]
 
@@ -15,20 +17,26 @@ DENSE_LIMIT = 4096
 def power_iteration(
     Op: LinearOperator,
     niter: int = 10,
-    rtol: float = 1e-5,
-    dtype: torch.dtype | None = None,
+    tol: float = 1e-5,
+    dtype: DTypeLike = None,
     backend: str = "torch",
     generator: torch.Generator | None = None,
+    *,
+    rtol: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     r"""Largest eigenvalue (in magnitude) of a square operator by power iteration.
 
-    Returns ``(maxeig, b_k, iiter)`` like PyLops. The Rayleigh quotient is evaluated
-    every iteration; the loop stops early when its relative change falls below ``rtol``
-    (a host read per iteration; ``rtol=0`` runs exactly ``niter`` iterations without one).
+    Returns ``(maxeig, b_k, iiter)`` like PyLops (same positional arguments; ``dtype`` a
+    torch dtype or its name, the operator's by default; ``backend`` is accepted and ignored).
+    The Rayleigh quotient is evaluated every iteration; the loop stops early when its relative
+    change falls below ``tol`` (``rtol`` is an alias; a host read per iteration; ``tol=0``
+    runs exactly ``niter`` iterations without one). ``generator`` seeds the start vector.
     """
+    if rtol is not None:
+        tol = rtol
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
-    dt = dtype or Op.dtype
+    dt = to_torch_dtype(dtype, Op.dtype)
     # drawn on the host (a CPU generator works for every device), then moved
     b = torch.randn(Op.shape[1], dtype=dt, generator=generator).to(Op.device or "cpu")
     b = b / torch.linalg.vector_norm(b)
@@ -40,7 +48,7 @@ def power_iteration(
         bk = Op._flat(b[None], False)[0]
         maxeig = torch.vdot(b, bk)
         b = bk / torch.linalg.vector_norm(bk)
-        if rtol > 0 and bool(torch.abs(maxeig - maxeig_old) < rtol * torch.abs(maxeig_old)):
+        if tol > 0 and bool(torch.abs(maxeig - maxeig_old) < tol * torch.abs(maxeig_old)):
             break
         maxeig_old = maxeig
     return maxeig, b, it
