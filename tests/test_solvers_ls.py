@@ -533,3 +533,13 @@ def test_power_iteration_pylops_arguments():
     e3 = power_iteration(N, niter=200, rtol=1e-12)[0]  # the older keyword
     for e in (e1, e2, e3):
         assert abs(float(e) - 9.0) < 1e-6
+
+
+def test_lsqr_machine_precision_stop_like_pylops():
+    """atol = btol = 0: LSQR stops on its machine-precision tests (istop 4-6) at PyLops' step."""
+    A, y, _ = _problem(31, 11, 0, seed=4)
+    r = plsqr(pylops.MatrixMult(A), y, niter=60, atol=0, btol=0)
+    t = lsqr(MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), niter=60, atol=0, btol=0)
+    assert r[1] in (4, 5, 6) and r[2] < 60
+    assert int(t.istop) == r[1] and t.iiter == r[2] and t.cost.shape[0] == len(r[-1])
+    _close(t.x, r[0], 1e-10)

@@ -155,9 +155,9 @@ def cg(
     (``A`` square Hermitian positive definite), batched over the leading dims of ``y``.
 
     See :class:`~torchlops.optimization.cls_basic.CG` for the algorithm, the stopping rule
-    (``tol`` on :math:`\|\mathbf{r}\|^2`, checked on the host every step on the CPU, every
-    ``CHECK_EVERY`` steps on an accelerator;
-    ``tol=0`` runs ``niter`` steps with no host read) and the ``cost`` history. ``rtol`` /
+    (``tol`` on :math:`\|\mathbf{r}\|^2`, checked on the host every ``CHECK_EVERY`` steps on an
+    accelerator, where ``tol=0`` runs ``niter`` steps with no host read; every step on the CPU)
+    and the ``cost`` history. ``rtol`` /
     ``rtol1`` stop when the cost falls below ``rtol`` times the first cost / the data norm
     (host reads every step). ``implicit=True``: the backward solves
     :math:`(\mathbf{A}+\mathrm{damp}\,\mathbf{I})\boldsymbol{\lambda} = \mathbf{g}` once more.
@@ -263,9 +263,9 @@ def cgls(
         Damping :math:`\epsilon`.
     tol : :obj:`float`, optional
         A sample stops when its squared normal-equation residual falls below ``tol``;
-        checked on the host every iteration on the CPU, every ``CHECK_EVERY`` (10) on an
-        accelerator. ``tol=0`` never reads
-        a value on the host (fixed ``niter``), so the loop can be compiled or captured.
+        checked on the host every ``CHECK_EVERY`` (10) iterations on an accelerator, where
+        ``tol=0`` never reads a value on the host (fixed ``niter``), so the loop can be
+        compiled or captured; every iteration on the CPU.
     show, callback : optional
         ``show`` logs a PyLops-style table; ``callback(x)`` is called after every iteration.
     itershow, rtol, rtol1 : optional
@@ -333,9 +333,10 @@ def lsqr(
 
     Solves :math:`\min_x \|\mathbf{y} - \mathbf{A}\mathbf{x}\|_2^2 + \epsilon^2 \|\mathbf{x}\|_2^2`
     with the full set of stopping tests (``atol``, ``btol``, ``conlim``) per sample; see
-    :class:`~torchlops.optimization.cls_basic.LSQR`. With ``atol=btol=0`` the loop never
-    reads the host; otherwise it checks whether every sample stopped every step on the CPU and
-    every ``CHECK_EVERY`` steps on an accelerator. ``iiter`` is the number of loop steps (per-sample counts: ``LSQR.iiters``).
+    :class:`~torchlops.optimization.cls_basic.LSQR`. On an accelerator, with ``atol=btol=0`` the
+    loop never reads the host, otherwise it checks whether every sample stopped every
+    ``CHECK_EVERY`` steps; on the CPU it checks after every step. ``iiter`` is the number of loop
+    steps (per-sample counts: ``LSQR.iiters``).
     ``implicit=True`` solves :math:`(\mathbf{A}^H\mathbf{A}+\epsilon^2\mathbf{I})\boldsymbol\lambda
     = \mathbf{g}` once more in the backward. The positional order is PyLops'; ``preallocate``
     has no effect; ``implicit`` and ``progress`` (a progress bar) are keyword-only.

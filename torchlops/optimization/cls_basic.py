@@ -5,11 +5,12 @@ every scalar of the algorithm (step sizes, norms, Givens rotations, stop codes) 
 tensor. A sample whose stopping test holds is *frozen*: its state is kept with
 ``torch.where`` (no host read), so it stops changing while the others go on.
 
-Host synchronisation: with ``tol=0`` (``atol=btol=0`` for LSQR) the loop runs exactly ``niter``
-steps and never reads a tensor on the host, so it can be captured by ``torch.compile`` or CUDA
-graphs. With a positive tolerance the loop asks the host whether every sample has stopped:
-every step on the CPU (so iteration counts and cost histories are exactly PyLops'), every
-:data:`CHECK_EVERY` steps on an accelerator (one synchronisation per :data:`CHECK_EVERY` steps).
+Host synchronisation: on an accelerator, with ``tol=0`` (``atol=btol=0`` for LSQR) the loop runs
+exactly ``niter`` steps and never reads a tensor on the host, so it can be captured by
+``torch.compile`` or CUDA graphs; with a positive tolerance it asks the host whether every sample
+has stopped every :data:`CHECK_EVERY` steps (one synchronisation per :data:`CHECK_EVERY` steps).
+On the CPU, where reading a tensor waits for nothing, it asks after every step (so iteration
+counts and cost histories are exactly PyLops'; under ``torch.compile`` as on an accelerator).
 ``show=True`` reads values on the host to print the table (through ``logging``).
 """
 
@@ -112,7 +113,9 @@ class _Batched(Solver):
             x = self.step(x, showstep)
             if self.should_stop():
                 break
-            if self._host_check() and (self.iiter - start) % every == 0 and not bool(self._active().any()):
+            # (on the CPU, every == 1: a stop is noticed at once whatever the tolerance, as PyLops)
+            if (every == 1 or self._host_check()) and (self.iiter - start) % every == 0 \
+                    and not bool(self._active().any()):
                 break
         return x
 
