@@ -8,9 +8,10 @@ tensor. A sample whose stopping test holds is *frozen* (its state is kept with
 ``torch.where``, no host read): it stops changing while the others go on.
 
 Host synchronisation: with ``tol=0`` ISTA/FISTA run exactly ``niter`` steps without
-reading a tensor on the host on an accelerator (``torch.compile(fullgraph=True)`` / CUDA graphs
-can capture them); with ``tol > 0`` the loop asks the host whether every sample has stopped
-every :data:`CHECK_EVERY` steps there. On the CPU it asks after every step, whatever ``tol``. ``monitorres=True`` and ``show=True`` read values every step.
+reading a tensor on the host (``torch.compile(fullgraph=True)`` / CUDA graphs can capture
+them; a sample whose update is exactly 0 is frozen, as PyLops stops, but the loop goes on);
+with ``tol > 0`` the loop asks the host whether every sample has stopped, after every step on
+the CPU and every :data:`CHECK_EVERY` steps on an accelerator. ``monitorres=True`` and ``show=True`` read values every step.
 """
 
 from __future__ import annotations
@@ -335,7 +336,7 @@ class ISTA(SparseSolver):
             x = self.step(x, showstep)
             if self.should_stop():
                 break
-            if (every == 1 or self.tol > 0) and self.iiter % every == 0 and not bool(self.active.any()):
+            if self.tol > 0 and self.iiter % every == 0 and not bool(self._act2.any()):
                 break
         if self.tol > 0 and not bool(self.active.any()):
             logger.info("Update smaller than tolerance for iteration %d", self.iiter)
