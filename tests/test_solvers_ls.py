@@ -543,3 +543,21 @@ def test_lsqr_machine_precision_stop_like_pylops():
     assert r[1] in (4, 5, 6) and r[2] < 60
     assert int(t.istop) == r[1] and t.iiter == r[2] and t.cost.shape[0] == len(r[-1])
     _close(t.x, r[0], 1e-10)
+
+
+@pytest.mark.parametrize("engine", ["scipy", "pylops"])
+def test_implicit_regularized_inversion_with_solver_damping(engine):
+    """The solver's own damping (lsqr's / cgls' damp) is part of the problem the implicit
+    backward differentiates: (A^T A + eps^2 R^T R + damp^2 I)^-1 A^T y."""
+    from torchlops.basicoperators import SecondDerivative
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(12, 6, dtype=torch.float64, generator=g)
+    y = torch.randn(12, dtype=torch.float64, generator=g, requires_grad=True)
+    R = SecondDerivative(6, dtype=torch.float64)
+    kw = dict(niter=200, atol=0, btol=0) if engine == "scipy" else dict(niter=200, tol=0)
+    x = regularized_inversion(MatrixMult(A), y, [R], epsRs=[0.5], engine=engine, damp=0.3, implicit=True, **kw)[0]
+    (gy,) = torch.autograd.grad(x.sum(), y)
+    Rd = R.todense()
+    M = A.T @ A + 0.25 * Rd.T @ Rd + 0.09 * torch.eye(6, dtype=torch.float64)
+    torch.testing.assert_close(gy, A @ torch.linalg.solve(M, torch.ones(6, dtype=torch.float64)), rtol=1e-10, atol=1e-12)

@@ -20,7 +20,7 @@ import torch
 
 from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import flatten_data
+from torchlops.optimization._batch import flatten_data, is_zero
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.basic import _aliased, _implicit, _make, cg, cgls
 from torchlops.optimization.cls_basic import _ScipyLSQR
@@ -341,10 +341,20 @@ class RegularizedInversion(_NoStep):
             items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None), self.Op, self.Weight,
                      *self.Regs]
             ins, als, table = _aliased(*items)
-            residual = _swapping(self, table, ("y", "epsRs", "dataregs"),
-                                 lambda v: self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True))
-            xf = _implicit(ins, forward, residual, self.RegOp.H @ self.RegOp, 0.0,
-                           kwargs_solver.get("niter", 10), 0.0, als)[0]
+            # the solve's own damping (lsqr's / cgls' damp) enters the normal equations as damp^2
+            damp = kwargs_solver.get("damp", 0.0)
+            d2 = damp * damp
+            if isinstance(d2, torch.Tensor):
+                d2 = d2.detach()
+
+            def normal_residual(v: torch.Tensor) -> torch.Tensor:
+                r = self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True)
+                return r if is_zero(d2) else r - d2 * v
+
+            residual = _swapping(self, table, ("y", "epsRs", "dataregs"), normal_residual)
+            niter = (_scipy_lsqr_kwargs(self.RegOp, kwargs_solver)["niter"] if engine != "pylops"
+                     else kwargs_solver.get("niter", 10))
+            xf = _implicit(ins, forward, residual, self.RegOp.H @ self.RegOp, d2, niter, 0.0, als)[0]
             rest = list(held["res"][1:])
         self.iiter = rest[1]
         return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
