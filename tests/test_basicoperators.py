@@ -943,3 +943,11 @@ def test_sparse_complex_matrixmult_adjoint_is_a_plain_tensor(layout):
     x = M.rmatvec(y)
     assert not x.is_conj() and not x.is_neg()
     np.testing.assert_allclose(x.numpy(), (A.conj().T @ y).numpy(), rtol=1e-15)
+
+
+def test_composite_conj_output_is_a_plain_tensor():
+    A = torch.tensor([[1 + 1j, 2j], [3.0, -1j]], dtype=torch.complex128)
+    x = torch.tensor([1.0 + 1j, 2.0], dtype=torch.complex128)
+    y = tl.MatrixMult(A).conj() @ x
+    assert not y.is_conj() and not y.is_neg()
+    np.testing.assert_allclose(y.numpy(), (A.conj() @ x).numpy(), rtol=1e-15)

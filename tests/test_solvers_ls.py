@@ -496,13 +496,20 @@ def test_leastsquares_solver_argument_errors():
     B, y, T, yt = _defaults_problem()
     with pytest.raises(TypeError, match="iter_lim and niter"):
         regularized_inversion(T, yt, None, iter_lim=3, niter=3)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="niter and maxiter name the same setting"):
         normal_equations_inversion(T, yt, None, epsI=0.1, maxiter=3, niter=3)
+    with pytest.raises(TypeError, match="tol and atol name the same setting"):
+        normal_equations_inversion(T, yt, None, epsI=0.1, tol=1e-3, atol=1e-3)
     with pytest.raises(TypeError, match="M .*not supported"):
-        normal_equations_inversion(T, yt, None, epsI=0.1, M=None)
-    # torchlops' own CG arguments still work with the default engine
-    x, istop = normal_equations_inversion(T, yt, None, epsI=0.1, niter=3, tol=0)
+        normal_equations_inversion(T, yt, None, epsI=0.1, M=T)
+    # niter stands for maxiter; PyLops passes tol as scipy's atol (rtol stays 1e-5)
+    x, istop = normal_equations_inversion(T, yt, None, epsI=0.1, niter=3, tol=0, M=None)
     assert int(istop) == 3
+    B2 = B.T @ B + 0.01 * np.eye(B.shape[1])
+    a = pylops.optimization.leastsquares.normal_equations_inversion(pylops.MatrixMult(B), y, None, epsI=0.1, tol=1e-3)
+    b = normal_equations_inversion(T, yt, None, epsI=0.1, tol=1e-3)
+    assert int(b[1]) == a[1] == 0 and np.linalg.cond(B2) > 1
+    _close(b[0], a[0], 1e-6)
 
 
 @pytest.mark.parametrize("imag", [0, 1])
@@ -561,3 +568,53 @@ def test_implicit_regularized_inversion_with_solver_damping(engine):
     Rd = R.todense()
     M = A.T @ A + 0.25 * Rd.T @ Rd + 0.09 * torch.eye(6, dtype=torch.float64)
     torch.testing.assert_close(gy, A @ torch.linalg.solve(M, torch.ones(6, dtype=torch.float64)), rtol=1e-10, atol=1e-12)
+
+
+def test_scipy_engine_with_x0_uses_the_data_norm():
+    """scipy's lsqr measures its tests against ||y|| also when x0 is given (PyLops' own lsqr
+    against ||y - Op x0||): same stopping step as scipy."""
+    from scipy.sparse.linalg import lsqr as sp_lsqr
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((60, 40)) @ np.diag(np.logspace(0, 3, 40))
+    xt = rng.standard_normal(40)
+    y, x0 = A @ xt, xt + 1e-3 * rng.standard_normal(40)
+    r = sp_lsqr(A, y, x0=x0, atol=1e-4, btol=1e-4)
+    t = preconditioned_inversion(MatrixMult(torch.from_numpy(A)), torch.from_numpy(y),
+                                 MatrixMult(torch.eye(40, dtype=torch.float64)), x0=torch.from_numpy(x0),
+                                 atol=1e-4, btol=1e-4)
+    assert (int(t[1]), t[2]) == (r[1], r[2])
+    _close(t[0], r[0], 1e-8)
+
+
+def test_zero_data_takes_no_step():
+    """y = 0: cg / cgls stop before the first step (PyLops: 0 iterations, one cost entry); the
+    scipy-engine normal equations give scipy's x = 0 even from a non-zero x0."""
+    T = MatrixMult(torch.randn(7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    z = torch.zeros(7, dtype=torch.float64)
+    for r in (cgls(T, z, niter=5, tol=1e-8), cg(T.H @ T, torch.zeros(4, dtype=torch.float64), niter=5)):
+        assert r.iiter == 0 and r.cost.shape[0] == 1 and not r.x.any()
+    x, istop = normal_equations_inversion(T, z, None, epsI=0.1, x0=torch.ones(4, dtype=torch.float64))
+    assert int(istop) == 0 and not x.any()
+
+
+def test_implicit_normal_equations_gradient_at_any_data_scale():
+    """The backward's solve stops relative to its own right-hand side (not the forward's
+    tolerance): gradients are exact for data of any scale."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(8, 5, dtype=torch.float64, generator=g)
+    w = torch.randn(5, dtype=torch.float64, generator=g)
+    N = A.T @ A + 0.01 * torch.eye(5, dtype=torch.float64)
+    for scale in (1.0, 1e6):
+        y = (scale * torch.randn(8, dtype=torch.float64, generator=g)).requires_grad_()
+        x = normal_equations_inversion(MatrixMult(A), y, None, epsI=0.1, implicit=True)[0]
+        (gy,) = torch.autograd.grad((w * x).sum(), y)
+        torch.testing.assert_close(gy, A @ torch.linalg.solve(N, w), rtol=1e-6, atol=0)
+
+
+def test_power_iteration_start_dtype_narrower_than_operator():
+    from torchlops.optimization import power_iteration
+
+    N = MatrixMult(torch.diag(torch.tensor([1.0, 3.0, 9.0], dtype=torch.float64)))
+    e = power_iteration(N, 300, 1e-12, "float32")[0]  # PyLops' default dtype name on a float64 operator
+    assert e.dtype == torch.float64 and abs(float(e) - 9.0) < 1e-6

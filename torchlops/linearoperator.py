@@ -22,6 +22,14 @@ __all__ = ["LinearOperator", "aslinearoperator"]
 _is_compiling = torch.compiler.is_compiling
 
 
+def _plain(y: torch.Tensor) -> torch.Tensor:
+    """``y`` without a lazy conj/neg bit (say ``conj(A^T conj(x))``), so callers get plain values
+    (traced code has no such views to resolve: functionalisation materialises them)."""
+    if y.is_complex() and not _is_compiling() and (y.is_conj() or y.is_neg()):
+        return y.resolve_conj().resolve_neg()
+    return y
+
+
 class LinearOperator(nn.Module):
     r"""Base class of every torchlops operator.
 
@@ -244,7 +252,8 @@ class LinearOperator(nn.Module):
         if dt is not self._dtype and dt not in _FLOAT_DTYPES:
             self._layout(x, adjoint)  # raises for non-floating dtypes (float16 and the like pass)
         if self._composite:
-            return self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
+            y = self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
+            return _plain(y)
         # promote, check the device, and go through autograd only when needed
         if dt is not self._dtype:
             pt = torch.promote_types(self._dtype, dt)
@@ -256,10 +265,7 @@ class LinearOperator(nn.Module):
         if needs_function(x, tensors):
             return record(self, adjoint, (nb, outshape, direct), x, tensors)
         y = (self._rmatvec(x) if adjoint else self._matvec(x)) if direct else run_kernel(self, adjoint, x, nb, tensors)
-        # a lazy conj/neg view (say conj(A^T conj(y))): hand back plain values (traced code
-        # has no such views to resolve: functionalisation materialises them)
-        if y.is_complex() and not _is_compiling() and (y.is_conj() or y.is_neg()):
-            y = y.resolve_conj().resolve_neg()
+        y = _plain(y)
         return y if direct or y.shape == outshape else y.reshape(outshape)
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:

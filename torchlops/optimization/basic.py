@@ -78,7 +78,7 @@ def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float 
 
 
 def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
-              niter: int, tol: float, aliases: list[torch.Tensor] | None = None) -> tuple[Any, Any]:
+              niter: int, tol: float | Callable, aliases: list[torch.Tensor] | None = None) -> tuple[Any, Any]:
     """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``."""
     held: dict[str, Any] = {}
 
@@ -88,7 +88,8 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
 
     def adjoint(g: torch.Tensor) -> torch.Tensor:
         nd = ndamp.detach() if isinstance(ndamp, torch.Tensor) else ndamp
-        return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=tol)[0].reshape(g.shape)
+        t = tol(g.reshape(g.shape[0], -1)) if callable(tol) else tol  # (a bound relative to g)
+        return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
 
     xf = implicit_solve(solve, residual, adjoint, inputs, aliases)
     return xf, held["solver"]

@@ -108,14 +108,15 @@ class _Batched(Solver):
         start = self.iiter
         every = check_every(x)
         while self.iiter - start < niter:
+            # before each step (so a start that already meets the tests takes none, as PyLops);
+            # on the CPU, every == 1: a stop is noticed at once whatever the tolerance
+            if (every == 1 or self._host_check()) and (self.iiter - start) % every == 0 \
+                    and not bool(self._active().any()):
+                break
             k = self.iiter
             showstep = show and (k < itershow[0] or niter - k <= itershow[1] or k % itershow[2] == 0)
             x = self.step(x, showstep)
             if self.should_stop():
-                break
-            # (on the CPU, every == 1: a stop is noticed at once whatever the tolerance, as PyLops)
-            if (every == 1 or self._host_check()) and (self.iiter - start) % every == 0 \
-                    and not bool(self._active().any()):
                 break
         return x
 
@@ -395,6 +396,8 @@ class LSQR(_Batched):
         self.damp, self.atol, self.btol, self.conlim = damp, float(atol), float(btol), float(conlim)
         self.niter, self.calc_var = niter, calc_var
         u, x = self._prepare(y, x0)
+        # scipy measures its tests against ||y||; PyLops against ||y - Op x0||
+        ynorm = torch.linalg.vector_norm(u, dim=-1) if self._scipy_tests else None
         if x0 is not None:
             u = u - self._A(x)
         rdt = torch.empty(0, dtype=self.dt).abs().dtype
@@ -415,6 +418,8 @@ class LSQR(_Batched):
         self.arnorm = self.alfa * self.beta
         self.arnorm0, self.rhobar, self.phibar = self.arnorm, self.alfa, self.beta
         self.bnorm = self.rnorm = self.r1norm = self.r2norm = self.beta
+        if ynorm is not None:
+            self.bnorm = ynorm
         self.test1, self.test2, self.test3 = z0 + 1, safe_div(self.alfa, self.beta), z0
         self._r1abs = self.rnorm
         self.cost.append(self.rnorm)

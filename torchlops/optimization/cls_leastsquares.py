@@ -22,8 +22,8 @@ from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import flatten_data, is_zero
 from torchlops.optimization.basesolver import Solver
-from torchlops.optimization.basic import _aliased, _implicit, _make, cg, cgls
-from torchlops.optimization.cls_basic import _ScipyLSQR
+from torchlops.optimization.basic import _aliased, _implicit, _make, cgls
+from torchlops.optimization.cls_basic import CG, _ScipyLSQR
 
 __all__ = ["RegularizedOperator", "NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"]
 
@@ -105,26 +105,26 @@ def _ls(engine: str, Op: LinearOperator, d: torch.Tensor, x0: Any, show: bool, p
     return x, istop, itn, r1norm, r2norm
 
 
-def _scipy_cg_kwargs(kw: dict, b: torch.Tensor) -> dict:
-    r"""PyLops' ``engine="scipy"`` solves the normal equations with scipy's ``cg``: with its
-    arguments (``rtol`` 1e-5, ``atol`` 0, ``maxiter`` 10 x the size), a sample stops when
-    :math:`\|\mathbf{r}\| \le \max(\mathrm{rtol}\,\|\mathbf{b}\|, \mathrm{atol})`, given to the CG as a
-    per-sample tolerance on :math:`\|\mathbf{r}\|^2`. torchlops' own ``niter`` / ``tol`` (the
-    CG's) are used as they are when given instead."""
+def _scipy_cg_kwargs(kw: dict, b: torch.Tensor) -> tuple[dict, float]:
+    r"""The CG arguments that stand for scipy's ``cg`` (PyLops' ``engine="scipy"``), and ``rtol``.
+
+    scipy stops when :math:`\|\mathbf{r}\| < \max(\mathrm{rtol}\,\|\mathbf{b}\|, \mathrm{atol})`
+    (``rtol`` 1e-5, ``atol`` 0) or after ``maxiter`` (10 x the size) steps; PyLops passes its
+    ``tol`` as ``atol``. Here that bound becomes a per-sample tolerance on
+    :math:`\|\mathbf{r}\|^2` for the batched CG; ``niter`` is accepted for ``maxiter``."""
     kw = dict(kw)
-    if "M" in kw:
+    if kw.pop("M", None) is not None:
         raise TypeError("M (a preconditioner of scipy's cg) is not supported: use preconditioned_inversion")
-    ours = sorted(k for k in ("niter", "tol") if k in kw)
-    theirs = sorted(k for k in ("rtol", "atol", "maxiter") if k in kw)
-    if ours and theirs:
-        raise TypeError(f"give the CG's {ours} or scipy's {theirs}, not both")
-    if ours:
-        return kw
-    rtol, atol, maxiter = kw.pop("rtol", 1e-5), kw.pop("atol", 0.0), kw.pop("maxiter", None)
+    for ours, theirs in (("tol", "atol"), ("niter", "maxiter")):
+        if ours in kw and theirs in kw:
+            raise TypeError(f"{ours} and {theirs} name the same setting here: pass one of them")
+    rtol = float(kw.pop("rtol", 1e-5))
+    atol = kw.pop("atol", kw.pop("tol", 0.0))
+    maxiter = kw.pop("maxiter", kw.pop("niter", None))
     bnorm = torch.linalg.vector_norm(b.detach(), dim=-1)
-    kw["tol"] = torch.clamp(rtol * bnorm, min=atol) ** 2
+    kw["tol"] = torch.clamp(rtol * bnorm, min=float(atol)) ** 2
     kw["niter"] = 10 * b.shape[-1] if maxiter is None else int(maxiter)
-    return kw
+    return kw, rtol
 
 
 
@@ -234,33 +234,43 @@ class NormalEquationsInversion(_NoStep):
             progress: bool = False, **kwargs_solver: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Solve with CG from ``x`` (zero when None); returns ``(xinv, istop)``."""
         _check_engine(engine)
-        kw = dict(kwargs_solver) if engine == "pylops" else _scipy_cg_kwargs(kwargs_solver, self.y_normal)
-        niter, tol = kw.get("niter", 10), kw.get("tol", 1e-4)
-        kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
-        if not implicit:
-            res = cg(self.Op_normal, self.y_normal, x0=x, show=show, progress=progress, **kw)
-            xf = res.x
+        if engine == "pylops":
+            kw, adj_tol = dict(kwargs_solver), kwargs_solver.get("tol", 1e-4)
         else:
-            held: dict[str, Any] = {}
+            kw, rtol = _scipy_cg_kwargs(kwargs_solver, self.y_normal)
+
+            # the backward's solve: scipy's relative bound on its own right-hand side
+            def adj_tol(g: torch.Tensor) -> torch.Tensor:
+                return (rtol * torch.linalg.vector_norm(g, dim=-1)) ** 2
+
+        niter = kw.get("niter", 10)
+        kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
+        solver = _make(CG, self.Op_normal, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
+        if not implicit:
+            xf = solver.solve(self.y_normal, x0=x, show=show, progress=progress, **kw)[0]
+        else:
 
             def forward() -> tuple[torch.Tensor, Any]:
                 with torch.no_grad():
-                    held["res"] = cg(self.Op_normal, self.y_normal.detach(), x0=_detach(x), show=show,
-                                     progress=progress, **{k: _detach(v) for k, v in kw.items()})
-                return held["res"].x.reshape(self.B, -1), None
+                    xs = solver.solve(self.y_normal.detach(), x0=_detach(x), show=show, progress=progress,
+                                      **{k: _detach(v) for k, v in kw.items()})[0]
+                return xs.reshape(self.B, -1), None
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
             ins, als, table = _aliased(*items)
             residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
                                  lambda v: self._rhs() - self._normal(v))
-            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, tol, als)[0]
-            res = held["res"]
-        self.iiter, self.cost = res.iiter, res.cost
+            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als)[0]
+        self.iiter, self.cost = solver.iiter, solver.cost
         istop = None
-        if engine != "pylops":
-            conv = res.cost[-1].reshape(-1) ** 2 <= tol
-            istop = _stats(self.Op, self.y, [torch.where(conv, 0, res.iiter)])[0]
+        if engine != "pylops":  # scipy's info: 0 when it stopped before maxiter, else maxiter
+            istop = torch.where(solver.iiters < niter, 0, niter)
+            zero = torch.linalg.vector_norm(self.y_normal.detach(), dim=-1) == 0
+            if x is not None:  # scipy's cg returns b itself (zeros) when b = 0, whatever x0
+                xf = torch.where(zero.unsqueeze(-1), 0.0, xf.reshape(self.B, -1))
+                istop = torch.where(zero, 0, istop)
+            istop = _stats(self.Op, self.y, [istop])[0]
         return _out(self.Op, self.y, xf), istop
 
     def solve(self, y: torch.Tensor, Regs: Sequence[LinearOperator] | None, x0: torch.Tensor | None = None,

@@ -39,6 +39,8 @@ def power_iteration(
     dt = to_torch_dtype(dtype, Op.dtype)
     # drawn on the host (a CPU generator works for every device), then moved
     b = torch.randn(Op.shape[1], dtype=dt, generator=generator).to(Op.device or "cpu")
+    # (the start vector in dtype; the iteration in what the operator gives back, as NumPy does)
+    b = b.to(torch.promote_types(dt, Op.dtype))
     b = b / torch.linalg.vector_norm(b)
     maxeig_old = torch.zeros((), dtype=dt)
     maxeig = maxeig_old
