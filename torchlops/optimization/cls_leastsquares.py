@@ -173,10 +173,12 @@ class NormalEquationsInversion(_NoStep):
         = \mathbf{Op}^H\mathbf{W}\mathbf{y} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H \mathbf{y}_{R_i}
 
     ``setup`` builds ``Op_normal`` and ``y_normal`` (one adjoint pass of every operator); each
-    CG step applies every operator forward and adjoint once. ``engine`` is accepted for PyLops
-    compatibility (all engines use the torch CG); ``istop`` per sample: 0 when
-    :math:`\|\mathbf{r}\|^2 \le` ``tol``, else the number of iterations (scipy's convention),
-    None for ``engine="pylops"``.
+    CG step applies every operator forward and adjoint once. Both engines run the batched torch
+    CG: ``engine="scipy"`` (PyLops' default) with scipy ``cg``'s arguments and stopping rule
+    (``rtol`` 1e-5, ``atol`` 0 (PyLops passes ``tol`` as ``atol``), ``maxiter`` 10 x the size,
+    ``niter`` taken for ``maxiter``) and its ``istop`` per sample: 0 when it stopped before
+    ``maxiter``, else ``maxiter``; ``engine="pylops"`` with :func:`cg`'s (``niter``, ``tol`` on
+    :math:`\|\mathbf{r}\|^2`) and ``istop`` None.
 
     Examples
     --------

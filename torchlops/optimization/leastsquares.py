@@ -47,10 +47,12 @@ def normal_equations_inversion(
         + \sum_i \epsilon_{N_i}^2 \mathbf{N}_i + \epsilon_I^2\mathbf{I}\Big)\mathbf{x}
         = \mathbf{Op}^H\mathbf{W}\mathbf{y} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H \mathbf{y}_{R_i}
 
-    Each CG step applies every operator forward and adjoint once. ``kwargs_solver`` go to
-    :func:`cg` (``niter``, ``tol``, ...); ``engine`` is accepted for PyLops compatibility (all
-    engines use the torch CG). ``istop`` per sample: 0 when :math:`\|\mathbf{r}\|^2 \le`
-    ``tol``, else the number of iterations (scipy's convention); None for ``engine="pylops"``.
+    Each CG step applies every operator forward and adjoint once. Both engines run the batched
+    torch CG: ``engine="scipy"`` (the default, as PyLops) with scipy ``cg``'s arguments and
+    stopping rule (``rtol`` 1e-5, ``atol`` 0 (``tol`` is taken as ``atol``, as PyLops does),
+    ``maxiter`` 10 x the size; ``niter`` stands for ``maxiter``) and its ``istop`` per sample (0
+    when it stopped before ``maxiter``, else ``maxiter``); ``engine="pylops"`` with :func:`cg`'s
+    arguments (``niter``, ``tol`` on :math:`\|\mathbf{r}\|^2`), ``istop`` None.
 
     Examples
     --------
@@ -73,7 +75,12 @@ def regularized_inversion(
     progress: bool = False,
     **kwargs_solver: Any,
 ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor]:
-    r"""Solve the stacked regularised system with :func:`lsqr` (``engine="scipy"``) or :func:`cgls`.
+    r"""Solve the stacked regularised system with LSQR (``engine="scipy"``) or :func:`cgls`.
+
+    ``engine="scipy"`` (the default, as PyLops) follows scipy's ``lsqr``: its arguments
+    (``iter_lim``, default twice the number of unknowns; ``niter`` is taken for it; ``atol`` =
+    ``btol`` = 1e-6; ``damp``, ``conlim``, ``calc_var``), its stopping tests and stop codes (7 at
+    the iteration limit); ``engine="pylops"`` runs :func:`cgls` with its arguments.
 
     Notes
     -----
