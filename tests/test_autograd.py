@@ -250,3 +250,37 @@ def test_explicit_tensor_vjp_directional_fredholm(kind: str, dt: torch.dtype, ad
     q2 = p.clone().requires_grad_()
     (want,) = torch.autograd.grad(ref(q2, x), q2, g)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_ad_learnable_matrix_with_otherdims() -> None:
+    """Forward AD through a learnt MatrixMult acting along its first axis (otherdims): the
+    tangent comes back in the output's layout (PyTorch asserts on a mismatch)."""
+    import torch.autograd.forward_ad as fwAD
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(4, 3, dtype=torch.float64, generator=g)
+    M = tl.MatrixMult(nn.Parameter(A.clone()), otherdims=2)
+    x = torch.randn(2, 3, 2, dtype=torch.float64, generator=g)
+    tA = torch.randn(4, 3, dtype=torch.float64, generator=g)
+    with fwAD.dual_level():
+        y = torch.func.functional_call(M, {"A": fwAD.make_dual(A, tA)}, (x,))
+        tangent = fwAD.unpack_dual(y).tangent
+    assert_close(tangent, torch.einsum("ij,bjk->bik", tA, x), 1e-12, "tangent")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_unrolled_cg_gradients_stay_finite_after_convergence(dtype) -> None:
+    """Unrolled CG/CGLS run past convergence: a residual at machine precision stops the sample,
+    so the ratios of tiny norms never reach the backward (they gave NaN gradients)."""
+    from torchlops.optimization.basic import cg, cgls
+
+    I8 = tl.Identity(8, dtype=dtype)
+    b = torch.randn(2, 8, dtype=dtype, requires_grad=True)
+    for solve in (lambda: cg(I8, b, niter=10, tol=0).x, lambda: cgls(I8, b, niter=10, tol=0).x):
+        (gb,) = torch.autograd.grad(solve().sum(), b)
+        torch.testing.assert_close(gb, torch.ones_like(b))
+    dc = tl.nn.DataConsistency(I8, lam=1.0, niter=10, implicit=False)
+    z = torch.randn(2, 8, dtype=dtype, requires_grad=True)
+    out = dc(z, torch.randn(2, 8, dtype=dtype))
+    (gz,) = torch.autograd.grad(out.sum(), z)
+    assert torch.isfinite(gz).all() and torch.isfinite(out).all()

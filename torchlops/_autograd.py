@@ -154,6 +154,7 @@ class OperatorFunction(torch.autograd.Function):
         ctx.nb = layout[0]
         ctx.direct = layout[2]
         ctx.xshape = x.shape
+        ctx.ystride = output.stride()  # forward AD wants each tangent in its primal's layout
         # no zero-filled gradients or tangents for inputs that have none
         ctx.set_materialize_grads(False)
         ctx.tensors_fw = tensors
@@ -205,6 +206,8 @@ class OperatorFunction(torch.autograd.Function):
         if out is not None:
             outshape = _outshape(op, adjoint, ctx.xshape)
             out = out.reshape(outshape)
+            if out.stride() != ctx.ystride:
+                out = torch.empty_strided(outshape, ctx.ystride, dtype=out.dtype, device=out.device).copy_(out)
         return out
 
     @staticmethod

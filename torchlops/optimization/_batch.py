@@ -42,6 +42,20 @@ def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, 0.0, num / torch.where(zero, 1.0, den))
 
 
+def masked_div(num: torch.Tensor, den: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``num / den`` where ``keep`` (and ``den != 0``), 0 elsewhere. The division only sees the
+    kept denominators, so its gradient stays finite where the result is discarded (a tiny
+    ``den`` of a converged sample would give ``0 * inf`` there)."""
+    ok = keep & (den != 0)
+    return torch.where(ok, num / torch.where(ok, den, 1.0), 0.0)
+
+
+def floor_of(k0: torch.Tensor) -> torch.Tensor:
+    """Machine-precision floor of a squared residual norm that started at ``k0``:
+    ``(eps ||r_0||)^2`` in ``k0``'s dtype (below it another step only adds rounding noise)."""
+    return k0 * torch.finfo(k0.dtype).eps ** 2
+
+
 def op_tensors(Op: torch.nn.Module) -> list[torch.Tensor]:
     """The operator's parameters and buffers that require grad (deduplicated, in module order)."""
     seen: set[int] = set()

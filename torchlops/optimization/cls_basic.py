@@ -22,7 +22,17 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import CHECK_EVERY, bdot, bnorm2, check_every, flatten_data, is_zero, safe_div
+from torchlops.optimization._batch import (
+    CHECK_EVERY,
+    bdot,
+    bnorm2,
+    check_every,
+    flatten_data,
+    floor_of,
+    is_zero,
+    masked_div,
+    safe_div,
+)
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
@@ -170,6 +180,7 @@ class CG(_Batched):
             r = r - self._A(x) - damp * x
         self.r, self.c = r, r
         self.kold = bnorm2(r)
+        self._floor = floor_of(self.kold)
         self.cost.append(self.kold.sqrt())
         if show:
             tol0 = float(self.tol.reshape(-1)[0]) if isinstance(self.tol, torch.Tensor) else self.tol
@@ -178,7 +189,9 @@ class CG(_Batched):
         return self._output(x)
 
     def _active(self) -> torch.Tensor:
-        return self.kold > self.tol
+        # (a residual at machine precision stops too: more steps only add rounding noise, and
+        # the ratios of tiny norms would overflow in a differentiated solve)
+        return (self.kold > self.tol) & (self.kold > self._floor)
 
     def _host_check(self) -> bool:
         return isinstance(self.tol, torch.Tensor) or self.tol > 0
@@ -191,12 +204,13 @@ class CG(_Batched):
         if not is_zero(self.damp):
             Opc = Opc + self.damp * self.c
         # a frozen sample takes a zero step, so x and r keep their values without a select
-        a = torch.where(act, safe_div(self.kold, bdot(self.c, Opc).abs()), 0.0).unsqueeze(-1).to(self.dt)
+        a = masked_div(self.kold, bdot(self.c, Opc).abs(), act).unsqueeze(-1).to(self.dt)
         xf = torch.addcmul(xf, a, self.c)
         r = torch.addcmul(self.r, -a, Opc)
         k = bnorm2(r)
-        c = torch.addcmul(r, safe_div(k, self.kold).unsqueeze(-1).to(self.dt), self.c)
-        if self._host_check():  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
+        # (a frozen sample gets c = r: its r no longer changes, so neither does c)
+        c = torch.addcmul(r, masked_div(k, self.kold, act).unsqueeze(-1).to(self.dt), self.c)
+        if self._host_check():
             c = _where(act, c, self.c)
         self.r, self.c = r, c
         self.kold = torch.where(act, k, self.kold)
@@ -273,6 +287,7 @@ class CGLS(_Batched):
             c = self._AH(s) - self.damp * x
         self.s, self.c, self.q = s, c, self._A(c)
         self.kold = bnorm2(c)
+        self._floor = floor_of(self.kold)
         self.cost1 = []
         self._costs(x)
         if show:
@@ -286,7 +301,7 @@ class CGLS(_Batched):
         self.cost1.append(self.cost[-1] if is_zero(self.damp) else (s2 + self.damp * bnorm2(xf)).sqrt())
 
     def _active(self) -> torch.Tensor:
-        return self.kold > self.tol
+        return (self.kold > self.tol) & (self.kold > self._floor)  # (see CG._active)
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CGLS step for every active sample."""
@@ -295,15 +310,16 @@ class CGLS(_Batched):
         damped = not is_zero(self.damp)
         den = bnorm2(self.q) + self.damp * bnorm2(self.c) if damped else bnorm2(self.q)
         # a frozen sample takes a zero step, so x and s keep their values without a select
-        a = torch.where(act, safe_div(self.kold, den), 0.0).unsqueeze(-1).to(self.dt)
+        a = masked_div(self.kold, den, act).unsqueeze(-1).to(self.dt)
         xf = torch.addcmul(xf, a, self.c)
         s = torch.addcmul(self.s, -a, self.q)
         r = self._AH(s)
         if damped:
             r = r - self.damp * xf
         k = bnorm2(r)
-        c = torch.addcmul(r, safe_div(k, self.kold).unsqueeze(-1).to(self.dt), self.c)
-        if self.tol > 0:  # with tol <= 0 a frozen sample has r = c = 0, which the update keeps
+        # (a frozen sample gets c = r: its s and x no longer change, so neither do r and c)
+        c = torch.addcmul(r, masked_div(k, self.kold, act).unsqueeze(-1).to(self.dt), self.c)
+        if self.tol > 0:
             c = _where(act, c, self.c)
         # (q = A c of a frozen sample's unchanged c is its unchanged q)
         self.s, self.c, self.q = s, c, self._A(c)
@@ -321,7 +337,8 @@ class CGLS(_Batched):
         super().finalize()
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
         reached = self.iiters >= (self.niter if self.niter is not None else self.iiter)
-        self.istop = torch.where(self.kold < self.tol, one, torch.where(reached, two, three)).reshape(self.batch)
+        conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
+        self.istop = torch.where(conv, one, torch.where(reached, two, three)).reshape(self.batch)
         self.r1norm = self.kold.reshape(self.batch)
         self.r2norm = self.cost1[-1].reshape(self.batch)
         self.cost = torch.stack(self.cost).reshape(len(self.cost), *self.batch)
