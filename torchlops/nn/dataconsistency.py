@@ -97,7 +97,9 @@ class DataConsistency(nn.Module):
         without stalls).
     implicit : :obj:`bool`, optional
         Differentiate implicitly (one more CG solve of ``niter`` iterations in the backward,
-        memory independent of ``niter``) instead of through the CG iterations.
+        memory independent of ``niter``) instead of through the CG iterations. The implicit
+        path is a plain autograd Function: ``torch.func`` transforms (``vmap``, ``grad``) and
+        ``torch.compile`` need ``implicit=False``.
 
     Notes
     -----
