@@ -239,3 +239,21 @@ def test_errors() -> None:
         conv_block(1, 1, ndim=4)
     with pytest.raises(ValueError, match="niter"):
         DataConsistency(A, niter=0)
+
+
+def test_data_consistency_unrolled_under_vmap_grad_and_compile():
+    """implicit=False: torch.func.vmap / grad and torch.compile(fullgraph=True) run the layer
+    (the CG with no tolerance reads no value; A^H A is built outside the traced call)."""
+    g = torch.Generator().manual_seed(0)
+    Op = torchlops.Diagonal(nn.Parameter(torch.rand(8, dtype=torch.float64, generator=g) + 0.5))
+    dc = DataConsistency(Op, lam=1.0, niter=5, implicit=False)
+    z = torch.randn(3, 8, dtype=torch.float64, generator=g)
+    y = torch.randn(3, 8, dtype=torch.float64, generator=g)
+    ref = dc(z, y).detach()
+    torch.testing.assert_close(torch.func.vmap(dc)(z, y).detach(), ref)
+    gz = torch.func.grad(lambda zz: dc(zz, y).sum())(z)
+    zz = z.clone().requires_grad_()
+    (gz_ref,) = torch.autograd.grad(dc(zz, y).sum(), zz)
+    torch.testing.assert_close(gz, gz_ref)
+    torch.testing.assert_close(torch.compile(dc, fullgraph=True, backend="eager")(z, y).detach(), ref)
+    assert sorted(dc.state_dict()) == ["Op.diag", "rho"]  # A^H A adds no second copy

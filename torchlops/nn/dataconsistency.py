@@ -99,7 +99,7 @@ class DataConsistency(nn.Module):
         Differentiate implicitly (one more CG solve of ``niter`` iterations in the backward,
         memory independent of ``niter``) instead of through the CG iterations. The implicit
         path is a plain autograd Function: ``torch.func`` transforms (``vmap``, ``grad``) and
-        ``torch.compile`` need ``implicit=False``.
+        ``torch.compile(fullgraph=True)`` need ``implicit=False``.
 
     Notes
     -----
@@ -147,6 +147,7 @@ class DataConsistency(nn.Module):
             self.rho = nn.Parameter(rho)
         else:
             self.register_buffer("rho", rho)
+        self._normal()
 
     @property
     def lam(self) -> torch.Tensor:
@@ -166,5 +167,14 @@ class DataConsistency(nn.Module):
             names, tensors = _op_tensors(self.Op)
             x = _ImplicitDC.apply(self, names, b, lam, zb, *tensors)
         else:
-            x = cg(Op=self.Op.H @ self.Op, y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
+            x = cg(Op=self._normal(), y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
         return x.reshape(*batch, *self.Op.dims)
+
+    def _normal(self) -> LinearOperator:
+        """``A^H A``, built once per operator outside the module tree (no second copy of the
+        operator's tensors in ``state_dict``; ``torch.compile`` cannot build it while tracing)."""
+        cache = self.__dict__.get("_normal_cache")
+        if cache is None or cache[0] is not self.Op:
+            cache = (self.Op, self.Op.H @ self.Op)
+            self.__dict__["_normal_cache"] = cache
+        return cache[1]

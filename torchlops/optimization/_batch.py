@@ -12,8 +12,10 @@ CHECK_EVERY = 10
 def check_every(t: torch.Tensor) -> int:
     """Steps between two host checks of the stop flags for a solve on ``t``'s device: 1 on the
     CPU (reading a CPU tensor waits for nothing, and then the iteration counts are exact),
-    :data:`CHECK_EVERY` elsewhere and while ``torch.compile`` traces."""
-    if t.device.type == "cpu" and not torch.compiler.is_compiling():
+    :data:`CHECK_EVERY` elsewhere, while ``torch.compile`` traces and under ``torch.func``
+    transforms (which cannot read values: there a solve with no tolerance never checks)."""
+    if (t.device.type == "cpu" and not torch.compiler.is_compiling()
+            and torch._C._functorch.maybe_current_level() is None):
         return 1
     return CHECK_EVERY
 
