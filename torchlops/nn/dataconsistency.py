@@ -19,13 +19,14 @@ class _NormalSolve(nn.Module):
     """``niter`` CG steps on ``(A^H A + lam I) x = b`` without a graph; a Module so that
     ``torch.func.functional_call`` can give it the operator tensors of the forward."""
 
-    def __init__(self, Op: LinearOperator, niter: int) -> None:
+    def __init__(self, Op: LinearOperator, niter: int, normal: LinearOperator) -> None:
         super().__init__()
         self.Op, self.niter = Op, niter
+        self.__dict__["normal"] = normal  # A^H A over this same Op (not a second submodule)
 
     def forward(self, b: torch.Tensor, lam: torch.Tensor, x0: torch.Tensor | None) -> torch.Tensor:
         with torch.no_grad():
-            return cg(Op=self.Op.H @ self.Op, y=b, x0=x0, niter=self.niter, damp=lam.detach(), tol=0.0).x
+            return cg(Op=self.normal, y=b, x0=x0, niter=self.niter, damp=lam.detach(), tol=0.0).x
 
 
 def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
@@ -43,13 +44,18 @@ class _ImplicitDC(torch.autograd.Function):
     """``x = (A^H A + lam I)^{-1} b``; backward: one more solve, gradients for ``b``, ``lam`` and
     the operator's tensors that require grad (passed as trailing inputs)."""
 
+    generate_vmap_rule = True  # (forward and backward are torch code that vmap maps)
+
     @staticmethod
-    def forward(ctx, layer: DataConsistency, names: list[str], b: torch.Tensor, lam: torch.Tensor,
+    def forward(layer: DataConsistency, names: list[str], b: torch.Tensor, lam: torch.Tensor,
                 x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        x = _NormalSolve(layer.Op, layer.niter)(b, lam, x0.detach())
+        return _NormalSolve(layer.Op, layer.niter, layer._normal())(b, lam, x0.detach())
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+        layer, names, _, lam, _, *tensors = inputs
         ctx.layer, ctx.names, ctx.ntens = layer, names, len(tensors)
-        ctx.save_for_backward(x, lam, *tensors)
-        return x
+        ctx.save_for_backward(output, lam, *tensors)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -58,7 +64,7 @@ class _ImplicitDC(torch.autograd.Function):
         # the operator with the tensors it had in the forward (also under torch.func.functional_call)
         Op, params = ctx.layer.Op, dict(zip(ctx.names, tensors, strict=True))
         # (A^H A + lam I) mu = g
-        solver = _NormalSolve(Op, ctx.layer.niter)
+        solver = _NormalSolve(Op, ctx.layer.niter, ctx.layer._normal())
         mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
         glam = None
         if ctx.needs_input_grad[3]:
@@ -97,9 +103,9 @@ class DataConsistency(nn.Module):
         without stalls).
     implicit : :obj:`bool`, optional
         Differentiate implicitly (one more CG solve of ``niter`` iterations in the backward,
-        memory independent of ``niter``) instead of through the CG iterations. The implicit
-        path is a plain autograd Function: ``torch.func`` transforms (``vmap``, ``grad``) and
-        ``torch.compile(fullgraph=True)`` need ``implicit=False``.
+        memory independent of ``niter``) instead of through the CG iterations. Both paths run
+        under ``torch.func`` transforms (``vmap``, ``grad``, ``functional_call``);
+        ``torch.compile(fullgraph=True)`` needs ``implicit=False``.
 
     Notes
     -----
