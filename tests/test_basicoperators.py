@@ -951,3 +951,42 @@ def test_composite_conj_output_is_a_plain_tensor():
     y = tl.MatrixMult(A).conj() @ x
     assert not y.is_conj() and not y.is_neg()
     np.testing.assert_allclose(y.numpy(), (A.conj() @ x).numpy(), rtol=1e-15)
+
+
+def test_algebra_review_cases():
+    """apply_columns with a repeated column adds it up; NumPy complex scalars stay complex; a
+    0-d float64 scale lifts a float32 operator's output; dot of a square (N, N) matrix is matmat."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(4, 5, dtype=torch.float64, generator=g)
+    C = tl.MatrixMult(A).apply_columns([1, 1])
+    v = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(C @ v, A[:, [1, 1]] @ v)
+    torch.testing.assert_close(C.todense(), A[:, [1, 1]])
+    assert tl.dottest(C, rtol=1e-10)
+    M = tl.MatrixMult(A)
+    x = torch.randn(5, dtype=torch.float64, generator=g)
+    for S in (np.complex64(1j) * M, M * np.complex64(1j)):
+        torch.testing.assert_close(S @ x, 1j * (A @ x).to(torch.complex128))
+    F = tl.FirstDerivative(5, dtype=torch.float32)
+    xf = torch.randn(5, generator=g)
+    for s in (torch.tensor(2.0, dtype=torch.float64), torch.tensor(2 + 1j, dtype=torch.complex128)):
+        S = s * F
+        assert (S @ xf).dtype == S.dtype == torch.promote_types(torch.float32, s.dtype)
+        assert (S.H @ (S @ xf)).dtype == S.dtype
+    Q = torch.randn(5, 5, dtype=torch.float64, generator=g)
+    B = tl.MatrixMult(torch.randn(5, 5, dtype=torch.float64, generator=g))
+    torch.testing.assert_close(B.dot(Q), B.A @ Q)
+
+
+def test_memoize_with_learnt_and_updated_operator():
+    d = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))
+    M = tl.MemoizeOperator(tl.Diagonal(d))
+    x = torch.ones(3)
+    for _ in range(2):  # a parameter that requires grad: every application keeps its graph
+        (g,) = torch.autograd.grad((M @ x).sum(), d)
+        torch.testing.assert_close(g, torch.ones(3))
+    with torch.no_grad():
+        y1 = M @ x
+        assert torch.equal(M @ x, y1) and M.neval == 3  # the repeat comes from the store
+        d.mul_(10)  # an in-place update: the stored result is not reused
+        torch.testing.assert_close(M @ x, torch.tensor([10.0, 20.0, 30.0]))

@@ -147,6 +147,11 @@ class ProductOperator(LinearOperator):
         return run(self.A, run(self.B, x, False), False)
 
 
+def _is_complex_number(v: Any) -> bool:
+    """A complex Python or NumPy number (``np.complex64`` is no subclass of ``complex``)."""
+    return isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
+
+
 class ScaledOperator(LinearOperator):
     """``(a A) x = a (A x)``; the adjoint applies ``conj(a)`` (before ``A^H``, so R-linear
     operators stay exact). ``a`` may be a Python number or a one-element tensor
@@ -160,7 +165,7 @@ class ScaledOperator(LinearOperator):
         if isinstance(scalar, torch.Tensor):
             sdt = scalar.dtype if (scalar.is_floating_point() or scalar.is_complex()) else Op.dtype
         else:
-            sdt = torch.complex64 if isinstance(scalar, complex) and not isinstance(scalar, float) else Op.dtype
+            sdt = torch.complex64 if _is_complex_number(scalar) else Op.dtype
         super().__init__(
             dims=Op.dims, dimsd=Op.dimsd, dtype=torch.promote_types(Op.dtype, sdt), clinear=Op.clinear,
             name=f"{scalar!r}*{Op.name}" if not isinstance(scalar, torch.Tensor) else f"a*{Op.name}",
@@ -171,11 +176,15 @@ class ScaledOperator(LinearOperator):
         elif isinstance(scalar, torch.Tensor):
             self.register_buffer("scalar", scalar.reshape(()))
         else:
-            self.scalar = complex(scalar) if isinstance(scalar, complex) else float(scalar)
+            self.scalar = complex(scalar) if _is_complex_number(scalar) else float(scalar)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         self._check_own_device(x)
         s = self.scalar
+        # (a 0-d tensor does not promote A x: the input carries the operator's precision)
+        pt = torch.promote_types(self._dtype, x.dtype)
+        if pt != x.dtype:
+            x = x.to(pt)
         if adjoint:
             s = s.conj() if isinstance(s, torch.Tensor) else s.conjugate()
             return run(self.Op, x * s, True)
@@ -258,5 +267,6 @@ class ColumnOperator(LinearOperator):
         if adjoint:
             return run(self.Op, x, True).reshape(x.shape[0], n)[:, self.cols]
         dt = torch.promote_types(self.Op.dtype, x.dtype)
-        z = x.new_zeros(x.shape[0], n, dtype=dt).index_copy(1, self.cols, x.to(dt))
+        # (index_add: a repeated column adds up, as A[:, cols] @ x does)
+        z = x.new_zeros(x.shape[0], n, dtype=dt).index_add(1, self.cols, x.to(dt))
         return run(self.Op, z, False)

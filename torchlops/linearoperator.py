@@ -306,10 +306,12 @@ class LinearOperator(nn.Module):
         return self._flat(Y.transpose(0, 1), True).transpose(0, 1)
 
     def dot(self, x: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
-        """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)`` matrix."""
+        """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)``
+        matrix (any ``k``, ``N`` included: its columns are the models, as in PyLops; ``Op @ X``
+        and ``matvec`` take rows as a batch)."""
         if isinstance(x, LinearOperator):
             return self @ x
-        if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n and x.shape[1] != self._n:
+        if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:
             return self.matmat(x)
         return self.matvec(x)
 

@@ -26,8 +26,10 @@ class MemoizeOperator(LinearOperator):
     a stored one: this compares on the host, so it synchronises with the device. Forward
     and adjoint have separate stores (PyLops 2.8 shares one and can return a forward
     *input* as the adjoint of its output, which is wrong unless ``Op`` is unitary).
-    Inputs that require grad, and applications inside ``torch.func`` transforms, bypass
-    the store, so gradients are always exact.
+    Applications that need a graph (an input, or a parameter of ``Op``, that requires grad), and
+    applications inside ``torch.func`` transforms or ``torch.compile``, bypass the store, so
+    gradients are always exact; a stored result is reused only while ``Op``'s tensors are the
+    same, unchanged (version counters), so an updated operator is applied afresh.
     ``neval`` counts the applications of ``Op``.
 
     Examples
@@ -53,19 +55,31 @@ class MemoizeOperator(LinearOperator):
         self.neval = 0
         self._stores: dict[bool, list[tuple[torch.Tensor, torch.Tensor]]] = {False: [], True: []}
 
+    def _state(self) -> tuple:
+        """Identity and version of every tensor of ``Op``: a stored result is reused only while
+        they are unchanged (an in-place update or a swapped tensor empties nothing, it just
+        misses)."""
+        return tuple((id(t), t._version) for t in (*self.Op.parameters(), *self.Op.buffers()))
+
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
-        if (torch.is_grad_enabled() and x.requires_grad) or torch._C._are_functorch_transforms_active():
+        grad = torch.is_grad_enabled()
+        if (
+            (grad and (x.requires_grad or any(t.requires_grad for t in (*self.Op.parameters(), *self.Op.buffers()))))
+            or torch._C._are_functorch_transforms_active()
+            or torch.compiler.is_compiling()
+        ):
             self.neval += 1
             return run(self.Op, x, adjoint)
-        store = self._stores[adjoint]
-        for xs, ys in store:
-            if xs.shape == x.shape and xs.dtype == x.dtype and xs.device == x.device and torch.equal(xs, x):
+        store, state = self._stores[adjoint], self._state()
+        for xs, st, ys in store:
+            if (st == state and xs.shape == x.shape and xs.dtype == x.dtype and xs.device == x.device
+                    and torch.equal(xs, x)):
                 return ys.clone()
         y = run(self.Op, x, adjoint)
         self.neval += 1
         if len(store) >= self.max_neval:
             del store[0]
-        store.append((x.detach().clone(), y.detach().clone()))
+        store.append((x.detach().clone(), state, y.detach().clone()))
         return y
 
     def reset(self) -> None:
