@@ -990,3 +990,13 @@ def test_memoize_with_learnt_and_updated_operator():
         assert torch.equal(M @ x, y1) and M.neval == 3  # the repeat comes from the store
         d.mul_(10)  # an in-place update: the stored result is not reused
         torch.testing.assert_close(M @ x, torch.tensor([10.0, 20.0, 30.0]))
+
+
+def test_function_operator_checks_what_its_functions_return():
+    F = tl.FunctionOperator(lambda x: x[..., :4], lambda y: torch.nn.functional.pad(y, (0, 1)), 3, 5)
+    with pytest.raises(ValueError, match=r"f must return \(2, 3\) for an input of \(2, 5\), got \(2, 4\)"):
+        F @ torch.randn(2, 5)
+    with pytest.raises(ValueError, match=r"fc must return \(2, 5\)"):
+        F.H @ torch.randn(2, 3)
+    G = tl.FunctionOperator(lambda x: x[..., :3], lambda y: torch.nn.functional.pad(y, (0, 2)), 3, 5)
+    assert (G @ torch.randn(2, 5)).shape == (2, 3) and (G.H @ torch.randn(3)).shape == (5,)

@@ -71,10 +71,18 @@ class FunctionOperator(LinearOperator):
 
     # y = f(x)
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return self.f(x)
+        return self._checked(self.f(x), x, self._m, "f")
 
     # x = fc(y)
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if self.fc is None:
             raise TypeError(f"{self.name}: no adjoint function fc was given")
-        return self.fc(y)
+        return self._checked(self.fc(y), y, self._n, "fc")
+
+    def _checked(self, out: object, inp: torch.Tensor, n: int, which: str) -> torch.Tensor:
+        """``out`` of ``(B, n)`` for an input of ``(B, ...)``, or a clear error (as PyLops' dimension mismatch)."""
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != inp.shape[0] or out.shape[1] != n:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"{self.name}: {which} must return ({inp.shape[0]}, {n}) for an input of "
+                             f"{tuple(inp.shape)}, got {got}")
+        return out
