@@ -98,6 +98,64 @@ PyObject* call_convolve(PyObject*, PyObject* const* args, Py_ssize_t n) {
   END_HANDLE_TH_ERRORS
 }
 
+std::optional<at::Tensor> opt_tensor(PyObject* o, const char* what) {
+  if (o == Py_None) return std::nullopt;
+  return tensor_arg(o, what);
+}
+
+double float_arg(PyObject* o) {
+  const double v = PyFloat_AsDouble(o);
+  if (v == -1.0 && PyErr_Occurred()) pa::raise();
+  return v;
+}
+
+// shrink(z, g, alpha, alphas, thresh, threshs, kind)
+PyObject* call_shrink(PyObject*, PyObject* const* args, Py_ssize_t n) {
+  HANDLE_TH_ERRORS
+  TORCH_CHECK(n == 7, "shrink(z, g, alpha, alphas, thresh, threshs, kind)");
+  using Sig = at::Tensor(const at::Tensor&, const at::Tensor&, double, const std::optional<at::Tensor>&, double,
+                         const std::optional<at::Tensor>&, int64_t);
+  static const auto op = handle<Sig>("torchlops::shrink");
+  const int64_t kind = PyLong_AsLongLong(args[6]);
+  if (kind == -1 && PyErr_Occurred()) pa::raise();
+  return call_below(op, tensor_arg(args[0], "z"), tensor_arg(args[1], "g"), float_arg(args[2]),
+                    opt_tensor(args[3], "alphas"), float_arg(args[4]), opt_tensor(args[5], "threshs"), kind);
+  END_HANDLE_TH_ERRORS
+}
+
+// fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, tol, eps, epss) -> 7-tuple
+PyObject* call_fista_update(PyObject*, PyObject* const* args, Py_ssize_t n) {
+  HANDLE_TH_ERRORS
+  TORCH_CHECK(n == 14, "fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, tol, eps, epss)");
+  using T = const at::Tensor&;
+  using O = const std::optional<at::Tensor>&;
+  using Out = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+  using Sig = Out(T, T, T, T, T, T, T, T, T, O, double, double, double, O);
+  static const auto op = handle<Sig>("torchlops::fista_update");
+  static const char* names[] = {"xn", "xold", "z", "r", "rz", "y", "oxn", "act", "xu"};
+  const at::Tensor* t[9];
+  for (int i = 0; i < 9; ++i) t[i] = &tensor_arg(args[i], names[i]);
+  const auto lastcost = opt_tensor(args[9], "lastcost"), epss = opt_tensor(args[13], "epss");
+  const double w = float_arg(args[10]), tol = float_arg(args[11]), eps = float_arg(args[12]);
+  Out out;
+  {
+    pybind11::gil_scoped_release nogil;
+    at::AutoDispatchBelowAutograd below;
+    out = op.call(*t[0], *t[1], *t[2], *t[3], *t[4], *t[5], *t[6], *t[7], *t[8], lastcost, w, tol, eps, epss);
+  }
+  PyObject* tup = PyTuple_New(7);
+  if (!tup) pa::raise();
+  PyTuple_SET_ITEM(tup, 0, THPVariable_Wrap(std::move(std::get<0>(out))));
+  PyTuple_SET_ITEM(tup, 1, THPVariable_Wrap(std::move(std::get<1>(out))));
+  PyTuple_SET_ITEM(tup, 2, THPVariable_Wrap(std::move(std::get<2>(out))));
+  PyTuple_SET_ITEM(tup, 3, THPVariable_Wrap(std::move(std::get<3>(out))));
+  PyTuple_SET_ITEM(tup, 4, THPVariable_Wrap(std::move(std::get<4>(out))));
+  PyTuple_SET_ITEM(tup, 5, THPVariable_Wrap(std::move(std::get<5>(out))));
+  PyTuple_SET_ITEM(tup, 6, THPVariable_Wrap(std::move(std::get<6>(out))));
+  return tup;
+  END_HANDLE_TH_ERRORS
+}
+
 PyObject* simd(PyObject*, PyObject*) { return PyUnicode_FromString(torchlops::vec::simd_level()); }
 
 }  // namespace
@@ -112,6 +170,10 @@ PyMethodDef torchlops_call_methods[] = {
      METH_FASTCALL, "torchlops::stencil_merge below autograd"},
     {"convolve", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(call_convolve)), METH_FASTCALL,
      "torchlops::convolve below autograd"},
+    {"shrink", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(call_shrink)), METH_FASTCALL,
+     "torchlops::shrink below autograd"},
+    {"fista_update", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(call_fista_update)),
+     METH_FASTCALL, "torchlops::fista_update below autograd"},
     {"simd", simd, METH_NOARGS, "instruction set of the CPU kernels' vector loops on this machine"},
     {nullptr, nullptr, 0, nullptr}};
 }

@@ -32,4 +32,18 @@ TORCH_LIBRARY(torchlops, m) {
   // increasing axes (at most 3), forward y[i] = sum_j h[j] x[i + o - j] or adjoint
   // x[m] = sum_j conj(h[j]) y[m - o + j], nout samples along each axis; sample b uses filter b % Bh.
   m.def("convolve(Tensor x, Tensor h, int[] axes, int[] offsets, int[] nout, bool adjoint) -> Tensor");
+  // Fused steps of the sparsity solvers on (B, n) rows of real float32/float64 (no autograd:
+  // the solvers call them only when nothing needs a gradient).
+  // shrink: T(z + alpha_b g), T soft (kind 0) or hard (kind 1, bound sqrt(2 thresh_b)) thresholding;
+  // alphas / threshs: per-row values ((B,) or (B, 1)) replacing the scalar.
+  m.def("shrink(Tensor z, Tensor g, float alpha, Tensor? alphas, float thresh, Tensor? threshs, int kind) -> Tensor");
+  // fista_update: with rn = y - oxn, for every row b that is active (act[b]):
+  //   x = xn, z = lerp(xold, xn, w), r = rn, rz = lerp(r, rn, w), xu = ||xn - xold||,
+  //   cost = eps_b ||xn||_1 + ||rn||^2 / 2, act = xu > tol;
+  // a frozen row keeps xold, z, r, rz, xu, lastcost (its cost when lastcost is None) and
+  // becomes inactive. Returns (x, z, r, rz, xu, act, cost).
+  m.def(
+      "fista_update(Tensor xn, Tensor xold, Tensor z, Tensor r, Tensor rz, Tensor y, Tensor oxn, Tensor act, "
+      "Tensor xu, Tensor? lastcost, float w, float tol, float eps, Tensor? epss) -> "
+      "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }

@@ -546,3 +546,190 @@ def test_cpu_vector_loops_use_the_cpus_instruction_set() -> None:
     if v3 <= flags:
         assert level != "baseline", "the AVX2 clone is not used on a CPU that supports it"
     assert level in _ops.ext_info()
+
+
+# ---------------------------------------------------------------------------- fused solver steps
+def _shrink_ref(z, g, alpha, thresh, kind):
+    from torchlops.optimization._sparse_helpers import hardthreshold, softthreshold
+
+    v = z + alpha * g
+    return softthreshold(v, thresh) if kind == "soft" else hardthreshold(v, thresh)
+
+
+@pytest.mark.parametrize("kind", ["soft", "hard"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("per_row", [False, True], ids=["scalars", "per-row"])
+def test_shrink_kernel(kind: str, dtype: torch.dtype, per_row: bool) -> None:
+    """T(z + alpha g) in one pass equals the tensor ops (NaN stays NaN, negative thresholds as
+    torch.clamp treats them), with scalar or per-row alpha / thresh."""
+    B, n = 4, 37
+    z, g = torch.randn(B, n, dtype=dtype), torch.randn(B, n, dtype=dtype)
+    z[1, 3] = float("nan")
+    if per_row:
+        alpha = torch.tensor([[0.5], [1.0], [0.25], [2.0]], dtype=dtype)
+        thresh = torch.tensor([[0.3], [0.0], [1.5], [-0.2]], dtype=dtype)
+    else:
+        alpha, thresh = 0.7, 0.4
+    out = _ops.shrink(z, g, alpha, thresh, kind)
+    ref = _shrink_ref(z, g, alpha, thresh, kind)
+    assert torch.isnan(out[1, 3])
+    torch.testing.assert_close(out, ref, rtol=0, atol=4 * torch.finfo(dtype).eps, equal_nan=True)
+    assert int((out == 0).sum()) > 0 and int((out != 0).sum()) > n  # both branches taken
+    # the dispatcher path (torch.ops) is the same kernel
+    a, ta = (0.0, alpha) if per_row else (alpha, None)
+    t, tt = (0.0, thresh) if per_row else (thresh, None)
+    k = 0 if kind == "soft" else 1
+    assert torch.equal(torch.ops.torchlops.shrink(z, g, a, ta, t, tt, k).nan_to_num(7.0), out.nan_to_num(7.0))
+
+
+def _update_ref(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, tol, eps):
+    """The tensor ops that fista_update replaces (FISTA.step's pure-torch branch)."""
+    rn = y - oxn
+    un = torch.linalg.vector_norm(xn - xold, dim=-1, keepdim=True)
+    rnorm = torch.linalg.vector_norm(rn, dim=-1, keepdim=True)
+    cost = torch.linalg.vector_norm(xn, ord=1, dim=-1, keepdim=True) * eps + 0.5 * rnorm * rnorm
+    if lastcost is not None:
+        cost = torch.where(act, cost, lastcost)
+    xu_new = torch.where(act, un, xu)
+    return (torch.where(act, xn, xold), torch.where(act, torch.lerp(xold, xn, w), z), torch.where(act, rn, r),
+            torch.where(act, torch.lerp(r, rn, w), rz), xu_new, act & (xu_new > tol), cost)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(3, 20, 30), (2, 40000, 33000)], ids=["small", "chunked-rows"])
+@pytest.mark.parametrize("lastcost", [False, True])
+def test_fista_update_kernel(dtype: torch.dtype, shape: tuple, lastcost: bool) -> None:
+    """The fused FISTA update equals the tensor ops: frozen rows keep every value, rows longer
+    than one work chunk sum their partial norms, per-row eps."""
+    B, N, M = shape
+    xn, xold, z = (torch.randn(B, N, dtype=dtype) for _ in range(3))
+    r, rz, y, oxn = (torch.randn(B, M, dtype=dtype) for _ in range(4))
+    act = torch.tensor([True, False, True][:B]).reshape(B, 1)
+    xu = torch.rand(B, 1, dtype=dtype)
+    lc = torch.rand(B, 1, dtype=dtype) if lastcost else None
+    eps = torch.rand(B, 1, dtype=dtype)
+    w = 1.37
+    # tol between the rows' update norms: one active row stops, the other goes on
+    un = torch.linalg.vector_norm(xn - xold, dim=-1)
+    tol = float(un[0]) * (1.001 if B == 3 else 0.999)
+    out = _ops.fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lc, w, tol, eps)
+    ref = _update_ref(xn, xold, z, r, rz, y, oxn, act, xu, lc, w, tol, eps)
+    rtol = 1e-5 if dtype == torch.float32 else 1e-12
+    for name, a, b in zip(("x", "z", "r", "rz", "xu", "act", "cost"), out, ref):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        # (lerp's rounding, fused multiply-adds or not, is an ulp of the operands' scale)
+        atol = 0 if b.dtype == torch.bool else 4 * torch.finfo(dtype).eps * float(b.abs().max())
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=name)
+    assert torch.equal(out[0][1], xold[1]) and torch.equal(out[1][1], z[1]) and torch.equal(out[3][1], rz[1])
+    assert not bool(out[5][1]) and bool(out[5][0]) == (B != 3)
+    # a scalar eps
+    out2 = _ops.fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lc, w, tol, 0.3)
+    torch.testing.assert_close(out2[6], _update_ref(xn, xold, z, r, rz, y, oxn, act, xu, lc, w, tol, 0.3)[6],
+                               rtol=rtol, atol=0)
+
+
+def test_fused_kernels_check_their_arguments() -> None:
+    z = torch.randn(2, 5, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match=r"g must have shape \(2, 5\)"):
+        _ops.shrink(z, z[:, :4], 1.0, 0.1, "soft")
+    with pytest.raises(RuntimeError, match="expected float32 or float64"):
+        _ops.shrink(z.to(torch.complex128), z.to(torch.complex128), 1.0, 0.1, "soft")
+    with pytest.raises(RuntimeError, match="threshs must hold 1 or 2 values"):
+        _ops.shrink(z, z, 1.0, torch.ones(3, 1, dtype=torch.float64), "soft")
+    r = torch.randn(2, 3, dtype=torch.float64)
+    act, xu = torch.ones(2, 1, dtype=torch.bool), torch.ones(2, 1, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="act must be Bool"):
+        _ops.fista_update(z, z, z, r, r, r, r, xu, xu, None, 1.0, 0.0, 0.1)
+    with pytest.raises(RuntimeError, match=r"oxn must have shape \(2, 3\)"):
+        _ops.fista_update(z, z, z, r, r, r, z, act, xu, None, 1.0, 0.0, 0.1)
+
+
+def test_fused_kernels_opcheck() -> None:
+    z, g = torch.randn(3, 6, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.torchlops.shrink.default, (z, g, 0.5, None, 0.2, None, 0))
+    torch.library.opcheck(torch.ops.torchlops.shrink.default,
+                          (z.float(), g.float(), 0.0, torch.rand(3, 1), 0.0, torch.rand(3, 1), 1))
+    r = torch.randn(3, 4, dtype=torch.float64)
+    act, xu = torch.tensor([[True], [False], [True]]), torch.rand(3, 1, dtype=torch.float64)
+    torch.library.opcheck(torch.ops.torchlops.fista_update.default,
+                          (z, g, z, r, r, r, r, act, xu, xu, 1.2, 0.1, 0.1, None))
+
+
+def _fused_vs_torch(monkeypatch, run):
+    """``run()`` with the fused kernels (counting their calls) and with the tensor ops."""
+    calls = {"shrink": 0, "fista_update": 0}
+    real = {k: getattr(_ops, k) for k in calls}
+
+    def counted(name):
+        def f(*a):
+            calls[name] += 1
+            return real[name](*a)
+        return f
+
+    for k in calls:
+        monkeypatch.setattr(_ops, k, counted(k))
+    fused = run()
+    n = dict(calls)
+    monkeypatch.setattr(_ops, "sparse_fusable", lambda *a: False)
+    plain = run()
+    return fused, plain, n
+
+
+@pytest.mark.parametrize("solver", ["ista", "fista"])
+@pytest.mark.parametrize("kind", ["soft", "hard"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("per_sample", [False, True], ids=["float-eps", "tensor-eps"])
+def test_fused_solver_steps_equal_tensor_ops(monkeypatch, solver, kind, dtype, per_sample) -> None:
+    """ISTA/FISTA with the fused CPU kernels give the tensor-op iteration: models, momentum,
+    step counts (samples stopping at different steps) and cost histories."""
+    from torchlops.optimization.cls_sparsity import FISTA, ISTA
+
+    g = torch.Generator().manual_seed(5)
+    A = torch.randn(20, 30, generator=g, dtype=torch.float64) / 20**0.5
+    X = torch.zeros(4, 30, dtype=torch.float64)
+    X[:, [2, 11, 25]] = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    Y = (X @ A.T).to(dtype)
+    Y[3] = 0  # a sample that stops at its first step
+    Op = tl.MatrixMult(A.to(dtype))
+    eps = torch.tensor([0.1, 0.05, 0.2, 0.1], dtype=dtype) if per_sample else 0.1
+    x0 = 0.01 * torch.randn(4, 30, generator=g, dtype=torch.float64).to(dtype)
+    cls = FISTA if solver == "fista" else ISTA
+
+    def run():
+        s = cls(Op)
+        x, it, cost = s.solve(Y, x0=x0, niter=150, eps=eps, alpha=0.2, tol=1e-3, threshkind=kind)
+        return x, it, cost, s.iiters.clone(), s.z if solver == "fista" else x
+
+    (xf, itf, cf, nf, zf), (xt, itt, ct, nt, zt), calls = _fused_vs_torch(monkeypatch, run)
+    assert calls["shrink"] == itt and calls["fista_update"] == (itt if solver == "fista" else 0)
+    assert itf == itt and torch.equal(nf, nt) and len(set(nt.tolist())) > 1  # samples stop at different steps
+    rtol = 1e-4 if dtype == torch.float32 else 1e-11
+    torch.testing.assert_close(xf, xt, rtol=rtol, atol=rtol * float(xt.abs().max()))
+    torch.testing.assert_close(zf, zt, rtol=rtol, atol=rtol * float(zt.abs().max()))
+    torch.testing.assert_close(cf, ct, rtol=rtol, atol=0)
+
+
+def test_fused_steps_not_taken_when_a_gradient_is_needed(monkeypatch) -> None:
+    """Unrolled differentiation takes the tensor ops (the kernels have no autograd): the
+    gradient through FISTA reaches y; complex data and torch.no_grad are handled too."""
+    from torchlops.optimization.sparsity import fista
+
+    A = torch.randn(8, 10, dtype=torch.float64)
+    y = torch.randn(8, dtype=torch.float64, requires_grad=True)
+
+    def run():
+        x = fista(tl.MatrixMult(A), y, niter=5, eps=0.1, alpha=0.01, tol=0)[0]
+        return torch.autograd.grad(x.sum(), y)[0]
+
+    gf, gt, calls = _fused_vs_torch(monkeypatch, run)
+    assert calls == {"shrink": 0, "fista_update": 0} and torch.equal(gf, gt) and bool(gf.abs().sum() > 0)
+    monkeypatch.undo()
+    with torch.no_grad():
+        _, _, calls = _fused_vs_torch(monkeypatch, lambda: fista(tl.MatrixMult(A), y, niter=5, eps=0.1,
+                                                                  alpha=0.01, tol=0)[0])
+    assert calls == {"shrink": 5, "fista_update": 5}
+    monkeypatch.undo()
+    Ac = torch.randn(8, 10, dtype=torch.complex128)
+    _, _, calls = _fused_vs_torch(monkeypatch, lambda: fista(tl.MatrixMult(Ac), Ac @ torch.ones(10, dtype=torch.complex128),
+                                                             niter=5, eps=0.1, alpha=0.01, tol=0)[0])
+    assert calls == {"shrink": 0, "fista_update": 0}

@@ -1,6 +1,6 @@
 """Typed wrappers over the compiled kernels ``torch.ops.torchlops.*`` and engine selection.
 
-The extension ``torchlops._C`` (``csrc/``) registers four ops in ``TORCH_LIBRARY(torchlops)``:
+The extension ``torchlops._C`` (``csrc/``) registers six ops in ``TORCH_LIBRARY(torchlops)``:
 
 * ``stencil(x, axes, scales, spec, weights, adjoint)``: ``sum_t scales[t] w_t S_{axes[t]} x``
   (or its adjoint) for ``x`` of shape ``(B, *dims)``: first/second derivatives, the Laplacian
@@ -8,7 +8,9 @@ The extension ``torchlops._C`` (``csrc/``) registers four ops in ``TORCH_LIBRARY
 * ``stencil_split`` / ``stencil_merge``: the gradient ``(B, *dims) -> (B, T, *dims)`` in one
   read of ``x``, and its adjoint in one write of ``x``;
 * ``convolve(x, h, axes, offsets, nout, adjoint)``: direct convolution along up to 3 axes,
-  per-sample filters.
+  per-sample filters;
+* ``shrink`` / ``fista_update``: fused steps of the sparsity solvers on the CPU (no autograd;
+  :func:`sparse_fusable` says when a step may take them).
 
 Here each op gets a fake (meta) implementation, so ``torch.compile`` traces it without
 graph breaks, and an autograd rule whose backward is the registered adjoint op (filter
@@ -40,6 +42,9 @@ __all__ = [
     "band_split",
     "band_merge",
     "convolve",
+    "sparse_fusable",
+    "shrink",
+    "fista_update",
 ]
 
 ENGINES = ("auto", "torch", "ext")
@@ -294,6 +299,58 @@ def convolve(
     return _call(torch.ops.torchlops.convolve.default, args, (x, h))
 
 
+# ---------------------------------------------------------------------------- sparsity solvers
+#: the fused solver steps are built (csrc/cpu/sparse_cpu.cpp; CPU only)
+_SPARSE = _C is not None and hasattr(_C, "fista_update")
+_REAL = (torch.float32, torch.float64)
+
+
+def sparse_fusable(*tensors: torch.Tensor | float | None) -> bool:
+    """Whether an eager solver step over these tensors (floats and None are skipped) may run
+    the fused kernels: they are built, every tensor is a plain real float32/float64 CPU tensor,
+    and nothing needs a graph (no gradient needed, no torch.compile, forward AD, torch.func
+    transform or dispatch / function mode)."""
+    if not _SPARSE or _is_compiling() or _forward_ad._current_level >= 0 or _functorch_level() is not None:
+        return False
+    if _dispatch_modes() or _function_modes():
+        return False
+    grad = _grad_enabled()
+    for t in tensors:
+        if not isinstance(t, torch.Tensor):  # floats, None
+            continue
+        if type(t) not in _PLAIN or not t.is_cpu or (grad and t.requires_grad):
+            return False
+        if t.dtype not in _REAL and t.dtype is not torch.bool:
+            return False
+    return True
+
+
+def _split_param(v: torch.Tensor | float) -> tuple[float, torch.Tensor | None]:
+    return (0.0, v) if isinstance(v, torch.Tensor) else (float(v), None)
+
+
+def shrink(z: torch.Tensor, g: torch.Tensor, alpha: torch.Tensor | float, thresh: torch.Tensor | float,
+           kind: str) -> torch.Tensor:
+    """``T(z + alpha g)`` for ``(B, n)`` rows in one pass: ``kind`` "soft" or "hard"
+    (zero where ``|v| <= sqrt(2 thresh)``); ``alpha`` and ``thresh`` floats or per-row
+    ``(B, 1)`` tensors. Call only where :func:`sparse_fusable` holds."""
+    a, at = _split_param(alpha)
+    t, tt = _split_param(thresh)
+    return _C.shrink(z, g, a, at, t, tt, 0 if kind == "soft" else 1)
+
+
+def fista_update(
+    xn: torch.Tensor, xold: torch.Tensor, z: torch.Tensor, r: torch.Tensor, rz: torch.Tensor, y: torch.Tensor,
+    oxn: torch.Tensor, act: torch.Tensor, xu: torch.Tensor, lastcost: torch.Tensor | None, w: float, tol: float,
+    eps: torch.Tensor | float,
+) -> tuple[torch.Tensor, ...]:
+    """Everything of a FISTA step after the forward pass ``oxn = Op xn``, in one pass:
+    returns ``(x, z, r, rz, xu, act, cost)`` (see ``csrc/torchlops.cpp``). Call only where
+    :func:`sparse_fusable` holds."""
+    e, et = _split_param(eps)
+    return _C.fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, float(w), float(tol), e, et)
+
+
 # ---------------------------------------------------------------------------- registration
 def _register() -> None:
     lib = "torchlops::"
@@ -357,6 +414,18 @@ def _register() -> None:
         return gx, gh, None, None, None, None
 
     torch.library.register_autograd(lib + "convolve", _conv_bwd, setup_context=_conv_ctx)
+
+    if _SPARSE:  # (no autograd: the solvers call these only when nothing needs a gradient)
+
+        @torch.library.register_fake(lib + "shrink")
+        def _(z, g, alpha, alphas, thresh, threshs, kind):  # noqa: ANN001, ANN202
+            return z.new_empty(z.shape)
+
+        @torch.library.register_fake(lib + "fista_update")
+        def _(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, tol, eps, epss):  # noqa: ANN001, ANN202
+            B = xn.shape[0]
+            return (xn.new_empty(xn.shape), xn.new_empty(xn.shape), r.new_empty(r.shape), r.new_empty(r.shape),
+                    xn.new_empty((B, 1)), act.new_empty((B, 1)), xn.new_empty((B, 1)))
 
 
 def _filter_grad(

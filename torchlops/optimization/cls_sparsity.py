@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from torchlops import _ops
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import CHECK_EVERY, check_every
 from torchlops.optimization._progress import progress_bar
@@ -241,6 +242,20 @@ class ISTA(SparseSolver):
         self._acts = []
 
     # ------------------------------------------------------------------ one step
+    def _shrinkable(self) -> str | None:
+        """The kind of the fused kernel ``T(z + alpha g)`` for this step's thresholding ("soft",
+        "hard"), or None when the step takes the tensor ops (a transform, percentiles, decay)."""
+        if self.SOp is not None or self.perc is not None or self.decay is not None:
+            return None
+        return self.threshkind if self.threshkind in ("soft", "hard") else None
+
+    def _shrink(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """``T(z + alpha g)``: one fused pass on the CPU when nothing needs a gradient."""
+        kind = self._shrinkable()
+        if kind is not None and _ops.sparse_fusable(z, g, self.alpha, self.thresh):
+            return _ops.shrink(z, g, self.alpha, self.thresh, kind)
+        return self._threshold(_axpy(z, self.alpha, g))
+
     def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
         t = self.thresh
         if type(t) is float and t >= 0 and self.SOp is None and self.decay is None and self.perc is None:
@@ -316,7 +331,7 @@ class ISTA(SparseSolver):
         xold = self._iterate(x)[0]
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
-        xn = self._threshold(_axpy(xold, self.alpha, self.Op._flat(res, True)))
+        xn = self._shrink(xold, self.Op._flat(res, True))
         return self._hand_back(self._commit(xn, xold, _norm1(res), show), None, None)
 
     # ------------------------------------------------------------------ loop
@@ -406,6 +421,12 @@ class FISTA(ISTA):
     too (both are recomputed when ``step`` gets another ``x`` than the one it returned, or that
     one changed in place).
 
+    On the CPU, with the compiled extension, a step that needs no gradient runs its vector work
+    in two fused kernels (``T(z + alpha g)``, then everything after the forward pass: residual,
+    norms, cost, per-sample freeze, momentum) instead of about twenty tensor ops; they give the
+    same iteration (see ``docs/kernels.md``). Unrolled differentiation, ``torch.compile``,
+    complex data and other devices take the tensor ops.
+
     Examples
     --------
     >>> import torch, torchlops
@@ -425,12 +446,23 @@ class FISTA(ISTA):
             r = yf - Op._flat(xold, False)
             rz = r if z is xold else yf - Op._flat(z, False)
         self._monitor(rz)
-        xn = self._threshold(_axpy(z, self.alpha, Op._flat(rz, True)))
+        xn = self._shrink(z, Op._flat(rz, True))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
         w = 1.0 + (told - 1.0) / self.t
-        rn = yf - Op._flat(xn, False)
+        oxn = Op._flat(xn, False)
         act = self._act2
+        if not show and act.dtype is torch.bool and _ops.sparse_fusable(xn, xold, z, r, rz, yf, oxn, act,
+                                                                           self._xu, self._lastcost, self.eps):
+            # the rest of the step (below) in one pass of the CPU kernel
+            x_new, self.z, r, rz, self._xu, self._act2, cost = _ops.fista_update(
+                xn, xold, z, r, rz, yf, oxn, act, self._xu, self._lastcost, w, self.tol, self.eps)
+            self._acts.append(act)
+            self._lastcost = cost
+            self.cost.append(cost.reshape(self._b.batch))
+            self.iiter += 1
+            return self._hand_back(x_new, r, rz)
+        rn = yf - oxn
         x_new = self._commit(xn, xold, _norm1(rn), show)
         self.z = torch.where(act, torch.lerp(xold, xn, w), z)  # xn + c (xn - xold), one kernel
         # y - Op z by linearity (no third pass); a frozen sample keeps its residuals too
