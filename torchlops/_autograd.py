@@ -207,7 +207,9 @@ class OperatorFunction(torch.autograd.Function):
             outshape = _outshape(op, adjoint, ctx.xshape)
             out = out.reshape(outshape)
             if out.stride() != ctx.ystride:
-                out = torch.empty_strided(outshape, ctx.ystride, dtype=out.dtype, device=out.device).copy_(out)
+                # (new_empty_strided: a vmapped tangent, as in jacfwd / hessian, is copied into
+                # a vmapped tensor; a plain one cannot take it)
+                out = out.new_empty_strided(outshape, ctx.ystride).copy_(out)
         return out
 
     @staticmethod

@@ -177,14 +177,24 @@ def check_vmap(Op: torch.nn.Module) -> None:
 
 
 def check_jvp(Op: torch.nn.Module) -> None:
-    """``torch.func.jvp`` of a linear operator returns ``(A x, A t)``."""
+    """``torch.func.jvp`` of a linear operator returns ``(A x, A t)``, of its adjoint
+    ``(A^H y, A^H s)``, and a vmapped batch of tangents (as ``jacfwd`` / ``hessian`` make)
+    gives ``A t`` for each."""
     tol = 10 * default_tolerance(Op.dtype)
     x = random_input(Op, batch=(2,))
     t = random_input(Op, batch=(2,))
     y, yt = torch.func.jvp(Op.matvec, (x,), (t,))
+    yb = random_input(Op, batch=(2,), adjoint=True)
+    s = random_input(Op, batch=(2,), adjoint=True)
+    xb, xs = torch.func.jvp(Op.rmatvec, (yb,), (s,))
+    ts = random_input(Op, batch=(3,))
+    yts = torch.func.vmap(lambda tt: torch.func.jvp(Op.matvec, (x[0],), (tt,))[1])(ts)
     with torch.no_grad():
         assert_close(y, Op.matvec(x), tol, "jvp primal")
         assert_close(yt, Op.matvec(t), tol, "jvp tangent")
+        assert_close(xb, Op.rmatvec(yb), tol, "jvp primal (adjoint)")
+        assert_close(xs, Op.rmatvec(s), tol, "jvp tangent (adjoint)")
+        assert_close(yts, Op.matvec(ts), tol, "vmap(jvp) tangents")
 
 
 def check_operator(Op: torch.nn.Module, gradgrad: bool = True) -> dict[str, bool]:
