@@ -13,6 +13,7 @@
 
 #include "common.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace torchlops {
@@ -110,6 +111,16 @@ Stencil<real_t> unpack_stencil(const std::vector<double>& spec) {
     s.ecol[e] = static_cast<int>(spec[p++]);
     s.ec[e] = static_cast<real_t>(spec[p++]);
   }
+  // the interior fast paths read rows/columns within `reach` of an element without bounds
+  // checks: a reach below what the taps and edge entries need would read outside the tensor
+  TORCH_CHECK(s.lo >= 0 && s.hi >= 0, "torchlops: stencil lo and hi must be >= 0, got ", s.lo, " and ", s.hi);
+  int need = s.lo > s.hi ? s.lo : s.hi, maxoff = 0;
+  for (int t = 0; t < s.ntaps; ++t) maxoff = std::max(maxoff, s.off[t] < 0 ? -s.off[t] : s.off[t]);
+  need += maxoff;
+  for (int e = 0; e < s.nedge; ++e)
+    for (int v : {s.erow[e], s.ecol[e]}) need = std::max(need, v >= 0 ? v + 1 : -v);
+  TORCH_CHECK(s.reach >= need, "torchlops: stencil reach must be at least ", need,
+              " (max(lo, hi) + the largest tap offset, and the edge entries' extent), got ", s.reach);
   return s;
 }
 

@@ -313,3 +313,59 @@ def test_errors():
         tl.Smoothing2D((3,), (4, 5))
     with pytest.raises(ValueError, match="nsmooth and axes must have the same length"):
         tl.SmoothingND((3, 3), (4, 5, 6), axes=(0,))
+
+
+@pytest.mark.parametrize(
+    "make,pyl",
+    [
+        (lambda: tl.SecondDerivative(2, edge=True), lambda: pl.SecondDerivative(2, edge=True)),
+        (lambda: tl.FirstDerivative(2, edge=True, order=5), lambda: pl.FirstDerivative(2, edge=True, order=5)),
+        (lambda: tl.FirstDerivative(1, edge=True), lambda: pl.FirstDerivative(1, edge=True)),
+        (lambda: tl.Laplacian((5, 2), edge=True), lambda: pl.Laplacian((5, 2), edge=True)),
+        (lambda: tl.Gradient((1, 4), edge=True), lambda: pl.Gradient((1, 4), edge=True)),
+        (lambda: tl.FirstDirectionalDerivative((4, 1), v=torch.ones(2), edge=True), None),
+    ],
+    ids=["second-n2", "first-o5-n2", "first-n1", "laplacian", "gradient", "directional"],
+)
+def test_edge_stencils_longer_than_the_axis_are_refused(make, pyl):
+    """Edge rows that reach past a short axis: PyLops fails with an IndexError when applied;
+    torchlops refuses the operator (the torch engine used to wrap the index around)."""
+    with pytest.raises(ValueError, match="edge=True does not fit axis"):
+        make()
+    if pyl is not None:
+        P = pyl()
+        with pytest.raises(IndexError):
+            P @ np.ones(P.shape[1])
+
+
+def test_overlapping_edge_rows_have_the_true_adjoint():
+    """FirstDerivative(3, edge=True, order=5): the edge rows 1 and -2 are one row. The forward
+    is PyLops'; the adjoint is its transpose (PyLops' adjoint adds that row twice, so its own
+    dot test fails), for both engines."""
+    P = pl.FirstDerivative(3, edge=True, order=5, dtype="float64")
+    F = P.todense()
+    for eng in ("auto", "torch"):
+        D = tl.FirstDerivative(3, edge=True, order=5, dtype=torch.float64, engine=eng)
+        np.testing.assert_allclose(D.todense().numpy(), F, rtol=1e-14)
+        np.testing.assert_allclose(D.H.todense().numpy(), F.T, rtol=1e-14)
+    assert not np.allclose(P.H.todense(), F.T)  # (PyLops 2.8)
+    X = torch.randn(2, 4, 3, dtype=torch.float64)
+    Dx = tl.FirstDerivative((4, 3), axis=1, edge=True, order=5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: Dx @ x, (X.requires_grad_(),))
+
+
+def test_empty_axes_and_array_sampling():
+    with pytest.raises(ValueError, match="axes must name at least one axis"):
+        tl.Laplacian((4, 5), axes=(), weights=(), sampling=())
+    with pytest.raises(ValueError, match="nsmooth must hold at least one length"):
+        tl.SmoothingND((), (4, 5), axes=())
+    # zero-length axes with edge stencils: empty results, as without edges
+    assert (tl.FirstDerivative((3, 0), axis=1, edge=True) @ torch.zeros(3, 0)).shape == (3, 0)
+    # sampling as an array or a tensor (PyLops takes any sequence)
+    for s in (np.array([0.5, 2.0]), torch.tensor([0.5, 2.0])):
+        G = tl.Gradient((4, 5), sampling=s, dtype=torch.float64)
+        assert G.sampling == (0.5, 2.0)
+        x = rand((4, 5))
+        np.testing.assert_allclose((G @ torch.from_numpy(x)).numpy().ravel(),
+                                   pl.Gradient((4, 5), sampling=(0.5, 2.0)) @ x.ravel(), rtol=1e-12)
+        assert tl.FirstDirectionalDerivative((4, 5), v=torch.ones(2), sampling=s).sampling == (0.5, 2.0)

@@ -11,6 +11,7 @@ from torchlops.basicoperators.firstderivative import check_kind
 from torchlops.basicoperators.gradient import sampling_per_axis
 from torchlops.functional.basic import grad_like
 from torchlops.functional.derivatives import (
+    check_stencil_fits,
     first_directional_derivative,
     first_directional_derivative_adjoint,
     first_stencil,
@@ -55,6 +56,7 @@ class _Directional(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         self._vshape = (len(dims),) + (1,) * len(dims) if vt.dim() == 1 else (len(dims), *dims)
+        check_stencil_fits(first_stencil(kind, self.edge, 3), dims, range(len(dims)), type(self).__name__)
         self._spec, self._ext_no = _ops.stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
         self._scales = tuple(1.0 / s for s in self.sampling)
         self.engine = _ops.check_engine(engine, self._ext_no)

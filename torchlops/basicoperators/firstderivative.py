@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from torchlops import _ops
-from torchlops.functional.derivatives import first_derivative, first_derivative_adjoint, first_stencil
+from torchlops.functional.derivatives import check_stencil_fits, first_derivative, first_derivative_adjoint, first_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -111,6 +111,7 @@ class FirstDerivative(LinearOperator):
         self.edge = bool(edge)
         self.order = int(order)
         st = first_stencil(kind, self.edge, self.order)
+        check_stencil_fits(st, dims, (self.axis,), "FirstDerivative")
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import first_stencil, gradient, gradient_adjoint
+from torchlops.functional.derivatives import check_stencil_fits, first_stencil, gradient, gradient_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -18,6 +19,8 @@ __all__ = ["Gradient", "sampling_per_axis"]
 
 def sampling_per_axis(sampling: float | Sequence[float], ndim: int) -> tuple[float, ...]:
     """One sampling step per axis from a number or a sequence of ``ndim`` numbers."""
+    if isinstance(sampling, (np.ndarray, torch.Tensor)) and sampling.ndim == 1:
+        sampling = [float(s) for s in sampling.tolist()]  # (a 0-d array is one number)
     if isinstance(sampling, (list, tuple)):
         if len(sampling) != ndim:
             raise ValueError(f"sampling must be a number or {ndim} numbers, got {len(sampling)}")
@@ -88,6 +91,7 @@ class Gradient(LinearOperator):
         self.sampling = sampling_per_axis(sampling, len(dims))
         self.kind = kind
         self.edge = bool(edge)
+        check_stencil_fits(first_stencil(kind, self.edge, 3), dims, range(len(dims)), type(self).__name__)
         self._spec, self._ext_no = _ops.stencil_engine(first_stencil(kind, self.edge, 3), dims, range(len(dims)))
         self._scales = tuple(1.0 / s for s in self.sampling)
         self.engine = _ops.check_engine(engine, self._ext_no)

@@ -8,7 +8,7 @@ import torch
 
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import laplacian, laplacian_adjoint, second_stencil
+from torchlops.functional.derivatives import check_stencil_fits, laplacian, laplacian_adjoint, second_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -81,6 +81,8 @@ class Laplacian(LinearOperator):
         check_kind(kind)
         dims = to_dims(dims)
         axes, weights, sampling = tuple(axes), tuple(weights), tuple(sampling)
+        if not axes:
+            raise ValueError("Laplacian: axes must name at least one axis, got ()")
         if not len(axes) == len(weights) == len(sampling):
             raise ValueError(
                 f"axes, weights and sampling must have the same length, got {len(axes)}, "
@@ -104,6 +106,7 @@ class Laplacian(LinearOperator):
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
         self._scales = tuple(w / s**2 for w, s in zip(self.weights, self.sampling))
+        check_stencil_fits(st, dims, self.axes, "Laplacian")
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, self.axes)
         if any(isinstance(c, complex) for c in self._scales):
             self._ext_no = "complex weights"

@@ -6,7 +6,7 @@ import torch
 
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import second_derivative, second_derivative_adjoint, second_stencil
+from torchlops.functional.derivatives import check_stencil_fits, second_derivative, second_derivative_adjoint, second_stencil
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
@@ -79,6 +79,7 @@ class SecondDerivative(LinearOperator):
         self.kind = kind
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
+        check_stencil_fits(st, dims, (self.axis,), "SecondDerivative")
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 

@@ -74,6 +74,8 @@ class SmoothingND(LinearOperator):
     ) -> None:
         dims = to_dims(dims)
         nsmooth = (nsmooth,) if hasattr(nsmooth, "__index__") else tuple(nsmooth)
+        if not nsmooth:
+            raise ValueError("SmoothingND: nsmooth must hold at least one length, got ()")
         if axes is None:
             if len(nsmooth) > len(dims):
                 raise ValueError(f"nsmooth has {len(nsmooth)} entries but dims only {len(dims)} axes")

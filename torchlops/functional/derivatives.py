@@ -67,6 +67,38 @@ def second_stencil(kind: str, edge: bool) -> Stencil:
 
 
 # ---------------------------------------------------------------------------- band helpers
+def stencil_misfit(st: Stencil, n: int) -> str | None:
+    """Why the edge rows of ``st`` do not fit an axis of ``n`` samples (a row or column
+    outside it, where PyLops fails with an IndexError), or None."""
+    if n == 0:
+        return None
+    for row, cols in st[3]:
+        for v in (row, *cols):
+            if not -n <= v < n:
+                return f"its edge rows reach sample {v if v >= 0 else n + v} of an axis of {n} samples"
+    return None
+
+
+def check_stencil_fits(st: Stencil, dims: Sequence[int], axes: Sequence[int], name: str) -> None:
+    """ValueError (at construction) when the edge rows of ``st`` do not fit one of ``axes``."""
+    for a in axes:
+        why = stencil_misfit(st, dims[a])
+        if why is not None:
+            raise ValueError(f"{name}: edge=True does not fit axis {a} of dims {tuple(dims)}: {why}")
+
+
+def _edge_rows(edges: list, n: int) -> list:
+    """The edge rows on an axis of ``n`` samples, rows counted from 0; where two land on the
+    same row (e.g. order-5 centered stencils on 3 samples) the later one is the row, as the
+    forward writes it, so that the adjoint adds it once (PyLops' adjoint adds both)."""
+    if n == 0:
+        return []
+    rows = {}
+    for row, cols in edges:
+        rows[row % n] = cols
+    return list(rows.items())
+
+
 def _fast(src: torch.Tensor) -> bool:
     """``out=`` kernels are usable: nothing records ``src`` (autograd or a torch.func transform)."""
     if torch.compiler.is_compiling() or (src.requires_grad and torch.is_grad_enabled()):
@@ -107,9 +139,9 @@ def _band(x: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale: comple
         for k, c in taps.items():
             _put(dst, x.narrow(a, lo + k, m), scale * c, acc or not first)
             first = False
-    for row, cols in edges:
+    for row, cols in _edge_rows(edges, n):
         val = sum(scale * c * x.narrow(a, col % n, 1) for col, c in cols.items())
-        dst = out.narrow(a, row % n, 1)
+        dst = out.narrow(a, row, 1)
         if acc:
             dst.add_(val)
         else:
@@ -134,8 +166,8 @@ def _band_adjoint(y: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale
                 out.narrow(a, lo + k + m, n - lo - k - m).zero_()
             _put(out.narrow(a, lo + k, m), src, sc * c, not first)
             first = False
-    for row, cols in edges:
-        yr = y.narrow(a, row % n, 1)
+    for row, cols in _edge_rows(edges, n):
+        yr = y.narrow(a, row, 1)
         for col, c in cols.items():
             out.narrow(a, col % n, 1).add_(yr, alpha=sc * c)
 
