@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 
 from torchlops import _ops
-from torchlops.functional.derivatives import check_stencil_fits, first_derivative, first_derivative_adjoint, first_stencil
+from torchlops.functional.derivatives import (
+    check_stencil_fits,
+    first_derivative,
+    first_derivative_adjoint,
+    first_stencil,
+)
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike

@@ -6,7 +6,12 @@ import torch
 
 from torchlops import _ops
 from torchlops.basicoperators.firstderivative import check_kind, check_sampling
-from torchlops.functional.derivatives import check_stencil_fits, second_derivative, second_derivative_adjoint, second_stencil
+from torchlops.functional.derivatives import (
+    check_stencil_fits,
+    second_derivative,
+    second_derivative_adjoint,
+    second_stencil,
+)
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
