@@ -642,3 +642,90 @@ def test_fista_reused_forward_pass_matches_fresh_passes():
     A._flat = counting
     fista(A, Y, niter=9, eps=0.1, alpha=0.5, tol=0)
     assert calls["n"] == 10  # one forward pass per step, plus the first residual
+
+
+# ---------------------------------------------------------------------------- callbacks as PyLops'
+def test_metrics_callback_pylops_definitions_and_op():
+    """mae / mse / snr / psnr equal PyLops' (psnr's peak is the signed max of xtrue), and
+    ``Op`` is applied to the estimate first."""
+    from pylops.optimization.callback import MetricsCallback as PMC
+    from pylops.optimization.cls_sparsity import IRLS as PIRLS
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((8, 6))
+    x = np.array([-3.0, 0, 1, 0, 0.5, 0])
+    y = A @ x
+    from torchlops.basicoperators.diagonal import Diagonal
+
+    for Pop, Top in ((None, None), (pl.Diagonal(np.arange(1.0, 7)), Diagonal(t(np.arange(1.0, 7))))):
+        pc, tc = PMC(x, Op=Pop), MetricsCallback(t(x), Op=Top)
+        PIRLS(pl.MatrixMult(A), callbacks=[pc]).solve(y, nouter=2, engine="pylops", niter=3, tol=0)
+        IRLS(MatrixMult(t(A)), callbacks=[tc]).solve(t(y), nouter=2, niter=3, tol=0)
+        for k in ("mae", "mse", "snr", "psnr"):
+            assert_rel(torch.stack(tc.metrics[k]), pc.metrics[k], rtol=1e-10, what=k)
+
+
+def test_metrics_callback_shapes():
+    """Flat or N-d data, one shared xtrue or one per sample: per-sample metrics."""
+    from torchlops.basicoperators.smoothing2d import Smoothing2D
+
+    dims = (4, 5)
+    Op = Smoothing2D((3, 3), dims, dtype=torch.float64)
+    xt = torch.randn(3, *dims, dtype=torch.float64)
+    Y = torch.stack([Op @ v for v in xt])
+    ref = []
+    for b in range(3):
+        cb = MetricsCallback(xt[b])
+        IRLS(Op, callbacks=[cb]).solve(Y[b], nouter=2, niter=5, tol=0)
+        ref.append(cb.metrics["mse"][-1])
+    cases = [(Y, xt), (Y.reshape(3, -1), xt.reshape(3, -1)), (Y.reshape(3, -1), xt)]
+    for y, xtrue in cases:
+        cb = MetricsCallback(xtrue)
+        IRLS(Op, callbacks=[cb]).solve(y, nouter=2, niter=5, tol=0)
+        torch.testing.assert_close(cb.metrics["mse"][-1], torch.stack(ref))
+    cb = MetricsCallback(xt[0])  # one model shared by a batch, flat data of an N-d operator
+    IRLS(Op, callbacks=[cb]).solve(Y[0].reshape(-1).expand(2, -1), nouter=2, niter=5, tol=0)
+    torch.testing.assert_close(cb.metrics["mse"][-1], ref[0].expand(2))
+    with pytest.raises(ValueError, match="xtrue has 7 values"):
+        IRLS(Op, callbacks=[MetricsCallback(torch.zeros(7))]).solve(Y[0], nouter=1, niter=2, tol=0)
+
+
+def test_pylops_style_callbacks():
+    """A Callbacks subclass that does not call ``__init__`` (PyLops' own example) runs;
+    omp's per-step ``callback(x, cols)`` gets the selected columns, as in PyLops."""
+
+    class Store(Callbacks):
+        def __init__(self):
+            self.iters = []
+
+        def on_step_end(self, solver, x):
+            self.iters.append(solver.iiter)
+
+    A, y, _ = spiky()
+    for cls, kw in ((OMP, dict(niter_outer=3, sigma=0.0)), (IRLS, dict(nouter=2, niter=3, tol=0))):
+        cb = Store()
+        cls(A, callbacks=[cb]).solve(y, **kw)
+        assert cb.iters == list(range(1, len(cb.iters) + 1)) and len(cb.iters) >= 2
+    seen_t, seen_p = [], []
+    omp(A, y, niter_outer=3, sigma=0.0, callback=lambda x, cols: seen_t.append(cols.tolist()))
+    plsp.omp(pl.MatrixMult(A.A.numpy()), y.numpy(), niter_outer=3, sigma=0.0,
+             callback=lambda x, cols: seen_p.append(list(cols)))
+    assert seen_t == seen_p and len(seen_t) == 3
+
+
+def test_irls_model_with_damp_and_cost_to_initial_first_step():
+    """IRLS kind="model" hands ``damp`` to its inner solver (PyLops); rtol > 1 stops
+    SplitBregman after its first step as in PyLops (the test is made from the first cost on)."""
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((3, 8))
+    y = A @ np.r_[0.0, 1.5, 0, 0, 2.5, 0, 0, 0]
+    xp = plsp.irls(pl.MatrixMult(A), y, nouter=4, kind="model", engine="pylops", damp=0.1, niter=10)[0]
+    xt = irls(MatrixMult(t(A)), t(y), nouter=4, kind="model", damp=0.1, niter=10)[0]
+    assert_rel(xt, xp, rtol=1e-9, what="irls model damp")
+    B = np.eye(8) * 2 + 0.1
+    yb = B @ np.arange(8.0)
+    p = plsp.splitbregman(pl.MatrixMult(B), yb, [pl.Identity(8)], epsRL1s=[0.1], niter_outer=6, rtol=1.5,
+                          engine="pylops", niter=5)
+    q = splitbregman(MatrixMult(t(B)), t(yb), [Identity(8, dtype=torch.float64)], epsRL1s=[0.1], niter_outer=6,
+                     rtol=1.5, niter=5)
+    assert p[1] == q[1] == 1

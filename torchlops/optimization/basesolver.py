@@ -27,7 +27,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         if not self.callbacks:  # the common case: only the per-step hook
             out = method(self, *args, **kwargs)
             if name == "step":
-                self.callback(out)
+                self._step_callback(out)
             return out
         if name == "setup":
             x0 = kwargs.get("x0", args[1] if len(args) > 1 else None)
@@ -44,7 +44,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         for cb in self.callbacks:
             getattr(cb, f"on_{name}_end")(self, out)
         if name == "step":
-            self.callback(out)
+            self._step_callback(out)
         return out
 
     wrapper._hooked = True  # type: ignore[attr-defined]
@@ -119,9 +119,15 @@ class Solver:
     def callback(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> None:
         """Per-step hook (does nothing by default)."""
 
+    def _step_callback(self, x: torch.Tensor) -> None:
+        """Call the per-step hook ``callback`` with what it takes (PyLops' arguments)."""
+        self.callback(x)
+
     def should_stop(self) -> bool:
-        """Whether a callback asked to stop (a host-side flag; no tensor is read)."""
-        return any(cb.stop for cb in self.callbacks)
+        """Whether a callback asked to stop (a host-side flag; no tensor is read). A callback
+        without a ``stop`` attribute never stops the run (as in PyLops, whose own examples
+        subclass ``Callbacks`` without calling its ``__init__``)."""
+        return any(getattr(cb, "stop", False) for cb in self.callbacks)
 
     def memory_usage(self, show: bool = False, unit: str = "B") -> float:
         """Bytes held by the solver's state tensors (attributes that are tensors), in ``unit``."""

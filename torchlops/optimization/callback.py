@@ -57,14 +57,18 @@ class Callbacks:
 
 class MetricsCallback(Callbacks):
     """Record, after every step, metrics of the estimate against a known model ``xtrue``:
-    per-sample ``mae``, ``mse``, ``snr`` (dB) and ``psnr`` (dB), as tensors (no host read).
+    per-sample ``mae``, ``mse``, ``snr`` (dB) and ``psnr`` (dB), as tensors (no host read),
+    with PyLops' definitions (``psnr`` uses the peak ``max(xtrue)`` over the range from 0,
+    ``max |xtrue|`` for complex models).
 
     Parameters
     ----------
     xtrue : :obj:`torch.Tensor`
-        True model, broadcastable to the estimate.
-    Op : optional
-        Accepted for PyLops compatibility (unused).
+        True model: one model (flat or N-d, shared by every sample of a batch), or one per
+        sample in the estimate's shape.
+    Op : :obj:`torchlops.LinearOperator`, optional
+        Applied to the estimate before it is compared with ``xtrue`` (as PyLops); ``xtrue``
+        is then in ``Op``'s data space.
     which : :obj:`list`, optional
         Metrics to record (default all four).
     """
@@ -74,19 +78,41 @@ class MetricsCallback(Callbacks):
         bad = set(which) - {"mae", "mse", "snr", "psnr"}
         if bad:
             raise ValueError(f"which must hold 'mae', 'mse', 'snr' or 'psnr', got {sorted(bad)}")
-        self.xtrue = xtrue
+        self.xtrue = torch.as_tensor(xtrue)
+        self.Op = Op
         self.which = tuple(which)
         self.metrics: dict[str, list[torch.Tensor]] = {k: [] for k in self.which}
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
-        xt = self.xtrue.to(x.dtype) if x.is_complex() or not self.xtrue.is_complex() else self.xtrue
-        err = (x - xt).abs()
-        dims = tuple(range(x.dim() - len(solver.Op.dims), x.dim()))
-        mse = (err**2).mean(dims)
-        power = (xt.abs() ** 2).mean(dims)
-        peak = xt.abs().amax(dims) ** 2
+        Op = solver.Op
+        if self.Op is not None:
+            x = self.Op.matvec(x)
+            dims, n = tuple(self.Op.dimsd), self.Op.shape[0]
+        else:
+            dims, n = tuple(Op.dims), Op.shape[1]
+        # the estimate as (*batch, n), whichever form the solver hands back
+        batch = x.shape[: x.dim() - len(dims)] if tuple(x.shape[x.dim() - len(dims):]) == dims else x.shape[:-1]
+        xf = x.reshape(*batch, n)
+        xt = self.xtrue.to(device=x.device)
+        if xt.numel() == n:  # one model for every sample
+            xt = xt.reshape(n)
+        elif xt.numel() == xf.numel():
+            xt = xt.reshape(xf.shape)
+        else:
+            raise ValueError(
+                f"MetricsCallback: xtrue has {xt.numel()} values; expected one model of {n} or one per "
+                f"sample ({xf.numel()})"
+            )
+        if x.is_complex() and not xt.is_complex():
+            xt = xt.to(x.dtype)
+        elif not x.is_complex() and xt.is_complex():
+            xf = xf.to(xt.dtype)
+        err = (xf - xt).abs()
+        mse = (err**2).mean(-1)
+        power = (xt.abs() ** 2).mean(-1)
+        peak = (xt.abs() if xt.is_complex() else xt).amax(-1) ** 2
         values = {
-            "mae": err.mean(dims),
+            "mae": err.mean(-1),
             "mse": mse,
             "snr": 10 * torch.log10(power / mse),
             "psnr": 10 * torch.log10(peak / mse),
@@ -95,8 +121,19 @@ class MetricsCallback(Callbacks):
             self.metrics[k].append(values[k])
 
 
+def _data_norm(solver: Solver) -> torch.Tensor:
+    """Per-sample 2-norms of the solver's data ``y`` (flat or N-d, batched or not)."""
+    y = solver.y
+    dimsd = tuple(solver.Op.dimsd)
+    nd = len(dimsd)
+    batch = y.shape[: y.dim() - nd] if tuple(y.shape[y.dim() - nd:]) == dimsd else y.shape[:-1]
+    return torch.linalg.vector_norm(y.reshape(*batch, -1), dim=-1)
+
+
 class CostToInitialCallback(Callbacks):
-    """Stop when the cost falls below ``rtol`` times the initial cost (reads the cost on the host)."""
+    """Stop when the cost falls below ``rtol`` times the first recorded cost (reads the cost
+    on the host). On a batch, the run stops when every sample's cost has; a sample that meets
+    the test earlier goes on iterating until then."""
 
     def __init__(self, rtol: float) -> None:
         super().__init__()
@@ -104,26 +141,27 @@ class CostToInitialCallback(Callbacks):
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
         cost = solver.cost
-        if len(cost) > 1 and bool((torch.as_tensor(cost[-1]) < self.rtol * torch.as_tensor(cost[0])).all()):
+        if len(cost) and bool((torch.as_tensor(cost[-1]) < self.rtol * torch.as_tensor(cost[0])).all()):
             self.stop = True
 
 
 class CostToDataCallback(Callbacks):
-    """Stop when the cost falls below ``rtol`` times the data norm (reads the cost on the host)."""
+    """Stop when the cost falls below ``rtol`` times the data norm (reads the cost on the
+    host). On a batch, the run stops when every sample's cost has (see
+    :class:`CostToInitialCallback`)."""
 
     def __init__(self, rtol: float) -> None:
         super().__init__()
         self.rtol = float(rtol)
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
-        y = solver.y
-        ynorm = torch.linalg.vector_norm(y.reshape(*y.shape[: y.dim() - len(solver.Op.dimsd)], -1), dim=-1)
-        if bool((torch.as_tensor(solver.cost[-1]) < self.rtol * ynorm).all()):
+        if bool((torch.as_tensor(solver.cost[-1]) < self.rtol * _data_norm(solver)).all()):
             self.stop = True
 
 
 class CostNanInfCallback(Callbacks):
-    """Stop when the cost becomes NaN or infinite (reads the cost on the host)."""
+    """Stop when the cost becomes NaN or infinite (reads the cost on the host); on a batch,
+    when any sample's does."""
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
         if not bool(torch.isfinite(torch.as_tensor(solver.cost[-1])).all()):

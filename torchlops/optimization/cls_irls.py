@@ -160,7 +160,9 @@ class IRLS(SparseSolver):
             return self._fw(u if rw is None else rw * u) + e2 * v
 
         K = FlatOperator(m, m, normal, normal, self._b.dtype, name="Op*R*Op^H+epsI^2*I")
-        u = self._ad(cgls(K, self._y, damp=0.0, **kwargs_solver).x.reshape(x.shape[0], m))
+        kw = dict(kwargs_solver)
+        damp = kw.pop("damp", 0.0)  # (PyLops hands its kwargs_solver, damp included, to the inner solver)
+        u = self._ad(cgls(K, self._y, damp=damp, **kw).x.reshape(x.shape[0], m))
         return u if rw is None else rw * u
 
     def step(self, x: torch.Tensor, engine: str = "scipy", show: bool = False, **kwargs_solver: Any) -> torch.Tensor:

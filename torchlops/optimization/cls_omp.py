@@ -130,6 +130,12 @@ class OMP(SparseSolver):
             self._print_setup()
         return b.model(b.y.new_zeros(b.B, b.N))
 
+    def _step_callback(self, x: torch.Tensor) -> None:
+        """``callback(x, cols)`` as PyLops calls it: the (dense) model and the selected columns
+        (1-D for one problem; ``(B, k)`` with ``self.valid`` marking real picks for a batch)."""
+        cols = self.cols[0][self.valid[0]] if self._b.batch == () else self.cols
+        self.callback(x, cols)
+
     def _scatter(self, coef: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         z = coef.new_zeros(coef.shape[0], self._b.N)
         return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))

@@ -287,7 +287,9 @@ def omp(
     r"""Orthogonal matching pursuit (matching pursuit when ``niter_inner=0``), batched.
 
     Each sample selects its own columns (a ``(B, k)`` index tensor) and all samples are
-    refitted at once; see :class:`torchlops.optimization.cls_sparsity.OMP`.
+    refitted at once; see :class:`torchlops.optimization.cls_sparsity.OMP`. ``callback`` is
+    called as in PyLops, ``callback(x, cols)`` after every step, with the dense model ``x``
+    (PyLops passes the selected coefficients) and the selected column indices.
 
     Returns
     -------
