@@ -111,7 +111,11 @@ BASIC_CASES: list[OperatorCase] = [
     OperatorCase(
         "MatrixMult-sparse",
         lambda dt: tl.MatrixMult(torch.relu(_randn(6, 5, dtype=dt)).to_sparse()),
-        gradgrad=False,
+        fullgraph=False,
+    ),
+    OperatorCase(
+        "MatrixMult-sparse-csr-otherdims",
+        lambda dt: tl.MatrixMult(torch.relu(_randn(4, 5, dtype=dt, seed=3)).to_sparse_csr(), otherdims=(2,)),
         fullgraph=False,
     ),
     OperatorCase(

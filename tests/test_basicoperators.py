@@ -635,6 +635,23 @@ def test_memoize_requires_grad_bypasses_store():
     assert M.neval >= 2
 
 
+def test_memoize_forward_ad_bypasses_store():
+    """A dual input (torch.autograd.forward_ad) is never served from the store: its tangent
+    must come out, also after the same primal was stored."""
+    import torch.autograd.forward_ad as fwAD
+
+    A = rand((4, 6))
+    x, v = t(rand(6)), t(rand(6))
+    M = tl.MemoizeOperator(tl.MatrixMult(t(A)))
+    M @ x
+    for _ in range(2):
+        with fwAD.dual_level():
+            out = fwAD.unpack_dual(M.matvec(fwAD.make_dual(x, v)))
+        assert out.tangent is not None
+        assert_rel(out.tangent, A @ v.numpy())
+        assert_rel(out.primal, A @ x.numpy())
+
+
 # ---------------------------------------------------------------------------- algebra
 def _alg_pair(cplx: bool = True):
     """Two square complex MatrixMult, a complex Diagonal and a rectangular MatrixMult."""

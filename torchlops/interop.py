@@ -140,6 +140,12 @@ class PyLopsOperator(LinearOperator):
         return f"{type(self.pylops_op).__name__}, {super().extra_repr()}, backend={self.backend!r}"
 
     def _apply_np(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        if x.is_complex() and not self.dtype.is_complex and self.clinear:
+            # a real C-linear operator on complex vectors: its real and imaginary parts as one
+            # batch (NumPy operators of a real dtype cannot take complex input)
+            nb = x.shape[0]
+            y = self._apply_np(torch.cat([x.real, x.imag]), adjoint)
+            return torch.complex(y[:nb], y[nb:])
         nb = x.shape[0]
         nout = self._n if adjoint else self._m
         outs = self._dims if adjoint else self._dimsd

@@ -13,6 +13,9 @@ from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 __all__ = ["MatrixMult"]
 
 
+_COMPRESSED = (torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc)
+
+
 class MatrixMult(LinearOperator):
     r"""Multiplication by a dense or sparse matrix ``A`` of shape ``(M, N)``.
 
@@ -20,7 +23,9 @@ class MatrixMult(LinearOperator):
     ----------
     A : :obj:`torch.Tensor`
         Matrix: dense (an :class:`torch.nn.Parameter` is learnt) or a torch sparse tensor
-        (COO/CSR; applied with :func:`torch.sparse.mm`).
+        (applied with :func:`torch.sparse.mm`). Compressed layouts (CSR, CSC, BSR, BSC) that do
+        not require grad are held as COO: torch.func transforms and deep copies do not take
+        compressed tensors.
     otherdims : :obj:`int` or :obj:`tuple`, optional
         Extra model dimensions: the model is ``(N, *otherdims)`` and ``A`` acts on its first
         axis, giving data ``(M, *otherdims)``.
@@ -56,6 +61,8 @@ class MatrixMult(LinearOperator):
         dtype: DTypeLike = None,
         name: str = "M",
     ) -> None:
+        if isinstance(A, torch.Tensor) and A.layout in _COMPRESSED and not A.requires_grad:
+            A = A.to_sparse_coo().coalesce()
         if isinstance(A, torch.Tensor) and (A.is_sparse or A.is_sparse_csr):
             if dtype is not None:
                 from torchlops.utils.checks import to_torch_dtype

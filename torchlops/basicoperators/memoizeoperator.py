@@ -67,6 +67,7 @@ class MemoizeOperator(LinearOperator):
             (grad and (x.requires_grad or any(t.requires_grad for t in (*self.Op.parameters(), *self.Op.buffers()))))
             or torch._C._are_functorch_transforms_active()
             or torch.compiler.is_compiling()
+            or torch.autograd.forward_ad._current_level >= 0  # (a dual input's tangent must flow)
         ):
             self.neval += 1
             return run(self.Op, x, adjoint)

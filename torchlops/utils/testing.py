@@ -84,8 +84,10 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, what
 
 
 def check_dottest(Op: torch.nn.Module, dtype: torch.dtype | None = None, batch: tuple[int, ...] = (2,)) -> None:
-    """Dot tests in every complexflag the operator supports (real only for real R-linear ones)."""
-    flags = (0, 1, 2, 3) if Op.dtype.is_complex else (0,)
+    """Dot tests in every complexflag the operator supports: all four for complex operators,
+    real and complex (model and data) vectors for real C-linear ones, real only for R-linear
+    ones."""
+    flags = (0, 1, 2, 3) if Op.dtype.is_complex else (0, 3) if getattr(Op, "clinear", True) else (0,)
     for flag in flags:
         dottest(Op, complexflag=flag, batch=batch, dtype=dtype)
 
