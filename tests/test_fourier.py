@@ -166,6 +166,13 @@ def test_dct_is_orthogonal() -> None:
         T.assert_close(A.T @ A, torch.eye(20, dtype=torch.float64), 1e-12, f"DCT type {t} orthogonality")
 
 
+def test_dct_repeated_axes_refused() -> None:
+    """Two names of one axis (scipy's dctn: "all axes must be unique") are an error, not a
+    transform applied twice."""
+    with pytest.raises(ValueError, match="axes must be unique"):
+        DCT((3, 4), axes=(1, -1))
+
+
 def test_shift_integer_and_learnable() -> None:
     x = torch.randn(3, 16, dtype=torch.float64)
     S = Shift((3, 16), 3.0)

@@ -151,3 +151,23 @@ def test_errors() -> None:
         Fredholm1(torch.zeros(3, 4))
     with pytest.raises(ValueError, match="nz must be a positive int, got 0"):
         Fredholm1(torch.zeros(2, 3, 4), nz=0)
+
+
+def test_interp_degenerate_positions():
+    """Linear interpolation on a 1-sample axis returns that sample (as PyLops); NaN or infinite
+    positions are refused for every kind (they built operators that failed on every use)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Op, iava = Interp(1, [0.0], kind="linear", dtype=torch.float64)
+        P, piava = pl.signalprocessing.Interp(1, np.array([0.0]), kind="linear")
+    x = torch.tensor([3.0], dtype=torch.float64)
+    np.testing.assert_array_equal((Op @ x).numpy(), P @ x.numpy())
+    np.testing.assert_array_equal(iava.numpy(), piava)
+    T.check_dottest(Op)
+    Op2, _ = Interp((1, 4), [0.0], axis=0, kind="linear", dtype=torch.float64)
+    X = torch.arange(4.0, dtype=torch.float64).reshape(1, 4)
+    torch.testing.assert_close(Op2 @ X, X)
+    for kind in ("nearest", "linear", "sinc", "cubic_spline"):
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="iava must hold finite positions"):
+                Interp(10, [bad, 2.0], kind=kind)

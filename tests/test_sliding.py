@@ -281,3 +281,20 @@ def test_device_mismatch_is_reported() -> None:
 
 COMPILE_CASES = [pytest.param(c, id=c.name, marks=() if c.compile else pytest.mark.slow) for c in CASES]
 
+
+
+def test_window_sizes_as_arrays():
+    """nwin / nover / nop as numpy arrays or tensors (PyLops' design functions take them)."""
+
+    def plain(v):
+        if isinstance(v, torch.Tensor):
+            return v.tolist()
+        if isinstance(v, (tuple, list)):
+            return [plain(e) for e in v]
+        return v
+
+    ref = plain(patch2d_design((60, 40), (16, 12), (4, 3), (24, 9), verb=False))
+    for conv in (np.array, torch.tensor):
+        assert plain(patch2d_design((60, 40), conv([16, 12]), conv([4, 3]), conv([24, 9]), verb=False)) == ref
+    with pytest.raises(ValueError, match="nwin must hold ints"):
+        patch2d_design((60, 40), np.array([16.5, 12]), (4, 3), (24, 9), verb=False)

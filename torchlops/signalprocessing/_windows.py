@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,9 +39,13 @@ def slidingsteps(ntr: int, nwin: int, nover: int) -> tuple[torch.Tensor, torch.T
 
 
 def as_pair(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
-    """A tuple of ``n`` ints from a sequence of ``n`` ints."""
+    """A tuple of ``n`` ints from a sequence (or 1-D array / tensor) of ``n`` ints."""
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 1:
+        value = value.tolist()
     if isinstance(value, int) or not isinstance(value, Sequence) or len(value) != n:
         raise ValueError(f"{name} must be a sequence of {n} ints, got {value!r}")
+    if not all(isinstance(v, (int, np.integer)) or float(v).is_integer() for v in value):
+        raise ValueError(f"{name} must hold ints, got {value!r}")
     return tuple(int(v) for v in value)
 
 

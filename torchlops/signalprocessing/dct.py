@@ -78,6 +78,8 @@ class DCT(LinearOperator):
         else:
             axes_t = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
             axes_t = tuple(normalize_axis(a, len(dims), "axes") for a in axes_t)
+            if len(set(axes_t)) != len(axes_t):
+                raise ValueError(f"axes must be unique, got {axes} (axes {axes_t} of dims {dims})")
         if type == 1 and any(dims[a] < 2 for a in axes_t):
             raise ValueError(f"the type 1 DCT needs at least 2 samples along every axis, got dims {dims}")
         super().__init__(dims=dims, dimsd=dims, dtype=to_torch_dtype(dtype, torch.float64), name=name)

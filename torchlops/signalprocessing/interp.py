@@ -31,7 +31,10 @@ def _as_positions(iava: TensorLike | Sequence[float], name: str = "iava") -> np.
         raise ValueError(f"{name} must be a non-empty 1-D array of positions, got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64)
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must hold finite positions, got {a[~np.isfinite(a)][0]}")
+    return a
 
 
 def ensure_unique(iava: np.ndarray, axis: int | None = None) -> None:
@@ -197,6 +200,9 @@ def Interp(
         return Restriction(dims, torch.from_numpy(idx), axis=ax, dtype=dtype, name=name), torch.from_numpy(idx)
     if kind == "linear":
         pos = clip_below_last(pos, n)
+        if n == 1:  # (the one position lies at the only sample: its value)
+            idx = torch.zeros(1, dtype=torch.int64)
+            return Restriction(dims, idx, axis=ax, dtype=dtype, name=name), torch.from_numpy(pos)
         return InterpLinear(dims, pos, axis=ax, dtype=dtype, name=name), torch.from_numpy(pos)
     if kind == "sinc":
         ensure_unique(pos)
