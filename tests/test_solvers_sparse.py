@@ -729,3 +729,15 @@ def test_irls_model_with_damp_and_cost_to_initial_first_step():
     q = splitbregman(MatrixMult(t(B)), t(yb), [Identity(8, dtype=torch.float64)], epsRL1s=[0.1], niter_outer=6,
                      rtol=1.5, niter=5)
     assert p[1] == q[1] == 1
+
+
+@pytest.mark.parametrize("kind", ["data", "model", "datamodel"])
+def test_irls_no_outer_step_returns_x0(kind):
+    """nouter=0 returns the initial guess (PyLops 2.8 adds it twice: 2 x0)."""
+    A, y, _ = spiky()
+    x0 = torch.full((60,), 0.1, dtype=torch.float64)
+    x, n = irls(A, y, x0=x0, nouter=0, kind=kind)[:2]
+    assert n == 0 and torch.equal(x, x0)
+    xp = plsp.irls(pl.MatrixMult(A.A.numpy()), y.numpy(), x0=x0.numpy().copy(), nouter=0, kind=kind,
+                   engine="pylops")[0]
+    np.testing.assert_allclose(xp, 2 * x0.numpy())  # (the PyLops difference this documents)

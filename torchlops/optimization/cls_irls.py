@@ -61,6 +61,7 @@ class IRLS(SparseSolver):
     here). The weights are per sample, so the batched inner solve runs all samples at once.
     A sample stops when :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 <` ``tolIRLS``.
     ``cost`` holds :math:`\|\mathbf{y}\|_2` then :math:`\|\mathbf{r}\|_2` after every outer iteration.
+    With ``x0`` and ``nouter=0`` the result is ``x0`` (PyLops 2.8 returns ``2 x0``).
 
     Examples
     --------
@@ -207,6 +208,7 @@ class IRLS(SparseSolver):
             x = b.model(x0)
         else:
             x = b.model(self._y.new_zeros(b.B, b.N))
+        start = self.iiter
         while self.iiter < nouter:
             k = self.iiter
             showstep = show and (k < itershow[0] or nouter - k < itershow[1] or k % itershow[2] == 0)
@@ -215,7 +217,8 @@ class IRLS(SparseSolver):
                 break
             if self.tolIRLS > 0 and not bool(self.active.any()):
                 break
-        if x0 is not None:
+        if x0 is not None and self.iiter > start:
+            # (with no step x is still x0, which PyLops 2.8 adds once more: 2 x0 for nouter=0)
             x = b.model(x0 + x.reshape(b.B, b.N))
         return x
 
