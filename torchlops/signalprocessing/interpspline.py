@@ -51,7 +51,8 @@ class InterpCubicSpline(InterpMatrix):
         Model shape (``dims[axis] >= 2``).
     iava : :obj:`torch.Tensor` or array-like
         Fractional positions; values at or beyond ``dims[axis] - 1`` are moved just below
-        it (with a warning) and must then be unique.
+        it (with a warning) and must then be unique. Negative positions are an error
+        (PyLops 2.8 reads them through a wrapped-around index).
     bc_type : :obj:`str`, optional
         Boundary condition: only ``"natural"`` (zero second derivative at both ends).
     axis : :obj:`int`, optional
