@@ -11,9 +11,10 @@ namespace torchlops {
 // thresholding kinds of the `shrink` op
 enum ShrinkKind : int64_t { kSoft = 0, kHard = 1 };
 
-// soft thresholding v - clamp(v, -t, t): sign(v) max(|v| - t, 0), NaN stays NaN
+// soft thresholding v - clamp(v, -t, t): sign(v) max(|v| - t, 0), NaN stays NaN (in v or t)
 template <typename T>
 TL_HD T soft_(T v, T t) {
+  if (t != t) return t;          // a NaN threshold: NaN, as torch.clamp's NaN bounds give
   const T lo = v < -t ? -t : v;  // max(v, -t), v when v is NaN
   const T c = t < lo ? t : lo;   // min(lo, t)
   return v - c;

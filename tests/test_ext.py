@@ -759,3 +759,46 @@ def test_stencil_op_refuses_a_spec_whose_reach_is_too_small() -> None:
     edge[4] = 3.0
     with pytest.raises(RuntimeError, match="stencil reach must be at least 4"):
         torch.ops.torchlops.stencil_split(x, [0], [1.0], edge)
+
+
+def test_fused_steps_fall_back_and_match_on_odd_state(monkeypatch) -> None:
+    """State the fused kernels do not take (a float32 xupdate on a float64 solve, a 0-d one,
+    an operator computing in another dtype than it declares) falls back to the tensor ops; a
+    NaN per-sample threshold gives NaN as the tensor ops do; an infinite eps zeroes the model;
+    inference mode works."""
+    from torchlops.optimization.cls_sparsity import FISTA, ISTA
+
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(6, 8, generator=g, dtype=torch.float64)
+    Y = torch.randn(4, 6, generator=g, dtype=torch.float64)
+
+    def run_xu(value):
+        def run():
+            s = FISTA(tl.MatrixMult(A))
+            x = s.setup(Y, niter=6, eps=0.1, alpha=0.02, tol=0)
+            s.xupdate = value
+            return s.run(x)
+        return run
+
+    for value in (torch.full((4,), float("inf")), torch.tensor(float("inf"), dtype=torch.float64)):
+        fused, plain, _ = _fused_vs_torch(monkeypatch, run_xu(value))
+        torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-14)
+        monkeypatch.undo()
+    Op32 = tl.FunctionOperator(lambda x: x.double() @ A.T, lambda y: y.double() @ A, 6, 8, dtype=torch.float32)
+    fused, plain, _ = _fused_vs_torch(monkeypatch, lambda: ISTA(Op32).solve(Y.float(), niter=5, eps=0.1, alpha=0.02,
+                                                                              tol=0)[0])
+    torch.testing.assert_close(fused, plain)
+    monkeypatch.undo()
+    eps = torch.tensor([0.1, float("nan"), 0.1, 0.1], dtype=torch.float64)
+    for cls in (ISTA, FISTA):
+        fused, plain, calls = _fused_vs_torch(monkeypatch, lambda c=cls: c(tl.MatrixMult(A)).solve(
+            Y, niter=4, eps=eps, alpha=0.02, tol=0)[0])
+        assert calls["shrink"] == 4 and bool(torch.isnan(fused[1]).all()) and bool(torch.isnan(plain[1]).all())
+        torch.testing.assert_close(fused[[0, 2, 3]], plain[[0, 2, 3]], rtol=1e-12, atol=1e-14)
+        monkeypatch.undo()
+    for cls in (ISTA, FISTA):
+        x = cls(tl.MatrixMult(A)).solve(Y, niter=3, eps=float("inf"), alpha=0.02, tol=0)[0]
+        assert torch.equal(x, torch.zeros_like(x))
+        with torch.inference_mode():
+            xi = cls(tl.MatrixMult(A)).solve(Y, niter=5, eps=0.1, alpha=0.02, tol=0)[0]
+        torch.testing.assert_close(xi.clone(), cls(tl.MatrixMult(A)).solve(Y, niter=5, eps=0.1, alpha=0.02, tol=0)[0])

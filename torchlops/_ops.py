@@ -307,20 +307,29 @@ _REAL = (torch.float32, torch.float64)
 
 def sparse_fusable(*tensors: torch.Tensor | float | None) -> bool:
     """Whether an eager solver step over these tensors (floats and None are skipped) may run
-    the fused kernels: they are built, every tensor is a plain real float32/float64 CPU tensor,
-    and nothing needs a graph (no gradient needed, no torch.compile, forward AD, torch.func
-    transform or dispatch / function mode)."""
+    the fused kernels: they are built, every tensor is a plain CPU tensor of one real dtype
+    (float32 or float64; bool masks aside), and nothing needs a graph (no gradient needed, no
+    torch.compile, forward AD, torch.func transform or dispatch / function mode). The callers
+    check the shapes."""
     if not _SPARSE or _is_compiling() or _forward_ad._current_level >= 0 or _functorch_level() is not None:
         return False
     if _dispatch_modes() or _function_modes():
         return False
     grad = _grad_enabled()
+    dtype = None
     for t in tensors:
         if not isinstance(t, torch.Tensor):  # floats, None
             continue
         if type(t) not in _PLAIN or not t.is_cpu or (grad and t.requires_grad):
             return False
-        if t.dtype not in _REAL and t.dtype is not torch.bool:
+        dt = t.dtype
+        if dt is torch.bool:
+            continue
+        if dtype is None:
+            if dt not in _REAL:
+                return False
+            dtype = dt
+        elif dt is not dtype:
             return False
     return True
 

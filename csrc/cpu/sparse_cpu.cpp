@@ -4,8 +4,8 @@
 // fista_update: everything of a FISTA step after the operator's forward pass, in one pass over
 // the rows (the residual y - Op x, the update / l1 / residual norms, the per-sample freeze of
 // a stopped sample, the momentum of the model and of the residual), instead of about twenty
-// tensor ops. Both are exact replacements of the pure-torch step for real float32/float64
-// rows; the solvers call them in eager mode when nothing needs a gradient.
+// tensor ops. Both compute the pure-torch step for real float32/float64 rows, up to rounding
+// (norms summed in double); the solvers call them in eager mode when nothing needs a gradient.
 #include "../sparse.h"
 
 #include <ATen/Dispatch.h>

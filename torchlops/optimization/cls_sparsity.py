@@ -61,6 +61,11 @@ def _hard_bound(thresh: float, dtype: torch.dtype) -> float | None:
     return None
 
 
+def _per_row(v: torch.Tensor | float, B: int) -> bool:
+    """A float, or a tensor of one value or one per row (``(B, 1)``), as the fused kernels take."""
+    return not isinstance(v, torch.Tensor) or v.numel() == 1 or (v.numel() == B and v.dim() <= 2 and v.shape[0] == B)
+
+
 def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Tensor:
     """``x + a g`` in one pass (``a`` a float or a ``(B, 1)`` tensor)."""
     if isinstance(a, torch.Tensor):
@@ -252,13 +257,14 @@ class ISTA(SparseSolver):
     def _shrink(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """``T(z + alpha g)``: one fused pass on the CPU when nothing needs a gradient."""
         kind = self._shrinkable()
-        if kind is not None and _ops.sparse_fusable(z, g, self.alpha, self.thresh):
+        if (kind is not None and g.shape == z.shape and z.dim() == 2 and _per_row(self.alpha, z.shape[0])
+                and _per_row(self.thresh, z.shape[0]) and _ops.sparse_fusable(z, g, self.alpha, self.thresh)):
             return _ops.shrink(z, g, self.alpha, self.thresh, kind)
         return self._threshold(_axpy(z, self.alpha, g))
 
     def _threshold(self, xu: torch.Tensor) -> torch.Tensor:
         t = self.thresh
-        if type(t) is float and t >= 0 and self.SOp is None and self.decay is None and self.perc is None:
+        if type(t) is float and 0 <= t < math.inf and self.SOp is None and self.decay is None and self.perc is None:
             # torch's softshrink / hardshrink are these thresholdings exactly, in one pass
             if self.threshkind == "soft" and not xu.is_complex():
                 return torch.nn.functional.softshrink(xu, t)
@@ -313,8 +319,10 @@ class ISTA(SparseSolver):
         """The model ``(*batch, *dims)`` of the flat ``x``, remembered with the iteration's
         residuals (FISTA: ``y - Op x`` and ``y - Op z``; None: not computed) for the next step."""
         out = self._b.model(x)
-        # (no version counter while torch.compile traces: dynamo cannot guard on it)
-        self._state = (out, None if torch.compiler.is_compiling() else out._version, x, r, rz)
+        # (no version counter while torch.compile traces: dynamo cannot guard on it; inference
+        # tensors have none)
+        ver = None if torch.compiler.is_compiling() or out.is_inference() else out._version
+        self._state = (out, ver, x, r, rz)
         return out
 
     def _iterate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -452,8 +460,12 @@ class FISTA(ISTA):
         w = 1.0 + (told - 1.0) / self.t
         oxn = Op._flat(xn, False)
         act = self._act2
-        if not show and act.dtype is torch.bool and _ops.sparse_fusable(xn, xold, z, r, rz, yf, oxn, act,
-                                                                           self._xu, self._lastcost, self.eps):
+        B = xn.shape[0]
+        col = (B, 1)
+        if (not show and act.dtype is torch.bool and act.shape == col and self._xu.shape == col
+                and (self._lastcost is None or self._lastcost.shape == col) and z.shape == xold.shape == xn.shape
+                and r.shape == rz.shape == yf.shape == oxn.shape and _per_row(self.eps, B)
+                and _ops.sparse_fusable(xn, xold, z, r, rz, yf, oxn, act, self._xu, self._lastcost, self.eps)):
             # the rest of the step (below) in one pass of the CPU kernel
             x_new, self.z, r, rz, self._xu, self._act2, cost = _ops.fista_update(
                 xn, xold, z, r, rz, yf, oxn, act, self._xu, self._lastcost, w, self.tol, self.eps)
