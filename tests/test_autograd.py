@@ -284,3 +284,45 @@ def test_unrolled_cg_gradients_stay_finite_after_convergence(dtype) -> None:
     out = dc(z, torch.randn(2, 8, dtype=dtype))
     (gz,) = torch.autograd.grad(out.sum(), z)
     assert torch.isfinite(gz).all() and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("which", ["nsconv1d", "nsfilters1d", "nsconv2d", "convolve1d"])
+def test_operator_tensor_gradient_when_the_input_depends_on_it(which):
+    """d/dp || A(p)^H (A(p) A(p)^H y) ||^2 is the same through .backward(), create_graph=True,
+    torch.func.grad and gradgradcheck holds: the partial derivative of each application with
+    respect to p is taken at fixed input (the generic vjp used to add the input's own
+    dependence on p again whenever the backward ran with grad mode on)."""
+    from torchlops.signalprocessing.nonstatconvolve1d import NonStationaryConvolve1D
+    from torchlops.signalprocessing.nonstatconvolve2d import NonStationaryConvolve2D
+    from torchlops.signalprocessing.nonstatfilters1d import NonStationaryFilters1D
+
+    D = torch.float64
+    g = torch.Generator().manual_seed(0)
+    if which == "nsconv1d":
+        A, pn = NonStationaryConvolve1D(10, torch.nn.Parameter(torch.randn(2, 3, dtype=D, generator=g)), (1, 8)), "hs"
+    elif which == "nsfilters1d":
+        A, pn = NonStationaryFilters1D(torch.nn.Parameter(torch.randn(6, dtype=D, generator=g)), 3, (0, 5)), "inp"
+    elif which == "nsconv2d":
+        A, pn = NonStationaryConvolve2D((6, 5), torch.nn.Parameter(torch.randn(2, 2, 3, 3, dtype=D, generator=g)),
+                                        (1, 4), (1, 3)), "hs"
+    else:
+        A, pn = tl.Convolve1D(10, torch.nn.Parameter(torch.randn(5, dtype=D, generator=g)), offset=2), "h"
+    y = torch.randn(1, *A.dimsd, dtype=D, generator=g)
+
+    def L(p):
+        with torch.nn.utils.stateless._reparametrize_module(A, {pn: p}):
+            return (A.rmatvec(A(A.rmatvec(y))) ** 2).sum()
+
+    p0 = getattr(A, pn).detach().clone()
+    p = p0.clone().requires_grad_()
+    g_plain = torch.autograd.grad(L(p), p)[0]
+    g_graph = torch.autograd.grad(L(p), p, create_graph=True)[0]
+    g_func = torch.func.grad(L)(p0)
+    fd = torch.zeros_like(p0)
+    for i in range(p0.numel()):
+        e = torch.zeros_like(p0).view(-1)
+        e[i] = 1e-6
+        fd.view(-1)[i] = (L(p0 + e.view(p0.shape)) - L(p0 - e.view(p0.shape))) / 2e-6
+    for got in (g_plain, g_graph, g_func):
+        torch.testing.assert_close(got, fd, rtol=1e-6, atol=1e-6 * float(fd.abs().max()))
+    assert torch.autograd.gradgradcheck(L, (p0.clone().requires_grad_(),))

@@ -261,10 +261,12 @@ def _tensor_vjp(
             return list(grads)
     create = torch.is_grad_enabled()
     with torch.enable_grad():
-        if create:
-            ins_t = list(tensors)
-        else:
-            ins_t = [t.detach().requires_grad_(n) if n else t for t, n in zip(tensors, needs)]
+        # the partial derivative at fixed x: differentiate with respect to fresh aliases of the
+        # tensors (a view is a new node), not the tensors themselves, which x may depend on
+        # too (x = A^H y with the same A) and which a graph for double backward must keep
+        ins_t = [(t.view_as(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
+                 for t, n in zip(tensors, needs)]
+        if not create:
             xb = xb.detach()
         wrt = [t for t, n in zip(ins_t, needs) if n]
         with bind_tensors(op, ins_t):
