@@ -267,3 +267,44 @@ def test_data_consistency_under_torch_func(implicit):
     assert sorted(dc.state_dict()) == ["Op.diag", "rho"]  # A^H A adds no second copy
     if not implicit:
         torch.testing.assert_close(torch.compile(dc, fullgraph=True, backend="eager")(z, y).detach(), ref)
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "unrolled"])
+def test_dataconsistency_vmap_with_a_learnable_operator(implicit):
+    """vmap(layer) backward reaches rho, the operator's tensor and z as the batched call does;
+    vmap(grad(functional_call)) over an ensemble of operator tensors equals the loop."""
+    D = torch.float64
+    g = torch.Generator().manual_seed(0)
+    d0 = torch.rand(6, dtype=D, generator=g) + 0.5
+    z0, y = torch.randn(3, 6, dtype=D, generator=g), torch.randn(3, 6, dtype=D, generator=g)
+    dc = DataConsistency(torchlops.Diagonal(nn.Parameter(d0.clone())), lam=0.7, niter=20, implicit=implicit).double()
+    grads = []
+    for mode in ("batched", "vmap"):
+        dc.zero_grad()
+        z = z0.clone().requires_grad_()
+        out = dc(z, y) if mode == "batched" else torch.func.vmap(dc)(z, y)
+        (out**2).sum().backward()
+        grads.append((dc.rho.grad.clone(), dc.Op.diag.grad.clone(), z.grad.clone()))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    params = {k: v.detach() for k, v in dc.named_parameters()}
+
+    def f(p):
+        return (torch.func.functional_call(dc, p, (z0, y)) ** 2).sum()
+
+    ens = {k: torch.stack([v, 1.1 * v, 0.9 * v]) for k, v in params.items()}
+    gv = torch.func.vmap(torch.func.grad(f))(ens)
+    for i in range(3):
+        ref = torch.func.grad(f)({k: v[i] for k, v in ens.items()})
+        for k in params:
+            torch.testing.assert_close(gv[k][i], ref[k])
+
+
+def test_dataconsistency_follows_a_dtype_move():
+    """A layer built in float64 and moved to float32 computes and returns float32."""
+    dc = DataConsistency(torchlops.Diagonal(torch.rand(5, dtype=torch.float64) + 0.5), lam=0.5)
+    dc(torch.zeros(2, 5, dtype=torch.float64), torch.ones(2, 5, dtype=torch.float64))
+    dc = dc.to(torch.float32)
+    for implicit in (True, False):
+        dc.implicit = implicit
+        assert dc(torch.zeros(2, 5), torch.ones(2, 5)).dtype == torch.float32

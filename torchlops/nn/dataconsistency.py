@@ -49,7 +49,11 @@ class _ImplicitDC(torch.autograd.Function):
     @staticmethod
     def forward(layer: DataConsistency, names: list[str], b: torch.Tensor, lam: torch.Tensor,
                 x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        return _NormalSolve(layer.Op, layer.niter, layer._normal())(b, lam, x0.detach())
+        # the operator with the tensors given here (under vmap they are this level's, not the
+        # live module's)
+        solver = _NormalSolve(layer.Op, layer.niter, layer._normal())
+        return torch.func.functional_call(solver, {f"Op.{k}": v for k, v in zip(names, tensors, strict=True)},
+                                          (b, lam, x0.detach()))
 
     @staticmethod
     def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
@@ -74,12 +78,19 @@ class _ImplicitDC(torch.autograd.Function):
         gts: list[torch.Tensor | None] = [None] * ctx.ntens
         want = [i for i in range(ctx.ntens) if ctx.needs_input_grad[5 + i]]
         if want:
-            with torch.enable_grad():
-                # -Re <A mu, A x> with mu and x held fixed, differentiated wrt the operator's tensors
-                Ax = torch.func.functional_call(Op, params, (x.detach(),))
-                Amu = torch.func.functional_call(Op, params, (mu.detach(),))
-                phi = -(Amu.conj() * Ax).real.sum() if Ax.is_complex() else -(Amu * Ax).sum()
-                out = torch.autograd.grad(phi, [tensors[i] for i in want], allow_unused=True)
+            xd, mud = x.detach(), mu.detach()
+            wnames = [ctx.names[i] for i in want]
+
+            def phi(*ts: torch.Tensor) -> torch.Tensor:
+                # -Re <A mu, A x> with mu and x held fixed, as a function of the operator's tensors
+                p = {**params, **dict(zip(wnames, ts, strict=True))}
+                Ax = torch.func.functional_call(Op, p, (xd,))
+                Amu = torch.func.functional_call(Op, p, (mud,))
+                return -(Amu.conj() * Ax).real.sum() if Ax.is_complex() else -(Amu * Ax).sum()
+
+            # (torch.func.grad: also inside vmap's generated backward, where the saved tensors
+            # do not require grad at this level)
+            out = torch.func.grad(phi, argnums=tuple(range(len(want))))(*[tensors[i] for i in want])
             for i, gi in zip(want, out, strict=True):
                 gts[i] = gi
         return (None, None, mu if ctx.needs_input_grad[2] else None, glam, None, *gts)
@@ -180,7 +191,8 @@ class DataConsistency(nn.Module):
         """``A^H A``, built once per operator outside the module tree (no second copy of the
         operator's tensors in ``state_dict``; ``torch.compile`` cannot build it while tracing)."""
         cache = self.__dict__.get("_normal_cache")
-        if cache is None or cache[0] is not self.Op:
-            cache = (self.Op, self.Op.H @ self.Op)
+        key = (self.Op, self.Op.dtype)  # (a layer moved to another dtype gets its A^H A anew)
+        if cache is None or cache[0] is not key[0] or cache[1] != key[1]:
+            cache = (*key, self.Op.H @ self.Op)
             self.__dict__["_normal_cache"] = cache
-        return cache[1]
+        return cache[2]
