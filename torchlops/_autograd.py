@@ -102,7 +102,9 @@ def run_kernel(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tens
             x = x.reshape(nb, *ins)
     elif x.shape[0] != nb or x.shape[1:] != ins:
         x = x.reshape(nb, *ins)
-    if _holds(op, tensors):
+    if _holds(op, tensors) or torch.compiler.is_compiling():
+        # (while torch.compile traces, the arguments stand for the operator's own tensors and
+        # rebinding them would be a side effect the graph cannot hold)
         return op._rmatvec(x) if adjoint else op._matvec(x)
     with bind_tensors(op, tensors):
         return op._rmatvec(x) if adjoint else op._matvec(x)

@@ -69,7 +69,7 @@ def next_fast_len(n: int) -> int:
         if k == 1:
             break
         m += 2
-    if len(_FAST_LEN) < 4096:
+    if len(_FAST_LEN) < 4096 and not torch.compiler.is_compiling():  # (no side effect in a traced graph)
         _FAST_LEN[n] = m
     return m
 
