@@ -308,3 +308,31 @@ def test_dataconsistency_follows_a_dtype_move():
     for implicit in (True, False):
         dc.implicit = implicit
         assert dc(torch.zeros(2, 5), torch.ones(2, 5)).dtype == torch.float32
+
+
+def test_module_lists_shapes_and_integer_arguments():
+    """A ModuleList of per-iteration modules is a list (UnrolledProximalGradient,
+    LearnedPrimalDual); x0 of another batch and physics_loss batches that differ are clear
+    errors; filter positions must be integers; numpy ints are ints."""
+    import numpy as np
+
+    from torchlops.nn import LearnedPrimalDual, UnrolledProximalGradient, physics_loss
+    from torchlops.signalprocessing.fredholm1 import Fredholm1
+    from torchlops.signalprocessing.nonstatconvolve1d import NonStationaryConvolve1D
+    from torchlops.signalprocessing.nonstatfilters1d import NonStationaryFilters1D
+
+    A = torchlops.MatrixMult(torch.randn(10, 10))
+    mods = nn.ModuleList([nn.Identity(), nn.Identity()])
+    net = UnrolledProximalGradient(A, n_iter=2, prox=mods)
+    assert len(net.prox) == 2 and net(torch.randn(3, 10)).shape == (3, 10)
+    with pytest.raises(ValueError, match="x0 must hold one model or one per sample"):
+        UnrolledISTA(A, n_iter=2, step=0.1)(torch.randn(2, 3, 10), x0=torch.zeros(3, 10))
+    with pytest.raises(ValueError, match="x and y must hold the same batch"):
+        physics_loss(A, torch.randn(2, 3, 10), torch.randn(3, 2, 10))
+    blocks = [nn.Conv1d(6, 5, 3, padding=1) for _ in range(2)]
+    lpd = LearnedPrimalDual(A, n_iter=2, primal_blocks=nn.ModuleList(blocks))
+    assert all(a is b for a, b in zip(lpd.primal_blocks, blocks, strict=True))
+    with pytest.raises(ValueError, match="must be integers"):
+        NonStationaryConvolve1D(12, torch.randn(2, 3), (1.5, 6.5))
+    assert NonStationaryFilters1D(torch.randn(12), np.int64(3), (2, 9)).hsize == 3
+    assert Fredholm1(torch.randn(3, 4, 5), nz=np.int64(2)).nz == 2

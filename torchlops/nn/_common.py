@@ -74,9 +74,9 @@ def physics_loss(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.
     tensor(5.)
     """
     Op = check_operator(Op)
-    _, xb = split_batch(x, Op.dims, "x")
-    _, yb = split_batch(y, Op.dimsd, "y")
-    if xb.shape[0] != yb.shape[0]:
+    xbatch, xb = split_batch(x, Op.dims, "x")
+    ybatch, yb = split_batch(y, Op.dimsd, "y")
+    if tuple(xbatch) != tuple(ybatch):
         raise ValueError(f"x and y must hold the same batch, got {tuple(x.shape)} and {tuple(y.shape)}")
     r = Op(xb) - yb
     r2 = (r.real**2 + r.imag**2) if r.is_complex() else r**2

@@ -18,7 +18,8 @@ def _blocks(given: Sequence[nn.Module] | None, factory: Callable[[int, int, int]
             cin: int, cout: int, ndim: int, what: str) -> nn.ModuleList:
     if given is None:
         return nn.ModuleList(factory(cin, cout, ndim) for _ in range(n_iter))
-    if isinstance(given, nn.Module) or not all(isinstance(b, nn.Module) for b in given):
+    if (isinstance(given, nn.Module) and not isinstance(given, nn.ModuleList)) or not all(
+            isinstance(b, nn.Module) for b in given):
         raise TypeError(f"{what} must be a list of nn.Module, got {type(given).__name__}")
     if len(given) != n_iter:
         raise ValueError(f"{what} must hold n_iter = {n_iter} modules, got {len(given)}")

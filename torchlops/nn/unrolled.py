@@ -45,6 +45,14 @@ def _zeros(Op: LinearOperator, yb: torch.Tensor) -> torch.Tensor:
     return torch.zeros(yb.shape[0], *Op.dims, dtype=dt, device=yb.device)
 
 
+def _start(x0: torch.Tensor, dims: tuple[int, ...], nb: int) -> torch.Tensor:
+    """The starting model ``(nb, *dims)`` from ``x0``: one model or one per sample of ``y``."""
+    xb = split_batch(x0, dims, "x0")[1]
+    if xb.shape[0] not in (1, nb):
+        raise ValueError(f"x0 must hold one model or one per sample of y ({nb}), got shape {tuple(x0.shape)}")
+    return xb.expand(nb, *dims)
+
+
 def _gradient(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """:math:`\\mathbf{A}^H(\\mathbf{A}\\mathbf{x} - \\mathbf{y})` (one forward and one adjoint pass)."""
     return Op.rmatvec(Op(x) - y)
@@ -140,7 +148,7 @@ class UnrolledISTA(nn.Module):
         if x0 is None:
             x = _zeros(self.Op, yb)
         else:
-            x = split_batch(x0, self.Op.dims, "x0")[1].expand(yb.shape[0], *self.Op.dims)
+            x = _start(x0, self.Op.dims, yb.shape[0])
         for k in range(self.n_iter):
             # x_{k+1} = S_{tau_k}(x_k - alpha_k A^H (A x_k - y))
             x = soft_threshold(x - steps[k] * _gradient(self.Op, x, yb), thresholds[k])
@@ -206,6 +214,8 @@ class UnrolledProximalGradient(nn.Module):
         super().__init__()
         self.Op = check_operator(Op)
         self.n_iter = _check_niter(n_iter)
+        if isinstance(prox, nn.ModuleList):  # (a container of per-iteration modules, not one module)
+            prox = list(prox)
         if isinstance(prox, nn.Module):
             mods = [prox] if shared else [copy.deepcopy(prox) for _ in range(self.n_iter)]
         elif isinstance(prox, Sequence) and all(isinstance(p, nn.Module) for p in prox):
@@ -232,7 +242,7 @@ class UnrolledProximalGradient(nn.Module):
         if x0 is None:
             x = _zeros(self.Op, yb)
         else:
-            x = split_batch(x0, self.Op.dims, "x0")[1].expand(yb.shape[0], *self.Op.dims)
+            x = _start(x0, self.Op.dims, yb.shape[0])
         for k in range(self.n_iter):
             prox = self.prox[k if len(self.prox) > 1 else 0]
             # x_{k+1} = P_k(x_k - alpha_k A^H (A x_k - y))

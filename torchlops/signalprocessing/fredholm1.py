@@ -65,8 +65,9 @@ class Fredholm1(LinearOperator):
         g, dt = operator_tensor(G, "G", dtype)
         if g.dim() != 3:
             raise ValueError(f"G must have shape (nsl, nx, ny), got {tuple(g.shape)}")
-        if isinstance(nz, bool) or not isinstance(nz, int) or nz < 1:
+        if isinstance(nz, bool) or not hasattr(nz, "__index__") or int(nz) < 1:
             raise ValueError(f"nz must be a positive int, got {nz!r}")
+        nz = int(nz)
         nsl, nx, ny = g.shape
         super().__init__(dims=(nsl, ny, nz), dimsd=(nsl, nx, nz), dtype=dt, name=name)
         self.nsl, self.nx, self.ny, self.nz = nsl, nx, ny, nz

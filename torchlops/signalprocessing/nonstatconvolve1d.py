@@ -21,9 +21,12 @@ __all__ = ["NonStationaryConvolve1D", "check_control_points", "check_engine"]
 def check_control_points(ih: Sequence[int], n: int, name: str = "ih") -> tuple[int, ...]:
     """Filter positions: regularly sampled ints in ``[0, n)``."""
     try:
-        pts = tuple(int(i) for i in ih)
+        vals = list(ih)
+        pts = tuple(int(i) for i in vals)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of ints, got {ih!r}") from None
+    if any(float(v) != p for v, p in zip(vals, pts)):
+        raise ValueError(f"the indices {name} of the filters must be integers, got {tuple(vals)}")
     if len(pts) == 0:
         raise ValueError(f"{name} must hold at least one filter position, got {pts}")
     if len({b - a for a, b in zip(pts[:-1], pts[1:])}) > 1:

@@ -69,8 +69,9 @@ class NonStationaryFilters1D(LinearOperator):
         t, dt = operator_tensor(inp, "inp", dtype)
         if t.dim() != 1:
             raise ValueError(f"inp must be 1-dimensional, got shape {tuple(t.shape)}")
-        if isinstance(hsize, bool) or not isinstance(hsize, int):
+        if isinstance(hsize, bool) or not hasattr(hsize, "__index__"):
             raise TypeError(f"hsize must be an int, got {type(hsize).__name__}")
+        hsize = int(hsize)
         check_odd((hsize,))
         self.ih = check_control_points(ih, t.shape[0])
         super().__init__(dims=(len(self.ih), hsize), dimsd=tuple(t.shape), dtype=dt, name=name)
