@@ -802,3 +802,26 @@ def test_fused_steps_fall_back_and_match_on_odd_state(monkeypatch) -> None:
         with torch.inference_mode():
             xi = cls(tl.MatrixMult(A)).solve(Y, niter=5, eps=0.1, alpha=0.02, tol=0)[0]
         torch.testing.assert_close(xi.clone(), cls(tl.MatrixMult(A)).solve(Y, niter=5, eps=0.1, alpha=0.02, tol=0)[0])
+
+
+def test_sparse_args_check_in_cpp_matches_the_python_rules(monkeypatch) -> None:
+    """_ops.sparse_fusable's per-tensor rules, in C++ and in Python, on the same arguments."""
+    x = torch.randn(2, 3, dtype=torch.float64)
+    mask = torch.ones(2, 1, dtype=torch.bool)
+
+    class Sub(torch.Tensor):
+        pass
+
+    cases = [
+        (x, mask, 0.5, None), (x.float(), x.float()), (x, x.float()), (x.to(torch.complex128),),
+        (torch.nn.Parameter(x.clone()),), (x.clone().requires_grad_(),), (x.as_subclass(Sub),),
+        (x.to_sparse(),), (torch.ones(2, dtype=torch.int64),), (mask, x.float()), (), (None, 1.0),
+    ]
+    got = {}
+    for name, ok in (("cpp", _ops._ARGS_OK), ("python", None)):
+        monkeypatch.setattr(_ops, "_ARGS_OK", ok)
+        got[name] = [_ops.sparse_fusable(*c) for c in cases]
+        with torch.no_grad():
+            got[name] += [_ops.sparse_fusable(x.clone().requires_grad_())]
+    assert got["cpp"] == got["python"]
+    assert got["cpp"] == [True, True, False, False, False, False, False, False, False, True, True, True, True]

@@ -303,6 +303,8 @@ def convolve(
 #: the fused solver steps are built (csrc/cpu/sparse_cpu.cpp; CPU only)
 _SPARSE = _C is not None and hasattr(_C, "fista_update")
 _REAL = (torch.float32, torch.float64)
+#: the per-tensor checks below in C++ (the same rules)
+_ARGS_OK = getattr(_C, "sparse_args_ok", None) if _SPARSE else None
 
 
 def sparse_fusable(*tensors: torch.Tensor | float | None) -> bool:
@@ -315,12 +317,14 @@ def sparse_fusable(*tensors: torch.Tensor | float | None) -> bool:
         return False
     if _dispatch_modes() or _function_modes():
         return False
+    if _ARGS_OK is not None:
+        return _ARGS_OK(*tensors)
     grad = _grad_enabled()
     dtype = None
     for t in tensors:
         if not isinstance(t, torch.Tensor):  # floats, None
             continue
-        if type(t) not in _PLAIN or not t.is_cpu or (grad and t.requires_grad):
+        if type(t) not in _PLAIN or not t.is_cpu or t.layout is not torch.strided or (grad and t.requires_grad):
             return False
         dt = t.dtype
         if dt is torch.bool:

@@ -454,18 +454,30 @@ class FISTA(ISTA):
             r = yf - Op._flat(xold, False)
             rz = r if z is xold else yf - Op._flat(z, False)
         self._monitor(rz)
-        xn = self._shrink(z, Op._flat(rz, True))
+        g = Op._flat(rz, True)
+        act = self._act2
+        B = g.shape[0]
+        col = (B, 1)
+        # the fused CPU kernels take this step when the state is plain tensors of one dtype and
+        # shape (B, n) / (B, 1) and nothing needs a gradient (one check for both kernels; the
+        # forward pass below is checked on its own)
+        fuse = (not show and act.dtype is torch.bool and act.shape == col and self._xu.shape == col
+                and (self._lastcost is None or self._lastcost.shape == col) and z.shape == xold.shape == g.shape
+                and r.shape == rz.shape == yf.shape and _per_row(self.eps, B) and _per_row(self.alpha, B)
+                and _per_row(self.thresh, B)
+                and _ops.sparse_fusable(g, xold, z, r, rz, yf, act, self._xu, self._lastcost, self.eps,
+                                        self.alpha, self.thresh))
+        kind = self._shrinkable() if fuse else None
+        if kind is not None:
+            xn = _ops.shrink(z, g, self.alpha, self.thresh, kind)
+        else:
+            xn = self._shrink(z, g)
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
         w = 1.0 + (told - 1.0) / self.t
         oxn = Op._flat(xn, False)
-        act = self._act2
-        B = xn.shape[0]
-        col = (B, 1)
-        if (not show and act.dtype is torch.bool and act.shape == col and self._xu.shape == col
-                and (self._lastcost is None or self._lastcost.shape == col) and z.shape == xold.shape == xn.shape
-                and r.shape == rz.shape == yf.shape == oxn.shape and _per_row(self.eps, B)
-                and _ops.sparse_fusable(xn, xold, z, r, rz, yf, oxn, act, self._xu, self._lastcost, self.eps)):
+        if (fuse and oxn.dtype is g.dtype and xn.dtype is g.dtype and oxn.shape == r.shape
+                and type(oxn) in _ops._PLAIN and oxn.is_cpu and not oxn.requires_grad and not xn.requires_grad):
             # the rest of the step (below) in one pass of the CPU kernel
             x_new, self.z, r, rz, self._xu, self._act2, cost = _ops.fista_update(
                 xn, xold, z, r, rz, yf, oxn, act, self._xu, self._lastcost, w, self.tol, self.eps)
