@@ -1017,3 +1017,31 @@ def test_function_operator_checks_what_its_functions_return():
         F.H @ torch.randn(2, 3)
     G = tl.FunctionOperator(lambda x: x[..., :3], lambda y: torch.nn.functional.pad(y, (0, 2)), 3, 5)
     assert (G @ torch.randn(2, 5)).shape == (2, 3) and (G.H @ torch.randn(3)).shape == (5,)
+
+
+def test_eigs_repeated_small_norm_and_wide():
+    """Repeated eigenvalues keep their multiplicity (the Krylov process restarts from a new
+    direction when its space closes); an operator of tiny norm is no breakdown; a wide
+    operator gives the neigs values asked for."""
+    D = tl.Diagonal(torch.tensor([6.0, 6.0, 1.0, 2.0, 3.0], dtype=torch.float64))
+    for sym in (True, False):
+        torch.testing.assert_close(D.eigs(neigs=2, symmetric=sym).real, torch.tensor([6.0, 6.0], dtype=torch.float64))
+    D2 = tl.Diagonal(torch.tensor([1.0, 1.0, 5.0, 6.0, 7.0], dtype=torch.float64))
+    torch.testing.assert_close(D2.eigs(neigs=2, symmetric=True, which="SM"), torch.tensor([1.0, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(tl.Zero(4, 4, dtype=torch.float64).eigs(neigs=2).abs(), torch.zeros(2, dtype=torch.float64))
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(6, 6, dtype=torch.float64, generator=g)
+    B = B + B.T
+    ref = torch.linalg.eigvalsh(B)
+    top = ref[ref.abs().argmax()]
+    c_ref = torch.linalg.cond(B)
+    for scale in (1.0, 1e-10, 1e-13):
+        A = tl.MatrixMult(scale * B)
+        torch.testing.assert_close(A.eigs(neigs=1, symmetric=True)[0], scale * top, rtol=1e-8, atol=0)
+        torch.testing.assert_close(A.cond(), c_ref, rtol=1e-8, atol=0)
+    W = tl.MatrixMult(torch.randn(4, 7, dtype=torch.float64, generator=g))
+    sv = torch.linalg.svdvals(W.A)
+    for k in (4, 5, 6, 7):
+        vals = W.eigs(neigs=k)
+        assert vals.numel() == k
+        torch.testing.assert_close(vals[:4], sv, rtol=1e-8, atol=1e-10)

@@ -420,3 +420,20 @@ def test_next_fast_len_even_smooth_minimal() -> None:
         assert m >= n and smooth_even(m), (n, m)
         assert not any(smooth_even(k) for k in range(n, m)), (n, m)
     assert next_fast_len(606) == 640 and next_fast_len(625) == 640  # not 625 (odd)
+
+
+def test_offsets_numpy_ints_and_no_floats() -> None:
+    """PyLops' examples pass numpy ints (``ricker``'s centre) as offsets; fractional offsets
+    are refused rather than truncated."""
+    h = torch.randn(7, dtype=torch.float64)
+    x = torch.randn(20, dtype=torch.float64)
+    torch.testing.assert_close(Convolve1D(20, h, offset=np.int64(3)) @ x, Convolve1D(20, h, offset=3) @ x)
+    h2 = torch.randn(3, 3, dtype=torch.float64)
+    X = torch.randn(6, 5, dtype=torch.float64)
+    torch.testing.assert_close(ConvolveND((6, 5), h2, offset=np.int64(1)) @ X, ConvolveND((6, 5), h2, offset=(1, 1)) @ X)
+    torch.testing.assert_close(ConvolveND((6, 5), h2, offset=np.array([1, 2])) @ X,
+                               ConvolveND((6, 5), h2, offset=(1, 2)) @ X)
+    with pytest.raises(TypeError, match="offset must be an int or a sequence of ints"):
+        ConvolveND((6, 5), h2, offset=(1.7, 0.2))
+    with pytest.raises(TypeError, match="offset must be an int"):
+        Convolve1D(20, h, offset=2.0)

@@ -58,24 +58,48 @@ def power_iteration(
 
 def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) -> torch.Tensor:
     """Projected matrix of an m-step Lanczos (hermitian) or Arnoldi process with full
-    re-orthogonalisation, started from a fixed-seed random vector."""
+    re-orthogonalisation, started from a fixed-seed random vector. When the Krylov space
+    closes (an invariant subspace: repeated eigenvalues, or a start vector in few
+    eigenvectors), the process goes on from a new random vector orthogonal to the basis, so
+    m = n steps give every eigenvalue with its multiplicity. Breakdown is judged relative
+    to the largest ||A v|| seen (an operator of tiny norm is not a breakdown)."""
     gen = torch.Generator(device="cpu").manual_seed(0)
-    v = torch.randn(n, dtype=dtype, generator=gen).to(device)
+
+    def fresh(j: int) -> torch.Tensor | None:
+        """A unit vector orthogonal to V[:j], or None when they span everything."""
+        for _ in range(3):
+            w = torch.randn(n, dtype=dtype, generator=gen).to(device)
+            w0 = torch.linalg.vector_norm(w)
+            for _ in range(2):
+                w = w - (V[:j].conj() @ w) @ V[:j]
+            nw = torch.linalg.vector_norm(w)
+            if float(nw) > 1e-8 * float(w0):
+                return w / nw
+        return None
+
     V = torch.zeros(m + 1, n, dtype=dtype, device=device)
     H = torch.zeros(m + 1, m, dtype=dtype, device=device)
-    V[0] = v / torch.linalg.vector_norm(v)
-    k = m
+    V[0] = fresh(0)
+    k, anorm = m, 0.0
     for j in range(m):
         w = apply(V[j])
+        anorm = max(anorm, float(torch.linalg.vector_norm(w)))
         for _ in range(2):  # twice is enough (Kahan)
             h = V[: j + 1].conj() @ w
             w = w - h @ V[: j + 1]
             H[: j + 1, j] += h
         beta = torch.linalg.vector_norm(w)
+        if float(beta) <= 1e-12 * anorm or anorm == 0.0:
+            # invariant subspace: H[j + 1, j] = 0, continue from a new direction
+            if j + 1 == m:
+                break
+            v = fresh(j + 1)
+            if v is None:  # (the basis spans the space)
+                k = j + 1
+                break
+            V[j + 1] = v
+            continue
         H[j + 1, j] = beta
-        if float(beta) <= 1e-12 * max(1.0, float(torch.linalg.vector_norm(H[: j + 2, j]))):
-            k = j + 1
-            break
         V[j + 1] = w / beta
     Hm = H[:k, :k]
     if hermitian:
@@ -125,8 +149,9 @@ def operator_eigs(
                     f"ask for neigs <= {vals.numel()}"
                 )
             A = Op.todense()
-            if M != N:
+            if M != N:  # (the N singular values of the normal operator's square root, zeros included)
                 vals = torch.linalg.svdvals(A)
+                vals = torch.cat([vals, vals.new_zeros(N - vals.numel())])
             elif symmetric:
                 vals = torch.linalg.eigvalsh((A + A.conj().T) / 2)
             else:

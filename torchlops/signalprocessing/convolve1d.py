@@ -91,8 +91,9 @@ class Convolve1D(LinearOperator):
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
         check_filter(t, 1, batched_filter)
-        if isinstance(offset, bool) or not isinstance(offset, int):
+        if isinstance(offset, bool) or not hasattr(offset, "__index__"):  # (numpy ints are ints)
             raise TypeError(f"offset must be an int, got {type(offset).__name__}")
+        offset = int(offset)
         nh, n = t.shape[-1], dims[ax]
         if nh <= n:
             if offset > nh - 1:

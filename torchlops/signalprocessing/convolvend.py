@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torchlops import _ops
@@ -226,12 +227,15 @@ def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
 
 def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
     """Offsets as ``n`` ints (an int is used for every axis)."""
-    if isinstance(offset, int) and not isinstance(offset, bool):
+    if hasattr(offset, "__index__") and not isinstance(offset, bool) and np.ndim(offset) == 0:  # (numpy ints too)
         return (int(offset),) * n
     try:
-        off = tuple(int(o) for o in offset)
+        vals = list(offset)
     except TypeError:
         raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
+    if any(isinstance(o, bool) or not hasattr(o, "__index__") for o in vals):
+        raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}")
+    off = tuple(int(o) for o in vals)
     if len(off) != n:
         raise ValueError(f"offset must have one entry per filter dimension ({n}), got {off}")
     return off
