@@ -1045,3 +1045,17 @@ def test_eigs_repeated_small_norm_and_wide():
         vals = W.eigs(neigs=k)
         assert vals.numel() == k
         torch.testing.assert_close(vals[:4], sv, rtol=1e-8, atol=1e-10)
+
+
+def test_apply_columns_masks_and_fractional_indices():
+    """A boolean mask selects columns (NumPy indexing); fractional indices are an error rather
+    than truncated."""
+    A = torch.randn(4, 6, dtype=torch.float64)
+    Op = tl.MatrixMult(A)
+    mask = torch.tensor([True, False, True, False, False, True])
+    torch.testing.assert_close(Op.apply_columns(mask).todense(), A[:, mask])
+    torch.testing.assert_close(Op.apply_columns(np.array([1, 3])).todense(), A[:, [1, 3]])
+    with pytest.raises(TypeError, match="cols must hold integer indices"):
+        Op.apply_columns([0.5])
+    with pytest.raises(ValueError, match="boolean cols mask must have 6 entries"):
+        Op.apply_columns([True, False])

@@ -253,7 +253,14 @@ class ColumnOperator(LinearOperator):
     _composite = True
 
     def __init__(self, Op: LinearOperator, cols: Any) -> None:
-        idx = torch.as_tensor(cols, dtype=torch.long).reshape(-1)
+        raw = torch.as_tensor(cols).reshape(-1)
+        if raw.dtype == torch.bool:  # a mask of the columns, as NumPy indexes with one
+            if raw.numel() != Op.shape[1]:
+                raise ValueError(f"a boolean cols mask must have {Op.shape[1]} entries, got {raw.numel()}")
+            raw = raw.nonzero().reshape(-1)
+        elif raw.is_floating_point() or raw.is_complex():
+            raise TypeError(f"cols must hold integer indices (or be a boolean mask), got dtype {raw.dtype}")
+        idx = raw.to(torch.long)
         n = Op.shape[1]
         if idx.numel() and (idx.min() < -n or idx.max() >= n):
             raise ValueError(f"cols must lie in [-{n}, {n}), got values in [{int(idx.min())}, {int(idx.max())}]")
