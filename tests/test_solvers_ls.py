@@ -618,3 +618,29 @@ def test_power_iteration_start_dtype_narrower_than_operator():
     N = MatrixMult(torch.diag(torch.tensor([1.0, 3.0, 9.0], dtype=torch.float64)))
     e = power_iteration(N, 300, 1e-12, "float32")[0]  # PyLops' default dtype name on a float64 operator
     assert e.dtype == torch.float64 and abs(float(e) - 9.0) < 1e-6
+
+
+@pytest.mark.parametrize("which", ["cgls", "cg", "normal-pylops"])
+def test_implicit_gradient_of_a_small_loss(which):
+    """The backward's CG bound is relative to its right-hand side as the forward's is to its
+    own: a loss scaled by 1e-3 (||g||^2 below the forward's absolute tol) gets the scaled
+    gradient, not zero."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(30, 10, dtype=torch.float64, generator=g)
+    y0 = torch.randn(30, dtype=torch.float64, generator=g)
+    w = torch.randn(10, dtype=torch.float64, generator=g)
+    S = A.T @ A + torch.eye(10, dtype=torch.float64)
+    f = {
+        "cgls": lambda yy, imp: cgls(MatrixMult(A), yy, niter=50, implicit=imp).x,
+        "cg": lambda yy, imp: cg(MatrixMult(S), yy[:10], niter=50, implicit=imp).x,
+        "normal-pylops": lambda yy, imp: normal_equations_inversion(MatrixMult(A), yy, None, epsI=0.1,
+                                                                    engine="pylops", niter=50, implicit=imp)[0],
+    }[which]
+    def grad(scale, imp):
+        yy = y0.clone().requires_grad_()
+        (scale * (w * f(yy, imp)).sum()).backward()
+        return yy.grad
+
+    gi, gu = grad(1.0, True), grad(1.0, False)
+    assert float((gi - gu).norm()) <= 5e-3 * float(gu.norm())
+    torch.testing.assert_close(grad(1e-3, True), 1e-3 * gi, rtol=1e-6, atol=1e-12 * float(gi.abs().max()))

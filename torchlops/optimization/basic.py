@@ -88,7 +88,15 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
 
     def adjoint(g: torch.Tensor) -> torch.Tensor:
         nd = ndamp.detach() if isinstance(ndamp, torch.Tensor) else ndamp
-        t = tol(g.reshape(g.shape[0], -1)) if callable(tol) else tol  # (a bound relative to g)
+        gf = g.reshape(g.shape[0], -1)
+        t = tol(gf) if callable(tol) else tol  # (a bound relative to g)
+        k0 = getattr(held.get("solver"), "_kold0", None)
+        if not callable(tol) and tol > 0 and isinstance(k0, torch.Tensor) and k0.shape == gf.shape[:1]:
+            # the forward stopped at ||r||^2 < tol on the scale of its right-hand side (kold0):
+            # the backward asks as much relative to its own (g), and never less than before (a
+            # small loss gave ||g||^2 < tol: no step, a zero gradient)
+            rel = tol * (gf.abs() ** 2).sum(-1) / k0.to(gf.real.dtype)
+            t = torch.where(k0 > 0, torch.minimum(rel, torch.full_like(rel, tol)), torch.full_like(rel, tol))
         return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
 
     xf = implicit_solve(solve, residual, adjoint, inputs, aliases)

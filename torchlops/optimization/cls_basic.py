@@ -180,6 +180,7 @@ class CG(_Batched):
             r = r - self._A(x) - damp * x
         self.r, self.c = r, r
         self.kold = bnorm2(r)
+        self._kold0 = self.kold  # (the scale of tol: implicit backward solves are relative to it)
         self._floor = floor_of(self.kold)
         self.cost.append(self.kold.sqrt())
         if show:
@@ -287,6 +288,7 @@ class CGLS(_Batched):
             c = self._AH(s) - self.damp * x
         self.s, self.c, self.q = s, c, self._A(c)
         self.kold = bnorm2(c)
+        self._kold0 = self.kold  # (see CG)
         self._floor = floor_of(self.kold)
         self.cost1 = []
         self._costs(x)

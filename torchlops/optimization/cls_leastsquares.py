@@ -256,7 +256,7 @@ class NormalEquationsInversion(_NoStep):
                 with torch.no_grad():
                     xs = solver.solve(self.y_normal.detach(), x0=_detach(x), show=show, progress=progress,
                                       **{k: _detach(v) for k, v in kw.items()})[0]
-                return xs.reshape(self.B, -1), None
+                return xs.reshape(self.B, -1), solver  # (its initial residual scales the backward's tol)
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
