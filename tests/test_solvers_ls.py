@@ -644,3 +644,24 @@ def test_implicit_gradient_of_a_small_loss(which):
     gi, gu = grad(1.0, True), grad(1.0, False)
     assert float((gi - gu).norm()) <= 5e-3 * float(gu.norm())
     torch.testing.assert_close(grad(1e-3, True), 1e-3 * gi, rtol=1e-6, atol=1e-12 * float(gi.abs().max()))
+
+
+def test_unrolled_lsqr_with_a_zero_sample_has_finite_gradients():
+    """A y = 0 sample is frozen from the start; its zero rotations must not put NaN into the
+    gradients of the shared operator or of the other samples (they equal those of the batch
+    without it)."""
+    g = torch.Generator().manual_seed(0)
+    A0 = torch.randn(20, 8, dtype=torch.float64, generator=g)
+    Y = torch.randn(2, 20, dtype=torch.float64, generator=g)
+    Y[1] = 0
+    grads = []
+    for rows in (slice(0, 2), slice(0, 1)):
+        A = A0.clone().requires_grad_()
+        Yr = Y[rows].clone().requires_grad_()
+        r = lsqr(MatrixMult(A), Yr, niter=5)
+        assert bool((r.x[1:] == 0).all())
+        r.x[0].sum().backward()
+        grads.append((A.grad, Yr.grad[0]))
+    for a, b in zip(*grads):
+        assert bool(torch.isfinite(a).all())
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

@@ -364,6 +364,23 @@ def _hyp(*vals: torch.Tensor | float) -> torch.Tensor:
     return torch.sqrt(sum(v * v for v in vals))
 
 
+def _ssqrt(s: torch.Tensor) -> torch.Tensor:
+    """``sqrt(s)`` with a finite gradient at 0 (where the value is 0)."""
+    ok = s > 0
+    return torch.where(ok, torch.sqrt(torch.where(ok, s, 1.0)), 0.0)
+
+
+def _shyp(*vals: torch.Tensor | float) -> torch.Tensor:
+    """:func:`_hyp` with a finite gradient where all values are 0."""
+    return _ssqrt(sum(v * v for v in vals))
+
+
+def _sdiv(a: torch.Tensor | float, b: torch.Tensor) -> torch.Tensor:
+    """``a / b``, 0 where ``b == 0`` (no inf or NaN in the value or the gradient)."""
+    ok = b != 0
+    return torch.where(ok, a / torch.where(ok, b, 1.0), 0.0)
+
+
 class LSQR(_Batched):
     r"""LSQR (Paige and Saunders), batched, with the full set of stopping tests.
 
@@ -469,17 +486,19 @@ class LSQR(_Batched):
         v = _where(pos, self._AH(u) - beta.unsqueeze(-1).to(dt) * self.v, self.v)
         alfa = torch.where(pos, torch.linalg.vector_norm(v, dim=-1), self.alfa)
         v = _where(pos & (alfa > 0), v / torch.where(alfa > 0, alfa, 1).unsqueeze(-1).to(dt), v)
-        # rotation eliminating the damping, then the sub-diagonal beta
-        rhobar1 = _hyp(self.rhobar, damp)
-        cs1, sn1 = self.rhobar / rhobar1, damp / rhobar1
+        # rotation eliminating the damping, then the sub-diagonal beta (divisions and square
+        # roots guarded: a frozen sample's zeros must not give NaN gradients through the
+        # shared operator in a differentiated solve; a nonzero denominator gives the same value)
+        rhobar1 = _shyp(self.rhobar, damp)
+        cs1, sn1 = _sdiv(self.rhobar, rhobar1), _sdiv(damp, rhobar1)
         psi, phibar = sn1 * self.phibar, cs1 * self.phibar
-        rho = _hyp(rhobar1, beta)
-        cs, sn = rhobar1 / rho, beta / rho
+        rho = _shyp(rhobar1, beta)
+        cs, sn = _sdiv(rhobar1, rho), _sdiv(beta, rho)
         theta, rhobar = sn * alfa, -cs * alfa
         phi, phibar = cs * phibar, sn * phibar
         tau = sn * phi
-        t1, t2 = (phi / rho).unsqueeze(-1).to(dt), (-theta / rho).unsqueeze(-1).to(dt)
-        dk = self.w / rho.unsqueeze(-1).to(dt)
+        t1, t2 = _sdiv(phi, rho).unsqueeze(-1).to(dt), _sdiv(-theta, rho).unsqueeze(-1).to(dt)
+        dk = _sdiv(self.w, rho.unsqueeze(-1).to(dt))
         xn = xf + t1 * self.w
         w = v + t2 * self.w
         dk2 = dk.abs() ** 2
@@ -490,26 +509,26 @@ class LSQR(_Batched):
         # plane rotation on the right to estimate ||x||
         delta, gambar = self.sn2 * rho, -self.cs2 * rho
         rhs = phi - delta * self.z
-        zbar = rhs / gambar
-        xnorm = torch.sqrt(self.xxnorm + zbar**2)
-        gamma = _hyp(gambar, theta)
-        cs2, sn2, z = gambar / gamma, theta / gamma, rhs / gamma
+        zbar = _sdiv(rhs, gambar)
+        xnorm = _ssqrt(self.xxnorm + zbar**2)
+        gamma = _shyp(gambar, theta)
+        cs2, sn2, z = _sdiv(gambar, gamma), _sdiv(theta, gamma), _sdiv(rhs, gamma)
         xxnorm = self.xxnorm + z**2
-        acond = anorm * torch.sqrt(ddnorm)
+        acond = anorm * _ssqrt(ddnorm)
         res2 = self.res2 + psi**2
-        rnorm = torch.sqrt(phibar**2 + res2)
+        rnorm = _ssqrt(phibar**2 + res2)
         arnorm = alfa * tau.abs()
         r1sq = rnorm**2 - self.dampsq * xxnorm
-        r1abs = torch.sqrt(r1sq.abs())
+        r1abs = _ssqrt(r1sq.abs())
         if self._scipy_tests:
             eps = _F64_EPS
-            test1, test2, test3 = rnorm / self.bnorm, arnorm / (anorm * rnorm + eps), 1.0 / (acond + eps)
+            test1, test2, test3 = _sdiv(rnorm, self.bnorm), arnorm / (anorm * rnorm + eps), 1.0 / (acond + eps)
             limit = self.iiter + 1 >= self.niter
         else:
-            test1, test2, test3 = rnorm / self.bnorm, arnorm / self.arnorm0, 1.0 / acond
+            test1, test2, test3 = _sdiv(rnorm, self.bnorm), _sdiv(arnorm, self.arnorm0), _sdiv(1.0, acond)
             limit = self.iiter >= self.niter
-        t1s = test1 / (1.0 + anorm * xnorm / self.bnorm)
-        rtol = self.btol + self.atol * anorm * xnorm / self.bnorm
+        t1s = test1 / (1.0 + _sdiv(anorm * xnorm, self.bnorm))
+        rtol = self.btol + self.atol * _sdiv(anorm * xnorm, self.bnorm)
         istop = torch.zeros_like(self.istop)
         # later tests win, as in Paige and Saunders
         for cond, code in ((limit, 7), (1 + test3 <= 1, 6), (1 + test2 <= 1, 5),
