@@ -665,3 +665,24 @@ def test_unrolled_lsqr_with_a_zero_sample_has_finite_gradients():
     for a, b in zip(*grads):
         assert bool(torch.isfinite(a).all())
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_implicit_lsqr_with_x0_and_damp():
+    """LSQR from x0 with damp solves min ||y - A x||^2 + damp^2 ||x - x0||^2 (scipy, PyLops):
+    the implicit gradients for y, damp and x0 are the unrolled ones of a converged solve."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(30, 10, dtype=torch.float64, generator=g)
+    y0 = torch.randn(30, dtype=torch.float64, generator=g)
+    x00 = torch.randn(10, dtype=torch.float64, generator=g)
+    w = torch.randn(10, dtype=torch.float64, generator=g)
+    grads = []
+    for imp in (False, True):
+        y, x0 = y0.clone().requires_grad_(), x00.clone().requires_grad_()
+        d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+        x = lsqr(MatrixMult(A), y, x0=x0, damp=d, niter=200, atol=0, btol=0, implicit=imp).x
+        ref = torch.linalg.solve(A.T @ A + 0.25 * torch.eye(10, dtype=torch.float64), A.T @ y0 + 0.25 * x00)
+        torch.testing.assert_close(x.detach(), ref, rtol=1e-10, atol=1e-12)
+        (w * x).sum().backward()
+        grads.append((y.grad, d.grad, x0.grad))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-12)

@@ -217,20 +217,27 @@ def _keep_last(solver: Any) -> None:
 
 
 def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp: Any, niter: int, tol: float,
-                 call: Callable) -> tuple[torch.Tensor, Any]:
-    """Implicit path of the damped least-squares solvers (cgls, lsqr)."""
+                 call: Callable, shift: bool = False) -> tuple[torch.Tensor, Any]:
+    """Implicit path of the damped least-squares solvers (cgls, lsqr). ``shift``: the damping
+    acts on ``x - x0`` (LSQR with a start, as scipy: min ||y - A x||^2 + damp^2 ||x - x0||^2),
+    so ``x0`` gets a gradient too; else on ``x`` (CGLS: x0 is only where it starts)."""
     _keep_last(solver)
 
     def forward() -> tuple[torch.Tensor, Any]:
         call(y.detach(), None if x0 is None else x0.detach(), damp.detach() if isinstance(damp, torch.Tensor) else damp)
         return solver._last_x, solver
 
-    ins, als, table = _aliased(y, damp, Op)
+    shifted = shift and isinstance(x0, torch.Tensor)
+    ins, als, table = _aliased(y, damp, *((x0,) if shifted else ()), Op)
     yf_a = flatten_data(Op, table.get(id(y), y))[0]
     damp_a = table.get(id(damp), damp)
+    x0_a = table.get(id(x0), x0) if shifted else None
 
     def residual(x: torch.Tensor) -> torch.Tensor:
-        return Op._flat(yf_a - Op._flat(x, False), True) - damp_a**2 * x
+        if x0_a is None:
+            return Op._flat(yf_a - Op._flat(x, False), True) - damp_a**2 * x
+        x0f = x0_a.reshape(-1, x.shape[-1]).to(x.dtype)  # (one start for all, or one per sample)
+        return Op._flat(yf_a - Op._flat(x, False), True) - damp_a**2 * (x - x0f)
 
     return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als)
 
@@ -370,7 +377,7 @@ def lsqr(
 
     if not implicit:
         return LSQRResult(*call(y, x0, damp))
-    xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, 0.0, call)
+    xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, 0.0, call, shift=True)
     s = solver
     return LSQRResult(_with_x(s, xf), s.istop, s.iiter, s.r1norm, s.r2norm, s.anorm, s.acond, s.arnorm, s.xnorm,
                       s.var, s.cost)
