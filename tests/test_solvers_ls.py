@@ -686,3 +686,36 @@ def test_implicit_lsqr_with_x0_and_damp():
         grads.append((y.grad, d.grad, x0.grad))
     for a, b in zip(*grads):
         torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-12)
+
+
+def test_krylov_run_counts_total_steps_and_istop():
+    """run(x, niter) goes on to niter steps in all (PyLops): run(3) then run(4) is 4 steps;
+    a run shorter than setup's niter reports istop 2 (3 is a callback's stop)."""
+    from pylops.optimization.cls_basic import CGLS as PCGLS
+
+    from torchlops.optimization.callback import Callbacks
+    from torchlops.optimization.cls_basic import CG, CGLS, LSQR
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(20, 8, dtype=torch.float64, generator=g)
+    y = torch.randn(20, dtype=torch.float64, generator=g)
+    for cls, Op, yy in ((CGLS, MatrixMult(A), y), (LSQR, MatrixMult(A), y), (CG, MatrixMult(A.T @ A), A.T @ y)):
+        s = cls(Op)
+        x = s.setup(yy, niter=10, **({} if cls is LSQR else {"tol": 0}))
+        x = s.run(x, 3)
+        x = s.run(x, 4)
+        assert s.iiter == 4
+    t = CGLS(MatrixMult(A))
+    x = t.run(t.setup(y, niter=10, tol=0), 5)
+    t.finalize()
+    p = PCGLS(pylops.MatrixMult(A.numpy()))
+    p.run(p.setup(y.numpy(), niter=10, tol=0), 5)
+    p.finalize()
+    assert int(t.istop) == p.istop == 2 and t.iiter == p.iiter == 5
+
+    class Stop(Callbacks):
+        def on_step_end(self, solver, x):
+            self.stop = solver.iiter >= 2
+
+    t = CGLS(MatrixMult(A), callbacks=[Stop()])
+    assert int(t.solve(y, niter=10, tol=0)[1]) == 3 and t.iiter == 2

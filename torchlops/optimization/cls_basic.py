@@ -111,13 +111,14 @@ class _Batched(Solver):
     def run(
         self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
     ) -> torch.Tensor:
-        """Run up to ``niter`` steps (``self.niter`` when None); see the module notes on syncs."""
+        """Run until ``niter`` steps in all (``self.niter`` when None; a second ``run`` goes on to
+        that total, as PyLops counts); see the module notes on syncs."""
         niter = self.niter if niter is None else int(niter)
         if niter is None:
             raise ValueError("niter must not be None")
         start = self.iiter
         every = check_every(x)
-        while self.iiter - start < niter:
+        while self.iiter < niter:
             # before each step (so a start that already meets the tests takes none, as PyLops);
             # on the CPU, every == 1: a stop is noticed at once whatever the tolerance
             if (every == 1 or self._host_check()) and (self.iiter - start) % every == 0 \
@@ -338,7 +339,8 @@ class CGLS(_Batched):
         """Per-sample ``istop``, ``r1norm`` (squared normal residual), ``r2norm``; stack ``cost``."""
         super().finalize()
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
-        reached = self.iiters >= (self.niter if self.niter is not None else self.iiter)
+        # 3 only when a callback stopped the run (a run shorter than setup's niter is not that)
+        reached = torch.full_like(self.iiters, not self.should_stop(), dtype=torch.bool)
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
         self.istop = torch.where(conv, one, torch.where(reached, two, three)).reshape(self.batch)
         self.r1norm = self.kold.reshape(self.batch)
