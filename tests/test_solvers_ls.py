@@ -568,6 +568,12 @@ def test_implicit_regularized_inversion_with_solver_damping(engine):
     Rd = R.todense()
     M = A.T @ A + 0.25 * Rd.T @ Rd + 0.09 * torch.eye(6, dtype=torch.float64)
     torch.testing.assert_close(gy, A @ torch.linalg.solve(M, torch.ones(6, dtype=torch.float64)), rtol=1e-10, atol=1e-12)
+    # damp as a tensor that requires grad gets d/d damp of sum(x) = -2 damp 1^T M^-1 x
+    d = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    x = regularized_inversion(MatrixMult(A), y.detach(), [R], epsRs=[0.5], engine=engine, damp=d, implicit=True, **kw)[0]
+    (gd,) = torch.autograd.grad(x.sum(), d)
+    ref = -2 * 0.3 * torch.linalg.solve(M, torch.ones(6, dtype=torch.float64)) @ x.detach()
+    torch.testing.assert_close(gd, ref, rtol=1e-8, atol=1e-12)
 
 
 def test_scipy_engine_with_x0_uses_the_data_norm():

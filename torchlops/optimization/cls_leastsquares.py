@@ -350,18 +350,19 @@ class RegularizedInversion(_NoStep):
                     held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
                 return held["res"][0].reshape(self.B, -1), None
 
-            items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None), self.Op, self.Weight,
-                     *self.Regs]
-            ins, als, table = _aliased(*items)
             # the solve's own damping (lsqr's / cgls' damp) enters the normal equations as damp^2
             damp = kwargs_solver.get("damp", 0.0)
+            items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None),
+                     *((damp,) if isinstance(damp, torch.Tensor) else ()), self.Op, self.Weight, *self.Regs]
+            ins, als, table = _aliased(*items)
             d2 = damp * damp
             if isinstance(d2, torch.Tensor):
                 d2 = d2.detach()
+            damp_a = table.get(id(damp), damp)  # (its alias: damp gets its gradient too)
 
             def normal_residual(v: torch.Tensor) -> torch.Tensor:
                 r = self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True)
-                return r if is_zero(d2) else r - d2 * v
+                return r if is_zero(d2) else r - damp_a * damp_a * v
 
             residual = _swapping(self, table, ("y", "epsRs", "dataregs"), normal_residual)
             niter = (_scipy_lsqr_kwargs(self.RegOp, kwargs_solver)["niter"] if engine != "pylops"
