@@ -102,15 +102,16 @@ def bench_cgls_conv(a: argparse.Namespace) -> None:
     _report(rows, t_tl, t_pl, t_b, t_l, t_pll, B)
 
 
-def _plain_cgls(A: torch.Tensor, eps: float, lap, y: torch.Tensor, niter: int) -> torch.Tensor:
-    """CGLS on [A; eps L] with plain torch ops (y: (B, M + n)), for torch.compile."""
+def _plain_cgls(A: torch.Tensor, eps: float, lap, lap_adj, y: torch.Tensor, niter: int) -> torch.Tensor:
+    """CGLS on [A; eps L] with plain torch ops (y: (B, M + n)), for torch.compile (``lap_adj``:
+    the adjoint of ``lap``; the Laplacian with zero edge rows is not symmetric)."""
     M = A.shape[0]
 
     def fwd(x):
         return torch.cat([x @ A.T, eps * lap(x)], dim=-1)
 
     def adj(s):
-        return s[:, :M] @ A + eps * lap(s[:, M:])
+        return s[:, :M] @ A + eps * lap_adj(s[:, M:])
 
     x = torch.zeros(y.shape[0], A.shape[1], dtype=y.dtype, device=y.device)
     s = y
@@ -167,10 +168,11 @@ def bench_cgls(a: argparse.Namespace) -> None:
     t_b = _time(lambda: cgls(Op, Yt, niter=a.niter, tol=0), a.repeat)
     t_l = _time(lambda: [cgls(Op, Yt[b], niter=a.niter, tol=0) for b in range(a.nbatch)], max(1, a.repeat // 2))
     rows += [(f"torchlops batched ({a.nbatch})", t_b), (f"torchlops looped ({a.nbatch})", t_l)]
-    if dev.type == "cuda":
+    if dev.type == "cuda" and a.compile:
         A = torch.from_numpy(blur).to(dev)
         L = torchlops.Laplacian(dims=(n, n), dtype=torch.float64).to(dev)
-        f = torch.compile(lambda y: _plain_cgls(A, eps, lambda v: L._flat(v, False), y, a.niter))
+        f = torch.compile(lambda y: _plain_cgls(A, eps, lambda v: L._flat(v, False), lambda v: L._flat(v, True), y,
+                                                a.niter))
         assert torch.allclose(f(Yt), xb, rtol=1e-7, atol=1e-7)
         rows.append((f"plain torch compiled ({a.nbatch})", _time(lambda: f(Yt), a.repeat)))
     if t_pll is not None:

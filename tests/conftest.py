@@ -21,10 +21,9 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
 
 
-@pytest.fixture(params=DEVICES)
+# (the cuda mark on the parameter itself: `-m cuda` selects at collection, before any fixture runs)
+@pytest.fixture(params=[pytest.param(d, marks=pytest.mark.cuda) if d == "cuda" else d for d in DEVICES])
 def device(request: pytest.FixtureRequest) -> torch.device:
-    if request.param == "cuda":
-        request.applymarker(pytest.mark.cuda)
     return torch.device(request.param)
 
 
