@@ -30,6 +30,8 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <type_traits>
+
 namespace {
 
 using torch::autograd::Node;
@@ -77,6 +79,22 @@ struct OperatorBackward final : Node {
   }
 };
 
+
+// Attach a new OperatorBackward (carrying `state`) to `out`, its next edge the input `x`'s.
+// torch 2.13 holds autograd nodes in c10::intrusive_ptr, earlier versions (2.11 on the GPU
+// image) in std::shared_ptr: the branch not taken is never instantiated (a template).
+template <typename N>
+void attach_node(at::Tensor& out, const at::Tensor& x, PyObject* state) {
+  if constexpr (std::is_base_of<c10::intrusive_ptr_target, Node>::value) {
+    auto node = c10::make_intrusive<N>(state);
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    torch::autograd::set_history(out, node);
+  } else {
+    auto node = std::make_shared<N>(state);
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    torch::autograd::set_history(out, node);
+  }
+}
 
 bool aliases(const at::Tensor& y, const at::Tensor& t) {
   if (!t.defined()) return false;
@@ -146,9 +164,7 @@ PyObject* run(PyObject* /*self*/, PyObject* const* args, Py_ssize_t nargs) {
       }
     }
   }
-  auto node = c10::make_intrusive<OperatorBackward>(state);
-  node->set_next_edges(torch::autograd::collect_next_edges(x));
-  torch::autograd::set_history(out, node);
+  attach_node<OperatorBackward>(out, x, state);
   if (out.unsafeGetTensorImpl() == y.unsafeGetTensorImpl()) return py.release();
   return THPVariable_Wrap(out);
   END_HANDLE_TH_ERRORS
