@@ -8,7 +8,9 @@
 # for a rerun); the script goes on past failures, except a failed build, and exits non-zero
 # when any step failed. The steps that matter most run first.
 #   bash benchmarks/gpu_check.sh            (from anywhere; runs in the repository root)
-# PyLops is not on the GPU image: put its wheel in wheels/ (git-ignored: name it in `carry`).
+# PyLops is not on the GPU image; before the run, here (a pure-Python wheel; an untracked
+# wheels/ travels with the working tree, do not commit it):
+#   python3 -m pip download --no-deps --only-binary=:all: -d wheels pylops==2.8.0
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
