@@ -214,7 +214,7 @@ def test_errors() -> None:
         FFT2D((3, 4), axes=(0, 2))
     with pytest.raises(TypeError, match="nffts must hold int values"):
         FFTND((3, 4), nffts=(3.5, 4))
-    with pytest.raises(ValueError, match="nffts must be positive"):
+    with pytest.raises(ValueError, match="nfft must be a positive int"):
         FFT(4, nfft=0)
     with pytest.warns(UserWarning, match="nfft smaller than dims"):
         FFT(6, nfft=4)
@@ -242,3 +242,10 @@ def test_shift_follows_complex_cast() -> None:
         warnings.simplefilter("ignore", UserWarning)
         S64 = S.to(torch.complex64)
     T.assert_close(S64 @ x, ref, 1e-5, "complex64 copy")
+
+
+def test_fft_errors_name_its_own_arguments() -> None:
+    with pytest.raises(ValueError, match=r"axis=2 is out of range for a model of 2 dimension"):
+        FFT((4, 5), axis=2)
+    with pytest.raises(ValueError, match="nfft must be a positive int, got 0"):
+        FFT((4, 5), axis=1, nfft=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from torchlops.signalprocessing.fftnd import _BaseFFTND
+from torchlops.utils.checks import to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["FFT"]
@@ -96,6 +97,12 @@ class FFT(_BaseFFTND):
             raise TypeError(f"ifftshift_before must be a bool, got {type(ifftshift_before).__name__}")
         if not isinstance(fftshift_after, (bool, np.bool_)):
             raise TypeError(f"fftshift_after must be a bool, got {type(fftshift_after).__name__}")
+        # (the N-d base names its arguments axes / nffts: check these under FFT's names first)
+        nd = len(to_dims(dims))
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -nd <= axis < nd:
+            raise ValueError(f"axis={axis!r} is out of range for a model of {nd} dimension(s)")
+        if nfft is not None and (isinstance(nfft, bool) or not isinstance(nfft, (int, np.integer)) or nfft < 1):
+            raise ValueError(f"nfft must be a positive int, got {nfft!r}")
         super().__init__(dims, axis, nfft, sampling, norm, real, ifftshift_before, fftshift_after, dtype, name)
         self.axis = self.axes[0]
         self.nfft = self.nffts[0]
