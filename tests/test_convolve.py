@@ -264,7 +264,7 @@ def test_errors() -> None:
         Convolve1D(9, torch.ones(3), method="spline")
     with pytest.raises(ValueError, match=r"h must have 1 dimension\(s\), got shape \(3, 3\)"):
         Convolve1D(9, torch.ones(3, 3))
-    with pytest.raises(TypeError, match="offset must be an int, got float"):
+    with pytest.raises(TypeError, match="offset must be an int, got 1.0"):
         Convolve1D(9, torch.ones(3), offset=1.0)
     with pytest.raises(ValueError, match="h must be 2-dimensional, got 1"):
         Convolve2D((4, 5), torch.ones(3))
@@ -437,3 +437,13 @@ def test_offsets_numpy_ints_and_no_floats() -> None:
         ConvolveND((6, 5), h2, offset=(1.7, 0.2))
     with pytest.raises(TypeError, match="offset must be an int"):
         Convolve1D(20, h, offset=2.0)
+
+
+def test_offsets_as_tensors() -> None:
+    h = torch.randn(5, dtype=torch.float64)
+    x = torch.randn(12, dtype=torch.float64)
+    torch.testing.assert_close(Convolve1D(12, h, offset=torch.tensor(2)) @ x, Convolve1D(12, h, offset=2) @ x)
+    with pytest.raises(TypeError, match="offset must be an int"):
+        Convolve1D(12, h, offset=torch.tensor(1.7))
+    with pytest.raises(TypeError, match="offset must be an int or a sequence of ints"):
+        ConvolveND((5, 6), torch.randn(3, 3, dtype=torch.float64), offset=(torch.tensor(1.7), 1))

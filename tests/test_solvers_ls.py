@@ -726,3 +726,72 @@ def test_krylov_run_counts_total_steps_and_istop():
 
     t = CGLS(MatrixMult(A), callbacks=[Stop()])
     assert int(t.solve(y, niter=10, tol=0)[1]) == 3 and t.iiter == 2
+
+
+def test_implicit_tolerance_cases():
+    """The adjoint's relative bound with a per-sample tensor tol, an empty batch, a y = 0
+    sample and a warm start: the gradients of the converged unrolled solve (or shapes)."""
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(12, 6, dtype=torch.float64, generator=g)
+    S = MatrixMult(A.T @ A + torch.eye(6, dtype=torch.float64))
+    Y = torch.randn(2, 6, dtype=torch.float64, generator=g)
+    Y[1] = 0
+    w = torch.randn(6, dtype=torch.float64, generator=g)
+    for tol in (1e-8, torch.tensor([1e-8, 1e-9], dtype=torch.float64)):
+        grads = []
+        for imp in (False, True):
+            y = Y.clone().requires_grad_()
+            (1e-4 * (w * cg(S, y, niter=60, tol=tol, implicit=imp).x).sum()).backward()
+            grads.append(y.grad)
+        torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-6, atol=1e-14)
+        # (the y = 0 sample: the unrolled solve took no step, so its gradient is 0; the implicit
+        # one is the derivative of the solution S^-1 y)
+        torch.testing.assert_close(grads[1][1], 1e-4 * torch.linalg.solve(S.A, w), rtol=1e-8, atol=1e-16)
+    y0 = torch.zeros(0, 6, dtype=torch.float64, requires_grad=True)
+    cg(S, y0, niter=5, implicit=True).x.sum().backward()
+    assert y0.grad.shape == (0, 6)
+    # a warm start at the solution: the forward takes no step, the backward still solves
+    xs = torch.linalg.solve(S.A, Y[0])
+    yw = Y[0].clone().requires_grad_()
+    (1e-4 * (w * cg(S, yw, x0=xs, niter=60, tol=1e-8, implicit=True).x).sum()).backward()
+    torch.testing.assert_close(yw.grad, 1e-4 * torch.linalg.solve(S.A, w), rtol=1e-8, atol=1e-16)
+
+
+def test_regularized_inversion_scipy_x0_damp_gradient():
+    """engine="scipy" from x0 damps x - x0 (scipy's lsqr); engine="pylops" damps x (cgls): the
+    implicit d/d damp is the unrolled one for both."""
+    from torchlops.basicoperators import SecondDerivative
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(12, 6, dtype=torch.float64, generator=g)
+    y = torch.randn(12, dtype=torch.float64, generator=g)
+    x0 = torch.randn(6, dtype=torch.float64, generator=g)
+    R = SecondDerivative(6, dtype=torch.float64)
+    for engine, kw in (("scipy", dict(niter=300, atol=0, btol=0)), ("pylops", dict(niter=300, tol=0))):
+        grads = []
+        for imp in (False, True):
+            d = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+            x = regularized_inversion(MatrixMult(A), y, [R], x0=x0, epsRs=[0.5], engine=engine, damp=d,
+                                      implicit=imp, **kw)[0]
+            (gd,) = torch.autograd.grad(x.sum(), d)
+            grads.append(gd)
+        torch.testing.assert_close(grads[1], grads[0], rtol=1e-7, atol=1e-12)
+
+
+def test_cgls_istop_when_a_callback_stops_on_the_last_step():
+    """PyLops tests niter first: a callback's stop at the last step is istop 2."""
+    from torchlops.optimization.callback import Callbacks
+    from torchlops.optimization.cls_basic import CGLS
+
+    class StopAt(Callbacks):
+        def __init__(self, k):
+            super().__init__()
+            self.k = k
+
+        def on_step_end(self, solver, x):
+            self.stop = solver.iiter >= self.k
+
+    A = torch.randn(20, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y = torch.randn(20, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert int(CGLS(MatrixMult(A), callbacks=[StopAt(5)]).solve(y, niter=5, tol=0)[1]) == 2
+    assert int(CGLS(MatrixMult(A), callbacks=[StopAt(3)]).solve(y, niter=5, tol=0)[1]) == 3

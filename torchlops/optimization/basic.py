@@ -78,8 +78,15 @@ def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float 
 
 
 def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
-              niter: int, tol: float | Callable, aliases: list[torch.Tensor] | None = None) -> tuple[Any, Any]:
-    """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``."""
+              niter: int, tol: float | Callable, aliases: list[torch.Tensor] | None = None,
+              rhs2: Callable[[], torch.Tensor] | None = None) -> tuple[Any, Any]:
+    """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``.
+
+    ``tol`` (PyLops': a bound on the squared residual norm) applies to the forward as it is;
+    the adjoint solve ``normal lam = g`` asks the same relative accuracy of its own right-hand
+    side: ``tol ||g||^2 / ||b||^2`` per sample, with ``rhs2()`` the forward's ``||b||^2``
+    (``tol`` as it is when ``rhs2`` is None; every iteration when ``||b|| = 0``). A callable
+    ``tol`` gives the adjoint's bound from ``g`` directly."""
     held: dict[str, Any] = {}
 
     def solve() -> torch.Tensor:
@@ -88,15 +95,17 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
 
     def adjoint(g: torch.Tensor) -> torch.Tensor:
         nd = ndamp.detach() if isinstance(ndamp, torch.Tensor) else ndamp
-        gf = g.reshape(g.shape[0], -1)
-        t = tol(gf) if callable(tol) else tol  # (a bound relative to g)
-        k0 = getattr(held.get("solver"), "_kold0", None)
-        if not callable(tol) and tol > 0 and isinstance(k0, torch.Tensor) and k0.shape == gf.shape[:1]:
-            # the forward stopped at ||r||^2 < tol on the scale of its right-hand side (kold0):
-            # the backward asks as much relative to its own (g), and never less than before (a
-            # small loss gave ||g||^2 < tol: no step, a zero gradient)
-            rel = tol * (gf.abs() ** 2).sum(-1) / k0.to(gf.real.dtype)
-            t = torch.where(k0 > 0, torch.minimum(rel, torch.full_like(rel, tol)), torch.full_like(rel, tol))
+        t = tol
+        if g.numel():
+            gf = g.reshape(g.shape[0], -1)
+            if callable(tol):
+                t = tol(gf)  # (a bound relative to g)
+            elif rhs2 is not None:
+                # (an absolute bound would stop a small loss's solve at once: a zero gradient)
+                rdt = gf.real.dtype
+                b2 = rhs2().to(rdt).reshape(-1)
+                tt = torch.as_tensor(tol, dtype=rdt, device=gf.device).reshape(-1).expand(gf.shape[0])
+                t = torch.where(b2 > 0, tt * (gf.abs() ** 2).sum(-1) / torch.where(b2 > 0, b2, 1.0), 0.0)
         return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
 
     xf = implicit_solve(solve, residual, adjoint, inputs, aliases)
@@ -200,7 +209,11 @@ def cg(
     def residual(x: torch.Tensor) -> torch.Tensor:
         return yf_a - Op._flat(x, False) - damp_a * x
 
-    xf, solver = _implicit(ins, forward, residual, Op, damp, niter, tol, als)
+    def rhs2() -> torch.Tensor:
+        yd = flatten_data(Op, y.detach())[0]
+        return (yd.abs() ** 2).sum(-1)
+
+    xf, solver = _implicit(ins, forward, residual, Op, damp, niter, tol, als, rhs2)
     return CGResult(_with_x(solver, xf), solver.iiter, solver.cost)
 
 
@@ -239,7 +252,11 @@ def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp
         x0f = x0_a.reshape(-1, x.shape[-1]).to(x.dtype)  # (one start for all, or one per sample)
         return Op._flat(yf_a - Op._flat(x, False), True) - damp_a**2 * (x - x0f)
 
-    return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als)
+    def rhs2() -> torch.Tensor:  # ||A^H y||^2, the normal equations' right-hand side
+        b = Op._flat(flatten_data(Op, y.detach())[0], True)
+        return (b.abs() ** 2).sum(-1)
+
+    return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als, rhs2)
 
 
 def cgls(

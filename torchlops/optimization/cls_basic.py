@@ -181,7 +181,6 @@ class CG(_Batched):
             r = r - self._A(x) - damp * x
         self.r, self.c = r, r
         self.kold = bnorm2(r)
-        self._kold0 = self.kold  # (the scale of tol: implicit backward solves are relative to it)
         self._floor = floor_of(self.kold)
         self.cost.append(self.kold.sqrt())
         if show:
@@ -289,7 +288,6 @@ class CGLS(_Batched):
             c = self._AH(s) - self.damp * x
         self.s, self.c, self.q = s, c, self._A(c)
         self.kold = bnorm2(c)
-        self._kold0 = self.kold  # (see CG)
         self._floor = floor_of(self.kold)
         self.cost1 = []
         self._costs(x)
@@ -339,8 +337,10 @@ class CGLS(_Batched):
         """Per-sample ``istop``, ``r1norm`` (squared normal residual), ``r2norm``; stack ``cost``."""
         super().finalize()
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
-        # 3 only when a callback stopped the run (a run shorter than setup's niter is not that)
-        reached = torch.full_like(self.iiters, not self.should_stop(), dtype=torch.bool)
+        # 3 only when a callback stopped the run before niter (PyLops tests niter first; a run
+        # shorter than setup's niter without a callback's stop is 2 too)
+        ran_out = self.iiters >= (self.niter if self.niter is not None else self.iiter)
+        reached = ran_out | torch.full_like(self.iiters, not self.should_stop(), dtype=torch.bool)
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
         self.istop = torch.where(conv, one, torch.where(reached, two, three)).reshape(self.batch)
         self.r1norm = self.kold.reshape(self.batch)

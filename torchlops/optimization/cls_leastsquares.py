@@ -256,14 +256,18 @@ class NormalEquationsInversion(_NoStep):
                 with torch.no_grad():
                     xs = solver.solve(self.y_normal.detach(), x0=_detach(x), show=show, progress=progress,
                                       **{k: _detach(v) for k, v in kw.items()})[0]
-                return xs.reshape(self.B, -1), solver  # (its initial residual scales the backward's tol)
+                return xs.reshape(self.B, -1), None
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
             ins, als, table = _aliased(*items)
             residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
                                  lambda v: self._rhs() - self._normal(v))
-            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als)[0]
+            def rhs2() -> torch.Tensor:
+                return (self.y_normal.detach().reshape(self.B, -1).abs() ** 2).sum(-1)
+
+            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als,
+                           None if callable(adj_tol) else rhs2)[0]
         self.iiter, self.cost = solver.iiter, solver.cost
         istop = None
         if engine != "pylops":  # scipy's info: 0 when it stopped before maxiter, else maxiter
@@ -350,19 +354,27 @@ class RegularizedInversion(_NoStep):
                     held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
                 return held["res"][0].reshape(self.B, -1), None
 
-            # the solve's own damping (lsqr's / cgls' damp) enters the normal equations as damp^2
+            # the solve's own damping (lsqr's / cgls' damp) enters the normal equations as damp^2;
+            # scipy's lsqr from x0 damps x - x0 (cgls damps x: x0 is only where it starts)
             damp = kwargs_solver.get("damp", 0.0)
+            shifted = engine != "pylops" and isinstance(x, torch.Tensor) and not is_zero(damp)
             items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None),
-                     *((damp,) if isinstance(damp, torch.Tensor) else ()), self.Op, self.Weight, *self.Regs]
+                     *((damp,) if isinstance(damp, torch.Tensor) else ()), *((x,) if shifted else ()),
+                     self.Op, self.Weight, *self.Regs]
             ins, als, table = _aliased(*items)
             d2 = damp * damp
             if isinstance(d2, torch.Tensor):
                 d2 = d2.detach()
             damp_a = table.get(id(damp), damp)  # (its alias: damp gets its gradient too)
+            x0_a = table.get(id(x), x) if shifted else None
 
             def normal_residual(v: torch.Tensor) -> torch.Tensor:
                 r = self.RegOp._flat(self._stacked() - self.RegOp._flat(v, False), True)
-                return r if is_zero(d2) else r - damp_a * damp_a * v
+                if is_zero(d2):
+                    return r
+                if x0_a is None:
+                    return r - damp_a * damp_a * v
+                return r - damp_a * damp_a * (v - x0_a.reshape(-1, v.shape[-1]).to(v.dtype))
 
             residual = _swapping(self, table, ("y", "epsRs", "dataregs"), normal_residual)
             niter = (_scipy_lsqr_kwargs(self.RegOp, kwargs_solver)["niter"] if engine != "pylops"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from torchlops import _ops
@@ -91,9 +93,12 @@ class Convolve1D(LinearOperator):
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
         check_filter(t, 1, batched_filter)
-        if isinstance(offset, bool) or not hasattr(offset, "__index__"):  # (numpy ints are ints)
-            raise TypeError(f"offset must be an int, got {type(offset).__name__}")
-        offset = int(offset)
+        try:  # (numpy ints and integer tensors are ints; floats and float tensors are not)
+            if isinstance(offset, bool):
+                raise TypeError
+            offset = operator.index(offset)
+        except TypeError:
+            raise TypeError(f"offset must be an int, got {offset!r}") from None
         nh, n = t.shape[-1], dims[ax]
         if nh <= n:
             if offset > nh - 1:

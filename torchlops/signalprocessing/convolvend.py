@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -227,15 +228,17 @@ def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
 
 def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
     """Offsets as ``n`` ints (an int is used for every axis)."""
-    if hasattr(offset, "__index__") and not isinstance(offset, bool) and np.ndim(offset) == 0:  # (numpy ints too)
-        return (int(offset),) * n
+    def index(v: object) -> int:  # (numpy ints and integer tensors are ints; floats are not)
+        if isinstance(v, bool):
+            raise TypeError
+        return operator.index(v)
+
     try:
-        vals = list(offset)
+        if np.ndim(offset) == 0:
+            return (index(offset),) * n
+        off = tuple(index(o) for o in offset)
     except TypeError:
         raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
-    if any(isinstance(o, bool) or not hasattr(o, "__index__") for o in vals):
-        raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}")
-    off = tuple(int(o) for o in vals)
     if len(off) != n:
         raise ValueError(f"offset must have one entry per filter dimension ({n}), got {off}")
     return off
