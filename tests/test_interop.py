@@ -240,3 +240,20 @@ def test_from_pylops_property_battery() -> None:
     check_forms(Op)
     check_vmap(Op)
     check_jvp(Op)
+
+
+def test_interop_empty_batch_explicit_and_sparse():
+    """from_pylops on an empty batch; a PyLops operator's explicit flag carries over (trace
+    and todense exact); a SciPy sparse matrix stays sparse."""
+    import scipy.sparse as sps
+
+    P = pl.MatrixMult(np.random.default_rng(0).standard_normal((6, 6)))
+    T = from_pylops(P)
+    assert (T @ torch.ones(0, 6, dtype=torch.float64)).shape == (0, 6)
+    assert T.explicit
+    torch.testing.assert_close(T.trace(), torch.tensor(np.trace(P.A), dtype=torch.float64))
+    S = aslinearoperator(sps.random(50, 40, density=0.05, random_state=0, format="csr"))
+    assert S.A.is_sparse and S.shape == (50, 40)
+    Sd = sps.random(50, 40, density=0.05, random_state=1, format="csr")
+    x = np.random.default_rng(1).standard_normal(40)
+    np.testing.assert_allclose((aslinearoperator(Sd) @ torch.from_numpy(x)).numpy(), Sd @ x, rtol=1e-12)

@@ -1,4 +1,5 @@
-"""The property battery: every operator of tests/registry.py, every property of design.md §7."""
+"""The property battery: every operator of tests/registry.py against every property (dot tests,
+gradient = adjoint, gradcheck / gradgradcheck, batches, input forms, vmap, jvp, devices, compile)."""
 
 from __future__ import annotations
 

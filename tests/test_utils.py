@@ -114,3 +114,12 @@ def test_power_iteration() -> None:
     maxeig, b, it = tl.power_iteration(tl.Diagonal(d), niter=200, rtol=1e-12, generator=torch.Generator().manual_seed(0))
     assert abs(abs(float(maxeig)) - 4.0) < 1e-6
     assert it <= 200
+
+
+def test_dtype_names_follow_numpy():
+    """"float" is float64 and "complex" complex128, as NumPy and PyLops read them."""
+    from torchlops.utils.checks import to_torch_dtype
+
+    assert to_torch_dtype("float") == torch.float64
+    assert to_torch_dtype("complex") == torch.complex128
+    assert to_torch_dtype("float32") == torch.float32

@@ -182,3 +182,15 @@ def test_seismic_events_bad_parameters() -> None:
     t, x, _, wav = _axes()
     with pytest.raises(ValueError, match=r"theta must have one value per event \(2\), got 3"):
         se.linear2d(x, t, 1500.0, (0.1, 0.2), (0.0, 1.0, 2.0), (1.0, 1.0), wav)
+
+
+def test_convmtx_numpy_ints_and_klauder_length():
+    import numpy as np
+
+    from torchlops.utils.signalprocessing import convmtx
+    from torchlops.utils.wavelets import klauder
+
+    h = torch.randn(5, dtype=torch.float64)
+    torch.testing.assert_close(convmtx(h, np.int64(8), np.int64(2)), convmtx(h, 8, 2))
+    with pytest.raises(ValueError, match="klauder needs at least 2 time samples"):
+        klauder(np.array([0.0]))

@@ -128,6 +128,8 @@ class PyLopsOperator(LinearOperator):
             dimsd=dimsd,
             dtype=dtype,
             clinear=bool(getattr(op, "clinear", True)),
+            # (explicit: its matrix is at hand, so trace / todense are exact as in PyLops)
+            explicit=bool(getattr(op, "explicit", False)),
             name=name or getattr(op, "name", None) or type(op).__name__,
         )
         self.pylops_op = op
@@ -149,6 +151,8 @@ class PyLopsOperator(LinearOperator):
         nb = x.shape[0]
         nout = self._n if adjoint else self._m
         outs = self._dims if adjoint else self._dimsd
+        if nb == 0 or x.numel() == 0:  # an empty batch: nothing to hand PyLops
+            return x.new_zeros(nb, *outs, dtype=_out_dtype(x.dtype, self.dtype))
         cols = _to_array(x.reshape(nb, -1), self.backend).T  # (n_in, B) columns
         op = self.pylops_op
         Y = None
@@ -359,8 +363,11 @@ def aslinearoperator(Op: Any) -> LinearOperator:
     try:
         import scipy.sparse as sps
 
-        if sps.issparse(Op):
-            return _aslinearoperator(torch.from_numpy(Op.toarray()))
+        if sps.issparse(Op):  # (kept sparse: a torch COO matrix)
+            coo = Op.tocoo()
+            idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+            A = torch.sparse_coo_tensor(idx, torch.from_numpy(np.asarray(coo.data)), coo.shape).coalesce()
+            return _aslinearoperator(A)
     except ImportError:  # pragma: no cover - scipy is a dependency of pylops
         pass
     if hasattr(Op, "matvec") and hasattr(Op, "rmatvec") and hasattr(Op, "shape"):

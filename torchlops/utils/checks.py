@@ -26,7 +26,7 @@ _NAMED = {
     "half": torch.float16,
     "bfloat16": torch.bfloat16,
     "float32": torch.float32,
-    "float": torch.float32,
+    "float": torch.float64,  # (NumPy's and PyLops' meaning, as "complex" is complex128)
     "float64": torch.float64,
     "double": torch.float64,
     "complex64": torch.complex64,

@@ -55,7 +55,9 @@ def dottest(
     nr, nc : :obj:`int`, optional
         Number of rows / columns (checked against ``Op.shape``).
     rtol : :obj:`float`, optional
-        Relative tolerance (default from the dtype: ``1e-8`` float64, ``1e-4`` float32).
+        Relative tolerance of ``|uAv - vAu|`` against ``max(|uAv|, |vAu|)`` (default from the
+        dtype: ``1e-8`` float64, ``1e-4`` float32; PyLops' default is ``1e-6`` against
+        ``|vAu|`` whatever the dtype, so this test is the stricter one in float64).
     atol : :obj:`float`, optional
         Absolute tolerance.
     complexflag : :obj:`int`, optional

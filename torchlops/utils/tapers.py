@@ -1,7 +1,8 @@
 r"""Tapers: unit masks whose edges decay smoothly (PyLops ``pylops.utils.tapers`` names).
 
 Every function returns a float64 :class:`torch.Tensor` (pass ``dtype`` to get another one)
-with the same values as its PyLops counterpart.
+with the same values as its PyLops counterpart; an unknown ``tapertype`` is a ValueError
+(PyLops returns ones).
 
 Notes
 -----
