@@ -9,7 +9,13 @@ import torch
 
 from torchlops.basicoperators.identity import Identity
 from torchlops.basicoperators.matrixmult import MatrixMult
-from torchlops.optimization.callback import Callbacks, CostNanInfCallback, MetricsCallback
+from torchlops.optimization.callback import (
+    Callbacks,
+    CostNanInfCallback,
+    CostToDataCallback,
+    CostToInitialCallback,
+    MetricsCallback,
+)
 from torchlops.optimization.cls_sparsity import FISTA, IRLS, ISTA, OMP, SplitBregman
 from torchlops.optimization.sparsity import fista, irls, ista, omp, splitbregman
 
@@ -741,3 +747,40 @@ def test_irls_no_outer_step_returns_x0(kind):
     xp = plsp.irls(pl.MatrixMult(A.A.numpy()), y.numpy(), x0=x0.numpy().copy(), nouter=0, kind=kind,
                    engine="pylops")[0]
     np.testing.assert_allclose(xp, 2 * x0.numpy())  # (the PyLops difference this documents)
+
+
+def test_batched_rtol_and_nan_callbacks_act_per_sample():
+    """On a batch, rtol / rtol1 freeze each sample when it meets its test (its model, cost
+    and step count are those of its own solve) and a NaN cost freezes that sample only."""
+    rng = np.random.default_rng(13)
+    A = rng.standard_normal((15, 20))
+    A /= np.linalg.norm(A, axis=0)
+    X = np.zeros((2, 20))
+    X[0, [1, 2]] = [3, 0.1]
+    X[1, [3, 7, 9, 12]] = [1, 1, -1, 1]
+    Y = t(X @ A.T)
+    Op = MatrixMult(t(A))
+    for kw in (dict(rtol=0.2), dict(rtol1=0.2)):
+        s = OMP(Op, callbacks=[CostToInitialCallback(0.2)] if "rtol" in kw else [CostToDataCallback(0.2)])
+        xb = s.solve(Y, niter_outer=10, niter_inner=0, sigma=0.0)[0]
+        for b in range(2):
+            r = omp(Op, Y[b], niter_outer=10, niter_inner=0, sigma=0.0, **kw)
+            assert_rel(xb[b], r.x, rtol=1e-12, what=f"omp {kw} sample {b}")
+            assert int(s.iiters[b]) == r.niter_outer
+        assert len({int(v) for v in s.iiters}) == 2  # (they stop at different steps)
+    # CGLS with rtol: per-sample step counts and models equal the single solves
+    B = MatrixMult(t(rng.standard_normal((30, 10))))
+    Yc = t(rng.standard_normal((3, 30)))
+    from torchlops.optimization.basic import cgls
+
+    rb = cgls(B, Yc, niter=50, tol=0, rtol=0.9)
+    for b in range(3):
+        r1 = cgls(B, Yc[b], niter=50, tol=0, rtol=0.9)
+        assert_rel(rb.x[b], r1.x, rtol=1e-12, what=f"cgls sample {b}")
+    # a NaN cost freezes its sample only
+    Yn = Y.clone()
+    Yn[1, 0] = float("nan")
+    s = ISTA(Op, callbacks=[CostNanInfCallback()])
+    x = s.solve(Yn, niter=20, eps=0.1, alpha=0.1, tol=0)[0]
+    assert int(s.iiters[1]) == 1 and int(s.iiters[0]) == 20
+    assert_rel(x[0], ista(Op, Y[0], niter=20, eps=0.1, alpha=0.1, tol=0)[0], rtol=1e-12, what="ista sample 0")

@@ -89,6 +89,7 @@ class Solver:
                 raise TypeError("callbacks must be Callbacks instances")
         self.iiter = 0
         self.cost: list[torch.Tensor] = []
+        self._stopped_all = False  # (should_stop's last answer)
         # no clock read while torch.compile traces (it would break the graph)
         self.tstart = 0.0 if torch.compiler.is_compiling() else time.time()
         self.telapsed = 0.0
@@ -124,10 +125,45 @@ class Solver:
         self.callback(x)
 
     def should_stop(self) -> bool:
-        """Whether a callback asked to stop (a host-side flag; no tensor is read). A callback
-        without a ``stop`` attribute never stops the run (as in PyLops, whose own examples
-        subclass ``Callbacks`` without calling its ``__init__``)."""
-        return any(getattr(cb, "stop", False) for cb in self.callbacks)
+        """Whether the run should end after this step because of the callbacks.
+
+        A callback's ``stop`` is ``True``/``False`` (a host-side flag: no tensor is read; a
+        callback without a ``stop`` attribute never stops the run, as in PyLops, whose own
+        examples subclass ``Callbacks`` without calling its ``__init__``), or a bool tensor with
+        one flag per sample of a batch: those samples are frozen as if they had converged (they
+        stop changing) and the run ends when no sample is left (a host read).
+        """
+        stop, per_sample = False, False
+        for cb in self.callbacks:
+            flag = getattr(cb, "stop", False)
+            if isinstance(flag, torch.Tensor) and flag.numel() > 1:
+                if self._freeze_samples(flag.reshape(-1).to(torch.bool)):
+                    per_sample = True
+                    continue
+                flag = bool(flag.all())  # (a solver without per-sample state: when all are done)
+            elif isinstance(flag, torch.Tensor):
+                flag = bool(flag)
+            stop = stop or bool(flag)
+        if not stop and per_sample:
+            stop = not self._any_active()
+        self._stopped_all = stop
+        return stop
+
+    def _freeze_samples(self, mask: torch.Tensor) -> bool:
+        """Freeze the samples flagged in ``mask`` ``(B,)``; False when this solver cannot."""
+        cb = getattr(self, "_cbstop", None)
+        if isinstance(cb, torch.Tensor) and cb.numel() == mask.numel():  # (Krylov solvers)
+            self._cbstop = cb | mask.to(cb.device)
+            return True
+        act = getattr(self, "active", None)
+        if isinstance(act, torch.Tensor) and act.numel() == mask.numel():  # (the sparsity solvers)
+            self.active = act & ~mask.to(act.device).reshape(act.shape)
+            return True
+        return False
+
+    def _any_active(self) -> bool:
+        act = self._active() if hasattr(self, "_active") else getattr(self, "active", None)
+        return bool(act.any()) if isinstance(act, torch.Tensor) else True
 
     def memory_usage(self, show: bool = False, unit: str = "B") -> float:
         """Bytes held by the solver's state tensors (attributes that are tensors), in ``unit``."""

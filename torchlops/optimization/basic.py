@@ -177,7 +177,7 @@ def cg(
     accelerator, where ``tol=0`` runs ``niter`` steps with no host read; every step on the CPU)
     and the ``cost`` history. ``rtol`` /
     ``rtol1`` stop when the cost falls below ``rtol`` times the first cost / the data norm
-    (host reads every step). ``implicit=True``: the backward solves
+    (host reads every step; on a batch each sample stops on its own test). ``implicit=True``: the backward solves
     :math:`(\mathbf{A}+\mathrm{damp}\,\mathbf{I})\boldsymbol{\lambda} = \mathbf{g}` once more.
     The positional order is PyLops'; ``preallocate`` has no effect; ``implicit`` and
     ``progress`` (a progress bar) are keyword-only.

@@ -130,10 +130,16 @@ def _data_norm(solver: Solver) -> torch.Tensor:
     return torch.linalg.vector_norm(y.reshape(*batch, -1), dim=-1)
 
 
+def _flag(test: torch.Tensor) -> bool | torch.Tensor:
+    """A stop flag: a bool for one problem, a bool tensor (one flag per sample) for a batch."""
+    test = torch.as_tensor(test)
+    return bool(test) if test.numel() == 1 else test.reshape(-1)
+
+
 class CostToInitialCallback(Callbacks):
     """Stop when the cost falls below ``rtol`` times the first recorded cost (reads the cost
-    on the host). On a batch, the run stops when every sample's cost has; a sample that meets
-    the test earlier goes on iterating until then."""
+    on the host). On a batch, per sample: a sample that meets the test is frozen (it stops
+    changing, as one that converged) and the run ends when all have."""
 
     def __init__(self, rtol: float) -> None:
         super().__init__()
@@ -141,28 +147,26 @@ class CostToInitialCallback(Callbacks):
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
         cost = solver.cost
-        if len(cost) and bool((torch.as_tensor(cost[-1]) < self.rtol * torch.as_tensor(cost[0])).all()):
-            self.stop = True
+        if len(cost):
+            self.stop = _flag(torch.as_tensor(cost[-1]) < self.rtol * torch.as_tensor(cost[0]))
 
 
 class CostToDataCallback(Callbacks):
     """Stop when the cost falls below ``rtol`` times the data norm (reads the cost on the
-    host). On a batch, the run stops when every sample's cost has (see
-    :class:`CostToInitialCallback`)."""
+    host); on a batch, per sample (see :class:`CostToInitialCallback`)."""
 
     def __init__(self, rtol: float) -> None:
         super().__init__()
         self.rtol = float(rtol)
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
-        if bool((torch.as_tensor(solver.cost[-1]) < self.rtol * _data_norm(solver)).all()):
-            self.stop = True
+        test = torch.as_tensor(solver.cost[-1]) < self.rtol * _data_norm(solver)
+        self.stop = _flag(test)
 
 
 class CostNanInfCallback(Callbacks):
     """Stop when the cost becomes NaN or infinite (reads the cost on the host); on a batch,
-    when any sample's does."""
+    per sample: a sample whose cost does is frozen, the others go on."""
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
-        if not bool(torch.isfinite(torch.as_tensor(solver.cost[-1])).all()):
-            self.stop = True
+        self.stop = _flag(~torch.isfinite(torch.as_tensor(solver.cost[-1])))

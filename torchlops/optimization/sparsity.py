@@ -131,7 +131,7 @@ def ista(
         fixed ``niter`` loop without host reads.
     rtol, rtol1 : :obj:`float`, optional
         Stop when the cost falls below ``rtol`` times the first cost / ``rtol1`` times the
-        data norm (host reads every step).
+        data norm (host reads every step; on a batch each sample stops on its own test).
     threshkind : :obj:`str`, optional
         ``"soft"``, ``"hard"``, ``"half"``, ``"soft-percentile"``, ``"hard-percentile"`` or
         ``"half-percentile"``.
