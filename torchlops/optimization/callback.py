@@ -20,7 +20,9 @@ __all__ = [
 
 class Callbacks:
     """Base class of solver callbacks: override any hook. Setting ``self.stop = True`` in a
-    hook makes the solver stop after the current step (checked on the host, no tensor read).
+    hook makes the solver stop after the current step (checked on the host, no tensor read);
+    on a batch, ``self.stop`` may be a bool tensor with one flag per sample: those samples are
+    frozen (they stop changing) and the run ends when none is left.
 
     Examples
     --------
