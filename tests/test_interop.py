@@ -257,3 +257,16 @@ def test_interop_empty_batch_explicit_and_sparse():
     Sd = sps.random(50, 40, density=0.05, random_state=1, format="csr")
     x = np.random.default_rng(1).standard_normal(40)
     np.testing.assert_allclose((aslinearoperator(Sd) @ torch.from_numpy(x)).numpy(), Sd @ x, rtol=1e-12)
+
+
+def test_aslinearoperator_integer_sparse():
+    """Integer / bool SciPy sparse matrices become floating operators (as dense integer arrays do)."""
+    import scipy.sparse as sps
+
+    M = sps.random(6, 5, density=0.4, random_state=0, format="csr")
+    Mi = (M * 10).astype(np.int64)
+    T = aslinearoperator(Mi)
+    assert T.dtype.is_floating_point and T.A.is_sparse
+    x = np.arange(5.0)
+    np.testing.assert_allclose((T @ torch.from_numpy(x).to(T.dtype)).numpy(), Mi @ x, rtol=1e-6)
+    assert aslinearoperator(Mi.astype(bool)).dtype.is_floating_point

@@ -336,3 +336,9 @@ def test_module_lists_shapes_and_integer_arguments():
         NonStationaryConvolve1D(12, torch.randn(2, 3), (1.5, 6.5))
     assert NonStationaryFilters1D(torch.randn(12), np.int64(3), (2, 9)).hsize == 3
     assert Fredholm1(torch.randn(3, 4, 5), nz=np.int64(2)).nz == 2
+    with pytest.raises(TypeError, match="hsize must be an int"):
+        NonStationaryFilters1D(torch.randn(12), torch.tensor(3.7), (2, 9))
+    with pytest.raises(ValueError, match="nz must be a positive int"):
+        Fredholm1(torch.randn(3, 4, 5), nz=torch.tensor(2.7))
+    # one sample given flat on one side and with a batch dim of 1 on the other is one sample
+    assert physics_loss(A, torch.randn(10), torch.randn(1, 10)).dim() == 0

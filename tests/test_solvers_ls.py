@@ -695,6 +695,17 @@ def test_implicit_lsqr_with_x0_and_damp():
         torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-12)
 
 
+def _stop_at(k):
+    """A callback that stops once the solver has made ``k`` steps."""
+    from torchlops.optimization.callback import Callbacks
+
+    class StopAt(Callbacks):
+        def on_step_end(self, solver, x):
+            self.stop = solver.iiter >= k
+
+    return StopAt()
+
+
 def test_krylov_run_counts_total_steps_and_istop():
     """run(x, niter) goes on to niter steps in all (PyLops): run(3) then run(4) is 4 steps;
     a run shorter than setup's niter reports istop 2 (3 is a callback's stop)."""
@@ -719,6 +730,11 @@ def test_krylov_run_counts_total_steps_and_istop():
     p.run(p.setup(y.numpy(), niter=10, tol=0), 5)
     p.finalize()
     assert int(t.istop) == p.istop == 2 and t.iiter == p.iiter == 5
+    # a callback that stops at the step a run's niter ends on: 2, as PyLops
+    t = CGLS(MatrixMult(A), callbacks=[_stop_at(6)])
+    t.run(t.setup(y, niter=10, tol=0), 6)
+    t.finalize()
+    assert int(t.istop) == 2 and t.iiter == 6
 
     class Stop(Callbacks):
         def on_step_end(self, solver, x):

@@ -192,5 +192,5 @@ def test_convmtx_numpy_ints_and_klauder_length():
 
     h = torch.randn(5, dtype=torch.float64)
     torch.testing.assert_close(convmtx(h, np.int64(8), np.int64(2)), convmtx(h, 8, 2))
-    with pytest.raises(ValueError, match="klauder needs at least 2 time samples"):
+    with pytest.raises(ValueError, match="klauder needs a time axis of at least 3 samples"):
         klauder(np.array([0.0]))

@@ -102,9 +102,7 @@ def run_kernel(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tens
             x = x.reshape(nb, *ins)
     elif x.shape[0] != nb or x.shape[1:] != ins:
         x = x.reshape(nb, *ins)
-    if _holds(op, tensors) or torch.compiler.is_compiling():
-        # (while torch.compile traces, the arguments stand for the operator's own tensors and
-        # rebinding them would be a side effect the graph cannot hold)
+    if _holds(op, tensors):
         return op._rmatvec(x) if adjoint else op._matvec(x)
     with bind_tensors(op, tensors):
         return op._rmatvec(x) if adjoint else op._matvec(x)
@@ -243,6 +241,12 @@ def _outshape(op: LinearOperator, adjoint: bool, xshape: Sequence[int]) -> tuple
     return (*xshape[:-1], op.shape[1] if adjoint else op.shape[0])
 
 
+def _alias(t: torch.Tensor) -> torch.Tensor:
+    """A new autograd node standing for ``t`` (a view; a copy for sparse layouts, which have
+    no views)."""
+    return t.view_as(t) if t.layout == torch.strided else t.clone()
+
+
 def _tensor_vjp(
     op: LinearOperator,
     adjoint: bool,
@@ -266,7 +270,7 @@ def _tensor_vjp(
         # the partial derivative at fixed x: differentiate with respect to fresh aliases of the
         # tensors (a view is a new node), not the tensors themselves, which x may depend on
         # too (x = A^H y with the same A) and which a graph for double backward must keep
-        ins_t = [(t.view_as(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
+        ins_t = [(_alias(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
                  for t, n in zip(tensors, needs)]
         if not create:
             xb = xb.detach()

@@ -366,7 +366,10 @@ def aslinearoperator(Op: Any) -> LinearOperator:
         if sps.issparse(Op):  # (kept sparse: a torch COO matrix)
             coo = Op.tocoo()
             idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-            A = torch.sparse_coo_tensor(idx, torch.from_numpy(np.asarray(coo.data)), coo.shape).coalesce()
+            vals = torch.from_numpy(np.asarray(coo.data))
+            if not (vals.is_floating_point() or vals.is_complex()):  # (integer / bool entries)
+                vals = vals.to(torch.get_default_dtype())
+            A = torch.sparse_coo_tensor(idx, vals, coo.shape, check_invariants=True).coalesce()
             return _aslinearoperator(A)
     except ImportError:  # pragma: no cover - scipy is a dependency of pylops
         pass

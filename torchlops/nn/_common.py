@@ -76,7 +76,7 @@ def physics_loss(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.
     Op = check_operator(Op)
     xbatch, xb = split_batch(x, Op.dims, "x")
     ybatch, yb = split_batch(y, Op.dimsd, "y")
-    if tuple(xbatch) != tuple(ybatch):
+    if tuple(xbatch) != tuple(ybatch) and not (xb.shape[0] == yb.shape[0] == 1):  # (one sample: any form)
         raise ValueError(f"x and y must hold the same batch, got {tuple(x.shape)} and {tuple(y.shape)}")
     r = Op(xb) - yb
     r2 = (r.real**2 + r.imag**2) if r.is_complex() else r**2

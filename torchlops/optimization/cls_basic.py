@@ -119,6 +119,7 @@ class _Batched(Solver):
         niter = self.niter if niter is None else int(niter)
         if niter is None:
             raise ValueError("niter must not be None")
+        self._niter_run = niter  # (istop 2 means this count was reached)
         start = self.iiter
         every = check_every(x)
         while self.iiter < niter:
@@ -342,7 +343,8 @@ class CGLS(_Batched):
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
         # 3 only when a callback stopped the run before niter (PyLops tests niter first; a run
         # shorter than setup's niter without a callback's stop is 2 too)
-        ran_out = self.iiters >= (self.niter if self.niter is not None else self.iiter)
+        nrun = getattr(self, "_niter_run", None) or self.niter
+        ran_out = self.iiters >= (nrun if nrun is not None else self.iiter)
         stopped = self._cbstop | torch.full_like(self._cbstop, self._stopped_all)
         reached = ran_out | ~stopped
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)

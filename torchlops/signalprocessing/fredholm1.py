@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from torchlops.functional.basic import grad_like
@@ -65,9 +67,13 @@ class Fredholm1(LinearOperator):
         g, dt = operator_tensor(G, "G", dtype)
         if g.dim() != 3:
             raise ValueError(f"G must have shape (nsl, nx, ny), got {tuple(g.shape)}")
-        if isinstance(nz, bool) or not hasattr(nz, "__index__") or int(nz) < 1:
-            raise ValueError(f"nz must be a positive int, got {nz!r}")
-        nz = int(nz)
+        given = nz
+        try:  # (numpy ints and integer tensors are ints; fractions are not)
+            nz = operator.index(nz) if not isinstance(nz, bool) else 0
+        except TypeError:
+            nz = 0
+        if nz < 1:
+            raise ValueError(f"nz must be a positive int, got {given!r}")
         nsl, nx, ny = g.shape
         super().__init__(dims=(nsl, ny, nz), dimsd=(nsl, nx, nz), dtype=dt, name=name)
         self.nsl, self.nx, self.ny, self.nz = nsl, nx, ny, nz

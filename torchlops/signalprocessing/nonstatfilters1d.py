@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -69,9 +70,12 @@ class NonStationaryFilters1D(LinearOperator):
         t, dt = operator_tensor(inp, "inp", dtype)
         if t.dim() != 1:
             raise ValueError(f"inp must be 1-dimensional, got shape {tuple(t.shape)}")
-        if isinstance(hsize, bool) or not hasattr(hsize, "__index__"):
-            raise TypeError(f"hsize must be an int, got {type(hsize).__name__}")
-        hsize = int(hsize)
+        try:  # (numpy ints and integer tensors are ints; fractions are not)
+            if isinstance(hsize, bool):
+                raise TypeError
+            hsize = operator.index(hsize)
+        except TypeError:
+            raise TypeError(f"hsize must be an int, got {hsize!r}") from None
         check_odd((hsize,))
         self.ih = check_control_points(ih, t.shape[0])
         super().__init__(dims=(len(self.ih), hsize), dimsd=tuple(t.shape), dtype=dt, name=name)

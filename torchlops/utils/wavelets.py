@@ -158,7 +158,7 @@ def klauder(
     """
     ts = _symmetric_axis(t)
     if ts.numel() < 3 or float(ts[-1]) == 0.0:  # (the sweep is defined over a time span)
-        raise ValueError(f"klauder needs at least 2 time samples spanning a positive time, got {len(t)}")
+        raise ValueError(f"klauder needs a time axis of at least 3 samples spanning a positive time, got {len(t)}")
     f1, f2 = f
     fc = f1 + (f2 - f1) / 2.0
     t1 = ts[-1]
