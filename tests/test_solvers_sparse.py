@@ -784,3 +784,25 @@ def test_batched_rtol_and_nan_callbacks_act_per_sample():
     x = s.solve(Yn, niter=20, eps=0.1, alpha=0.1, tol=0)[0]
     assert int(s.iiters[1]) == 1 and int(s.iiters[0]) == 20
     assert_rel(x[0], ista(Op, Y[0], niter=20, eps=0.1, alpha=0.1, tol=0)[0], rtol=1e-12, what="ista sample 0")
+
+
+def test_per_sample_stop_flags_size_and_run_length():
+    """A per-sample flag tensor of another size than the batch is a ValueError; a batch with
+    per-sample callbacks runs as long as the same batch without them when no callback stops
+    every sample (samples that stop by their own test do not end a fixed-niter run)."""
+    A, y, _ = spiky()
+    Y = torch.stack([y, 2 * y, -y])
+
+    class Bad(Callbacks):
+        def on_step_end(self, solver, x):
+            self.stop = torch.tensor([True, False])
+
+    with pytest.raises(ValueError, match=r"one flag per sample \(3\), got 2"):
+        FISTA(A, callbacks=[Bad()]).solve(Y, niter=4, eps=0.1, alpha=0.1, tol=0)
+    B = MatrixMult(t(np.random.default_rng(0).standard_normal((8, 8))))
+    Yb = t(np.random.default_rng(1).standard_normal((3, 8)))
+    n_plain = SplitBregman(B).solve(Yb, [Identity(8, dtype=torch.float64)], niter_outer=10, niter_inner=2,
+                                    epsRL1s=[0.05], tol=0)[1]
+    n_cb = SplitBregman(B, callbacks=[CostToInitialCallback(1e-12)]).solve(
+        Yb, [Identity(8, dtype=torch.float64)], niter_outer=10, niter_inner=2, epsRL1s=[0.05], tol=0)[1]
+    assert n_plain == n_cb == 10

@@ -30,6 +30,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
                 self._step_callback(out)
             return out
         if name == "setup":
+            self._cbmask, self._stopped_all = None, False  # (a new solve: no sample stopped yet)
             x0 = kwargs.get("x0", args[1] if len(args) > 1 else None)
             for cb in self.callbacks:
                 cb.on_setup_begin(self, x0)
@@ -133,37 +134,42 @@ class Solver:
         one flag per sample of a batch: those samples are frozen as if they had converged (they
         stop changing) and the run ends when no sample is left (a host read).
         """
-        stop, per_sample = False, False
+        stop = False
         for cb in self.callbacks:
             flag = getattr(cb, "stop", False)
             if isinstance(flag, torch.Tensor) and flag.numel() > 1:
-                if self._freeze_samples(flag.reshape(-1).to(torch.bool)):
-                    per_sample = True
+                mask = flag.reshape(-1).to(torch.bool)
+                if self._freeze_samples(mask):
+                    # the run ends when the callbacks have stopped every sample (a sample that
+                    # stopped by its own test does not end a fixed-niter run, as without them)
+                    cbm = getattr(self, "_cbmask", None)
+                    self._cbmask = mask if cbm is None or cbm.shape != mask.shape else cbm | mask
+                    stop = stop or bool(self._cbmask.all())
                     continue
                 flag = bool(flag.all())  # (a solver without per-sample state: when all are done)
             elif isinstance(flag, torch.Tensor):
                 flag = bool(flag)
             stop = stop or bool(flag)
-        if not stop and per_sample:
-            stop = not self._any_active()
         self._stopped_all = stop
         return stop
 
     def _freeze_samples(self, mask: torch.Tensor) -> bool:
-        """Freeze the samples flagged in ``mask`` ``(B,)``; False when this solver cannot."""
+        """Freeze the samples flagged in ``mask`` ``(B,)``; False when this solver has no
+        per-sample state; ValueError for a mask of another size than the batch."""
         cb = getattr(self, "_cbstop", None)
-        if isinstance(cb, torch.Tensor) and cb.numel() == mask.numel():  # (Krylov solvers)
+        state = cb if isinstance(cb, torch.Tensor) else getattr(self, "active", None)
+        if not isinstance(state, torch.Tensor):
+            return False
+        if state.numel() != mask.numel():
+            raise ValueError(
+                f"a callback's per-sample stop flags must hold one flag per sample ({state.numel()}), "
+                f"got {mask.numel()}"
+            )
+        if isinstance(cb, torch.Tensor):  # (Krylov solvers)
             self._cbstop = cb | mask.to(cb.device)
-            return True
-        act = getattr(self, "active", None)
-        if isinstance(act, torch.Tensor) and act.numel() == mask.numel():  # (the sparsity solvers)
-            self.active = act & ~mask.to(act.device).reshape(act.shape)
-            return True
-        return False
-
-    def _any_active(self) -> bool:
-        act = self._active() if hasattr(self, "_active") else getattr(self, "active", None)
-        return bool(act.any()) if isinstance(act, torch.Tensor) else True
+        else:  # (the sparsity solvers)
+            self.active = state & ~mask.to(state.device).reshape(state.shape)
+        return True
 
     def memory_usage(self, show: bool = False, unit: str = "B") -> float:
         """Bytes held by the solver's state tensors (attributes that are tensors), in ``unit``."""
