@@ -811,3 +811,9 @@ def test_cgls_istop_when_a_callback_stops_on_the_last_step():
     y = torch.randn(20, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     assert int(CGLS(MatrixMult(A), callbacks=[StopAt(5)]).solve(y, niter=5, tol=0)[1]) == 2
     assert int(CGLS(MatrixMult(A), callbacks=[StopAt(3)]).solve(y, niter=5, tol=0)[1]) == 3
+
+
+def test_preconditioned_inversion_implicit_is_a_clear_error():
+    A = MatrixMult(torch.eye(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="preconditioned_inversion has no implicit"):
+        preconditioned_inversion(A, torch.ones(3, dtype=torch.float64), A, implicit=True)

@@ -123,9 +123,10 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
 
     ``"torch"``: never; ``"auto"``: when the operator is ``supported`` and the extension has
     kernels for the input's device and dtype; ``"ext"``: always, ``ValueError`` when it
-    cannot. Under ``torch.func`` transforms of the operator's own tensors, and when one of
-    them requires grad, the pure-torch engine runs (the kernels have no forward-mode or
-    batching rule, and no gradient for stencil weights).
+    cannot. Inside a ``torch.func`` transform (e.g. the forward-mode derivative along an
+    operator's tensors), and when one of ``tensors`` requires grad while grad mode is on (the
+    generic gradient rule differentiating the operator), the pure-torch engine runs: the kernels
+    have no forward-mode or batching rule, and no gradient for stencil weights.
     """
     if engine == "torch" or supported is not None:
         return False

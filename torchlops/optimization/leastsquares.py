@@ -124,6 +124,8 @@ def preconditioned_inversion(
     >>> preconditioned_inversion(Op, torch.tensor([1.0, 2.0], dtype=torch.float64), torchlops.Identity(2))[0].round(decimals=8)
     tensor([1., 1.], dtype=torch.float64)
     """
-
+    if "implicit" in kwargs_solver:
+        raise TypeError("preconditioned_inversion has no implicit=... (the unrolled solve is differentiated); "
+                        "regularized_inversion and normal_equations_inversion take implicit=True")
     return PreconditionedInversion(Op).solve(y, P, x0=x0, engine=engine, show=show, progress=progress,
                                              **kwargs_solver)
