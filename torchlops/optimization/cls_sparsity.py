@@ -470,8 +470,8 @@ class FISTA(ISTA):
         kind = self._shrinkable() if fuse else None
         if kind is not None:
             xn = _ops.shrink(z, g, self.alpha, self.thresh, kind)
-        else:
-            xn = self._shrink(z, g)
+        else:  # (not fusable: checked above, no second check)
+            xn = self._threshold(_axpy(z, self.alpha, g))
         told = self.t
         self.t = (1.0 + math.sqrt(1.0 + 4.0 * told**2)) / 2.0
         w = 1.0 + (told - 1.0) / self.t
