@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import operator
-
 import torch
 
 from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.convolvend import check_filter, conv_engine
-from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
+from torchlops.utils.checks import as_int, normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = ["Convolve1D"]
@@ -93,12 +91,7 @@ class Convolve1D(LinearOperator):
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
         check_filter(t, 1, batched_filter)
-        try:  # (numpy ints and integer tensors are ints; floats and float tensors are not)
-            if isinstance(offset, bool):
-                raise TypeError
-            offset = operator.index(offset)
-        except TypeError:
-            raise TypeError(f"offset must be an int, got {offset!r}") from None
+        offset = as_int(offset, "offset")
         nh, n = t.shape[-1], dims[ax]
         if nh <= n:
             if offset > nh - 1:

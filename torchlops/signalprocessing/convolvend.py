@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
+from torchlops.utils.checks import as_int, normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = [
@@ -228,15 +227,10 @@ def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
 
 def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
     """Offsets as ``n`` ints (an int is used for every axis)."""
-    def index(v: object) -> int:  # (numpy ints and integer tensors are ints; floats are not)
-        if isinstance(v, bool):
-            raise TypeError
-        return operator.index(v)
-
     try:
         if np.ndim(offset) == 0:
-            return (index(offset),) * n
-        off = tuple(index(o) for o in offset)
+            return (as_int(offset, "offset"),) * n
+        off = tuple(as_int(o, "offset") for o in offset)
     except TypeError:
         raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
     if len(off) != n:

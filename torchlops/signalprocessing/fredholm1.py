@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import operator
-
 import torch
 
 from torchlops.functional.basic import grad_like
 from torchlops.functional.interpolation import fredholm1, fredholm1_adjoint
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import operator_tensor
+from torchlops.utils.checks import as_int, operator_tensor
 from torchlops.utils.typing import DTypeLike, TensorLike
 
 __all__ = ["Fredholm1"]
@@ -67,13 +65,13 @@ class Fredholm1(LinearOperator):
         g, dt = operator_tensor(G, "G", dtype)
         if g.dim() != 3:
             raise ValueError(f"G must have shape (nsl, nx, ny), got {tuple(g.shape)}")
-        given = nz
-        try:  # (numpy ints and integer tensors are ints; fractions are not)
-            nz = operator.index(nz) if not isinstance(nz, bool) else 0
+        try:
+            nzi = as_int(nz, "nz")
         except TypeError:
-            nz = 0
-        if nz < 1:
-            raise ValueError(f"nz must be a positive int, got {given!r}")
+            nzi = 0
+        if nzi < 1:
+            raise ValueError(f"nz must be a positive int, got {nz!r}")
+        nz = nzi
         nsl, nx, ny = g.shape
         super().__init__(dims=(nsl, ny, nz), dimsd=(nsl, nx, nz), dtype=dt, name=name)
         self.nsl, self.nx, self.ny, self.nz = nsl, nx, ny, nz

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import torch
@@ -14,7 +13,7 @@ from torchlops.functional.convolution import (
 )
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.nonstatconvolve1d import check_control_points, check_odd
-from torchlops.utils.checks import operator_tensor
+from torchlops.utils.checks import as_int, operator_tensor
 from torchlops.utils.typing import DTypeLike, TensorLike
 
 __all__ = ["NonStationaryFilters1D"]
@@ -70,12 +69,7 @@ class NonStationaryFilters1D(LinearOperator):
         t, dt = operator_tensor(inp, "inp", dtype)
         if t.dim() != 1:
             raise ValueError(f"inp must be 1-dimensional, got shape {tuple(t.shape)}")
-        try:  # (numpy ints and integer tensors are ints; fractions are not)
-            if isinstance(hsize, bool):
-                raise TypeError
-            hsize = operator.index(hsize)
-        except TypeError:
-            raise TypeError(f"hsize must be an int, got {hsize!r}") from None
+        hsize = as_int(hsize, "hsize")
         check_odd((hsize,))
         self.ih = check_control_points(ih, t.shape[0])
         super().__init__(dims=(len(self.ih), hsize), dimsd=tuple(t.shape), dtype=dt, name=name)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ import torch
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = [
+    "as_int",
     "to_dims",
     "normalize_axis",
     "to_torch_dtype",
@@ -59,6 +62,17 @@ def to_dims(dims: InputDimsLike, name: str = "dims") -> tuple[int, ...]:
     if any(d < 0 for d in out):
         raise ValueError(f"{name} must be non-negative, got {out}")
     return out
+
+
+def as_int(value: Any, name: str) -> int:
+    """``value`` as a Python int: ints, NumPy ints and integer tensors with one element are;
+    bools and fractions (floats, float tensors) are a TypeError."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
 
 
 def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-from torchlops.utils.checks import as_tensor
+from torchlops.utils.checks import as_int, as_tensor
 from torchlops.utils.typing import TensorLike
 
 __all__ = ["convmtx", "nonstationary_convmtx"]
 
 
 def _nonneg_int(v: int, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):  # (numpy ints are ints)
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    v = int(v)
+    v = as_int(v, name)
     if v < 0:
         raise ValueError(f"{name} must be non-negative, got {v}")
     return v
