@@ -138,12 +138,9 @@ class Solver:
         for cb in self.callbacks:
             flag = getattr(cb, "stop", False)
             if isinstance(flag, torch.Tensor) and flag.numel() > 1:
-                mask = flag.reshape(-1).to(torch.bool)
-                if self._freeze_samples(mask):
+                if self._freeze_samples(flag.reshape(-1).to(torch.bool)):
                     # the run ends when the callbacks have stopped every sample (a sample that
                     # stopped by its own test does not end a fixed-niter run, as without them)
-                    cbm = getattr(self, "_cbmask", None)
-                    self._cbmask = mask if cbm is None or cbm.shape != mask.shape else cbm | mask
                     stop = stop or bool(self._cbmask.all())
                     continue
                 flag = bool(flag.all())  # (a solver without per-sample state: when all are done)
@@ -154,10 +151,13 @@ class Solver:
         return stop
 
     def _freeze_samples(self, mask: torch.Tensor) -> bool:
-        """Freeze the samples flagged in ``mask`` ``(B,)``; False when this solver has no
-        per-sample state; ValueError for a mask of another size than the batch."""
-        cb = getattr(self, "_cbstop", None)
-        state = cb if isinstance(cb, torch.Tensor) else getattr(self, "active", None)
+        """Freeze the samples flagged in ``mask`` ``(B,)`` and add them to ``_cbmask`` (the
+        samples the callbacks stopped); False when this solver has no per-sample state;
+        ValueError for a mask of another size than the batch. The Krylov solvers read
+        ``_cbmask`` in their activity test; the others hold an ``active`` mask."""
+        cbm = getattr(self, "_cbmask", None)
+        act = getattr(self, "active", None)
+        state = act if isinstance(act, torch.Tensor) else cbm
         if not isinstance(state, torch.Tensor):
             return False
         if state.numel() != mask.numel():
@@ -165,10 +165,10 @@ class Solver:
                 f"a callback's per-sample stop flags must hold one flag per sample ({state.numel()}), "
                 f"got {mask.numel()}"
             )
-        if isinstance(cb, torch.Tensor):  # (Krylov solvers)
-            self._cbstop = cb | mask.to(cb.device)
-        else:  # (the sparsity solvers)
-            self.active = state & ~mask.to(state.device).reshape(state.shape)
+        mask = mask.to(state.device)
+        self._cbmask = mask if cbm is None or cbm.shape != mask.shape else cbm | mask
+        if isinstance(act, torch.Tensor):
+            self.active = act & ~mask.reshape(act.shape)
         return True
 
     def memory_usage(self, show: bool = False, unit: str = "B") -> float:

@@ -125,11 +125,7 @@ class MetricsCallback(Callbacks):
 
 def _data_norm(solver: Solver) -> torch.Tensor:
     """Per-sample 2-norms of the solver's data ``y`` (flat or N-d, batched or not)."""
-    y = solver.y
-    dimsd = tuple(solver.Op.dimsd)
-    nd = len(dimsd)
-    batch = y.shape[: y.dim() - nd] if tuple(y.shape[y.dim() - nd:]) == dimsd else y.shape[:-1]
-    return torch.linalg.vector_norm(y.reshape(*batch, -1), dim=-1)
+    return torch.linalg.vector_norm(solver.Op._flat_data(solver.y), dim=-1)
 
 
 def _flag(test: torch.Tensor) -> bool | torch.Tensor:

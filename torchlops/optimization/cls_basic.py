@@ -81,7 +81,7 @@ class _Batched(Solver):
         x = s.new_zeros(self.B, self.Op.shape[1]) if x0f is None else x0f.clone()
         self.iiter = 0
         self.iiters = torch.zeros(self.B, dtype=torch.int64, device=s.device)
-        self._cbstop = torch.zeros(self.B, dtype=torch.bool, device=s.device)  # (samples a callback stopped)
+        self._cbmask = torch.zeros(self.B, dtype=torch.bool, device=s.device)  # (samples a callback stopped)
         self._stopped_all = False
         self.cost = []
         self.tstart = _clock()
@@ -196,7 +196,7 @@ class CG(_Batched):
     def _active(self) -> torch.Tensor:
         # (a residual at machine precision stops too: more steps only add rounding noise, and
         # the ratios of tiny norms would overflow in a differentiated solve)
-        return (self.kold > self.tol) & (self.kold > self._floor) & ~self._cbstop
+        return (self.kold > self.tol) & (self.kold > self._floor) & ~self._cbmask
 
     def _host_check(self) -> bool:
         return isinstance(self.tol, torch.Tensor) or self.tol > 0
@@ -306,7 +306,7 @@ class CGLS(_Batched):
         self.cost1.append(self.cost[-1] if is_zero(self.damp) else (s2 + self.damp * bnorm2(xf)).sqrt())
 
     def _active(self) -> torch.Tensor:
-        return (self.kold > self.tol) & (self.kold > self._floor) & ~self._cbstop  # (see CG._active)
+        return (self.kold > self.tol) & (self.kold > self._floor) & ~self._cbmask  # (see CG._active)
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CGLS step for every active sample."""
@@ -345,7 +345,7 @@ class CGLS(_Batched):
         # shorter than setup's niter without a callback's stop is 2 too)
         nrun = getattr(self, "_niter_run", None) or self.niter
         ran_out = self.iiters >= (nrun if nrun is not None else self.iiter)
-        stopped = self._cbstop | torch.full_like(self._cbstop, self._stopped_all)
+        stopped = self._cbmask | torch.full_like(self._cbmask, self._stopped_all)
         reached = ran_out | ~stopped
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
         self.istop = torch.where(conv, one, torch.where(reached, two, three)).reshape(self.batch)
@@ -476,7 +476,7 @@ class LSQR(_Batched):
 
     def _active(self) -> torch.Tensor:
         # arnorm0 == 0: x0 already solves the normal equations (PyLops prints a message); frozen
-        return (self.istop == 0) & (self.arnorm0 != 0) & ~self._cbstop
+        return (self.istop == 0) & (self.arnorm0 != 0) & ~self._cbmask
 
     def _host_check(self) -> bool:
         return self.atol > 0 or self.btol > 0
