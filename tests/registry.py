@@ -92,7 +92,8 @@ def _flat_operator(dt: torch.dtype) -> tl.LinearOperator:
     from torchlops.optimization._sparse_helpers import FlatOperator
 
     A = _randn(4, 6, dtype=dt, seed=11)
-    return FlatOperator(6, 4, lambda x: x @ A.T.to(x.dtype), lambda y: y @ A.conj().to(y.dtype), dt)
+    # (a closure's tensors do not move with Op.to(device): the closures follow their input)
+    return FlatOperator(6, 4, lambda x: x @ A.T.to(x), lambda y: y @ A.conj().to(y), dt)
 
 
 BASIC_CASES: list[OperatorCase] = [

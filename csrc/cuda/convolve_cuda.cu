@@ -78,10 +78,15 @@ __global__ void convolve_kernel(const scalar_t* __restrict__ in, const scalar_t*
 // hit distinct banks.
 constexpr int kMaxRowOutputs = 8;  // outputs per thread along a row, 4-byte scalars (half for wider ones)
 
+constexpr int kMaxPlaneRows = 4;   // 2-D: output rows per thread, 4-byte scalars (half for wider ones)
+
 template <typename scalar_t>
 struct TileCfg {
   static constexpr int kRow = 128 / int(sizeof(scalar_t));  // elements per 128 bytes
   static constexpr int R = sizeof(scalar_t) <= 4 ? kMaxRowOutputs : kMaxRowOutputs / 2;
+  // 2-D output rows per thread: RY_MAX (4 in float32: each tap loaded from shared memory
+  // feeds 4 x 8 outputs) or 2 (see plane_rows)
+  static constexpr int RY_MAX = sizeof(scalar_t) <= 4 ? kMaxPlaneRows : kMaxPlaneRows / 2;
   static_assert(kRow % R == 0, "R must divide the elements of a 128-byte segment");
 };
 
@@ -98,7 +103,6 @@ TL_HD int row_pitch(int n) {
 
 constexpr int kLineThreads = 128;            // 1-D: threads per block
 constexpr int kPlaneX = 32, kPlaneY = 8;     // 2-D: threads per block along columns, rows
-constexpr int kPlaneRows = 2;                // 2-D: output rows per thread (RY)
 constexpr int64_t kMaxLineTaps = 1024;       // 1-D: longest filter of the tiled path
 constexpr int64_t kMaxPlaneTaps = 31;        // 2-D: longest filter (per axis) of the tiled path
 constexpr size_t kDefaultSmem = 48 * 1024;   // dynamic shared memory usable without opting in
@@ -230,12 +234,12 @@ __global__ void __launch_bounds__(kLineThreads)
 // outputs from (r0, c0)); thread (tx, ty) computes rows ty RY + y, columns tx R + r
 //   s[i pitch + pad(u)] = in[plane, r0 + lo2 + i, c0 + lo3 + u] (0 outside), i < TH + nh2 - 1, u < TW + nh3 - 1
 //   out[plane, r0 + i, c0 + u] = sum_{a, b} w[a nh3 + b] s[(i + a) pitch + pad(u + b)]
-template <typename scalar_t, typename index_t, bool Adjoint>
+template <typename scalar_t, typename index_t, bool Adjoint, int RY>
 __global__ void __launch_bounds__(kPlaneX * kPlaneY)
     convolve_plane_kernel(const scalar_t* __restrict__ in, const scalar_t* __restrict__ h,
                           scalar_t* __restrict__ out, int64_t items, index_t tiles_r, index_t tiles_c,
                           ConvGeom<index_t> g) {
-  constexpr int R = TileCfg<scalar_t>::R, RY = kPlaneRows;
+  constexpr int R = TileCfg<scalar_t>::R;
   constexpr int TW = kPlaneX * R, TH = kPlaneY * RY;
   extern __shared__ __align__(16) unsigned char tile_smem[];
   const int nh2 = int(g.nh[1]), nh3 = int(g.nh[2]);
@@ -304,8 +308,8 @@ size_t line_smem(int64_t nh) {
 }
 
 template <typename scalar_t>
-size_t plane_smem(int64_t nh2, int64_t nh3) {
-  const int rows = kPlaneY * kPlaneRows + int(nh2) - 1;
+size_t plane_smem(int64_t nh2, int64_t nh3, int ry) {
+  const int rows = kPlaneY * ry + int(nh2) - 1;
   const int pitch = row_pitch<scalar_t>(kPlaneX * TileCfg<scalar_t>::R + int(nh3) - 1);
   return (size_t(rows) * size_t(pitch) + size_t(nh2 * nh3)) * sizeof(scalar_t);
 }
@@ -366,9 +370,22 @@ ConvPath conv_path(const ConvGeom<int64_t>& g) {
     return ConvPath::Line;
   // 2-D along the two last axes, contiguous planes
   if (g.nh[0] == 1 && g.P[1] == 1 && g.P[2] == 1 && g.nh[1] <= kMaxPlaneTaps && g.nh[2] <= kMaxPlaneTaps &&
-      g.nout[1] * g.nout[2] >= int64_t(kPlaneX) * kMaxRowOutputs * kPlaneY * kPlaneRows / 8)
+      g.nout[1] * g.nout[2] >= int64_t(kPlaneX) * kMaxRowOutputs * kPlaneY * kMaxPlaneRows / 8)
     return ConvPath::Plane;
   return ConvPath::Gather;
+}
+
+// Output rows per thread of the 2-D tiled kernel: rmax (4 in float32) for filters of at least
+// 8 rows, where the shared-memory loads of each input row feed more outputs and the halo of
+// nh2 - 1 rows is spread over a taller tile; 2 for short filters (less shared memory, more
+// blocks per multiprocessor). TORCHLOPS_CONV_PLANE_ROWS=2 or 4 forces one (benchmarking).
+int plane_rows(const ConvGeom<int64_t>& g, int rmax) {
+  static const int forced = [] {
+    const char* v = std::getenv("TORCHLOPS_CONV_PLANE_ROWS");
+    return v == nullptr ? 0 : std::atoi(v);
+  }();
+  if (forced == 2 || forced == 4) return std::min(forced, rmax);
+  return g.nh[1] >= 8 ? rmax : 2;
 }
 
 at::Tensor convolve_cuda(const at::Tensor& x_, const at::Tensor& h_, at::IntArrayRef axes, at::IntArrayRef offsets,
@@ -410,11 +427,15 @@ at::Tensor convolve_cuda(const at::Tensor& x_, const at::Tensor& h_, at::IntArra
           return;
         }
       } else if (path == ConvPath::Plane) {
-        auto* kernel = adjoint ? convolve_plane_kernel<scalar_t, index_t, true>
-                               : convolve_plane_kernel<scalar_t, index_t, false>;
-        const size_t bytes = plane_smem<scalar_t>(g.nh[1], g.nh[2]);
+        constexpr int RYM = TileCfg<scalar_t>::RY_MAX;
+        const int ry = plane_rows(g, RYM);
+        auto* kernel = ry == RYM ? (adjoint ? convolve_plane_kernel<scalar_t, index_t, true, RYM>
+                                            : convolve_plane_kernel<scalar_t, index_t, false, RYM>)
+                                 : (adjoint ? convolve_plane_kernel<scalar_t, index_t, true, 2>
+                                            : convolve_plane_kernel<scalar_t, index_t, false, 2>);
+        const size_t bytes = plane_smem<scalar_t>(g.nh[1], g.nh[2], ry);
         if (smem_fits(kernel, bytes)) {
-          const int64_t th = int64_t(kPlaneY) * kPlaneRows, tw = int64_t(kPlaneX) * TileCfg<scalar_t>::R;
+          const int64_t th = int64_t(kPlaneY) * ry, tw = int64_t(kPlaneX) * TileCfg<scalar_t>::R;
           const int64_t tiles_r = (g.nout[1] + th - 1) / th, tiles_c = (g.nout[2] + tw - 1) / tw;
           const int64_t items = total / (g.nout[1] * g.nout[2]) * tiles_r * tiles_c;
           const auto blocks = static_cast<unsigned int>(std::min(items, cuda::kMaxBlocks));

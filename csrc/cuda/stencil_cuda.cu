@@ -13,6 +13,8 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace torchlops {
@@ -21,22 +23,100 @@ namespace {
 using cuda::grid_for;
 using cuda::kThreads;
 
+// ------------------------------------------------------------------------------ index math
+// Division by a divisor known at launch: q = (umulhi(v, m) + v) >> s with
+// s = ceil(log2 d), m = floor(2^32 (2^s - d) / d) + 1 (exact for v < 2^31, the 32-bit path's
+// range, where umulhi(v, m) + v cannot overflow). A hardware 32-bit division costs about 20
+// instructions; this costs 3.
+struct FastDiv {
+  uint32_t d, m, s;
+};
+
+inline FastDiv make_fastdiv(int64_t d) {
+  TORCH_CHECK(d >= 1 && d < (int64_t(1) << 31), "torchlops: divisor out of range: ", d);
+  uint32_t s = 0;
+  while ((uint64_t(1) << s) < uint64_t(d)) ++s;
+  const uint64_t m = ((uint64_t(1) << 32) * ((uint64_t(1) << s) - uint64_t(d))) / uint64_t(d) + 1;
+  return FastDiv{uint32_t(d), uint32_t(m), s};
+}
+
+__device__ __forceinline__ uint32_t fdiv(const FastDiv& f, uint32_t v) { return (__umulhi(v, f.m) + v) >> f.s; }
+
+// The per-term dividers of the 32-bit path: row index i_t = (e / stride_t) % n_t, and e % N.
+struct Divs {
+  FastDiv stride[kMaxTerms], n[kMaxTerms], N;
+};
+
+template <typename real_t, typename index_t>
+Divs make_divs(const Terms<real_t, index_t>& T, int64_t N) {
+  Divs D{};
+  if constexpr (sizeof(index_t) == 4) {
+    for (int t = 0; t < T.nterms; ++t) {
+      D.stride[t] = make_fastdiv(T.stride[t]);
+      D.n[t] = make_fastdiv(T.n[t]);
+    }
+    D.N = make_fastdiv(std::max<int64_t>(N, 1));
+  }
+  return D;
+}
+
+// row index of element e along term t's axis
+template <typename real_t, typename index_t>
+__device__ __forceinline__ index_t row_of(index_t e, int t, const Terms<real_t, index_t>& T, const Divs& D) {
+  if constexpr (sizeof(index_t) == 4) {
+    const uint32_t q = fdiv(D.stride[t], uint32_t(e));
+    return index_t(q - fdiv(D.n[t], q) * D.n[t].d);
+  } else {
+    return (e / T.stride[t]) % T.n[t];
+  }
+}
+
+// e / N
+template <typename index_t>
+__device__ __forceinline__ index_t div_N(index_t e, index_t N, const Divs& D) {
+  if constexpr (sizeof(index_t) == 4) {
+    return index_t(fdiv(D.N, uint32_t(e)));
+  } else {
+    return e / N;
+  }
+}
+
+// e % N
+template <typename index_t>
+__device__ __forceinline__ index_t mod_N(index_t e, index_t N, const Divs& D) {
+  return e - div_N(e, N, D) * N;
+}
+
+// Number of terms: NT > 0 known at compile time (the term loop unrolls, every term's
+// description is read at a fixed offset of the kernel parameters), NT = 0 read from T.
+template <int NT, typename real_t, typename index_t>
+__device__ __forceinline__ int nterms(const Terms<real_t, index_t>& T) {
+  return NT > 0 ? NT : T.nterms;
+}
+
+// The kernels: one thread per output element, grid-stride loops; the stencil, the terms and
+// the dividers are __grid_constant__ kernel parameters (read in place, never copied to
+// per-thread local memory).
+
 // y[e] = sum_t scale_t * w_t[p] * sum_{(d, c) in row i_t} c * x[e + d * stride_t]
 //   (w_t[p] = 1 without weights; p = e % N, i_t = (e / stride_t) % n_t)
-template <typename scalar_t, typename real_t, typename index_t>
+template <typename scalar_t, typename real_t, typename index_t, int NT>
 __global__ void stencil_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
-                                       scalar_t* __restrict__ y, index_t total, index_t N, Stencil<real_t> s,
-                                       Terms<real_t, index_t> T) {
+                                       scalar_t* __restrict__ y, index_t total, index_t N,
+                                       const __grid_constant__ Stencil<real_t> s,
+                                       const __grid_constant__ Terms<real_t, index_t> T,
+                                       const __grid_constant__ Divs D) {
   const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
   for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
     scalar_t acc(0);
-    for (int t = 0; t < T.nterms; ++t) {
+#pragma unroll
+    for (int t = 0; t < nterms<NT>(T); ++t) {
       const index_t st = T.stride[t], n = T.n[t];
-      const index_t i = (e / st) % n;
+      const index_t i = row_of(e, t, T, D);
       scalar_t v(0);
       visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
       if (w != nullptr)
-        acc += T.scale[t] * w[index_t(t) * N + e % N] * v;
+        acc += T.scale[t] * w[index_t(t) * N + mod_N(e, N, D)] * v;
       else
         acc += T.scale[t] * v;
     }
@@ -45,20 +125,22 @@ __global__ void stencil_forward_kernel(const scalar_t* __restrict__ x, const sca
 }
 
 // x[e] = sum_t scale_t * sum_{(d, c) in column j_t} c * conj(w_t[p + d * stride_t]) * y[e + d * stride_t]
-template <typename scalar_t, typename real_t, typename index_t>
+template <typename scalar_t, typename real_t, typename index_t, int NT>
 __global__ void stencil_adjoint_kernel(const scalar_t* __restrict__ y, const scalar_t* __restrict__ w,
-                                       scalar_t* __restrict__ x, index_t total, index_t N, Stencil<real_t> s,
-                                       Terms<real_t, index_t> T) {
+                                       scalar_t* __restrict__ x, index_t total, index_t N,
+                                       const __grid_constant__ Stencil<real_t> s,
+                                       const __grid_constant__ Terms<real_t, index_t> T,
+                                       const __grid_constant__ Divs D) {
   const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
   for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
     scalar_t acc(0);
-    const index_t p = e % N;
-    for (int t = 0; t < T.nterms; ++t) {
+#pragma unroll
+    for (int t = 0; t < nterms<NT>(T); ++t) {
       const index_t st = T.stride[t], n = T.n[t];
-      const index_t j = (e / st) % n;
+      const index_t j = row_of(e, t, T, D);
       scalar_t v(0);
       if (w != nullptr) {
-        const scalar_t* wt = w + index_t(t) * N + p;
+        const scalar_t* wt = w + index_t(t) * N + mod_N(e, N, D);
         visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) {
           const index_t q = d * st;
           v += c * (y[e + q] * conj_(wt[q]));
@@ -73,16 +155,19 @@ __global__ void stencil_adjoint_kernel(const scalar_t* __restrict__ y, const sca
 }
 
 // y[b, t, p] = scale_t * S_t x[b] at p: one thread per (b, p) writes all T components
-template <typename scalar_t, typename real_t, typename index_t>
+template <typename scalar_t, typename real_t, typename index_t, int NT>
 __global__ void stencil_split_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ y, index_t total,
-                                     index_t N, Stencil<real_t> s, Terms<real_t, index_t> T) {
+                                     index_t N, const __grid_constant__ Stencil<real_t> s,
+                                     const __grid_constant__ Terms<real_t, index_t> T,
+                                     const __grid_constant__ Divs D) {
   const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
   for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    const index_t b = e / N, p = e % N;
-    scalar_t* yb = y + b * index_t(T.nterms) * N + p;
-    for (int t = 0; t < T.nterms; ++t) {
+    const index_t b = div_N(e, N, D), p = e - b * N;
+    scalar_t* yb = y + b * index_t(nterms<NT>(T)) * N + p;
+#pragma unroll
+    for (int t = 0; t < nterms<NT>(T); ++t) {
       const index_t st = T.stride[t], n = T.n[t];
-      const index_t i = (e / st) % n;
+      const index_t i = row_of(e, t, T, D);
       scalar_t v(0);
       visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
       yb[index_t(t) * N] = T.scale[t] * v;
@@ -91,17 +176,20 @@ __global__ void stencil_split_kernel(const scalar_t* __restrict__ x, scalar_t* _
 }
 
 // x[b, p] = sum_t scale_t * (S_t^T y[b, t])[p]: one thread per x element gathers every component
-template <typename scalar_t, typename real_t, typename index_t>
+template <typename scalar_t, typename real_t, typename index_t, int NT>
 __global__ void stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* __restrict__ x, index_t total,
-                                     index_t N, Stencil<real_t> s, Terms<real_t, index_t> T) {
+                                     index_t N, const __grid_constant__ Stencil<real_t> s,
+                                     const __grid_constant__ Terms<real_t, index_t> T,
+                                     const __grid_constant__ Divs D) {
   const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
   for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    const index_t b = e / N, p = e % N;
-    const scalar_t* yb = y + b * index_t(T.nterms) * N + p;
+    const index_t b = div_N(e, N, D), p = e - b * N;
+    const scalar_t* yb = y + b * index_t(nterms<NT>(T)) * N + p;
     scalar_t acc(0);
-    for (int t = 0; t < T.nterms; ++t) {
+#pragma unroll
+    for (int t = 0; t < nterms<NT>(T); ++t) {
       const index_t st = T.stride[t], n = T.n[t];
-      const index_t j = (e / st) % n;
+      const index_t j = row_of(e, t, T, D);
       const scalar_t* yt = yb + index_t(t) * N;
       scalar_t v(0);
       visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) { v += c * yt[d * st]; });
@@ -109,6 +197,17 @@ __global__ void stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* _
     }
     x[e] = acc;
   }
+}
+
+// f(std::integral_constant<int, NT>{}) with NT = T.nterms for 1 and 2 terms (the derivatives,
+// the 2-D Laplacian and gradient) on the 32-bit path, NT = 0 (read at run time) otherwise
+template <typename index_t, typename F>
+void with_nterms(int nt, F&& f) {
+  if constexpr (sizeof(index_t) == 4) {
+    if (nt == 1) return f(std::integral_constant<int, 1>{});
+    if (nt == 2) return f(std::integral_constant<int, 2>{});
+  }
+  f(std::integral_constant<int, 0>{});
 }
 
 void check_input(const at::Tensor& x, int64_t lead, const char* what) {
@@ -137,13 +236,17 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
-      if (!adjoint)
-        stencil_forward_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
-            x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
-      else
-        stencil_adjoint_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
-            x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      const Divs D = make_divs(T, N);
+      with_nterms<index_t>(T.nterms, [&](auto nt) {
+        constexpr int NT = decltype(nt)::value;
+        if (!adjoint)
+          stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<grid_for(total), kThreads, 0, stream>>>(
+              x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
+        else
+          stencil_adjoint_kernel<scalar_t, real_t, index_t, NT><<<grid_for(total), kThreads, 0, stream>>>(
+              x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
     };
     cuda::with_index_type(small, launch);
   });
@@ -169,9 +272,13 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
-      stencil_split_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
-          x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      const Divs D = make_divs(T, N);
+      with_nterms<index_t>(T.nterms, [&](auto nt) {
+        stencil_split_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
+            <<<grid_for(total), kThreads, 0, stream>>>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+                                                       index_t(total), index_t(N), s, T, D);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
     };
     cuda::with_index_type(small, launch);
   });
@@ -197,9 +304,13 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
-      stencil_merge_kernel<scalar_t, real_t, index_t><<<grid_for(total), kThreads, 0, stream>>>(
-          y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      const Divs D = make_divs(T, N);
+      with_nterms<index_t>(T.nterms, [&](auto nt) {
+        stencil_merge_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
+            <<<grid_for(total), kThreads, 0, stream>>>(y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(),
+                                                       index_t(total), index_t(N), s, T, D);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
     };
     cuda::with_index_type(small, launch);
   });
