@@ -1,6 +1,6 @@
 """Typed wrappers over the compiled kernels ``torch.ops.torchlops.*`` and engine selection.
 
-The extension ``torchlops._C`` (``csrc/``) registers six ops in ``TORCH_LIBRARY(torchlops)``:
+The extension ``torchlops._C`` (``csrc/``) registers eight ops in ``TORCH_LIBRARY(torchlops)``:
 
 * ``stencil(x, axes, scales, spec, weights, adjoint)``: ``sum_t scales[t] w_t S_{axes[t]} x``
   (or its adjoint) for ``x`` of shape ``(B, *dims)``: first/second derivatives, the Laplacian
@@ -10,7 +10,9 @@ The extension ``torchlops._C`` (``csrc/``) registers six ops in ``TORCH_LIBRARY(
 * ``convolve(x, h, axes, offsets, nout, adjoint)``: direct convolution along up to 3 axes,
   per-sample filters;
 * ``shrink`` / ``fista_update``: fused steps of the sparsity solvers on the CPU (no autograd;
-  :func:`sparse_fusable` says when a step may take them).
+  :func:`sparse_fusable` says when a step may take them);
+* ``cgls_residual`` / ``cgls_direction``: fused vector steps of CGLS on the CPU and CUDA
+  (no autograd; :func:`cgls_fusable` says when a step may take them).
 
 Here each op gets a fake (meta) implementation, so ``torch.compile`` traces it without
 graph breaks, and an autograd rule whose backward is the registered adjoint op (filter
@@ -45,6 +47,9 @@ __all__ = [
     "sparse_fusable",
     "shrink",
     "fista_update",
+    "cgls_fusable",
+    "cgls_residual",
+    "cgls_direction",
 ]
 
 ENGINES = ("auto", "torch", "ext")
@@ -365,6 +370,56 @@ def fista_update(
     return _C.fista_update(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, float(w), float(tol), e, et)
 
 
+# ---------------------------------------------------------------------------- CGLS
+def _has_op(name: str, key: str) -> bool:
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(name, key)
+    except RuntimeError:  # (an extension built before the op existed)
+        return False
+
+
+#: the devices with fused CGLS kernels (csrc/cpu/cgls_cpu.cpp, csrc/cuda/cgls_cuda.cu)
+_CGLS_CPU = _C is not None and _has_op("torchlops::cgls_direction", "CPU")
+_CGLS_CUDA = _C is not None and _has_op("torchlops::cgls_direction", "CUDA")
+
+
+def cgls_fusable(*tensors: torch.Tensor) -> bool:
+    """Whether an eager CGLS step over these ``(B, n)`` rows may run the fused kernels: they
+    are built for the rows' device, every tensor is a plain strided tensor of one dtype among
+    float32/64 and complex64/128 on that device, and nothing needs a graph (no gradient
+    needed, no torch.compile, forward AD, torch.func transform or dispatch / function mode)."""
+    if not (_CGLS_CPU or _CGLS_CUDA) or _is_compiling() or _forward_ad._current_level >= 0:
+        return False
+    if _functorch_level() is not None or _dispatch_modes() or _function_modes():
+        return False
+    grad = _grad_enabled()
+    first = tensors[0]
+    dev, dt = first.device, first.dtype
+    if dt not in _DTYPES or not ((_CGLS_CPU and first.is_cpu) or (_CGLS_CUDA and first.is_cuda)):
+        return False
+    for t in tensors:
+        if type(t) not in _PLAIN or t.layout is not torch.strided or t.dtype is not dt or t.device != dev:
+            return False
+        if grad and t.requires_grad:
+            return False
+    return True
+
+
+def cgls_residual(s: torch.Tensor, q: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(s - a q, ||s - a q||^2)`` per row of ``(B, n)`` rows in one pass (``a``: ``(B,)``
+    real). Call only where :func:`cgls_fusable` holds."""
+    with _below_autograd():
+        return torch.ops.torchlops.cgls_residual.default(s, q, a)
+
+
+def cgls_direction(x: torch.Tensor, c: torch.Tensor, r: torch.Tensor, a: torch.Tensor, beta: torch.Tensor,
+                   act: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x + a c, r + beta c)`` per row in one pass; rows where ``act`` is False keep ``c``.
+    Call only where :func:`cgls_fusable` holds."""
+    with _below_autograd():
+        return torch.ops.torchlops.cgls_direction.default(x, c, r, a, beta, act)
+
+
 # ---------------------------------------------------------------------------- registration
 def _register() -> None:
     lib = "torchlops::"
@@ -428,6 +483,16 @@ def _register() -> None:
         return gx, gh, None, None, None, None
 
     torch.library.register_autograd(lib + "convolve", _conv_bwd, setup_context=_conv_ctx)
+
+    if _CGLS_CPU or _CGLS_CUDA:  # (no autograd: CGLS calls these only when nothing needs a gradient)
+
+        @torch.library.register_fake(lib + "cgls_residual")
+        def _(s, q, a):  # noqa: ANN001, ANN202
+            return s.new_empty(s.shape), a.new_empty((s.shape[0],))
+
+        @torch.library.register_fake(lib + "cgls_direction")
+        def _(x, c, r, a, beta, act):  # noqa: ANN001, ANN202
+            return x.new_empty(x.shape), x.new_empty(x.shape)
 
     if _SPARSE:  # (no autograd: the solvers call these only when nothing needs a gradient)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from torchlops import _ops
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import (
     CHECK_EVERY,
@@ -313,6 +314,8 @@ class CGLS(_Batched):
         act = self._active()
         xf = self._flatx(x)
         damped = not is_zero(self.damp)
+        if not damped and xf.dim() == 2 and self.s.dim() == 2 and _ops.cgls_fusable(xf, self.c, self.s, self.q):
+            return self._fused_step(act, xf, show)
         den = bnorm2(self.q) + self.damp * bnorm2(self.c) if damped else bnorm2(self.q)
         # a frozen sample takes a zero step, so x and s keep their values without a select
         a = masked_div(self.kold, den, act).unsqueeze(-1).to(self.dt)
@@ -332,6 +335,36 @@ class CGLS(_Batched):
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
         self._costs(xf)
+        x = self._output(xf)
+        if show:
+            self._print_row([self.cost[-1], self.cost1[-1]], x)
+        return x
+
+    def _fused_step(self, act: torch.Tensor, xf: torch.Tensor, show: bool) -> torch.Tensor:
+        """:meth:`step` without damping through the fused kernels (``_ops.cgls_residual`` /
+        ``cgls_direction``): the residual update and its norm (the cost) in one pass, the model
+        update deferred to the pass that builds the new direction (both read the old one);
+        14 passes over the vectors per step instead of 16, the same values up to rounding."""
+        a = masked_div(self.kold, bnorm2(self.q), act)
+        s, s2 = _ops.cgls_residual(self.s, self.q, a)
+        r = self._AH(s)
+        k = bnorm2(r)
+        beta = masked_div(k, self.kold, act)
+        if type(r) in _ops._PLAIN and r.dtype is xf.dtype and r.shape == xf.shape and r.device == xf.device \
+                and not (r.requires_grad and torch.is_grad_enabled()):
+            # (with tol > 0 a frozen sample keeps its direction, as the select in step)
+            xf, c = _ops.cgls_direction(xf, self.c, r, a, beta, act if self.tol > 0 else None)
+        else:  # (an adjoint answering in another dtype or type than the model's: the tensor ops)
+            xf = torch.addcmul(xf, a.unsqueeze(-1).to(self.dt), self.c)
+            c = torch.addcmul(r, beta.unsqueeze(-1).to(self.dt), self.c)
+            if self.tol > 0:
+                c = _where(act, c, self.c)
+        self.s, self.c, self.q = s, c, self._A(c)
+        self.kold = torch.where(act, k, self.kold)
+        self.iiters = self.iiters + act.to(torch.int64)
+        self.iiter += 1
+        self.cost.append(s2.sqrt())
+        self.cost1.append(self.cost[-1])
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1], self.cost1[-1]], x)

@@ -1,0 +1,223 @@
+"""The fused CGLS steps (torchlops::cgls_residual / cgls_direction, csrc/*/cgls_*): the
+kernels equal the tensor ops they replace, check their arguments, pass opcheck; CGLS with them
+equals CGLS with the tensor ops (models, step counts, cost histories), and falls back where
+they do not apply."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import torchlops as tl
+from torchlops import _ops
+from torchlops.optimization.cls_basic import CGLS
+
+pytestmark = pytest.mark.skipif(not (_ops._CGLS_CPU or _ops._CGLS_CUDA), reason="the fused CGLS kernels are not built")
+
+DEVICES = ["cpu"] + (["cuda"] if _ops._CGLS_CUDA and torch.cuda.is_available() else [])
+DEVS = [pytest.param(d, marks=pytest.mark.cuda) if d == "cuda" else d for d in DEVICES]
+DTYPES = [torch.float32, torch.float64, torch.complex64, torch.complex128]
+
+
+def _rtol(dtype: torch.dtype) -> float:
+    return 2e-6 if dtype in (torch.float32, torch.complex64) else 1e-13
+
+
+def _rand(shape, dtype, device, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=dtype).to(device)
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [37, 70001], ids=["short", "long-rows"])
+def test_cgls_kernels_equal_tensor_ops(device, dtype, n) -> None:
+    """cgls_residual: s - a q and its per-row squared norm; cgls_direction: x + a c and
+    r + beta c, a row with act False keeping c exactly; rows longer than one work chunk / slice."""
+    B = 3
+    real = torch.empty((), dtype=dtype).real.dtype
+    s, q, x, c, r = (_rand((B, n), dtype, device, k) for k in range(5))
+    a = torch.tensor([0.5, -1.25, 2.0], dtype=real, device=device)
+    beta = torch.tensor([0.3, 0.0, 1.5], dtype=real, device=device)
+    act = torch.tensor([True, False, True], device=device)
+    out, s2 = _ops.cgls_residual(s, q, a)
+    ref = s - a[:, None] * q
+    torch.testing.assert_close(out, ref, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
+    assert s2.dtype == real and s2.shape == (B,)
+    torch.testing.assert_close(s2, ref.abs().square().sum(-1), rtol=10 * _rtol(dtype), atol=0)
+    for mask in (act, None):
+        xo, co = _ops.cgls_direction(x, c, r, a, beta, mask)
+        torch.testing.assert_close(xo, x + a[:, None] * c, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
+        cref = r + beta[:, None] * c
+        if mask is not None:
+            cref = torch.where(mask[:, None], cref, c)
+            assert torch.equal(co[1], c[1])  # a frozen row keeps its direction bit for bit
+        torch.testing.assert_close(co, cref, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
+    # the inputs are left as they were (new outputs)
+    assert not torch.equal(out, s) and not torch.equal(xo, x)
+
+
+@pytest.mark.parametrize("device", DEVS)
+def test_cgls_kernels_empty_and_nan(device) -> None:
+    """No rows, empty rows (a zero norm), NaN staying NaN in the norm of its row only."""
+    f = torch.float64
+    for B, n in ((0, 5), (2, 0)):
+        z = torch.zeros(B, n, dtype=f, device=device)
+        a = torch.ones(B, dtype=f, device=device)
+        out, s2 = _ops.cgls_residual(z, z, a)
+        assert out.shape == (B, n) and s2.shape == (B,) and bool((s2 == 0).all())
+        xo, co = _ops.cgls_direction(z, z, z, a, a, None)
+        assert xo.shape == co.shape == (B, n)
+    s = torch.ones(2, 9, dtype=f, device=device)
+    s[1, 4] = float("nan")
+    out, s2 = _ops.cgls_residual(s, torch.zeros_like(s), torch.ones(2, dtype=f, device=device))
+    assert float(s2[0]) == 9.0 and bool(torch.isnan(s2[1]))
+
+
+def test_cgls_kernels_check_their_arguments() -> None:
+    s = torch.randn(2, 5, dtype=torch.float64)
+    a = torch.ones(2, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match=r"q must have shape \[2, 5\]"):
+        _ops.cgls_residual(s, s[:, :4], a)
+    with pytest.raises(RuntimeError, match="q must be Double, got Float"):
+        _ops.cgls_residual(s, s.float(), a)
+    with pytest.raises(RuntimeError, match="a must be Double, got ComplexDouble"):
+        _ops.cgls_residual(s, s, a.to(torch.complex128))
+    with pytest.raises(RuntimeError, match=r"a must hold one value per row \(2\)"):
+        _ops.cgls_residual(s, s, torch.ones(3, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="expected float32, float64, complex64 or complex128 rows"):
+        _ops.cgls_residual(s.long(), s.long(), a)
+    with pytest.raises(RuntimeError, match=r"expected \(B, n\) rows"):
+        _ops.cgls_residual(s[0], s[0], a)
+    with pytest.raises(RuntimeError, match="act must be a bool tensor of one value per row"):
+        _ops.cgls_direction(s, s, s, a, a, torch.ones(2, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="beta must be Double"):
+        _ops.cgls_direction(s, s, s, a, a.float(), None)
+
+
+@pytest.mark.parametrize("device", DEVS)
+def test_cgls_kernels_opcheck(device) -> None:
+    for dtype in (torch.float64, torch.complex64):
+        real = torch.empty((), dtype=dtype).real.dtype
+        s, q = _rand((3, 6), dtype, device, 1), _rand((3, 6), dtype, device, 2)
+        a = torch.rand(3, dtype=real).to(device)
+        act = torch.tensor([True, False, True], device=device)
+        torch.library.opcheck(torch.ops.torchlops.cgls_residual.default, (s, q, a))
+        torch.library.opcheck(torch.ops.torchlops.cgls_direction.default, (s, q, s, a, a, act))
+        torch.library.opcheck(torch.ops.torchlops.cgls_direction.default, (s, q, s, a, a, None))
+
+
+def _fused_vs_torch(monkeypatch, run):
+    """``run()`` with the fused kernels (counting their calls), then with the tensor ops."""
+    calls = {"cgls_residual": 0, "cgls_direction": 0}
+    real = {k: getattr(_ops, k) for k in calls}
+
+    def counted(name):
+        def f(*a):
+            calls[name] += 1
+            return real[name](*a)
+        return f
+
+    for k in calls:
+        monkeypatch.setattr(_ops, k, counted(k))
+    fused = run()
+    n = dict(calls)
+    monkeypatch.setattr(_ops, "cgls_fusable", lambda *a: False)
+    plain = run()
+    monkeypatch.undo()
+    return fused, plain, n
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128], ids=str)
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+@pytest.mark.parametrize("x0", [False, True], ids=["x0=0", "x0"])
+def test_cgls_with_fused_steps_equals_tensor_ops(monkeypatch, device, dtype, tol, x0) -> None:
+    """A batch of 4 (one sample with y = 0, which stops at once with tol > 0; the others at
+    different steps): models, per-sample step counts, istop, r1norm / r2norm and the cost
+    history of the fused steps equal the tensor ops'."""
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(31, 11, generator=g, dtype=torch.float64)
+    Op = tl.MatrixMult(A.to(dtype)).to(device)
+    scale = torch.tensor([[1.0], [1e-3], [0.0], [10.0]])
+    Y = (torch.randn(4, 31, generator=g, dtype=torch.float64) * scale).to(dtype).to(device)
+    X0 = (0.1 * torch.randn(4, 11, generator=g, dtype=torch.float64) * scale).to(dtype).to(device) if x0 else None
+
+    # (a well-conditioned system and fewer steps than unknowns: past that, or on an
+    # ill-conditioned one, CGLS amplifies rounding, and norms summed in double and in the
+    # working precision part ways)
+    niter = 6
+
+    def run():
+        s = CGLS(Op)
+        x, istop, iiter, r1, r2, cost = s.solve(Y, x0=X0, niter=niter, tol=tol)
+        return x, istop, iiter, r1, r2, cost, s.iiters.clone()
+
+    fused, plain, calls = _fused_vs_torch(monkeypatch, run)
+    assert calls["cgls_residual"] == calls["cgls_direction"] == plain[2] > 0
+    rtol = 1e-4 if dtype == torch.float32 else 1e-10
+    assert fused[2] == plain[2] and torch.equal(fused[6], plain[6]) and torch.equal(fused[1], plain[1])
+    if tol > 0 and dtype != torch.float32:
+        assert len(set(plain[6].tolist())) > 1  # the samples stopped at different steps
+    for a, b in zip((fused[0], fused[3], fused[4], fused[5]), (plain[0], plain[3], plain[4], plain[5])):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))
+
+
+def test_cgls_fused_steps_not_taken_where_they_do_not_apply(monkeypatch) -> None:
+    """Damping, a gradient through the iterations (unrolled), and an adjoint answering in
+    another dtype take the tensor ops; the results equal the fused-free run."""
+    A = torch.randn(12, 7, dtype=torch.float64)
+    y = torch.randn(12, dtype=torch.float64)
+    _, _, calls = _fused_vs_torch(monkeypatch, lambda: tl.cgls(tl.MatrixMult(A), y, niter=5, damp=0.3, tol=0).x)
+    assert calls == {"cgls_residual": 0, "cgls_direction": 0}
+
+    yg = y.clone().requires_grad_()
+
+    def grad():
+        x = tl.cgls(tl.MatrixMult(A), yg, niter=5, tol=0).x
+        return torch.autograd.grad(x.square().sum(), yg)[0]
+
+    gf, gt, calls = _fused_vs_torch(monkeypatch, grad)
+    assert calls == {"cgls_residual": 0, "cgls_direction": 0} and torch.equal(gf, gt) and bool(gf.abs().sum() > 0)
+    # an operator declared float32 whose adjoint answers in float64 after its first call (the
+    # setup's): the steps start fused and the direction update falls back to the tensor ops
+    def make_op():
+        n = [0]
+
+        def adj(r):
+            n[0] += 1
+            return (r.double() @ A) if n[0] > 1 else (r.double() @ A).float()
+
+        return tl.FunctionOperator(lambda x: (x.double() @ A.T).float(), adj, 12, 7, dtype=torch.float32)
+
+    fused, plain, calls = _fused_vs_torch(monkeypatch, lambda: tl.cgls(make_op(), y.float(), niter=4, tol=0).x)
+    assert calls["cgls_residual"] == 1 and calls["cgls_direction"] == 0
+    torch.testing.assert_close(fused, plain)
+
+
+@pytest.mark.parametrize("device", DEVS)
+def test_cgls_laplacian_fused_matches_plain_torch(device) -> None:
+    """CGLS on a (small) Laplacian system through the stencil kernels and the fused steps
+    equals a plain-torch CGLS written out here, float64."""
+    n = 48
+    L = tl.Laplacian((n, n), dtype=torch.float64).to(device)
+    g = torch.Generator().manual_seed(0)
+    xt = torch.randn(n, n, generator=g, dtype=torch.float64).to(device)
+    y = L @ xt
+    x = tl.cgls(L, y, niter=30, tol=0).x
+    # plain CGLS
+    xr = torch.zeros_like(xt)
+    s = y.clone()
+    r = L.H @ s
+    c = r.clone()
+    k = r.square().sum()
+    for _ in range(30):
+        q = L @ c
+        a = k / q.square().sum()
+        xr = xr + a * c
+        s = s - a * q
+        r = L.H @ s
+        k1 = r.square().sum()
+        c = r + (k1 / k) * c
+        k = k1
+    torch.testing.assert_close(x, xr, rtol=1e-9, atol=1e-9 * float(xr.abs().max()))
