@@ -276,6 +276,8 @@ def run(args: argparse.Namespace) -> tuple[list[Result], list[str], float | None
     h1 = torch.randn(NH1, dtype=dtype, device=device, generator=gen)
     h2 = torch.randn(NH2, NH2, dtype=dtype, device=device, generator=gen)
     for case, name, kw in _cases():
+        if args.cases and not any(c.lower() in case.lower() for c in args.cases):
+            continue
         conv = name.startswith("Convolve")
         extra = {}
         if conv:
@@ -335,6 +337,8 @@ def run(args: argparse.Namespace) -> tuple[list[Result], list[str], float | None
                     del fns[impl]
             del ref
             for impl, fn in fns.items():
+                if args.impls and impl not in args.impls:
+                    continue
                 res.seconds[impl] = timeit(fn, **timing)
             if bw is not None:
                 res.floor = (inp.numel() + out.numel()) * inp.element_size() / bw
@@ -425,7 +429,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds; the best is reported (default: 5)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default: 3)")
     parser.add_argument("--quick", action="store_true", help="small n (256) and few calls: a smoke run")
+    parser.add_argument("--cases", type=lambda v: [c for c in v.split(",") if c], default=[],
+                        help="comma-separated parts of case names to run (default: all), e.g. 'Convolve2D'")
+    parser.add_argument("--impls", type=lambda v: [c for c in v.split(",") if c], default=[],
+                        help="comma-separated implementations to time among ext, torch, pylops, plain (default: "
+                             "all; every one is still checked against the torch engine)")
     args = parser.parse_args(argv)
+    bad = sorted(set(args.impls) - {"ext", "torch", "pylops", "plain"})
+    if bad:
+        parser.error(f"--impls: unknown implementation(s) {', '.join(bad)}")
+    if args.impls and "ext" not in args.impls:  # (the goals and ratios are about the ext engine)
+        args.impls.append("ext")
+    if args.cases and not any(c.lower() in label.lower() for label, _, _ in _cases() for c in args.cases):
+        parser.error(f"--cases: no case matches {args.cases}")
     if args.quick:
         args.n = args.n or 256
         args.repeat, args.rounds, args.warmup = 3, 2, 1

@@ -117,19 +117,25 @@ run pytest_cuda pytest_cuda 150 "$PY" -m pytest -q -m cuda --maxfail=5 -p no:cac
 # ---------------------------------------------------------------------------------------------- benchmarks
 # the kernels vs the torch engine, PyLops + CuPy and plain torch, with the copy-bandwidth floor
 run bench_kernels bench_kernels 90 "$PY" benchmarks/bench_kernels.py --device cuda
-# CGLS, 30 steps on the 4096^2 Laplacian system (goal <= 12 ms) vs plain torch, eager and compiled
-run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3 --compile
+# the 2-D tiled convolution with 2 output rows per thread instead of 4 (its float32 default
+# for filters of 8+ rows), ext engine alone
+run conv_rows2 bench_kernels 30 env TORCHLOPS_CONV_PLANE_ROWS=2 "$PY" benchmarks/bench_kernels.py --device cuda \
+  --cases Convolve2D --impls ext
+# CGLS, 30 steps on the 4096^2 Laplacian system (goal <= 12 ms) vs plain torch (COMPILE=1: also
+# torch.compile of the plain-torch CGLS, about 45 s of compilation)
+run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3 \
+  ${COMPILE:+--compile}
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 
 # ---------------------------------------------------------------------------------------------- memcheck
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  # a small subset (float32 kernel tests: the tiled convolution and stencil paths); no caching
-  # allocator, so an out-of-bounds access lands outside any allocation
+  # a small subset (float32 kernel tests: the tiled convolution and stencil paths, and the
+  # fused CGLS kernels); no caching allocator, so an out-of-bounds access lands outside any allocation
   run memcheck memcheck 60 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck \
     --error-exitcode 7 --report-api-errors no \
-    "$PY" -m pytest -q -m cuda -k "float32 and (convolve or stencil or laplacian)" --maxfail=1 -p no:cacheprovider \
-    tests/test_ext.py
+    "$PY" -m pytest -q -m cuda -k "(float32 and (convolve or stencil or laplacian)) or cgls_kernels" --maxfail=1 \
+    -p no:cacheprovider tests/test_ext.py tests/test_fused_cgls.py
 else
   note memcheck "compute-sanitizer not found"
 fi
