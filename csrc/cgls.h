@@ -15,6 +15,12 @@ TL_HD double abs2(c10::complex<T> v) {
   return double(v.real()) * double(v.real()) + double(v.imag()) * double(v.imag());
 }
 
+// a = num / den where the row is active and den != 0, else 0 (CGLS' step lengths)
+template <typename real_t>
+TL_HD real_t masked_ratio(real_t num, real_t den, bool act) {
+  return act && den != real_t(0) ? num / den : real_t(0);
+}
+
 // t: (B, n) rows of ref's dtype and device (float32/64, complex64/128), ref's shape
 inline void check_cgls_rows(const at::Tensor& t, const char* op, const char* name, const at::Tensor& ref) {
   const auto dt = ref.scalar_type();

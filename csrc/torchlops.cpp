@@ -46,10 +46,14 @@ TORCH_LIBRARY(torchlops, m) {
       "fista_update(Tensor xn, Tensor xold, Tensor z, Tensor r, Tensor rz, Tensor y, Tensor oxn, Tensor act, "
       "Tensor xu, Tensor? lastcost, float w, float tol, float eps, Tensor? epss) -> "
       "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
-  // Fused vector steps of CGLS on (B, n) rows (float32/64, complex64/128; no autograd: the
-  // solver calls them only when nothing needs a gradient); a, beta: one real value per row.
-  // cgls_residual: (s - a_b q, ||s_b - a_b q_b||^2 per row (real, (B,), summed in double)).
-  m.def("cgls_residual(Tensor s, Tensor q, Tensor a) -> (Tensor, Tensor)");
-  // cgls_direction: (x + a_b c, r + beta_b c), rows with act_b false keep c.
-  m.def("cgls_direction(Tensor x, Tensor c, Tensor r, Tensor a, Tensor beta, Tensor? act) -> (Tensor, Tensor)");
+  // Fused steps of CGLS on (B, n) rows (float32/64, complex64/128; no autograd: the solver
+  // calls them only when nothing needs a gradient). Per-row values (B,) are real, act is bool.
+  // cgls_residual: a = kold / qn^2 where act and qn != 0, else 0; returns (s - a q,
+  // ||s - a q|| (summed in double), a).
+  m.def("cgls_residual(Tensor s, Tensor q, Tensor kold, Tensor qn, Tensor act) -> (Tensor, Tensor, Tensor)");
+  // cgls_direction: k = rn^2, beta = k / kold where act and kold != 0, else 0; returns
+  // (x + a c, r + beta c, where(act, k, kold)); with keep, rows where act is false keep c.
+  m.def(
+      "cgls_direction(Tensor x, Tensor c, Tensor r, Tensor a, Tensor rn, Tensor kold, Tensor act, bool keep) -> "
+      "(Tensor, Tensor, Tensor)");
 }

@@ -28,71 +28,90 @@ def _rand(shape, dtype, device, seed):
     return torch.randn(*shape, generator=g, dtype=dtype).to(device)
 
 
+def _masked_div(num, den, act):
+    ok = act & (den != 0)
+    return torch.where(ok, num / torch.where(ok, den, 1.0), 0.0)
+
+
 @pytest.mark.parametrize("device", DEVS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("n", [37, 70001], ids=["short", "long-rows"])
 def test_cgls_kernels_equal_tensor_ops(device, dtype, n) -> None:
-    """cgls_residual: s - a q and its per-row squared norm; cgls_direction: x + a c and
-    r + beta c, a row with act False keeping c exactly; rows longer than one work chunk / slice."""
-    B = 3
+    """cgls_residual: a = kold / qn^2 on active rows with qn != 0 (else 0), s - a q and its
+    per-row norm; cgls_direction: x + a c, r + beta c (beta = rn^2 / kold likewise), the new
+    kold, a row with act False keeping c exactly when asked; rows longer than one work chunk."""
+    B = 4
     real = torch.empty((), dtype=dtype).real.dtype
     s, q, x, c, r = (_rand((B, n), dtype, device, k) for k in range(5))
-    a = torch.tensor([0.5, -1.25, 2.0], dtype=real, device=device)
-    beta = torch.tensor([0.3, 0.0, 1.5], dtype=real, device=device)
-    act = torch.tensor([True, False, True], device=device)
-    out, s2 = _ops.cgls_residual(s, q, a)
-    ref = s - a[:, None] * q
+    kold = torch.tensor([2.0, 3.0, 0.0, 5.0], dtype=real, device=device)
+    qn = torch.tensor([1.5, 0.7, 2.0, 0.0], dtype=real, device=device)  # (row 3: qn = 0)
+    rn = torch.tensor([0.4, 1.1, 0.9, 0.3], dtype=real, device=device)
+    act = torch.tensor([True, False, True, True], device=device)
+    out, snorm, a = _ops.cgls_residual(s, q, kold, qn, act)
+    a_ref = _masked_div(kold, qn * qn, act)
+    assert a.dtype == snorm.dtype == real and a.shape == snorm.shape == (B,)
+    torch.testing.assert_close(a, a_ref, rtol=_rtol(dtype), atol=0)
+    assert float(a[1]) == 0.0 and float(a[2]) == 0.0 and float(a[3]) == 0.0
+    ref = s - a_ref[:, None] * q
     torch.testing.assert_close(out, ref, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
-    assert s2.dtype == real and s2.shape == (B,)
-    torch.testing.assert_close(s2, ref.abs().square().sum(-1), rtol=10 * _rtol(dtype), atol=0)
-    for mask in (act, None):
-        xo, co = _ops.cgls_direction(x, c, r, a, beta, mask)
+    torch.testing.assert_close(snorm, torch.linalg.vector_norm(ref, dim=-1), rtol=10 * _rtol(dtype), atol=0)
+    k = rn * rn
+    beta = _masked_div(k, kold, act)
+    assert float(beta[2]) == 0.0  # (kold = 0)
+    for keep in (True, False):
+        xo, co, ko = _ops.cgls_direction(x, c, r, a, rn, kold, act, keep)
         torch.testing.assert_close(xo, x + a[:, None] * c, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
         cref = r + beta[:, None] * c
-        if mask is not None:
-            cref = torch.where(mask[:, None], cref, c)
+        if keep:
+            cref = torch.where(act[:, None], cref, c)
             assert torch.equal(co[1], c[1])  # a frozen row keeps its direction bit for bit
         torch.testing.assert_close(co, cref, rtol=_rtol(dtype), atol=_rtol(dtype) * 10)
+        torch.testing.assert_close(ko, torch.where(act, k, kold), rtol=_rtol(dtype), atol=0)
     # the inputs are left as they were (new outputs)
     assert not torch.equal(out, s) and not torch.equal(xo, x)
 
 
 @pytest.mark.parametrize("device", DEVS)
 def test_cgls_kernels_empty_and_nan(device) -> None:
-    """No rows, empty rows (a zero norm), NaN staying NaN in the norm of its row only."""
+    """No rows, empty rows (a zero norm, the per-row outputs still written), NaN staying NaN
+    in the norm of its row only."""
     f = torch.float64
     for B, n in ((0, 5), (2, 0)):
         z = torch.zeros(B, n, dtype=f, device=device)
-        a = torch.ones(B, dtype=f, device=device)
-        out, s2 = _ops.cgls_residual(z, z, a)
-        assert out.shape == (B, n) and s2.shape == (B,) and bool((s2 == 0).all())
-        xo, co = _ops.cgls_direction(z, z, z, a, a, None)
-        assert xo.shape == co.shape == (B, n)
+        one = torch.ones(B, dtype=f, device=device)
+        act = torch.ones(B, dtype=torch.bool, device=device)
+        out, snorm, a = _ops.cgls_residual(z, z, 2 * one, one, act)
+        assert out.shape == (B, n) and snorm.shape == a.shape == (B,)
+        assert bool((snorm == 0).all()) and bool((a == 2).all())
+        xo, co, ko = _ops.cgls_direction(z, z, z, a, 3 * one, one, act, True)
+        assert xo.shape == co.shape == (B, n) and bool((ko == 9).all())
     s = torch.ones(2, 9, dtype=f, device=device)
     s[1, 4] = float("nan")
-    out, s2 = _ops.cgls_residual(s, torch.zeros_like(s), torch.ones(2, dtype=f, device=device))
-    assert float(s2[0]) == 9.0 and bool(torch.isnan(s2[1]))
+    one = torch.ones(2, dtype=f, device=device)
+    out, snorm, _ = _ops.cgls_residual(s, torch.zeros_like(s), one, one, torch.ones(2, dtype=torch.bool, device=device))
+    assert float(snorm[0]) == 3.0 and bool(torch.isnan(snorm[1]))
 
 
 def test_cgls_kernels_check_their_arguments() -> None:
     s = torch.randn(2, 5, dtype=torch.float64)
     a = torch.ones(2, dtype=torch.float64)
+    act = torch.ones(2, dtype=torch.bool)
     with pytest.raises(RuntimeError, match=r"q must have shape \[2, 5\]"):
-        _ops.cgls_residual(s, s[:, :4], a)
+        _ops.cgls_residual(s, s[:, :4], a, a, act)
     with pytest.raises(RuntimeError, match="q must be Double, got Float"):
-        _ops.cgls_residual(s, s.float(), a)
-    with pytest.raises(RuntimeError, match="a must be Double, got ComplexDouble"):
-        _ops.cgls_residual(s, s, a.to(torch.complex128))
-    with pytest.raises(RuntimeError, match=r"a must hold one value per row \(2\)"):
-        _ops.cgls_residual(s, s, torch.ones(3, dtype=torch.float64))
+        _ops.cgls_residual(s, s.float(), a, a, act)
+    with pytest.raises(RuntimeError, match="kold must be Double, got ComplexDouble"):
+        _ops.cgls_residual(s, s, a.to(torch.complex128), a, act)
+    with pytest.raises(RuntimeError, match=r"qn must hold one value per row \(2\)"):
+        _ops.cgls_residual(s, s, a, torch.ones(3, dtype=torch.float64), act)
     with pytest.raises(RuntimeError, match="expected float32, float64, complex64 or complex128 rows"):
-        _ops.cgls_residual(s.long(), s.long(), a)
+        _ops.cgls_residual(s.long(), s.long(), a, a, act)
     with pytest.raises(RuntimeError, match=r"expected \(B, n\) rows"):
-        _ops.cgls_residual(s[0], s[0], a)
+        _ops.cgls_residual(s[0], s[0], a, a, act)
     with pytest.raises(RuntimeError, match="act must be a bool tensor of one value per row"):
-        _ops.cgls_direction(s, s, s, a, a, torch.ones(2, dtype=torch.float64))
-    with pytest.raises(RuntimeError, match="beta must be Double"):
-        _ops.cgls_direction(s, s, s, a, a.float(), None)
+        _ops.cgls_direction(s, s, s, a, a, a, a, True)
+    with pytest.raises(RuntimeError, match="rn must be Double"):
+        _ops.cgls_direction(s, s, s, a, a.float(), a, act, False)
 
 
 @pytest.mark.parametrize("device", DEVS)
@@ -100,11 +119,11 @@ def test_cgls_kernels_opcheck(device) -> None:
     for dtype in (torch.float64, torch.complex64):
         real = torch.empty((), dtype=dtype).real.dtype
         s, q = _rand((3, 6), dtype, device, 1), _rand((3, 6), dtype, device, 2)
-        a = torch.rand(3, dtype=real).to(device)
+        a, b = torch.rand(3, dtype=real).to(device), torch.rand(3, dtype=real).to(device)
         act = torch.tensor([True, False, True], device=device)
-        torch.library.opcheck(torch.ops.torchlops.cgls_residual.default, (s, q, a))
-        torch.library.opcheck(torch.ops.torchlops.cgls_direction.default, (s, q, s, a, a, act))
-        torch.library.opcheck(torch.ops.torchlops.cgls_direction.default, (s, q, s, a, a, None))
+        torch.library.opcheck(torch.ops.torchlops.cgls_residual.default, (s, q, a, b, act))
+        for keep in (True, False):
+            torch.library.opcheck(torch.ops.torchlops.cgls_direction.default, (s, q, s, a, b, a, act, keep))
 
 
 def _fused_vs_torch(monkeypatch, run):

@@ -405,19 +405,23 @@ def cgls_fusable(*tensors: torch.Tensor) -> bool:
     return True
 
 
-def cgls_residual(s: torch.Tensor, q: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(s - a q, ||s - a q||^2)`` per row of ``(B, n)`` rows in one pass (``a``: ``(B,)``
-    real). Call only where :func:`cgls_fusable` holds."""
+def cgls_residual(s: torch.Tensor, q: torch.Tensor, kold: torch.Tensor, qn: torch.Tensor,
+                  act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CGLS' residual update for ``(B, n)`` rows in one pass: with ``a = kold / qn^2`` where
+    ``act`` (and ``qn != 0``), else 0, returns ``(s - a q, ||s - a q||, a)`` (per-row values
+    ``(B,)``, real). Call only where :func:`cgls_fusable` holds."""
     with _below_autograd():
-        return torch.ops.torchlops.cgls_residual.default(s, q, a)
+        return torch.ops.torchlops.cgls_residual.default(s, q, kold, qn, act)
 
 
-def cgls_direction(x: torch.Tensor, c: torch.Tensor, r: torch.Tensor, a: torch.Tensor, beta: torch.Tensor,
-                   act: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x + a c, r + beta c)`` per row in one pass; rows where ``act`` is False keep ``c``.
-    Call only where :func:`cgls_fusable` holds."""
+def cgls_direction(x: torch.Tensor, c: torch.Tensor, r: torch.Tensor, a: torch.Tensor, rn: torch.Tensor,
+                   kold: torch.Tensor, act: torch.Tensor, keep: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CGLS' model and direction updates in one pass: with ``k = rn^2`` and ``beta = k / kold``
+    where ``act`` (and ``kold != 0``), else 0, returns ``(x + a c, r + beta c, where(act, k,
+    kold))``; with ``keep`` the rows where ``act`` is False keep ``c``. Call only where
+    :func:`cgls_fusable` holds."""
     with _below_autograd():
-        return torch.ops.torchlops.cgls_direction.default(x, c, r, a, beta, act)
+        return torch.ops.torchlops.cgls_direction.default(x, c, r, a, rn, kold, act, keep)
 
 
 # ---------------------------------------------------------------------------- registration
@@ -487,12 +491,12 @@ def _register() -> None:
     if _CGLS_CPU or _CGLS_CUDA:  # (no autograd: CGLS calls these only when nothing needs a gradient)
 
         @torch.library.register_fake(lib + "cgls_residual")
-        def _(s, q, a):  # noqa: ANN001, ANN202
-            return s.new_empty(s.shape), a.new_empty((s.shape[0],))
+        def _(s, q, kold, qn, act):  # noqa: ANN001, ANN202
+            return s.new_empty(s.shape), kold.new_empty((s.shape[0],)), kold.new_empty((s.shape[0],))
 
         @torch.library.register_fake(lib + "cgls_direction")
-        def _(x, c, r, a, beta, act):  # noqa: ANN001, ANN202
-            return x.new_empty(x.shape), x.new_empty(x.shape)
+        def _(x, c, r, a, rn, kold, act, keep):  # noqa: ANN001, ANN202
+            return x.new_empty(x.shape), x.new_empty(x.shape), kold.new_empty((x.shape[0],))
 
     if _SPARSE:  # (no autograd: the solvers call these only when nothing needs a gradient)
 

@@ -1,9 +1,10 @@
 // CPU kernels of the fused CGLS steps (schemas and semantics: torchlops.cpp).
 //
-// cgls_residual: s - a q and its squared norm per row, in one pass (the solver's axpy and its
-// cost reduction); cgls_direction: the model update x + a c and the new direction r + beta c in
-// one pass (two axpys that both read c). Rows are split in chunks over threads; the norms are
-// summed in double, chunk by chunk in a fixed order (the same result for any thread count).
+// cgls_residual: the step length, s - a q and its norm per row, in one pass (the solver's axpy
+// and its cost reduction); cgls_direction: the model update x + a c and the new direction
+// r + beta c in one pass (two axpys that both read c), the next squared norm. Rows are split in
+// chunks over threads; the norms are summed in double, chunk by chunk in a fixed order (the
+// same result for any thread count).
 #include "../cgls.h"
 
 #include <ATen/Dispatch.h>
@@ -11,6 +12,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
 #include <vector>
 
@@ -19,19 +21,28 @@ namespace {
 
 constexpr int64_t kChunk = 16384;  // elements of a row per work item
 
-std::tuple<at::Tensor, at::Tensor> cgls_residual_cpu(const at::Tensor& s_, const at::Tensor& q_, const at::Tensor& a_) {
+using Three = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+
+Three cgls_residual_cpu(const at::Tensor& s_, const at::Tensor& q_, const at::Tensor& kold_, const at::Tensor& qn_,
+                        const at::Tensor& act_) {
   check_cgls_rows(s_, "cgls_residual", "s", s_);
   check_cgls_rows(q_, "cgls_residual", "q", s_);
-  check_cgls_coef(a_, "cgls_residual", "a", s_);
-  const at::Tensor s = dense(s_), q = dense(q_), a = dense(a_);
+  check_cgls_coef(kold_, "cgls_residual", "kold", s_);
+  check_cgls_coef(qn_, "cgls_residual", "qn", s_);
+  check_cgls_mask(act_, "cgls_residual", s_);
+  const at::Tensor s = dense(s_), q = dense(q_), kold = dense(kold_), qn = dense(qn_), act = dense(act_);
   const int64_t B = s.size(0), n = s.size(1);
   at::Tensor out = at::empty_like(s);
-  at::Tensor s2 = at::empty({B}, a.options());
+  at::Tensor snorm = at::empty({B}, kold.options()), a = at::empty({B}, kold.options());
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(s.scalar_type(), "torchlops_cgls_residual_cpu", [&] {
     using real_t = real_of<scalar_t>;
     const scalar_t* ps = s.const_data_ptr<scalar_t>();
     const scalar_t* pq = q.const_data_ptr<scalar_t>();
-    const real_t* pa = a.const_data_ptr<real_t>();
+    const real_t* pk = kold.const_data_ptr<real_t>();
+    const real_t* pn = qn.const_data_ptr<real_t>();
+    const bool* pact = act.const_data_ptr<bool>();
+    real_t* pa = a.mutable_data_ptr<real_t>();
+    for (int64_t b = 0; b < B; ++b) pa[b] = masked_ratio(pk[b], pn[b] * pn[b], pact[b]);
     scalar_t* po = out.mutable_data_ptr<scalar_t>();
     const int64_t nch = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
     std::vector<double> part(size_t(B * nch), 0.0);
@@ -49,37 +60,45 @@ std::tuple<at::Tensor, at::Tensor> cgls_residual_cpu(const at::Tensor& s_, const
         part[size_t(item)] = acc;
       }
     });
-    real_t* p2 = s2.mutable_data_ptr<real_t>();
+    real_t* p2 = snorm.mutable_data_ptr<real_t>();
     for (int64_t b = 0; b < B; ++b) {
       double acc = 0.0;
       for (int64_t c = 0; c < nch; ++c) acc += part[size_t(b * nch + c)];
-      p2[b] = real_t(acc);
+      p2[b] = real_t(std::sqrt(acc));
     }
   });
-  return {out, s2};
+  return {out, snorm, a};
 }
 
-std::tuple<at::Tensor, at::Tensor> cgls_direction_cpu(const at::Tensor& x_, const at::Tensor& c_, const at::Tensor& r_,
-                                                      const at::Tensor& a_, const at::Tensor& beta_,
-                                                      const std::optional<at::Tensor>& act_) {
+Three cgls_direction_cpu(const at::Tensor& x_, const at::Tensor& c_, const at::Tensor& r_, const at::Tensor& a_,
+                         const at::Tensor& rn_, const at::Tensor& kold_, const at::Tensor& act_, bool keep) {
   check_cgls_rows(x_, "cgls_direction", "x", x_);
   check_cgls_rows(c_, "cgls_direction", "c", x_);
   check_cgls_rows(r_, "cgls_direction", "r", x_);
   check_cgls_coef(a_, "cgls_direction", "a", x_);
-  check_cgls_coef(beta_, "cgls_direction", "beta", x_);
-  if (act_.has_value()) check_cgls_mask(*act_, "cgls_direction", x_);
-  const at::Tensor x = dense(x_), c = dense(c_), r = dense(r_), a = dense(a_), beta = dense(beta_);
-  const at::Tensor act = act_.has_value() ? dense(*act_) : at::Tensor();
+  check_cgls_coef(rn_, "cgls_direction", "rn", x_);
+  check_cgls_coef(kold_, "cgls_direction", "kold", x_);
+  check_cgls_mask(act_, "cgls_direction", x_);
+  const at::Tensor x = dense(x_), c = dense(c_), r = dense(r_), a = dense(a_), rn = dense(rn_), kold = dense(kold_),
+                   act = dense(act_);
   const int64_t B = x.size(0), n = x.size(1);
-  at::Tensor xo = at::empty_like(x), co = at::empty_like(x);
+  at::Tensor xo = at::empty_like(x), co = at::empty_like(x), ko = at::empty({B}, kold.options());
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_cgls_direction_cpu", [&] {
     using real_t = real_of<scalar_t>;
     const scalar_t* px = x.const_data_ptr<scalar_t>();
     const scalar_t* pc = c.const_data_ptr<scalar_t>();
     const scalar_t* pr = r.const_data_ptr<scalar_t>();
     const real_t* pa = a.const_data_ptr<real_t>();
-    const real_t* pb = beta.const_data_ptr<real_t>();
-    const bool* pact = act.defined() ? act.const_data_ptr<bool>() : nullptr;
+    const real_t* pn = rn.const_data_ptr<real_t>();
+    const real_t* pk = kold.const_data_ptr<real_t>();
+    const bool* pact = act.const_data_ptr<bool>();
+    real_t* pko = ko.mutable_data_ptr<real_t>();
+    std::vector<real_t> beta(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      const real_t k = pn[b] * pn[b];
+      beta[size_t(b)] = masked_ratio(k, pk[b], pact[b]);
+      pko[b] = pact[b] ? k : pk[b];
+    }
     scalar_t* qx = xo.mutable_data_ptr<scalar_t>();
     scalar_t* qc = co.mutable_data_ptr<scalar_t>();
     const int64_t nch = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
@@ -87,8 +106,8 @@ std::tuple<at::Tensor, at::Tensor> cgls_direction_cpu(const at::Tensor& x_, cons
       for (int64_t item = begin; item < end; ++item) {
         const int64_t b = item / nch, ch = item % nch;
         const int64_t i0 = b * n + ch * kChunk, i1 = b * n + std::min(n, (ch + 1) * kChunk);
-        const real_t ab = pa[b], bb = pb[b];
-        const bool on = pact == nullptr || pact[b];
+        const real_t ab = pa[b], bb = beta[size_t(b)];
+        const bool on = !keep || pact[b];
         for (int64_t i = i0; i < i1; ++i) {
           const scalar_t cv = pc[i];
           qx[i] = px[i] + ab * cv;
@@ -97,7 +116,7 @@ std::tuple<at::Tensor, at::Tensor> cgls_direction_cpu(const at::Tensor& x_, cons
       }
     });
   });
-  return {xo, co};
+  return {xo, co, ko};
 }
 
 }  // namespace

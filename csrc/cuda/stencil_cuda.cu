@@ -94,110 +94,231 @@ __device__ __forceinline__ int nterms(const Terms<real_t, index_t>& T) {
   return NT > 0 ? NT : T.nterms;
 }
 
-// The kernels: one thread per output element, grid-stride loops; the stencil, the terms and
-// the dividers are __grid_constant__ kernel parameters (read in place, never copied to
-// per-thread local memory).
+// The kernels: kUnroll output elements per thread, e_u = base + u blockDim (u < kUnroll:
+// each a coalesced access of the warp), grid-stride over such groups. A term whose rows are
+// interior for all of a thread's elements (every group but those near the ends of the axis)
+// takes the taps in one loop, loading the kUnroll inputs of a tap together (independent
+// loads in flight: the kernels are bound by memory latency otherwise); other groups visit
+// each element's row. The stencil, the terms and the dividers are __grid_constant__ kernel
+// parameters (read in place, never copied to per-thread local memory).
+constexpr int kUnroll = 4;
+
+// Per-group state: the elements, which of them exist (the last group may be partial).
+template <typename index_t>
+struct Group {
+  index_t e[kUnroll];
+  bool ok[kUnroll];
+};
+
+template <typename index_t>
+__device__ __forceinline__ Group<index_t> group_at(index_t base, index_t total) {
+  Group<index_t> g;
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    g.e[u] = base + index_t(u) * index_t(blockDim.x);
+    g.ok[u] = g.e[u] < total;
+  }
+  return g;
+}
+
+// rows of the group's elements along term t; whether all of them are interior rows (an
+// element past the end counts as interior and is never read)
+template <typename real_t, typename index_t>
+__device__ __forceinline__ bool group_rows(const Group<index_t>& g, int t, const Stencil<real_t>& s,
+                                           const Terms<real_t, index_t>& T, const Divs& D, index_t (&i)[kUnroll]) {
+  const index_t n = T.n[t];
+  bool inner = true;
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    i[u] = g.ok[u] ? row_of(g.e[u], t, T, D) : index_t(s.reach);
+    inner = inner && i[u] >= s.reach && i[u] < n - s.reach;
+  }
+  return inner;
+}
+
+// v[u] += sum over the row (forward) or column (adjoint) of element u of c * load(u, d),
+// d the offset in elements along the axis
+template <bool Adjoint, typename real_t, typename index_t, typename scalar_t, typename Load>
+__device__ __forceinline__ void group_taps(const Group<index_t>& g, bool inner, const index_t (&i)[kUnroll],
+                                           index_t n, const Stencil<real_t>& s, scalar_t (&v)[kUnroll],
+                                           Load&& load) {
+  if (inner) {
+    for (int k = 0; k < s.ntaps; ++k) {
+      const index_t d = Adjoint ? index_t(-s.off[k]) : index_t(s.off[k]);
+      const real_t c = s.c[k];
+      scalar_t l[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) l[u] = g.ok[u] ? load(u, d) : scalar_t(0);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] += c * l[u];
+    }
+    return;
+  }
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    if (!g.ok[u]) continue;
+    auto f = [&](index_t d, real_t c) { v[u] += c * load(u, d); };
+    if (Adjoint)
+      visit_col<real_t, index_t>(s, i[u], n, f);
+    else
+      visit_row<real_t, index_t>(s, i[u], n, f);
+  }
+}
 
 // y[e] = sum_t scale_t * w_t[p] * sum_{(d, c) in row i_t} c * x[e + d * stride_t]
 //   (w_t[p] = 1 without weights; p = e % N, i_t = (e / stride_t) % n_t)
 template <typename scalar_t, typename real_t, typename index_t, int NT>
-__global__ void stencil_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
-                                       scalar_t* __restrict__ y, index_t total, index_t N,
-                                       const __grid_constant__ Stencil<real_t> s,
-                                       const __grid_constant__ Terms<real_t, index_t> T,
-                                       const __grid_constant__ Divs D) {
-  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
-  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    scalar_t acc(0);
+__global__ void __launch_bounds__(kThreads)
+    stencil_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w, scalar_t* __restrict__ y,
+                           index_t total, index_t N, const __grid_constant__ Stencil<real_t> s,
+                           const __grid_constant__ Terms<real_t, index_t> T, const __grid_constant__ Divs D) {
+  const index_t span = index_t(blockDim.x) * kUnroll, step = index_t(gridDim.x) * span;
+  for (index_t base = index_t(blockIdx.x) * span + index_t(threadIdx.x); base < total; base += step) {
+    const Group<index_t> g = group_at(base, total);
+    scalar_t acc[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) acc[u] = scalar_t(0);
 #pragma unroll
     for (int t = 0; t < nterms<NT>(T); ++t) {
-      const index_t st = T.stride[t], n = T.n[t];
-      const index_t i = row_of(e, t, T, D);
-      scalar_t v(0);
-      visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
-      if (w != nullptr)
-        acc += T.scale[t] * w[index_t(t) * N + mod_N(e, N, D)] * v;
-      else
-        acc += T.scale[t] * v;
+      const index_t st = T.stride[t];
+      index_t i[kUnroll];
+      const bool inner = group_rows(g, t, s, T, D, i);
+      scalar_t v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] = scalar_t(0);
+      group_taps<false>(g, inner, i, T.n[t], s, v, [&](int u, index_t d) { return x[g.e[u] + d * st]; });
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        if (w != nullptr)
+          acc[u] += T.scale[t] * (g.ok[u] ? w[index_t(t) * N + mod_N(g.e[u], N, D)] : scalar_t(0)) * v[u];
+        else
+          acc[u] += T.scale[t] * v[u];
+      }
     }
-    y[e] = acc;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (g.ok[u]) y[g.e[u]] = acc[u];
   }
 }
 
 // x[e] = sum_t scale_t * sum_{(d, c) in column j_t} c * conj(w_t[p + d * stride_t]) * y[e + d * stride_t]
 template <typename scalar_t, typename real_t, typename index_t, int NT>
-__global__ void stencil_adjoint_kernel(const scalar_t* __restrict__ y, const scalar_t* __restrict__ w,
-                                       scalar_t* __restrict__ x, index_t total, index_t N,
-                                       const __grid_constant__ Stencil<real_t> s,
-                                       const __grid_constant__ Terms<real_t, index_t> T,
-                                       const __grid_constant__ Divs D) {
-  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
-  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    scalar_t acc(0);
+__global__ void __launch_bounds__(kThreads)
+    stencil_adjoint_kernel(const scalar_t* __restrict__ y, const scalar_t* __restrict__ w, scalar_t* __restrict__ x,
+                           index_t total, index_t N, const __grid_constant__ Stencil<real_t> s,
+                           const __grid_constant__ Terms<real_t, index_t> T, const __grid_constant__ Divs D) {
+  const index_t span = index_t(blockDim.x) * kUnroll, step = index_t(gridDim.x) * span;
+  for (index_t base = index_t(blockIdx.x) * span + index_t(threadIdx.x); base < total; base += step) {
+    const Group<index_t> g = group_at(base, total);
+    index_t p[kUnroll];
+    if (w != nullptr) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) p[u] = g.ok[u] ? mod_N(g.e[u], N, D) : index_t(0);
+    }
+    scalar_t acc[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) acc[u] = scalar_t(0);
 #pragma unroll
     for (int t = 0; t < nterms<NT>(T); ++t) {
-      const index_t st = T.stride[t], n = T.n[t];
-      const index_t j = row_of(e, t, T, D);
-      scalar_t v(0);
+      const index_t st = T.stride[t];
+      index_t i[kUnroll];
+      const bool inner = group_rows(g, t, s, T, D, i);
+      scalar_t v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] = scalar_t(0);
       if (w != nullptr) {
-        const scalar_t* wt = w + index_t(t) * N + mod_N(e, N, D);
-        visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) {
+        const scalar_t* wt = w + index_t(t) * N;
+        group_taps<true>(g, inner, i, T.n[t], s, v, [&](int u, index_t d) {
           const index_t q = d * st;
-          v += c * (y[e + q] * conj_(wt[q]));
+          return y[g.e[u] + q] * conj_(wt[p[u] + q]);
         });
       } else {
-        visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) { v += c * y[e + d * st]; });
+        group_taps<true>(g, inner, i, T.n[t], s, v, [&](int u, index_t d) { return y[g.e[u] + d * st]; });
       }
-      acc += T.scale[t] * v;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) acc[u] += T.scale[t] * v[u];
     }
-    x[e] = acc;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (g.ok[u]) x[g.e[u]] = acc[u];
   }
 }
 
 // y[b, t, p] = scale_t * S_t x[b] at p: one thread per (b, p) writes all T components
 template <typename scalar_t, typename real_t, typename index_t, int NT>
-__global__ void stencil_split_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ y, index_t total,
-                                     index_t N, const __grid_constant__ Stencil<real_t> s,
-                                     const __grid_constant__ Terms<real_t, index_t> T,
-                                     const __grid_constant__ Divs D) {
-  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
-  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    const index_t b = div_N(e, N, D), p = e - b * N;
-    scalar_t* yb = y + b * index_t(nterms<NT>(T)) * N + p;
+__global__ void __launch_bounds__(kThreads)
+    stencil_split_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ y, index_t total, index_t N,
+                         const __grid_constant__ Stencil<real_t> s, const __grid_constant__ Terms<real_t, index_t> T,
+                         const __grid_constant__ Divs D) {
+  const index_t span = index_t(blockDim.x) * kUnroll, step = index_t(gridDim.x) * span;
+  const index_t nt = index_t(nterms<NT>(T));
+  for (index_t base = index_t(blockIdx.x) * span + index_t(threadIdx.x); base < total; base += step) {
+    const Group<index_t> g = group_at(base, total);
+    index_t out[kUnroll];  // y offset of component 0 of element u: b nt N + p
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const index_t b = g.ok[u] ? div_N(g.e[u], N, D) : index_t(0);
+      out[u] = b * nt * N + (g.e[u] - b * N);
+    }
 #pragma unroll
     for (int t = 0; t < nterms<NT>(T); ++t) {
-      const index_t st = T.stride[t], n = T.n[t];
-      const index_t i = row_of(e, t, T, D);
-      scalar_t v(0);
-      visit_row<real_t, index_t>(s, i, n, [&](index_t d, real_t c) { v += c * x[e + d * st]; });
-      yb[index_t(t) * N] = T.scale[t] * v;
+      const index_t st = T.stride[t];
+      index_t i[kUnroll];
+      const bool inner = group_rows(g, t, s, T, D, i);
+      scalar_t v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] = scalar_t(0);
+      group_taps<false>(g, inner, i, T.n[t], s, v, [&](int u, index_t d) { return x[g.e[u] + d * st]; });
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        if (g.ok[u]) y[out[u] + index_t(t) * N] = T.scale[t] * v[u];
     }
   }
 }
 
 // x[b, p] = sum_t scale_t * (S_t^T y[b, t])[p]: one thread per x element gathers every component
 template <typename scalar_t, typename real_t, typename index_t, int NT>
-__global__ void stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* __restrict__ x, index_t total,
-                                     index_t N, const __grid_constant__ Stencil<real_t> s,
-                                     const __grid_constant__ Terms<real_t, index_t> T,
-                                     const __grid_constant__ Divs D) {
-  const index_t step = index_t(gridDim.x) * index_t(blockDim.x);
-  for (index_t e = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); e < total; e += step) {
-    const index_t b = div_N(e, N, D), p = e - b * N;
-    const scalar_t* yb = y + b * index_t(nterms<NT>(T)) * N + p;
-    scalar_t acc(0);
+__global__ void __launch_bounds__(kThreads)
+    stencil_merge_kernel(const scalar_t* __restrict__ y, scalar_t* __restrict__ x, index_t total, index_t N,
+                         const __grid_constant__ Stencil<real_t> s, const __grid_constant__ Terms<real_t, index_t> T,
+                         const __grid_constant__ Divs D) {
+  const index_t span = index_t(blockDim.x) * kUnroll, step = index_t(gridDim.x) * span;
+  const index_t nt = index_t(nterms<NT>(T));
+  for (index_t base = index_t(blockIdx.x) * span + index_t(threadIdx.x); base < total; base += step) {
+    const Group<index_t> g = group_at(base, total);
+    index_t in[kUnroll];  // y offset of component 0 of element u
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const index_t b = g.ok[u] ? div_N(g.e[u], N, D) : index_t(0);
+      in[u] = b * nt * N + (g.e[u] - b * N);
+    }
+    scalar_t acc[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) acc[u] = scalar_t(0);
 #pragma unroll
     for (int t = 0; t < nterms<NT>(T); ++t) {
-      const index_t st = T.stride[t], n = T.n[t];
-      const index_t j = row_of(e, t, T, D);
-      const scalar_t* yt = yb + index_t(t) * N;
-      scalar_t v(0);
-      visit_col<real_t, index_t>(s, j, n, [&](index_t d, real_t c) { v += c * yt[d * st]; });
-      acc += T.scale[t] * v;
+      const index_t st = T.stride[t];
+      index_t i[kUnroll];
+      const bool inner = group_rows(g, t, s, T, D, i);
+      scalar_t v[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) v[u] = scalar_t(0);
+      const scalar_t* yt = y + index_t(t) * N;
+      group_taps<true>(g, inner, i, T.n[t], s, v, [&](int u, index_t d) { return yt[in[u] + d * st]; });
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) acc[u] += T.scale[t] * v[u];
     }
-    x[e] = acc;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      if (g.ok[u]) x[g.e[u]] = acc[u];
   }
 }
+
+// blocks of the kernels above for `total` elements (kUnroll per thread)
+inline unsigned int groups_grid(int64_t total) { return grid_for((total + kUnroll - 1) / kUnroll); }
+
+// 32-bit index math when every offset, and base + the grid's span in the grid-stride loop, fits
+inline bool small_index(int64_t n) { return fits_int32(n + cuda::kMaxBlocks * kThreads * kUnroll); }
 
 // f(std::integral_constant<int, NT>{}) with NT = T.nterms for 1 and 2 terms (the derivatives,
 // the 2-D Laplacian and gradient) on the 32-bit path, NT = 0 (read at run time) otherwise
@@ -227,7 +348,7 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
   if (x.numel() == 0) return y;
   const std::vector<double> sp(spec.begin(), spec.end());
   const int64_t total = x.numel();
-  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, w.defined() ? w.numel() : 0));
+  const bool small = small_index(std::max<int64_t>(total, w.defined() ? w.numel() : 0));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_cuda", [&] {
     using real_t = real_of<scalar_t>;
@@ -240,10 +361,10 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
         if (!adjoint)
-          stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<grid_for(total), kThreads, 0, stream>>>(
+          stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<groups_grid(total), kThreads, 0, stream>>>(
               x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
         else
-          stencil_adjoint_kernel<scalar_t, real_t, index_t, NT><<<grid_for(total), kThreads, 0, stream>>>(
+          stencil_adjoint_kernel<scalar_t, real_t, index_t, NT><<<groups_grid(total), kThreads, 0, stream>>>(
               x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
@@ -264,7 +385,7 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
   if (x.numel() == 0) return y;
   const int64_t N = x.numel() / B, total = x.numel();
   const std::vector<double> sp(spec.begin(), spec.end());
-  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, y.numel()));
+  const bool small = small_index(std::max<int64_t>(total, y.numel()));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_split_cuda", [&] {
     using real_t = real_of<scalar_t>;
@@ -275,7 +396,7 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
       const Divs D = make_divs(T, N);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         stencil_split_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
-            <<<grid_for(total), kThreads, 0, stream>>>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
+            <<<groups_grid(total), kThreads, 0, stream>>>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                                        index_t(total), index_t(N), s, T, D);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
@@ -296,7 +417,7 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
   if (x.numel() == 0) return x;
   const int64_t N = x.numel() / B, total = x.numel();
   const std::vector<double> sp(spec.begin(), spec.end());
-  const bool small = cuda::fits_int32_loop(std::max<int64_t>(total, y.numel()));
+  const bool small = small_index(std::max<int64_t>(total, y.numel()));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(y.scalar_type(), "torchlops_stencil_merge_cuda", [&] {
     using real_t = real_of<scalar_t>;
@@ -307,7 +428,7 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
       const Divs D = make_divs(T, N);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         stencil_merge_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
-            <<<grid_for(total), kThreads, 0, stream>>>(y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(),
+            <<<groups_grid(total), kThreads, 0, stream>>>(y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(),
                                                        index_t(total), index_t(N), s, T, D);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
