@@ -117,10 +117,11 @@ run pytest_cuda pytest_cuda 150 "$PY" -m pytest -q -m cuda --maxfail=5 -p no:cac
 # ---------------------------------------------------------------------------------------------- benchmarks
 # the kernels vs the torch engine, PyLops + CuPy and plain torch, with the copy-bandwidth floor
 run bench_kernels bench_kernels 90 "$PY" benchmarks/bench_kernels.py --device cuda
-# the 2-D tiled convolution with 2 output rows per thread instead of 4 (its float32 default
-# for filters of 8+ rows), ext engine alone
-run conv_rows2 bench_kernels 30 env TORCHLOPS_CONV_PLANE_ROWS=2 "$PY" benchmarks/bench_kernels.py --device cuda \
-  --cases Convolve2D --impls ext
+# the 2-D tiled convolution with the other register tiles (outputs per thread, columns x
+# rows; the default is 8 x 2), ext engine alone, each checked against the torch engine first
+run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLOPS_CONV_PLANE_TILE=\$t\"; \
+  TORCHLOPS_CONV_PLANE_TILE=\$t $PY benchmarks/bench_kernels.py --device cuda --cases Convolve2D --impls ext \
+  || exit 1; done"
 # CGLS, 30 steps on the 4096^2 Laplacian system (goal <= 12 ms) vs plain torch (COMPILE=1: also
 # torch.compile of the plain-torch CGLS, about 45 s of compilation)
 run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3 \
@@ -144,6 +145,18 @@ fi
 run bench_core bench_other 30 "$PY" benchmarks/bench_core.py --device cuda
 run cgls_fista bench_other 60 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-conv --repeat 3
 run fista bench_other 45 "$PY" benchmarks/bench_solvers.py --device cuda --solver fista --repeat 3
+# what bounds the stencil kernels: Nsight Compute's speed-of-light, occupancy and memory
+# sections for one FirstDerivative and one Laplacian forward on 8192^2 float32
+if command -v ncu >/dev/null 2>&1; then
+  run ncu_stencil bench_other 40 ncu --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis \
+    -k regex:stencil_forward -c 2 "$PY" -c "
+import torch, torchlops
+x = torch.randn(8192, 8192, device='cuda')
+for Op in (torchlops.FirstDerivative((8192, 8192), axis=-1, engine='ext'), torchlops.Laplacian((8192, 8192), engine='ext')):
+    Op @ x
+torch.cuda.synchronize()
+"
+fi
 
 summary
 exit $FAILED
