@@ -9,7 +9,8 @@ Run ``python benchmarks/bench_convolve.py [--device cpu|cuda] [--threads 1] [--n
    direct kernels vs FFT for 1-D and 2-D filters (``DIRECT_FFT_CROSSOVER_EXT``; with
    ``--n 256`` / ``--n 512``, ``DIRECT_FFT_CROSSOVER_EXT_SMALL``);
 3. ``Convolve1D`` (31 taps) and ``Convolve2D`` (15 x 15) on ``n x n`` float32, forward and
-   adjoint, vs PyLops (NumPy/SciPy, CPU only) and, on cuda, vs ``torch.nn.functional.conv*``.
+   adjoint, vs PyLops (NumPy/SciPy) on the CPU; on cuda vs ``torch.nn.functional.conv*`` and
+   PyLops + CuPy (when ``cupy`` imports).
 """
 
 from __future__ import annotations
@@ -115,6 +116,15 @@ def crossover_ext(n: int, device: torch.device, repeat: int) -> None:
         print(f"  {naxes}-D: FFT faster than the kernels from {first_fft} per axis")
 
 
+def _cupy():
+    """CuPy when it imports (PyLops' GPU backend), else None."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
 def versus(n: int, device: torch.device, repeat: int) -> None:
     pylops = _pylops()
     x = torch.randn(n, n, device=device)
@@ -143,7 +153,7 @@ def versus(n: int, device: torch.device, repeat: int) -> None:
                 P = pylops.signalprocessing.Convolve2D((n, n), h2.numpy(), offset=(7, 7), dtype="float32")
             tp = timeit(lambda P=P: P @ xn.ravel(), device, repeat)
             tpa = timeit(lambda P=P: P.H @ xn.ravel(), device, repeat)
-            ref = f"PyLops {1e3 * tp:7.1f} / {1e3 * tpa:7.1f} ms  speed-up {tp / tf:5.2f}x / {tpa / ta:5.2f}x"
+            ref = f"PyLops {1e3 * tp:8.3f} / {1e3 * tpa:8.3f} ms  speed-up {tp / tf:5.2f}x / {tpa / ta:5.2f}x"
         else:
             if isinstance(Op, Convolve1D):
                 w = h1.flip(0).reshape(1, 1, -1)
@@ -151,12 +161,21 @@ def versus(n: int, device: torch.device, repeat: int) -> None:
             else:
                 w = h2.flip((0, 1)).reshape(1, 1, 15, 15)
                 tc = timeit(lambda w=w: F.conv2d(x.reshape(1, 1, n, n), w, padding=7), device, repeat)
-            ref = f"torch conv {1e3 * tc:8.2f} ms  ratio {tc / tf:5.2f}x"
+            ref = f"torch conv {1e3 * tc:8.3f} ms  ratio {tc / tf:6.2f}x"
+            cp = _cupy() if pylops is not None else None
+            if cp is not None:  # PyLops on the GPU: CuPy arrays (sharing the torch tensors' memory)
+                if isinstance(Op, Convolve1D):
+                    P = pylops.signalprocessing.Convolve1D((n, n), cp.asarray(h1), offset=15, dtype="float32")
+                else:
+                    P = pylops.signalprocessing.Convolve2D((n, n), cp.asarray(h2), offset=(7, 7), dtype="float32")
+                xc = cp.asarray(x).ravel()
+                tp = timeit(lambda P=P: P @ xc, device, repeat)
+                ref += f"  PyLops+CuPy {1e3 * tp:7.3f} ms  ratio {tp / tf:6.2f}x"
         if method == "auto":
             method = f"auto:{Op.method}"
         if not rows:
-            print(f"\n{n}x{n} float32 on {device} (fwd / adj)")
-        rows.append(f"{label:<20} {method:>11}  fwd {1e3 * tf:7.1f} / adj {1e3 * ta:7.1f} ms   {ref}")
+            print(f"\n{n}x{n} float32 on {device} (fwd / adj; ratios: their forward time / ours)")
+        rows.append(f"{label:<20} {method:>11}  fwd {1e3 * tf:8.3f} / adj {1e3 * ta:8.3f} ms   {ref}")
         print(rows[-1], flush=True)  # (as measured: a run cut short still shows its rows)
 
 

@@ -413,7 +413,7 @@ def print_goals(results: Sequence[Result], args: argparse.Namespace) -> None:
         te = r.seconds["ext"]
         if r.op in STENCILS:
             frac = r.floor / te
-            print(f"  {r.label:<32} >= 0.85 of the copy floor: {'met' if frac >= 0.85 else 'NOT met'} ({frac:.2f})")
+            print(f"  {r.label:<32} >= 0.85 of the copy floor: {'met' if frac >= 0.85 else 'NOT met'} ({frac:.3f})")
         else:
             lim = 0.30e-3 if r.op == "Convolve1D" else 1.0e-3
             print(f"  {r.label:<32} <= {lim * 1e3:.2f} ms: {'met' if te <= lim else 'NOT met'} ({te * 1e3:.3f} ms)")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One-shot check of torchlops on a GPU machine: versions, in-place build of the CUDA
-# extension, the CUDA tests, the kernel benchmarks, CGLS on the 4096^2 Laplacian system, the
-# convolution benchmark, a compute-sanitizer memcheck of a small kernel-test subset, then the
-# other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at most 8 files: the device tool
-# returns no more), a summary table (step, status, seconds) last. Every step runs under
+# extension (about 110 s on the H100 machine), the CUDA tests, a compute-sanitizer memcheck of
+# a small kernel-test subset, the kernel benchmarks, CGLS on the 4096^2 Laplacian system, the
+# convolution benchmark, then the other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at
+# most 8 files: the device tool returns no more), a summary table (step, status, seconds) last. Every step runs under
 # `timeout` within an overall budget (BUDGET_S, 420 s by default, so a warm machine has time
 # for a rerun); the script goes on past failures, except a failed build, and exits non-zero
 # when any step failed. The steps that matter most run first.
@@ -114,6 +114,18 @@ fi
 # ---------------------------------------------------------------------------------------------- tests
 run pytest_cuda pytest_cuda 150 "$PY" -m pytest -q -m cuda --maxfail=5 -p no:cacheprovider
 
+# ---------------------------------------------------------------------------------------------- memcheck
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  # a small subset (float32 kernel tests: the tiled convolution and stencil paths, and the
+  # fused CGLS kernels); no caching allocator, so an out-of-bounds access lands outside any allocation
+  run memcheck memcheck 60 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck \
+    --error-exitcode 7 --report-api-errors no \
+    "$PY" -m pytest -q -m cuda -k "(float32 and (convolve or stencil or laplacian)) or cgls_kernels" --maxfail=1 \
+    -p no:cacheprovider tests/test_ext.py tests/test_fused_cgls.py
+else
+  note memcheck "compute-sanitizer not found"
+fi
+
 # ---------------------------------------------------------------------------------------------- benchmarks
 # the kernels vs the torch engine, PyLops + CuPy and plain torch, with the copy-bandwidth floor
 run bench_kernels bench_kernels 90 "$PY" benchmarks/bench_kernels.py --device cuda
@@ -128,18 +140,6 @@ run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cud
   ${COMPILE:+--compile}
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
-
-# ---------------------------------------------------------------------------------------------- memcheck
-if command -v compute-sanitizer >/dev/null 2>&1; then
-  # a small subset (float32 kernel tests: the tiled convolution and stencil paths, and the
-  # fused CGLS kernels); no caching allocator, so an out-of-bounds access lands outside any allocation
-  run memcheck memcheck 60 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck \
-    --error-exitcode 7 --report-api-errors no \
-    "$PY" -m pytest -q -m cuda -k "(float32 and (convolve or stencil or laplacian)) or cgls_kernels" --maxfail=1 \
-    -p no:cacheprovider tests/test_ext.py tests/test_fused_cgls.py
-else
-  note memcheck "compute-sanitizer not found"
-fi
 
 # ---------------------------------------------------------------------------------------------- the rest
 run bench_core bench_other 30 "$PY" benchmarks/bench_core.py --device cuda
