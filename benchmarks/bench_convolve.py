@@ -169,7 +169,7 @@ def versus(n: int, device: torch.device, repeat: int) -> None:
                 else:
                     P = pylops.signalprocessing.Convolve2D((n, n), cp.asarray(h2), offset=(7, 7), dtype="float32")
                 xc = cp.asarray(x).ravel()
-                tp = timeit(lambda P=P: P @ xc, device, repeat)
+                tp = timeit(lambda P=P, xc=xc: P @ xc, device, repeat)
                 ref += f"  PyLops+CuPy {1e3 * tp:7.3f} ms  ratio {tp / tf:6.2f}x"
         if method == "auto":
             method = f"auto:{Op.method}"
