@@ -212,6 +212,15 @@ def test_cgls_fused_steps_not_taken_where_they_do_not_apply(monkeypatch) -> None
     fused, plain, calls = _fused_vs_torch(monkeypatch, lambda: tl.cgls(make_op(), y.float(), niter=4, tol=0).x)
     assert calls["cgls_residual"] == 1 and calls["cgls_direction"] == 0
     torch.testing.assert_close(fused, plain)
+    # an adjoint answering below the forward's precision: the first step promotes the vectors
+    # to float64 but kold stays float32 (setup's), so the steps keep the tensor ops
+    for dt, ydt in ((torch.float32, torch.float64), (torch.complex64, torch.complex128)):
+        Ac = A.to(ydt)
+        Op = tl.FunctionOperator(lambda x, Ac=Ac: x.to(Ac.dtype) @ Ac.T, lambda r, Ac=Ac, dt=dt: (r.to(Ac.dtype) @ Ac).to(dt),
+                                 12, 7, dtype=dt)
+        fused, plain, calls = _fused_vs_torch(monkeypatch, lambda Op=Op, ydt=ydt: tl.cgls(Op, y.to(ydt), niter=4, tol=0).x)
+        assert calls == {"cgls_residual": 0, "cgls_direction": 0} and fused.dtype == ydt
+        torch.testing.assert_close(fused, plain)
 
 
 @pytest.mark.parametrize("device", DEVS)

@@ -316,7 +316,10 @@ class CGLS(_Batched):
         act = self._active()
         xf = self._flatx(x)
         damped = not is_zero(self.damp)
-        if not damped and xf.dim() == 2 and self.s.dim() == 2 and _ops.cgls_fusable(xf, self.c, self.s, self.q):
+        # (kold keeps the dtype of setup's adjoint, which an operator casting in its adjoint can
+        # leave below the rows' precision: the kernels take the rows' real dtype only)
+        if (not damped and xf.dim() == 2 and self.s.dim() == 2 and _ops.cgls_fusable(xf, self.c, self.s, self.q)
+                and self.kold.dtype is xf.real.dtype):
             return self._fused_step(act, xf, show)
         den = bnorm2(self.q) + self.damp * bnorm2(self.c) if damped else bnorm2(self.q)
         # a frozen sample takes a zero step, so x and s keep their values without a select
