@@ -354,3 +354,42 @@ def test_compiled_vmap_over_operator_tensors():
 
     torch._dynamo.reset()
     torch.testing.assert_close(torch.compile(f, backend="aot_eager")(E, x), E[:, None, :] * x)
+
+
+def test_parametrized_operator_tensors_get_their_gradient() -> None:
+    """An operator tensor under torch.nn.utils.parametrize (a unit-norm filter) is computed on
+    each access from an original the operator does not hold: its gradient reaches the original
+    whether or not the input requires grad, forward and adjoint, alone and inside LISTA."""
+    from torch.nn.utils import parametrize
+
+    from torchlops.nn import LISTA
+
+    class UnitNorm(torch.nn.Module):
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            return h / h.norm()
+
+    g = torch.Generator().manual_seed(0)
+    h0 = torch.randn(3, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 8, generator=g, dtype=torch.float64)
+    y = torch.randn(4, 8, generator=g, dtype=torch.float64)
+    for x_grad in (False, True):
+        for adjoint in (False, True):
+            C = tl.Convolve1D(8, torch.nn.Parameter(h0.clone()), offset=1)
+            parametrize.register_parametrization(C, "h", UnitNorm())
+            xi = x.clone().requires_grad_(x_grad)
+            ((C.H if adjoint else C)(xi) ** 2).sum().backward()
+            p = h0.clone().requires_grad_()
+            R = tl.Convolve1D(8, p / p.norm(), offset=1)
+            xr = x.clone().requires_grad_(x_grad)
+            ((R.H if adjoint else R)(xr) ** 2).sum().backward()
+            torch.testing.assert_close(C.parametrizations.h.original.grad, p.grad, rtol=1e-12, atol=1e-14)
+            if x_grad:
+                torch.testing.assert_close(xi.grad, xr.grad, rtol=1e-12, atol=1e-14)
+    C = tl.Convolve1D(8, torch.nn.Parameter(h0.clone()), offset=1)
+    parametrize.register_parametrization(C, "h", UnitNorm())
+    (LISTA(C, n_iter=3, step=0.1, threshold=0.01).double()(y) ** 2).sum().backward()
+    p = h0.clone().requires_grad_()
+    (LISTA(tl.Convolve1D(8, p / p.norm(), offset=1), n_iter=3, step=0.1, threshold=0.01).double()(y) ** 2).sum().backward()
+    got = C.parametrizations.h.original.grad
+    assert got is not None and bool(got.abs().sum() > 0)
+    torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-14)

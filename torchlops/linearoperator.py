@@ -262,6 +262,12 @@ class LinearOperator(nn.Module):
         tensors = own_tensors(self)
         if tensors and tensors[0].device != x.device:
             self._device_error(tensors[0].device, x.device)
+        if "parametrizations" in self._modules:
+            # (torch.nn.utils.parametrize: a constrained tensor is computed on each access, from
+            # originals that own_tensors does not see; plain autograd through the raw kernel
+            # reaches them, the autograd Function would not)
+            y = _plain(run_kernel(self, adjoint, x, nb, ()))
+            return y if y.shape == outshape else y.reshape(outshape)
         if needs_function(x, tensors):
             return record(self, adjoint, (nb, outshape, direct), x, tensors)
         y = (self._rmatvec(x) if adjoint else self._matvec(x)) if direct else run_kernel(self, adjoint, x, nb, tensors)
