@@ -62,14 +62,19 @@ class _ImplicitDC(torch.autograd.Function):
         ctx.save_for_backward(output, lam, *tensors)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor):
         x, lam, *tensors = ctx.saved_tensors
         # the operator with the tensors it had in the forward (also under torch.func.functional_call)
         Op, params = ctx.layer.Op, dict(zip(ctx.names, tensors, strict=True))
         # (A^H A + lam I) mu = g
-        solver = _NormalSolve(Op, ctx.layer.niter, ctx.layer._normal())
-        mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
+        if torch.is_grad_enabled():
+            # a graph of the backward is asked for (create_graph, torch.func.grad): the solve is
+            # this same Function (A^H A + lam I is self-adjoint), differentiable again through
+            # its own implicit backward, in g, lam and the operator's tensors
+            mu = _ImplicitDC.apply(ctx.layer, ctx.names, g, lam, torch.zeros_like(g), *tensors)
+        else:
+            solver = _NormalSolve(Op, ctx.layer.niter, ctx.layer._normal())
+            mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
         glam = None
         if ctx.needs_input_grad[3]:
             # d/dlam of <mu, b - (A^H A + lam I) x> = -Re <mu, x>
@@ -78,7 +83,8 @@ class _ImplicitDC(torch.autograd.Function):
         gts: list[torch.Tensor | None] = [None] * ctx.ntens
         want = [i for i in range(ctx.ntens) if ctx.needs_input_grad[5 + i]]
         if want:
-            xd, mud = x.detach(), mu.detach()
+            # (held fixed in phi; with a graph asked for, the outer level still sees them)
+            xd, mud = (x, mu) if torch.is_grad_enabled() else (x.detach(), mu.detach())
             wnames = [ctx.names[i] for i in want]
 
             def phi(*ts: torch.Tensor) -> torch.Tensor:
@@ -114,7 +120,8 @@ class DataConsistency(nn.Module):
         without stalls).
     implicit : :obj:`bool`, optional
         Differentiate implicitly (one more CG solve of ``niter`` iterations in the backward,
-        memory independent of ``niter``) instead of through the CG iterations. Both paths run
+        memory independent of ``niter``) instead of through the CG iterations; differentiable
+        again (a backward asked to build a graph solves through the layer once more). Both paths run
         under ``torch.func`` transforms (``vmap``, ``grad``, ``functional_call``);
         ``torch.compile(fullgraph=True)`` needs ``implicit=False``.
 
