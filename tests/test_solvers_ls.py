@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchlops.basicoperators import MatrixMult
+from torchlops.basicoperators import Diagonal, MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
 from torchlops.optimization.leastsquares import (
     normal_equations_inversion,
@@ -817,3 +817,28 @@ def test_preconditioned_inversion_implicit_is_a_clear_error():
     A = MatrixMult(torch.eye(3, dtype=torch.float64))
     with pytest.raises(TypeError, match="preconditioned_inversion has no implicit"):
         preconditioned_inversion(A, torch.ones(3, dtype=torch.float64), A, implicit=True)
+
+
+def test_implicit_solves_refuse_second_derivatives() -> None:
+    """A gradient of an implicit=True solve built with create_graph is right to first order,
+    and differentiating it again raises (through autograd.grad with inputs and
+    backward(inputs=...) too, where a silent partial value came out before); implicit=False
+    gives the closed-form second derivative."""
+    D = torch.float64
+    d = torch.rand(5, dtype=D, generator=torch.Generator().manual_seed(0)) + 0.5
+    b = torch.randn(5, dtype=D, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    lam = torch.tensor(0.5, dtype=D, requires_grad=True)
+    gb_ref = torch.autograd.grad(((b / (d + lam)) ** 2).sum(), b, create_graph=True)[0]
+    second_ref = torch.autograd.grad(gb_ref.sum(), lam)[0]
+    x = cg(Diagonal(d), b, niter=50, damp=lam, tol=0, implicit=True).x
+    (gb,) = torch.autograd.grad((x ** 2).sum(), b, create_graph=True)
+    torch.testing.assert_close(gb, gb_ref.detach(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(RuntimeError, match="cannot be differentiated again"):
+        torch.autograd.grad(gb.sum(), lam)
+    x = cg(Diagonal(d), b, niter=50, damp=lam, tol=0, implicit=True).x
+    (gb,) = torch.autograd.grad((x ** 2).sum(), b, create_graph=True)
+    with pytest.raises(RuntimeError, match="cannot be differentiated again"):
+        gb.square().sum().backward(inputs=[lam])
+    x = cg(Diagonal(d), b, niter=50, damp=lam, tol=0, implicit=False).x
+    (gb,) = torch.autograd.grad((x ** 2).sum(), b, create_graph=True)
+    torch.testing.assert_close(torch.autograd.grad(gb.sum(), lam)[0], second_ref, rtol=1e-10, atol=1e-12)

@@ -26,6 +26,25 @@ import torch
 __all__ = ["implicit_solve", "alias"]
 
 
+class _FirstOrderOnly(torch.autograd.Function):
+    """``value`` (a gradient of an implicit solve), tied to what it depends on: differentiating
+    it again raises instead of silently leaving out the solve's dependence (PyTorch's
+    ``once_differentiable`` only raises when its error node is reached, which
+    ``autograd.grad(..., inputs)`` / ``backward(inputs=...)`` may skip)."""
+
+    @staticmethod
+    def forward(ctx: Any, value: torch.Tensor, *deps: torch.Tensor) -> torch.Tensor:
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        raise RuntimeError(
+            "torchlops: the gradient of an implicit=True solve cannot be differentiated again "
+            "(second derivatives, gradient penalties); use implicit=False (differentiation "
+            "through the iterations) for those"
+        )
+
+
 class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: dict[str, Any], *inputs: torch.Tensor) -> torch.Tensor:
@@ -36,8 +55,18 @@ class _ImplicitSolve(torch.autograd.Function):
         return x
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        graph = torch.is_grad_enabled()  # (a graph of this backward is asked for)
+        with torch.no_grad():
+            grads = _ImplicitSolve._grads(ctx, g)
+        if graph:
+            deps = [t for t in (g, *ctx.spec["inputs"]) if t.requires_grad]
+            if deps:
+                grads = tuple(v if v is None else _FirstOrderOnly.apply(v, *deps) for v in grads)
+        return grads
+
+    @staticmethod
+    def _grads(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         spec = ctx.spec
         x = ctx.saved_tensors[0].detach()  # the output itself: cut it from this graph
         with torch.no_grad():
