@@ -335,6 +335,11 @@ def test_dataconsistency_follows_a_dtype_move():
     for implicit in (True, False):
         dc.implicit = implicit
         assert dc(torch.zeros(2, 5), torch.ones(2, 5)).dtype == torch.float32
+    # moved before any call, then compiled whole: A^H A was rebuilt by the move, not while tracing
+    dc = DataConsistency(torchlops.Diagonal(torch.rand(5) + 0.5), lam=0.5, niter=5, implicit=False).double()
+    z, y = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    out = torch.compile(dc, fullgraph=True, backend="eager")(z, y)
+    torch.testing.assert_close(out, dc(z, y))
 
 
 def test_module_lists_shapes_and_integer_arguments():

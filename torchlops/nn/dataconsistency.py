@@ -194,6 +194,13 @@ class DataConsistency(nn.Module):
             x = cg(Op=self._normal(), y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
         return x.reshape(*batch, *self.Op.dims)
 
+    def _apply(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        # (.to / .double / .cuda: A^H A is rebuilt here, eagerly, so that a compiled call does
+        # not have to build it while tracing)
+        out = super()._apply(*args, **kwargs)
+        self._normal()
+        return out
+
     def _normal(self) -> LinearOperator:
         """``A^H A``, built once per operator outside the module tree (no second copy of the
         operator's tensors in ``state_dict``; ``torch.compile`` cannot build it while tracing)."""
