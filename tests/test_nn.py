@@ -374,3 +374,25 @@ def test_module_lists_shapes_and_integer_arguments():
         Fredholm1(torch.randn(3, 4, 5), nz=torch.tensor(2.7))
     # one sample given flat on one side and with a batch dim of 1 on the other is one sample
     assert physics_loss(A, torch.randn(10), torch.randn(1, 10)).dim() == 0
+    # an empty batch: the mean of no samples (NaN, as torch.mean), not a reshape error
+    assert bool(torch.isnan(physics_loss(A, torch.randn(0, 10), torch.randn(0, 10))))
+    # x0 with another batch of as many samples would pair the wrong samples: refused; one model
+    # (flat or with a batch dim of 1) and one per sample with y's batch are taken
+    y = torch.randn(2, 3, 10)
+    for net in (UnrolledISTA(A, n_iter=2, step=0.1), UnrolledProximalGradient(A, 2, prox=nn.Identity(), step=0.1)):
+        with pytest.raises(ValueError, match=r"x0 must hold one model or one per sample of y \(batch \(2, 3\)\)"):
+            net(y, x0=torch.randn(3, 2, 10))
+        x0 = torch.randn(2, 3, 10)
+        torch.testing.assert_close(net(y, x0=x0)[1, 2], net(y[1, 2], x0=x0[1, 2]))
+        torch.testing.assert_close(net(y, x0=x0[0, 0])[1, 2], net(y[1, 2], x0=x0[0, 0]))
+        torch.testing.assert_close(net(y, x0=x0[:1, 0])[1, 2], net(y[1, 2], x0=x0[0, 0]))
+    # numpy ints are ints for the iteration counts; fractions and bools are not
+    assert LISTA(A, n_iter=np.int64(3)).n_iter == 3
+    assert DataConsistency(A, niter=np.int64(4)).niter == 4
+    assert LearnedPrimalDual(A, n_iter=np.int64(2), n_primal=np.int64(2)).n_primal == 2
+    assert operator_norm(A, niter=np.int64(5)) > 0
+    for bad in (2.7, True, 0):
+        with pytest.raises(ValueError, match="n_primal must be a positive int"):
+            LearnedPrimalDual(A, n_iter=1, n_primal=bad)
+    with pytest.raises(TypeError, match="a list holding a str"):
+        UnrolledProximalGradient(A, 2, prox=[nn.Identity(), "x"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization.eigs import power_iteration
 
-__all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch"]
+__all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch", "positive_int"]
 
 
 def check_operator(Op: object) -> LinearOperator:
@@ -17,6 +18,20 @@ def check_operator(Op: object) -> LinearOperator:
     if not isinstance(Op, LinearOperator):
         raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
     return Op
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as a Python int >= 1: ints and NumPy ints are, bools and fractions are not
+    (ValueError)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a positive int, got {value!r}") from None
+    if v < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return v
 
 
 def split_batch(t: torch.Tensor, shape: tuple[int, ...], what: str) -> tuple[torch.Size, torch.Tensor]:
@@ -80,7 +95,8 @@ def physics_loss(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.
         raise ValueError(f"x and y must hold the same batch, got {tuple(x.shape)} and {tuple(y.shape)}")
     r = Op(xb) - yb
     r2 = (r.real**2 + r.imag**2) if r.is_complex() else r**2
-    return r2.reshape(r.shape[0], -1).sum(dim=1).mean()
+    # (flatten, not reshape(B, -1): an empty batch gives the mean of no samples, NaN as torch.mean)
+    return r2.flatten(1).sum(dim=1).mean()
 
 
 def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
@@ -115,8 +131,7 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
     3.0
     """
     Op = check_operator(Op)
-    if isinstance(niter, bool) or not isinstance(niter, int) or niter < 1:
-        raise ValueError(f"niter must be a positive int, got {niter!r}")
+    niter = positive_int(niter, "niter")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     with torch.no_grad():
         eig = power_iteration(Op.H @ Op, niter=niter, rtol=0.0, generator=gen)[0]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, split_batch
+from torchlops.nn._common import check_operator, positive_int, split_batch
 from torchlops.optimization.basic import cg
 
 __all__ = ["DataConsistency"]
@@ -161,9 +161,7 @@ class DataConsistency(nn.Module):
         lam = float(lam)
         if not (lam > 0 and math.isfinite(lam)):
             raise ValueError(f"lam must be a positive finite number, got {lam!r}")
-        if isinstance(niter, bool) or not isinstance(niter, int) or niter < 1:
-            raise ValueError(f"niter must be a positive int, got {niter!r}")
-        self.niter = niter
+        self.niter = positive_int(niter, "niter")
         self.implicit = bool(implicit)
         # inverse softplus: rho = log(exp(lam) - 1), computed stably for large lam
         rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=torch.get_default_dtype())

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, split_batch
+from torchlops.nn._common import check_operator, positive_int, split_batch
 from torchlops.nn.blocks import conv_block
 
 __all__ = ["LearnedPrimalDual"]
@@ -82,10 +82,8 @@ class LearnedPrimalDual(nn.Module):
     ) -> None:
         super().__init__()
         self.Op = check_operator(Op)
-        if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-            raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
-        if n_primal < 1 or n_dual < 1:
-            raise ValueError(f"n_primal and n_dual must be at least 1, got {n_primal} and {n_dual}")
+        n_iter = positive_int(n_iter, "n_iter")
+        n_primal, n_dual = positive_int(n_primal, "n_primal"), positive_int(n_dual, "n_dual")
         if Op.dtype.is_complex:
             raise TypeError(f"LearnedPrimalDual needs a real operator (real convolutions), got dtype {Op.dtype}")
         for what, d in (("dims", Op.dims), ("dimsd", Op.dimsd)):

@@ -10,15 +10,13 @@ import torch
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, operator_norm, soft_threshold, split_batch
+from torchlops.nn._common import check_operator, operator_norm, positive_int, soft_threshold, split_batch
 
 __all__ = ["UnrolledISTA", "LISTA", "UnrolledProximalGradient"]
 
 
 def _check_niter(n_iter: int) -> int:
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
-        raise ValueError(f"n_iter must be a positive int, got {n_iter!r}")
-    return n_iter
+    return positive_int(n_iter, "n_iter")
 
 
 def _positive(value: float | None, what: str) -> float | None:
@@ -45,12 +43,18 @@ def _zeros(Op: LinearOperator, yb: torch.Tensor) -> torch.Tensor:
     return torch.zeros(yb.shape[0], *Op.dims, dtype=dt, device=yb.device)
 
 
-def _start(x0: torch.Tensor, dims: tuple[int, ...], nb: int) -> torch.Tensor:
-    """The starting model ``(nb, *dims)`` from ``x0``: one model or one per sample of ``y``."""
-    xb = split_batch(x0, dims, "x0")[1]
-    if xb.shape[0] not in (1, nb):
-        raise ValueError(f"x0 must hold one model or one per sample of y ({nb}), got shape {tuple(x0.shape)}")
-    return xb.expand(nb, *dims)
+def _start(x0: torch.Tensor, dims: tuple[int, ...], batch: tuple[int, ...]) -> torch.Tensor:
+    """The starting model ``(nb, *dims)`` from ``x0``: one model, or one per sample of ``y``
+    with ``y``'s batch shape (a batch of other dims holding as many samples would pair the
+    wrong samples)."""
+    xbatch, xb = split_batch(x0, dims, "x0")
+    nb = math.prod(batch)
+    if xb.shape[0] == 1 and math.prod(xbatch) == 1:
+        return xb.expand(nb, *dims)
+    if tuple(xbatch) != tuple(batch):
+        raise ValueError(f"x0 must hold one model or one per sample of y (batch {tuple(batch)}), got shape "
+                         f"{tuple(x0.shape)}")
+    return xb
 
 
 def _gradient(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -148,7 +152,7 @@ class UnrolledISTA(nn.Module):
         if x0 is None:
             x = _zeros(self.Op, yb)
         else:
-            x = _start(x0, self.Op.dims, yb.shape[0])
+            x = _start(x0, self.Op.dims, batch)
         for k in range(self.n_iter):
             # x_{k+1} = S_{tau_k}(x_k - alpha_k A^H (A x_k - y))
             x = soft_threshold(x - steps[k] * _gradient(self.Op, x, yb), thresholds[k])
@@ -222,6 +226,9 @@ class UnrolledProximalGradient(nn.Module):
             if len(prox) != self.n_iter:
                 raise ValueError(f"prox must hold n_iter = {self.n_iter} modules, got {len(prox)}")
             mods = list(prox)
+        elif isinstance(prox, Sequence):
+            bad = next(p for p in prox if not isinstance(p, nn.Module))
+            raise TypeError(f"prox must be an nn.Module or a list of them, got a list holding a {type(bad).__name__}")
         else:
             raise TypeError(f"prox must be an nn.Module or a list of them, got {type(prox).__name__}")
         self.prox = nn.ModuleList(mods)
@@ -242,7 +249,7 @@ class UnrolledProximalGradient(nn.Module):
         if x0 is None:
             x = _zeros(self.Op, yb)
         else:
-            x = _start(x0, self.Op.dims, yb.shape[0])
+            x = _start(x0, self.Op.dims, batch)
         for k in range(self.n_iter):
             prox = self.prox[k if len(self.prox) > 1 else 0]
             # x_{k+1} = P_k(x_k - alpha_k A^H (A x_k - y))
