@@ -393,3 +393,27 @@ def test_parametrized_operator_tensors_get_their_gradient() -> None:
     got = C.parametrizations.h.original.grad
     assert got is not None and bool(got.abs().sum() > 0)
     torch.testing.assert_close(got, p.grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-node", "function"])
+def test_operator_tensor_modified_in_place_before_backward_raises(monkeypatch, native) -> None:
+    """A fixed operator tensor changed in place between forward and backward: the backward
+    raises as PyTorch does for a saved tensor (it applied the new values silently)."""
+    from torchlops import _autograd
+
+    monkeypatch.setattr(_autograd, "NATIVE_NODE", native and _autograd.NATIVE_NODE)
+    for adjoint in (False, True):
+        C = tl.Convolve1D(8, torch.tensor([0.5, 1.0, -0.25], dtype=torch.float64), offset=1)
+        x = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
+        y = (C.H if adjoint else C)(x)
+        with torch.no_grad():
+            C.h.mul_(2.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation: tensor 0 of Convolve1D"):
+            y.sum().backward()
+        # unchanged (or changed out of place): the backward runs
+        C = tl.Convolve1D(8, torch.tensor([0.5, 1.0, -0.25], dtype=torch.float64), offset=1)
+        y = (C.H if adjoint else C)(x)
+        C.h = C.h * 2.0
+        y.sum().backward()
+        assert x.grad is not None
+        x.grad = None

@@ -73,6 +73,30 @@ def _holds(op: torch.nn.Module, tensors: Sequence[torch.Tensor]) -> bool:
     return i == n
 
 
+def _versions(tensors: Sequence[torch.Tensor]) -> tuple[int, ...] | None:
+    """The version counters of the operator tensors a backward will read (None: some tensor
+    keeps none, an inference tensor)."""
+    try:
+        return tuple([t._version for t in tensors])
+    except RuntimeError:
+        return None
+
+
+def _check_versions(op: torch.nn.Module, tensors: Sequence[torch.Tensor], versions: tuple[int, ...] | None) -> None:
+    """Raise as PyTorch does for a saved tensor when an operator tensor the backward reads was
+    modified in place after the forward (the backward would apply the new values)."""
+    if versions is None:
+        return
+    for i, (t, v) in enumerate(zip(tensors, versions)):
+        if t._version != v:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: tensor {i} of {type(op).__name__} (shape {tuple(t.shape)}) is at version "
+                f"{t._version}; expected version {v} instead (the operator applies it in the backward: "
+                "update it out of place, or apply the operator again after the change)"
+            )
+
+
 @contextmanager
 def bind_tensors(op: torch.nn.Module, tensors: Sequence[torch.Tensor]) -> Iterator[None]:
     """Temporarily make ``op``'s own parameters/buffers the given tensors (same order as
@@ -165,8 +189,11 @@ class OperatorFunction(torch.autograd.Function):
         ctx.keep_x = ctx.tensor_grads or _fwd_ad_active()
         if ctx.keep_x:
             # graph-connected copies for double backward through the tensors' gradients
+            # (saved tensors: autograd checks their versions itself)
             ctx.save_for_backward(x, *tensors)
             ctx.save_for_forward(x)
+        else:  # (traced by torch.compile: version counters are not values there)
+            ctx.versions = None if torch.compiler.is_compiling() else _versions(tensors)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor | None) -> tuple:
@@ -176,6 +203,8 @@ class OperatorFunction(torch.autograd.Function):
         if ctx.keep_x:
             saved = ctx.saved_tensors
             x, tensors = saved[0], saved[1:]
+        elif tensors:
+            _check_versions(op, tensors, ctx.versions)
         gx = None
         if ctx.needs_input_grad[3]:
             if _grad_enabled():
@@ -370,8 +399,11 @@ _EXACT_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
 def _node_backward(state: tuple, g: torch.Tensor) -> torch.Tensor:
-    """The node's backward: ``state = (op, adjoint, nb, xshape, direct, tensors)`` of the forward."""
-    op, adjoint, nb, xshape, direct, tensors = state
+    """The node's backward: ``state = (op, adjoint, nb, xshape, direct, tensors, versions)`` of
+    the forward."""
+    op, adjoint, nb, xshape, direct, tensors, versions = state
+    if tensors:
+        _check_versions(op, tensors, versions)
     if _grad_enabled():
         # create_graph: keep the adjoint differentiable (double backward)
         return apply_operator(op, not adjoint, (nb, xshape, direct), g, *tensors)
@@ -414,11 +446,12 @@ def record(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, t
         else:
             nb, outshape, direct = layout
             kernel = op._rmatvec if adjoint else op._matvec
+            vers = _versions(tensors) if tensors else None
             if direct:
-                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, True, tensors), None, None, tensors)
+                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, True, tensors, vers), None, None, tensors)
             else:
                 kshape = (nb, *(op._dimsd if adjoint else op._dims))
-                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, False, tensors), kshape, outshape, tensors)
+                y = _node_run(kernel, x, (op, adjoint, nb, x.shape, False, tensors, vers), kshape, outshape, tensors)
             if y is not None:
                 return y
     return apply_operator(op, adjoint, layout, x, *tensors)
