@@ -396,3 +396,25 @@ def test_module_lists_shapes_and_integer_arguments():
             LearnedPrimalDual(A, n_iter=1, n_primal=bad)
     with pytest.raises(TypeError, match="a list holding a str"):
         UnrolledProximalGradient(A, 2, prox=[nn.Identity(), "x"])
+
+
+def test_hyperparameters_in_the_operators_precision():
+    """Steps, thresholds and lambda are created in the operator's real dtype (a float64
+    operator under the float32 default keeps 0.02 exactly, which a later .double() could not
+    restore); a fixed-step LISTA then equals torchlops.ista to rounding."""
+    A = torchlops.MatrixMult(torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    assert torch.get_default_dtype() == torch.float32
+    net = LISTA(A, n_iter=3, step=0.02, threshold=0.001, learn_step=False, learn_threshold=False)
+    assert net.log_step.dtype == torch.float64 and float(net.steps[0]) == pytest.approx(0.02, rel=1e-15)
+    upg = UnrolledProximalGradient(A, 2, prox=nn.Identity(), step=0.02)
+    assert upg.log_step.dtype == torch.float64
+    dc = DataConsistency(A, lam=0.3)
+    assert dc.rho.dtype == torch.float64 and float(dc.lam.detach()) == pytest.approx(0.3, rel=1e-15)
+    Ac = torchlops.MatrixMult(torch.randn(4, 4, dtype=torch.complex64))
+    assert DataConsistency(Ac).rho.dtype == torch.float32
+    y = torch.randn(2, 6, dtype=torch.float64)
+    x = net(y)
+    # (ISTA's soft threshold is eps alpha / 2)
+    ref = torchlops.ista(A, y, niter=3, alpha=0.02, eps=2 * 0.001 / 0.02, tol=0)[0]
+    assert x.dtype == torch.float64
+    torch.testing.assert_close(x, ref, rtol=1e-13, atol=1e-15)

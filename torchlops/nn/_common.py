@@ -10,7 +10,7 @@ import torch
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization.eigs import power_iteration
 
-__all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch", "positive_int"]
+__all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch", "positive_int", "param_dtype"]
 
 
 def check_operator(Op: object) -> LinearOperator:
@@ -18,6 +18,16 @@ def check_operator(Op: object) -> LinearOperator:
     if not isinstance(Op, LinearOperator):
         raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
     return Op
+
+
+def param_dtype(Op: LinearOperator) -> torch.dtype:
+    """dtype of a layer's scalar hyperparameters (steps, thresholds, weights): the operator's
+    real dtype when it is a floating one (a float64 operator keeps 0.02 as 0.02, not its float32
+    rounding, which a later .double() would keep), else the default dtype."""
+    dt = Op.dtype
+    if dt.is_complex:
+        return torch.empty((), dtype=dt).real.dtype
+    return dt if dt.is_floating_point else torch.get_default_dtype()
 
 
 def positive_int(value: object, name: str) -> int:

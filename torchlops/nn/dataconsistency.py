@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, positive_int, split_batch
+from torchlops.nn._common import check_operator, param_dtype, positive_int, split_batch
 from torchlops.optimization.basic import cg
 
 __all__ = ["DataConsistency"]
@@ -164,7 +164,7 @@ class DataConsistency(nn.Module):
         self.niter = positive_int(niter, "niter")
         self.implicit = bool(implicit)
         # inverse softplus: rho = log(exp(lam) - 1), computed stably for large lam
-        rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=torch.get_default_dtype())
+        rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=param_dtype(self.Op))
         if learn_lam:
             self.rho = nn.Parameter(rho)
         else:

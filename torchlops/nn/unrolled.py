@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, operator_norm, positive_int, soft_threshold, split_batch
+from torchlops.nn._common import check_operator, operator_norm, param_dtype, positive_int, soft_threshold, split_batch
 
 __all__ = ["UnrolledISTA", "LISTA", "UnrolledProximalGradient"]
 
@@ -29,8 +29,9 @@ def _positive(value: float | None, what: str) -> float | None:
 
 
 def _log_param(value: float, n: int, learn: bool, module: nn.Module, name: str) -> None:
-    """Register ``log(value)`` repeated ``n`` times as a Parameter (``learn``) or a buffer."""
-    t = torch.full((n,), math.log(value), dtype=torch.get_default_dtype())
+    """Register ``log(value)`` repeated ``n`` times as a Parameter (``learn``) or a buffer, in
+    the dtype of the module's operator's hyperparameters (:func:`param_dtype`)."""
+    t = torch.full((n,), math.log(value), dtype=param_dtype(module.Op))
     if learn:
         module.register_parameter(name, nn.Parameter(t))
     else:
