@@ -116,3 +116,21 @@ def test_compile_fullgraph(case: OperatorCase) -> None:
     with torch.no_grad():
         T.assert_close(fwd(x), Op(x), 1e-12, "compiled forward")
         T.assert_close(adj(yd), Op.rmatvec(yd), 1e-12, "compiled adjoint")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_empty_batch(case: OperatorCase) -> None:
+    """An empty batch ((0, *in) and (3, 0, *in)), forward and adjoint: the output has the shape
+    and dtype a one-sample batch gives with its batch dims emptied, and a backward runs (several
+    kernels inferred sizes from the elements, and FFT libraries refuse empty transforms)."""
+    Op = case.build(torch.float64)
+    for adjoint in (False, True):
+        A = Op.H if adjoint else Op
+        ins = Op.dimsd if adjoint else Op.dims
+        one = A(torch.zeros(1, *ins, dtype=Op.dtype))
+        for batch in ((0,), (3, 0)):
+            x = torch.zeros(*batch, *ins, dtype=Op.dtype, requires_grad=True)
+            y = A(x)
+            assert y.shape == (*batch, *one.shape[1:]) and y.dtype == one.dtype
+            (y.abs().sum() if y.is_complex() else y.sum()).backward()
+            assert x.grad is not None and x.grad.shape == x.shape

@@ -251,6 +251,8 @@ class LinearOperator(nn.Module):
         dt = x.dtype
         if dt is not self._dtype and dt not in _FLOAT_DTYPES:
             self._layout(x, adjoint)  # raises for non-floating dtypes (float16 and the like pass)
+        if nb == 0:
+            return self._empty_batch(x, adjoint, outshape)
         if self._composite:
             y = self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
             return _plain(y)
@@ -273,6 +275,16 @@ class LinearOperator(nn.Module):
         y = (self._rmatvec(x) if adjoint else self._matvec(x)) if direct else run_kernel(self, adjoint, x, nb, tensors)
         y = _plain(y)
         return y if direct or y.shape == outshape else y.reshape(outshape)
+
+    def _empty_batch(self, x: torch.Tensor, adjoint: bool, outshape: tuple[int, ...]) -> torch.Tensor:
+        """The result for an empty batch: no kernel (several infer sizes from the elements, and
+        FFT libraries refuse empty transforms). One zero sample gives the output's dtype and
+        shape (operators differ in both: FFT, toreal, ...); the result stays in ``x``'s graph."""
+        ins = self._dimsd if adjoint else self._dims
+        y = self._apply_public(x.new_zeros((1, *ins)), adjoint)[:0].reshape(outshape)
+        if x.requires_grad and torch.is_grad_enabled():
+            y = y + (x.sum().real * 0).to(y.dtype)
+        return y
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes

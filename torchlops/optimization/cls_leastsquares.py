@@ -256,7 +256,7 @@ class NormalEquationsInversion(_NoStep):
                 with torch.no_grad():
                     xs = solver.solve(self.y_normal.detach(), x0=_detach(x), show=show, progress=progress,
                                       **{k: _detach(v) for k, v in kw.items()})[0]
-                return xs.reshape(self.B, -1), None
+                return xs.reshape(self.B, self.Op.shape[1]), None
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
@@ -264,7 +264,7 @@ class NormalEquationsInversion(_NoStep):
             residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
                                  lambda v: self._rhs() - self._normal(v))
             def rhs2() -> torch.Tensor:
-                return (self.y_normal.detach().reshape(self.B, -1).abs() ** 2).sum(-1)
+                return (self.y_normal.detach().reshape(self.B, self.Op.shape[1]).abs() ** 2).sum(-1)
 
             xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als,
                            None if callable(adj_tol) else rhs2)[0]
@@ -274,7 +274,7 @@ class NormalEquationsInversion(_NoStep):
             istop = torch.where(solver.iiters < niter, 0, niter)
             zero = torch.linalg.vector_norm(self.y_normal.detach(), dim=-1) == 0
             if x is not None:  # scipy's cg returns b itself (zeros) when b = 0, whatever x0
-                xf = torch.where(zero.unsqueeze(-1), 0.0, xf.reshape(self.B, -1))
+                xf = torch.where(zero.unsqueeze(-1), 0.0, xf.reshape(self.B, self.Op.shape[1]))
                 istop = torch.where(zero, 0, istop)
             istop = _stats(self.Op, self.y, [istop])[0]
         return _out(self.Op, self.y, xf), istop
@@ -352,7 +352,7 @@ class RegularizedInversion(_NoStep):
                 with torch.no_grad():
                     d = self.datatot.detach()
                     held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
-                return held["res"][0].reshape(self.B, -1), None
+                return held["res"][0].reshape(self.B, self.Op.shape[1]), None
 
             # the solve's own damping (lsqr's / cgls' damp) enters the normal equations as damp^2;
             # scipy's lsqr from x0 damps x - x0 (cgls damps x: x0 is only where it starts)
@@ -428,7 +428,8 @@ class PreconditionedInversion(_NoStep):
         _check_engine(engine)
         p, *rest = _ls(engine, self.POp, self.yf, x, show, progress, kwargs_solver)
         self.iiter = rest[1]
-        xf = self.P._flat(p.reshape(p.shape[0] if p.dim() > 1 else 1, -1), False)
+        # (explicit sizes, not -1: an empty batch has nothing to infer them from)
+        xf = self.P._flat(p.reshape(p.shape[0] if p.dim() > 1 else 1, self.P.shape[1]), False)
         return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
 
     def solve(self, y: torch.Tensor, P: LinearOperator, x0: torch.Tensor | None = None, engine: str = "scipy",
