@@ -86,7 +86,9 @@ class SplitBregman(SparseSolver):
     :math:`\frac{\mu}{2}\|\mathbf{y}-\mathbf{Op}\mathbf{x}\|_2^2 + \sum_i
     \epsilon_{L2,i}\|\mathbf{y}_{L2,i} - \mathbf{R}_{L2,i}\mathbf{x}\|_2^2 + \sum_i
     \|\mathbf{R}_{L1,i}\mathbf{x}\|_1` (PyLops' definition). A sample stops when
-    :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 \le` ``tol``.
+    :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 \le` ``tol``; ``tol=0`` runs all
+    ``niter_outer`` iterations (PyLops 2.8 runs none then: its first test compares with
+    ``xold = x + 1.1 tol``).
 
     Examples
     --------
