@@ -75,8 +75,6 @@ class BlockDiag(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         sizes, outshape = (self.nops, self._dims) if adjoint else (self.mops, self._dimsd)
-        # (explicit sizes, not -1: an empty batch has nothing to infer them from)
-        parts = torch.split(x.reshape(B, sum(sizes)), sizes, dim=1)
-        outs = self.mops if adjoint else self.nops
-        ys = [run(op, xi, adjoint).reshape(B, n) for op, xi, n in zip(self.ops, parts, outs)]
+        parts = torch.split(x.reshape(B, -1), sizes, dim=1)
+        ys = [run(op, xi, adjoint).reshape(B, -1) for op, xi in zip(self.ops, parts)]
         return torch.cat(ys, dim=1).reshape(B, *outshape)

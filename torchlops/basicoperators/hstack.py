@@ -74,9 +74,8 @@ class HStack(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         if adjoint:
-            # (explicit sizes, not -1: an empty batch has nothing to infer them from)
-            return torch.cat([run(op, x, True).reshape(B, m) for op, m in zip(self.ops, self.mops)], dim=1)
-        parts = torch.split(x.reshape(B, sum(self.mops)), self.mops, dim=1)
+            return torch.cat([run(op, x, True).reshape(B, -1) for op in self.ops], dim=1)
+        parts = torch.split(x.reshape(B, -1), self.mops, dim=1)
         out = None
         for op, xi in zip(self.ops, parts):
             yi = run(op, xi, False).reshape(B, *self._dimsd)

@@ -75,11 +75,10 @@ class VStack(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         if adjoint:
-            # (explicit sizes, not -1: an empty batch has nothing to infer them from)
-            parts = torch.split(x.reshape(B, sum(self.nops)), self.nops, dim=1)
+            parts = torch.split(x.reshape(B, -1), self.nops, dim=1)
             out = None
             for op, yi in zip(self.ops, parts):
                 xi = run(op, yi, True).reshape(B, *self._dims)
                 out = xi if out is None else out + xi
             return out
-        return torch.cat([run(op, x, False).reshape(B, n) for op, n in zip(self.ops, self.nops)], dim=1)
+        return torch.cat([run(op, x, False).reshape(B, -1) for op in self.ops], dim=1)

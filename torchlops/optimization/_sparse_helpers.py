@@ -112,7 +112,7 @@ class FlatOperator(LinearOperator):
         self._rmv = rmatvec
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
-        x = x.reshape(x.shape[0], (self._dimsd if adjoint else self._dims)[0])
+        x = x.reshape(x.shape[0], -1)
         return self._rmv(x) if adjoint else self._mv(x)
 
 

@@ -168,7 +168,7 @@ class WindowedOperator(LinearOperator):
         if self.taps is None:
             return w
         B = w.shape[0]
-        return (w.reshape(B, *self._nwins, *self._winshape) * self.taps).flatten(1)
+        return (w.reshape(B, *self._nwins, *self._winshape) * self.taps).reshape(B, -1)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         self._check_own_device(x)
@@ -177,14 +177,13 @@ class WindowedOperator(LinearOperator):
             if self.simOp:
                 w = run(self.Op, x, False)
             else:
-                w = run(self.Op, x.reshape(B * nw, self.Op.shape[1]), False)
-            # (explicit sizes, not -1: an empty batch has nothing to infer them from)
-            w = self._taper(w.reshape(B, nw * prod(self._winshape)))
+                w = run(self.Op, x.reshape(B * nw, -1), False)
+            w = self._taper(w.reshape(B, -1))
             # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
             y = overlap_add(w, self._gather, self._overlap, w.device.type == "cpu")
             return y.reshape(B, *self._dimsd)
         # w[b, e] = taps[e] y[b, gather[e]]   (gather the windows, then taper)
-        w = self._taper(x.reshape(B, prod(self._dimsd))[:, self._gather])
+        w = self._taper(x.reshape(B, -1)[:, self._gather])
         if self.simOp:
             return run(self.Op, w, True).reshape(B, *self._dims)
-        return run(self.Op, w.reshape(B * nw, self.Op.shape[0]), True).reshape(B, *self._dims)
+        return run(self.Op, w.reshape(B * nw, -1), True).reshape(B, *self._dims)
