@@ -842,3 +842,24 @@ def test_implicit_solves_refuse_second_derivatives() -> None:
     x = cg(Diagonal(d), b, niter=50, damp=lam, tol=0, implicit=False).x
     (gb,) = torch.autograd.grad((x ** 2).sum(), b, create_graph=True)
     torch.testing.assert_close(torch.autograd.grad(gb.sum(), lam)[0], second_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_least_squares_inversions_on_an_empty_batch() -> None:
+    """regularized / normal-equations / preconditioned inversion of an empty batch (plain,
+    implicit, with x0) return the empty model batch (their result reshapes had nothing to infer
+    a -1 from)."""
+    from torchlops.basicoperators import FirstDerivative
+
+    D = torch.float64
+    A, R = MatrixMult(torch.randn(10, 14, dtype=D)), FirstDerivative(14, dtype=D)
+    y = torch.zeros(0, 10, dtype=D)
+    x0 = torch.zeros(0, 14, dtype=D)
+    runs = [
+        lambda: regularized_inversion(A, y, [R], epsRs=[0.5], niter=5)[0],
+        lambda: regularized_inversion(A, y.clone().requires_grad_(), [R], epsRs=[0.5], niter=5, implicit=True)[0],
+        lambda: normal_equations_inversion(A, y.clone().requires_grad_(), [R], epsRs=[0.5], niter=5, implicit=True)[0],
+        lambda: normal_equations_inversion(A, y, [R], epsRs=[0.5], niter=5, x0=x0)[0],
+        lambda: preconditioned_inversion(A, y, R, niter=5)[0],
+    ]
+    for run in runs:
+        assert run().shape == (0, 14)
