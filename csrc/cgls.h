@@ -50,4 +50,26 @@ inline void check_cgls_mask(const at::Tensor& t, const char* op, const at::Tenso
               ", got ", t.scalar_type(), " of shape ", t.sizes(), " on ", t.device());
 }
 
+// the arguments of cgls_residual(s, q, kold, qn, act) (each device adds its own device check)
+inline void check_cgls_residual(const at::Tensor& s, const at::Tensor& q, const at::Tensor& kold,
+                                const at::Tensor& qn, const at::Tensor& act) {
+  check_cgls_rows(s, "cgls_residual", "s", s);
+  check_cgls_rows(q, "cgls_residual", "q", s);
+  check_cgls_coef(kold, "cgls_residual", "kold", s);
+  check_cgls_coef(qn, "cgls_residual", "qn", s);
+  check_cgls_mask(act, "cgls_residual", s);
+}
+
+// the arguments of cgls_direction(x, c, r, a, rn, kold, act, keep)
+inline void check_cgls_direction(const at::Tensor& x, const at::Tensor& c, const at::Tensor& r, const at::Tensor& a,
+                                 const at::Tensor& rn, const at::Tensor& kold, const at::Tensor& act) {
+  check_cgls_rows(x, "cgls_direction", "x", x);
+  check_cgls_rows(c, "cgls_direction", "c", x);
+  check_cgls_rows(r, "cgls_direction", "r", x);
+  check_cgls_coef(a, "cgls_direction", "a", x);
+  check_cgls_coef(rn, "cgls_direction", "rn", x);
+  check_cgls_coef(kold, "cgls_direction", "kold", x);
+  check_cgls_mask(act, "cgls_direction", x);
+}
+
 }  // namespace torchlops

@@ -21,15 +21,26 @@ namespace {
 
 constexpr int64_t kChunk = 16384;  // elements of a row per work item
 
+int64_t chunks_per_row(int64_t n) { return std::max<int64_t>(1, (n + kChunk - 1) / kChunk); }
+
+// f(item, b, i0, i1) in parallel for the work items of (B, n) rows: item = b nch + chunk, the
+// chunk's flat elements [i0, i1) of row b
+template <typename F>
+void for_chunks(int64_t B, int64_t n, F&& f) {
+  const int64_t nch = chunks_per_row(n);
+  at::parallel_for(0, B * nch, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / nch, c = item % nch;
+      f(item, b, b * n + c * kChunk, b * n + std::min(n, (c + 1) * kChunk));
+    }
+  });
+}
+
 using Three = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
 Three cgls_residual_cpu(const at::Tensor& s_, const at::Tensor& q_, const at::Tensor& kold_, const at::Tensor& qn_,
                         const at::Tensor& act_) {
-  check_cgls_rows(s_, "cgls_residual", "s", s_);
-  check_cgls_rows(q_, "cgls_residual", "q", s_);
-  check_cgls_coef(kold_, "cgls_residual", "kold", s_);
-  check_cgls_coef(qn_, "cgls_residual", "qn", s_);
-  check_cgls_mask(act_, "cgls_residual", s_);
+  check_cgls_residual(s_, q_, kold_, qn_, act_);
   const at::Tensor s = dense(s_), q = dense(q_), kold = dense(kold_), qn = dense(qn_), act = dense(act_);
   const int64_t B = s.size(0), n = s.size(1);
   at::Tensor out = at::empty_like(s);
@@ -44,21 +55,17 @@ Three cgls_residual_cpu(const at::Tensor& s_, const at::Tensor& q_, const at::Te
     real_t* pa = a.mutable_data_ptr<real_t>();
     for (int64_t b = 0; b < B; ++b) pa[b] = masked_ratio(pk[b], pn[b] * pn[b], pact[b]);
     scalar_t* po = out.mutable_data_ptr<scalar_t>();
-    const int64_t nch = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
+    const int64_t nch = chunks_per_row(n);
     std::vector<double> part(size_t(B * nch), 0.0);
-    at::parallel_for(0, B * nch, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t b = item / nch, c = item % nch;
-        const int64_t i0 = b * n + c * kChunk, i1 = b * n + std::min(n, (c + 1) * kChunk);
-        const real_t ab = pa[b];
-        double acc = 0.0;
-        for (int64_t i = i0; i < i1; ++i) {
-          const scalar_t v = ps[i] - ab * pq[i];
-          po[i] = v;
-          acc += abs2(v);
-        }
-        part[size_t(item)] = acc;
+    for_chunks(B, n, [&](int64_t item, int64_t b, int64_t i0, int64_t i1) {
+      const real_t ab = pa[b];
+      double acc = 0.0;
+      for (int64_t i = i0; i < i1; ++i) {
+        const scalar_t v = ps[i] - ab * pq[i];
+        po[i] = v;
+        acc += abs2(v);
       }
+      part[size_t(item)] = acc;
     });
     real_t* p2 = snorm.mutable_data_ptr<real_t>();
     for (int64_t b = 0; b < B; ++b) {
@@ -72,13 +79,7 @@ Three cgls_residual_cpu(const at::Tensor& s_, const at::Tensor& q_, const at::Te
 
 Three cgls_direction_cpu(const at::Tensor& x_, const at::Tensor& c_, const at::Tensor& r_, const at::Tensor& a_,
                          const at::Tensor& rn_, const at::Tensor& kold_, const at::Tensor& act_, bool keep) {
-  check_cgls_rows(x_, "cgls_direction", "x", x_);
-  check_cgls_rows(c_, "cgls_direction", "c", x_);
-  check_cgls_rows(r_, "cgls_direction", "r", x_);
-  check_cgls_coef(a_, "cgls_direction", "a", x_);
-  check_cgls_coef(rn_, "cgls_direction", "rn", x_);
-  check_cgls_coef(kold_, "cgls_direction", "kold", x_);
-  check_cgls_mask(act_, "cgls_direction", x_);
+  check_cgls_direction(x_, c_, r_, a_, rn_, kold_, act_);
   const at::Tensor x = dense(x_), c = dense(c_), r = dense(r_), a = dense(a_), rn = dense(rn_), kold = dense(kold_),
                    act = dense(act_);
   const int64_t B = x.size(0), n = x.size(1);
@@ -101,18 +102,13 @@ Three cgls_direction_cpu(const at::Tensor& x_, const at::Tensor& c_, const at::T
     }
     scalar_t* qx = xo.mutable_data_ptr<scalar_t>();
     scalar_t* qc = co.mutable_data_ptr<scalar_t>();
-    const int64_t nch = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
-    at::parallel_for(0, B * nch, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t b = item / nch, ch = item % nch;
-        const int64_t i0 = b * n + ch * kChunk, i1 = b * n + std::min(n, (ch + 1) * kChunk);
-        const real_t ab = pa[b], bb = beta[size_t(b)];
-        const bool on = !keep || pact[b];
-        for (int64_t i = i0; i < i1; ++i) {
-          const scalar_t cv = pc[i];
-          qx[i] = px[i] + ab * cv;
-          qc[i] = on ? pr[i] + bb * cv : cv;
-        }
+    for_chunks(B, n, [&](int64_t, int64_t b, int64_t i0, int64_t i1) {
+      const real_t ab = pa[b], bb = beta[size_t(b)];
+      const bool on = !keep || pact[b];
+      for (int64_t i = i0; i < i1; ++i) {
+        const scalar_t cv = pc[i];
+        qx[i] = px[i] + ab * cv;
+        qc[i] = on ? pr[i] + bb * cv : cv;
       }
     });
   });

@@ -153,12 +153,8 @@ using Three = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
 Three cgls_residual_cuda(const at::Tensor& s_, const at::Tensor& q_, const at::Tensor& kold_, const at::Tensor& qn_,
                          const at::Tensor& act_) {
-  check_cgls_rows(s_, "cgls_residual", "s", s_);
+  check_cgls_residual(s_, q_, kold_, qn_, act_);
   TORCH_CHECK(s_.is_cuda(), "torchlops.cgls_residual: expected CUDA tensors, got ", s_.device());
-  check_cgls_rows(q_, "cgls_residual", "q", s_);
-  check_cgls_coef(kold_, "cgls_residual", "kold", s_);
-  check_cgls_coef(qn_, "cgls_residual", "qn", s_);
-  check_cgls_mask(act_, "cgls_residual", s_);
   const c10::cuda::CUDAGuard guard(s_.device());
   const at::Tensor s = dense(s_), q = dense(q_), kold = dense(kold_), qn = dense(qn_), act = dense(act_);
   const int64_t B = s.size(0), n = s.size(1);
@@ -185,14 +181,8 @@ Three cgls_residual_cuda(const at::Tensor& s_, const at::Tensor& q_, const at::T
 
 Three cgls_direction_cuda(const at::Tensor& x_, const at::Tensor& c_, const at::Tensor& r_, const at::Tensor& a_,
                           const at::Tensor& rn_, const at::Tensor& kold_, const at::Tensor& act_, bool keep) {
-  check_cgls_rows(x_, "cgls_direction", "x", x_);
+  check_cgls_direction(x_, c_, r_, a_, rn_, kold_, act_);
   TORCH_CHECK(x_.is_cuda(), "torchlops.cgls_direction: expected CUDA tensors, got ", x_.device());
-  check_cgls_rows(c_, "cgls_direction", "c", x_);
-  check_cgls_rows(r_, "cgls_direction", "r", x_);
-  check_cgls_coef(a_, "cgls_direction", "a", x_);
-  check_cgls_coef(rn_, "cgls_direction", "rn", x_);
-  check_cgls_coef(kold_, "cgls_direction", "kold", x_);
-  check_cgls_mask(act_, "cgls_direction", x_);
   const c10::cuda::CUDAGuard guard(x_.device());
   const at::Tensor x = dense(x_), c = dense(c_), r = dense(r_), a = dense(a_), rn = dense(rn_), kold = dense(kold_),
                    act = dense(act_);
