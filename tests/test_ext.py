@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import torchlops as tl
+from tests.fused import fused_vs_plain
 from torchlops import _ops
 from torchlops.functional.derivatives import first_stencil
 
@@ -664,22 +665,7 @@ def test_fused_kernels_opcheck() -> None:
 
 def _fused_vs_torch(monkeypatch, run):
     """``run()`` with the fused kernels (counting their calls) and with the tensor ops."""
-    calls = {"shrink": 0, "fista_update": 0}
-    real = {k: getattr(_ops, k) for k in calls}
-
-    def counted(name):
-        def f(*a):
-            calls[name] += 1
-            return real[name](*a)
-        return f
-
-    for k in calls:
-        monkeypatch.setattr(_ops, k, counted(k))
-    fused = run()
-    n = dict(calls)
-    monkeypatch.setattr(_ops, "sparse_fusable", lambda *a: False)
-    plain = run()
-    return fused, plain, n
+    return fused_vs_plain(monkeypatch, run, ("shrink", "fista_update"), "sparse_fusable")
 
 
 @pytest.mark.parametrize("solver", ["ista", "fista"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import torchlops as tl
+from tests.fused import fused_vs_plain
 from torchlops import _ops
 from torchlops.optimization.cls_basic import CGLS
 
@@ -128,23 +129,7 @@ def test_cgls_kernels_opcheck(device) -> None:
 
 def _fused_vs_torch(monkeypatch, run):
     """``run()`` with the fused kernels (counting their calls), then with the tensor ops."""
-    calls = {"cgls_residual": 0, "cgls_direction": 0}
-    real = {k: getattr(_ops, k) for k in calls}
-
-    def counted(name):
-        def f(*a):
-            calls[name] += 1
-            return real[name](*a)
-        return f
-
-    for k in calls:
-        monkeypatch.setattr(_ops, k, counted(k))
-    fused = run()
-    n = dict(calls)
-    monkeypatch.setattr(_ops, "cgls_fusable", lambda *a: False)
-    plain = run()
-    monkeypatch.undo()
-    return fused, plain, n
+    return fused_vs_plain(monkeypatch, run, ("cgls_residual", "cgls_direction"), "cgls_fusable")
 
 
 @pytest.mark.parametrize("device", DEVS)
