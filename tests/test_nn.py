@@ -105,10 +105,12 @@ def test_data_consistency_complex() -> None:
 
 
 # ---------------------------------------------------------------- implicit gradients
-def test_data_consistency_gradcheck() -> None:
+def _dc_as_function(seed: int) -> tuple:
+    """An implicit DataConsistency layer over a learnable filter as a function of (z, y, rho,
+    h), with inputs that require grad."""
     A = _conv1d(10, torch.float64, learn=True)
     dc = DataConsistency(A, lam=0.8, niter=40).double()
-    gen = torch.Generator().manual_seed(3)
+    gen = torch.Generator().manual_seed(seed)
     z = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
     y = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
     rho = dc.rho.detach().clone().requires_grad_()
@@ -117,7 +119,12 @@ def test_data_consistency_gradcheck() -> None:
     def f(z: torch.Tensor, y: torch.Tensor, rho: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return torch.func.functional_call(dc, {"rho": rho, "Op.h": h}, (z, y))
 
-    assert torch.autograd.gradcheck(f, (z, y, rho, h), atol=1e-7)
+    return f, (z, y, rho, h)
+
+
+def test_data_consistency_gradcheck() -> None:
+    f, args = _dc_as_function(3)
+    assert torch.autograd.gradcheck(f, args, atol=1e-7)
 
 
 def test_implicit_equals_unrolled() -> None:
@@ -139,17 +146,7 @@ def test_implicit_second_derivatives() -> None:
     """Second derivatives through the implicit layer (create_graph, a gradient penalty trained
     with backward(inputs=...)): gradgradcheck in z, y, rho and the filter, and equal to the
     unrolled layer's, also for the penalty's rho gradient (they were silently wrong)."""
-    A = _conv1d(10, torch.float64, learn=True)
-    dc = DataConsistency(A, lam=0.8, niter=40).double()
-    gen = torch.Generator().manual_seed(5)
-    z = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
-    y = torch.randn(2, 10, dtype=torch.float64, generator=gen, requires_grad=True)
-    rho = dc.rho.detach().clone().requires_grad_()
-    h = A.h.detach().clone().requires_grad_()
-
-    def f(z: torch.Tensor, y: torch.Tensor, rho: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(dc, {"rho": rho, "Op.h": h}, (z, y))
-
+    f, (z, y, rho, h) = _dc_as_function(5)
     assert torch.autograd.gradgradcheck(f, (z, y, rho, h), atol=1e-6)
     pen = []
     for implicit in (True, False):
