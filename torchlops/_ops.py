@@ -313,15 +313,20 @@ _REAL = (torch.float32, torch.float64)
 _ARGS_OK = getattr(_C, "sparse_args_ok", None) if _SPARSE else None
 
 
+def _untraced() -> bool:
+    """Plain eager execution: no torch.compile tracing, forward AD, torch.func transform, or
+    dispatch / function mode would see the ops (the fused solver kernels have no rules for them)."""
+    return not (_is_compiling() or _forward_ad._current_level >= 0 or _functorch_level() is not None
+                or _dispatch_modes() or _function_modes())
+
+
 def sparse_fusable(*tensors: torch.Tensor | float | None) -> bool:
     """Whether an eager solver step over these tensors (floats and None are skipped) may run
     the fused kernels: they are built, every tensor is a plain CPU tensor of one real dtype
     (float32 or float64; bool masks aside), and nothing needs a graph (no gradient needed, no
     torch.compile, forward AD, torch.func transform or dispatch / function mode). The callers
     check the shapes."""
-    if not _SPARSE or _is_compiling() or _forward_ad._current_level >= 0 or _functorch_level() is not None:
-        return False
-    if _dispatch_modes() or _function_modes():
+    if not _SPARSE or not _untraced():
         return False
     if _ARGS_OK is not None:
         return _ARGS_OK(*tensors)
@@ -388,9 +393,7 @@ def cgls_fusable(*tensors: torch.Tensor) -> bool:
     are built for the rows' device, every tensor is a plain strided tensor of one dtype among
     float32/64 and complex64/128 on that device, and nothing needs a graph (no gradient
     needed, no torch.compile, forward AD, torch.func transform or dispatch / function mode)."""
-    if not (_CGLS_CPU or _CGLS_CUDA) or _is_compiling() or _forward_ad._current_level >= 0:
-        return False
-    if _functorch_level() is not None or _dispatch_modes() or _function_modes():
+    if not (_CGLS_CPU or _CGLS_CUDA) or not _untraced():
         return False
     grad = _grad_enabled()
     first = tensors[0]
