@@ -354,8 +354,7 @@ class CGLS(_Batched):
         qn = torch.linalg.vector_norm(self.q, dim=-1)
         s, snorm, a = _ops.cgls_residual(self.s, self.q, self.kold, qn, act)
         r = self._AH(s)
-        if type(r) in _ops._PLAIN and r.dtype is xf.dtype and r.shape == xf.shape and r.device == xf.device \
-                and not (r.requires_grad and torch.is_grad_enabled()):
+        if r.shape == xf.shape and _ops.cgls_fusable(xf, r):
             # (with tol > 0 a frozen sample keeps its direction, as the select in step)
             xf, c, kold = _ops.cgls_direction(xf, self.c, r, a, torch.linalg.vector_norm(r, dim=-1), self.kold,
                                               act, self.tol > 0)
