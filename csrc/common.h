@@ -5,13 +5,9 @@
 #include <ATen/ATen.h>
 #include <c10/util/complex.h>
 
-#include <cstdint>
+#include "hd.h"
 
-#if defined(__CUDACC__)
-#define TL_HD __host__ __device__ __forceinline__
-#else
-#define TL_HD inline
-#endif
+#include <cstdint>
 
 namespace torchlops {
 

@@ -1,87 +1,14 @@
-// Per-element index math of the band (stencil) operators, shared by the CPU and CUDA kernels.
-//
-// A stencil along one axis of length n is
-//   interior rows lo <= i < n - hi:  y[i] = sum_t c_t x[i + off_t]   (taps outside [0, n) drop)
-//   edge rows:                       y[row] += c x[col]              (row, col < 0 count from n)
-// every other row is zero. The adjoint of a row stencil is the column gather
-//   x[j] = sum over the rows r that read column j of coef(r, j) y[r],
-// so forward and adjoint both write each output element once (no atomics).
-//
-// Both directions are "visits": visit_row / visit_col call f(d, c) for every contribution
-// c * v[e + d * stride] to the element at e; the kernels decide what v is.
+// Host-side setup of the band (stencil) operators' kernels: the packed stencil description
+// sent from Python, and the per-axis terms of an input (index math: stencil_math.h).
 #pragma once
 
 #include "common.h"
+#include "stencil_math.h"
 
 #include <algorithm>
 #include <vector>
 
 namespace torchlops {
-
-constexpr int kMaxTaps = 65;
-constexpr int kMaxEdge = 16;
-constexpr int kMaxTerms = 8;
-
-template <typename real_t>
-struct Stencil {
-  int ntaps, lo, hi, nedge;
-  int reach;  // rows/columns at least `reach` from both ends are plain interior rows
-  int off[kMaxTaps];
-  real_t c[kMaxTaps];
-  int erow[kMaxEdge], ecol[kMaxEdge];
-  real_t ec[kMaxEdge];
-};
-
-// One axis of a sum of stencils: length n, element stride, scale.
-template <typename real_t, typename index_t>
-struct Terms {
-  int nterms;
-  index_t n[kMaxTerms], stride[kMaxTerms];
-  real_t scale[kMaxTerms];
-};
-
-template <typename index_t>
-TL_HD index_t from_end(int v, index_t n) {
-  return v < 0 ? n + v : index_t(v);
-}
-
-// y[i] = sum_t c_t x[i + off_t] (lo <= i < n - hi, 0 <= i + off_t < n)  +  edge rows of i
-template <typename real_t, typename index_t, typename F>
-TL_HD void visit_row(const Stencil<real_t>& s, index_t i, index_t n, F&& f) {
-  if (i >= s.reach && i < n - s.reach) {
-    for (int t = 0; t < s.ntaps; ++t) f(index_t(s.off[t]), s.c[t]);
-    return;
-  }
-  if (i >= s.lo && i < n - s.hi) {
-    for (int t = 0; t < s.ntaps; ++t) {
-      const index_t j = i + s.off[t];
-      if (j >= 0 && j < n) f(index_t(s.off[t]), s.c[t]);
-    }
-  }
-  for (int e = 0; e < s.nedge; ++e) {
-    if (from_end(s.erow[e], n) != i) continue;
-    const index_t col = from_end(s.ecol[e], n);
-    if (col >= 0 && col < n) f(col - i, s.ec[e]);
-  }
-}
-
-// x[j] = sum_t c_t y[j - off_t] over interior rows j - off_t  +  edge entries of column j
-template <typename real_t, typename index_t, typename F>
-TL_HD void visit_col(const Stencil<real_t>& s, index_t j, index_t n, F&& f) {
-  if (j >= s.reach && j < n - s.reach) {
-    for (int t = 0; t < s.ntaps; ++t) f(index_t(-s.off[t]), s.c[t]);
-    return;
-  }
-  for (int t = 0; t < s.ntaps; ++t) {
-    const index_t r = j - s.off[t];
-    if (r >= s.lo && r < n - s.hi) f(r - j, s.c[t]);
-  }
-  for (int e = 0; e < s.nedge; ++e) {
-    if (from_end(s.ecol[e], n) != j) continue;
-    const index_t row = from_end(s.erow[e], n);
-    if (row >= 0 && row < n) f(row - j, s.ec[e]);
-  }
-}
 
 // The packed description sent from Python (see torchlops/_ops.py: stencil_spec):
 //   [ntaps, lo, hi, nedge, reach, (off, c) * ntaps, (row, col, c) * nedge]
