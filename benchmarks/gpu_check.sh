@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-shot check of torchlops on a GPU machine: versions, in-place build of the CUDA
-# extension (about 110 s on the H100 machine), the CUDA tests, a compute-sanitizer memcheck of
-# a small kernel-test subset, the kernel benchmarks, CGLS on the 4096^2 Laplacian system, the
-# convolution benchmark, then the other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at
+# extension (about 110 s on the H100 machine), the CUDA tests (again with the stencils' vector
+# path, TORCHLOPS_STENCIL_VEC=1), compute-sanitizer memchecks of small kernel-test subsets, the
+# kernel benchmarks, CGLS on the 4096^2 Laplacian system, the convolution benchmark, then the
+# other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at
 # most 8 files: the device tool returns no more), a summary table (step, status, seconds) last. Every step runs under
 # `timeout` within an overall budget (BUDGET_S, 420 s by default, so a warm machine has time
 # for a rerun); the script goes on past failures, except a failed build, and exits non-zero
@@ -114,10 +115,21 @@ fi
 # ---------------------------------------------------------------------------------------------- tests
 run pytest_cuda pytest_cuda 150 "$PY" -m pytest -q -m cuda --maxfail=5 -p no:cacheprovider
 
+# the float32 vector path of the stencil kernels (TORCHLOPS_STENCIL_VEC=1, off by default until
+# it has passed here): the kernel tests again with it on (tests/test_stencil_vec.py: shapes
+# it takes, and its wrapping grid-stride loops)
+run vec_tests pytest_cuda 90 env TORCHLOPS_STENCIL_VEC=1 "$PY" -m pytest -q -m cuda --maxfail=5 -p no:cacheprovider \
+  tests/test_stencil_vec.py tests/test_ext.py tests/test_fused_cgls.py
+
 # ---------------------------------------------------------------------------------------------- memcheck
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  # a small subset (float32 kernel tests: the tiled convolution and stencil paths, and the
-  # fused CGLS kernels); no caching allocator, so an out-of-bounds access lands outside any allocation
+  # small subsets (float32 kernel tests: the vector stencil path; the tiled convolution and
+  # scalar stencil paths, and the fused CGLS kernels); no caching allocator, so an
+  # out-of-bounds access lands outside any allocation
+  run memcheck_vec memcheck 60 env TORCHLOPS_STENCIL_VEC=1 PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer \
+    --tool memcheck --error-exitcode 7 --report-api-errors no \
+    "$PY" -m pytest -q -m cuda -k "test_cuda and not many_groups" --maxfail=1 -p no:cacheprovider \
+    tests/test_stencil_vec.py
   run memcheck memcheck 60 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck \
     --error-exitcode 7 --report-api-errors no \
     "$PY" -m pytest -q -m cuda -k "(float32 and (convolve or stencil or laplacian)) or cgls_kernels" --maxfail=1 \
@@ -129,6 +141,9 @@ fi
 # ---------------------------------------------------------------------------------------------- benchmarks
 # the kernels vs the torch engine, PyLops + CuPy and plain torch, with the copy-bandwidth floor
 run bench_kernels bench_kernels 90 "$PY" benchmarks/bench_kernels.py --device cuda
+# the stencils with the vector path (ext engine alone, each checked against the torch engine first)
+run vec_bench bench_kernels 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_kernels.py --device cuda \
+  --cases Derivative,Laplacian,Gradient --impls ext
 # the 2-D tiled convolution with the other register tiles (outputs per thread, columns x
 # rows; the default is 8 x 2), ext engine alone, each checked against the torch engine first
 run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLOPS_CONV_PLANE_TILE=\$t\"; \
@@ -138,6 +153,8 @@ run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLO
 # torch.compile of the plain-torch CGLS, about 45 s of compilation)
 run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3 \
   ${COMPILE:+--compile}
+run cgls_lap_vec bench_cgls 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_solvers.py --device cuda \
+  --solver cgls-lap --repeat 3
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 

@@ -1,12 +1,14 @@
 // CUDA kernels of the band (stencil) operators: stencil (a weighted sum of stencils along
 // several axes, forward or adjoint), stencil_split (one output per axis: the gradient) and
-// stencil_merge (its adjoint). Same semantics as cpu/stencil_cpu.cpp; index math: stencil.h.
+// stencil_merge (its adjoint). Same semantics as cpu/stencil_cpu.cpp; index math:
+// stencil_math.h; the float32 vector path (TORCHLOPS_STENCIL_VEC=1): stencil_vec.h.
 //
 // One thread per output element, gathers only (each output element written once, no
 // atomics), grid-stride loops. The Stencil and Terms descriptions travel by value as
 // kernel arguments.
 #include "../stencil.h"
 #include "../stencil_setup.h"
+#include "../stencil_vec.h"
 #include "launch.cuh"
 
 #include <ATen/Dispatch.h>
@@ -14,6 +16,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -22,77 +26,6 @@ namespace {
 
 using cuda::grid_for;
 using cuda::kThreads;
-
-// ------------------------------------------------------------------------------ index math
-// Division by a divisor known at launch: q = (umulhi(v, m) + v) >> s with
-// s = ceil(log2 d), m = floor(2^32 (2^s - d) / d) + 1 (exact for v < 2^31, the 32-bit path's
-// range, where umulhi(v, m) + v cannot overflow). A hardware 32-bit division costs about 20
-// instructions; this costs 3.
-struct FastDiv {
-  uint32_t d, m, s;
-};
-
-inline FastDiv make_fastdiv(int64_t d) {
-  TORCH_CHECK(d >= 1 && d < (int64_t(1) << 31), "torchlops: divisor out of range: ", d);
-  uint32_t s = 0;
-  while ((uint64_t(1) << s) < uint64_t(d)) ++s;
-  const uint64_t m = ((uint64_t(1) << 32) * ((uint64_t(1) << s) - uint64_t(d))) / uint64_t(d) + 1;
-  return FastDiv{uint32_t(d), uint32_t(m), s};
-}
-
-__device__ __forceinline__ uint32_t fdiv(const FastDiv& f, uint32_t v) { return (__umulhi(v, f.m) + v) >> f.s; }
-
-// The per-term dividers of the 32-bit path: row index i_t = (e / stride_t) % n_t, and e % N.
-struct Divs {
-  FastDiv stride[kMaxTerms], n[kMaxTerms], N;
-};
-
-template <typename real_t, typename index_t>
-Divs make_divs(const Terms<real_t, index_t>& T, int64_t N) {
-  Divs D{};
-  if constexpr (sizeof(index_t) == 4) {
-    for (int t = 0; t < T.nterms; ++t) {
-      D.stride[t] = make_fastdiv(T.stride[t]);
-      D.n[t] = make_fastdiv(T.n[t]);
-    }
-    D.N = make_fastdiv(std::max<int64_t>(N, 1));
-  }
-  return D;
-}
-
-// row index of element e along term t's axis
-template <typename real_t, typename index_t>
-__device__ __forceinline__ index_t row_of(index_t e, int t, const Terms<real_t, index_t>& T, const Divs& D) {
-  if constexpr (sizeof(index_t) == 4) {
-    const uint32_t q = fdiv(D.stride[t], uint32_t(e));
-    return index_t(q - fdiv(D.n[t], q) * D.n[t].d);
-  } else {
-    return (e / T.stride[t]) % T.n[t];
-  }
-}
-
-// e / N
-template <typename index_t>
-__device__ __forceinline__ index_t div_N(index_t e, index_t N, const Divs& D) {
-  if constexpr (sizeof(index_t) == 4) {
-    return index_t(fdiv(D.N, uint32_t(e)));
-  } else {
-    return e / N;
-  }
-}
-
-// e % N
-template <typename index_t>
-__device__ __forceinline__ index_t mod_N(index_t e, index_t N, const Divs& D) {
-  return e - div_N(e, N, D) * N;
-}
-
-// Number of terms: NT > 0 known at compile time (the term loop unrolls, every term's
-// description is read at a fixed offset of the kernel parameters), NT = 0 read from T.
-template <int NT, typename real_t, typename index_t>
-__device__ __forceinline__ int nterms(const Terms<real_t, index_t>& T) {
-  return NT > 0 ? NT : T.nterms;
-}
 
 // The kernels: kUnroll output elements per thread, e_u = base + u blockDim (u < kUnroll:
 // each a coalesced access of the warp), grid-stride over such groups. A term whose rows are
@@ -314,6 +247,59 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The vector path (float32, 4 consecutive elements per thread: stencil_vec.h), one kernel per
+// op; the per-thread work is the per-group bodies, grid-stride over the groups.
+template <bool Adjoint, int NT>
+__global__ void __launch_bounds__(kThreads)
+    stencil_vec_kernel(const float* __restrict__ x, float* __restrict__ y, int32_t groups,
+                       const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
+                       const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
+  for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
+    vec_stencil_group<Adjoint, NT>(g, x, y, s, T, D, vt);
+}
+
+template <int NT>
+__global__ void __launch_bounds__(kThreads)
+    stencil_split_vec_kernel(const float* __restrict__ x, float* __restrict__ y, int32_t groups, int32_t N,
+                             const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
+                             const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
+  for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
+    vec_split_group<NT>(g, x, y, N, s, T, D, vt);
+}
+
+template <int NT>
+__global__ void __launch_bounds__(kThreads)
+    stencil_merge_vec_kernel(const float* __restrict__ y, float* __restrict__ x, int32_t groups, int32_t N,
+                             const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
+                             const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
+  for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
+    vec_merge_group<NT>(g, y, x, N, s, T, D, vt);
+}
+
+// TORCHLOPS_STENCIL_VEC=1 turns the vector path on (off by default until it has been measured
+// and tested on a GPU; its per-thread code is tested on the CPU by tests/test_stencil_vec.py)
+bool vec_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("TORCHLOPS_STENCIL_VEC");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+// the vector path's taps when it takes this float32 op (32-bit indices, no weights), else false
+template <typename scalar_t, typename real_t, typename index_t>
+bool vec_plan(const Stencil<real_t>& s, const Terms<real_t, index_t>& T, const at::Tensor& x, const void* in,
+              const void* out, VecTaps& vt) {
+  if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
+    return vec_enabled() && make_vec_taps(s, T, x.size(-1), in, out, vt);
+  } else {
+    return false;
+  }
+}
+
+// blocks of the vector kernels for `total` elements
+inline unsigned int vec_grid(int64_t total) { return grid_for(total / kVec); }
+
 // blocks of the kernels above for `total` elements (kUnroll per thread)
 inline unsigned int groups_grid(int64_t total) { return grid_for((total + kUnroll - 1) / kUnroll); }
 
@@ -358,8 +344,19 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
       const Divs D = make_divs(T, N);
+      VecTaps vt;
+      const bool vec = wp == nullptr && vec_plan<scalar_t>(s, T, x, x.const_data_ptr(), y.const_data_ptr(), vt);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
+        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
+          if (vec) {
+            auto* kernel = adjoint ? stencil_vec_kernel<true, NT> : stencil_vec_kernel<false, NT>;
+            kernel<<<vec_grid(total), kThreads, 0, stream>>>(x.const_data_ptr<float>(), y.mutable_data_ptr<float>(),
+                                                             int32_t(total / kVec), s, T, D, vt);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+            return;
+          }
+        }
         if (!adjoint)
           stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<groups_grid(total), kThreads, 0, stream>>>(
               x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
@@ -394,7 +391,18 @@ at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::Ar
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
       const Divs D = make_divs(T, N);
+      VecTaps vt;
+      const bool vec = vec_plan<scalar_t>(s, T, x, x.const_data_ptr(), y.const_data_ptr(), vt);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
+        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
+          if (vec) {
+            stencil_split_vec_kernel<decltype(nt)::value><<<vec_grid(total), kThreads, 0, stream>>>(
+                x.const_data_ptr<float>(), y.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D,
+                vt);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+            return;
+          }
+        }
         stencil_split_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
             <<<groups_grid(total), kThreads, 0, stream>>>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
                                                        index_t(total), index_t(N), s, T, D);
@@ -426,7 +434,18 @@ at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::Ar
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
       const Divs D = make_divs(T, N);
+      VecTaps vt;
+      const bool vec = vec_plan<scalar_t>(s, T, x, y.const_data_ptr(), x.const_data_ptr(), vt);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
+        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
+          if (vec) {
+            stencil_merge_vec_kernel<decltype(nt)::value><<<vec_grid(total), kThreads, 0, stream>>>(
+                y.const_data_ptr<float>(), x.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D,
+                vt);
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+            return;
+          }
+        }
         stencil_merge_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
             <<<groups_grid(total), kThreads, 0, stream>>>(y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(),
                                                        index_t(total), index_t(N), s, T, D);

@@ -1,0 +1,120 @@
+// Host emulation of the CUDA stencil kernels' vector path (csrc/stencil_vec.h): the same
+// per-group bodies the kernels run, called for every group in turn, every memory access
+// checked against the buffers and for 16-byte alignment. Built and loaded by
+// tests/test_stencil_vec.py (plain C++, no torch headers); the plan (make_vec_taps) and
+// the index math are the CUDA path's own, only the stencil and term unpacking are redone here.
+#define TORCHLOPS_VEC_EMULATION 1
+#include "stencil_vec.h"
+
+#include <cstdint>
+#include <type_traits>
+
+namespace {
+
+struct Buffer {
+  const char* lo;
+  const char* hi;
+};
+Buffer g_buf[2];
+int g_error;  // bit 0: a misaligned 16-byte access, bit 1: an access outside both buffers
+
+}  // namespace
+
+namespace torchlops {
+bool tl_vec_access(const void* p, unsigned bytes) {
+  const char* c = static_cast<const char*>(p);
+  bool ok = true;
+  if (bytes == 16 && reinterpret_cast<uintptr_t>(c) % 16 != 0) {
+    g_error |= 1;
+    ok = false;
+  }
+  bool inside = false;
+  for (const Buffer& b : g_buf) inside = inside || (c >= b.lo && c + bytes <= b.hi);
+  if (!inside) {
+    g_error |= 2;
+    ok = false;
+  }
+  return ok;
+}
+}  // namespace torchlops
+
+using namespace torchlops;
+
+namespace {
+
+// the packed spec of torchlops/_ops.py: [ntaps, lo, hi, nedge, reach, (off, c) * ntaps, (row, col, c) * nedge]
+Stencil<float> parse(const double* spec) {
+  Stencil<float> s{};
+  s.ntaps = int(spec[0]);
+  s.lo = int(spec[1]);
+  s.hi = int(spec[2]);
+  s.nedge = int(spec[3]);
+  s.reach = int(spec[4]);
+  int p = 5;
+  for (int t = 0; t < s.ntaps; ++t) {
+    s.off[t] = int(spec[p++]);
+    s.c[t] = float(spec[p++]);
+  }
+  for (int e = 0; e < s.nedge; ++e) {
+    s.erow[e] = int(spec[p++]);
+    s.ecol[e] = int(spec[p++]);
+    s.ec[e] = float(spec[p++]);
+  }
+  return s;
+}
+
+template <typename F>
+void with_nt(int nt, F&& f) {
+  if (nt == 1) return f(std::integral_constant<int, 1>{});
+  if (nt == 2) return f(std::integral_constant<int, 2>{});
+  f(std::integral_constant<int, 0>{});
+}
+
+}  // namespace
+
+// mode 0: stencil forward, 1: stencil adjoint, 2: stencil_split, 3: stencil_merge.
+// x (B, *dims) and its split form (B, nterms, *dims) as in the ops; `in` is read, `out` written.
+// Returns -1 when the vector path does not take the case, else the access error bits (0: clean).
+extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float* out, int64_t out_numel, int64_t B,
+                              int ndim, const int64_t* dims, int nterms, const int64_t* axes, const double* scales,
+                              const double* spec) {
+  const Stencil<float> s = parse(spec);
+  Terms<float, int32_t> T{};
+  T.nterms = nterms;
+  int64_t N = 1;
+  for (int d = 0; d < ndim; ++d) N *= dims[d];
+  for (int t = 0; t < nterms; ++t) {
+    int64_t stride = 1;
+    for (int d = int(axes[t]) + 1; d < ndim; ++d) stride *= dims[d];
+    T.n[t] = int32_t(dims[axes[t]]);
+    T.stride[t] = int32_t(stride);
+    T.scale[t] = float(scales[t]);
+  }
+  VecTaps vt;
+  if (!make_vec_taps(s, T, dims[ndim - 1], in, out, vt)) return -1;
+  const Divs D = make_divs(T, N);
+  g_buf[0] = Buffer{reinterpret_cast<const char*>(in), reinterpret_cast<const char*>(in + in_numel)};
+  g_buf[1] = Buffer{reinterpret_cast<const char*>(out), reinterpret_cast<const char*>(out + out_numel)};
+  g_error = 0;
+  const int32_t groups = int32_t(B * N / kVec), n32 = int32_t(N);
+  with_nt(nterms, [&](auto tag) {
+    constexpr int NT = decltype(tag)::value;
+    for (int32_t g = 0; g < groups; ++g) {
+      if (mode == 0)
+        vec_stencil_group<false, NT>(g, in, out, s, T, D, vt);
+      else if (mode == 1)
+        vec_stencil_group<true, NT>(g, in, out, s, T, D, vt);
+      else if (mode == 2)
+        vec_split_group<NT>(g, in, out, n32, s, T, D, vt);
+      else
+        vec_merge_group<NT>(g, in, out, n32, s, T, D, vt);
+    }
+  });
+  return g_error;
+}
+
+// q = v / d with the kernels' multiply-shift division, for the divisor and the values given
+extern "C" void tl_emu_fastdiv(int64_t d, const uint32_t* v, uint32_t* q, int64_t count) {
+  const FastDiv f = fastdiv_for(d);
+  for (int64_t k = 0; k < count; ++k) q[k] = fdiv(f, v[k]);
+}
