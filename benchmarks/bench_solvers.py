@@ -301,6 +301,36 @@ def bench_cgls_laplacian(a: argparse.Namespace) -> None:
     t_tl = rows[0][1]
     for name, t in rows:
         print(f"  {name:32s} {t * 1e3:9.2f} ms   {t / t_tl:6.2f}x torchlops")
+    if a.profile:
+        _profile_solve(lambda: cgls(L, y, niter=niter, tol=0), dev)
+
+
+def _profile_solve(fn, dev: torch.device, rows: int = 15) -> None:
+    """Where one solve's time goes: torch.profiler's kernels (on a GPU) or ops (on the CPU),
+    by total time, with their call counts."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = dev.type == "cuda"
+    with torch.no_grad():
+        fn()  # (warm)
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=acts) as prof:
+            fn()
+            if cuda:
+                torch.cuda.synchronize()
+    key = "device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    events.sort(key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in events) or 1.0
+    # (on a GPU: kernels only, the rows whose device time is their own; on the CPU: ops' self time)
+    if cuda:
+        events = [e for e in events if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA] or events
+        total = sum(getattr(e, key) for e in events) or 1.0
+    print(f"  profile of one torchlops solve ({'kernels, device time' if cuda else 'ops, self CPU time'}, "
+          f"total {total / 1e3:.2f} ms):")
+    for e in events[:rows]:
+        t = getattr(e, key)
+        print(f"    {t / 1e3:8.3f} ms {100 * t / total:5.1f}%  x{e.count:<5d} {e.key[:90]}")
 
 
 def _report(rows, t_tl, t_pl, t_b, t_l, t_pll, nbatch) -> None:
@@ -429,6 +459,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--lap-n", type=int, default=0, help="cgls-lap: image side (default 4096 on cuda, 2048 on cpu)")
     p.add_argument("--compile", action="store_true", help="cgls-lap: also time torch.compile of plain-torch CGLS")
+    p.add_argument("--profile", action="store_true",
+                   help="cgls-lap: also print where one torchlops solve spends its time (torch.profiler)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

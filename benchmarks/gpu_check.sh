@@ -151,10 +151,11 @@ run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLO
   || exit 1; done"
 # CGLS, 30 steps on the 4096^2 Laplacian system (goal <= 12 ms) vs plain torch (COMPILE=1: also
 # torch.compile of the plain-torch CGLS, about 45 s of compilation)
+# (--profile: the solve's kernels by device time)
 run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3 \
-  ${COMPILE:+--compile}
+  --profile ${COMPILE:+--compile}
 run cgls_lap_vec bench_cgls 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_solvers.py --device cuda \
-  --solver cgls-lap --repeat 3
+  --solver cgls-lap --repeat 3 --profile
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 
