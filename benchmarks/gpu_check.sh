@@ -3,11 +3,11 @@
 # extension (about 110 s on the H100 machine), the CUDA tests (again with the stencils' vector
 # path, TORCHLOPS_STENCIL_VEC=1), compute-sanitizer memchecks of small kernel-test subsets, the
 # kernel benchmarks, CGLS on the 4096^2 Laplacian system, the convolution benchmark, then the
-# other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at
-# most 8 files: the device tool returns no more), a summary table (step, status, seconds) last. Every step runs under
-# `timeout` within an overall budget (BUDGET_S, 420 s by default, so a warm machine has time
-# for a rerun); the script goes on past failures, except a failed build, and exits non-zero
-# when any step failed. The steps that matter most run first.
+# other benchmarks. Logs under ${OUT:-/tmp/torchlops_gpu} (at most 8 files: the device tool
+# returns no more), a summary table (step, status, seconds) last. Every step runs under
+# `timeout` within an overall budget (BUDGET_S, 540 s by default: of a 15-minute loan, time is
+# left for a shorter rerun); the script goes on past failures, except a failed build, and exits
+# non-zero when any step failed. The steps that matter most run first.
 #   bash benchmarks/gpu_check.sh            (from anywhere; runs in the repository root)
 # PyLops is not on the GPU image; before the run, here (a pure-Python wheel; an untracked
 # wheels/ travels with the working tree, do not commit it):
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 LOG="${OUT:-/tmp/torchlops_gpu}"
 mkdir -p "$LOG"
 PY="${PYTHON:-python3}"
-BUDGET_S="${BUDGET_S:-420}"
+BUDGET_S="${BUDGET_S:-540}"
 T0=$(date +%s)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export CC=gcc CXX=g++
@@ -144,14 +144,6 @@ run bench_kernels bench_kernels 90 "$PY" benchmarks/bench_kernels.py --device cu
 # the stencils with the vector path (ext engine alone, each checked against the torch engine first)
 run vec_bench bench_kernels 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_kernels.py --device cuda \
   --cases Derivative,Laplacian,Gradient --impls ext
-# the 2-D tiled convolution with the other register tiles (outputs per thread, columns x
-# rows; the default is 8 x 2), ext engine alone, each checked against the torch engine first
-run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLOPS_CONV_PLANE_TILE=\$t\"; \
-  TORCHLOPS_CONV_PLANE_TILE=\$t $PY benchmarks/bench_kernels.py --device cuda --cases Convolve2D --impls ext \
-  || exit 1; done"
-# the convolution tests with the 16 x 2 tile (the fastest measured, 1.04 ms: the default once these pass)
-run tile_tests pytest_cuda 40 env TORCHLOPS_CONV_PLANE_TILE=16x2 "$PY" -m pytest -q -m cuda --maxfail=5 \
-  -p no:cacheprovider -k convolve tests/test_ext.py
 # CGLS, 30 steps on the 4096^2 Laplacian system (goal <= 12 ms) vs plain torch (COMPILE=1: also
 # torch.compile of the plain-torch CGLS, about 45 s of compilation)
 # (--profile: the solve's kernels by device time)
@@ -161,6 +153,14 @@ run cgls_lap_vec bench_cgls 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/benc
   --solver cgls-lap --repeat 3 --profile
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
+# the 2-D tiled convolution with the other register tiles (outputs per thread, columns x
+# rows; the default is 8 x 2), ext engine alone, each checked against the torch engine first
+run conv_tiles bench_kernels 40 bash -c "for t in 8x4 16x2; do echo \"== TORCHLOPS_CONV_PLANE_TILE=\$t\"; \
+  TORCHLOPS_CONV_PLANE_TILE=\$t $PY benchmarks/bench_kernels.py --device cuda --cases Convolve2D --impls ext \
+  || exit 1; done"
+# the convolution tests with the 16 x 2 tile (the fastest measured, 1.04 ms: the default once these pass)
+run tile_tests pytest_cuda 40 env TORCHLOPS_CONV_PLANE_TILE=16x2 "$PY" -m pytest -q -m cuda --maxfail=5 \
+  -p no:cacheprovider -k convolve tests/test_ext.py
 
 # ---------------------------------------------------------------------------------------------- the rest
 run bench_core bench_other 30 "$PY" benchmarks/bench_core.py --device cuda
