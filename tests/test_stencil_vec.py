@@ -34,7 +34,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
         pytest.skip("no C++ compiler")
     so = tmp_path_factory.mktemp("emu") / "stencil_vec_emu.so"
     subprocess.run(
-        [cxx, "-O1", "-std=c++17", "-Wall", "-Wno-unknown-pragmas", "-Werror", "-shared", "-fPIC",
+        [cxx, "-O1", "-std=c++17", "-shared", "-fPIC",
          f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "cpp" / "stencil_vec_emu.cpp"), "-o", str(so)],
         check=True, capture_output=True, text=True,
     )
