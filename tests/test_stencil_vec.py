@@ -33,11 +33,12 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
             raise RuntimeError("TORCHLOPS_REQUIRE_EXT=1 but no C++ compiler is found for the emulation")
         pytest.skip("no C++ compiler")
     so = tmp_path_factory.mktemp("emu") / "stencil_vec_emu.so"
-    subprocess.run(
+    res = subprocess.run(
         [cxx, "-O1", "-std=c++17", "-shared", "-fPIC",
          f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "cpp" / "stencil_vec_emu.cpp"), "-o", str(so)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )
+    assert res.returncode == 0, f"building the emulation failed:\n{res.stderr}"
     dll = ctypes.CDLL(str(so))
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     dll.tl_emu_stencil.restype = ctypes.c_int
