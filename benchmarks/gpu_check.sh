@@ -167,10 +167,11 @@ run bench_core bench_other 30 "$PY" benchmarks/bench_core.py --device cuda
 run cgls_fista bench_other 60 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-conv --repeat 3
 run fista bench_other 45 "$PY" benchmarks/bench_solvers.py --device cuda --solver fista --repeat 3
 # what bounds the stencil kernels: Nsight Compute's speed-of-light, occupancy and memory
-# sections for one FirstDerivative and one Laplacian forward on 8192^2 float32
+# sections for one FirstDerivative and one Laplacian forward on 8192^2 float32, with the
+# vector path (its kernels: stencil_vec_kernel)
 if command -v ncu >/dev/null 2>&1; then
-  run ncu_stencil bench_other 40 ncu --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis \
-    -k regex:stencil_forward -c 2 "$PY" -c "
+  run ncu_stencil bench_other 40 env TORCHLOPS_STENCIL_VEC=1 ncu --section SpeedOfLight --section Occupancy \
+    --section MemoryWorkloadAnalysis -k regex:stencil_vec -c 2 "$PY" -c "
 import torch, torchlops
 x = torch.randn(8192, 8192, device='cuda')
 for Op in (torchlops.FirstDerivative((8192, 8192), axis=-1, engine='ext'), torchlops.Laplacian((8192, 8192), engine='ext')):
