@@ -863,3 +863,148 @@ def test_least_squares_inversions_on_an_empty_batch() -> None:
     ]
     for run in runs:
         assert run().shape == (0, 14)
+
+
+@pytest.mark.parametrize("name", ["normal_equations_inversion", "regularized_inversion", "preconditioned_inversion"])
+@pytest.mark.parametrize("engine", ["scipy", "pylops"])
+@pytest.mark.parametrize("batch", [(), (2,), (2, 3)], ids=str)
+def test_inversion_callbacks_see_one_model_per_problem(name, engine, batch):
+    """The inner solve's callback gets (*batch, N) models, as PyLops' (N,) for one y."""
+    import torchlops
+    from torchlops.basicoperators import Identity
+
+    A = torch.from_numpy(np.random.default_rng(0).normal(size=(31, 11)))
+    y = (A @ torch.ones(11, dtype=torch.float64)).expand(*batch, 31).contiguous()
+    shapes = []
+    second = Identity(11, dtype=torch.float64) if name == "preconditioned_inversion" else None
+    getattr(torchlops, name)(MatrixMult(A), y, second, engine=engine, niter=2,
+                             callback=lambda x: shapes.append(tuple(x.shape)))
+    assert shapes == [(*batch, 11)] * 2
+    if name == "normal_equations_inversion" and engine == "scipy":
+        from pylops.optimization.leastsquares import normal_equations_inversion as pnei
+
+        pshapes = []
+        pnei(pylops.MatrixMult(A.numpy()), y.reshape(-1, 31)[0].numpy(), None, maxiter=2,
+             callback=lambda x: pshapes.append(np.shape(x)))
+        assert pshapes == [(11,)] * 2
+
+
+def test_normal_equations_cost_has_the_batch_shape():
+    from torchlops.optimization.cls_leastsquares import NormalEquationsInversion
+
+    A = torch.from_numpy(np.random.default_rng(0).normal(size=(31, 11)))
+    s = NormalEquationsInversion(MatrixMult(A))
+    s.solve(A @ torch.ones(11, dtype=torch.float64), None, engine="pylops", niter=2)
+    assert tuple(s.cost.shape) == (3,)
+    s.solve((A @ torch.ones(11, dtype=torch.float64)).expand(4, 31), None, engine="pylops", niter=2)
+    assert tuple(s.cost.shape) == (3, 4)
+
+
+def _hook_log(base, log, name):
+    class C(base):
+        def __init__(self):
+            self.stop = False
+
+        def on_setup_end(self, solver, x):
+            log.append(f"{name}.setup_end")
+
+        def on_step_begin(self, solver, x):
+            log.append(f"{name}.step_begin")
+
+        def on_step_end(self, solver, x):
+            log.append(f"{name}.step_end")
+
+        def on_run_end(self, solver, x):
+            log.append(f"{name}.run_end")
+
+    return C()
+
+
+def test_callback_end_hooks_run_in_reverse_order_as_pylops():
+    from pylops.optimization.callback import Callbacks as PCallbacks
+    from pylops.optimization.cls_basic import CGLS as PCGLS
+
+    from torchlops.optimization.callback import Callbacks
+    from torchlops.optimization.cls_basic import CGLS
+
+    A = np.random.default_rng(0).normal(size=(31, 11))
+    lp, lt = [], []
+    PCGLS(pylops.MatrixMult(A), callbacks=[_hook_log(PCallbacks, lp, "a"), _hook_log(PCallbacks, lp, "b")]).solve(
+        np.ones(31), niter=2)
+    CGLS(MatrixMult(torch.from_numpy(A)), callbacks=[_hook_log(Callbacks, lt, "a"), _hook_log(Callbacks, lt, "b")]
+         ).solve(torch.ones(31, dtype=torch.float64), niter=2)
+    assert lt == lp
+    assert lt[:2] == ["b.setup_end", "a.setup_end"] and lt[2:4] == ["a.step_begin", "b.step_begin"]
+
+
+def test_setup_begin_gets_the_x0_argument():
+    """on_setup_begin's x0 is setup's x0 argument, never the least-squares classes' Regs or P."""
+    from torchlops.basicoperators import FirstDerivative, Identity
+    from torchlops.optimization.callback import Callbacks
+    from torchlops.optimization.cls_basic import CGLS
+    from torchlops.optimization.cls_leastsquares import (
+        NormalEquationsInversion,
+        PreconditionedInversion,
+        RegularizedInversion,
+    )
+
+    seen = []
+
+    class CB(Callbacks):
+        def on_setup_begin(self, solver, x0):
+            seen.append(x0)
+
+    Op = MatrixMult(torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    y = torch.ones(6, dtype=torch.float64)
+    D = FirstDerivative(4, dtype=torch.float64)
+    NormalEquationsInversion(Op, callbacks=[CB()]).solve(y, [D])
+    RegularizedInversion(Op, callbacks=[CB()]).solve(y, [D])
+    PreconditionedInversion(Op, callbacks=[CB()]).solve(y, Identity(4, dtype=torch.float64))
+    assert seen == [None, None, None]
+    x0 = torch.full((4,), 0.5, dtype=torch.float64)
+    CGLS(Op, callbacks=[CB()]).solve(y, x0, niter=1)  # (positional)
+    CGLS(Op, callbacks=[CB()]).solve(y, x0=x0, niter=1)
+    assert seen[3] is x0 and seen[4] is x0
+
+
+def test_cgls_istop_of_steps_taken_by_hand():
+    """Steps short of setup's niter without a run: istop 3, as PyLops (and 2 once niter is reached)."""
+    from pylops.optimization.cls_basic import CGLS as PCGLS
+
+    from torchlops.optimization.cls_basic import CGLS
+
+    A = np.random.default_rng(0).normal(size=(31, 11))
+    for nsteps in (3, 10):
+        p, t = PCGLS(pylops.MatrixMult(A)), CGLS(MatrixMult(torch.from_numpy(A)))
+        xp, xt = p.setup(np.ones(31), niter=10, tol=0), t.setup(torch.ones(31, dtype=torch.float64), niter=10, tol=0)
+        for _ in range(nsteps):
+            xp, xt = p.step(xp), t.step(xt)
+        p.finalize()
+        t.finalize()
+        assert int(t.istop) == p.istop == (3 if nsteps == 3 else 2)
+    # a new setup forgets the previous solve's run(niter)
+    t = CGLS(MatrixMult(torch.from_numpy(A)))
+    t.run(t.setup(torch.ones(31, dtype=torch.float64), niter=10, tol=0), 2)
+    x = t.setup(torch.ones(31, dtype=torch.float64), niter=10, tol=0)
+    for _ in range(2):
+        x = t.step(x)
+    t.finalize()
+    assert int(t.istop) == 3
+
+
+def test_normal_equations_show_on_an_empty_batch():
+    Op = MatrixMult(torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    x, istop = normal_equations_inversion(Op, torch.zeros(0, 6, dtype=torch.float64), None, show=True)
+    assert x.shape == (0, 4) and istop.shape == (0,)
+
+
+def test_nregs_without_epsnrs_weigh_one():
+    """NRegs without epsNRs count with weight 1 (as Regs without epsRs; PyLops drops them)."""
+    rng = np.random.default_rng(0)
+    A, L = torch.from_numpy(rng.normal(size=(31, 11))), torch.diag(torch.arange(1.0, 12.0, dtype=torch.float64))
+    y = A @ torch.ones(11, dtype=torch.float64)
+    x1 = normal_equations_inversion(MatrixMult(A), y, None, NRegs=[MatrixMult(L)])[0]
+    x2 = normal_equations_inversion(MatrixMult(A), y, None, NRegs=[MatrixMult(L)], epsNRs=[1.0])[0]
+    x0 = normal_equations_inversion(MatrixMult(A), y, None)[0]
+    torch.testing.assert_close(x1, x2)
+    assert (x1 - x0).abs().max() > 0.1

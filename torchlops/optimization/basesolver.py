@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,18 @@ logger = logging.getLogger("torchlops.optimization")
 
 
 def _with_hooks(name: str, method: Callable) -> Callable:
-    """Wrap ``setup``/``step``/``run`` so the callbacks' hooks run around them."""
+    """Wrap ``setup``/``step``/``run`` so the callbacks' hooks run around them: the ``on_*_begin``
+    hooks in the callbacks' order, the ``on_*_end`` hooks in reverse order (as PyLops: the first
+    callback wraps the others)."""
+    sig = inspect.signature(method) if name == "setup" else None
+
+    def setup_x0(self: Solver, args: tuple, kwargs: dict) -> Any:
+        # the x0 argument of this solver's setup, where it has one (the least-squares
+        # classes' second argument is Regs or P)
+        try:
+            return sig.bind_partial(self, *args, **kwargs).arguments.get("x0")
+        except TypeError:  # (setup itself reports the bad call)
+            return kwargs.get("x0")
 
     @functools.wraps(method)
     def wrapper(self: Solver, *args: Any, **kwargs: Any) -> Any:
@@ -31,18 +43,18 @@ def _with_hooks(name: str, method: Callable) -> Callable:
             return out
         if name == "setup":
             self._cbmask, self._stopped_all = None, False  # (a new solve: no sample stopped yet)
-            x0 = kwargs.get("x0", args[1] if len(args) > 1 else None)
+            x0 = setup_x0(self, args, kwargs)
             for cb in self.callbacks:
                 cb.on_setup_begin(self, x0)
             out = method(self, *args, **kwargs)
-            for cb in self.callbacks:
+            for cb in reversed(self.callbacks):
                 cb.on_setup_end(self, out)
             return out
         x = kwargs.get("x", args[0] if args else None)
         for cb in self.callbacks:
             getattr(cb, f"on_{name}_begin")(self, x)
         out = method(self, *args, **kwargs)
-        for cb in self.callbacks:
+        for cb in reversed(self.callbacks):
             getattr(cb, f"on_{name}_end")(self, out)
         if name == "step":
             self._step_callback(out)

@@ -80,7 +80,7 @@ class _Batched(Solver):
         s, self.batch, self.xshape, self.dt, x0f = flatten_data(self.Op, y, x0)
         self.B = s.shape[0]
         x = s.new_zeros(self.B, self.Op.shape[1]) if x0f is None else x0f.clone()
-        self.iiter = 0
+        self.iiter, self._niter_run = 0, None  # (no run of this solve yet: istop counts setup's niter)
         self.iiters = torch.zeros(self.B, dtype=torch.int64, device=s.device)
         self._cbmask = torch.zeros(self.B, dtype=torch.bool, device=s.device)  # (samples a callback stopped)
         self._stopped_all = False
@@ -189,7 +189,9 @@ class CG(_Batched):
         self._floor = floor_of(self.kold)
         self.cost.append(self.kold.sqrt())
         if show:
-            tol0 = float(self.tol.reshape(-1)[0]) if isinstance(self.tol, torch.Tensor) else self.tol
+            # (a per-sample tolerance shows its first sample's; an empty batch has none)
+            tol0 = self.tol if not isinstance(self.tol, torch.Tensor) else \
+                float(self.tol.reshape(-1)[0]) if self.tol.numel() else float("nan")
             self._print_solver(f"\ntol = {tol0:10e}\tniter = {niter}", nbar=self.nbar)
             logger.info("    Itn           x[0]              r2norm")
         return self._output(x)
@@ -379,14 +381,12 @@ class CGLS(_Batched):
         """Per-sample ``istop``, ``r1norm`` (squared normal residual), ``r2norm``; stack ``cost``."""
         super().finalize()
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
-        # 3 only when a callback stopped the run before niter (PyLops tests niter first; a run
-        # shorter than setup's niter without a callback's stop is 2 too)
+        # as PyLops: 1 tolerance, else 2 when the last run's niter (setup's without a run) was
+        # reached, else 3 (a callback's stop, or steps taken by hand short of niter)
         nrun = getattr(self, "_niter_run", None) or self.niter
         ran_out = self.iiters >= (nrun if nrun is not None else self.iiter)
-        stopped = self._cbmask | torch.full_like(self._cbmask, self._stopped_all)
-        reached = ran_out | ~stopped
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
-        self.istop = torch.where(conv, one, torch.where(reached, two, three)).reshape(self.batch)
+        self.istop = torch.where(conv, one, torch.where(ran_out, two, three)).reshape(self.batch)
         self.r1norm = self.kold.reshape(self.batch)
         self.r2norm = self.cost1[-1].reshape(self.batch)
         self.cost = torch.stack(self.cost).reshape(len(self.cost), *self.batch)

@@ -158,8 +158,13 @@ class _NoStep(Solver):
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
         self.y, self.iiter = y, 0
-        self.yf = flatten_data(self.Op, y)[0]
+        self.yf, self.batch = flatten_data(self.Op, y)[:2]
         self.B = self.yf.shape[0]
+
+    def _batched(self, d: torch.Tensor) -> torch.Tensor:
+        """``(B, n)`` as ``(*batch, n)``: the inner solve sees the batch of ``y`` (its callbacks
+        get one model per problem, ``(n,)`` for one ``y``, and its cost ``(niter + 1, *batch)``)."""
+        return d.reshape(*self.batch, d.shape[-1])
 
 
 class NormalEquationsInversion(_NoStep):
@@ -171,6 +176,9 @@ class NormalEquationsInversion(_NoStep):
         \Big(\mathbf{Op}^H\mathbf{W}\mathbf{Op} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H\mathbf{R}_i
         + \sum_i \epsilon_{N_i}^2 \mathbf{N}_i + \epsilon_I^2\mathbf{I}\Big)\mathbf{x}
         = \mathbf{Op}^H\mathbf{W}\mathbf{y} + \sum_i \epsilon_{R_i}^2 \mathbf{R}_i^H \mathbf{y}_{R_i}
+
+    ``epsRs`` / ``epsNRs`` default to 1 for every ``Regs`` / ``NRegs`` term (PyLops 2.8 drops the
+    ``NRegs`` when ``epsNRs`` is None).
 
     ``setup`` builds ``Op_normal`` and ``y_normal`` (one adjoint pass of every operator); each
     CG step applies every operator forward and adjoint once. Both engines run the batched torch
@@ -249,12 +257,13 @@ class NormalEquationsInversion(_NoStep):
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
         solver = _make(CG, self.Op_normal, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
         if not implicit:
-            xf = solver.solve(self.y_normal, x0=x, show=show, progress=progress, **kw)[0]
+            xf = solver.solve(self._batched(self.y_normal), x0=x, show=show, progress=progress, **kw)[0]
         else:
 
             def forward() -> tuple[torch.Tensor, Any]:
                 with torch.no_grad():
-                    xs = solver.solve(self.y_normal.detach(), x0=_detach(x), show=show, progress=progress,
+                    xs = solver.solve(self._batched(self.y_normal.detach()), x0=_detach(x), show=show,
+                                      progress=progress,
                                       **{k: _detach(v) for k, v in kw.items()})[0]
                 return xs.reshape(self.B, self.Op.shape[1]), None
 
@@ -344,13 +353,13 @@ class RegularizedInversion(_NoStep):
         """Solve from ``x`` (zero when None); returns ``(xinv, istop, itn, r1norm, r2norm)``."""
         _check_engine(engine)
         if not implicit:
-            xf, *rest = _ls(engine, self.RegOp, self.datatot, x, show, progress, kwargs_solver)
+            xf, *rest = _ls(engine, self.RegOp, self._batched(self.datatot), x, show, progress, kwargs_solver)
         else:
             held: dict[str, Any] = {}
 
             def forward() -> tuple[torch.Tensor, Any]:
                 with torch.no_grad():
-                    d = self.datatot.detach()
+                    d = self._batched(self.datatot.detach())
                     held["res"] = _ls(engine, self.RegOp, d, _detach(x), show, progress, kwargs_solver)
                 return held["res"][0].reshape(self.B, self.Op.shape[1]), None
 
@@ -426,10 +435,10 @@ class PreconditionedInversion(_NoStep):
             **kwargs_solver: Any) -> tuple:
         """Solve for ``p`` from ``x`` (zero when None); returns ``(P p, istop, itn, r1norm, r2norm)``."""
         _check_engine(engine)
-        p, *rest = _ls(engine, self.POp, self.yf, x, show, progress, kwargs_solver)
+        p, *rest = _ls(engine, self.POp, self._batched(self.yf), x, show, progress, kwargs_solver)
         self.iiter = rest[1]
         # (explicit sizes, not -1: an empty batch has nothing to infer them from)
-        xf = self.P._flat(p.reshape(p.shape[0] if p.dim() > 1 else 1, self.P.shape[1]), False)
+        xf = self.P._flat(p.reshape(self.B, self.P.shape[1]), False)
         return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
 
     def solve(self, y: torch.Tensor, P: LinearOperator, x0: torch.Tensor | None = None, engine: str = "scipy",
