@@ -1059,3 +1059,47 @@ def test_apply_columns_masks_and_fractional_indices():
         Op.apply_columns([0.5])
     with pytest.raises(ValueError, match="boolean cols mask must have 6 entries"):
         Op.apply_columns([True, False])
+
+
+def test_eigs_and_cond_take_pylops_arguments():
+    """eigs(neigs, symmetric, niter, uselobpcg, **kwargs_eig) and cond(uselobpcg) as PyLops calls them."""
+    A = np.diag(np.arange(1.0, 7.0))
+    T, P = tl.MatrixMult(t(A)), pl.MatrixMult(A)
+    assert_rel(npy(T.eigs(2, True, None, False)), P.eigs(2, True, None, False), rtol=1e-10)
+    assert_rel(npy(T.eigs(2, True, None, True)), np.sort(P.eigs(2, True, None, True))[::-1], rtol=1e-6)
+    assert abs(float(T.cond(False)) - 6.0) < 1e-10 and abs(float(T.cond(uselobpcg=True)) - 6.0) < 1e-10
+
+
+def test_eigs_which_algebraic_and_lobpcg_largest():
+    """'LA' / 'SA' pick by value (an indefinite spectrum: not the same as by magnitude)."""
+    vals = torch.tensor([-7.0, -1.0, 0.5, 2.0, 6.0], dtype=torch.float64)
+    T = tl.MatrixMult(torch.diag(vals))
+    got = lambda **kw: sorted(T.eigs(neigs=2, symmetric=True, **kw).tolist())  # noqa: E731
+    assert got(which="LM") == pytest.approx([-7.0, 6.0])
+    assert got(which="LA") == pytest.approx([2.0, 6.0])
+    assert got(which="SA") == pytest.approx([-7.0, -1.0])
+    assert got(which="SM") == pytest.approx([-1.0, 0.5])
+    assert got(uselobpcg=True) == pytest.approx([2.0, 6.0])
+    assert got(uselobpcg=True, largest=False) == pytest.approx([-7.0, -1.0])
+    with pytest.raises(ValueError, match="uselobpcg=True needs a symmetric"):
+        tl.MatrixMult(torch.diag(vals.to(torch.complex128))).eigs(neigs=2, uselobpcg=True)
+
+
+def test_eigs_of_a_large_operator_without_niter(monkeypatch):
+    """Above DENSE_LIMIT columns eigs builds a Krylov space of max(2 neigs + 1, 64) vectors, not
+    all N (an N x N basis: 3.2 GB here), and finds a well-separated largest eigenvalue."""
+    from torchlops.optimization import eigs as E
+
+    sizes, krylov = [], E._krylov
+
+    def spy(apply, n, m, *args):
+        sizes.append(m)
+        return krylov(apply, n, m, *args)
+
+    monkeypatch.setattr(E, "_krylov", spy)
+    n = 20000
+    d = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+    d[-1] = 3.0
+    vals = tl.Diagonal(d).eigs(neigs=1, symmetric=True)
+    assert n > E.DENSE_LIMIT and sizes == [E.KRYLOV_DEFAULT] and abs(float(vals[0]) - 3.0) < 1e-10
+    assert float(tl.Diagonal(d[-50:]).eigs(neigs=1, symmetric=True)[0]) == pytest.approx(3.0) and sizes[-1] == 50

@@ -496,18 +496,50 @@ class LinearOperator(nn.Module):
         neigs: int | None = None,
         symmetric: bool = False,
         niter: int | None = None,
-        which: str = "LM",
+        uselobpcg: bool = False,
+        **kwargs_eig: Any,
     ) -> torch.Tensor:
         """Most significant eigenvalues (Lanczos for ``symmetric=True``, Arnoldi otherwise;
-        singular values for rectangular operators), sorted by decreasing magnitude."""
+        singular values for rectangular operators), sorted by decreasing magnitude.
+
+        PyLops' arguments: ``niter`` is the size of the Krylov space (all of it, ``N``, by
+        default up to ``DENSE_LIMIT`` columns or when every eigenvalue is asked for; else
+        ``max(2 neigs + 1, 64)``: Ritz estimates, pass a larger ``niter`` for more accuracy).
+        ``kwargs_eig``: ``which`` ('LM' (default), 'SM', 'LA', 'SA', 'LR', 'SR', 'LI', 'SI':
+        largest/smallest magnitude, algebraic or real part, imaginary part); with
+        ``uselobpcg=True`` (the same Lanczos here; a symmetric or rectangular operator)
+        ``largest`` (True: 'LA', False: 'SA'). Other scipy options raise ``TypeError``."""
         from torchlops.optimization.eigs import operator_eigs
 
+        which = kwargs_eig.pop("which", "LM")
+        largest = kwargs_eig.pop("largest", None)
+        if kwargs_eig:
+            raise TypeError(f"eigs: unsupported keyword argument(s) {', '.join(sorted(kwargs_eig))} "
+                            "(supported: which, and largest with uselobpcg=True; niter sets the Krylov size)")
+        if not isinstance(uselobpcg, bool):
+            raise TypeError(f"eigs: uselobpcg must be a bool, got {uselobpcg!r}")
+        square = self.shape[0] == self.shape[1]
+        if uselobpcg:
+            if square and not symmetric and self.dtype.is_complex:
+                raise ValueError("eigs: uselobpcg=True needs a symmetric (Hermitian) operator when it is "
+                                 "square and complex (as PyLops)")
+            if symmetric or not square:
+                which = "LA" if largest is None or largest else "SA"
+        elif largest is not None:
+            raise TypeError("eigs: largest is lobpcg's option: pass uselobpcg=True with it (or which='LA'/'SA')")
         return operator_eigs(self, neigs=neigs, symmetric=symmetric, niter=niter, which=which)
 
-    def cond(self, niter: int | None = None) -> torch.Tensor:
-        """2-norm condition number ``sigma_max / sigma_min`` (Lanczos on ``A^H A``)."""
+    def cond(self, uselobpcg: bool = False, niter: int | None = None, **kwargs_eig: Any) -> torch.Tensor:
+        """2-norm condition number ``sigma_max / sigma_min`` (Lanczos on ``A^H A``, ``niter``
+        steps, all ``N`` by default). PyLops' arguments: ``uselobpcg`` is accepted (the same
+        Lanczos either way); no ``kwargs_eig`` apply (``TypeError``)."""
         from torchlops.optimization.eigs import operator_cond
 
+        if not isinstance(uselobpcg, bool):
+            raise TypeError(f"cond: uselobpcg must be a bool (PyLops' first argument; pass niter= by keyword), "
+                            f"got {uselobpcg!r}")
+        if kwargs_eig:
+            raise TypeError(f"cond: unsupported keyword argument(s) {', '.join(sorted(kwargs_eig))}")
         return operator_cond(self, niter=niter)
 
     def trace(

@@ -10,8 +10,11 @@ from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "operator_eigs", "operator_cond"]
 
-#: largest model size for which eigs falls back to a dense decomposition
+#: largest model size for which eigs falls back to a dense decomposition (and, without
+#: ``niter``, builds the whole Krylov space)
 DENSE_LIMIT = 4096
+#: Krylov size of eigs without ``niter`` above DENSE_LIMIT: max(2 neigs + 1, this)
+KRYLOV_DEFAULT = 64
 
 
 def power_iteration(
@@ -115,23 +118,34 @@ def _normal(Op: LinearOperator):
     return lambda v: Op._flat(Op._flat(v[None], False), True)[0]
 
 
+#: scipy's ``which``: the key the eigenvalues are picked by, and whether the largest
+_WHICH = {"LM": ("abs", True), "SM": ("abs", False), "LA": ("real", True), "SA": ("real", False),
+          "LR": ("real", True), "SR": ("real", False), "LI": ("imag", True), "SI": ("imag", False)}
+
+
 def _select(vals: torch.Tensor, neigs: int, which: str) -> torch.Tensor:
-    order = torch.argsort(vals.abs(), descending=(which == "LM"))
+    key, largest = _WHICH[which]
+    v = vals.abs() if key == "abs" else vals.real if key == "real" else (
+        vals.imag if vals.is_complex() else torch.zeros_like(vals))
+    order = torch.argsort(v, descending=largest, stable=True)
     out = vals[order[:neigs]]
-    return out[torch.argsort(out.abs(), descending=True)]
+    return out[torch.argsort(out.abs(), descending=True, stable=True)]
 
 
 def operator_eigs(
     Op: LinearOperator, neigs: int | None = None, symmetric: bool = False, niter: int | None = None, which: str = "LM"
 ) -> torch.Tensor:
     """See :meth:`torchlops.LinearOperator.eigs`."""
-    if which not in ("LM", "SM"):
-        raise ValueError(f"which must be 'LM' or 'SM', got {which!r}")
+    if which not in _WHICH:
+        raise ValueError(f"which must be one of {', '.join(repr(w) for w in _WHICH)}, got {which!r}")
     M, N = Op.shape
     k = N if neigs is None else int(neigs)
     if not 1 <= k <= N:
         raise ValueError(f"neigs must lie in [1, {N}], got {neigs}")
-    m = N if niter is None else max(min(int(niter), N), k)
+    if niter is None:  # (the whole space where it is small or every eigenvalue is asked for)
+        m = N if N <= DENSE_LIMIT or neigs is None else min(N, max(2 * k + 1, KRYLOV_DEFAULT))
+    else:
+        m = max(min(int(niter), N), k)
     dev = Op.device or "cpu"
     with torch.no_grad():
         if M != N:
