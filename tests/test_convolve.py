@@ -447,3 +447,32 @@ def test_offsets_as_tensors() -> None:
         Convolve1D(12, h, offset=torch.tensor(1.7))
     with pytest.raises(TypeError, match="offset must be an int or a sequence of ints"):
         ConvolveND((5, 6), torch.randn(3, 3, dtype=torch.float64), offset=(torch.tensor(1.7), 1))
+
+
+@pytest.mark.parametrize("engine", ["torch", "ext"])
+@pytest.mark.parametrize("which", ["1d", "2d"])
+def test_vmap_keeps_per_sample_filters_per_entry(which: str, engine: str) -> None:
+    """vmap(Op)(X) == stack(Op(X[i])) with per-sample filters: each entry's own batch picks the
+    filters, and an entry whose batch does not fit them raises as its own call does."""
+    from torch.func import vmap
+
+    import torchlops as tl
+
+    if engine == "ext" and not tl.ext_available():
+        pytest.skip("extension not built")
+    gen = torch.Generator().manual_seed(0)
+    if which == "1d":
+        Op = tl.Convolve1D((4, 5), torch.randn(2, 3, generator=gen, dtype=torch.float64), offset=1, axis=-1,
+                           batched_filter=True, engine=engine)
+    else:
+        Op = tl.Convolve2D((4, 5), torch.randn(2, 3, 2, generator=gen, dtype=torch.float64), offset=(1, 0),
+                           batched_filter=True, engine=engine)
+    X = torch.randn(3, 2, 4, 5, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(vmap(Op)(X), torch.stack([Op(X[i]) for i in range(3)]))
+    torch.testing.assert_close(vmap(Op.H)(X), torch.stack([Op.H(X[i]) for i in range(3)]))
+    with pytest.raises(ValueError, match="must be a multiple of the number of filters"):
+        Op(X[0, 0])
+    # 4 entries of one sample each: folded, they would make a batch of 4 that fits 2 filters
+    X4 = torch.randn(4, 4, 5, generator=gen, dtype=torch.float64)
+    with pytest.raises(ValueError, match="must be a multiple of the number of filters"):
+        vmap(Op)(X4)

@@ -245,7 +245,9 @@ class OperatorFunction(torch.autograd.Function):
     def vmap(info: Any, in_dims: tuple, op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor):
         nb, outshape, _ = layout
         xdim, tdims = in_dims[3], in_dims[4:]
-        if all(d is None for d in tdims):
+        # (an operator whose samples are not interchangeable, e.g. per-sample filters cycling
+        # over the batch, is folded only where each entry's own call would see the same filters)
+        if all(d is None for d in tdims) and (xdim is None or op._foldable(nb)):
             if xdim is None:
                 return OperatorFunction.apply(op, adjoint, layout, x, *tensors), None
             # fold the mapped dimension into the operator's batch dimension
@@ -253,7 +255,8 @@ class OperatorFunction(torch.autograd.Function):
             nv = xv.shape[0]
             y = OperatorFunction.apply(op, adjoint, (nv * nb, (nv, *outshape), False), xv, *tensors)
             return y, 0
-        # the operator's own tensors are mapped: one application per mapped entry
+        # the operator's own tensors are mapped (or the batch does not fold): one application
+        # per mapped entry
         outs = []
         for i in range(info.batch_size):
             xi = x if xdim is None else x.select(xdim, i)

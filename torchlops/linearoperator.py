@@ -286,6 +286,11 @@ class LinearOperator(nn.Module):
             y = y + (x.sum().real * 0).to(y.dtype)
         return y
 
+    def _foldable(self, nb: int) -> bool:
+        """Whether ``nv`` inputs of batch ``nb`` may be applied as one batch of ``nv * nb``
+        (``vmap``): True unless samples are told apart by their place in the batch."""
+        return True
+
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes
         (a 1-D ``dims`` makes the flat and N-d forms coincide, so reshape explicitly)."""
