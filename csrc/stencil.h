@@ -10,6 +10,12 @@
 
 namespace torchlops {
 
+// add_product (stencil_math.h) of a complex value scaled by a real coefficient: per component
+template <typename T>
+TL_HD c10::complex<T> add_product(c10::complex<T> acc, T c, c10::complex<T> v) {
+  return c10::complex<T>(add_product(acc.real(), c, v.real()), add_product(acc.imag(), c, v.imag()));
+}
+
 // The packed description sent from Python (see torchlops/_ops.py: stencil_spec):
 //   [ntaps, lo, hi, nedge, reach, (off, c) * ntaps, (row, col, c) * nedge]
 template <typename real_t>

@@ -83,6 +83,26 @@ TL_HD void visit_col(const Stencil<real_t>& s, index_t j, index_t n, F&& f) {
   }
 }
 
+// acc + c * v with the product rounded on its own, never contracted into one fused
+// multiply-add: then taps of opposite coefficients on equal inputs cancel exactly (a centred
+// difference of a constant is 0, as with the torch engine and PyLops). nvcc contracts a * b + c
+// by default; the _rn intrinsics are never contracted. (Complex values: stencil.h.)
+TL_HD float add_product(float acc, float c, float v) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(acc, __fmul_rn(c, v));
+#else
+  return acc + c * v;
+#endif
+}
+
+TL_HD double add_product(double acc, double c, double v) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(acc, __dmul_rn(c, v));
+#else
+  return acc + c * v;
+#endif
+}
+
 // ------------------------------------------------------------------------------ division
 // Division by a divisor known at launch: q = (umulhi(v, m) + v) >> s with
 // s = ceil(log2 d), m = floor(2^32 (2^s - d) / d) + 1 (exact for v < 2^31, the 32-bit path's

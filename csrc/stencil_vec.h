@@ -136,13 +136,13 @@ TL_HD void vec_term(const float* __restrict__ src, int32_t at, int32_t e, int t,
       for (int u = 0; u < kVec; ++u) {
 #pragma unroll
         for (int d = -kVecReach; d <= kVecReach; ++d)
-          if (mask & (1u << (d + kVecReach))) v[u] += c[d + kVecReach] * w[kVec + u + d];
+          if (mask & (1u << (d + kVecReach))) v[u] = add_product(v[u], c[d + kVecReach], w[kVec + u + d]);
       }
       return;
     }
 #pragma unroll
     for (int u = 0; u < kVec; ++u) {
-      auto f = [&](int32_t d, float c) { v[u] += c * load1(src + at + u + d); };
+      auto f = [&](int32_t d, float c) { v[u] = add_product(v[u], c, load1(src + at + u + d)); };
       if (Adjoint)
         visit_col<float, int32_t>(s, i + u, n, f);
       else
@@ -153,7 +153,7 @@ TL_HD void vec_term(const float* __restrict__ src, int32_t at, int32_t e, int t,
   auto f = [&](int32_t d, float c) {
     const F4 l = load4(src + at + d * st);
 #pragma unroll
-    for (int u = 0; u < kVec; ++u) v[u] += c * l.v[u];
+    for (int u = 0; u < kVec; ++u) v[u] = add_product(v[u], c, l.v[u]);
   };
   if (Adjoint)
     visit_col<float, int32_t>(s, i, n, f);

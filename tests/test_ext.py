@@ -811,3 +811,23 @@ def test_sparse_args_check_in_cpp_matches_the_python_rules(monkeypatch) -> None:
             got[name] += [_ops.sparse_fusable(x.clone().requires_grad_())]
     assert got["cpp"] == got["python"]
     assert got["cpp"] == [True, True, False, False, False, False, False, False, False, True, True, True, True]
+
+
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("sampling", [0.3, 0.7, 1.1])
+def test_first_differences_of_a_constant_are_exactly_zero(sampling: float, dtype: torch.dtype, device: str) -> None:
+    """Taps of opposite coefficients on equal inputs cancel exactly (no fused multiply-add keeps
+    the first product's rounding error), as with the torch engine and PyLops."""
+    dims = (6, 20)
+    x = torch.full((2, *dims), 7.77, dtype=dtype, device=device)
+    ops = [tl.FirstDerivative(dims, axis=a, sampling=sampling, kind=k, dtype=dtype, engine="ext")
+           for a in (0, 1) for k in ("forward", "centered", "backward")]
+    ops += [tl.Gradient(dims, sampling=(sampling, 2 * sampling), dtype=dtype, engine="ext"),
+            tl.FirstDirectionalDerivative(dims, v=torch.tensor([0.6, 0.8], dtype=dtype), sampling=(sampling, 0.9),
+                                          engine="ext")]
+    for Op in ops:
+        Op = Op.to(device)
+        y = Op @ x
+        inner = y[..., 1:-1, 1:-1]
+        assert int((inner != 0).sum()) == 0, f"{Op}: {int((inner != 0).sum())} nonzero interior values"

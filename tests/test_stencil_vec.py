@@ -34,7 +34,7 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
         pytest.skip("no C++ compiler")
     so = tmp_path_factory.mktemp("emu") / "stencil_vec_emu.so"
     res = subprocess.run(
-        [cxx, "-O1", "-std=c++17", "-shared", "-fPIC",
+        [cxx, "-O1", "-std=c++17", "-ffp-contract=off", "-shared", "-fPIC",
          f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "cpp" / "stencil_vec_emu.cpp"), "-o", str(so)],
         capture_output=True, text=True,
     )

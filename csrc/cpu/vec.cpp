@@ -1,15 +1,19 @@
 // Vector primitives of the CPU kernels (see vec.h): one source, two instruction sets.
+//
+// No contraction of a * b + c into a fused multiply-add here: with products rounded one by
+// one, taps of opposite coefficients on equal inputs cancel exactly (a centred difference of
+// a constant is 0, as in PyLops and the torch engine); an FMA keeps the rounding error of the
+// first product. (simd_probe.cpp, compiled with the default contraction, tells the clones apart.)
+#include "clones.h"
 #include "vec.h"
 
-// Clones are picked on the CPU's features: x86-64-v3 (AVX2, FMA, ...) with GCC 12+, AVX2 with
-// other compilers. ("arch=haswell" would be picked on the CPU model: never on AMD processors.)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#define TL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define TL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TL_CLONES
+// (after the includes: only this file's functions)
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
+
 #if defined(__GNUC__) || defined(__clang__)
 // the loops must be inlined into each clone to be compiled for its instruction set
 #define TL_INLINE inline __attribute__((always_inline))
@@ -55,23 +59,6 @@ TL_INLINE void sumk_any(T* t, const T* const* x, const T* c, int k, int64_t n) {
 }
 }  // namespace
 
-
-// a * b + c: contracted to one fused multiply-add in the x86-64-v3 clone (one rounding), two
-// roundings in the baseline clone, so its result tells which clone the resolver picked
-TL_CLONES double fma_probe(double a, double b, double c) { return a * b + c; }
-
-const char* simd_level() {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-  // (1 + 2^-27)(1 - 2^-27) - 1 = -2^-54 exactly; rounded after the product it is 0
-  volatile double e = 1.0 / 134217728.0;
-  return fma_probe(1.0 + e, 1.0 - e, -1.0) != 0.0 ? "x86-64-v3" : "baseline";
-#elif defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") ? "avx2" : "baseline";  // the resolver's own test
-#else
-  return "baseline";
-#endif
-}
 
 TL_CLONES void axpy(float* t, const float* x, float c, int64_t n) { axpy_impl(t, x, c, n); }
 TL_CLONES void axpy(double* t, const double* x, double c, int64_t n) { axpy_impl(t, x, c, n); }

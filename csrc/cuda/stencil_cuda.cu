@@ -83,14 +83,14 @@ __device__ __forceinline__ void group_taps(const Group<index_t>& g, bool inner, 
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) l[u] = g.ok[u] ? load(u, d) : scalar_t(0);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) v[u] += c * l[u];
+      for (int u = 0; u < kUnroll; ++u) v[u] = add_product(v[u], c, l[u]);
     }
     return;
   }
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
     if (!g.ok[u]) continue;
-    auto f = [&](index_t d, real_t c) { v[u] += c * load(u, d); };
+    auto f = [&](index_t d, real_t c) { v[u] = add_product(v[u], c, load(u, d)); };
     if (Adjoint)
       visit_col<real_t, index_t>(s, i[u], n, f);
     else
