@@ -476,3 +476,24 @@ def test_vmap_keeps_per_sample_filters_per_entry(which: str, engine: str) -> Non
     X4 = torch.randn(4, 4, 5, generator=gen, dtype=torch.float64)
     with pytest.raises(ValueError, match="must be a multiple of the number of filters"):
         vmap(Op)(X4)
+
+
+@pytest.mark.parametrize("engine", ["torch", "ext"])
+@pytest.mark.parametrize("kind,dims,axis", [("1d", (5, 0), 0), ("1d", (0, 5), 1), ("2d", (5, 0), None),
+                                            ("2d", (0, 5), None), ("2d", (0, 0), None), ("nd", (3, 0, 4), None)],
+                         ids=str)
+def test_zero_length_axes(kind: str, dims: tuple, axis: int | None, engine: str) -> None:
+    """A model with a zero-length axis gives the empty output of the right shape, both ways."""
+    import torchlops as tl
+
+    if engine == "ext" and not tl.ext_available():
+        pytest.skip("extension not built")
+    F64 = torch.float64
+    if kind == "1d":
+        Op = tl.Convolve1D(dims, torch.ones(3, dtype=F64), offset=1, axis=axis, engine=engine)
+    elif kind == "2d":
+        Op = tl.Convolve2D(dims, torch.ones(3, 2, dtype=F64), offset=(1, 0), engine=engine)
+    else:
+        Op = tl.ConvolveND(dims, torch.ones(2, 2, 3, dtype=F64), offset=(0, 1, 1), axes=(0, 1, 2), engine=engine)
+    x = torch.randn(2, *dims, dtype=F64)
+    assert (Op @ x).shape == (2, *Op.dimsd) and (Op.H @ torch.randn(2, *Op.dimsd, dtype=F64)).shape == (2, *dims)

@@ -96,7 +96,10 @@ def _to_groups(x: torch.Tensor, axes: Sequence[int], nbh: int) -> tuple[torch.Te
     k = len(axes)
     xm = x.movedim([a + 1 for a in axes], list(range(x.dim() - k, x.dim())))
     moved = tuple(xm.shape)
-    return xm.reshape(x.shape[0] // nbh, nbh, -1, *moved[x.dim() - k :]), moved
+    rest = 1  # (explicit: a zero-length axis leaves nothing to infer -1 from)
+    for v in moved[1 : x.dim() - k]:
+        rest *= v
+    return xm.reshape(x.shape[0] // nbh, nbh, rest, *moved[x.dim() - k :]), moved
 
 
 def _from_groups(y: torch.Tensor, moved: tuple[int, ...], axes: Sequence[int], nout: Sequence[int]) -> torch.Tensor:
