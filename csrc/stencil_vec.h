@@ -161,56 +161,43 @@ TL_HD void vec_term(const float* __restrict__ src, int32_t at, int32_t e, int t,
     visit_row<float, int32_t>(s, i, n, f);
 }
 
-// stencil (forward or adjoint, no weights): y[e..e+3] = sum_t scale_t S_t x (group g: e = 4 g)
-template <bool Adjoint, int NT>
-TL_HD void vec_stencil_group(int32_t g, const float* __restrict__ x, float* __restrict__ y, const Stencil<float>& s,
-                             const Terms<float, int32_t>& T, const Divs& D, const VecTaps& vt) {
+// The ops of the vector path, one per stencil op (direction): in -> out
+//   forward / adjoint (no weights): out[e..e+3] = sum_t scale_t S_t in      (S_t^T for adjoint)
+//   split (the gradient):           out[b, t, p..p+3] = scale_t S_t in[b]   (e = b N + p)
+//   merge (its adjoint):            out[b, p..p+3] = sum_t scale_t (S_t^T in[b, t])[p..p+3]
+enum VecOp : int { kVecForward, kVecAdjoint, kVecSplit, kVecMerge };
+
+// the whole per-thread work of the vector kernels for group g (e = 4 g)
+template <int Op, int NT>
+TL_HD void vec_group(int32_t g, const float* __restrict__ in, float* __restrict__ out, int32_t N,
+                     const Stencil<float>& s, const Terms<float, int32_t>& T, const Divs& D, const VecTaps& vt) {
+  constexpr bool Split = Op == kVecSplit || Op == kVecMerge;  // (one side in the (B, T, *dims) layout)
+  constexpr bool Adjoint = Op == kVecAdjoint || Op == kVecMerge;
   const int32_t e = g * kVec;
+  int32_t comp0 = e;  // offset of component 0 of the group in the (B, T, *dims) layout
+  if constexpr (Split) {
+    const int32_t b = div_N(e, N, D);
+    comp0 = b * nterms<NT>(T) * N + (e - b * N);
+  }
   F4 acc{};
 #pragma unroll
   for (int t = 0; t < nterms<NT>(T); ++t) {
     float v[kVec] = {};
-    vec_term<Adjoint>(x, e, e, t, s, T, D, vt, v);
+    if constexpr (Op == kVecMerge)
+      vec_term<true>(in + t * N, comp0, e, t, s, T, D, vt, v);
+    else
+      vec_term<Adjoint>(in, e, e, t, s, T, D, vt, v);
+    if constexpr (Op == kVecSplit) {
+      F4 r;
 #pragma unroll
-    for (int u = 0; u < kVec; ++u) acc.v[u] += T.scale[t] * v[u];
+      for (int u = 0; u < kVec; ++u) r.v[u] = T.scale[t] * v[u];
+      store4(out + comp0 + t * N, r);
+    } else {
+#pragma unroll
+      for (int u = 0; u < kVec; ++u) acc.v[u] += T.scale[t] * v[u];
+    }
   }
-  store4(y + e, acc);
-}
-
-// stencil_split: y[b, t, p..p+3] = scale_t S_t x[b] (e = b N + p)
-template <int NT>
-TL_HD void vec_split_group(int32_t g, const float* __restrict__ x, float* __restrict__ y, int32_t N,
-                           const Stencil<float>& s, const Terms<float, int32_t>& T, const Divs& D,
-                           const VecTaps& vt) {
-  const int32_t e = g * kVec, b = div_N(e, N, D), nt = nterms<NT>(T);
-  const int32_t out = b * nt * N + (e - b * N);
-#pragma unroll
-  for (int t = 0; t < nterms<NT>(T); ++t) {
-    float v[kVec] = {};
-    vec_term<false>(x, e, e, t, s, T, D, vt, v);
-    F4 r;
-#pragma unroll
-    for (int u = 0; u < kVec; ++u) r.v[u] = T.scale[t] * v[u];
-    store4(y + out + t * N, r);
-  }
-}
-
-// stencil_merge: x[b, p..p+3] = sum_t scale_t (S_t^T y[b, t])[p..p+3]
-template <int NT>
-TL_HD void vec_merge_group(int32_t g, const float* __restrict__ y, float* __restrict__ x, int32_t N,
-                           const Stencil<float>& s, const Terms<float, int32_t>& T, const Divs& D,
-                           const VecTaps& vt) {
-  const int32_t e = g * kVec, b = div_N(e, N, D), nt = nterms<NT>(T);
-  const int32_t in = b * nt * N + (e - b * N);
-  F4 acc{};
-#pragma unroll
-  for (int t = 0; t < nterms<NT>(T); ++t) {
-    float v[kVec] = {};
-    vec_term<true>(y + t * N, in, e, t, s, T, D, vt, v);
-#pragma unroll
-    for (int u = 0; u < kVec; ++u) acc.v[u] += T.scale[t] * v[u];
-  }
-  store4(x + e, acc);
+  if constexpr (Op != kVecSplit) store4(out + e, acc);
 }
 
 }  // namespace torchlops

@@ -247,33 +247,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// The vector path (float32, 4 consecutive elements per thread: stencil_vec.h), one kernel per
-// op; the per-thread work is the per-group bodies, grid-stride over the groups.
-template <bool Adjoint, int NT>
+// The vector path (float32, 4 consecutive elements per thread: stencil_vec.h): one kernel
+// for the four ops, the per-thread work is vec_group, grid-stride over the groups.
+template <int Op, int NT>
 __global__ void __launch_bounds__(kThreads)
-    stencil_vec_kernel(const float* __restrict__ x, float* __restrict__ y, int32_t groups,
+    stencil_vec_kernel(const float* __restrict__ in, float* __restrict__ out, int32_t groups, int32_t N,
                        const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
                        const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
   for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
-    vec_stencil_group<Adjoint, NT>(g, x, y, s, T, D, vt);
-}
-
-template <int NT>
-__global__ void __launch_bounds__(kThreads)
-    stencil_split_vec_kernel(const float* __restrict__ x, float* __restrict__ y, int32_t groups, int32_t N,
-                             const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
-                             const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
-  for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
-    vec_split_group<NT>(g, x, y, N, s, T, D, vt);
-}
-
-template <int NT>
-__global__ void __launch_bounds__(kThreads)
-    stencil_merge_vec_kernel(const float* __restrict__ y, float* __restrict__ x, int32_t groups, int32_t N,
-                             const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
-                             const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt) {
-  for (int32_t g = int32_t(blockIdx.x * blockDim.x + threadIdx.x); g < groups; g += int32_t(gridDim.x * blockDim.x))
-    vec_merge_group<NT>(g, y, x, N, s, T, D, vt);
+    vec_group<Op, NT>(g, in, out, N, s, T, D, vt);
 }
 
 // TORCHLOPS_STENCIL_VEC=1 turns the vector path on (off by default until it has been measured
@@ -286,19 +268,24 @@ bool vec_enabled() {
   return on;
 }
 
-// the vector path's taps when it takes this float32 op (32-bit indices, no weights), else false
-template <typename scalar_t, typename real_t, typename index_t>
-bool vec_plan(const Stencil<real_t>& s, const Terms<real_t, index_t>& T, const at::Tensor& x, const void* in,
-              const void* out, VecTaps& vt) {
+// Launch op Op of the vector path from in to out (x: the model, (B, *dims)) when it takes the
+// case (float32, 32-bit indices, the conditions of make_vec_taps); false when it does not.
+template <int Op, int NT, typename scalar_t, typename real_t, typename index_t>
+bool try_vec(const at::Tensor& x, const at::Tensor& in, const at::Tensor& out, int64_t N, const Stencil<real_t>& s,
+             const Terms<real_t, index_t>& T, const Divs& D, cudaStream_t stream) {
   if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
-    return vec_enabled() && make_vec_taps(s, T, x.size(-1), in, out, vt);
+    VecTaps vt;
+    if (!vec_enabled() || !make_vec_taps(s, T, x.size(-1), in.const_data_ptr(), out.const_data_ptr(), vt))
+      return false;
+    const int64_t total = x.numel();
+    stencil_vec_kernel<Op, NT><<<grid_for(total / kVec), kThreads, 0, stream>>>(
+        in.const_data_ptr<float>(), out.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D, vt);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return true;
   } else {
     return false;
   }
 }
-
-// blocks of the vector kernels for `total` elements
-inline unsigned int vec_grid(int64_t total) { return grid_for(total / kVec); }
 
 // blocks of the kernels above for `total` elements (kUnroll per thread)
 inline unsigned int groups_grid(int64_t total) { return grid_for((total + kUnroll - 1) / kUnroll); }
@@ -344,19 +331,11 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
       const Divs D = make_divs(T, N);
-      VecTaps vt;
-      const bool vec = wp == nullptr && vec_plan<scalar_t>(s, T, x, x.const_data_ptr(), y.const_data_ptr(), vt);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
-        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
-          if (vec) {
-            auto* kernel = adjoint ? stencil_vec_kernel<true, NT> : stencil_vec_kernel<false, NT>;
-            kernel<<<vec_grid(total), kThreads, 0, stream>>>(x.const_data_ptr<float>(), y.mutable_data_ptr<float>(),
-                                                             int32_t(total / kVec), s, T, D, vt);
-            C10_CUDA_KERNEL_LAUNCH_CHECK();
-            return;
-          }
-        }
+        if (wp == nullptr && (adjoint ? try_vec<kVecAdjoint, NT, scalar_t>(x, x, y, N, s, T, D, stream)
+                                      : try_vec<kVecForward, NT, scalar_t>(x, x, y, N, s, T, D, stream)))
+          return;
         if (!adjoint)
           stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<groups_grid(total), kThreads, 0, stream>>>(
               x.const_data_ptr<scalar_t>(), wp, y.mutable_data_ptr<scalar_t>(), index_t(total), index_t(N), s, T, D);
@@ -371,98 +350,53 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
   return y;
 }
 
-// y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims))
-at::Tensor stencil_split_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
-                              at::ArrayRef<double> spec) {
-  check_input(x_, 1, "stencil_split");
-  const c10::cuda::CUDAGuard guard(x_.device());
-  const at::Tensor x = dense(x_);
-  const int64_t B = x.size(0), nt = int64_t(axes.size());
-  at::Tensor y = split_output(x, nt);
-  if (x.numel() == 0) return y;
-  const int64_t N = x.numel() / B, total = x.numel();
+// split: y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims));
+// merge: x[b] = sum_t scale_t * S_t^T y[b, t]   ((B, T, *dims) -> (B, *dims))
+template <bool Merge>
+at::Tensor split_merge_cuda(const at::Tensor& in_, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                            at::ArrayRef<double> spec) {
+  const char* what = Merge ? "stencil_merge" : "stencil_split";
+  check_input(in_, Merge ? 2 : 1, what);
+  const c10::cuda::CUDAGuard guard(in_.device());
+  const at::Tensor in = dense(in_);
+  const int64_t nt = int64_t(axes.size());
+  at::Tensor out = Merge ? merge_output(in, nt) : split_output(in, nt);
+  const at::Tensor& x = Merge ? out : in;  // the model (B, *dims): its terms and elements
+  if (x.numel() == 0) return out;
+  const int64_t N = x.numel() / x.size(0), total = x.numel();
   const std::vector<double> sp(spec.begin(), spec.end());
-  const bool small = small_index(std::max<int64_t>(total, y.numel()));
+  const bool small = small_index(std::max<int64_t>(total, (Merge ? in : out).numel()));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_split_cuda", [&] {
+  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(in.scalar_type(),
+                                         Merge ? "torchlops_stencil_merge_cuda" : "torchlops_stencil_split_cuda", [&] {
     using real_t = real_of<scalar_t>;
     const auto s = unpack_stencil<real_t>(sp);
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
       const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
       const Divs D = make_divs(T, N);
-      VecTaps vt;
-      const bool vec = vec_plan<scalar_t>(s, T, x, x.const_data_ptr(), y.const_data_ptr(), vt);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
-        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
-          if (vec) {
-            stencil_split_vec_kernel<decltype(nt)::value><<<vec_grid(total), kThreads, 0, stream>>>(
-                x.const_data_ptr<float>(), y.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D,
-                vt);
-            C10_CUDA_KERNEL_LAUNCH_CHECK();
-            return;
-          }
-        }
-        stencil_split_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
-            <<<groups_grid(total), kThreads, 0, stream>>>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(),
-                                                       index_t(total), index_t(N), s, T, D);
+        constexpr int NT = decltype(nt)::value;
+        if (try_vec<Merge ? kVecMerge : kVecSplit, NT, scalar_t>(x, in, out, N, s, T, D, stream)) return;
+        auto* kernel = Merge ? stencil_merge_kernel<scalar_t, real_t, index_t, NT>
+                             : stencil_split_kernel<scalar_t, real_t, index_t, NT>;
+        kernel<<<groups_grid(total), kThreads, 0, stream>>>(in.const_data_ptr<scalar_t>(),
+                                                            out.mutable_data_ptr<scalar_t>(), index_t(total),
+                                                            index_t(N), s, T, D);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
     };
     cuda::with_index_type(small, launch);
   });
-  return y;
-}
-
-// x[b] = sum_t scale_t * S_t^T y[b, t]   ((B, T, *dims) -> (B, *dims))
-at::Tensor stencil_merge_cuda(const at::Tensor& y_, at::IntArrayRef axes, at::ArrayRef<double> scales,
-                              at::ArrayRef<double> spec) {
-  check_input(y_, 2, "stencil_merge");
-  const c10::cuda::CUDAGuard guard(y_.device());
-  const at::Tensor y = dense(y_);
-  const int64_t B = y.size(0), nt = int64_t(axes.size());
-  at::Tensor x = merge_output(y, nt);
-  if (x.numel() == 0) return x;
-  const int64_t N = x.numel() / B, total = x.numel();
-  const std::vector<double> sp(spec.begin(), spec.end());
-  const bool small = small_index(std::max<int64_t>(total, y.numel()));
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(y.scalar_type(), "torchlops_stencil_merge_cuda", [&] {
-    using real_t = real_of<scalar_t>;
-    const auto s = unpack_stencil<real_t>(sp);
-    auto launch = [&](auto index_tag) {
-      using index_t = decltype(index_tag);
-      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
-      const Divs D = make_divs(T, N);
-      VecTaps vt;
-      const bool vec = vec_plan<scalar_t>(s, T, x, y.const_data_ptr(), x.const_data_ptr(), vt);
-      with_nterms<index_t>(T.nterms, [&](auto nt) {
-        if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
-          if (vec) {
-            stencil_merge_vec_kernel<decltype(nt)::value><<<vec_grid(total), kThreads, 0, stream>>>(
-                y.const_data_ptr<float>(), x.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D,
-                vt);
-            C10_CUDA_KERNEL_LAUNCH_CHECK();
-            return;
-          }
-        }
-        stencil_merge_kernel<scalar_t, real_t, index_t, decltype(nt)::value>
-            <<<groups_grid(total), kThreads, 0, stream>>>(y.const_data_ptr<scalar_t>(), x.mutable_data_ptr<scalar_t>(),
-                                                       index_t(total), index_t(N), s, T, D);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-    };
-    cuda::with_index_type(small, launch);
-  });
-  return x;
+  return out;
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torchlops, CUDA, m) {
   m.impl("stencil", &stencil_cuda);
-  m.impl("stencil_split", &stencil_split_cuda);
-  m.impl("stencil_merge", &stencil_merge_cuda);
+  m.impl("stencil_split", &split_merge_cuda<false>);
+  m.impl("stencil_merge", &split_merge_cuda<true>);
 }
 
 }  // namespace torchlops

@@ -72,7 +72,7 @@ void with_nt(int nt, F&& f) {
 
 }  // namespace
 
-// mode 0: stencil forward, 1: stencil adjoint, 2: stencil_split, 3: stencil_merge.
+// mode: a VecOp (0: stencil forward, 1: stencil adjoint, 2: stencil_split, 3: stencil_merge).
 // x (B, *dims) and its split form (B, nterms, *dims) as in the ops; `in` is read, `out` written.
 // Returns -1 when the vector path does not take the case, else the access error bits (0: clean).
 extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float* out, int64_t out_numel, int64_t B,
@@ -99,16 +99,17 @@ extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float
   const int32_t groups = int32_t(B * N / kVec), n32 = int32_t(N);
   with_nt(nterms, [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
-    for (int32_t g = 0; g < groups; ++g) {
-      if (mode == 0)
-        vec_stencil_group<false, NT>(g, in, out, s, T, D, vt);
-      else if (mode == 1)
-        vec_stencil_group<true, NT>(g, in, out, s, T, D, vt);
-      else if (mode == 2)
-        vec_split_group<NT>(g, in, out, n32, s, T, D, vt);
-      else
-        vec_merge_group<NT>(g, in, out, n32, s, T, D, vt);
-    }
+    auto each = [&](auto op) {
+      for (int32_t g = 0; g < groups; ++g) vec_group<decltype(op)::value, NT>(g, in, out, n32, s, T, D, vt);
+    };
+    if (mode == kVecForward)
+      each(std::integral_constant<int, kVecForward>{});
+    else if (mode == kVecAdjoint)
+      each(std::integral_constant<int, kVecAdjoint>{});
+    else if (mode == kVecSplit)
+      each(std::integral_constant<int, kVecSplit>{});
+    else
+      each(std::integral_constant<int, kVecMerge>{});
   });
   return g_error;
 }

@@ -112,11 +112,11 @@ class Convolve1D(LinearOperator):
         self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1, prod(dims))
         self.register_operator_tensor("h", t)
 
-    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _foldable(self, nb: int) -> bool:
         # (sample b takes filter b % Bh: a batch of nv * nb keeps each entry's filters when Bh | nb)
         return not self.batched_filter or nb % self.h.shape[0] == 0
 
+    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         nd = [self.dimsd[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, x):

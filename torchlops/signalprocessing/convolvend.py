@@ -193,11 +193,11 @@ class ConvolveND(LinearOperator):
         d = self.dims if adjoint else self.dimsd
         return [d[a] for a in self.axes]
 
-    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _foldable(self, nb: int) -> bool:
         # (sample b takes filter b % Bh: a batch of nv * nb keeps each entry's filters when Bh | nb)
         return not self.batched_filter or nb % self.h.shape[0] == 0
 
+    # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, self.axes, self.offset, self._nout(False), False, self.batched_filter)
