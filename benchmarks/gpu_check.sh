@@ -151,6 +151,9 @@ run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cud
   --profile ${COMPILE:+--compile}
 run cgls_lap_vec bench_cgls 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_solvers.py --device cuda \
   --solver cgls-lap --repeat 3 --profile
+# the same without the norm kernel (||A c|| and ||A^H s|| as passes of their own): what it saves
+run cgls_lap_vec_nonorm bench_cgls 30 env TORCHLOPS_STENCIL_VEC=1 TORCHLOPS_FUSED_NORMS=0 "$PY" \
+  benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 # the 2-D tiled convolution with the other register tiles (outputs per thread, columns x

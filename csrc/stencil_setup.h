@@ -47,4 +47,12 @@ inline at::Tensor merge_output(const at::Tensor& y, int64_t nterms) {
   return at::empty(shape, y.options());
 }
 
+// the 2-norm of each sample of y (B, *dims): (B,) of y's real dtype (stencil_norm where its
+// kernels do not compute it in the same pass)
+inline at::Tensor sample_norms(const at::Tensor& y) {
+  int64_t n = 1;
+  for (int64_t d = 1; d < y.dim(); ++d) n *= y.size(d);
+  return at::linalg_vector_norm(y.reshape({y.size(0), n}), 2, at::IntArrayRef{1}, false, std::nullopt);
+}
+
 }  // namespace torchlops

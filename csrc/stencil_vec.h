@@ -167,10 +167,11 @@ TL_HD void vec_term(const float* __restrict__ src, int32_t at, int32_t e, int t,
 //   merge (its adjoint):            out[b, p..p+3] = sum_t scale_t (S_t^T in[b, t])[p..p+3]
 enum VecOp : int { kVecForward, kVecAdjoint, kVecSplit, kVecMerge };
 
-// the whole per-thread work of the vector kernels for group g (e = 4 g)
+// the whole per-thread work of the vector kernels for group g (e = 4 g); returns the sum of
+// squares of the values it stores, in double (the kernels that do not use it drop it)
 template <int Op, int NT>
-TL_HD void vec_group(int32_t g, const float* __restrict__ in, float* __restrict__ out, int32_t N,
-                     const Stencil<float>& s, const Terms<float, int32_t>& T, const Divs& D, const VecTaps& vt) {
+TL_HD double vec_group(int32_t g, const float* __restrict__ in, float* __restrict__ out, int32_t N,
+                       const Stencil<float>& s, const Terms<float, int32_t>& T, const Divs& D, const VecTaps& vt) {
   constexpr bool Split = Op == kVecSplit || Op == kVecMerge;  // (one side in the (B, T, *dims) layout)
   constexpr bool Adjoint = Op == kVecAdjoint || Op == kVecMerge;
   const int32_t e = g * kVec;
@@ -179,6 +180,7 @@ TL_HD void vec_group(int32_t g, const float* __restrict__ in, float* __restrict_
     const int32_t b = div_N(e, N, D);
     comp0 = b * nterms<NT>(T) * N + (e - b * N);
   }
+  double ss = 0.0;
   F4 acc{};
 #pragma unroll
   for (int t = 0; t < nterms<NT>(T); ++t) {
@@ -190,14 +192,48 @@ TL_HD void vec_group(int32_t g, const float* __restrict__ in, float* __restrict_
     if constexpr (Op == kVecSplit) {
       F4 r;
 #pragma unroll
-      for (int u = 0; u < kVec; ++u) r.v[u] = T.scale[t] * v[u];
+      for (int u = 0; u < kVec; ++u) {
+        r.v[u] = T.scale[t] * v[u];
+        ss += double(r.v[u]) * double(r.v[u]);
+      }
       store4(out + comp0 + t * N, r);
     } else {
 #pragma unroll
       for (int u = 0; u < kVec; ++u) acc.v[u] += T.scale[t] * v[u];
     }
   }
-  if constexpr (Op != kVecSplit) store4(out + e, acc);
+  if constexpr (Op != kVecSplit) {
+#pragma unroll
+    for (int u = 0; u < kVec; ++u) ss += double(acc.v[u]) * double(acc.v[u]);
+    store4(out + e, acc);
+  }
+  return ss;
+}
+
+// ---- the norm kernel: the vector path with each output row's 2-norm (CGLS' ||A c||)
+// A 2-D grid: blockIdx.y walks the rows b of x (B, *dims), blockIdx.x splits the Q = N / 4
+// groups of a row into G slices; lane j = slice * kVecNormThreads + thread computes groups
+// j, j + G kVecNormThreads, ... of its row and adds their sums of squares. The kernel then
+// sums a block's lanes into one partial per (row, slice), and a second kernel adds each row's
+// G partials in a fixed order: the same result on every run.
+constexpr int kVecNormThreads = 256;
+
+// slices per row: about 2048 blocks in all, at least one group per lane, at most 1024
+TL_HD int32_t vec_norm_slices(int64_t B, int64_t Q) {
+  const int64_t want = 2048 / (B > 0 ? B : 1), need = (Q + kVecNormThreads - 1) / kVecNormThreads;
+  const int64_t g = want < need ? want : need;
+  return int32_t(g < 1 ? 1 : (g > 1024 ? 1024 : g));
+}
+
+// the groups of row b that lane `lane` of `lanes` (= G kVecNormThreads) computes, and the sum of
+// squares of what they store
+template <int Op, int NT>
+TL_HD double vec_row_part(int32_t b, int32_t lane, int32_t lanes, int32_t Q, const float* __restrict__ in,
+                          float* __restrict__ out, int32_t N, const Stencil<float>& s, const Terms<float, int32_t>& T,
+                          const Divs& D, const VecTaps& vt) {
+  double ss = 0.0;
+  for (int32_t j = lane; j < Q; j += lanes) ss += vec_group<Op, NT>(b * Q + j, in, out, N, s, T, D, vt);
+  return ss;
 }
 
 }  // namespace torchlops

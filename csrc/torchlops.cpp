@@ -24,6 +24,9 @@ TORCH_LIBRARY(torchlops, m) {
   // x (B, *dims). Forward: sum_t scales[t] * weights[t] * S_{axes[t]} x; adjoint:
   // sum_t scales[t] * S_{axes[t]}^T (conj(weights[t]) x). spec packs the stencil S.
   m.def("stencil(Tensor x, int[] axes, float[] scales, float[] spec, Tensor? weights, bool adjoint) -> Tensor");
+  // stencil without weights and the 2-norm of each output sample: (y, norm (B,) of x's real
+  // dtype). No autograd (CGLS calls it only when nothing needs a gradient).
+  m.def("stencil_norm(Tensor x, int[] axes, float[] scales, float[] spec, bool adjoint) -> (Tensor, Tensor)");
   // (B, *dims) -> (B, T, *dims): component t is scales[t] * S_{axes[t]} x (the gradient)
   m.def("stencil_split(Tensor x, int[] axes, float[] scales, float[] spec) -> Tensor");
   // (B, T, *dims) -> (B, *dims): sum_t scales[t] * S_{axes[t]}^T y[:, t] (adjoint of stencil_split)

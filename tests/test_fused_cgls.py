@@ -234,3 +234,97 @@ def test_cgls_laplacian_fused_matches_plain_torch(device) -> None:
         c = r + (k1 / k) * c
         k = k1
     torch.testing.assert_close(x, xr, rtol=1e-9, atol=1e-9 * float(xr.abs().max()))
+
+
+# ---------------------------------------------------------------------------- A c with its norm
+NORM = pytest.mark.skipif(not (_ops._NORM_CPU or _ops._NORM_CUDA), reason="the stencil-and-norm op is not built")
+
+
+@NORM
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_stencil_norm_op(device, dtype) -> None:
+    """stencil_norm == (stencil, the norm of each output sample) for both directions, any
+    dtype, batches of 0 to 3; opcheck (no autograd: it is called below autograd)."""
+    L = tl.Laplacian((6, 8), edge=True, kind="forward")
+    spec, axes, scales = list(L._spec), [0, 1], [1.0, 0.5]
+    for B in (3, 1, 0):
+        x = _rand((B, 6, 8), dtype, device, B)
+        for adjoint in (False, True):
+            y, n = torch.ops.torchlops.stencil_norm(x, axes, scales, spec, adjoint)
+            want = torch.ops.torchlops.stencil(x, axes, scales, spec, None, adjoint)
+            assert n.shape == (B,) and n.dtype == want.real.dtype and n.device == x.device
+            torch.testing.assert_close(y, want, rtol=_rtol(dtype), atol=_rtol(dtype))
+            torch.testing.assert_close(n, torch.linalg.vector_norm(want.reshape(B, 48), dim=-1), rtol=_rtol(dtype),
+                                       atol=0)
+    torch.library.opcheck(torch.ops.torchlops.stencil_norm.default, (_rand((2, 6, 8), dtype, device, 9), axes, scales,
+                                                                     spec, True))
+    with pytest.raises(RuntimeError, match="expected a floating or complex tensor"):
+        torch.ops.torchlops.stencil_norm(torch.ones(2, 6, 8, dtype=torch.int64, device=device), axes, scales, spec,
+                                         False)
+
+
+@NORM
+def test_flat_norm_of_operators(monkeypatch) -> None:
+    """_flat_norm: the stencil operators take the op where band_with_norm allows it (ext
+    engine, rows needing no promotion, nothing needing a graph, the op built,
+    TORCHLOPS_FUSED_NORMS not 0); other operators, and those cases, give the output and then
+    its norm; both the same values."""
+    calls = []
+    real = _ops.band_with_norm
+
+    def counted(*a):
+        out = real(*a)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_ops, "band_with_norm", counted)
+    f64 = torch.float64
+    x = torch.randn(3, 40, dtype=f64)
+    ops = [tl.FirstDerivative((5, 8), axis=1, edge=True, dtype=f64), tl.SecondDerivative((5, 8), axis=0, sampling=0.3),
+           tl.Laplacian((5, 8), weights=(1.0, 2.0), dtype=f64), tl.MatrixMult(torch.randn(40, 40, dtype=f64)),
+           tl.Laplacian((5, 8), engine="torch", dtype=f64)]
+    for k, Op in enumerate(ops):
+        for adjoint in (False, True):
+            calls.clear()
+            y, n = Op._flat_norm(x, adjoint)  # (SecondDerivative is float32: float64 rows need no cast)
+            assert calls == ([True] if k < 3 else [] if k == 3 else [False])
+            want = Op._flat(x, adjoint)
+            torch.testing.assert_close(y, want, rtol=1e-14, atol=1e-14)
+            torch.testing.assert_close(n, torch.linalg.vector_norm(want, dim=-1), rtol=1e-14, atol=0)
+    L = ops[2]
+    calls.clear()
+    y, n = L._flat_norm(x.float(), False)  # (float32 rows, a float64 operator: promoted, no op)
+    assert calls == [] and y.dtype == n.dtype == f64
+    assert L._apply_norm(x.reshape(3, 5, 8).requires_grad_(), False) is None
+    with torch.no_grad():
+        assert L._apply_norm(x.reshape(3, 5, 8).requires_grad_(), False) is not None
+    monkeypatch.setattr(_ops, "FUSED_NORMS", False)
+    assert L._apply_norm(x.reshape(3, 5, 8), False) is None
+
+
+@NORM
+@pytest.mark.parametrize("device", DEVS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128], ids=str)
+def test_cgls_with_stencil_norms_equals_without(monkeypatch, device, dtype) -> None:
+    """A fused CGLS step on a stencil operator takes A^H s and A c with their norms from one op
+    call each; the solve equals the one with the norms computed apart."""
+    calls = []
+    real = _ops.band_with_norm
+
+    def counted(*a):
+        out = real(*a)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_ops, "band_with_norm", counted)
+    L = tl.Laplacian((20, 12), weights=(1.0, 0.5), edge=True, dtype=dtype).to(device)
+    y = (L @ _rand((3, 20, 12), dtype, device, 4)).contiguous()
+    fused = tl.cgls(L, y, niter=7, tol=0)
+    assert calls == [True] * 14
+    monkeypatch.setattr(_ops, "FUSED_NORMS", False)
+    plain = tl.cgls(L, y, niter=7, tol=0)
+    assert calls == [True] * 14 + [False] * 14
+    rtol = 1e-4 if dtype == torch.float32 else 1e-10
+    for a, b in ((fused.x, plain.x), (fused.cost, plain.cost), (fused.r1norm, plain.r1norm)):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import math
 import os
 import shutil
 import subprocess
@@ -43,6 +44,8 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     dll.tl_emu_stencil.restype = ctypes.c_int
     dll.tl_emu_stencil.argtypes = [ctypes.c_int, p, i64, p, i64, i64, ctypes.c_int, p, ctypes.c_int, p, p, p]
+    dll.tl_emu_stencil_norm.restype = ctypes.c_int
+    dll.tl_emu_stencil_norm.argtypes = [ctypes.c_int, p, i64, p, i64, ctypes.c_int, p, ctypes.c_int, p, p, p, p]
     dll.tl_emu_fastdiv.restype = None
     dll.tl_emu_fastdiv.argtypes = [i64, p, p, i64]
     return dll
@@ -71,6 +74,21 @@ def emulate(lib: ctypes.CDLL, mode: str, x: torch.Tensor, axes, scales, spec) ->
     rc = lib.tl_emu_stencil(MODES[mode], x.data_ptr(), x.numel(), out.data_ptr(), out.numel(), x.shape[0],
                             len(dims), dims_a, nt, axes_a, scales_a, spec_a)
     return (None, 0) if rc == -1 else (out, rc)
+
+
+def emulate_norm(lib: ctypes.CDLL, adjoint: bool, x: torch.Tensor, axes, scales, spec):
+    """The norm kernel's ``(y, per-sample norms (float64))``, ``(None, None)`` when the vector
+    path does not take the case, and its access errors."""
+    assert x.dtype == torch.float32 and x.is_contiguous()
+    axes, nt = [int(a) for a in axes], len(list(axes))
+    out = torch.full_like(x, float("nan"))
+    norms = torch.full((x.shape[0],), float("nan"), dtype=torch.float64)
+    dims = x.shape[1:]
+    rc = lib.tl_emu_stencil_norm(MODES["adjoint" if adjoint else "forward"], x.data_ptr(), x.numel(), out.data_ptr(),
+                                 x.shape[0], len(dims), (ctypes.c_int64 * len(dims))(*dims), nt,
+                                 (ctypes.c_int64 * nt)(*axes), (ctypes.c_double * nt)(*scales),
+                                 (ctypes.c_double * len(spec))(*spec), norms.data_ptr())
+    return (None, None, 0) if rc == -1 else (out, norms, rc)
 
 
 @pytest.fixture
@@ -107,18 +125,26 @@ def routed(monkeypatch: pytest.MonkeyPatch, lib: ctypes.CDLL) -> list[str]:
     return taken
 
 
-def _check(routed: list[str], make, dims: tuple[int, ...], batch: tuple[int, ...] = (3,), expect: bool = True) -> None:
-    """Forward and adjoint of the operator through the emulated vector path == the torch engine."""
-    E, T = make("ext"), make("torch")
-    assert E.engine == "ext"
-    gen = torch.Generator().manual_seed(len(dims) + sum(dims))
-    x = torch.randn(*batch, *dims, generator=gen)
-    y = torch.randn(*batch, *E.dimsd, generator=gen)
-    for got, want in ((E @ x, T @ x), (E.H @ y, T.H @ y)):
-        assert not got.isnan().any()
-        err = (got - want).abs().max() / want.abs().max().clamp_min(1.0)
-        assert err <= 2e-6, f"vector path vs torch engine: max relative error {err:.3g}"
-    assert len(routed) == (2 if expect else 0), routed
+@pytest.fixture
+def routed_norm(monkeypatch: pytest.MonkeyPatch, lib: ctypes.CDLL) -> list[bool]:
+    """Route the stencil-and-norm calls the operators make (``_ops.band_with_norm``, float32)
+    through the emulated norm kernel; the list records the calls it took."""
+    taken: list[bool] = []
+    real = _ops.band_with_norm
+
+    def band_with_norm_(engine, supported, x, axes, scales, spec, adjoint):  # noqa: ANN001, ANN202
+        both = real(engine, supported, x, axes, scales, spec, adjoint)  # (the same eligibility)
+        if both is None or x.dtype != torch.float32:
+            return both
+        y, norms, err = emulate_norm(lib, adjoint, x.contiguous(), axes, scales, spec)
+        assert err == 0, f"the norm kernel accessed memory out of bounds or misaligned (bits {err})"
+        if y is None:
+            return both
+        taken.append(adjoint)
+        return y, norms.to(torch.float32)
+
+    monkeypatch.setattr(_ops, "band_with_norm", band_with_norm_)
+    return taken
 
 
 # ---------------------------------------------------------------------------- the operators
@@ -171,8 +197,9 @@ def _cases() -> list:
     return out
 
 
-def _check(make, dims: tuple[int, ...], device: str = "cpu", batch: tuple[int, ...] = (3,)) -> None:
-    """Forward and adjoint with engine='ext' == engine='torch' (float32)."""
+def _check(make, dims: tuple[int, ...], device: str = "cpu", batch: tuple[int, ...] = (3,), norms: bool = False) -> None:
+    """Forward and adjoint with engine='ext' == engine='torch' (float32); with ``norms``, also
+    the outputs and norms of ``_flat_norm`` (the norm kernel where the vector path takes it)."""
     E, T = make("ext").to(device), make("torch").to(device)
     assert E.engine == "ext"
     gen = torch.Generator().manual_seed(len(dims) + sum(dims))
@@ -182,6 +209,16 @@ def _check(make, dims: tuple[int, ...], device: str = "cpu", batch: tuple[int, .
         assert not got.isnan().any()
         err = (got - want).abs().max() / want.abs().max().clamp_min(1.0)
         assert err <= 2e-6, f"ext vs torch engine: max relative error {err:.3g}"
+    if not norms:
+        return
+    nb = math.prod(batch)
+    for adjoint, v in ((False, x), (True, y)):
+        got, n = E._flat_norm(v.reshape(nb, -1), adjoint)
+        want = T._flat(v.reshape(nb, -1), adjoint)
+        assert not got.isnan().any() and n.shape == (nb,)
+        err = (got - want).abs().max() / want.abs().max().clamp_min(1.0)
+        assert err <= 2e-6, f"_flat_norm vs torch engine: max relative error {err:.3g}"
+        torch.testing.assert_close(n.double(), torch.linalg.vector_norm(got.double(), dim=-1), rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("make,dims,expect", _cases())
@@ -204,7 +241,8 @@ def test_cuda(make, dims: tuple, expect: bool) -> None:
 @pytest.mark.parametrize("which", ["laplacian", "gradient", "first-axis0", "first-axis1"])
 def test_cuda_many_groups(which: str) -> None:
     """A size where the grid-stride loops wrap: 2 x 4100 x 8200 elements, 16.81 M groups of 4 (and
-    of the scalar kernels' 4 per thread), more than the 65536 x 256 threads of one launch."""
+    of the scalar kernels' 4 per thread), more than the 65536 x 256 threads of one launch (and
+    than the norm kernel's 1024 x 256 lanes per sample)."""
     if not (torch.cuda.is_available() and "cuda" in _ops.EXT_DEVICES):
         pytest.skip("no CUDA device or no CUDA kernels")
     dims = (4100, 8200)
@@ -214,7 +252,7 @@ def test_cuda_many_groups(which: str) -> None:
         "first-axis0": lambda e: tl.FirstDerivative(dims, axis=0, order=5, edge=True, dtype=torch.float32, engine=e),
         "first-axis1": lambda e: tl.FirstDerivative(dims, axis=1, order=5, edge=True, dtype=torch.float32, engine=e),
     }[which]
-    _check(make, dims, device="cuda", batch=(2,))
+    _check(make, dims, device="cuda", batch=(2,), norms=which != "gradient")
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -240,3 +278,72 @@ def test_fastdiv_is_exact(lib: ctypes.CDLL) -> None:
         q = v.copy()
         lib.tl_emu_fastdiv(d, v.ctypes.data, q.ctypes.data, len(v))
         assert (q == v // d).all(), d
+
+
+# ---------------------------------------------------------------------------- the norm kernel
+NORM_CASES = [c for c in _cases() if c.id.startswith(("first", "second", "laplacian"))]
+
+
+@pytest.mark.parametrize("make,dims,expect", NORM_CASES)
+def test_emulated_norm(routed_norm: list[bool], make, dims: tuple, expect: bool) -> None:
+    """The norm kernel (emulated) through the operators' ``_flat_norm``: each output equals the
+    torch engine's and each norm the norm of that output; it takes the cases the vector path
+    takes (forward and adjoint)."""
+    E, T = make("ext"), make("torch")
+    gen = torch.Generator().manual_seed(sum(dims))
+    for adjoint in (False, True):
+        x = torch.randn(3, E.shape[0] if adjoint else E.shape[1], generator=gen)
+        y, norms = E._flat_norm(x, adjoint)
+        want = T._flat(x, adjoint)
+        assert y.shape == want.shape and norms.shape == (3,) and norms.dtype == torch.float32
+        err = (y - want).abs().max() / want.abs().max().clamp_min(1.0)
+        assert err <= 2e-6, f"norm kernel vs torch engine: max relative error {err:.3g}"
+        torch.testing.assert_close(norms.double(), torch.linalg.vector_norm(y.double(), dim=-1), rtol=1e-6, atol=0)
+    assert routed_norm == ([False, True] if expect else [])
+
+
+@pytest.mark.parametrize("B,dims,axes", [(1, (1030, 1040), (1,)), (3, (840, 840), (0, 1)), (7, (3, 5, 8), (2,))])
+def test_emulated_norm_every_group_once(lib: ctypes.CDLL, B: int, dims: tuple, axes: tuple) -> None:
+    """Sizes where a lane takes several groups of its row (more groups than the launch's lanes)
+    and one with a single short row per slice: every output written, each norm summed once."""
+    Q = math.prod(dims) // 4
+    G = min(max(min(2048 // B, -(-Q // 256)), 1), 1024)
+    assert (Q > G * 256) == (dims[0] > 10)  # (the first two wrap)
+    Op = (tl.FirstDerivative(dims, axis=axes[0], kind="centered", order=5, edge=True, dtype=torch.float32, engine="torch")
+          if len(axes) == 1 else tl.Laplacian(dims, axes=axes, edge=True, dtype=torch.float32, engine="torch"))
+    x = torch.randn(B, *dims, generator=torch.Generator().manual_seed(B))
+    E = tl.FirstDerivative(dims, axis=axes[0], kind="centered", order=5, edge=True) if len(axes) == 1 else \
+        tl.Laplacian(dims, axes=axes, edge=True)
+    scales = [1.0] * len(axes)
+    for adjoint in (False, True):
+        y, norms, err = emulate_norm(lib, adjoint, x, axes, scales, E._spec)
+        assert err == 0 and y is not None
+        want = Op.H @ x if adjoint else Op @ x
+        assert not y.isnan().any()
+        torch.testing.assert_close(y, want, rtol=2e-6, atol=2e-6 * float(want.abs().max()))
+        torch.testing.assert_close(norms, torch.linalg.vector_norm(want.double().reshape(B, -1), dim=-1), rtol=1e-6,
+                                   atol=0)
+
+
+def test_emulated_norm_in_cgls(routed_norm: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """CGLS on a float32 Laplacian batch with A c, A^H s and their norms from the emulated norm
+    kernel equals CGLS with the norms computed apart (TORCHLOPS_FUSED_NORMS=0)."""
+    L = tl.Laplacian((24, 32), edge=True, dtype=torch.float32, engine="ext")
+    y = L @ torch.randn(2, 24, 32, generator=torch.Generator().manual_seed(1))
+    fused = tl.cgls(L, y, niter=8, tol=0)
+    assert routed_norm == [True, False] * 8  # (A^H s, then A c: each step)
+    monkeypatch.setattr(_ops, "FUSED_NORMS", False)
+    plain = tl.cgls(L, y, niter=8, tol=0)
+    assert routed_norm == [True, False] * 8
+    torch.testing.assert_close(fused.x, plain.x, rtol=1e-4, atol=1e-4 * float(plain.x.abs().max()))
+    torch.testing.assert_close(fused.cost, plain.cost, rtol=1e-4, atol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("make,dims,expect", NORM_CASES)
+def test_cuda_norm(make, dims: tuple, expect: bool) -> None:
+    """_flat_norm on the GPU: the norm kernel with TORCHLOPS_STENCIL_VEC=1 where the vector path
+    takes the case, else the stencil kernels and then the norms."""
+    if not (torch.cuda.is_available() and "cuda" in _ops.EXT_DEVICES):
+        pytest.skip("no CUDA device or no CUDA kernels")
+    _check(make, dims, device="cuda", batch=(2, 2), norms=True)

@@ -1,6 +1,6 @@
 """Typed wrappers over the compiled kernels ``torch.ops.torchlops.*`` and engine selection.
 
-The extension ``torchlops._C`` (``csrc/``) registers eight ops in ``TORCH_LIBRARY(torchlops)``:
+The extension ``torchlops._C`` (``csrc/``) registers nine ops in ``TORCH_LIBRARY(torchlops)``:
 
 * ``stencil(x, axes, scales, spec, weights, adjoint)``: ``sum_t scales[t] w_t S_{axes[t]} x``
   (or its adjoint) for ``x`` of shape ``(B, *dims)``: first/second derivatives, the Laplacian
@@ -12,7 +12,9 @@ The extension ``torchlops._C`` (``csrc/``) registers eight ops in ``TORCH_LIBRAR
 * ``shrink`` / ``fista_update``: fused steps of the sparsity solvers on the CPU (no autograd;
   :func:`sparse_fusable` says when a step may take them);
 * ``cgls_residual`` / ``cgls_direction``: fused vector steps of CGLS on the CPU and CUDA
-  (no autograd; :func:`cgls_fusable` says when a step may take them).
+  (no autograd; :func:`cgls_fusable` says when a step may take them);
+* ``stencil_norm``: ``stencil`` without weights and the 2-norm of each output sample (CGLS'
+  ``||A c||``; one pass with the CUDA vector path; no autograd, :func:`band_with_norm`).
 
 Here each op gets a fake (meta) implementation, so ``torch.compile`` traces it without
 graph breaks, and an autograd rule whose backward is the registered adjoint op (filter
@@ -27,6 +29,7 @@ it for the kernels, so the torch engine and the kernels share one definition.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -50,6 +53,7 @@ __all__ = [
     "cgls_fusable",
     "cgls_residual",
     "cgls_direction",
+    "band_with_norm",
 ]
 
 ENGINES = ("auto", "torch", "ext")
@@ -427,6 +431,30 @@ def cgls_direction(x: torch.Tensor, c: torch.Tensor, r: torch.Tensor, a: torch.T
         return torch.ops.torchlops.cgls_direction.default(x, c, r, a, rn, kold, act, keep)
 
 
+#: the devices with the stencil-and-norm op (csrc/*/stencil_*)
+_NORM_CPU = _C is not None and _has_op("torchlops::stencil_norm", "CPU")
+_NORM_CUDA = _C is not None and _has_op("torchlops::stencil_norm", "CUDA")
+#: take the stencil-and-norm op where it applies (TORCHLOPS_FUSED_NORMS=0 turns it off: the
+#: output and then its norm, as before; for comparisons)
+FUSED_NORMS: bool = os.environ.get("TORCHLOPS_FUSED_NORMS", "1") != "0"
+
+
+def band_with_norm(engine: str, supported: str | None, x: torch.Tensor, axes: Sequence[int],
+                   scales: Sequence[float], spec: tuple[float, ...],
+                   adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(band(x, ...), the 2-norm of each sample (B,))`` from one op (on CUDA, with the
+    float32 vector path, one pass: CGLS' ``||A c||``), or ``None`` where it does not apply:
+    the operator's engine would not take the kernels (:func:`use_ext`), the op is not built for
+    ``x``'s device, or something needs a graph (a gradient, tracing, a transform). ``x`` is
+    ``(B, *dims)``; no weights."""
+    if not FUSED_NORMS or not ((_NORM_CPU and x.is_cpu) or (_NORM_CUDA and x.is_cuda)) or not _untraced():
+        return None
+    if type(x) not in _PLAIN or (x.requires_grad and _grad_enabled()) or not use_ext(engine, supported, x):
+        return None
+    with _below_autograd():
+        return torch.ops.torchlops.stencil_norm.default(x, list(axes), list(scales), list(spec), adjoint)
+
+
 # ---------------------------------------------------------------------------- registration
 def _register() -> None:
     lib = "torchlops::"
@@ -434,6 +462,13 @@ def _register() -> None:
     @torch.library.register_fake(lib + "stencil")
     def _(x, axes, scales, spec, weights, adjoint):  # noqa: ANN001, ANN202
         return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+    if _NORM_CPU or _NORM_CUDA:  # (no autograd: called only when nothing needs a gradient)
+
+        @torch.library.register_fake(lib + "stencil_norm")
+        def _(x, axes, scales, spec, adjoint):  # noqa: ANN001, ANN202
+            y = torch.empty_like(x, memory_format=torch.contiguous_format)
+            return y, x.new_empty((x.shape[0],), dtype=x.dtype.to_real())
 
     @torch.library.register_fake(lib + "stencil_split")
     def _(x, axes, scales, spec):  # noqa: ANN001, ANN202

@@ -300,6 +300,26 @@ class LinearOperator(nn.Module):
             return y
         return y.reshape(nb, self._n if adjoint else self._m)
 
+    def _flat_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(_flat(x, adjoint), the 2-norm of each of its rows)`` for ``(B, n_in)`` rows (CGLS'
+        ``A c`` and ``||A c||``): from one kernel where the operator's :meth:`_apply_norm` gives
+        both, else the output and then its norm."""
+        nb, dt = x.shape[0], x.dtype
+        # (as _apply_public: x in its own dtype where it needs no promotion to the operator's)
+        if (nb and (dt is self._dtype or torch.promote_types(self._dtype, dt) is dt) and not self._composite
+                and "parametrizations" not in self._modules):
+            both = self._apply_norm(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint)
+            if both is not None:
+                return both[0].reshape(nb, self._n if adjoint else self._m), both[1]
+        y = self._flat(x, adjoint)
+        return y, torch.linalg.vector_norm(y, dim=-1)
+
+    def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(y, the 2-norm of each sample of y)`` for ``x`` of shape ``(B, *in)`` from one kernel
+        call, or ``None`` (the default: no such kernel). Operators whose kernels compute the norm
+        with the output override it; they return ``None`` wherever the call would need a graph."""
+        return None
+
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         """Forward: ``(*batch, *dims)`` -> ``(*batch, *dimsd)``, flat ``(*batch, N)`` -> ``(*batch, M)``."""
         return self._apply_public(x, False)

@@ -14,6 +14,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 namespace torchlops {
@@ -174,6 +175,16 @@ at::Tensor stencil_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<
   return y;
 }
 
+// stencil without weights, and the 2-norm of each output sample (a second pass on the CPU: the
+// fused form is the CUDA vector path's)
+std::tuple<at::Tensor, at::Tensor> stencil_norm_cpu(const at::Tensor& x, at::IntArrayRef axes,
+                                                    at::ArrayRef<double> scales, at::ArrayRef<double> spec,
+                                                    bool adjoint) {
+  check_input(x, 1, "stencil_norm");
+  at::Tensor y = stencil_cpu(x, axes, scales, spec, std::nullopt, adjoint);
+  return {y, sample_norms(y)};
+}
+
 // y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims))
 at::Tensor stencil_split_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
                              at::ArrayRef<double> spec) {
@@ -228,6 +239,7 @@ at::Tensor stencil_merge_cpu(const at::Tensor& y_, at::IntArrayRef axes, at::Arr
 
 TORCH_LIBRARY_IMPL(torchlops, CPU, m) {
   m.impl("stencil", &stencil_cpu);
+  m.impl("stencil_norm", &stencil_norm_cpu);
   m.impl("stencil_split", &stencil_split_cpu);
   m.impl("stencil_merge", &stencil_merge_cpu);
 }

@@ -4,12 +4,12 @@
 // A 2-D grid: blockIdx.y walks the rows, blockIdx.x splits a row in G slices; each thread
 // takes every (G blockDim)-th element of its slice, four at a time (independent loads in
 // flight). Every block computes its row's step lengths from the per-row inputs (block 0 of
-// the row writes the per-row outputs). cgls_residual sums |s - a q|^2 in double per block
-// (warp shuffles, then one value per warp in shared memory), writes the block's partial sum,
-// and a second small kernel (a warp per row) adds each row's G partials in a fixed order:
-// deterministic, no atomics.
+// the row writes the per-row outputs). cgls_residual sums |s - a q|^2 in double per block, and
+// a second small kernel adds each row's partials in a fixed order (rows.cuh): deterministic,
+// no atomics.
 #include "../cgls.h"
 #include "launch.cuh"
+#include "rows.cuh"
 
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
@@ -22,7 +22,6 @@ namespace {
 
 constexpr int kCgThreads = 256;
 constexpr int kUnroll = 4;
-constexpr int64_t kMaxRowsPerLaunch = 65535;  // gridDim.y
 
 // slices per row: about 2048 blocks in all (enough to fill any current GPU), at least
 // kCgThreads * kUnroll elements per slice, at most 1024 slices
@@ -38,8 +37,7 @@ __global__ void __launch_bounds__(kCgThreads)
                          const real_t* __restrict__ kold, const real_t* __restrict__ qn, const bool* __restrict__ act,
                          scalar_t* __restrict__ out, real_t* __restrict__ a, double* __restrict__ part, int64_t B,
                          int64_t n) {
-  __shared__ double warp_sums[kCgThreads / 32];
-  const int64_t G = gridDim.x, step = G * kCgThreads;
+  const int64_t step = int64_t(gridDim.x) * kCgThreads;
   for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
     const real_t qb = qn[b];
     const real_t ab = masked_ratio(kold[b], qb * qb, act[b]);
@@ -68,42 +66,8 @@ __global__ void __launch_bounds__(kCgThreads)
       ob[i] = v;
       acc += abs2(v);
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
-    __syncthreads();  // (the previous row's warp sums are read)
-    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = acc;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      double t = 0.0;
-#pragma unroll
-      for (int w = 0; w < kCgThreads / 32; ++w) t += warp_sums[w];
-      part[b * G + blockIdx.x] = t;
-    }
+    cuda::block_partial<kCgThreads>(acc, part, b);
   }
-}
-
-// snorm[b] = sqrt(sum of the G partials of row b): one warp per row, lane l adds partials
-// l, l + 32, ..., then a shuffle tree (a fixed order: deterministic). (One thread per row
-// took G dependent L2 round trips: tens of microseconds per call for G = 1024.)
-constexpr int kRowWarps = 4;  // warps (rows) per block of the row-norm kernel
-
-template <typename real_t>
-__global__ void __launch_bounds__(32 * kRowWarps)
-    cgls_rownorm_kernel(const double* __restrict__ part, real_t* __restrict__ snorm, int64_t B, int64_t G) {
-  const int lane = int(threadIdx.x) & 31;
-  const int64_t warps = int64_t(gridDim.x) * kRowWarps;
-  // (b is the same for the 32 lanes of a warp: the full-mask shuffles see every lane)
-  for (int64_t b = int64_t(blockIdx.x) * kRowWarps + (threadIdx.x >> 5); b < B; b += warps) {
-    double t = 0.0;
-    for (int64_t g = lane; g < G; g += 32) t += part[b * G + g];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) t += __shfl_down_sync(0xffffffffu, t, o);
-    if (lane == 0) snorm[b] = real_t(sqrt(t));
-  }
-}
-
-unsigned int rownorm_blocks(int64_t B) {
-  return static_cast<unsigned int>(std::min<int64_t>((B + kRowWarps - 1) / kRowWarps, 4096));
 }
 
 template <typename scalar_t, typename real_t>
@@ -156,10 +120,6 @@ __global__ void cgls_rows_only_kernel(const real_t* __restrict__ rn, const real_
     ko[b] = act[b] ? rn[b] * rn[b] : kold[b];
 }
 
-dim3 grid_of(int64_t B, int64_t G) {
-  return dim3(static_cast<unsigned int>(G), static_cast<unsigned int>(std::min(B, kMaxRowsPerLaunch)));
-}
-
 unsigned int row_blocks(int64_t B) { return static_cast<unsigned int>(std::min<int64_t>((B + 127) / 128, 4096)); }
 
 using Three = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
@@ -180,14 +140,12 @@ Three cgls_residual_cuda(const at::Tensor& s_, const at::Tensor& q_, const at::T
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(s.scalar_type(), "torchlops_cgls_residual_cuda", [&] {
     using real_t = real_of<scalar_t>;
-    cgls_residual_kernel<scalar_t, real_t><<<grid_of(B, G), kCgThreads, 0, stream>>>(
+    cgls_residual_kernel<scalar_t, real_t><<<cuda::rows_grid(B, G), kCgThreads, 0, stream>>>(
         s.const_data_ptr<scalar_t>(), q.const_data_ptr<scalar_t>(), kold.const_data_ptr<real_t>(),
         qn.const_data_ptr<real_t>(), act.const_data_ptr<bool>(), out.mutable_data_ptr<scalar_t>(),
         a.mutable_data_ptr<real_t>(), part.mutable_data_ptr<double>(), B, n);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    cgls_rownorm_kernel<real_t><<<rownorm_blocks(B), 32 * kRowWarps, 0, stream>>>(
-        part.const_data_ptr<double>(), snorm.mutable_data_ptr<real_t>(), B, G);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    cuda::launch_row_norms<real_t>(part.const_data_ptr<double>(), snorm.mutable_data_ptr<real_t>(), B, G, stream);
   });
   return {out, snorm, a};
 }
@@ -210,7 +168,7 @@ Three cgls_direction_cuda(const at::Tensor& x_, const at::Tensor& c_, const at::
           rn.const_data_ptr<real_t>(), kold.const_data_ptr<real_t>(), act.const_data_ptr<bool>(),
           ko.mutable_data_ptr<real_t>(), B);
     } else {
-      cgls_direction_kernel<scalar_t, real_t><<<grid_of(B, slices(B, n)), kCgThreads, 0, stream>>>(
+      cgls_direction_kernel<scalar_t, real_t><<<cuda::rows_grid(B, slices(B, n)), kCgThreads, 0, stream>>>(
           x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), r.const_data_ptr<scalar_t>(),
           a.const_data_ptr<real_t>(), rn.const_data_ptr<real_t>(), kold.const_data_ptr<real_t>(),
           act.const_data_ptr<bool>(), keep, xo.mutable_data_ptr<scalar_t>(), co.mutable_data_ptr<scalar_t>(),

@@ -10,6 +10,7 @@
 #include "../stencil_setup.h"
 #include "../stencil_vec.h"
 #include "launch.cuh"
+#include "rows.cuh"
 
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -258,6 +260,22 @@ __global__ void __launch_bounds__(kThreads)
     vec_group<Op, NT>(g, in, out, N, s, T, D, vt);
 }
 
+// The vector path with each output sample's 2-norm (stencil_vec.h: vec_row_part): a 2-D grid
+// of slices (x) by samples (y); part[b G + slice] gets the slice's sum of squares.
+template <int Op, int NT>
+__global__ void __launch_bounds__(kVecNormThreads)
+    stencil_vec_norm_kernel(const float* __restrict__ in, float* __restrict__ out, int32_t B, int32_t Q, int32_t N,
+                            const __grid_constant__ Stencil<float> s, const __grid_constant__ Terms<float, int32_t> T,
+                            const __grid_constant__ Divs D, const __grid_constant__ VecTaps vt,
+                            double* __restrict__ part) {
+  const int32_t lanes = int32_t(gridDim.x) * kVecNormThreads;
+  const int32_t lane = int32_t(blockIdx.x) * kVecNormThreads + int32_t(threadIdx.x);
+  // (b depends on the block only: every thread of a block takes the same rows, as
+  // block_partial's barriers need)
+  for (int32_t b = int32_t(blockIdx.y); b < B; b += int32_t(gridDim.y))
+    cuda::block_partial<kVecNormThreads>(vec_row_part<Op, NT>(b, lane, lanes, Q, in, out, N, s, T, D, vt), part, b);
+}
+
 // TORCHLOPS_STENCIL_VEC=1 turns the vector path on (off by default until it has been measured
 // and tested on a GPU; its per-thread code is tested on the CPU by tests/test_stencil_vec.py)
 bool vec_enabled() {
@@ -350,6 +368,45 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
   return y;
 }
 
+// stencil without weights and the 2-norm of each output sample. The vector path computes both in
+// one pass; elsewhere the norms are a second pass over y.
+std::tuple<at::Tensor, at::Tensor> stencil_norm_cuda(const at::Tensor& x_, at::IntArrayRef axes,
+                                                     at::ArrayRef<double> scales, at::ArrayRef<double> spec,
+                                                     bool adjoint) {
+  check_input(x_, 1, "stencil_norm");
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const at::Tensor x = dense(x_);
+  const int64_t B = x.size(0), total = x.numel();
+  if (x.scalar_type() == at::kFloat && total > 0 && vec_enabled() && small_index(total)) {
+    const int64_t N = total / B;
+    const std::vector<double> sp(spec.begin(), spec.end());
+    const auto s = unpack_stencil<float>(sp);
+    const auto T = make_terms<float, int32_t>(x, 1, axes, scales);
+    at::Tensor y = at::empty_like(x);
+    VecTaps vt;
+    if (make_vec_taps(s, T, x.size(-1), x.const_data_ptr(), y.const_data_ptr(), vt)) {
+      const Divs D = make_divs(T, N);
+      const int64_t Q = N / kVec;
+      const int32_t G = vec_norm_slices(B, Q);
+      at::Tensor part = at::empty({B, G}, x.options().dtype(at::kDouble));
+      at::Tensor norm = at::empty({B}, x.options());
+      const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+      with_nterms<int32_t>(T.nterms, [&](auto nt) {
+        constexpr int NT = decltype(nt)::value;
+        auto* kernel = adjoint ? stencil_vec_norm_kernel<kVecAdjoint, NT> : stencil_vec_norm_kernel<kVecForward, NT>;
+        kernel<<<cuda::rows_grid(B, G), kVecNormThreads, 0, stream>>>(
+            x.const_data_ptr<float>(), y.mutable_data_ptr<float>(), int32_t(B), int32_t(Q), int32_t(N), s, T, D, vt,
+            part.mutable_data_ptr<double>());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
+      cuda::launch_row_norms<float>(part.const_data_ptr<double>(), norm.mutable_data_ptr<float>(), B, G, stream);
+      return {y, norm};
+    }
+  }
+  at::Tensor y = stencil_cuda(x, axes, scales, spec, std::nullopt, adjoint);
+  return {y, sample_norms(y)};
+}
+
 // split: y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims));
 // merge: x[b] = sum_t scale_t * S_t^T y[b, t]   ((B, T, *dims) -> (B, *dims))
 template <bool Merge>
@@ -395,6 +452,7 @@ at::Tensor split_merge_cuda(const at::Tensor& in_, at::IntArrayRef axes, at::Arr
 
 TORCH_LIBRARY_IMPL(torchlops, CUDA, m) {
   m.impl("stencil", &stencil_cuda);
+  m.impl("stencil_norm", &stencil_norm_cuda);
   m.impl("stencil_split", &split_merge_cuda<false>);
   m.impl("stencil_merge", &split_merge_cuda<true>);
 }

@@ -6,6 +6,7 @@
 #define TORCHLOPS_VEC_EMULATION 1
 #include "stencil_vec.h"
 
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -118,4 +119,54 @@ extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float
 extern "C" void tl_emu_fastdiv(int64_t d, const uint32_t* v, uint32_t* q, int64_t count) {
   const FastDiv f = fastdiv_for(d);
   for (int64_t k = 0; k < count; ++k) q[k] = fdiv(f, v[k]);
+}
+
+// The norm kernel of the vector path (stencil_vec_norm_kernel: mode forward or adjoint): its
+// 2-D grid of G = vec_norm_slices(B, Q) slices by B rows, every lane of every block through
+// vec_row_part, a block's lanes summed into its partial, each row's partials summed in slice
+// order; norms[b] gets the square root. Returns as tl_emu_stencil.
+extern "C" int tl_emu_stencil_norm(int mode, const float* in, int64_t numel, float* out, int64_t B, int ndim,
+                                   const int64_t* dims, int nterms, const int64_t* axes, const double* scales,
+                                   const double* spec, double* norms) {
+  const Stencil<float> s = parse(spec);
+  Terms<float, int32_t> T{};
+  T.nterms = nterms;
+  int64_t N = 1;
+  for (int d = 0; d < ndim; ++d) N *= dims[d];
+  for (int t = 0; t < nterms; ++t) {
+    int64_t stride = 1;
+    for (int d = int(axes[t]) + 1; d < ndim; ++d) stride *= dims[d];
+    T.n[t] = int32_t(dims[axes[t]]);
+    T.stride[t] = int32_t(stride);
+    T.scale[t] = float(scales[t]);
+  }
+  VecTaps vt;
+  if (!make_vec_taps(s, T, dims[ndim - 1], in, out, vt)) return -1;
+  const Divs D = make_divs(T, N);
+  g_buf[0] = Buffer{reinterpret_cast<const char*>(in), reinterpret_cast<const char*>(in + numel)};
+  g_buf[1] = Buffer{reinterpret_cast<const char*>(out), reinterpret_cast<const char*>(out + numel)};
+  g_error = 0;
+  const int32_t Q = int32_t(N / kVec), n32 = int32_t(N);
+  const int32_t G = vec_norm_slices(B, Q), lanes = G * kVecNormThreads;
+  with_nt(nterms, [&](auto tag) {
+    constexpr int NT = decltype(tag)::value;
+    auto rows = [&](auto op) {
+      constexpr int Op = decltype(op)::value;
+      for (int32_t b = 0; b < int32_t(B); ++b) {
+        double row = 0.0;
+        for (int32_t slice = 0; slice < G; ++slice) {
+          double part = 0.0;
+          for (int32_t t = 0; t < kVecNormThreads; ++t)
+            part += vec_row_part<Op, NT>(b, slice * kVecNormThreads + t, lanes, Q, in, out, n32, s, T, D, vt);
+          row += part;
+        }
+        norms[b] = std::sqrt(row);
+      }
+    };
+    if (mode == kVecForward)
+      rows(std::integral_constant<int, kVecForward>{});
+    else
+      rows(std::integral_constant<int, kVecAdjoint>{});
+  });
+  return g_error;
 }

@@ -117,17 +117,22 @@ class FirstDerivative(LinearOperator):
         self.order = int(order)
         st = first_stencil(kind, self.edge, self.order)
         check_stencil_fits(st, dims, (self.axis,), "FirstDerivative")
+        self._scales = (1.0 / self.sampling,)  # (the kernels' scale of the stencil)
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s) sum_k c_k x[b, ..., i+k, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
-            return _ops.band(x, (self.axis,), (1.0 / self.sampling,), self._spec, False)
+            return _ops.band(x, (self.axis,), self._scales, self._spec, False)
         return first_derivative(x, self.axis, self.sampling, self.kind, self.edge, self.order)
 
     # x[b, ..., j, ...] = (1/s) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
-            return _ops.band(y, (self.axis,), (1.0 / self.sampling,), self._spec, True)
+            return _ops.band(y, (self.axis,), self._scales, self._spec, True)
         return first_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge, self.order)
+
+    # (CGLS' A c and ||A c|| from one kernel: LinearOperator._flat_norm)
+    def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return _ops.band_with_norm(self.engine, self._ext_no, x, (self.axis,), self._scales, self._spec, adjoint)

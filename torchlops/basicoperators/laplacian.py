@@ -124,3 +124,7 @@ class Laplacian(LinearOperator):
             return _ops.band(y, self.axes, self._scales, self._spec, True)
         return laplacian_adjoint(y, self.axes, self.weights, self.sampling, self.kind, self.edge)
 
+    # (CGLS' A c and ||A c|| from one kernel: LinearOperator._flat_norm)
+    def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return _ops.band_with_norm(self.engine, self._ext_no, x, self.axes, self._scales, self._spec, adjoint)
+

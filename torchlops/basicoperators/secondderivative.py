@@ -85,17 +85,22 @@ class SecondDerivative(LinearOperator):
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
         check_stencil_fits(st, dims, (self.axis,), "SecondDerivative")
+        self._scales = (1.0 / self.sampling**2,)  # (the kernels' scale of the stencil)
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
     # y[b, ..., i, ...] = (1/s^2) sum_k c_k x[b, ..., i+k, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
-            return _ops.band(x, (self.axis,), (1.0 / self.sampling**2,), self._spec, False)
+            return _ops.band(x, (self.axis,), self._scales, self._spec, False)
         return second_derivative(x, self.axis, self.sampling, self.kind, self.edge)
 
     # x[b, ..., j, ...] = (1/s^2) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
-            return _ops.band(y, (self.axis,), (1.0 / self.sampling**2,), self._spec, True)
+            return _ops.band(y, (self.axis,), self._scales, self._spec, True)
         return second_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge)
+
+    # (CGLS' A c and ||A c|| from one kernel: LinearOperator._flat_norm)
+    def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return _ops.band_with_norm(self.engine, self._ext_no, x, (self.axis,), self._scales, self._spec, adjoint)

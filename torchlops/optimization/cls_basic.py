@@ -293,7 +293,7 @@ class CGLS(_Batched):
         else:
             s = s - self._A(x)
             c = self._AH(s) - self.damp * x
-        self.s, self.c, self.q = s, c, self._A(c)
+        self.s, self.c, self.q, self._qnorm = s, c, self._A(c), None
         self.kold = bnorm2(c)
         self._floor = floor_of(self.kold)
         self._thresh = torch.clamp_min(self._floor, self.tol)
@@ -352,14 +352,19 @@ class CGLS(_Batched):
         ``cgls_direction``): the step lengths computed inside them, the residual update and its
         norm (the cost) in one pass, the model update deferred to the pass that builds the new
         direction (both read the old one). 14 passes over the vectors per step instead of 16,
-        and a dozen kernels instead of about thirty; the same values up to rounding."""
-        qn = torch.linalg.vector_norm(self.q, dim=-1)
+        and a dozen kernels instead of about thirty; the same values up to rounding. Where the
+        operator's kernels give the norm of their output in the same pass (``_flat_norm``: the
+        stencil operators on the CUDA vector path), ``||A c||`` and ``||A^H s||`` take no pass
+        of their own: 12."""
+        # (||q|| came with q from the previous fused step, else it is computed here)
+        qn = self._qnorm[1] if self._qnorm is not None and self._qnorm[0] is self.q else None
+        if qn is None:
+            qn = torch.linalg.vector_norm(self.q, dim=-1)
         s, snorm, a = _ops.cgls_residual(self.s, self.q, self.kold, qn, act)
-        r = self._AH(s)
+        r, rn = self.Op._flat_norm(s, True)
         if r.shape == xf.shape and _ops.cgls_fusable(xf, r):
             # (with tol > 0 a frozen sample keeps its direction, as the select in step)
-            xf, c, kold = _ops.cgls_direction(xf, self.c, r, a, torch.linalg.vector_norm(r, dim=-1), self.kold,
-                                              act, self.tol > 0)
+            xf, c, kold = _ops.cgls_direction(xf, self.c, r, a, rn, self.kold, act, self.tol > 0)
         else:  # (an adjoint answering in another dtype or type than the model's: the tensor ops)
             k = bnorm2(r)
             xf = torch.addcmul(xf, a.unsqueeze(-1).to(self.dt), self.c)
@@ -367,7 +372,8 @@ class CGLS(_Batched):
             if self.tol > 0:
                 c = _where(act, c, self.c)
             kold = torch.where(act, k, self.kold)
-        self.s, self.c, self.q, self.kold = s, c, self._A(c), kold
+        q, qn = self.Op._flat_norm(c, False)
+        self.s, self.c, self.q, self.kold, self._qnorm = s, c, q, kold, (q, qn)
         self.iiters = self.iiters + act
         self.iiter += 1
         self.cost.append(snorm)
