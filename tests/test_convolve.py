@@ -153,6 +153,30 @@ def test_axes_order() -> None:
     assert_rel(A.H @ x, (B.H @ x).numpy(), 1e-12)
 
 
+@pytest.mark.parametrize("dims,hs,offset,axes", [((4, 5), (2, 3), (1, 1), (1, 0)), ((4, 5), (3, 3), (0, 2), (-1, 0)),
+                                                  ((4, 3, 5), (3, 2, 3), (1, 0, 2), (2, 1, 0)),
+                                                  ((4, 3, 5), (2, 3, 2), (1, 1, 0), (2, 0))])
+@pytest.mark.parametrize("batched", [False, True])
+def test_full_filter_any_axes_order(dims, hs, offset, axes, batched) -> None:
+    """A filter with one dim per model dim is applied as it is (dim i along model axis i) for any
+    order of axes, as PyLops (the operator equals PyLops' with the same arguments); per-sample
+    filters likewise."""
+    h = rand(hs, cplx=True)
+    x = rand((2, *dims), cplx=True)
+    Top = ConvolveND(dims, t(np.stack([h, 2 * h]) if batched else h), offset=offset, axes=axes, batched_filter=batched)
+    Pop = pl.signalprocessing.ConvolveND(dims, h, offset=offset, axes=axes, dtype="complex128")
+    assert Top.axes == tuple(range(len(dims)))
+    y = Top @ t(x)
+    for b in range(2):
+        want = (Pop @ x[b].ravel()).reshape(dims) * (b + 1 if batched else 1)
+        assert_rel(y[b], want, 1e-12)
+        wantH = (Pop.H @ x[b].ravel()).reshape(dims) * (b + 1 if batched else 1)
+        assert_rel((Top.H @ t(x))[b], wantH, 1e-12)
+    if len(dims) == 2 and not batched:
+        C2 = Convolve2D(dims, t(h), offset=offset, axes=axes)
+        assert_rel(C2 @ t(x[0]), (Pop @ x[0].ravel()).reshape(dims), 1e-12)
+
+
 @pytest.mark.parametrize("key", list(NONSTAT))
 def test_nonstationary_parity(key) -> None:
     Top, Pop = NONSTAT[key]()
@@ -172,6 +196,20 @@ def test_convmtx_parity() -> None:
         H = rand((nf, nh))
         np.testing.assert_allclose(nonstationary_convmtx(t(H), n, hc, pad).numpy(),
                                    pl.utils.signalprocessing.nonstationary_convmtx(H, n, hc, pad))
+    # sparse=True (PyLops: scipy.sparse): the same matrix as a sparse COO tensor, usable by MatrixMult
+    h, H = rand(5, cplx=True), rand((6, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs_c = pl.utils.signalprocessing.convmtx(h, 7, 2, sparse=True)
+    for ours, theirs in ((convmtx(t(h), 7, 2, sparse=True), theirs_c),
+                         (nonstationary_convmtx(t(H), 6, 2, (1, 1), sparse=True),
+                          pl.utils.signalprocessing.nonstationary_convmtx(H, 6, 2, (1, 1), sparse=True))):
+        assert ours.layout == torch.sparse_coo
+        np.testing.assert_allclose(ours.to_dense().numpy(), theirs.toarray())
+    x = rand(7, cplx=True)
+    np.testing.assert_allclose((tl.MatrixMult(convmtx(t(h), 7, 2, sparse=True)) @ t(x)).numpy(), convmtx(t(h), 7, 2).numpy() @ x)
+    with pytest.raises(TypeError, match="sparse must be a bool"):
+        convmtx(t(h), 7, sparse="yes")
     # convmtx with offset nh // 2, first n rows, is Convolve1D with that offset
     h = t(rand(5))
     np.testing.assert_allclose(convmtx(h, 8, 2)[:8].numpy(), Convolve1D(8, h, offset=2).todense().numpy(), atol=1e-14)

@@ -102,8 +102,10 @@ class ConvolveND(LinearOperator):
     dims : :obj:`int` or :obj:`tuple`
         Model (and data) shape.
     h : :obj:`torch.Tensor`
-        Filter, one dimension per axis in ``axes`` (or, as in PyLops, one per model
-        dimension: then the convolution runs along all of them). A
+        Filter, one dimension per axis in ``axes``, its dimension ``i`` along ``axes[i]`` (PyLops
+        2.8 reshapes such a filter instead, which scrambles it for decreasing ``axes``). A filter
+        with one dimension per model dimension convolves along all of them, dimension ``i``
+        along model axis ``i``, whatever ``axes`` says (as PyLops). A
         :class:`torch.nn.Parameter` is learnt.
     offset : :obj:`tuple`, optional
         Index of the centre of the filter along each of its dimensions (zeros by default).
@@ -176,8 +178,10 @@ class ConvolveND(LinearOperator):
         if len(set(ax)) != len(ax):
             raise ValueError(f"axes must be distinct, got {tuple(axes)}")
         t, dt = operator_tensor(h, "h", dtype)
-        if t.dim() - int(bool(batched_filter)) == len(dims) != len(ax):
-            ax = list(range(len(dims)))  # PyLops: a filter with one dim per model dim convolves along all
+        if t.dim() - int(bool(batched_filter)) == len(dims):
+            # PyLops: a filter with one dim per model dim convolves along all of them, its dim i
+            # along model axis i, whatever the order of axes
+            ax = list(range(len(dims)))
         check_filter(t, len(ax), batched_filter)
         hshape = tuple(t.shape[t.dim() - len(ax):])
         off = (0,) * len(ax) if offset is None else to_offsets(offset, len(ax))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torchlops.utils.checks import as_int, as_tensor
@@ -19,7 +20,7 @@ def _nonneg_int(v: int, name: str) -> int:
     return v
 
 
-def convmtx(h: TensorLike, n: int, offset: int = 0) -> torch.Tensor:
+def convmtx(h: TensorLike, n: int, offset: int = 0, sparse: bool = False) -> torch.Tensor:
     r"""Convolution matrix: ``C @ x`` is the convolution of ``h`` (centred on ``offset``) with ``x``.
 
     Parameters
@@ -31,6 +32,9 @@ def convmtx(h: TensorLike, n: int, offset: int = 0) -> torch.Tensor:
     offset : :obj:`int`, optional
         Index of the centre of the filter: the rows start at row ``offset`` of the full
         convolution matrix.
+    sparse : :obj:`bool`, optional
+        Return a sparse COO tensor (``True``; PyLops: a ``scipy.sparse`` matrix) instead of a
+        dense one (the default). :class:`torchlops.MatrixMult` takes either.
 
     Returns
     -------
@@ -61,10 +65,18 @@ def convmtx(h: TensorLike, n: int, offset: int = 0) -> torch.Tensor:
     k = r - torch.arange(n, device=h.device)[None, :]
     inside = (k >= 0) & (k < nh)
     # C[r, m] = h[r + offset - m]
-    return torch.where(inside, h[k.clamp(0, max(nh - 1, 0))], torch.zeros((), dtype=h.dtype, device=h.device))
+    C = torch.where(inside, h[k.clamp(0, max(nh - 1, 0))], torch.zeros((), dtype=h.dtype, device=h.device))
+    return _sparse_or_dense(C, sparse)
 
 
-def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int] = (0, 0)) -> torch.Tensor:
+def _sparse_or_dense(C: torch.Tensor, sparse: bool) -> torch.Tensor:
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"sparse must be a bool, got {sparse!r}")
+    return C.to_sparse() if sparse else C
+
+
+def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int] = (0, 0),
+                          sparse: bool = False) -> torch.Tensor:
     r"""Convolution matrix from a bank of filters (one filter per column).
 
     Parameters
@@ -77,6 +89,9 @@ def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int]
         Index of the centre of the first filter.
     pad : :obj:`tuple`, optional
         Zeros added before and after every filter (to avoid wrap-around).
+    sparse : :obj:`bool`, optional
+        Return a sparse COO tensor (``True``; PyLops: a ``scipy.sparse`` matrix) instead of a
+        dense one (the default).
 
     Returns
     -------
@@ -110,4 +125,4 @@ def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int]
     r = torch.arange(rows, device=H.device)[:, None]
     i = torch.arange(nf, device=H.device)[None, :]
     # C[r, i] = Hp[i, (r + p0 + hc - i) mod L]
-    return Hp[i.expand(rows, nf), (r + p0 + hc - i) % L]
+    return _sparse_or_dense(Hp[i.expand(rows, nf), (r + p0 + hc - i) % L], sparse)
