@@ -139,6 +139,25 @@ NONSTAT = {
     "NF2": lambda: (lambda inp: (NonStationaryFilters2D(t(inp), (5, 3), (1, 5, 9), (2, 6)),
                                  pl.signalprocessing.NonStationaryFilters2D(inp, (5, 3), (1, 5, 9), (2, 6))))(
         rand((13, 9))),
+    # decreasing filter positions (PyLops: filter k at ih[k] either way)
+    "NS1-decreasing": lambda: (lambda hs: (NonStationaryConvolve1D(23, t(hs), ih=(20, 13, 6)),
+                                           pl.signalprocessing.NonStationaryConvolve1D(23, hs, ih=(20, 13, 6))))(
+        rand((3, 5))),
+    "NS2-decreasing-x": lambda: (lambda hs: (NonStationaryConvolve2D((13, 9), t(hs), ihx=(11, 6, 1), ihz=(2, 6)),
+                                             pl.signalprocessing.NonStationaryConvolve2D((13, 9), hs, ihx=(11, 6, 1),
+                                                                                         ihz=(2, 6))))(
+        rand((3, 2, 5, 3))),
+    "NS3-decreasing-yz": lambda: (lambda hs: (NonStationaryConvolve3D((7, 9, 6), t(hs), ihx=(1, 4), ihy=(6, 3, 0),
+                                                                      ihz=(4, 1)),
+                                              pl.signalprocessing.NonStationaryConvolve3D((7, 9, 6), hs, ihx=(1, 4),
+                                                                                          ihy=(6, 3, 0), ihz=(4, 1))))(
+        rand((2, 3, 2, 3, 5, 3))),
+    "NF1-decreasing": lambda: (lambda inp: (NonStationaryFilters1D(t(inp), 7, (20, 14, 8, 2)),
+                                            pl.signalprocessing.NonStationaryFilters1D(inp, 7, (20, 14, 8, 2))))(
+        rand(23)),
+    "NF2-decreasing-z": lambda: (lambda inp: (NonStationaryFilters2D(t(inp), (5, 3), (1, 5, 9), (7, 3)),
+                                              pl.signalprocessing.NonStationaryFilters2D(inp, (5, 3), (1, 5, 9),
+                                                                                         (7, 3))))(rand((13, 9))),
 }
 
 
@@ -314,6 +333,8 @@ def test_errors() -> None:
         NonStationaryConvolve1D(9, torch.ones(2, 4), ih=(1, 5))
     with pytest.raises(ValueError, match="must be regularly sampled"):
         NonStationaryConvolve1D(9, torch.ones(3, 3), ih=(1, 2, 5))
+    with pytest.raises(ValueError, match=r"must increase or decrease, got \(4, 4\)"):
+        NonStationaryConvolve1D(9, torch.ones(2, 3), ih=(4, 4))
     with pytest.raises(ValueError, match=r"must lie in \[0, 9\), got \(1, 9\)"):
         NonStationaryConvolve1D(9, torch.ones(2, 3), ih=(1, 9))
     with pytest.raises(ValueError, match=r"hs must hold one filter per index in ih \(3\), got 2"):

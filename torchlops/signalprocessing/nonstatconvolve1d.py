@@ -19,7 +19,8 @@ __all__ = ["NonStationaryConvolve1D", "check_control_points", "check_engine"]
 
 
 def check_control_points(ih: Sequence[int], n: int, name: str = "ih") -> tuple[int, ...]:
-    """Filter positions: regularly sampled ints in ``[0, n)``."""
+    """Filter positions: regularly sampled ints in ``[0, n)``, increasing or decreasing (as PyLops,
+    filter ``k`` sits at ``ih[k]`` either way)."""
     try:
         vals = list(ih)
         pts = tuple(int(i) for i in vals)
@@ -31,8 +32,8 @@ def check_control_points(ih: Sequence[int], n: int, name: str = "ih") -> tuple[i
         raise ValueError(f"{name} must hold at least one filter position, got {pts}")
     if len({b - a for a, b in zip(pts[:-1], pts[1:])}) > 1:
         raise ValueError(f"the indices {name} of the filters must be regularly sampled, got {pts}")
-    if len(pts) > 1 and pts[1] <= pts[0]:
-        raise ValueError(f"the indices {name} of the filters must increase, got {pts}")
+    if len(pts) > 1 and pts[1] == pts[0]:
+        raise ValueError(f"the indices {name} of the filters must increase or decrease, got {pts}")
     if min(pts) < 0 or max(pts) >= n:
         raise ValueError(f"the indices {name} of the filters must lie in [0, {n}), got {pts}")
     return pts
@@ -60,7 +61,7 @@ class NonStationaryConvolve1D(LinearOperator):
         Filters ``(len(ih), nh)`` (``nh`` odd, centred) at the control points ``ih``. A
         :class:`torch.nn.Parameter` is learnt.
     ih : :obj:`tuple`
-        Regularly spaced indices of the filters along ``axis``.
+        Regularly spaced (increasing or decreasing) indices of the filters along ``axis``.
     axis : :obj:`int`, optional
         Axis along which to convolve.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional

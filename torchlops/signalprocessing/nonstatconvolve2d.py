@@ -30,7 +30,7 @@ class NonStationaryConvolve2D(LinearOperator):
         Filters ``(len(ihx), len(ihz), nhx, nhz)`` (odd sizes, centred). A
         :class:`torch.nn.Parameter` is learnt.
     ihx, ihz : :obj:`tuple`
-        Regularly spaced indices of the filters along the two axes.
+        Regularly spaced (increasing or decreasing) indices of the filters along the two axes.
     engine : :obj:`str`, optional
         PyLops' engine (``numpy``, ``numba`` or ``cuda``): accepted and ignored (the torch
         implementation runs on the device of the operator).

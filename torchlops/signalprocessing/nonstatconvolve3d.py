@@ -30,7 +30,7 @@ class NonStationaryConvolve3D(LinearOperator):
         Filters ``(len(ihx), len(ihy), len(ihz), nhx, nhy, nhz)`` (odd sizes, centred). A
         :class:`torch.nn.Parameter` is learnt.
     ihx, ihy, ihz : :obj:`tuple`
-        Regularly spaced indices of the filters along the three axes.
+        Regularly spaced (increasing or decreasing) indices of the filters along the three axes.
     engine : :obj:`str`, optional
         PyLops' engine (``numpy``, ``numba`` or ``cuda``): accepted and ignored.
     num_threads_per_blocks : :obj:`tuple`, optional

@@ -29,7 +29,7 @@ class NonStationaryFilters1D(LinearOperator):
     hsize : :obj:`int`
         Length of the filters (odd, centred).
     ih : :obj:`tuple`
-        Regularly spaced indices of the filters in the signal.
+        Regularly spaced (increasing or decreasing) indices of the filters in the signal.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``inp``).
     name : :obj:`str`, optional

@@ -29,7 +29,7 @@ class NonStationaryFilters2D(LinearOperator):
     hshape : :obj:`tuple`
         Shape of the filters ``(nhx, nhz)`` (odd, centred).
     ihx, ihz : :obj:`tuple`
-        Regularly spaced indices of the filters along the two axes.
+        Regularly spaced (increasing or decreasing) indices of the filters along the two axes.
     engine : :obj:`str`, optional
         PyLops' engine (``numpy``, ``numba`` or ``cuda``): accepted and ignored.
     num_threads_per_blocks : :obj:`tuple`, optional
