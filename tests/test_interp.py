@@ -112,6 +112,23 @@ def test_spline_reproduces_cubics_inside() -> None:
     T.assert_close(S @ x, 2.0 * S.iava - 1.0, 1e-12, "linear function through the spline")
 
 
+def test_spline_negative_positions_extrapolate_as_pylops() -> None:
+    """Negative positions evaluate the first piece below sample 0 (PyLops clamps the piece
+    index): exact on linear data, equal to PyLops' operator on any data; the linear kind
+    still refuses them (PyLops 2.8 wraps them around)."""
+    iava = np.array([-2.5, -0.3, 0.0, 1.7, 4.2])
+    S = InterpCubicSpline(7, torch.from_numpy(iava))
+    x = 2.0 * torch.arange(7, dtype=torch.float64) + 1.0
+    T.assert_close(S @ x, 2.0 * torch.from_numpy(iava) + 1.0, 1e-12, "a line extended by the spline")
+    P = pl.signalprocessing.InterpCubicSpline(7, iava)
+    X = np.random.default_rng(3).standard_normal((2, 7))
+    assert_rel(S @ torch.from_numpy(X), np.stack([P @ xi for xi in X]), "forward with negative positions")
+    Y = np.random.default_rng(4).standard_normal((2, 5))
+    assert_rel(S.H @ torch.from_numpy(Y), np.stack([P.H @ yi for yi in Y]), "adjoint with negative positions")
+    with pytest.raises(ValueError, match=r"iava must lie in \[0, 6\]"):
+        Interp(7, iava, kind="linear")
+
+
 def test_fredholm1_learnable_kernel() -> None:
     G = torch.nn.Parameter(torch.randn(2, 3, 4, dtype=torch.float64))
     F = Fredholm1(G, nz=2)

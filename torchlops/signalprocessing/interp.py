@@ -44,10 +44,10 @@ def ensure_unique(iava: np.ndarray, axis: int | None = None) -> None:
         raise ValueError("Found repeated/non-unique values in iava.")
 
 
-def clip_below_last(iava: np.ndarray, n: int) -> np.ndarray:
+def clip_below_last(iava: np.ndarray, n: int, negative: bool = False) -> np.ndarray:
     """Positions at or beyond the last sample ``n - 1`` are moved just below it (with a
-    warning, as in PyLops); negative positions are an error."""
-    if np.any(iava < 0):
+    warning, as in PyLops); negative positions are an error unless ``negative``."""
+    if not negative and np.any(iava < 0):
         raise ValueError(f"iava must lie in [0, {n - 1}], got a minimum of {iava.min()}")
     last = n - 1
     outside = iava >= last

@@ -51,8 +51,8 @@ class InterpCubicSpline(InterpMatrix):
         Model shape (``dims[axis] >= 2``).
     iava : :obj:`torch.Tensor` or array-like
         Fractional positions; values at or beyond ``dims[axis] - 1`` are moved just below
-        it (with a warning) and must then be unique. Negative positions are an error
-        (PyLops 2.8 reads them through a wrapped-around index).
+        it (with a warning) and must then be unique. Negative positions evaluate the first
+        piece of the spline (its cubic extended below sample 0), as PyLops.
     bc_type : :obj:`str`, optional
         Boundary condition: only ``"natural"`` (zero second derivative at both ends).
     axis : :obj:`int`, optional
@@ -106,7 +106,7 @@ class InterpCubicSpline(InterpMatrix):
             raise ValueError(f"A cubic spline requires at least 2 data points to interpolate, got dims[axis]={n}")
         if not isinstance(bc_type, str) or bc_type.lower() != "natural":
             raise ValueError(f"Cubic spline interpolation only supports 'natural' boundaries, got bc_type={bc_type!r}")
-        pos = clip_below_last(_as_positions(iava), n)
+        pos = clip_below_last(_as_positions(iava), n, negative=True)
         super().__init__(dims, spline_matrix(n, pos), axis=ax, dtype=dtype, name=name)
         self.bc_type = "natural"
         self.iava = torch.from_numpy(pos)
