@@ -148,6 +148,18 @@ def test_pylops_parity_all_windows_inner_operator(tapertype) -> None:
     assert _rel((Top.H @ _t(y)).numpy(), Pop.H @ y) <= RTOL
 
 
+def test_output_dtype_of_a_real_answering_inner_operator() -> None:
+    """A complex operator whose inner operator answers with real values (the adjoint of a
+    real FFT) gives complex outputs, as PyLops (which accumulates in the operator's dtype)."""
+    rng = np.random.default_rng(11)
+    Ft, Fp = tl.signalprocessing.FFT(8, nfft=8, real=True), pls.FFT(8, nfft=8, real=True)
+    Top, Pop = Sliding1D(Ft.H, 20, 20, 8, 4), pls.Sliding1D(Fp.H, 20, 20, 8, 4)
+    x = rng.standard_normal(Pop.shape[1]) * (1 + 1j)
+    y = Top @ _t(x)
+    assert Top.dtype == torch.complex128 and y.dtype == torch.complex128 == _t(Pop @ x).dtype
+    assert _rel(y.numpy(), Pop @ x) <= RTOL
+
+
 def test_pylops_parity_single_window_1d() -> None:
     """One window: PyLops' default Sliding1D only runs forward (its adjoint stacks two tapers)
     and its ``savetaper=False`` forward indexes a scalar; each direction is compared with the

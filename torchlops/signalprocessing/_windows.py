@@ -181,9 +181,17 @@ class WindowedOperator(LinearOperator):
             w = self._taper(w.reshape(B, -1))
             # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
             y = overlap_add(w, self._gather, self._overlap, w.device.type == "cpu")
-            return y.reshape(B, *self._dimsd)
+            return self._promote(y).reshape(B, *self._dimsd)
         # w[b, e] = taps[e] y[b, gather[e]]   (gather the windows, then taper)
         w = self._taper(x.reshape(B, -1)[:, self._gather])
         if self.simOp:
             return run(self.Op, w, True).reshape(B, *self._dims)
-        return run(self.Op, w.reshape(B * nw, -1), True).reshape(B, *self._dims)
+        return self._promote(run(self.Op, w.reshape(B * nw, -1), True)).reshape(B, *self._dims)
+
+    def _promote(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` in at least the operator's dtype: PyLops accumulates the windows in an output of
+        the operator's dtype (a complex operator whose inner operator answers with real values,
+        e.g. ``FFT(real=True).H``, gives complex outputs; all-windows-at-once adjoints excepted,
+        as there)."""
+        dt = torch.promote_types(self._dtype, y.dtype)
+        return y if dt is y.dtype else y.to(dt)
