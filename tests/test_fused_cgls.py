@@ -328,3 +328,35 @@ def test_cgls_with_stencil_norms_equals_without(monkeypatch, device, dtype) -> N
     rtol = 1e-4 if dtype == torch.float32 else 1e-10
     for a, b in ((fused.x, plain.x), (fused.cost, plain.cost), (fused.r1norm, plain.r1norm)):
         torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))
+
+
+@NORM
+def test_cgls_mixing_fused_and_tensor_steps(monkeypatch) -> None:
+    """Steps alternating between the fused kernels and the tensor ops (the cached ||A c|| is used
+    only for the q it came with) equal a solve with the tensor ops alone."""
+    L = tl.Laplacian((16, 12), edge=True, dtype=torch.float64)
+    y = L @ _rand((2, 16, 12), torch.float64, "cpu", 5)
+    real = _ops.cgls_fusable
+    pattern = iter([True, False, True, True, False, True, False, False, True] * 2)
+    taken = []
+
+    def alternating(*t):
+        ok = real(*t) and next(pattern)
+        taken.append(ok)
+        return ok
+
+    def solve():
+        s = CGLS(L)
+        x = s.setup(y, niter=9, tol=0)
+        for _ in range(9):
+            x = s.step(x)
+        s.finalize()
+        return x, torch.stack(s.cost) if isinstance(s.cost, list) else s.cost
+
+    monkeypatch.setattr(_ops, "cgls_fusable", alternating)
+    mixed = solve()
+    assert True in taken and False in taken
+    monkeypatch.setattr(_ops, "cgls_fusable", lambda *t: False)
+    plain = solve()
+    for a, b in zip(mixed, plain):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10 * float(b.abs().max()))

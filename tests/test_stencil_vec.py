@@ -46,6 +46,8 @@ def lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     dll.tl_emu_stencil.argtypes = [ctypes.c_int, p, i64, p, i64, i64, ctypes.c_int, p, ctypes.c_int, p, p, p]
     dll.tl_emu_stencil_norm.restype = ctypes.c_int
     dll.tl_emu_stencil_norm.argtypes = [ctypes.c_int, p, i64, p, i64, ctypes.c_int, p, ctypes.c_int, p, p, p, p]
+    dll.tl_emu_norm_slices.restype = ctypes.c_int32
+    dll.tl_emu_norm_slices.argtypes = [i64, i64]
     dll.tl_emu_fastdiv.restype = None
     dll.tl_emu_fastdiv.argtypes = [i64, p, p, i64]
     return dll
@@ -307,8 +309,8 @@ def test_emulated_norm_every_group_once(lib: ctypes.CDLL, B: int, dims: tuple, a
     """Sizes where a lane takes several groups of its row (more groups than the launch's lanes)
     and one with a single short row per slice: every output written, each norm summed once."""
     Q = math.prod(dims) // 4
-    G = min(max(min(2048 // B, -(-Q // 256)), 1), 1024)
-    assert (Q > G * 256) == (dims[0] > 10)  # (the first two wrap)
+    G = lib.tl_emu_norm_slices(B, Q)  # (the launch's slices per row, from the kernel's own function)
+    assert 1 <= G <= 1024 and (Q > G * 256) == (dims[0] > 10)  # (the first two wrap)
     Op = (tl.FirstDerivative(dims, axis=axes[0], kind="centered", order=5, edge=True, dtype=torch.float32, engine="torch")
           if len(axes) == 1 else tl.Laplacian(dims, axes=axes, edge=True, dtype=torch.float32, engine="torch"))
     x = torch.randn(B, *dims, generator=torch.Generator().manual_seed(B))

@@ -170,3 +170,6 @@ extern "C" int tl_emu_stencil_norm(int mode, const float* in, int64_t numel, flo
   });
   return g_error;
 }
+
+// the norm kernel's slices per row (its grid's x size) for B rows of Q groups
+extern "C" int32_t tl_emu_norm_slices(int64_t B, int64_t Q) { return vec_norm_slices(B, Q); }

@@ -337,7 +337,7 @@ class CGLS(_Batched):
         if self.tol > 0:
             c = _where(act, c, self.c)
         # (q = A c of a frozen sample's unchanged c is its unchanged q)
-        self.s, self.c, self.q = s, c, self._A(c)
+        self.s, self.c, self.q, self._qnorm = s, c, self._A(c), None
         self.kold = torch.where(act, k, self.kold)
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
