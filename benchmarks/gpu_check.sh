@@ -151,9 +151,6 @@ run cgls_laplacian bench_cgls 120 "$PY" benchmarks/bench_solvers.py --device cud
   --profile ${COMPILE:+--compile}
 run cgls_lap_vec bench_cgls 40 env TORCHLOPS_STENCIL_VEC=1 "$PY" benchmarks/bench_solvers.py --device cuda \
   --solver cgls-lap --repeat 3 --profile
-# the same without the norm kernel (||A c|| and ||A^H s|| as passes of their own): what it saves
-run cgls_lap_vec_nonorm bench_cgls 30 env TORCHLOPS_STENCIL_VEC=1 TORCHLOPS_FUSED_NORMS=0 "$PY" \
-  benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3
 # Convolve1D / Convolve2D: FFT, kernels and the automatic choice vs torch.nn.functional.conv*
 run bench_convolve bench_convolve 45 "$PY" benchmarks/bench_convolve.py --device cuda --skip-crossover
 # the 2-D tiled convolution with the other register tiles (outputs per thread, columns x
@@ -166,6 +163,10 @@ run tile_tests pytest_cuda 40 env TORCHLOPS_CONV_PLANE_TILE=16x2 "$PY" -m pytest
   -p no:cacheprovider -k convolve tests/test_ext.py
 
 # ---------------------------------------------------------------------------------------------- the rest
+# CGLS with the vector path but without the norm kernel (||A c|| and ||A^H s|| as passes of their
+# own; cgls_lap_vec has it): what the norm kernel saves
+run cgls_lap_vec_nonorm bench_cgls 30 env TORCHLOPS_STENCIL_VEC=1 TORCHLOPS_FUSED_NORMS=0 "$PY" \
+  benchmarks/bench_solvers.py --device cuda --solver cgls-lap --repeat 3
 run bench_core bench_other 30 "$PY" benchmarks/bench_core.py --device cuda
 run cgls_fista bench_other 60 "$PY" benchmarks/bench_solvers.py --device cuda --solver cgls-conv --repeat 3
 run fista bench_other 45 "$PY" benchmarks/bench_solvers.py --device cuda --solver fista --repeat 3
