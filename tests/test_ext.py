@@ -314,6 +314,42 @@ def test_compile_fullgraph(which: str) -> None:
     torch.testing.assert_close(g1, g2)
 
 
+DYNAMIC = {
+    "first-ext": lambda: tl.FirstDerivative((7, 8), axis=1, sampling=0.5, edge=True, dtype=torch.float64, engine="ext"),
+    "first-torch": lambda: tl.FirstDerivative((7, 8), axis=0, sampling=0.5, dtype=torch.float64, engine="torch"),
+    "second-ext": lambda: tl.SecondDerivative((7, 8), axis=1, sampling=1.5, dtype=torch.float64, engine="ext"),
+    "second-torch": lambda: tl.SecondDerivative((7, 8), axis=0, sampling=1.5, dtype=torch.float64, engine="torch"),
+    "causal": lambda: tl.CausalIntegration((7, 8), axis=1, sampling=0.5, kind="trapezoidal", dtype=torch.float64),
+}
+
+
+@pytest.mark.parametrize("which", list(DYNAMIC))
+def test_compile_dynamic_backward(which: str) -> None:
+    """torch.compile(fullgraph=True, dynamic=True) of A^H A x with a gradient, then a new batch
+    size: operators whose scales come from a float argument (a float attribute read inside the
+    traced backward failed: "lift_tracked_freevar_to_input should not be called on root")."""
+    torch._dynamo.reset()
+    Op = DYNAMIC[which]()
+    cf = torch.compile(lambda t: Op.H(Op(t)).square().sum(), fullgraph=True, dynamic=True)
+    for nb in (2, 3):
+        x = torch.randn(nb, 7, 8, dtype=torch.float64, requires_grad=True)
+        (g1,) = torch.autograd.grad(cf(x), x)
+        (g2,) = torch.autograd.grad(Op.H(Op(x)).square().sum(), x)
+        torch.testing.assert_close(g1, g2)
+
+
+def test_sampling_is_fixed_at_construction() -> None:
+    """The sampling of the derivatives and of CausalIntegration is read-only: the kernels and the
+    torch engine both hold the value given at construction, so a later assignment would be
+    silently ignored by both (PyLops re-reads it); it raises instead."""
+    for Op in (tl.FirstDerivative((4, 5), sampling=0.5), tl.SecondDerivative((4, 5), sampling=0.5),
+               tl.CausalIntegration((4, 5), sampling=0.5)):
+        assert Op.sampling == 0.5
+        with pytest.raises(AttributeError):
+            Op.sampling = 2.0
+        assert Op.sampling == 0.5
+
+
 # ---------------------------------------------------------------------------- errors
 def test_engine_errors() -> None:
     with pytest.raises(ValueError, match="engine must be one of"):

@@ -53,6 +53,9 @@ class CausalIntegration(LinearOperator):
     tensor([1., 2., 3., 4.])
     """
 
+    #: the sampling step (fixed at construction: build a new operator for another one)
+    sampling = property(lambda self: self._samp[0])
+
     def __init__(
         self,
         dims: InputDimsLike,
@@ -74,14 +77,16 @@ class CausalIntegration(LinearOperator):
             dimsd[ax] -= 1
         super().__init__(dims=dims, dimsd=dimsd, dtype=dtype, name=name)
         self.axis = ax
-        self.sampling = float(sampling)
+        # (held in a tuple: a constant to torch.compile(dynamic=True), where a float attribute read
+        # in a traced backward fails)
+        self._samp = (float(sampling),)
         self.kind = kind
         self.removefirst = bool(removefirst)
 
     # y[k] = s (sum_{j<=k} x[j] - h x[k]/2 - t (k>=1) x[0]/2)
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return causal_integration(x, self.axis, self.sampling, self.kind, self.removefirst)
+        return causal_integration(x, self.axis, self._samp[0], self.kind, self.removefirst)
 
     # x[j] = s (sum_{k>=j} y[k] - h y[j]/2)
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        return causal_integration_adjoint(y, self.axis, self.sampling, self.kind, self.removefirst)
+        return causal_integration_adjoint(y, self.axis, self._samp[0], self.kind, self.removefirst)

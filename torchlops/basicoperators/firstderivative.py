@@ -93,6 +93,9 @@ class FirstDerivative(LinearOperator):
     tensor([1., 1., 1., 1., 0.])
     """
 
+    #: the sampling step (fixed at construction: build a new operator for another one)
+    sampling = property(lambda self: self._samp[0])
+
     def __init__(
         self,
         dims: InputDimsLike,
@@ -111,13 +114,15 @@ class FirstDerivative(LinearOperator):
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
         self.axis = normalize_axis(axis, len(dims))
-        self.sampling = check_sampling(sampling)
+        s = check_sampling(sampling)
         self.kind = kind
         self.edge = bool(edge)
         self.order = int(order)
         st = first_stencil(kind, self.edge, self.order)
         check_stencil_fits(st, dims, (self.axis,), "FirstDerivative")
-        self._scales = (1.0 / self.sampling,)  # (the kernels' scale of the stencil)
+        # (the sampling and the kernels' scale of the stencil, held in tuples: constants to
+        # torch.compile(dynamic=True), where a float attribute read in a traced backward fails)
+        self._samp, self._scales = (s,), (1.0 / s,)
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
@@ -125,13 +130,13 @@ class FirstDerivative(LinearOperator):
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.band(x, (self.axis,), self._scales, self._spec, False)
-        return first_derivative(x, self.axis, self.sampling, self.kind, self.edge, self.order)
+        return first_derivative(x, self.axis, self._samp[0], self.kind, self.edge, self.order)
 
     # x[b, ..., j, ...] = (1/s) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.band(y, (self.axis,), self._scales, self._spec, True)
-        return first_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge, self.order)
+        return first_derivative_adjoint(y, self.axis, self._samp[0], self.kind, self.edge, self.order)
 
     # (CGLS' A c and ||A c|| from one kernel: LinearOperator._flat_norm)
     def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:

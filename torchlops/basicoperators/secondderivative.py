@@ -65,6 +65,9 @@ class SecondDerivative(LinearOperator):
     tensor([0., 2., 2., 2., 0.])
     """
 
+    #: the sampling step (fixed at construction: build a new operator for another one)
+    sampling = property(lambda self: self._samp[0])
+
     def __init__(
         self,
         dims: InputDimsLike,
@@ -80,12 +83,14 @@ class SecondDerivative(LinearOperator):
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
         self.axis = normalize_axis(axis, len(dims))
-        self.sampling = check_sampling(sampling)
+        s = check_sampling(sampling)
         self.kind = kind
         self.edge = bool(edge)
         st = second_stencil(kind, self.edge)
         check_stencil_fits(st, dims, (self.axis,), "SecondDerivative")
-        self._scales = (1.0 / self.sampling**2,)  # (the kernels' scale of the stencil)
+        # (the sampling and the kernels' scale of the stencil, held in tuples: constants to
+        # torch.compile(dynamic=True), where a float attribute read in a traced backward fails)
+        self._samp, self._scales = (s,), (1.0 / s**2,)
         self._spec, self._ext_no = _ops.stencil_engine(st, dims, (self.axis,))
         self.engine = _ops.check_engine(engine, self._ext_no)
 
@@ -93,13 +98,13 @@ class SecondDerivative(LinearOperator):
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.band(x, (self.axis,), self._scales, self._spec, False)
-        return second_derivative(x, self.axis, self.sampling, self.kind, self.edge)
+        return second_derivative(x, self.axis, self._samp[0], self.kind, self.edge)
 
     # x[b, ..., j, ...] = (1/s^2) sum_k c_k y[b, ..., j-k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.band(y, (self.axis,), self._scales, self._spec, True)
-        return second_derivative_adjoint(y, self.axis, self.sampling, self.kind, self.edge)
+        return second_derivative_adjoint(y, self.axis, self._samp[0], self.kind, self.edge)
 
     # (CGLS' A c and ||A c|| from one kernel: LinearOperator._flat_norm)
     def _apply_norm(self, x: torch.Tensor, adjoint: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
