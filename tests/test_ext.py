@@ -320,6 +320,10 @@ DYNAMIC = {
     "second-ext": lambda: tl.SecondDerivative((7, 8), axis=1, sampling=1.5, dtype=torch.float64, engine="ext"),
     "second-torch": lambda: tl.SecondDerivative((7, 8), axis=0, sampling=1.5, dtype=torch.float64, engine="torch"),
     "causal": lambda: tl.CausalIntegration((7, 8), axis=1, sampling=0.5, kind="trapezoidal", dtype=torch.float64),
+    # (pi read as math.pi inside the traced backward failed the same way)
+    "dct": lambda: tl.signalprocessing.DCT((7, 8), type=2, axes=(1,), dtype=torch.float64),
+    "dct4": lambda: tl.signalprocessing.DCT((7, 8), type=4, axes=(0, 1), dtype=torch.float64),
+    "shift": lambda: tl.signalprocessing.Shift((7, 8), 0.3, axis=1, dtype=torch.float64),
 }
 
 
@@ -327,7 +331,8 @@ DYNAMIC = {
 def test_compile_dynamic_backward(which: str) -> None:
     """torch.compile(fullgraph=True, dynamic=True) of A^H A x with a gradient, then a new batch
     size: operators whose scales come from a float argument (a float attribute read inside the
-    traced backward failed: "lift_tracked_freevar_to_input should not be called on root")."""
+    traced backward failed: "lift_tracked_freevar_to_input should not be called on root"), and
+    those using pi."""
     torch._dynamo.reset()
     Op = DYNAMIC[which]()
     cf = torch.compile(lambda t: Op.H(Op(t)).square().sum(), fullgraph=True, dynamic=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -116,7 +114,9 @@ class Shift(LinearOperator):
         s = s.real if s.is_complex() else s
         f = f.real if f.is_complex() else f
         s = s.reshape(self._sshape) if self._sshape else s.reshape(())
-        ang = (-2.0 * math.pi) * f.reshape(self._fshape) * s
+        # (2 pi as a literal: torch.compile with dynamic=True makes math.pi, a float read from a
+        # module, symbolic, which fails to trace inside the operator's backward)
+        ang = -6.283185307179586 * f.reshape(self._fshape) * s
         return torch.polar(torch.ones_like(ang), ang)
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
