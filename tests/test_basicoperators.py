@@ -731,6 +731,43 @@ def test_algebra(expr, cplx):
         assert_rel(Top.todense(), Pop.todense(), what="todense")
 
 
+SHAPES = [
+    ("M+I", lambda lib, M: lib.MatrixMult(M(6, 6)) + lib.Identity((2, 3))),
+    ("I-M", lambda lib, M: lib.Identity((2, 3)) - lib.MatrixMult(M(6, 6))),
+    ("I+I'", lambda lib, M: lib.Identity((3, 4)) + lib.Identity((4, 3))),
+    ("F+T.H@T", lambda lib, M: lib.Flip((3, 4), axis=1) + lib.Transpose((3, 4), (1, 0)).H @ lib.Transpose((3, 4), (1, 0))),
+    ("T**0", lambda lib, M: lib.Transpose((3, 4), (1, 0)) ** 0),
+    ("T**1", lambda lib, M: lib.Transpose((3, 4), (1, 0)) ** 1),
+    ("T**3", lambda lib, M: lib.Transpose((3, 4), (1, 0)) ** 3),
+    ("(M+I)**2", lambda lib, M: (lib.MatrixMult(M(6, 6)) + lib.Identity((2, 3))) ** 2),
+]
+
+
+@pytest.mark.parametrize("expr", [f for _, f in SHAPES], ids=[i for i, _ in SHAPES])
+def test_algebra_nd_shapes(expr):
+    """Sums and powers take PyLops' dims / dimsd (a sum: the first operand's unless flat, then the
+    second's; a power: the operator's own), so N-d inputs apply as they do there."""
+    A = np.arange(36.0).reshape(6, 6) / 10 - 1.0
+
+    def T_mat(m, n):
+        return torch.from_numpy(A[:m, :n].copy())
+
+    class _TL:  # torchlops with PyLops' float64 default
+        def __getattr__(self, name):
+            cls = getattr(tl, name)
+            return lambda *a, **k: cls(*a, **k) if name == "MatrixMult" else cls(*a, dtype=torch.float64, **k)
+
+    Top, Pop = expr(_TL(), T_mat), expr(pl, lambda m, n: A[:m, :n])
+    assert Top.dims == tuple(Pop.dims) and Top.dimsd == tuple(Pop.dimsd)
+    x, y = rand(Top.dims, False), rand(Top.dimsd, False)
+    got = Top @ t(x)
+    assert tuple(got.shape) == tuple(Top.dimsd)
+    assert_rel(got, (Pop @ x).reshape(Pop.dimsd), what="forward")
+    assert_rel(Top.H @ t(y), (Pop.H @ y).reshape(Pop.dims), what="adjoint")
+    X = rand((2, *Top.dims), False)
+    assert_rel(Top @ t(X), np.stack([(Pop @ xi).reshape(Pop.dimsd) for xi in X]), what="batched forward")
+
+
 def test_algebra_real_input_to_toreal():
     """With forw=adj=True ``toreal`` maps real models to real data (the real operator)."""
     T, P = _alg_pair(True)

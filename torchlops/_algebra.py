@@ -45,8 +45,9 @@ def run(op: LinearOperator, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
     return op._batched(x, adjoint)
 
 
-def _common(a: tuple[int, ...], b: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return a if a == b else (n,)
+def _shape_of_sum(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The dims (or dimsd) of ``A + B`` as PyLops: ``A``'s, unless they are flat (then ``B``'s)."""
+    return b if len(a) == 1 else a
 
 
 class AdjointOperator(LinearOperator):
@@ -105,8 +106,8 @@ class SumOperator(LinearOperator):
         if A.shape != B.shape:
             raise ValueError(f"cannot add operators of shapes {A.shape} and {B.shape}")
         super().__init__(
-            dims=_common(A.dims, B.dims, A.shape[1]),
-            dimsd=_common(A.dimsd, B.dimsd, A.shape[0]),
+            dims=_shape_of_sum(A.dims, B.dims),
+            dimsd=_shape_of_sum(A.dimsd, B.dimsd),
             dtype=torch.promote_types(A.dtype, B.dtype),
             clinear=A.clinear and B.clinear,
             name=f"({A.name}+{B.name})",
@@ -115,9 +116,8 @@ class SumOperator(LinearOperator):
         self.B = B
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
-        ya = run(self.A, x, adjoint)
-        yb = run(self.B, x, adjoint)
-        return ya.reshape(yb.shape) + yb if ya.shape != yb.shape else ya + yb
+        out = (x.shape[0], *(self._dims if adjoint else self._dimsd))
+        return run(self.A, x, adjoint).reshape(out) + run(self.B, x, adjoint).reshape(out)
 
 
 class ProductOperator(LinearOperator):
@@ -201,8 +201,7 @@ class PowerOperator(LinearOperator):
             raise ValueError(f"power must be a non-negative integer, got {k!r}")
         if Op.shape[0] != Op.shape[1]:
             raise ValueError(f"power needs a square operator, got shape {Op.shape}")
-        dims = Op.dims if Op.dims == Op.dimsd else (Op.shape[1],)
-        super().__init__(dims=dims, dimsd=dims, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}^{k}")
+        super().__init__(dims=Op.dims, dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}^{k}")
         self.Op = Op
         self.k = int(k)
 
@@ -212,7 +211,9 @@ class PowerOperator(LinearOperator):
         if self.k == 0:
             dt = torch.promote_types(self.dtype, x.dtype)
             x = x.to(dt)
-        return x.reshape(x.shape[0], *self._dims)
+        # (each application reads its input in A's own shape: run reshapes; the output takes the
+        # power's output shape, A's dimsd forward as in PyLops)
+        return x.reshape(x.shape[0], *(self._dims if adjoint else self._dimsd))
 
 
 class RealImagOperator(LinearOperator):
