@@ -882,9 +882,9 @@ def test_eigs_all(kind, implicit):
     neigs = 5 if kind == "wide" else None
     vals = Op.eigs(neigs=neigs, symmetric=kind == "symmetric")
     got = npy(vals)
-    # sorted by decreasing magnitude
-    assert np.all(np.diff(np.abs(got)) <= 1e-12 * np.abs(got).max())
-    assert_rel(np.abs(got), ref, rtol=1e-8, what="eigenvalue magnitudes")
+    # PyLops' order, -sort(-vals): decreasing value (complex ones by real part, then imaginary part)
+    np.testing.assert_array_equal(got, -np.sort(-got))
+    assert_rel(_mags(got), ref, rtol=1e-8, what="eigenvalue magnitudes")
     if kind in ("symmetric", "rectangular"):
         assert not vals.is_complex() or np.allclose(got.imag, 0.0)
     if kind == "nonsymmetric":
@@ -908,9 +908,24 @@ def test_eigs_neigs_and_which():
     ref = np.linalg.eigvalsh(A)
     Op = tl.MatrixMult(t(A))
     lm = Op.eigs(neigs=3, symmetric=True)
-    assert_rel(np.abs(npy(lm)), _mags(ref)[:3], rtol=1e-8)
+    want = ref[np.argsort(-np.abs(ref))[:3]]
+    assert_rel(npy(lm), -np.sort(-want), rtol=1e-8)  # (the 3 largest in magnitude, in decreasing value)
     sm = Op.eigs(neigs=2, symmetric=True, which="SM")
-    assert_rel(np.abs(npy(sm)), np.sort(np.abs(ref))[:2][::-1], rtol=1e-8)
+    want = ref[np.argsort(np.abs(ref))[:2]]
+    assert_rel(npy(sm), -np.sort(-want), rtol=1e-8)
+
+
+def test_eigs_order_is_pylops():
+    """The selected eigenvalues come in PyLops' order, -sort(-vals): [3, -5] for diag(3, -5, 1, 2)
+    with neigs=2 (the two largest in magnitude), complex ones by real then imaginary part."""
+    D = tl.Diagonal(t(np.array([3.0, -5.0, 1.0, 2.0])))
+    Pd = pl.Diagonal(np.array([3.0, -5.0, 1.0, 2.0]))
+    np.testing.assert_allclose(npy(D.eigs(neigs=2, symmetric=True)), [3.0, -5.0], rtol=1e-12)
+    np.testing.assert_allclose(Pd.eigs(neigs=2, symmetric=True), [3.0, -5.0], rtol=1e-12)
+    # a rotation by 90 degrees scaled by 2, plus 1 on the diagonal: eigenvalues 1 +- 2i, and 0.5
+    A = np.array([[1.0, -2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 0.5]])
+    got = npy(tl.MatrixMult(t(A)).eigs())
+    np.testing.assert_allclose(got, [1 + 2j, 1 - 2j, 0.5], atol=1e-12)
 
 
 def test_eigs_vs_pylops_explicit():

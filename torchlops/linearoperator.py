@@ -525,7 +525,8 @@ class LinearOperator(nn.Module):
         **kwargs_eig: Any,
     ) -> torch.Tensor:
         """Most significant eigenvalues (Lanczos for ``symmetric=True``, Arnoldi otherwise;
-        singular values for rectangular operators), sorted by decreasing magnitude.
+        singular values for rectangular operators), in decreasing order as PyLops returns them
+        (``-sort(-vals)``: complex ones by real part, then imaginary part).
 
         PyLops' arguments: ``niter`` is the size of the Krylov space (all of it, ``N``, by
         default up to ``DENSE_LIMIT`` columns or when every eigenvalue is asked for; else

@@ -128,8 +128,16 @@ def _select(vals: torch.Tensor, neigs: int, which: str) -> torch.Tensor:
     v = vals.abs() if key == "abs" else vals.real if key == "real" else (
         vals.imag if vals.is_complex() else torch.zeros_like(vals))
     order = torch.argsort(v, descending=largest, stable=True)
-    out = vals[order[:neigs]]
-    return out[torch.argsort(out.abs(), descending=True, stable=True)]
+    return _decreasing(vals[order[:neigs]])
+
+
+def _decreasing(vals: torch.Tensor) -> torch.Tensor:
+    """The eigenvalues in PyLops' order, ``-sort(-vals)``: decreasing value (complex ones by real
+    part, then imaginary part, as NumPy sorts them)."""
+    if vals.is_complex():
+        vals = vals[torch.argsort(vals.imag, descending=True, stable=True)]
+        return vals[torch.argsort(vals.real, descending=True, stable=True)]
+    return vals[torch.argsort(vals, descending=True, stable=True)]
 
 
 def operator_eigs(
