@@ -484,6 +484,14 @@ class LinearOperator(nn.Module):
             cols = self._flat(eye, False)
         return cols.transpose(0, 1).contiguous()
 
+    def tosparse(self) -> torch.Tensor:
+        """Sparse COO ``(M, N)`` matrix of the operator (PyLops: a ``scipy.sparse`` matrix): a sparse
+        ``MatrixMult``'s own matrix, else :meth:`todense` without its zeros."""
+        A = getattr(self, "A", None)
+        if self.explicit and isinstance(A, torch.Tensor) and A.dim() == 2 and A.layout == torch.sparse_coo:
+            return A.detach().coalesce().clone()
+        return self.todense().to_sparse()
+
     def div(self, y: torch.Tensor, niter: int = 100, densesolver: str = "torch") -> torch.Tensor:
         """Solve ``A x = y`` (least squares): a dense solve for explicit operators,
         ``niter`` CGLS iterations otherwise. ``y`` may carry leading batch dims."""
@@ -574,7 +582,8 @@ class LinearOperator(nn.Module):
         method: str | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Trace: ``explicit`` (exact), ``hutchinson`` or ``hutch++`` (default for implicit operators)."""
+        """Trace: ``explicit`` (exact), ``hutchinson``, ``hutch++`` (default for implicit operators) or
+        ``na-hutch++`` (:mod:`torchlops.utils.trace`)."""
         from torchlops.utils.trace import operator_trace
 
         return operator_trace(self, neval=neval, method=method, generator=generator)
