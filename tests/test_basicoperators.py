@@ -1052,6 +1052,18 @@ def test_composite_conj_output_is_a_plain_tensor():
     np.testing.assert_allclose(y.numpy(), (A.conj() @ x).numpy(), rtol=1e-15)
 
 
+def test_mul_by_a_one_element_tensor():
+    """Op * t with a tensor of one element and one dim is the product with that input (PyLops: an
+    array is an input); a 0-dim tensor or a number scales the operator, on either side."""
+    M = tl.MatrixMult(torch.tensor([[2.0]], dtype=torch.float64))
+    y = M * torch.tensor([3.0], dtype=torch.float64)
+    assert isinstance(y, torch.Tensor) and y.tolist() == [6.0]
+    np.testing.assert_allclose(pl.MatrixMult(np.array([[2.0]])) * np.array([3.0]), [6.0])
+    for S in (M * torch.tensor(3.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64) * M, M * 3.0,
+              torch.tensor([3.0], dtype=torch.float64) * M):
+        assert isinstance(S, tl.LinearOperator) and (S @ torch.ones(1, dtype=torch.float64)).tolist() == [6.0]
+
+
 def test_algebra_review_cases():
     """apply_columns with a repeated column adds it up; NumPy complex scalars stay complex; a
     0-d float64 scale lifts a float32 operator's output; dot of a square (N, N) matrix is matmat."""

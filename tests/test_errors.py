@@ -528,7 +528,7 @@ ALG_CASES = [
         "trace-method",
         lambda A, R: A.trace(method="lanczos"),
         ValueError,
-        "method must be 'explicit', 'hutchinson' or 'hutch++', got 'lanczos'",
+        "method must be 'explicit', 'hutchinson', 'hutch++' or 'na-hutch++', got 'lanczos'",
     ),
     ("trace-neval-zero", lambda A, R: A.trace(method="hutchinson", neval=0), ValueError, "neval"),
     ("eigs-which", lambda A, R: A.eigs(which="BE"), ValueError, "which must be one of 'LM', 'SM', 'LA'"),

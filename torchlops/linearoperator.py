@@ -385,10 +385,12 @@ class LinearOperator(nn.Module):
 
         if isinstance(other, LinearOperator):
             return _algebra.ProductOperator(self, other)
+        # (a tensor with dims is an input, even of one element, as an array is in PyLops; a 0-dim
+        # tensor or a number scales)
+        if isinstance(other, torch.Tensor) and other.dim() > 0:
+            return self._apply_public(other, False)
         if _algebra.is_scalar(other):
             return _algebra.ScaledOperator(self, other)
-        if isinstance(other, torch.Tensor):
-            return self._apply_public(other, False)
         raise self._not_an_operand(other, "*")
 
     def __rmul__(self, other: Any) -> Any:
