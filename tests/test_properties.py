@@ -118,6 +118,28 @@ def test_compile_fullgraph(case: OperatorCase) -> None:
         T.assert_close(adj(yd), Op.rmatvec(yd), 1e-12, "compiled adjoint")
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c.compile], ids=lambda c: c.name)
+def test_compile_dynamic_grad(case: OperatorCase) -> None:
+    """torch.compile(dynamic=True) of A^H A x with its gradient, then another batch size: values
+    and gradients equal eager (a float an operator reads from an attribute or a module inside
+    the traced graph, applied twice, trips dynamo; docs/adding_an_operator.md). The cases of the
+    default compile smoke test (every registry case passed it when it was added, about 3 s each;
+    the operators that reading floats concerns are in tests/test_ext.py)."""
+    torch._dynamo.reset()
+    Op = case.build(torch.float64)
+
+    def loss(v: torch.Tensor) -> torch.Tensor:
+        y = Op.rmatvec(Op(v))
+        return (y.real if y.is_complex() else y).sum()
+
+    cf = torch.compile(loss, fullgraph=case.fullgraph, dynamic=True)
+    for nb in (2, 3):
+        x = T.random_input(Op, batch=(nb,)).requires_grad_()
+        (g1,) = torch.autograd.grad(cf(x), x)
+        (g2,) = torch.autograd.grad(loss(x), x)
+        T.assert_close(g1, g2, 1e-12, f"compiled gradient, batch {nb}")
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_empty_batch(case: OperatorCase) -> None:
     """An empty batch ((0, *in) and (3, 0, *in)), forward and adjoint: the output has the shape
