@@ -1052,6 +1052,19 @@ def test_composite_conj_output_is_a_plain_tensor():
     np.testing.assert_allclose(y.numpy(), (A.conj() @ x).numpy(), rtol=1e-15)
 
 
+def test_dot_of_a_dims_shaped_matrix():
+    """dot of a (*dims, k) array applies the operator to its k columns and returns (*dimsd, k), as
+    PyLops; an (N, k) matrix and a (*dims) model as before."""
+    D = tl.FirstDerivative((3, 4), axis=1, dtype=F64)
+    P = pl.FirstDerivative((3, 4), axis=1)
+    X = rand((3, 4, 2))
+    y = D.dot(t(X))
+    assert tuple(y.shape) == (3, 4, 2)
+    np.testing.assert_allclose(npy(y), P.dot(X), rtol=1e-12)
+    np.testing.assert_allclose(npy(D.dot(t(X.reshape(12, 2)))), P.dot(X.reshape(12, 2)), rtol=1e-12)
+    np.testing.assert_allclose(npy(D.dot(t(X[..., 0]))), P.dot(X[..., 0]), rtol=1e-12)
+
+
 def test_mul_by_a_one_element_tensor():
     """Op * t with a tensor of one element and one dim is the product with that input (PyLops: an
     array is an input); a 0-dim tensor or a number scales the operator, on either side."""

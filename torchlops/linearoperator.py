@@ -351,11 +351,16 @@ class LinearOperator(nn.Module):
     def dot(self, x: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
         """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)``
         matrix (any ``k``, ``N`` included: its columns are the models, as in PyLops; ``Op @ X``
-        and ``matvec`` take rows as a batch)."""
+        and ``matvec`` take rows as a batch), and for N-d ``dims`` of a ``(*dims, k)`` array
+        (``k`` models along the last axis, returned as ``(*dimsd, k)``, as PyLops)."""
         if isinstance(x, LinearOperator):
             return self @ x
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:
             return self.matmat(x)
+        if isinstance(x, torch.Tensor) and len(self._dims) > 1 and x.dim() == len(self._dims) + 1 \
+                and tuple(x.shape[:-1]) == self._dims:
+            k = x.shape[-1]
+            return self.matmat(x.reshape(self._n, k)).reshape(*self._dimsd, k)
         return self.matvec(x)
 
     # ------------------------------------------------------------------ algebra
