@@ -1052,6 +1052,43 @@ def test_composite_conj_output_is_a_plain_tensor():
     np.testing.assert_allclose(y.numpy(), (A.conj() @ x).numpy(), rtol=1e-15)
 
 
+def test_stacks_take_numpy_blocks():
+    """VStack / HStack / BlockDiag / Block take NumPy matrices (and SciPy sparse ones) as blocks,
+    as PyLops: each becomes a MatrixMult."""
+    import scipy.sparse as sps
+
+    A, B, C = rand((3, 4)), rand((2, 4)), rand((3, 2))
+    At = tl.MatrixMult(t(A))
+    pairs = [
+        (tl.VStack([At, B]), pl.VStack([pl.MatrixMult(A), B])),
+        (tl.HStack([A, sps.csr_matrix(C)]), pl.HStack([A, C])),
+        (tl.BlockDiag([A, tl.Flip(3, dtype=F64)]), pl.BlockDiag([A, pl.Flip(3)])),
+        (tl.Block([[A, C], [B, tl.Zero(2, dtype=F64)]]), pl.Block([[A, C], [B, pl.Zero(2)]])),
+    ]
+    for Top, Pop in pairs:
+        assert Top.shape == Pop.shape
+        x, y = rand(Top.shape[1]), rand(Top.shape[0])
+        assert_rel(Top @ t(x), Pop @ x, what="forward")
+        assert_rel(Top.H @ t(y), Pop.H @ y, what="adjoint")
+
+
+@pytest.mark.parametrize("kind", ["full", "half", "trapezoidal"])
+def test_causal_integration_removefirst_on_one_sample(kind):
+    """removefirst on a one-sample axis: an empty data axis, forward and adjoint as PyLops."""
+    for dims, axis in ((1, -1), ((1, 3), 0)):
+        T = tl.CausalIntegration(dims, axis=axis, removefirst=True, kind=kind, dtype=F64)
+        P = pl.CausalIntegration(dims, axis=axis, removefirst=True, kind=kind)
+        assert T.shape == P.shape
+        x = rand(T.shape[1])
+        assert (T @ t(x)).numel() == 0 and (P @ x).size == 0
+        got, want = npy(T.H @ torch.zeros(0, dtype=torch.float64)), P.H @ np.zeros(0)
+        assert got.shape == want.shape and np.array_equal(got, want)
+        # a batch of data samples, and a gradient through it
+        y = torch.zeros(2, 0, dtype=torch.float64, requires_grad=True)
+        (T.H @ y).sum().backward()
+        assert y.grad.shape == (2, 0)
+
+
 def test_dot_of_a_dims_shaped_matrix():
     """dot of a (*dims, k) array applies the operator to its k columns and returns (*dimsd, k), as
     PyLops; an (N, k) matrix and a (*dims) model as before."""

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
-from torchlops.linearoperator import LinearOperator, aslinearoperator
+from torchlops.interop import aslinearoperator
+from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 
 def as_operators(ops: Sequence[Any], who: str) -> list[LinearOperator]:
-    """Operators (tensors become MatrixMult) of a non-empty sequence."""
-    if isinstance(ops, (LinearOperator, torch.Tensor)) or not isinstance(ops, Sequence) or len(ops) == 0:
+    """Operators of a non-empty sequence (tensors, NumPy arrays and SciPy sparse matrices become
+    MatrixMult, PyLops operators are wrapped: :func:`torchlops.interop.aslinearoperator`)."""
+    if isinstance(ops, (LinearOperator, torch.Tensor, np.ndarray)) or not isinstance(ops, Sequence) or len(ops) == 0:
         raise TypeError(f"{who}: ops must be a non-empty list of operators")
     return [aslinearoperator(op) for op in ops]
 

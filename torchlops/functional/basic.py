@@ -205,7 +205,8 @@ def causal_integration_adjoint(
     a = axis + 1
     half, trap = _kinds(kind)
     if removefirst:
-        y = torch.cat((torch.zeros_like(y.narrow(a, 0, 1)), y), a)
+        # (a zero first sample; from the shape, as the data axis may be empty)
+        y = torch.cat((y.new_zeros((*y.shape[:a], 1, *y.shape[a + 1 :])), y), a)
     x = torch.flip(torch.cumsum(torch.flip(y, (a,)), a), (a,))
     if half:
         x = x - y / 2
