@@ -240,6 +240,21 @@ def test_cgls_laplacian_fused_matches_plain_torch(device) -> None:
 NORM = pytest.mark.skipif(not (_ops._NORM_CPU or _ops._NORM_CUDA), reason="the stencil-and-norm op is not built")
 
 
+@pytest.fixture
+def norm_calls(monkeypatch) -> list[bool]:
+    """The calls of _ops.band_with_norm, in order: whether each took the op (not None)."""
+    calls: list[bool] = []
+    real = _ops.band_with_norm
+
+    def counted(*a):
+        out = real(*a)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_ops, "band_with_norm", counted)
+    return calls
+
+
 @NORM
 @pytest.mark.parametrize("device", DEVS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -265,20 +280,11 @@ def test_stencil_norm_op(device, dtype) -> None:
 
 
 @NORM
-def test_flat_norm_of_operators(monkeypatch) -> None:
+def test_flat_norm_of_operators(monkeypatch, norm_calls) -> None:
     """_flat_norm: the stencil operators take the op where band_with_norm allows it (ext
     engine, rows needing no promotion, nothing needing a graph, the op built,
     TORCHLOPS_FUSED_NORMS not 0); other operators, and those cases, give the output and then
     its norm; both the same values."""
-    calls = []
-    real = _ops.band_with_norm
-
-    def counted(*a):
-        out = real(*a)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_ops, "band_with_norm", counted)
     f64 = torch.float64
     x = torch.randn(3, 40, dtype=f64)
     ops = [tl.FirstDerivative((5, 8), axis=1, edge=True, dtype=f64), tl.SecondDerivative((5, 8), axis=0, sampling=0.3),
@@ -286,16 +292,16 @@ def test_flat_norm_of_operators(monkeypatch) -> None:
            tl.Laplacian((5, 8), engine="torch", dtype=f64)]
     for k, Op in enumerate(ops):
         for adjoint in (False, True):
-            calls.clear()
+            norm_calls.clear()
             y, n = Op._flat_norm(x, adjoint)  # (SecondDerivative is float32: float64 rows need no cast)
-            assert calls == ([True] if k < 3 else [] if k == 3 else [False])
+            assert norm_calls == ([True] if k < 3 else [] if k == 3 else [False])
             want = Op._flat(x, adjoint)
             torch.testing.assert_close(y, want, rtol=1e-14, atol=1e-14)
             torch.testing.assert_close(n, torch.linalg.vector_norm(want, dim=-1), rtol=1e-14, atol=0)
     L = ops[2]
-    calls.clear()
+    norm_calls.clear()
     y, n = L._flat_norm(x.float(), False)  # (float32 rows, a float64 operator: promoted, no op)
-    assert calls == [] and y.dtype == n.dtype == f64
+    assert norm_calls == [] and y.dtype == n.dtype == f64
     assert L._apply_norm(x.reshape(3, 5, 8).requires_grad_(), False) is None
     with torch.no_grad():
         assert L._apply_norm(x.reshape(3, 5, 8).requires_grad_(), False) is not None
@@ -306,25 +312,16 @@ def test_flat_norm_of_operators(monkeypatch) -> None:
 @NORM
 @pytest.mark.parametrize("device", DEVS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128], ids=str)
-def test_cgls_with_stencil_norms_equals_without(monkeypatch, device, dtype) -> None:
+def test_cgls_with_stencil_norms_equals_without(monkeypatch, norm_calls, device, dtype) -> None:
     """A fused CGLS step on a stencil operator takes A^H s and A c with their norms from one op
     call each; the solve equals the one with the norms computed apart."""
-    calls = []
-    real = _ops.band_with_norm
-
-    def counted(*a):
-        out = real(*a)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_ops, "band_with_norm", counted)
     L = tl.Laplacian((20, 12), weights=(1.0, 0.5), edge=True, dtype=dtype).to(device)
     y = (L @ _rand((3, 20, 12), dtype, device, 4)).contiguous()
     fused = tl.cgls(L, y, niter=7, tol=0)
-    assert calls == [True] * 14
+    assert norm_calls == [True] * 14
     monkeypatch.setattr(_ops, "FUSED_NORMS", False)
     plain = tl.cgls(L, y, niter=7, tol=0)
-    assert calls == [True] * 14 + [False] * 14
+    assert norm_calls == [True] * 14 + [False] * 14
     rtol = 1e-4 if dtype == torch.float32 else 1e-10
     for a, b in ((fused.x, plain.x), (fused.cost, plain.cost), (fused.r1norm, plain.r1norm)):
         torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(b.abs().max()))

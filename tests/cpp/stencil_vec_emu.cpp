@@ -71,6 +71,40 @@ void with_nt(int nt, F&& f) {
   f(std::integral_constant<int, 0>{});
 }
 
+// The plan of one emulated call: the stencil, its terms over x (B, *dims), the tap table and the
+// dividers, as the CUDA entry points make them; ok is false when the vector path does not take
+// the case. The two buffers become the only memory the accesses may touch.
+struct Plan {
+  Stencil<float> s;
+  Terms<float, int32_t> T;
+  VecTaps vt;
+  Divs D;
+  int64_t N;
+  bool ok;
+};
+
+Plan plan(const float* in, int64_t in_numel, float* out, int64_t out_numel, int ndim, const int64_t* dims,
+          int nterms, const int64_t* axes, const double* scales, const double* spec) {
+  Plan p{};
+  p.s = parse(spec);
+  p.T.nterms = nterms;
+  p.N = 1;
+  for (int d = 0; d < ndim; ++d) p.N *= dims[d];
+  for (int t = 0; t < nterms; ++t) {
+    int64_t stride = 1;
+    for (int d = int(axes[t]) + 1; d < ndim; ++d) stride *= dims[d];
+    p.T.n[t] = int32_t(dims[axes[t]]);
+    p.T.stride[t] = int32_t(stride);
+    p.T.scale[t] = float(scales[t]);
+  }
+  p.ok = make_vec_taps(p.s, p.T, dims[ndim - 1], in, out, p.vt);
+  if (p.ok) p.D = make_divs(p.T, p.N);
+  g_buf[0] = Buffer{reinterpret_cast<const char*>(in), reinterpret_cast<const char*>(in + in_numel)};
+  g_buf[1] = Buffer{reinterpret_cast<const char*>(out), reinterpret_cast<const char*>(out + out_numel)};
+  g_error = 0;
+  return p;
+}
+
 }  // namespace
 
 // mode: a VecOp (0: stencil forward, 1: stencil adjoint, 2: stencil_split, 3: stencil_merge).
@@ -79,25 +113,13 @@ void with_nt(int nt, F&& f) {
 extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float* out, int64_t out_numel, int64_t B,
                               int ndim, const int64_t* dims, int nterms, const int64_t* axes, const double* scales,
                               const double* spec) {
-  const Stencil<float> s = parse(spec);
-  Terms<float, int32_t> T{};
-  T.nterms = nterms;
-  int64_t N = 1;
-  for (int d = 0; d < ndim; ++d) N *= dims[d];
-  for (int t = 0; t < nterms; ++t) {
-    int64_t stride = 1;
-    for (int d = int(axes[t]) + 1; d < ndim; ++d) stride *= dims[d];
-    T.n[t] = int32_t(dims[axes[t]]);
-    T.stride[t] = int32_t(stride);
-    T.scale[t] = float(scales[t]);
-  }
-  VecTaps vt;
-  if (!make_vec_taps(s, T, dims[ndim - 1], in, out, vt)) return -1;
-  const Divs D = make_divs(T, N);
-  g_buf[0] = Buffer{reinterpret_cast<const char*>(in), reinterpret_cast<const char*>(in + in_numel)};
-  g_buf[1] = Buffer{reinterpret_cast<const char*>(out), reinterpret_cast<const char*>(out + out_numel)};
-  g_error = 0;
-  const int32_t groups = int32_t(B * N / kVec), n32 = int32_t(N);
+  const Plan p = plan(in, in_numel, out, out_numel, ndim, dims, nterms, axes, scales, spec);
+  if (!p.ok) return -1;
+  const Stencil<float>& s = p.s;
+  const Terms<float, int32_t>& T = p.T;
+  const VecTaps& vt = p.vt;
+  const Divs& D = p.D;
+  const int32_t groups = int32_t(B * p.N / kVec), n32 = int32_t(p.N);
   with_nt(nterms, [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
     auto each = [&](auto op) {
@@ -128,25 +150,13 @@ extern "C" void tl_emu_fastdiv(int64_t d, const uint32_t* v, uint32_t* q, int64_
 extern "C" int tl_emu_stencil_norm(int mode, const float* in, int64_t numel, float* out, int64_t B, int ndim,
                                    const int64_t* dims, int nterms, const int64_t* axes, const double* scales,
                                    const double* spec, double* norms) {
-  const Stencil<float> s = parse(spec);
-  Terms<float, int32_t> T{};
-  T.nterms = nterms;
-  int64_t N = 1;
-  for (int d = 0; d < ndim; ++d) N *= dims[d];
-  for (int t = 0; t < nterms; ++t) {
-    int64_t stride = 1;
-    for (int d = int(axes[t]) + 1; d < ndim; ++d) stride *= dims[d];
-    T.n[t] = int32_t(dims[axes[t]]);
-    T.stride[t] = int32_t(stride);
-    T.scale[t] = float(scales[t]);
-  }
-  VecTaps vt;
-  if (!make_vec_taps(s, T, dims[ndim - 1], in, out, vt)) return -1;
-  const Divs D = make_divs(T, N);
-  g_buf[0] = Buffer{reinterpret_cast<const char*>(in), reinterpret_cast<const char*>(in + numel)};
-  g_buf[1] = Buffer{reinterpret_cast<const char*>(out), reinterpret_cast<const char*>(out + numel)};
-  g_error = 0;
-  const int32_t Q = int32_t(N / kVec), n32 = int32_t(N);
+  const Plan p = plan(in, numel, out, numel, ndim, dims, nterms, axes, scales, spec);
+  if (!p.ok) return -1;
+  const Stencil<float>& s = p.s;
+  const Terms<float, int32_t>& T = p.T;
+  const VecTaps& vt = p.vt;
+  const Divs& D = p.D;
+  const int32_t Q = int32_t(p.N / kVec), n32 = int32_t(p.N);
   const int32_t G = vec_norm_slices(B, Q), lanes = G * kVecNormThreads;
   with_nt(nterms, [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
