@@ -115,15 +115,11 @@ extern "C" int tl_emu_stencil(int mode, const float* in, int64_t in_numel, float
                               const double* spec) {
   const Plan p = plan(in, in_numel, out, out_numel, ndim, dims, nterms, axes, scales, spec);
   if (!p.ok) return -1;
-  const Stencil<float>& s = p.s;
-  const Terms<float, int32_t>& T = p.T;
-  const VecTaps& vt = p.vt;
-  const Divs& D = p.D;
   const int32_t groups = int32_t(B * p.N / kVec), n32 = int32_t(p.N);
   with_nt(nterms, [&](auto tag) {
     constexpr int NT = decltype(tag)::value;
     auto each = [&](auto op) {
-      for (int32_t g = 0; g < groups; ++g) vec_group<decltype(op)::value, NT>(g, in, out, n32, s, T, D, vt);
+      for (int32_t g = 0; g < groups; ++g) vec_group<decltype(op)::value, NT>(g, in, out, n32, p.s, p.T, p.D, p.vt);
     };
     if (mode == kVecForward)
       each(std::integral_constant<int, kVecForward>{});
@@ -152,10 +148,6 @@ extern "C" int tl_emu_stencil_norm(int mode, const float* in, int64_t numel, flo
                                    const double* spec, double* norms) {
   const Plan p = plan(in, numel, out, numel, ndim, dims, nterms, axes, scales, spec);
   if (!p.ok) return -1;
-  const Stencil<float>& s = p.s;
-  const Terms<float, int32_t>& T = p.T;
-  const VecTaps& vt = p.vt;
-  const Divs& D = p.D;
   const int32_t Q = int32_t(p.N / kVec), n32 = int32_t(p.N);
   const int32_t G = vec_norm_slices(B, Q), lanes = G * kVecNormThreads;
   with_nt(nterms, [&](auto tag) {
@@ -167,7 +159,7 @@ extern "C" int tl_emu_stencil_norm(int mode, const float* in, int64_t numel, flo
         for (int32_t slice = 0; slice < G; ++slice) {
           double part = 0.0;
           for (int32_t t = 0; t < kVecNormThreads; ++t)
-            part += vec_row_part<Op, NT>(b, slice * kVecNormThreads + t, lanes, Q, in, out, n32, s, T, D, vt);
+            part += vec_row_part<Op, NT>(b, slice * kVecNormThreads + t, lanes, Q, in, out, n32, p.s, p.T, p.D, p.vt);
           row += part;
         }
         norms[b] = std::sqrt(row);
