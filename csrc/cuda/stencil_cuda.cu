@@ -287,15 +287,30 @@ bool vec_enabled() {
 }
 
 // Launch op Op of the vector path from in to out (x: the model, (B, *dims)) when it takes the
-// case (float32, 32-bit indices, the conditions of make_vec_taps); false when it does not.
+// case (float32, 32-bit indices, the conditions of make_vec_taps); false when it does not. With
+// `norm` (forward / adjoint only), the norm kernel instead: out and each sample's 2-norm in *norm.
 template <int Op, int NT, typename scalar_t, typename real_t, typename index_t>
 bool try_vec(const at::Tensor& x, const at::Tensor& in, const at::Tensor& out, int64_t N, const Stencil<real_t>& s,
-             const Terms<real_t, index_t>& T, const Divs& D, cudaStream_t stream) {
+             const Terms<real_t, index_t>& T, const Divs& D, cudaStream_t stream, at::Tensor* norm = nullptr) {
   if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
     VecTaps vt;
     if (!vec_enabled() || !make_vec_taps(s, T, x.size(-1), in.const_data_ptr(), out.const_data_ptr(), vt))
       return false;
     const int64_t total = x.numel();
+    if constexpr (Op == kVecForward || Op == kVecAdjoint) {
+      if (norm != nullptr) {
+        const int64_t B = x.size(0), Q = N / kVec;
+        const int32_t G = vec_norm_slices(B, Q);
+        at::Tensor part = at::empty({B, G}, x.options().dtype(at::kDouble));
+        *norm = at::empty({B}, x.options());
+        stencil_vec_norm_kernel<Op, NT><<<cuda::rows_grid(B, G), kVecNormThreads, 0, stream>>>(
+            in.const_data_ptr<float>(), out.mutable_data_ptr<float>(), int32_t(B), int32_t(Q), int32_t(N), s, T, D,
+            vt, part.mutable_data_ptr<double>());
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        cuda::launch_row_norms<float>(part.const_data_ptr<double>(), norm->mutable_data_ptr<float>(), B, G, stream);
+        return true;
+      }
+    }
     stencil_vec_kernel<Op, NT><<<grid_for(total / kVec), kThreads, 0, stream>>>(
         in.const_data_ptr<float>(), out.mutable_data_ptr<float>(), int32_t(total / kVec), int32_t(N), s, T, D, vt);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -327,9 +342,12 @@ void check_input(const at::Tensor& x, int64_t lead, const char* what) {
   check_stencil_input(x, lead, what);
 }
 
-at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
-                        at::ArrayRef<double> spec, const std::optional<at::Tensor>& weights, bool adjoint) {
-  check_input(x_, 1, "stencil");
+// The stencil op; with `norm`, stencil_norm's: *norm gets each sample's 2-norm when the vector
+// path computed it with y (else it stays undefined).
+at::Tensor stencil_into(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                        at::ArrayRef<double> spec, const std::optional<at::Tensor>& weights, bool adjoint,
+                        at::Tensor* norm, const char* what) {
+  check_input(x_, 1, what);
   const c10::cuda::CUDAGuard guard(x_.device());
   const at::Tensor x = dense(x_);
   const int64_t B = x.size(0);
@@ -351,8 +369,8 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
       const Divs D = make_divs(T, N);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
-        if (wp == nullptr && (adjoint ? try_vec<kVecAdjoint, NT, scalar_t>(x, x, y, N, s, T, D, stream)
-                                      : try_vec<kVecForward, NT, scalar_t>(x, x, y, N, s, T, D, stream)))
+        if (wp == nullptr && (adjoint ? try_vec<kVecAdjoint, NT, scalar_t>(x, x, y, N, s, T, D, stream, norm)
+                                      : try_vec<kVecForward, NT, scalar_t>(x, x, y, N, s, T, D, stream, norm)))
           return;
         if (!adjoint)
           stencil_forward_kernel<scalar_t, real_t, index_t, NT><<<groups_grid(total), kThreads, 0, stream>>>(
@@ -368,43 +386,19 @@ at::Tensor stencil_cuda(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
   return y;
 }
 
-// stencil without weights and the 2-norm of each output sample. The vector path computes both in
-// one pass; elsewhere the norms are a second pass over y.
-std::tuple<at::Tensor, at::Tensor> stencil_norm_cuda(const at::Tensor& x_, at::IntArrayRef axes,
+at::Tensor stencil_cuda(const at::Tensor& x, at::IntArrayRef axes, at::ArrayRef<double> scales,
+                        at::ArrayRef<double> spec, const std::optional<at::Tensor>& weights, bool adjoint) {
+  return stencil_into(x, axes, scales, spec, weights, adjoint, nullptr, "stencil");
+}
+
+// stencil without weights and the 2-norm of each output sample: one pass on the vector path,
+// elsewhere the norms are a second pass over y
+std::tuple<at::Tensor, at::Tensor> stencil_norm_cuda(const at::Tensor& x, at::IntArrayRef axes,
                                                      at::ArrayRef<double> scales, at::ArrayRef<double> spec,
                                                      bool adjoint) {
-  check_input(x_, 1, "stencil_norm");
-  const c10::cuda::CUDAGuard guard(x_.device());
-  const at::Tensor x = dense(x_);
-  const int64_t B = x.size(0), total = x.numel();
-  if (x.scalar_type() == at::kFloat && total > 0 && vec_enabled() && small_index(total)) {
-    const int64_t N = total / B;
-    const std::vector<double> sp(spec.begin(), spec.end());
-    const auto s = unpack_stencil<float>(sp);
-    const auto T = make_terms<float, int32_t>(x, 1, axes, scales);
-    at::Tensor y = at::empty_like(x);
-    VecTaps vt;
-    if (make_vec_taps(s, T, x.size(-1), x.const_data_ptr(), y.const_data_ptr(), vt)) {
-      const Divs D = make_divs(T, N);
-      const int64_t Q = N / kVec;
-      const int32_t G = vec_norm_slices(B, Q);
-      at::Tensor part = at::empty({B, G}, x.options().dtype(at::kDouble));
-      at::Tensor norm = at::empty({B}, x.options());
-      const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-      with_nterms<int32_t>(T.nterms, [&](auto nt) {
-        constexpr int NT = decltype(nt)::value;
-        auto* kernel = adjoint ? stencil_vec_norm_kernel<kVecAdjoint, NT> : stencil_vec_norm_kernel<kVecForward, NT>;
-        kernel<<<cuda::rows_grid(B, G), kVecNormThreads, 0, stream>>>(
-            x.const_data_ptr<float>(), y.mutable_data_ptr<float>(), int32_t(B), int32_t(Q), int32_t(N), s, T, D, vt,
-            part.mutable_data_ptr<double>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-      cuda::launch_row_norms<float>(part.const_data_ptr<double>(), norm.mutable_data_ptr<float>(), B, G, stream);
-      return {y, norm};
-    }
-  }
-  at::Tensor y = stencil_cuda(x, axes, scales, spec, std::nullopt, adjoint);
-  return {y, sample_norms(y)};
+  at::Tensor norm;
+  at::Tensor y = stencil_into(x, axes, scales, spec, std::nullopt, adjoint, &norm, "stencil_norm");
+  return {y, norm.defined() ? norm : sample_norms(y)};
 }
 
 // split: y[b, t] = scale_t * S_t x[b]   ((B, *dims) -> (B, T, *dims));
