@@ -57,10 +57,28 @@ Stencil<real_t> unpack_stencil(const std::vector<double>& spec) {
   return s;
 }
 
-// Terms along the given model axes of x of shape (B, *dims) (axes count the model dims).
+// The kernels compute s on an axis of length n as the torch engine does only where its edge rows
+// lie inside the axis and outside the interior [lo, n - hi), are distinct, and their columns lie
+// inside the axis (the operators check the same before choosing the kernels: _ops.stencil_rows_ok)
+template <typename real_t>
+void check_axis_fits(const Stencil<real_t>& s, int64_t n, int64_t axis) {
+  auto wrap = [n](int64_t i) { return i < 0 ? i + n : i; };
+  for (int e = 0; e < s.nedge; ++e) {
+    const int64_t r = wrap(s.erow[e]), c = wrap(s.ecol[e]);
+    TORCH_CHECK(r >= 0 && r < n && !(r >= s.lo && r < n - s.hi) && c >= 0 && c < n,
+                "torchlops: the stencil's edge entry (", s.erow[e], ", ", s.ecol[e], ") does not fit axis ", axis,
+                " of length ", n);
+    for (int f = 0; f < e; ++f)
+      TORCH_CHECK(s.erow[f] == s.erow[e] || wrap(s.erow[f]) != r, "torchlops: the stencil's edge rows ", s.erow[f],
+                  " and ", s.erow[e], " overlap on axis ", axis, " of length ", n);
+  }
+}
+
+// Terms along the given model axes of x of shape (B, *dims) (axes count the model dims), each
+// axis long enough for the stencil s (check_axis_fits).
 template <typename real_t, typename index_t>
 Terms<real_t, index_t> make_terms(const at::Tensor& x, int64_t lead, at::IntArrayRef axes,
-                                  at::ArrayRef<double> scales) {
+                                  at::ArrayRef<double> scales, const Stencil<real_t>& s) {
   TORCH_CHECK(axes.size() == scales.size(), "torchlops: one scale per axis expected, got ", axes.size(),
               " axes and ", scales.size(), " scales");
   TORCH_CHECK(axes.size() >= 1 && axes.size() <= size_t(kMaxTerms), "torchlops: between 1 and ", kMaxTerms,
@@ -71,6 +89,7 @@ Terms<real_t, index_t> make_terms(const at::Tensor& x, int64_t lead, at::IntArra
   for (size_t t = 0; t < axes.size(); ++t) {
     const int64_t a = axes[t];
     TORCH_CHECK(a >= 0 && a < nd, "torchlops: stencil axis must lie in [0, ", nd, "), got ", a);
+    check_axis_fits(s, x.size(lead + a), a);
     int64_t stride = 1;
     for (int64_t d = lead + a + 1; d < x.dim(); ++d) stride *= x.size(d);
     T.n[t] = static_cast<index_t>(x.size(lead + a));

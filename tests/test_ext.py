@@ -788,6 +788,32 @@ def test_stencil_op_refuses_a_spec_whose_reach_is_too_small() -> None:
         torch.ops.torchlops.stencil_split(x, [0], [1.0], edge)
 
 
+def test_stencil_ops_refuse_an_axis_too_short_for_the_edge_rows() -> None:
+    """Edge rows that leave the axis, fall in the interior or land on one another (an axis too
+    short for the stencil) are an error of every stencil op, as the operators' own check
+    (`stencil_rows_ok`), not zeros or rows written twice; an empty batch is no error."""
+    st = first_stencil("centered", True, 5)
+    spec = list(_ops.stencil_spec(st))
+    ok, short = torch.randn(2, 8, 7, dtype=torch.float64), torch.randn(2, 8, 3, dtype=torch.float64)
+    assert _ops.stencil_rows_ok(st, 3) is not None and _ops.stencil_rows_ok(st, 7) is None
+    torch.ops.torchlops.stencil(ok, [0, 1], [1.0, 1.0], spec, None, False)
+    calls = [lambda: torch.ops.torchlops.stencil(short, [0, 1], [1.0, 1.0], spec, None, False),
+             lambda: torch.ops.torchlops.stencil(short, [1], [1.0], spec, None, True),
+             lambda: torch.ops.torchlops.stencil_split(short, [0, 1], [1.0, 1.0], spec),
+             lambda: torch.ops.torchlops.stencil_merge(torch.randn(2, 2, 8, 3, dtype=torch.float64), [0, 1],
+                                                       [1.0, 1.0], spec)]
+    if _ops._NORM_CPU:
+        calls.append(lambda: torch.ops.torchlops.stencil_norm(short, [1], [1.0], spec, False))
+    for call in calls:
+        with pytest.raises(RuntimeError, match="does not fit axis 1 of length 3|overlap on axis 1 of length 3"):
+            call()
+    # an edge row inside the interior of an axis (lo = hi = 0: every row is interior)
+    inner = list(_ops.stencil_spec(({0: 1.0}, 0, 0, [(1, {0: 2.0})])))
+    with pytest.raises(RuntimeError, match=r"edge entry \(1, 0\) does not fit axis 0 of length 6"):
+        torch.ops.torchlops.stencil(torch.randn(1, 6), [0], [1.0], inner, None, False)
+    assert torch.ops.torchlops.stencil(short[:0], [1], [1.0], spec, None, False).shape == (0, 8, 3)
+
+
 def test_fused_steps_fall_back_and_match_on_odd_state(monkeypatch) -> None:
     """State the fused kernels do not take (a float32 xupdate on a float64 solve, a 0-d one,
     an operator computing in another dtype than it declares) falls back to the tensor ops; a

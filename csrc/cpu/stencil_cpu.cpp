@@ -147,7 +147,7 @@ at::Tensor stencil_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef<
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_cpu", [&] {
     using real_t = real_of<scalar_t>;
     const auto s = unpack_stencil<real_t>(sp);
-    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales);
+    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales, s);
     for (int t = 0; t < T.nterms; ++t) {
       const AxisView v = axis_view(dims, B, axes[t]);
       const LineMap m{v.lines_per_sample, N};
@@ -199,7 +199,7 @@ at::Tensor stencil_split_cpu(const at::Tensor& x_, at::IntArrayRef axes, at::Arr
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(x.scalar_type(), "torchlops_stencil_split_cpu", [&] {
     using real_t = real_of<scalar_t>;
     const auto s = unpack_stencil<real_t>(sp);
-    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales);
+    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales, s);
     for (int t = 0; t < T.nterms; ++t) {
       const AxisView v = axis_view(dims, B, axes[t]);
       band_pass<scalar_t, real_t, false>(x.const_data_ptr<scalar_t>(), LineMap{v.lines_per_sample, N},
@@ -224,7 +224,7 @@ at::Tensor stencil_merge_cpu(const at::Tensor& y_, at::IntArrayRef axes, at::Arr
   AT_DISPATCH_FLOATING_AND_COMPLEX_TYPES(y.scalar_type(), "torchlops_stencil_merge_cpu", [&] {
     using real_t = real_of<scalar_t>;
     const auto s = unpack_stencil<real_t>(sp);
-    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales);
+    const auto T = make_terms<real_t, int64_t>(x, 1, axes, scales, s);
     for (int t = 0; t < T.nterms; ++t) {
       const AxisView v = axis_view(dims, B, axes[t]);
       band_pass<scalar_t, real_t, true>(y.const_data_ptr<scalar_t>() + t * N, LineMap{v.lines_per_sample, nt * N},

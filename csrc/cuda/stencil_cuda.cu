@@ -365,7 +365,7 @@ at::Tensor stencil_into(const at::Tensor& x_, at::IntArrayRef axes, at::ArrayRef
     const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
-      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
+      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales, s);
       const Divs D = make_divs(T, N);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
@@ -424,7 +424,7 @@ at::Tensor split_merge_cuda(const at::Tensor& in_, at::IntArrayRef axes, at::Arr
     const auto s = unpack_stencil<real_t>(sp);
     auto launch = [&](auto index_tag) {
       using index_t = decltype(index_tag);
-      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales);
+      const auto T = make_terms<real_t, index_t>(x, 1, axes, scales, s);
       const Divs D = make_divs(T, N);
       with_nterms<index_t>(T.nterms, [&](auto nt) {
         constexpr int NT = decltype(nt)::value;
