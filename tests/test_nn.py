@@ -294,6 +294,34 @@ def test_data_consistency_under_torch_func(implicit):
 
 
 @pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "unrolled"])
+def test_dataconsistency_backward_uses_the_forwards_operator(implicit):
+    """The backward differentiates the operator the forward used: a buffer bound by
+    functional_call for the forward (closed form lam / (d^2 + lam)), not the module's own; an
+    operator tensor changed in place between forward and backward is refused; changing niter or
+    the operator after the forward changes nothing."""
+    D = torch.float64
+    d_live, d_call = torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=D), torch.tensor([4.0, 0.1, 2.0, 1.0], dtype=D)
+    dc = DataConsistency(torchlops.Diagonal(d_live.clone()), lam=0.5, learn_lam=False, niter=10, implicit=implicit)
+    lam = dc.lam.detach()
+    z, y = torch.randn(2, 4, dtype=D, requires_grad=True), torch.randn(2, 4, dtype=D)
+    x = torch.func.functional_call(dc, {"Op.diag": d_call}, (z, y))
+    torch.testing.assert_close(x, (d_call * y + lam * z) / (d_call**2 + lam))
+    x.sum().backward()
+    torch.testing.assert_close(z.grad, (lam / (d_call**2 + lam)).expand(2, 4))
+    x = dc(z, y)
+    with torch.no_grad():
+        dc.Op.diag.mul_(10)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        x.sum().backward()
+    dc.Op.diag.copy_(d_live)
+    z.grad = None
+    x = dc(z, y)
+    dc.niter, dc.Op = 1, torchlops.Diagonal(d_call.clone())
+    x.sum().backward()
+    torch.testing.assert_close(z.grad, (lam / (d_live**2 + lam)).expand(2, 4))
+
+
+@pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "unrolled"])
 def test_dataconsistency_vmap_with_a_learnable_operator(implicit):
     """vmap(layer) backward reaches rho, the operator's tensor and z as the batched call does;
     vmap(grad(functional_call)) over an ensemble of operator tensors equals the loop."""

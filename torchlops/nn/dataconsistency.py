@@ -30,10 +30,10 @@ class _NormalSolve(nn.Module):
 
 
 def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
-    """Names and values of the operator's parameters and buffers that require grad."""
+    """Names and values of all the operator's parameters and buffers (each tensor once)."""
     names, tensors, seen = [], [], set()
     for n, t in [*Op.named_parameters(), *Op.named_buffers()]:
-        if t.requires_grad and id(t) not in seen:
+        if id(t) not in seen:
             seen.add(id(t))
             names.append(n)
             tensors.append(t)
@@ -42,38 +42,41 @@ def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
 
 class _ImplicitDC(torch.autograd.Function):
     """``x = (A^H A + lam I)^{-1} b``; backward: one more solve, gradients for ``b``, ``lam`` and
-    the operator's tensors that require grad (passed as trailing inputs)."""
+    the operator's tensors that require grad. All the operator's tensors are trailing inputs:
+    the backward solves with those of the forward (not the module's at backward time, which a
+    ``functional_call`` around the forward no longer binds), and autograd refuses them changed
+    in place since. ``cfg`` is ``(Op, niter, A^H A)`` as the forward found them."""
 
     generate_vmap_rule = True  # (forward and backward are torch code that vmap maps)
 
     @staticmethod
-    def forward(layer: DataConsistency, names: list[str], b: torch.Tensor, lam: torch.Tensor,
-                x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+    def forward(cfg: tuple[LinearOperator, int, LinearOperator], names: list[str], b: torch.Tensor,
+                lam: torch.Tensor, x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
         # the operator with the tensors given here (under vmap they are this level's, not the
         # live module's)
-        solver = _NormalSolve(layer.Op, layer.niter, layer._normal())
+        solver = _NormalSolve(*cfg)
         return torch.func.functional_call(solver, {f"Op.{k}": v for k, v in zip(names, tensors, strict=True)},
                                           (b, lam, x0.detach()))
 
     @staticmethod
     def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
-        layer, names, _, lam, _, *tensors = inputs
-        ctx.layer, ctx.names, ctx.ntens = layer, names, len(tensors)
+        cfg, names, _, lam, _, *tensors = inputs
+        ctx.cfg, ctx.names, ctx.ntens = cfg, names, len(tensors)
         ctx.save_for_backward(output, lam, *tensors)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         x, lam, *tensors = ctx.saved_tensors
         # the operator with the tensors it had in the forward (also under torch.func.functional_call)
-        Op, params = ctx.layer.Op, dict(zip(ctx.names, tensors, strict=True))
+        Op, params = ctx.cfg[0], dict(zip(ctx.names, tensors, strict=True))
         # (A^H A + lam I) mu = g
         if torch.is_grad_enabled():
             # a graph of the backward is asked for (create_graph, torch.func.grad): the solve is
             # this same Function (A^H A + lam I is self-adjoint), differentiable again through
             # its own implicit backward, in g, lam and the operator's tensors
-            mu = _ImplicitDC.apply(ctx.layer, ctx.names, g, lam, torch.zeros_like(g), *tensors)
+            mu = _ImplicitDC.apply(ctx.cfg, ctx.names, g, lam, torch.zeros_like(g), *tensors)
         else:
-            solver = _NormalSolve(Op, ctx.layer.niter, ctx.layer._normal())
+            solver = _NormalSolve(*ctx.cfg)
             mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
         glam = None
         if ctx.needs_input_grad[3]:
@@ -187,7 +190,7 @@ class DataConsistency(nn.Module):
         b = self.Op.rmatvec(yb) + lam * zb
         if self.implicit:
             names, tensors = _op_tensors(self.Op)
-            x = _ImplicitDC.apply(self, names, b, lam, zb, *tensors)
+            x = _ImplicitDC.apply((self.Op, self.niter, self._normal()), names, b, lam, zb, *tensors)
         else:
             x = cg(Op=self._normal(), y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
         return x.reshape(*batch, *self.Op.dims)

@@ -45,13 +45,47 @@ class _FirstOrderOnly(torch.autograd.Function):
         )
 
 
+def _state(mod: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer of ``mod`` by name (tied names each listed)."""
+    return {**dict(mod.named_parameters(remove_duplicate=False)), **dict(mod.named_buffers(remove_duplicate=False))}
+
+
+class _Bound(torch.nn.Module):
+    """Runs a function with the operators' tensors bound to given ones (through
+    ``torch.func.functional_call``: the binding ends with the call, whatever happens)."""
+
+    def __init__(self, mods: Sequence[torch.nn.Module]) -> None:
+        super().__init__()
+        self.m = torch.nn.ModuleList(mods)
+
+    def forward(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+
+def _bound_call(mods: Sequence[torch.nn.Module], states: Sequence[dict[str, torch.Tensor]], fn: Callable[..., Any],
+                *args: Any) -> Any:
+    """``fn(*args)`` with each operator's tensors as they were in the forward (``states``): the
+    same as a plain call unless something rebound them since (a ``functional_call`` that has
+    ended, an assignment)."""
+    if all(_state(m).keys() == st.keys() and all(t is st[k] for k, t in _state(m).items())
+           for m, st in zip(mods, states, strict=True)):
+        return fn(*args)
+    params = {f"m.{i}.{k}": t for i, st in enumerate(states) for k, t in st.items()}
+    return torch.func.functional_call(_Bound(mods), params, (fn, *args), strict=True)
+
+
 class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: dict[str, Any], *inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             x = spec["solve"]()
         ctx.spec = spec
-        ctx.save_for_backward(x)
+        # the operators' tensors as the forward saw them: the backward evaluates the residual
+        # and the adjoint solve with these (a functional_call around the forward has ended by
+        # then), and autograd's version check refuses them changed in place since
+        states = [_state(m) for m in spec["modules"]]
+        ctx.state_names = [list(st) for st in states]
+        ctx.save_for_backward(x, *(t for st in states for t in st.values()))
         return x
 
     @staticmethod
@@ -68,9 +102,15 @@ class _ImplicitSolve(torch.autograd.Function):
     @staticmethod
     def _grads(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         spec = ctx.spec
-        x = ctx.saved_tensors[0].detach()  # the output itself: cut it from this graph
+        saved = ctx.saved_tensors
+        x = saved[0].detach()  # the output itself: cut it from this graph
+        states, pos = [], 1
+        for names in ctx.state_names:
+            states.append(dict(zip(names, saved[pos:pos + len(names)], strict=True)))
+            pos += len(names)
+        mods = spec["modules"]
         with torch.no_grad():
-            lam = spec["adjoint"](g)
+            lam = _bound_call(mods, states, spec["adjoint"], g)
         inputs: Sequence[torch.Tensor] = spec["inputs"]
         aliases: Sequence[torch.Tensor] = spec["aliases"]
         # the residual reads the aliases (leaves for the data-like inputs), so the gradient never
@@ -86,7 +126,7 @@ class _ImplicitSolve(torch.autograd.Function):
         grads: dict[int, torch.Tensor | None] = {}
         if want:
             with torch.enable_grad():
-                res = spec["residual"](x)
+                res = _bound_call(mods, states, spec["residual"], x)
                 phi = (lam.conj() * res).real.sum() if res.is_complex() else (lam * res).sum()
                 out = iter(torch.autograd.grad(phi, targets, allow_unused=True, retain_graph=True))
             for i in want:
@@ -112,6 +152,7 @@ def implicit_solve(
     adjoint: Callable[[torch.Tensor], torch.Tensor],
     inputs: Sequence[torch.Tensor],
     aliases: Sequence[torch.Tensor] | None = None,
+    modules: Sequence[torch.nn.Module] = (),
 ) -> torch.Tensor:
     """Run ``solve()`` (no graph) and attach the implicit backward.
 
@@ -129,6 +170,10 @@ def implicit_solve(
         What ``residual`` reads in place of each input (same order): :func:`alias` leaves for
         data-like inputs, the tensors themselves for the operators' parameters. Defaults to
         ``inputs``.
+    modules : sequence of modules, optional
+        The operators ``residual`` and ``adjoint`` apply: the backward runs them with the
+        parameters and buffers these had in the forward (also where the forward ran inside a
+        ``torch.func.functional_call``), and raises if one was changed in place since.
     """
     inputs = list(inputs)
     spec = {
@@ -137,5 +182,6 @@ def implicit_solve(
         "adjoint": adjoint,
         "inputs": inputs,
         "aliases": list(inputs) if aliases is None else list(aliases),
+        "modules": list(modules),
     }
     return _ImplicitSolve.apply(spec, *inputs)

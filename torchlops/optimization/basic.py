@@ -13,7 +13,7 @@ PyLops' order. All are batched over the leading dims of ``y`` and differentiable
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -79,7 +79,8 @@ def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float 
 
 def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
               niter: int, tol: float | Callable, aliases: list[torch.Tensor] | None = None,
-              rhs2: Callable[[], torch.Tensor] | None = None) -> tuple[Any, Any]:
+              rhs2: Callable[[], torch.Tensor] | None = None,
+              modules: Sequence[LinearOperator] = ()) -> tuple[Any, Any]:
     """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``.
 
     ``tol`` (PyLops': a bound on the squared residual norm) applies to the forward as it is;
@@ -108,20 +109,22 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
                 t = torch.where(b2 > 0, tt * (gf.abs() ** 2).sum(-1) / torch.where(b2 > 0, b2, 1.0), 0.0)
         return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
 
-    xf = implicit_solve(solve, residual, adjoint, inputs, aliases)
+    xf = implicit_solve(solve, residual, adjoint, inputs, aliases, modules)
     return xf, held["solver"]
 
 
-def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, Any]]:
+def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, Any], list[LinearOperator]]:
     """Inputs of an implicit solve with their aliases: data-like tensors get a detached leaf
     (see :func:`~torchlops.optimization._implicit.alias`), operator tensors stand for themselves.
-    Returns ``(inputs, aliases, {id(item): alias})``."""
+    Returns ``(inputs, aliases, {id(item): alias}, the operators)``."""
     ins: list[torch.Tensor] = []
     als: list[torch.Tensor] = []
     table: dict[int, Any] = {}
+    mods: list[LinearOperator] = []
     seen: set[int] = set()
     for it in items:
         if isinstance(it, LinearOperator):
+            mods.append(it)
             for t in op_tensors(it):
                 if id(t) not in seen:
                     seen.add(id(t))
@@ -133,7 +136,7 @@ def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[
                 seen.add(id(it))
                 ins.append(it)
                 als.append(a)
-    return ins, als, table
+    return ins, als, table, mods
 
 
 def _inputs(*items: Any) -> list[torch.Tensor]:
@@ -202,7 +205,7 @@ def cg(
         return solver._last_x, solver
 
     _keep_last(solver)
-    ins, als, table = _aliased(y, damp, Op)
+    ins, als, table, mods = _aliased(y, damp, Op)
     yf_a = flatten_data(Op, table.get(id(y), y))[0]
     damp_a = table.get(id(damp), damp)
 
@@ -213,7 +216,7 @@ def cg(
         yd = flatten_data(Op, y.detach())[0]
         return (yd.abs() ** 2).sum(-1)
 
-    xf, solver = _implicit(ins, forward, residual, Op, damp, niter, tol, als, rhs2)
+    xf, solver = _implicit(ins, forward, residual, Op, damp, niter, tol, als, rhs2, mods)
     return CGResult(_with_x(solver, xf), solver.iiter, solver.cost)
 
 
@@ -241,7 +244,7 @@ def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp
         return solver._last_x, solver
 
     shifted = shift and isinstance(x0, torch.Tensor)
-    ins, als, table = _aliased(y, damp, *((x0,) if shifted else ()), Op)
+    ins, als, table, mods = _aliased(y, damp, *((x0,) if shifted else ()), Op)
     yf_a = flatten_data(Op, table.get(id(y), y))[0]
     damp_a = table.get(id(damp), damp)
     x0_a = table.get(id(x0), x0) if shifted else None
@@ -256,7 +259,7 @@ def _ls_implicit(solver: Any, Op: LinearOperator, y: torch.Tensor, x0: Any, damp
         b = Op._flat(flatten_data(Op, y.detach())[0], True)
         return (b.abs() ** 2).sum(-1)
 
-    return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als, rhs2)
+    return _implicit(ins, forward, residual, Op.H @ Op, damp**2, niter, tol, als, rhs2, mods)
 
 
 def cgls(

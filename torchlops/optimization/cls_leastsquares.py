@@ -269,14 +269,14 @@ class NormalEquationsInversion(_NoStep):
 
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
-            ins, als, table = _aliased(*items)
+            ins, als, table, mods = _aliased(*items)
             residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
                                  lambda v: self._rhs() - self._normal(v))
             def rhs2() -> torch.Tensor:
                 return (self.y_normal.detach().reshape(self.B, self.Op.shape[1]).abs() ** 2).sum(-1)
 
             xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als,
-                           None if callable(adj_tol) else rhs2)[0]
+                           None if callable(adj_tol) else rhs2, mods)[0]
         self.iiter, self.cost = solver.iiter, solver.cost
         istop = None
         if engine != "pylops":  # scipy's info: 0 when it stopped before maxiter, else maxiter
@@ -370,7 +370,7 @@ class RegularizedInversion(_NoStep):
             items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None),
                      *((damp,) if isinstance(damp, torch.Tensor) else ()), *((x,) if shifted else ()),
                      self.Op, self.Weight, *self.Regs]
-            ins, als, table = _aliased(*items)
+            ins, als, table, mods = _aliased(*items)
             d2 = damp * damp
             if isinstance(d2, torch.Tensor):
                 d2 = d2.detach()
@@ -388,7 +388,7 @@ class RegularizedInversion(_NoStep):
             residual = _swapping(self, table, ("y", "epsRs", "dataregs"), normal_residual)
             niter = (_scipy_lsqr_kwargs(self.RegOp, kwargs_solver)["niter"] if engine != "pylops"
                      else kwargs_solver.get("niter", 10))
-            xf = _implicit(ins, forward, residual, self.RegOp.H @ self.RegOp, d2, niter, 0.0, als)[0]
+            xf = _implicit(ins, forward, residual, self.RegOp.H @ self.RegOp, d2, niter, 0.0, als, modules=mods)[0]
             rest = list(held["res"][1:])
         self.iiter = rest[1]
         return (_out(self.Op, self.y, xf), *_stats(self.Op, self.y, rest))
