@@ -293,6 +293,43 @@ def test_data_consistency_under_torch_func(implicit):
         torch.testing.assert_close(torch.compile(dc, fullgraph=True, backend="eager")(z, y).detach(), ref)
 
 
+def test_zero_operator_norm_and_default_steps():
+    """A zero operator (a learnable filter starting at zero) has norm 0, not NaN, and the
+    layers that derive their step from the norm say so instead of holding NaN steps."""
+    A = Convolve1D(16, nn.Parameter(torch.zeros(5)), offset=2)
+    assert operator_norm(A) == 0.0 and operator_norm(torchlops.Zero(4)) == 0.0
+    for make in (lambda: UnrolledISTA(A, n_iter=3), lambda: UnrolledProximalGradient(A, 3, prox=nn.Identity())):
+        with pytest.raises(ValueError, match="norm is 0.0.*pass step="):
+            make()
+    net = UnrolledISTA(A, n_iter=3, step=0.5)
+    assert torch.isfinite(net.steps).all() and net(torch.randn(2, 16)).shape == (2, 16)
+
+
+def test_layers_on_real_models_of_a_complex_operator():
+    """FFT(real=True) with a complex dtype: real models, its adjoint answers real vectors. The
+    layers give real models (as from a real x0), the default step follows from its norm (1),
+    and DataConsistency's result solves its normal equations."""
+    D = torch.float64
+    F = torchlops.FFT(16, real=True, dtype=torch.complex128)
+    g = torch.Generator().manual_seed(0)
+    y = F @ torch.randn(3, 16, dtype=D, generator=g)
+    assert abs(operator_norm(F) - 1.0) < 1e-8
+    net = UnrolledISTA(F, 3, step=0.5, threshold=0.01).double()
+    x = net(y)
+    assert x.dtype == D
+    torch.testing.assert_close(x, net(y, x0=torch.zeros(16, dtype=D)))
+    assert UnrolledISTA(F, 2).double()(y).dtype == D
+    pg = UnrolledProximalGradient(F, 2, prox=ConvDenoiser(1, hidden=4).double(), step=0.5)
+    torch.testing.assert_close(pg(y), pg(y, x0=torch.zeros(16, dtype=D)))
+    z = torch.randn(3, 16, dtype=D, generator=g)
+    for implicit in (True, False):
+        dc = DataConsistency(F, lam=0.5, niter=30, implicit=implicit).double()
+        x = dc(z, y)
+        assert x.dtype == D
+        # F^H (F x - y) + lam (x - z) = 0
+        torch.testing.assert_close(F.H @ (F @ x - y) + dc.lam * (x - z), torch.zeros_like(x), atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "unrolled"])
 def test_dataconsistency_backward_uses_the_forwards_operator(implicit):
     """The backward differentiates the operator the forward used: a buffer bound by

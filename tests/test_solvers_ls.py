@@ -679,6 +679,25 @@ def test_power_iteration_start_dtype_narrower_than_operator():
     assert e.dtype == torch.float64 and abs(float(e) - 9.0) < 1e-6
 
 
+def test_power_iteration_zero_operator_and_real_models_of_a_complex_operator():
+    """An operator mapping the iterate to zero gives the estimate 0, not NaN (PyLops divides 0
+    by 0), with no host read at tol=0; FFT(real=True) with a complex dtype (real models, its
+    adjoint answers real vectors) gives PyLops' estimate instead of a dtype error."""
+    import pylops as pl
+
+    from torchlops import FFT, Zero
+    from torchlops.optimization import power_iteration
+
+    for Op in (Zero(5, dtype=torch.float64), Diagonal(torch.zeros(4, dtype=torch.complex128))):
+        e, b, it = power_iteration(Op, 6, 0.0)
+        assert float(abs(e)) == 0.0 and it == 6 and torch.isfinite(torch.view_as_real(b.to(torch.complex128))).all()
+    F = FFT(9, real=True, dtype=torch.complex128)
+    e = power_iteration(F.H @ F, 30, 0.0, generator=torch.Generator().manual_seed(0))[0]
+    Fp = pl.signalprocessing.FFT(9, real=True, dtype=np.complex128)
+    ep = pl.optimization.eigs.power_iteration(Fp.H @ Fp, 30, 0.0)[0]
+    assert abs(float(e.real) - float(np.real(ep))) < 1e-10 and abs(float(e.real) - 1.0) < 1e-10
+
+
 @pytest.mark.parametrize("which", ["cgls", "cg", "normal-pylops"])
 def test_implicit_gradient_of_a_small_loss(which):
     """The backward's CG bound is relative to its right-hand side as the forward's is to its

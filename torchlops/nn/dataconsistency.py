@@ -126,7 +126,11 @@ class DataConsistency(nn.Module):
         memory independent of ``niter``) instead of through the CG iterations; differentiable
         again (a backward asked to build a graph solves through the layer once more). Both paths run
         under ``torch.func`` transforms (``vmap``, ``grad``, ``functional_call``);
-        ``torch.compile(fullgraph=True)`` needs ``implicit=False``.
+        ``torch.compile(fullgraph=True)`` needs ``implicit=False``. The CG iterations are not
+        differentiable where a sample's starting residual is exactly zero (``z`` already solves
+        the system, e.g. ``y = 0`` and ``z = 0``: the step length is 0/0): there
+        ``implicit=False`` gives the gradient of ``x = z``, ``implicit=True`` that of the
+        solution.
 
     Notes
     -----
@@ -193,6 +197,10 @@ class DataConsistency(nn.Module):
             x = _ImplicitDC.apply((self.Op, self.niter, self._normal()), names, b, lam, zb, *tensors)
         else:
             x = cg(Op=self._normal(), y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
+        if x.is_complex() and not b.is_complex():
+            # (an operator of real models with a complex dtype, e.g. FFT(real=True): CG worked in
+            # the operator's dtype on real vectors; the imaginary part is zero)
+            x = x.real
         return x.reshape(*batch, *self.Op.dims)
 
     def _apply(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202

@@ -38,10 +38,13 @@ def _log_param(value: float, n: int, learn: bool, module: nn.Module, name: str) 
         module.register_buffer(name, t)
 
 
-def _zeros(Op: LinearOperator, yb: torch.Tensor) -> torch.Tensor:
-    """Zero model ``(B, *dims)`` in the dtype of the result of ``Op.H @ yb``."""
-    dt = torch.promote_types(Op.dtype, yb.dtype)
-    return torch.zeros(yb.shape[0], *Op.dims, dtype=dt, device=yb.device)
+def _default_step(Op: LinearOperator, norm_niter: int) -> float:
+    """``0.99 / ||A||^2`` (power iteration), or an error for an operator of norm 0."""
+    norm = operator_norm(Op, niter=norm_niter)
+    if not norm > 0:
+        raise ValueError(f"the operator's norm is {norm} (a zero operator, or a filter that is all zeros): "
+                         "no step size follows from it; pass step=")
+    return 0.99 / norm**2
 
 
 def _start(x0: torch.Tensor, dims: tuple[int, ...], batch: tuple[int, ...]) -> torch.Tensor:
@@ -58,9 +61,14 @@ def _start(x0: torch.Tensor, dims: tuple[int, ...], batch: tuple[int, ...]) -> t
     return xb
 
 
-def _gradient(Op: LinearOperator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathbf{A}^H(\\mathbf{A}\\mathbf{x} - \\mathbf{y})` (one forward and one adjoint pass)."""
-    return Op.rmatvec(Op(x) - y)
+def _descent(Op: LinearOperator, x: torch.Tensor | None, y: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """:math:`\\mathbf{x} - \\alpha\\mathbf{A}^H(\\mathbf{A}\\mathbf{x} - \\mathbf{y})` (one forward
+    and one adjoint pass); from a zero start (``x`` None) :math:`\\alpha\\mathbf{A}^H\\mathbf{y}`:
+    one adjoint pass, in the dtype the adjoint gives (real for an operator of real models
+    with a complex dtype, such as ``FFT(real=True)``)."""
+    if x is None:
+        return step * Op.rmatvec(y)
+    return x - step * Op.rmatvec(Op(x) - y)
 
 
 class UnrolledISTA(nn.Module):
@@ -129,7 +137,7 @@ class UnrolledISTA(nn.Module):
         self.shared = bool(shared)
         step = _positive(step, "step")
         if step is None:
-            step = 0.99 / max(operator_norm(Op, niter=norm_niter), 1e-30) ** 2
+            step = _default_step(Op, norm_niter)
         threshold = _positive(threshold, "threshold")
         threshold = 0.1 * step if threshold is None else threshold
         n = 1 if self.shared else self.n_iter
@@ -150,13 +158,10 @@ class UnrolledISTA(nn.Module):
         """Estimate ``x`` ``(*batch, *dims)`` from data ``y`` ``(*batch, *dimsd)``."""
         batch, yb = split_batch(y, self.Op.dimsd, "y")
         steps, thresholds = self.steps, self.thresholds
-        if x0 is None:
-            x = _zeros(self.Op, yb)
-        else:
-            x = _start(x0, self.Op.dims, batch)
+        x = None if x0 is None else _start(x0, self.Op.dims, batch)
         for k in range(self.n_iter):
-            # x_{k+1} = S_{tau_k}(x_k - alpha_k A^H (A x_k - y))
-            x = soft_threshold(x - steps[k] * _gradient(self.Op, x, yb), thresholds[k])
+            # x_{k+1} = S_{tau_k}(x_k - alpha_k A^H (A x_k - y)), from x_0 = 0 unless given
+            x = soft_threshold(_descent(self.Op, x, yb, steps[k]), thresholds[k])
         return x.reshape(*batch, *self.Op.dims)
 
 
@@ -235,7 +240,7 @@ class UnrolledProximalGradient(nn.Module):
         self.prox = nn.ModuleList(mods)
         step = _positive(step, "step")
         if step is None:
-            step = 0.99 / max(operator_norm(Op, niter=norm_niter), 1e-30) ** 2
+            step = _default_step(Op, norm_niter)
         _log_param(step, self.n_iter, learn_step, self, "log_step")
 
     @property
@@ -247,12 +252,9 @@ class UnrolledProximalGradient(nn.Module):
         """Estimate ``x`` ``(*batch, *dims)`` from data ``y`` ``(*batch, *dimsd)``."""
         batch, yb = split_batch(y, self.Op.dimsd, "y")
         steps = self.steps
-        if x0 is None:
-            x = _zeros(self.Op, yb)
-        else:
-            x = _start(x0, self.Op.dims, batch)
+        x = None if x0 is None else _start(x0, self.Op.dims, batch)
         for k in range(self.n_iter):
             prox = self.prox[k if len(self.prox) > 1 else 0]
-            # x_{k+1} = P_k(x_k - alpha_k A^H (A x_k - y))
-            x = prox(x - steps[k] * _gradient(self.Op, x, yb))
+            # x_{k+1} = P_k(x_k - alpha_k A^H (A x_k - y)), from x_0 = 0 unless given
+            x = prox(_descent(self.Op, x, yb, steps[k]))
         return x.reshape(*batch, *self.Op.dims)

@@ -34,6 +34,7 @@ def power_iteration(
     The Rayleigh quotient is evaluated every iteration; the loop stops early when its relative
     change falls below ``tol`` (``rtol`` is an alias; a host read per iteration; ``tol=0``
     runs exactly ``niter`` iterations without one). ``generator`` seeds the start vector.
+    Where the operator maps the iterate to zero the estimate is 0 (PyLops gives NaN there).
     """
     if rtol is not None:
         tol = rtol
@@ -51,8 +52,14 @@ def power_iteration(
     for _ in range(niter):
         it += 1
         bk = Op._flat(b[None], False)[0]
-        maxeig = torch.vdot(b, bk)
-        b = bk / torch.linalg.vector_norm(bk)
+        # (an operator of real models with a complex dtype, e.g. FFT(real=True).H @ FFT(real=True),
+        # answers a real vector: the product in the common dtype, the iteration goes on real)
+        dt2 = torch.promote_types(b.dtype, bk.dtype)
+        maxeig = torch.vdot(b.to(dt2), bk.to(dt2))
+        # (A b = 0: the eigenvalue estimate is 0 and b stays, where PyLops divides 0 by 0)
+        nb = torch.linalg.vector_norm(bk)
+        keep = b if b.dtype == bk.dtype else (b.real if not bk.is_complex() else b.to(bk.dtype))
+        b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), keep)
         if tol > 0 and bool(torch.abs(maxeig - maxeig_old) < tol * torch.abs(maxeig_old)):
             break
         maxeig_old = maxeig
