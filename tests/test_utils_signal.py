@@ -157,13 +157,17 @@ def _events_cases():
         ("hyperbolic2d", (x, t, (0.02, 0.1), (1500.0, 2500.0), (1.0, -0.5), wav)),
         ("hyperbolic2d-one", (x, t, 0.1, 1500.0, 1.0, wav)),
         ("linear3d", (x, y, t, 1500.0, (0.02, 0.1), (10.0, -20.0), (30.0, 60.0), (1.0, -0.5), wav)),
+        # one velocity per trace (PyLops broadcasts v against x)
+        ("linear2d-vx", (x, t, np.linspace(1200.0, 2500.0, x.size), (0.02, 0.1), (20.0, -30.0), (1.0, -0.5), wav)),
+        ("linear3d-vx", (x, y, t, np.linspace(1200.0, 2500.0, x.size), (0.02, 0.1), (10.0, -20.0), (30.0, 60.0),
+                         (1.0, -0.5), wav)),
         ("parabolic3d", (x, y, t, (0.05, 0.1), (1e-4, 0.0), (0.0, 2e-4), (1e-5, -2e-6), (0.0, 1e-6), (1.0, -0.5),
                          wav)),
         ("hyperbolic3d", (x, y, t, (0.02, 0.1), (1500.0, 2500.0), (1800.0, 2000.0), (1.0, -0.5), wav)),
     ]
 
 
-@pytest.mark.parametrize("case", range(8), ids=[c[0] for c in _events_cases()])
+@pytest.mark.parametrize("case", range(10), ids=[c[0] for c in _events_cases()])
 @pytest.mark.parametrize("torch_inputs", [False, True], ids=["numpy", "torch"])
 def test_seismic_events_parity(case: int, torch_inputs: bool) -> None:
     name, args = _events_cases()[case]
@@ -182,6 +186,11 @@ def test_seismic_events_bad_parameters() -> None:
     t, x, _, wav = _axes()
     with pytest.raises(ValueError, match=r"theta must have one value per event \(2\), got 3"):
         se.linear2d(x, t, 1500.0, (0.1, 0.2), (0.0, 1.0, 2.0), (1.0, 1.0), wav)
+    # (a velocity per event is not PyLops' meaning of an array v, nor another length)
+    for fn, args in (("linear2d", (x, t)), ("linear3d", (x, x[:3], t))):
+        extra = ((10.0, 20.0),) if fn == "linear3d" else ()
+        with pytest.raises(ValueError, match=rf"v must be one velocity or one per trace \(nx = {x.size}\), got 2"):
+            getattr(se, fn)(*args, np.array([1500.0, 2000.0]), (0.1, 0.2), (0.0, 1.0), *extra, (1.0, 1.0), wav)
 
 
 def test_convmtx_numpy_ints_and_klauder_length():

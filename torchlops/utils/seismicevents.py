@@ -113,6 +113,15 @@ def _spikes(tev: torch.Tensor, amp: torch.Tensor, t: torch.Tensor, wav: torch.Te
     return d[..., : nt - wc], dwav
 
 
+def _velocity(v: ArrayLike, nx: int) -> torch.Tensor:
+    """``v`` as ``(1,)`` (one velocity) or ``(nx,)`` (one per trace, as PyLops broadcasts it
+    against ``x``)."""
+    vt = _t(v).reshape(-1)
+    if vt.numel() not in (1, nx):
+        raise ValueError(f"v must be one velocity or one per trace (nx = {nx}), got {vt.numel()} values")
+    return vt
+
+
 def linear2d(
     x: ArrayLike, t: ArrayLike, v: ArrayLike, t0: ArrayLike, theta: ArrayLike, amp: ArrayLike, wav: ArrayLike
 ) -> Events:
@@ -122,8 +131,8 @@ def linear2d(
     ----------
     x, t : :obj:`torch.Tensor` or :obj:`numpy.ndarray`
         Space and time axes.
-    v : :obj:`float`
-        Propagation velocity.
+    v : :obj:`float` or :obj:`torch.Tensor`
+        Propagation velocity: one, or one per trace (``nx`` values), as PyLops.
     t0, theta, amp : :obj:`float` or :obj:`tuple`
         Intercept times, angles (degrees) and amplitudes of the events.
     wav : :obj:`torch.Tensor` or :obj:`numpy.ndarray`
@@ -146,8 +155,8 @@ def linear2d(
     """
     x, t, wav = _t(x), _t(t), _t(wav)
     t0, theta, amp = _events(None, t0=t0, theta=theta, amp=amp)
-    px = torch.sin(torch.deg2rad(theta)) / _t(v).reshape(-1)
-    return _spikes(t0[:, None] + px[:, None] * x, amp, t, wav)
+    px = torch.sin(torch.deg2rad(theta))[:, None] / _velocity(v, x.numel())
+    return _spikes(t0[:, None] + px * x, amp, t, wav)
 
 
 def parabolic2d(
@@ -225,9 +234,10 @@ def linear3d(
     """
     x, y, t, wav = _t(x), _t(y), _t(t), _t(wav)
     t0, theta, phi, amp = _events(None, t0=t0, theta=theta, phi=phi, amp=amp)
-    th, ph, v = torch.deg2rad(theta), torch.deg2rad(phi), _t(v).reshape(-1)
-    px = (torch.sin(th) * torch.cos(ph) / v)[:, None, None]
-    py = (torch.sin(th) * torch.sin(ph) / v)[:, None, None]
+    th, ph, v = torch.deg2rad(theta), torch.deg2rad(phi), _velocity(v, x.numel())
+    # (nevents, 1, nx or 1): a velocity per trace varies along x
+    px = (torch.sin(th) * torch.cos(ph))[:, None, None] / v
+    py = (torch.sin(th) * torch.sin(ph))[:, None, None] / v
     return _spikes(t0[:, None, None] + px * x + py * y[:, None], amp, t, wav)
 
 
