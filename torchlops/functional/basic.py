@@ -32,8 +32,13 @@ __all__ = [
 ]
 
 
-def _cast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return t if t.dtype == like.dtype else t.to(like.dtype)
+def promoted(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors in their common dtype (``torch.promote_types``): an operator tensor of
+    another dtype than the input neither loses its imaginary part nor its precision."""
+    dt = ts[0].dtype
+    for t in ts[1:]:
+        dt = torch.promote_types(dt, t.dtype)
+    return tuple(t if t.dtype == dt else t.to(dt) for t in ts)
 
 
 # y[b, i] = d[i] x[b, i]   (d broadcast over the model dims)
@@ -53,10 +58,11 @@ def matrixmult(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """``y = A x`` for ``x`` of shape ``(B, N)`` or ``(B, N, *other)``; ``A`` dense or sparse."""
     B = x.shape[0]
     if A.is_sparse or A.is_sparse_csr:
+        x, A = promoted(x, A)
         xm = x.reshape(B, A.shape[1], -1).transpose(0, 1).reshape(A.shape[1], -1)
-        y = torch.sparse.mm(_cast(A, x), xm)
+        y = torch.sparse.mm(A, xm)
         return y.reshape(A.shape[0], B, -1).transpose(0, 1).reshape(B, A.shape[0], *x.shape[2:])
-    A = _cast(A, x)
+    x, A = promoted(x, A)
     if x.dim() == 2:
         return x @ A.transpose(0, 1)
     return (A @ x.reshape(B, A.shape[1], -1)).reshape(B, A.shape[0], *x.shape[2:])
@@ -67,10 +73,11 @@ def matrixmult_adjoint(y: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     """``x = A^H y`` (computed as ``conj(A^T conj(y))`` for sparse ``A``)."""
     B = y.shape[0]
     if A.is_sparse or A.is_sparse_csr:
+        y, A = promoted(y, A)
         ym = y.reshape(B, A.shape[0], -1).transpose(0, 1).reshape(A.shape[0], -1)
-        x = torch.sparse.mm(_cast(A, y).transpose(0, 1), ym.conj()).conj()
+        x = torch.sparse.mm(A.transpose(0, 1), ym.conj()).conj()
         return x.reshape(A.shape[1], B, -1).transpose(0, 1).reshape(B, A.shape[1], *y.shape[2:])
-    A = _cast(A, y)
+    y, A = promoted(y, A)
     if y.dim() == 2:
         return y @ A.conj()
     return (A.conj().transpose(0, 1) @ y.reshape(B, A.shape[0], -1)).reshape(B, A.shape[1], *y.shape[2:])
@@ -218,10 +225,12 @@ def causal_integration_adjoint(
 # y[b, k] = sum_i x[b, i] t[k]^i
 def regression(x: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """Polynomial evaluation with the Vandermonde matrix ``V[k, i] = t[k]^i``."""
-    return x @ _cast(V, x).transpose(0, 1)
+    x, V = promoted(x, V)
+    return x @ V.transpose(0, 1)
 
 
 # x[b, i] = sum_k conj(t[k]^i) y[b, k]
 def regression_adjoint(y: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """Adjoint of :func:`regression`."""
-    return y @ _cast(V, y).conj()
+    y, V = promoted(y, V)
+    return y @ V.conj()

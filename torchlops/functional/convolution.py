@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from torchlops.functional.basic import grad_like
+from torchlops.functional.basic import grad_like, promoted
 
 __all__ = [
     "convolve",
@@ -120,8 +120,7 @@ def _core(
 ) -> torch.Tensor:
     """``out[i] = sum_j h[j] x[i + s - j]`` along ``axes`` (``s`` = ``shifts``), ``nout`` samples."""
     k = len(axes)
-    if h.dtype != x.dtype:
-        h = h.to(x.dtype)
+    x, h = promoted(x, h)
     nbh = h.shape[0] if batched else 1
     hb = h.reshape(nbh, *h.shape[h.dim() - k :])
     hshape = tuple(hb.shape[1:])
@@ -393,7 +392,7 @@ def nonstationary_filters(hs: torch.Tensor, inp: torch.Tensor, Ws: Sequence[torc
     (the model): the operator of :func:`nonstationary_convolve` with the roles swapped."""
     k = len(Ws)
     Hi = _interp(hs, Ws, 1)
-    return _spray(inp.to(Hi.dtype), Hi, hs.shape[1 + k :])
+    return _spray(*promoted(inp, Hi), hs.shape[1 + k :])
 
 
 # hs[b, p, q] = sum_i W[i, p] conj(inp[i]) y[b, i + q - c]

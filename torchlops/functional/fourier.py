@@ -127,7 +127,10 @@ def fftnd_adjoint(
             y = torch.fft.ifftn(y, dim=tdims[:-1], norm=inorm)
         _, winv, wim = real_fft_weights(nffts[-1], y.real.dtype, y.device)
         last = tdims[-1]
-        y = torch.complex(y.real * _along(winv, last, y.dim()), y.imag * _along(wim, last, y.dim()))
+        if y.is_complex():
+            y = torch.complex(y.real * _along(winv, last, y.dim()), y.imag * _along(wim, last, y.dim()))
+        else:  # (real data: no imaginary part to weigh)
+            y = torch.complex(y * _along(winv, last, y.dim()), torch.zeros_like(y))
         x = torch.fft.irfft(y, n=nffts[-1], dim=last, norm=inorm)
     else:
         x = torch.fft.ifftn(y, dim=tdims, norm=inorm)

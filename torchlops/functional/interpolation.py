@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from torchlops.functional.basic import promoted
+
 __all__ = [
     "interp_linear",
     "interp_linear_adjoint",
@@ -46,7 +48,7 @@ def interp_linear_adjoint(y: torch.Tensor, left: torch.Tensor, w: torch.Tensor, 
 def matrix_along_axis(x: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
     """Apply the dense ``(m, n)`` matrix ``M`` along ``axis``."""
     d = axis + 1
-    M = M if M.dtype == x.dtype else M.to(x.dtype)
+    x, M = promoted(x, M)
     return (x.movedim(d, -1) @ M.transpose(0, 1)).movedim(-1, d)
 
 
@@ -54,7 +56,7 @@ def matrix_along_axis(x: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tens
 def matrix_along_axis_adjoint(y: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
     """Adjoint of :func:`matrix_along_axis`."""
     d = axis + 1
-    M = M if M.dtype == y.dtype else M.to(y.dtype)
+    y, M = promoted(y, M)
     return (y.movedim(d, -1) @ M.conj()).movedim(-1, d)
 
 
@@ -92,12 +94,12 @@ def bilinear_adjoint(y: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, n0: in
 # y[b, s, i, z] = sum_j G[s, i, j] x[b, s, j, z]
 def fredholm1(x: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """Batched products of the kernels ``G`` ``(nsl, nx, ny)`` with ``x`` ``(B, nsl, ny, nz)``."""
-    G = G if G.dtype == x.dtype else G.to(x.dtype)
+    x, G = promoted(x, G)
     return torch.matmul(G, x)
 
 
 # x[b, s, j, z] = sum_i conj(G[s, i, j]) y[b, s, i, z]
 def fredholm1_adjoint(y: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """Adjoint of :func:`fredholm1`: products with the conjugate-transposed kernels."""
-    G = G if G.dtype == y.dtype else G.to(y.dtype)
+    y, G = promoted(y, G)
     return torch.matmul(G.mH, y)
