@@ -70,6 +70,10 @@ def _axpy(x: torch.Tensor, a: torch.Tensor | float, g: torch.Tensor) -> torch.Te
     """``x + a g`` in one pass (``a`` a float or a ``(B, 1)`` tensor)."""
     if isinstance(a, torch.Tensor):
         return torch.addcmul(x, a.to(g.dtype), g)
+    if torch.compiler.is_compiling():
+        # (inductor fuses add(x, mm(...), alpha=a) into an addmm that drops alpha, torch 2.13:
+        # the plain expression, which it fuses into one pass anyway)
+        return x + a * g
     return torch.add(x, g, alpha=a)
 
 
