@@ -15,7 +15,7 @@ import torch
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
-from torchlops.optimization.basic import cgls
+from torchlops.optimization.cls_leastsquares import _ls
 
 __all__ = ["IRLS"]
 
@@ -55,10 +55,11 @@ class IRLS(SparseSolver):
     ``threshR``) normalised by its maximum, :math:`\mathbf{r}` the previous residual.
     Model IRLS: :math:`\mathbf{x} = \mathbf{W}\mathbf{Op}^H(\mathbf{Op}\mathbf{W}\mathbf{Op}^H
     + \epsilon_I^2\mathbf{I})^{-1}\mathbf{y}` with :math:`\mathbf{W} = \mathrm{diag}(|\mathbf{x}|
-    / \max|\mathbf{x}|)` (:math:`\mathbf{W} = \mathbf{I}` first). Each inner solve is
-    :func:`torchlops.optimization.basic.cgls` (keyword arguments ``niter``, ``tol`` go to it;
-    PyLops' default inner solver is scipy's ``lsqr``, its ``engine="pylops"`` uses cgls as
-    here). The weights are per sample, so the batched inner solve runs all samples at once.
+    / \max|\mathbf{x}|)` (:math:`\mathbf{W} = \mathbf{I}` first). Each inner solve is, as in
+    PyLops, LSQR with scipy's arguments and stopping rule for ``engine="scipy"`` (the default:
+    ``iter_lim`` (or ``niter``) 2 x the columns, ``atol = btol = 1e-6``) and
+    :func:`torchlops.optimization.basic.cgls` for ``engine="pylops"`` (``niter``, ``tol``),
+    both on torch tensors; extra keyword arguments go to it. The weights are per sample, so the batched inner solve runs all samples at once.
     A sample stops when :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 <` ``tolIRLS``.
     ``cost`` holds :math:`\|\mathbf{y}\|_2` then :math:`\|\mathbf{r}\|_2` after every outer iteration.
     With ``x0`` and ``nouter=0`` the result is ``x0`` (PyLops 2.8 returns ``2 x0``).
@@ -136,18 +137,24 @@ class IRLS(SparseSolver):
     def _ad(self, r: torch.Tensor) -> torch.Tensor:
         return self._A._flat(r, True)
 
-    def _step_data(self, x: torch.Tensor, **kwargs_solver: Any) -> torch.Tensor:
+    def _solve(self, engine: str, A: Any, y: torch.Tensor, x0: torch.Tensor | None, kw: dict) -> torch.Tensor:
+        """The inner least-squares solve, as PyLops' (``engine="scipy"``: LSQR with scipy's
+        names and stopping rule; ``"pylops"``: cgls)."""
+        return _ls(engine, A, y, x0, False, False, kw)[0]
+
+    def _step_data(self, x: torch.Tensor, engine: str, **kwargs_solver: Any) -> torch.Tensor:
         x0 = x if self.warm else None
+        kw = {"damp": self.epsI, **kwargs_solver}
         if self.iiter == 0:
-            return cgls(self._A, self._y, x0=x0, damp=self.epsI, **kwargs_solver).x.reshape(x.shape)
+            return self._solve(engine, self._A, self._y, x0, kw).reshape(x.shape)
         ar = self.r.abs()
         rw = 1.0 / (torch.clamp(ar, min=self.epsR) if self.threshR else ar + self.epsR)
         R = torch.sqrt(rw / rw.amax(dim=-1, keepdim=True)).to(self._y.dtype)
         n, m = x.shape[1], self._y.shape[1]
         RA = FlatOperator(n, m, lambda v: R * self._fw(v), lambda u: self._ad(R * u), self._b.dtype, name="R*Op")
-        return cgls(RA, R * self._y, x0=x0, damp=self.epsI, **kwargs_solver).x.reshape(x.shape)
+        return self._solve(engine, RA, R * self._y, x0, kw).reshape(x.shape)
 
-    def _step_model(self, x: torch.Tensor, **kwargs_solver: Any) -> torch.Tensor:
+    def _step_model(self, x: torch.Tensor, engine: str, **kwargs_solver: Any) -> torch.Tensor:
         m = self._y.shape[1]
         e2 = self.epsI**2
         if self.iiter == 0:
@@ -161,19 +168,20 @@ class IRLS(SparseSolver):
             return self._fw(u if rw is None else rw * u) + e2 * v
 
         K = FlatOperator(m, m, normal, normal, self._b.dtype, name="Op*R*Op^H+epsI^2*I")
-        kw = dict(kwargs_solver)
-        damp = kw.pop("damp", 0.0)  # (PyLops hands its kwargs_solver, damp included, to the inner solver)
-        u = self._ad(cgls(K, self._y, damp=damp, **kw).x.reshape(x.shape[0], m))
+        # (PyLops hands its kwargs_solver, damp included, to the inner solver)
+        u = self._ad(self._solve(engine, K, self._y, None, dict(kwargs_solver)).reshape(x.shape[0], m))
         return u if rw is None else rw * u
 
     def step(self, x: torch.Tensor, engine: str = "scipy", show: bool = False, **kwargs_solver: Any) -> torch.Tensor:
-        """One outer iteration (an inner cgls solve); ``x`` is the model returned by ``run``'s
-        previous step (without the initial guess). ``engine`` is accepted as in PyLops (the
-        inner solver is always cgls on torch tensors)."""
+        """One outer iteration (an inner least-squares solve); ``x`` is the model returned by
+        ``run``'s previous step (without the initial guess). ``engine`` picks the inner solver
+        as in PyLops: ``"scipy"`` LSQR with scipy's arguments (``iter_lim`` or ``niter``,
+        ``atol``, ``btol``, ``damp``, ...), ``"pylops"`` cgls (``niter``, ``tol``, ``damp``)."""
         check_engine(engine)
         b = self._b
         xf = x.reshape(b.B, b.N)
-        xn = self._step_data(xf, **kwargs_solver) if self.kind != "model" else self._step_model(xf, **kwargs_solver)
+        step = self._step_data if self.kind != "model" else self._step_model
+        xn = step(xf, engine, **kwargs_solver)
         act = self.active
         xn = _where(act, xn, xf)
         r = self._y - self._fw(xn)
@@ -257,6 +265,6 @@ class IRLS(SparseSolver):
             self.setup(y, threshR=threshR, epsR=epsR, epsI=epsI, tolIRLS=tolIRLS, warm=warm, kind=kind, show=show)
             if x0 is None:
                 x0 = self._y.new_zeros(self._b.B, self._b.N)
-            x = self.run(x0, nouter=nouter, show=show, itershow=itershow, **kwargs_solver)
+            x = self.run(x0, nouter=nouter, engine=engine, show=show, itershow=itershow, **kwargs_solver)
             self.finalize(show)
         return x, self.nouter

@@ -17,7 +17,7 @@ from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now, softthreshold
 from torchlops.optimization.basesolver import logger
-from torchlops.optimization.basic import cgls
+from torchlops.optimization.cls_leastsquares import _ls
 
 __all__ = ["SplitBregman"]
 
@@ -80,9 +80,11 @@ class SplitBregman(SparseSolver):
     shrinkage :math:`\mathbf{d}_i = \mathrm{soft}(\mathbf{R}_{L1,i}\mathbf{x} + \mathbf{b}_i,
     \epsilon_{\mathbf{R}_{L1},i})`; then the Bregman update
     :math:`\mathbf{b}_i \mathrel{+}= \tau(\mathbf{R}_{L1,i}\mathbf{x} - \mathbf{d}_i)`.
-    The least squares use :func:`torchlops.optimization.basic.cgls` (extra keyword
-    arguments ``niter``, ``damp`` go to it, its ``tol`` stays at 1e-4; PyLops' default is scipy's ``lsqr``,
-    its ``engine="pylops"`` uses cgls as here). The cost is
+    The least squares use, as in PyLops, LSQR with scipy's arguments and stopping rule for
+    ``engine="scipy"`` (the default: ``iter_lim`` (or ``niter``) 2 x the columns,
+    ``atol = btol = 1e-6``, ``damp``) and :func:`torchlops.optimization.basic.cgls` for
+    ``engine="pylops"`` (``niter``, ``damp``, ``tol`` 1e-4 unless given); extra keyword
+    arguments go to it. The cost is
     :math:`\frac{\mu}{2}\|\mathbf{y}-\mathbf{Op}\mathbf{x}\|_2^2 + \sum_i
     \epsilon_{L2,i}\|\mathbf{y}_{L2,i} - \mathbf{R}_{L2,i}\mathbf{x}\|_2^2 + \sum_i
     \|\mathbf{R}_{L1,i}\mathbf{x}\|_1` (PyLops' definition). A sample stops when
@@ -193,11 +195,9 @@ class SplitBregman(SparseSolver):
         self, x: torch.Tensor, engine: str = "scipy", show: bool = False, show_inner: bool = False, **kwargs_solver: Any
     ) -> torch.Tensor:
         """One outer iteration: ``niter_inner`` least-squares + shrinkage steps, then the
-        Bregman update. ``engine`` is accepted as in PyLops (the inner solver is always cgls on
-        torch tensors); ``show_inner`` prints the inner solver's iterations."""
+        Bregman update. ``engine`` picks the least-squares solver as in PyLops (``"scipy"``:
+        LSQR with scipy's arguments, ``"pylops"``: cgls); ``show_inner`` prints its iterations."""
         check_engine(engine)
-        if show_inner:
-            kwargs_solver = {**kwargs_solver, "show": True}
         b = self._b
         act = self.active
         xold = x.reshape(b.B, b.N)
@@ -207,7 +207,7 @@ class SplitBregman(SparseSolver):
             dataregs = self.dataregsL2 + [d - bb for d, bb in zip(ds, bs, strict=True)]
             data = torch.cat([b.y] + [e * d for e, d in zip(self.epsRs, dataregs, strict=True)], dim=1)
             start = self.x0 if self.restart else xf
-            xf = cgls(self._stack, data, x0=start, **kwargs_solver).x.reshape(b.B, b.N)
+            xf = _ls(engine, self._stack, data, start, show_inner, False, kwargs_solver)[0].reshape(b.B, b.N)
             ds = [softthreshold(R._flat(xf, False) + bb, e) for R, bb, e in zip(self.RegsL1, bs, self.epsRL1s, strict=True)]
         bs = [bb + self.tau * (R._flat(xf, False) - d) for R, bb, d in zip(self.RegsL1, bs, ds, strict=True)]
         xf = _where(act, xf, xold)

@@ -241,9 +241,10 @@ def irls(
     ``kind="data"`` minimises :math:`\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_1`,
     ``"model"`` minimises :math:`\|\mathbf{x}\|_1` s.t. :math:`\mathbf{y} = \mathbf{Op}\,\mathbf{x}`,
     ``"datamodel"`` the data problem augmented with :math:`\epsilon_I\mathbf{I}`; see
-    :class:`torchlops.optimization.cls_sparsity.IRLS`. ``kwargs_solver`` (``niter``, ``tol``)
-    go to the inner :func:`torchlops.optimization.basic.cgls` (PyLops uses scipy's ``lsqr``
-    by default, cgls with ``engine="pylops"``).
+    :class:`torchlops.optimization.cls_sparsity.IRLS`. ``kwargs_solver`` go to the inner
+    solver, as in PyLops: LSQR with scipy's arguments for ``engine="scipy"`` (``iter_lim`` or
+    ``niter``, ``atol``, ``btol``), :func:`torchlops.optimization.basic.cgls` for
+    ``engine="pylops"`` (``niter``, ``tol``).
 
     Returns
     -------
