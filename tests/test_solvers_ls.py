@@ -679,6 +679,28 @@ def test_power_iteration_start_dtype_narrower_than_operator():
     assert e.dtype == torch.float64 and abs(float(e) - 9.0) < 1e-6
 
 
+def test_inversions_and_power_iteration_return_named_tuples():
+    """Every function returns a NamedTuple in PyLops' order: positional unpacking as in PyLops,
+    fields by name."""
+    from torchlops.optimization import power_iteration
+
+    Op = Diagonal(torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64))
+    y = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    r = normal_equations_inversion(Op, y, None)
+    assert r._fields == ("x", "istop") and r.x is r[0]
+    xinv, istop = r
+    torch.testing.assert_close(xinv, torch.ones(3, dtype=torch.float64))
+    for fn, args in ((regularized_inversion, (None,)), (preconditioned_inversion, (Diagonal(torch.ones(3)),))):
+        r = fn(Op, y, *args)
+        assert r._fields == ("x", "istop", "itn", "r1norm", "r2norm") and r.x is r[0]
+        xinv, istop, itn, r1norm, r2norm = r
+        torch.testing.assert_close(xinv, torch.ones(3, dtype=torch.float64))
+    r = power_iteration(Op, 50, 0.0)
+    assert r._fields == ("maxeig", "b", "iiter") and r.iiter == 50
+    maxeig, b, iiter = r
+    assert abs(float(maxeig) - 4.0) < 1e-8
+
+
 def test_power_iteration_zero_operator_and_real_models_of_a_complex_operator():
     """An operator mapping the iterate to zero gives the estimate 0, not NaN (PyLops divides 0
     by 0), with no host read at tol=0; FFT(real=True) with a complex dtype (real models, its

@@ -17,8 +17,11 @@ from torchlops.optimization.cls_leastsquares import (
     RegularizedInversion,
 )
 from torchlops.optimization.cls_sparsity import FISTA, IRLS, ISTA, OMP, SplitBregman
-from torchlops.optimization.eigs import power_iteration
+from torchlops.optimization.eigs import PowerIterationResult, power_iteration
 from torchlops.optimization.leastsquares import (
+    NormalEquationsInversionResult,
+    PreconditionedInversionResult,
+    RegularizedInversionResult,
     RegularizedOperator,
     normal_equations_inversion,
     preconditioned_inversion,
@@ -75,4 +78,8 @@ __all__ = [
     "OMPResult",
     "SplitBregmanResult",
     "power_iteration",
+    "PowerIterationResult",
+    "NormalEquationsInversionResult",
+    "RegularizedInversionResult",
+    "PreconditionedInversionResult",
 ]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
-__all__ = ["power_iteration", "operator_eigs", "operator_cond"]
+__all__ = ["power_iteration", "PowerIterationResult", "operator_eigs", "operator_cond"]
+
+
+class PowerIterationResult(NamedTuple):
+    """Result of :func:`power_iteration`, in PyLops' order."""
+
+    maxeig: torch.Tensor
+    b: torch.Tensor
+    iiter: int
 
 #: largest model size for which eigs falls back to a dense decomposition (and, without
 #: ``niter``, builds the whole Krylov space)
@@ -26,10 +36,10 @@ def power_iteration(
     generator: torch.Generator | None = None,
     *,
     rtol: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, int]:
+) -> PowerIterationResult:
     r"""Largest eigenvalue (in magnitude) of a square operator by power iteration.
 
-    Returns ``(maxeig, b_k, iiter)`` like PyLops (same positional arguments; ``dtype`` a
+    Returns ``(maxeig, b, iiter)`` (a NamedTuple) like PyLops (same positional arguments; ``dtype`` a
     torch dtype or its name, the operator's by default; ``backend`` is accepted and ignored).
     The Rayleigh quotient is evaluated every iteration; the loop stops early when its relative
     change falls below ``tol`` (``rtol`` is an alias; a host read per iteration; ``tol=0``
@@ -63,7 +73,7 @@ def power_iteration(
         if tol > 0 and bool(torch.abs(maxeig - maxeig_old) < tol * torch.abs(maxeig_old)):
             break
         maxeig_old = maxeig
-    return maxeig, b, it
+    return PowerIterationResult(maxeig, b, it)
 
 
 def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) -> torch.Tensor:

@@ -3,7 +3,8 @@ r"""Least-squares inversions (PyLops ``pylops.optimization.leastsquares``), batc
 :func:`normal_equations_inversion` solves the regularised normal equations with :func:`cg`,
 :func:`regularized_inversion` the stacked system with :func:`lsqr` (``engine="scipy"``, the
 default, as PyLops) or :func:`cgls` (``engine="pylops"``), :func:`preconditioned_inversion`
-the preconditioned system likewise. ``y`` may hold a batch of problems ``(*batch, *dimsd)``.
+the preconditioned system likewise; each returns a NamedTuple in PyLops' order (``x``
+first). ``y`` may hold a batch of problems ``(*batch, *dimsd)``.
 ``implicit=True`` (normal equations and regularised inversion) differentiates the exact
 solution with one more solve in the backward, giving gradients for ``y``, the dampings
 (``epsI``, ``epsRs``, ``epsNRs`` as tensors), ``dataregs`` and every operator's learnable tensors.
@@ -15,7 +16,7 @@ over the inner solver's iterations) are keyword-only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -27,7 +28,43 @@ from torchlops.optimization.cls_leastsquares import (
     RegularizedOperator,
 )
 
-__all__ = ["RegularizedOperator", "normal_equations_inversion", "regularized_inversion", "preconditioned_inversion"]
+__all__ = [
+    "RegularizedOperator",
+    "normal_equations_inversion",
+    "regularized_inversion",
+    "preconditioned_inversion",
+    "NormalEquationsInversionResult",
+    "RegularizedInversionResult",
+    "PreconditionedInversionResult",
+]
+
+
+class NormalEquationsInversionResult(NamedTuple):
+    """Result of :func:`normal_equations_inversion`, in PyLops' order (``istop`` per sample
+    with ``engine="scipy"``, else None)."""
+
+    x: torch.Tensor
+    istop: torch.Tensor | None
+
+
+class RegularizedInversionResult(NamedTuple):
+    """Result of :func:`regularized_inversion`, in PyLops' order (per-sample values)."""
+
+    x: torch.Tensor
+    istop: torch.Tensor
+    itn: Any
+    r1norm: torch.Tensor
+    r2norm: torch.Tensor
+
+
+class PreconditionedInversionResult(NamedTuple):
+    """Result of :func:`preconditioned_inversion`, in PyLops' order (per-sample values)."""
+
+    x: torch.Tensor
+    istop: torch.Tensor
+    itn: Any
+    r1norm: torch.Tensor
+    r2norm: torch.Tensor
 
 
 def normal_equations_inversion(
@@ -37,7 +74,7 @@ def normal_equations_inversion(
     epsNRs: Sequence[Any] | None = None, engine: str = "scipy", show: bool = False, *, implicit: bool = False,
     progress: bool = False,
     **kwargs_solver: Any,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> NormalEquationsInversionResult:
     r"""Solve the regularised normal equations with :func:`~torchlops.optimization.basic.cg`.
 
     Notes
@@ -63,9 +100,9 @@ def normal_equations_inversion(
     tensor([1., 1.], dtype=torch.float64)
     """
 
-    return NormalEquationsInversion(Op).solve(y, Regs, x0=x0, Weight=Weight, dataregs=dataregs, epsI=epsI,
-                                              epsRs=epsRs, NRegs=NRegs, epsNRs=epsNRs, engine=engine, show=show,
-                                              implicit=implicit, progress=progress, **kwargs_solver)
+    return NormalEquationsInversionResult(*NormalEquationsInversion(Op).solve(
+        y, Regs, x0=x0, Weight=Weight, dataregs=dataregs, epsI=epsI, epsRs=epsRs, NRegs=NRegs, epsNRs=epsNRs,
+        engine=engine, show=show, implicit=implicit, progress=progress, **kwargs_solver))
 
 
 def regularized_inversion(
@@ -74,7 +111,7 @@ def regularized_inversion(
     epsRs: Sequence[Any] | None = None, engine: str = "scipy", show: bool = False, *, implicit: bool = False,
     progress: bool = False,
     **kwargs_solver: Any,
-) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor]:
+) -> RegularizedInversionResult:
     r"""Solve the stacked regularised system with LSQR (``engine="scipy"``) or :func:`cgls`.
 
     ``engine="scipy"`` (the default, as PyLops) follows scipy's ``lsqr``: its arguments
@@ -103,15 +140,15 @@ def regularized_inversion(
     tensor([1., 1.], dtype=torch.float64)
     """
 
-    return RegularizedInversion(Op).solve(y, Regs, x0=x0, Weight=Weight, dataregs=dataregs, epsRs=epsRs,
-                                          engine=engine, show=show, implicit=implicit, progress=progress,
-                                          **kwargs_solver)
+    return RegularizedInversionResult(*RegularizedInversion(Op).solve(
+        y, Regs, x0=x0, Weight=Weight, dataregs=dataregs, epsRs=epsRs, engine=engine, show=show, implicit=implicit,
+        progress=progress, **kwargs_solver))
 
 
 def preconditioned_inversion(
     Op: LinearOperator, y: torch.Tensor, P: LinearOperator, x0: torch.Tensor | None = None, engine: str = "scipy",
     show: bool = False, *, progress: bool = False, **kwargs_solver: Any,
-) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor]:
+) -> PreconditionedInversionResult:
     r"""Solve :math:`\min_\mathbf{p}\|\mathbf{y} - \mathbf{Op}\,\mathbf{P}\mathbf{p}\|_2^2` with
     :func:`lsqr` (``engine="scipy"``) or :func:`cgls` and return :math:`\mathbf{x} = \mathbf{P}\mathbf{p}`
     with ``(istop, itn, r1norm, r2norm)``; ``x0`` is the starting ``p`` (as PyLops).
@@ -127,5 +164,5 @@ def preconditioned_inversion(
     if "implicit" in kwargs_solver:
         raise TypeError("preconditioned_inversion has no implicit=... (the unrolled solve is differentiated); "
                         "regularized_inversion and normal_equations_inversion take implicit=True")
-    return PreconditionedInversion(Op).solve(y, P, x0=x0, engine=engine, show=show, progress=progress,
-                                             **kwargs_solver)
+    return PreconditionedInversionResult(*PreconditionedInversion(Op).solve(
+        y, P, x0=x0, engine=engine, show=show, progress=progress, **kwargs_solver))
