@@ -313,7 +313,6 @@ CONVOLVE_CASES: list[OperatorCase] = [
         "NonStationaryConvolve3D",
         lambda dt: NonStationaryConvolve3D((5, 4, 3), _randn(2, 1, 2, 3, 3, 1, dtype=dt), ihx=(0, 3), ihy=(1,),
                                            ihz=(0, 2)),
-        gradgrad=False,
     ),
     OperatorCase(
         "NonStationaryFilters1D", lambda dt: NonStationaryFilters1D(_randn(13, dtype=dt), hsize=5, ih=(2, 6, 10))
@@ -346,21 +345,18 @@ _BIL = [[0.3, 2.5, 2.5, 3.9, 0.0], [0.1, 1.2, 3.3, 0.0, 4.5]]
 FOURIER_CASES: list[OperatorCase] = [
     # ---------------------------------------------------------------- FFT
     OperatorCase("FFT-1d-odd", lambda dt: FFT(7, dtype=_c(dt))),
-    OperatorCase("FFT-axis0-nfftpad", lambda dt: FFT((5, 4), axis=0, nfft=8, dtype=_c(dt)), gradgrad=False),
+    OperatorCase("FFT-axis0-nfftpad", lambda dt: FFT((5, 4), axis=0, nfft=8, dtype=_c(dt))),
     OperatorCase("FFT-nfftcrop-none", lambda dt: _quiet(FFT, (5, 7), nfft=4, norm="none", dtype=_c(dt))),
     OperatorCase(
         "FFT-real-odd-1/n-shifts",
         lambda dt: _quiet(
             FFT, (6, 3), axis=0, nfft=9, norm="1/n", real=True, ifftshift_before=True, fftshift_after=True, dtype=_c(dt)
         ),
-        gradgrad=False,
     ),
     OperatorCase("FFT-real-even-pad", lambda dt: FFT((4, 6), nfft=8, real=True, dtype=_c(dt))),
-    OperatorCase(
-        "FFT-realdtype-fftshift", lambda dt: FFT((5, 4), axis=1, fftshift_after=True, dtype=dt), gradgrad=False
-    ),
+    OperatorCase("FFT-realdtype-fftshift", lambda dt: FFT((5, 4), axis=1, fftshift_after=True, dtype=dt)),
     # ---------------------------------------------------------------- FFT2D / FFTND
-    OperatorCase("FFT2D-default-shifts", lambda dt: FFT2D((4, 5), ifftshift_before=True, dtype=_c(dt)), gradgrad=False),
+    OperatorCase("FFT2D-default-shifts", lambda dt: FFT2D((4, 5), ifftshift_before=True, dtype=_c(dt))),
     OperatorCase(
         "FFT2D-axes02-real-none",
         lambda dt: _quiet(
@@ -373,17 +369,14 @@ FOURIER_CASES: list[OperatorCase] = [
             fftshift_after=(True, False),
             dtype=_c(dt),
         ),
-        gradgrad=False,
     ),
     OperatorCase(
         "FFT2D-axes21-real",
         lambda dt: FFT2D((3, 4, 3), axes=(2, 1), nffts=(4, 6), real=True, ifftshift_before=(False, True), dtype=_c(dt)),
-        gradgrad=False,
     ),
     OperatorCase(
         "FFTND-3d-real-1/n",
         lambda dt: _quiet(FFTND, (5, 4, 3), nffts=(7, 2, 5), real=True, norm="1/n", dtype=_c(dt)),
-        gradgrad=False,
     ),
     OperatorCase(
         "FFTND-4d-axes201",
@@ -396,24 +389,22 @@ FOURIER_CASES: list[OperatorCase] = [
             fftshift_after=True,
             dtype=_c(dt),
         ),
-        gradgrad=False,
     ),
     # ---------------------------------------------------------------- Shift
     OperatorCase("Shift-scalar-axis0", lambda dt: Shift((5, 4), 1.3, axis=0, dtype=_c(dt))),
     OperatorCase(
-        "Shift-real-nfft", lambda dt: Shift((7, 4), -0.7, axis=0, nfft=12, real=True, dtype=_c(dt)), gradgrad=False
+        "Shift-real-nfft", lambda dt: Shift((7, 4), -0.7, axis=0, nfft=12, real=True, dtype=_c(dt))
     ),
     OperatorCase("Shift-pertrace", lambda dt: Shift((5, 7), _randn(5, dtype=dt), nfft=9, sampling=0.5, dtype=_c(dt))),
     OperatorCase(
         "Shift-3d-real-pertrace",
         lambda dt: Shift((4, 3, 2), _randn(4, 2, dtype=dt), axis=1, real=True, dtype=_c(dt)),
-        gradgrad=False,
     ),
-    OperatorCase("Shift-realdtype-crop", lambda dt: Shift((6, 3), 0.4, axis=0, nfft=4, dtype=dt), gradgrad=False),
+    OperatorCase("Shift-realdtype-crop", lambda dt: Shift((6, 3), 0.4, axis=0, nfft=4, dtype=dt)),
     # ---------------------------------------------------------------- DCT
-    OperatorCase("DCT-type1-2d", lambda dt: DCT((5, 4), type=1, dtype=dt), gradgrad=False),
+    OperatorCase("DCT-type1-2d", lambda dt: DCT((5, 4), type=1, dtype=dt)),
     OperatorCase("DCT-type2-1d", lambda dt: DCT(7, dtype=dt)),
-    OperatorCase("DCT-type3-axes02", lambda dt: DCT((5, 4, 3), type=3, axes=(0, 2), dtype=dt), gradgrad=False),
+    OperatorCase("DCT-type3-axes02", lambda dt: DCT((5, 4, 3), type=3, axes=(0, 2), dtype=dt)),
     OperatorCase("DCT-type4-axis0-complex", lambda dt: DCT((6, 5), type=4, axes=0, dtype=_c(dt))),
 ]
 
@@ -489,13 +480,11 @@ SLIDING_CASES: list[OperatorCase] = [
     OperatorCase(
         "Patch3D-hanning",
         lambda dt: Patch3D(_mm(27, 2, dt), (2, 4, 1), (5, 5, 4), (3, 3, 3), (1, 1, 1), (1, 2, 1)),
-        gradgrad=False,
     ),
     OperatorCase(
         "Patch3D-cosine-complex",
         lambda dt: Patch3D(tl.Diagonal(_randn(3, 2, 3, dtype=dt, cplx=True)), (3, 8, 6), (3, 5, 5),
                            (3, 2, 3), (1, 1, 1), (3, 2, 3), tapertype="cosine"),
-        gradgrad=False,
     ),
 ]
 
