@@ -3,8 +3,10 @@
 >>> import torch, torchlops
 >>> from torchlops.utils.testing import check_operator
 >>> report = check_operator(torchlops.Flip((3, 4), axis=0))
->>> sorted(report)[:3]
-['batch', 'dottest', 'forms']
+>>> sorted(report)
+['batch', 'dottest', 'dottest_float64', 'forms', 'grad_is_adjoint', 'gradcheck', 'jvp', 'vmap']
+>>> all(report.values())
+True
 """
 
 from __future__ import annotations
