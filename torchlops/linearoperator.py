@@ -224,10 +224,10 @@ class LinearOperator(nn.Module):
             outshape = (*batch, nout_flat)
             direct = False
         else:
+            flat_form = "" if len(ins) == 1 else f" or (*batch, {prod(ins)})"
             raise ValueError(
                 f"{self.name} {'adjoint' if adjoint else 'forward'}: expected an input of shape "
-                f"(*batch, {', '.join(map(str, ins))}) or (*batch, {prod(ins)}), "
-                f"got {tuple(shp)}"
+                f"(*batch, {', '.join(map(str, ins))}){flat_form}, got {tuple(shp)}"
             )
         nb = 1
         for b in batch:
@@ -526,10 +526,9 @@ class LinearOperator(nn.Module):
             return y.reshape(*y.shape[: y.dim() - len(self._dimsd)], self._m)
         if y.dim() >= 1 and y.shape[-1] == self._m:
             return y
-        raise ValueError(
-            f"{self.name}: expected data of shape (*batch, {', '.join(map(str, self._dimsd))}) "
-            f"or (*batch, {self._m}), got {tuple(y.shape)}"
-        )
+        nd_form = f"(*batch, {', '.join(map(str, self._dimsd))})"
+        flat_form = "" if len(self._dimsd) == 1 else f" or (*batch, {self._m})"
+        raise ValueError(f"{self.name}: expected data of shape {nd_form}{flat_form}, got {tuple(y.shape)}")
 
     def eigs(
         self,

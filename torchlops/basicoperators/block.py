@@ -50,5 +50,10 @@ class Block(VStack):
     ) -> None:
         if not isinstance(ops, Sequence) or not ops or not all(isinstance(r, Sequence) and r for r in ops):
             raise TypeError("Block: ops must be a non-empty list of non-empty lists of operators")
-        super().__init__([HStack(row, dtype=dtype) for row in ops], dtype=dtype)
+        rows = [HStack(row, dtype=dtype) for row in ops]
+        ncols = [r.shape[1] for r in rows]
+        if len(set(ncols)) > 1:
+            raise ValueError(f"Block: the rows have different numbers of columns {ncols} (each row's operators "
+                             "side by side must span the same model)")
+        super().__init__(rows, dtype=dtype)
         self.name = name
