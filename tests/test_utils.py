@@ -95,6 +95,59 @@ def test_trace_estimators() -> None:
     assert abs(hpp - exact) / exact < 0.02
 
 
+def test_trace_pylops_estimator_arguments() -> None:
+    """PyLops' kwargs_trace: sampler (rademacher, gaussian, rayleigh, and unitvector for
+    Hutchinson), batch_size (probes applied in chunks: the same draws as one batch), and
+    backend accepted; clear errors for what does not apply."""
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    A = torch.randn(40, 40, dtype=DT, generator=g())
+    M = tl.MatrixMult(A, otherdims=(1,))
+    exact = float(A.trace())
+    # every unit vector once: the exact trace, whatever the chunks
+    for bs in (None, 9, 40):
+        tr = M.trace(method="hutchinson", neval=40, sampler="unitvector", batch_size=bs, generator=g())
+        assert abs(float(tr) - exact) < 1e-12
+    one = M.trace(method="hutchinson", neval=30, generator=g())
+    chunked = M.trace(method="hutchinson", neval=30, batch_size=7, backend="numpy", generator=g())
+    assert abs(float(one - chunked)) < 1e-12
+    # each sampler is unbiased: the mean of many estimates of a diagonal's trace
+    d = torch.linspace(1.0, 5.0, 20, dtype=DT)
+    D = tl.MatrixMult(torch.diag(d), otherdims=(1,))
+    gen = torch.Generator().manual_seed(1)
+    for sampler in ("gaussian", "rayleigh"):
+        ests = torch.stack([D.trace(method="hutchinson", neval=5, sampler=sampler, generator=gen) for _ in range(400)])
+        assert abs(float(ests.mean()) - float(d.sum())) <= 4 * float(ests.std()) / 20
+    # (rademacher probes give a diagonal's trace exactly)
+    assert abs(float(D.trace(method="hutchinson", neval=3, generator=gen)) - float(d.sum())) < 1e-12
+    # a rank-3 operator: Hutch++ and NA-Hutch++ are exact with any sampler
+    U = torch.randn(40, 3, dtype=DT, generator=g())
+    L = tl.MatrixMult(U @ U.T, otherdims=(1,))
+    for sampler in ("rademacher", "gaussian", "rayleigh"):
+        for method in ("hutch++", "na-hutch++"):
+            tr = L.trace(method=method, neval=30, sampler=sampler, generator=g())
+            assert abs(float(tr) - float((U * U).sum())) < 1e-9 * float((U * U).sum())
+    with pytest.raises(TypeError, match="explicit' takes no estimator arguments"):
+        M.trace(method="explicit", sampler="gaussian")
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        M.trace(method="hutch++", sampler="unitvector")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        M.trace(method="hutchinson", batch_size=0)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        M.trace(method="hutchinson", c1=0.2)
+
+
+def test_dottest_pylops_positions_and_foreign_operators() -> None:
+    """dottest takes PyLops' positional arguments (backend ninth) and names the fix for a
+    PyLops / SciPy operator."""
+    pl = pytest.importorskip("pylops")
+    import numpy as np
+
+    Op = tl.Flip(5, dtype=DT)
+    assert tl.utils.dottest(Op, 5, 5, 1e-6, 1e-21, 0, True, False, "numpy")
+    with pytest.raises(TypeError, match="from_pylops"):
+        tl.utils.dottest(pl.MatrixMult(np.eye(3)))
+
+
 def test_eigs_and_cond_against_dense() -> None:
     g = torch.Generator().manual_seed(1)
     A = torch.randn(8, 8, dtype=DT, generator=g)

@@ -586,13 +586,16 @@ class LinearOperator(nn.Module):
         self,
         neval: int | None = None,
         method: str | None = None,
+        backend: str | None = None,
         generator: torch.Generator | None = None,
+        **kwargs_trace: Any,
     ) -> torch.Tensor:
         """Trace: ``explicit`` (exact), ``hutchinson``, ``hutch++`` (default for implicit operators) or
-        ``na-hutch++`` (:mod:`torchlops.utils.trace`)."""
+        ``na-hutch++`` (:mod:`torchlops.utils.trace`); ``kwargs_trace`` go to the estimator as in
+        PyLops (``sampler``, ``batch_size``, ``c1``, ``c2``); ``backend`` is accepted as in PyLops."""
         from torchlops.utils.trace import operator_trace
 
-        return operator_trace(self, neval=neval, method=method, generator=generator)
+        return operator_trace(self, neval=neval, method=method, backend=backend, generator=generator, **kwargs_trace)
 
 
 def aslinearoperator(Op: Any) -> LinearOperator:

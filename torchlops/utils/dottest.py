@@ -36,6 +36,7 @@ def dottest(
     complexflag: int = 0,
     raiseerror: bool = True,
     verb: bool = False,
+    backend: str | None = None,
     batch: tuple[int, ...] = (),
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
@@ -66,6 +67,8 @@ def dottest(
         Raise ``AssertionError`` on failure (else return ``False``).
     verb : :obj:`bool`, optional
         Print both sides.
+    backend : :obj:`str`, optional
+        Accepted as in PyLops (the vectors are torch tensors on ``device``).
     batch : :obj:`tuple`, optional
         Leading batch shape: every sample of the batch is tested at once.
     dtype : :obj:`torch.dtype`, optional
@@ -85,6 +88,10 @@ def dottest(
     >>> torchlops.utils.dottest(torchlops.Flip(5, dtype=torch.float64))
     True
     """
+    if not isinstance(Op, torch.nn.Module) or not hasattr(Op, "matvec") or not hasattr(Op, "dims"):
+        raise TypeError(f"dottest: Op must be a torchlops LinearOperator, got {type(Op).__module__}."
+                        f"{type(Op).__name__} (a PyLops or SciPy operator: torchlops.interop.from_pylops / "
+                        "aslinearoperator)")
     if complexflag not in (0, 1, 2, 3):
         raise ValueError(f"complexflag must be 0, 1, 2 or 3, got {complexflag!r}")
     M, N = Op.shape
