@@ -898,3 +898,32 @@ def test_first_differences_of_a_constant_are_exactly_zero(sampling: float, dtype
         y = Op @ x
         inner = y[..., 1:-1, 1:-1]
         assert int((inner != 0).sum()) == 0, f"{Op}: {int((inner != 0).sum())} nonzero interior values"
+
+
+def test_import_without_the_extension_says_how_to_build_it() -> None:
+    """With torchlops._C missing, `import torchlops` works and warns once with the build command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torchlops._C':\n"
+        "            raise ImportError('hidden for the test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import warnings\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import torchlops, torch\n"
+        "msgs = [str(x.message) for x in w if 'torchlops._C' in str(x.message)]\n"
+        "assert len(msgs) == 1 and 'pip install --no-build-isolation -e .' in msgs[0], msgs\n"
+        "assert torchlops.ext_available() is False\n"
+        "D = torchlops.FirstDerivative(5, dtype=torch.float64)\n"
+        "want = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0], dtype=torch.float64)\n"
+        "assert torch.allclose(D @ torch.arange(5.0, dtype=torch.float64), want)\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCHLOPS_REQUIRE_EXT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -68,6 +69,8 @@ except ImportError as _err:  # pragma: no cover - depends on the build
         "Build it with `pip install --no-build-isolation -e .` (or "
         "`python setup.py build_ext --inplace`) where a C++ compiler is installed"
     )
+    # (once, at import: the operators work, slower; python -m torchlops info says the same)
+    warnings.warn(_EXT_ERROR, RuntimeWarning, stacklevel=2)
 
 #: the devices the built extension has kernels for
 EXT_DEVICES: tuple[str, ...] = ()
