@@ -307,12 +307,32 @@ def test_errors():
         tl.Gradient((4, 5), sampling=(1, 2, 3))
     with pytest.raises(ValueError, match=r"v must have shape \(2,\) .* got \(3,\)"):
         tl.FirstDirectionalDerivative((4, 5), v=torch.ones(3))
-    with pytest.raises(ValueError, match="nsmooth must be positive"):
-        tl.Smoothing1D(0, 5)
+    with pytest.raises(ValueError, match="nsmooth must be >= 0"):
+        tl.Smoothing1D(-1, 5)
+    for make in (lambda: tl.Smoothing2D((3, 3), (5, 6), axes=(0, 0)), lambda: tl.SmoothingND((3, 5), (5, 6), axes=(1, -1))):
+        with pytest.raises(ValueError, match="axes must be distinct"):
+            make()
     with pytest.raises(ValueError, match="nsmooth and axes must have two entries"):
         tl.Smoothing2D((3,), (4, 5))
     with pytest.raises(ValueError, match="nsmooth and axes must have the same length"):
         tl.SmoothingND((3, 3), (4, 5, 6), axes=(0,))
+
+
+def test_pylops_argument_conventions():
+    """As PyLops: the one-sided kinds ignore order; nsmooth 0 (even) becomes 1 (no smoothing)."""
+    import numpy as np
+
+    pl = pytest.importorskip("pylops")
+    x = torch.arange(5.0, dtype=torch.float64) ** 2
+    for kind, order in (("forward", 4), ("backward", 7)):
+        D = tl.FirstDerivative(5, kind=kind, order=order, dtype=torch.float64)
+        ref = pl.FirstDerivative(5, kind=kind, order=order) @ x.numpy()
+        np.testing.assert_allclose((D @ x).numpy(), ref, rtol=1e-12)
+    torch.testing.assert_close(tl.Smoothing1D(0, 5, dtype=torch.float64) @ x, x)
+    S = tl.Smoothing2D((0, 3), (4, 5), dtype=torch.float64)
+    X = torch.randn(4, 5, dtype=torch.float64)
+    np.testing.assert_allclose((S @ X).numpy(), (pl.Smoothing2D((0, 3), (4, 5)) @ X.numpy().ravel()).reshape(4, 5),
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize(

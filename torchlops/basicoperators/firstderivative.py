@@ -109,7 +109,7 @@ class FirstDerivative(LinearOperator):
         engine: str = "auto",
     ) -> None:
         check_kind(kind)
-        if order not in (3, 5):
+        if kind == "centered" and order not in (3, 5):  # (the one-sided kinds ignore it, as in PyLops)
             raise ValueError(f"order must be 3 or 5, got {order!r}")
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
@@ -117,7 +117,7 @@ class FirstDerivative(LinearOperator):
         s = check_sampling(sampling)
         self.kind = kind
         self.edge = bool(edge)
-        self.order = int(order)
+        self.order = int(order) if kind == "centered" else order
         st = first_stencil(kind, self.edge, self.order)
         check_stencil_fits(st, dims, (self.axis,), "FirstDerivative")
         # (the sampling and the kernels' scale of the stencil, held in tuples: constants to

@@ -17,8 +17,8 @@ def check_nsmooth(nsmooth: int) -> int:
     """Validate one boxcar length and make it odd (PyLops convention)."""
     if isinstance(nsmooth, bool) or not isinstance(nsmooth, int) and not hasattr(nsmooth, "__index__"):
         raise TypeError(f"nsmooth must hold ints, got {type(nsmooth).__name__}")
-    if int(nsmooth) < 1:
-        raise ValueError(f"nsmooth must be positive, got {nsmooth}")
+    if int(nsmooth) < 0:  # (0, even, becomes 1 as in PyLops: no smoothing)
+        raise ValueError(f"nsmooth must be >= 0, got {nsmooth}")
     return boxcar_length(int(nsmooth))
 
 

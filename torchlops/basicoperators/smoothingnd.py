@@ -86,6 +86,8 @@ class SmoothingND(LinearOperator):
         super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
         self.nsmooth = tuple(check_nsmooth(n) for n in nsmooth)
         self.axes = tuple(normalize_axis(a, len(dims), "axes") for a in axes)
+        if len(set(self.axes)) != len(self.axes):
+            raise ValueError(f"{type(self).__name__}: axes must be distinct, got {axes}")
         if len(self.axes) == len(dims) and sorted(self.axes) == list(range(len(dims))):
             # every axis is smoothed: as in PyLops, nsmooth[k] then goes with model axis k
             self.axes = tuple(range(len(dims)))
