@@ -88,7 +88,9 @@ class UnrolledISTA(nn.Module):
     step : :obj:`float`, optional
         Initial step :math:`\alpha`; default :math:`0.99/\|\mathbf{A}\|_2^2` (power iteration).
     threshold : :obj:`float`, optional
-        Initial threshold :math:`\tau`; default ``0.1 * step`` (ISTA with :math:`\epsilon=0.1`).
+        Initial threshold :math:`\tau`; default ``0.1 * step`` (the threshold of
+        :math:`\tfrac12\|\mathbf{y}-\mathbf{A}\mathbf{x}\|^2 + 0.1\|\mathbf{x}\|_1`, which is
+        :func:`torchlops.ista` with ``eps=0.2``: PyLops' objective has no :math:`\tfrac12`).
     norm_niter : :obj:`int`, optional
         Power iterations used to estimate :math:`\|\mathbf{A}\|_2` when ``step`` is None.
 

@@ -83,9 +83,9 @@ class ISTA(SparseSolver):
     Solves, for every sample of ``y``,
 
     .. math::
-        J = \frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_2^2 + \epsilon \|\mathbf{x}\|_p
+        J = \|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_2^2 + \epsilon \|\mathbf{x}\|_p
 
-    with :math:`p = 1` (soft), :math:`0` (hard) or :math:`1/2` (half thresholding), or with a
+    (PyLops' objective: the threshold :math:`\epsilon\alpha/2` below minimises it) with :math:`p = 1` (soft), :math:`0` (hard) or :math:`1/2` (half thresholding), or with a
     sparsifying transform ``SOp``: :math:`\epsilon \|\mathbf{SOp}^H\mathbf{x}\|_p`.
 
     Parameters
@@ -111,7 +111,8 @@ class ISTA(SparseSolver):
     largest entries of each sample (the threshold is the sample's ``100 - perc`` percentile
     of :math:`|\cdot|`, computed with :func:`torch.quantile`). A sample stops when
     :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 \le` ``tol``. The cost of step
-    :math:`i` is :math:`\frac{1}{2}\|\mathbf{r}\|_2^2 + \epsilon\|\mathbf{x}^{(i+1)}\|_1`.
+    :math:`i` is :math:`\frac{1}{2}\|\mathbf{r}\|_2^2 + \epsilon\|\mathbf{x}^{(i+1)}\|_1` (PyLops' cost, which
+    halves the data term that :math:`J` does not).
     ``eps`` and ``alpha`` may be tensors with one value per sample (and may require grad).
 
     Examples

@@ -1,8 +1,10 @@
 r"""Batched split Bregman: :class:`SplitBregman`.
 
-Host synchronisation: each inner iteration runs a :func:`torchlops.optimization.basic.cgls`
-solve (which reads the host every few steps unless its ``tol=0``); with ``tol > 0`` the loop
-asks the host after every outer iteration whether every sample has stopped.
+Host synchronisation: each inner iteration runs the least-squares solve ``engine`` picks
+(scipy-style LSQR by default, which reads the host unless ``atol = btol = 0``;
+:func:`torchlops.optimization.basic.cgls` with ``engine="pylops"``, which reads it unless
+``tol=0``); with ``tol > 0`` the loop asks the host after every outer iteration whether
+every sample has stopped.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ returns PyLops' results, in PyLops' order, as a named tuple. Costs are tensors o
 ``(iterations, *batch)``. Unlike PyLops, no :class:`CostNanInfCallback` is added by default
 (it would read the host every step); ``rtol``/``rtol1`` add the cost-ratio callbacks.
 
-The positional order of every function is PyLops 2.8's. ``engine`` (``"scipy"`` or
-``"pylops"``) is validated but every inner least-squares solve uses the batched torch
-:func:`~torchlops.optimization.basic.cgls` (PyLops' ``engine="pylops"``); ``preallocate`` has
-no effect. ``progress=True`` (keyword-only) shows a progress bar over the (outer) iterations:
+The positional order of every function is PyLops 2.8's. ``engine`` picks the inner
+least-squares solver of :func:`irls` and :func:`splitbregman` as in PyLops: LSQR with scipy's
+arguments and stopping rule (``"scipy"``, the default) or
+:func:`~torchlops.optimization.basic.cgls` (``"pylops"``), both batched on torch tensors;
+:func:`omp` validates it and always uses cgls. ``preallocate`` has no effect. ``progress=True`` (keyword-only) shows a progress bar over the (outer) iterations:
 tqdm when it is installed, otherwise a log line every 10 %.
 """
 
