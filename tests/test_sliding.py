@@ -69,26 +69,26 @@ def _sliding2d(dimsd, nwin, nover, nop, tapertype, kind, rng):
             pls.Sliding2D(Pi, dims, dimsd, nwin, nover, tapertype=tapertype))
 
 
-def _sliding3d(dimsd, nwin, nover, nop, tapertype, kind, rng):
+def _sliding3d(dimsd, nwin, nover, nop, tapertype, kind, rng, **kw):
     nw = [_nwins(dimsd[a], nwin[a], nover[a]) for a in range(2)]
     dims = (nw[0] * nop[0], nw[1] * nop[1], nop[2])
     Ti, Pi = _inner(kind, (*nwin, dimsd[2]), nop, rng)
-    return (Sliding3D(Ti, dims, dimsd, nwin, nover, nop, tapertype),
-            pls.Sliding3D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype))
+    return (Sliding3D(Ti, dims, dimsd, nwin, nover, nop, tapertype, **kw),
+            pls.Sliding3D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype, **kw))
 
 
-def _patch2d(dimsd, nwin, nover, nop, tapertype, kind, rng):
+def _patch2d(dimsd, nwin, nover, nop, tapertype, kind, rng, **kw):
     dims = tuple(_nwins(dimsd[a], nwin[a], nover[a]) * nop[a] for a in range(2))
     Ti, Pi = _inner(kind, nwin, nop, rng)
-    return (Patch2D(Ti, dims, dimsd, nwin, nover, nop, tapertype),
-            pls.Patch2D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype))
+    return (Patch2D(Ti, dims, dimsd, nwin, nover, nop, tapertype, **kw),
+            pls.Patch2D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype, **kw))
 
 
-def _patch3d(dimsd, nwin, nover, nop, tapertype, kind, rng):
+def _patch3d(dimsd, nwin, nover, nop, tapertype, kind, rng, **kw):
     dims = tuple(_nwins(dimsd[a], nwin[a], nover[a]) * nop[a] for a in range(3))
     Ti, Pi = _inner(kind, nwin, nop, rng)
-    return (Patch3D(Ti, dims, dimsd, nwin, nover, nop, tapertype),
-            pls.Patch3D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype))
+    return (Patch3D(Ti, dims, dimsd, nwin, nover, nop, tapertype, **kw),
+            pls.Patch3D(Pi, dims, dimsd, nwin, nover, nop, tapertype=tapertype, **kw))
 
 
 PARITY = [
@@ -133,6 +133,48 @@ def test_pylops_parity(builder, args) -> None:
     # flat forms and a batch of two
     X = np.stack([x, 2 * x[::-1]])
     assert _rel(Top.matvec(_t(X)).numpy(), np.stack([Pop @ v for v in X])) <= RTOL
+
+
+SINGLE = [p for p in PARITY if "single" in p[0] and p[1] is not _sliding1d]
+
+
+@pytest.mark.parametrize("savetaper", [True, False])
+@pytest.mark.parametrize(("builder", "args"), [p[1:] for p in SINGLE], ids=[p[0] for p in SINGLE])
+def test_pylops_parity_single_window_axis_savetaper(builder, args, savetaper) -> None:
+    """As PyLops, savetaper decides how an axis with one window is tapered (as a last window
+    with True, as a first one with False)."""
+    rng = np.random.default_rng(11)
+    Top, Pop = builder(*args, rng, savetaper=savetaper)
+    cplx = Top.dtype.is_complex
+    x = rng.standard_normal(Pop.shape[1]) + (1j * rng.standard_normal(Pop.shape[1]) if cplx else 0)
+    y = rng.standard_normal(Pop.shape[0]) + (1j * rng.standard_normal(Pop.shape[0]) if cplx else 0)
+    assert _rel((Top @ _t(x).reshape(Top.dims)).numpy(), Pop @ x) <= RTOL
+    assert _rel((Top.H @ _t(y).reshape(Top.dimsd)).numpy(), Pop.H @ y) <= RTOL
+
+
+_NW = {1: (5, 5, 2), 2: (8, 5, 2), 3: (11, 5, 2)}  # (data length, nwin, nover) giving 1, 2, 3 windows
+
+
+@pytest.mark.parametrize("savetaper", [True, False])
+@pytest.mark.parametrize("counts", [(1, 3, 1), (3, 1, 1), (2, 3, 1), (1, 1, 3), (3, 2, 1), (1, 2, 2), (3,), (1, 3)])
+def test_pylops_parity_single_windows_any_axes(counts, savetaper) -> None:
+    """Patch3D (three counts) and Sliding3D (two) with single windows along some axes, tapered:
+    PyLops' choice of taper for those axes (with savetaper=False, Patch3D's depends on the
+    window's place along the other axes)."""
+    rng = np.random.default_rng(5)
+    if len(counts) == 1:
+        counts = (counts[0], 1)
+    dimsd, nwin, nover = (tuple(_NW[c][i] for c in counts) for i in range(3))
+    if len(counts) == 3:
+        build = _patch3d
+        args = (dimsd, nwin, nover, (2, 2, 2), "hanning", "matrix")
+    else:
+        build = _sliding3d
+        args = ((*dimsd, 3), nwin, nover, (2, 2, 3), "cosine", "matrix")
+    Top, Pop = build(*args, rng, savetaper=savetaper)
+    x, y = rng.standard_normal(Pop.shape[1]), rng.standard_normal(Pop.shape[0])
+    assert _rel((Top @ _t(x).reshape(Top.dims)).numpy(), Pop @ x) <= RTOL
+    assert _rel((Top.H @ _t(y).reshape(Top.dimsd)).numpy(), Pop.H @ y) <= RTOL
 
 
 @pytest.mark.parametrize("tapertype", ["hanning", None])

@@ -54,6 +54,31 @@ def check_tapertype(tapertype: str | None) -> None:
         raise ValueError(f"tapertype must be one of {TAPERTYPES} or None, got {tapertype!r}")
 
 
+def _window_classes(nwins: Sequence[int], single: str) -> list[torch.Tensor]:
+    """For every window (a grid of shape ``nwins``) and windowed axis, whether the window is
+    the first (0), a middle one (1) or the last (2) along that axis. A single window along an
+    axis is the first (``single="start"``) or the last (``"end"``); ``"pylops3d"`` follows
+    PyLops' ``Patch3D(savetaper=False)``, whose taper choice checks the cases of axes 1 and 2
+    together (first/first, first/last, last/last, last/first, then one axis at a time), so a
+    single window along axis 2 counts as the last where the window is the last along axis 1."""
+    grids = torch.meshgrid(*[torch.arange(n) for n in nwins], indexing="ij")
+    F = [g == 0 for g in grids]
+    L = [g == n - 1 for g, n in zip(grids, nwins, strict=True)]
+    one = torch.ones_like(grids[0])
+
+    def cls(f: torch.Tensor, last: torch.Tensor, first_wins: bool) -> torch.Tensor:
+        return torch.where(f & (first_wins | ~last), 0 * one, torch.where(last, 2 * one, one))
+
+    if single == "pylops3d" and len(nwins) == 3:
+        f1, l1, f2, l2 = F[1], L[1], F[2], L[2]
+        c1 = torch.where(f1, 0 * one, torch.where(l1, 2 * one, one))
+        # (the pair's first matching case: FF, FL, LL, LF, F*, L*, *F, *L, **)
+        c2 = torch.where(f1 & f2, 0 * one, torch.where(f1 & l2, 2 * one, torch.where(l1 & l2, 2 * one, torch.where(
+            l1 & f2, 0 * one, torch.where(f1 | l1, one, torch.where(f2, 0 * one, torch.where(l2, 2 * one, one)))))))
+        return [cls(F[0], L[0], True), c1, c2]
+    return [cls(f, last, single != "end") for f, last in zip(F, L, strict=True)]
+
+
 def window_tapers(
     nwins: Sequence[int],
     nwin: Sequence[int],
@@ -70,10 +95,11 @@ def window_tapers(
     first (last) window its first (last) ``nover`` samples are replaced by 1 (``edge="one"``)
     or by its middle sample (``edge="mid"``), so that the data edges are not attenuated. A
     single window along an axis counts as the first (``single="start"``) or as the last
-    (``single="end"``). The N-D taper is the product of the 1-D ones, associated from the
-    last axis backwards.
+    (``single="end"``), or as :func:`_window_classes` says for ``"pylops3d"``. The N-D taper
+    is the product of the 1-D ones.
     """
     k = len(nwins)
+    classes = _window_classes(nwins, single)
     out = None
     for a in reversed(range(k)):
         t = taper(nwin[a], nover[a], tapertype)
@@ -81,14 +107,11 @@ def window_tapers(
         first, last = t.clone(), t.clone()
         first[: nover[a]] = fill
         last[-nover[a]:] = fill  # nover = 0 fills everything, a no-op on an all-ones taper
-        rows = [t] * nwins[a]
-        if nwins[a] == 1:
-            rows = [first if single == "start" else last]
-        else:
-            rows[0], rows[-1] = first, last
-        shape = [1] * (2 * k)
-        shape[a], shape[k + a] = nwins[a], nwin[a]
-        va = torch.stack(rows).reshape(shape)
+        # (*nwins, nwin[a]) placed on axis k + a of (*nwins, *nwin)
+        va = torch.stack((first, t, last))[classes[a]]
+        shape = [*nwins] + [1] * k
+        shape[k + a] = nwin[a]
+        va = va.reshape(shape)
         out = va if out is None else va * out
     return out.reshape(*out.shape, *([1] * nrest)).to(real_dtype(dtype))
 

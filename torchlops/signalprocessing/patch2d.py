@@ -117,7 +117,10 @@ class _Patch(WindowedOperator):
             raise ValueError(f"Op must have shape ({nout}, {nin}) (nwin={nwin}, nop={nop}), got {Op.shape}")
         taps = None
         if tapertype is not None:
-            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 0, Op.dtype)
+            # (as PyLops: a lone window along an axis is tapered as the last one with savetaper,
+            # as the first one without, or as PyLops' Patch3D decides: _window_classes)
+            single = "end" if savetaper else ("pylops3d" if n == 3 else "start")
+            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", single, 0, Op.dtype)
         super().__init__(Op, (*nwins, *nop), dimsd, starts, nwin, taps, simop, name)
         self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
         self.scalings = [1.0] * prod(nwins) if scalings is None else scalings
@@ -146,7 +149,8 @@ class Patch2D(_Patch):
         Taper of the overlaps (``"hanning"``, ``"cosine"``, ``"cosinesquare"``,
         ``"cosinesqrt"`` or ``None``).
     savetaper : :obj:`bool`, optional
-        Accepted for PyLops compatibility (the per-patch tapers are always stored).
+        As in PyLops, decides the taper of an axis with a single patch: that of a last patch
+        (True) or of a first one (False); the per-patch tapers are always stored.
     scalings : :obj:`list`, optional
         Per-patch scalings; stored as ``self.scalings`` but, as in PyLops 2.8, not applied.
     name : :obj:`str`, optional

@@ -75,7 +75,8 @@ class Patch3D(_Patch):
         Taper of the overlaps (``"hanning"``, ``"cosine"``, ``"cosinesquare"``,
         ``"cosinesqrt"`` or ``None``).
     savetaper : :obj:`bool`, optional
-        Accepted for PyLops compatibility (the per-patch tapers are always stored).
+        As in PyLops, decides the taper of an axis with a single patch: that of a last patch
+        (True) or of a first one (False); the per-patch tapers are always stored.
     scalings : :obj:`list`, optional
         Per-patch scalings; stored as ``self.scalings`` but, as in PyLops 2.8, not applied.
     name : :obj:`str`, optional

@@ -97,7 +97,8 @@ class Sliding3D(WindowedOperator):
         Taper of the overlaps (``"hanning"``, ``"cosine"``, ``"cosinesquare"``,
         ``"cosinesqrt"`` or ``None``).
     savetaper : :obj:`bool`, optional
-        Accepted for PyLops compatibility (the per-window tapers are always stored).
+        As in PyLops, decides the taper of an axis with a single window: that of a last window
+        (True) or of a first one (False); the per-window tapers are always stored.
     nproc : :obj:`int`, optional
         Accepted for PyLops compatibility (all windows go through ``Op`` as one batch).
     name : :obj:`str`, optional
@@ -159,7 +160,9 @@ class Sliding3D(WindowedOperator):
             )
         taps = None
         if tapertype is not None:
-            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end", 1, Op.dtype)
+            # (as PyLops: a lone window along an axis is tapered as the last one with savetaper,
+            # as the first one without)
+            taps = window_tapers(nwins, nwin, nover, tapertype, "mid", "end" if savetaper else "start", 1, Op.dtype)
         mdims = (*nwins, dims[0] // nwins[0], dims[1] // nwins[1], dims[2])
         super().__init__(Op, mdims, dimsd, starts, nwin, taps, simop, name)
         self.nwin, self.nover, self.nop, self.tapertype, self.savetaper = nwin, nover, nop, tapertype, savetaper
