@@ -172,6 +172,9 @@ BASIC_CASES: list[OperatorCase] = [
     OperatorCase("Restriction-repeated-axis0", lambda dt: tl.Restriction((5, 3), [4, 1, 1, 0], axis=0, dtype=dt)),
     OperatorCase("Regression", lambda dt: tl.Regression(torch.linspace(-1, 1, 7, dtype=dt), order=3)),
     OperatorCase("LinearRegression", lambda dt: tl.LinearRegression(torch.linspace(0, 2, 5, dtype=dt))),
+    # (a complex taxis: PyLops 2.8's adjoint omits the conjugate)
+    OperatorCase("Regression-complex-taxis",
+                 lambda dt: tl.Regression(torch.linspace(-1, 1, 6, dtype=dt) * (1 + 0.5j), order=2)),
     OperatorCase("CausalIntegration-full", lambda dt: tl.CausalIntegration(7, sampling=0.5, dtype=dt)),
     OperatorCase(
         "CausalIntegration-half-axis0",
@@ -424,6 +427,8 @@ INTERP_CASES: list[OperatorCase] = [
     # ---------------------------------------------------------------- Fredholm1
     OperatorCase("Fredholm1-nz1", lambda dt: Fredholm1(_randn(3, 4, 5, dtype=dt))),
     OperatorCase("Fredholm1-complex-nz2", lambda dt: Fredholm1(_randn(3, 5, 4, dtype=dt, cplx=True), nz=2)),
+    # (a size-1 slice count and model width: PyLops 2.8 squeezes them away and fails)
+    OperatorCase("Fredholm1-size1", lambda dt: Fredholm1(_randn(1, 4, 1, dtype=dt), nz=3)),
 ]
 
 

@@ -188,3 +188,19 @@ def test_interp_degenerate_positions():
         for bad in (float("nan"), float("inf")):
             with pytest.raises(ValueError, match="iava must hold finite positions"):
                 Interp(10, [bad, 2.0], kind=kind)
+
+
+def test_every_axis_is_the_1d_operator_along_it() -> None:
+    """Each kind along every axis of N-d data, negative axes included, is the 1-D operator
+    applied to every line along that axis (PyLops 2.8's sinc transposes only for axis > 0,
+    so its default axis=-1 on N-d data is wrong)."""
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(5, 6, 7, dtype=torch.float64, generator=g)
+    iava = [0.4, 2.25, 3.0, 3.8]
+    for kind in ("nearest", "linear", "sinc"):
+        for axis in (0, 1, 2, -1, -2, -3):
+            Op, _ = Interp(X.shape, iava, axis=axis, kind=kind, dtype=torch.float64)
+            One, _ = Interp(X.shape[axis], iava, kind=kind, dtype=torch.float64)
+            lines = X.movedim(axis, -1)
+            want = (lines.reshape(-1, lines.shape[-1]) @ One.todense().T).reshape(*lines.shape[:-1], len(iava))
+            torch.testing.assert_close(Op @ X, want.movedim(-1, axis), rtol=1e-12, atol=1e-12)
