@@ -13,6 +13,11 @@ from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 __all__ = ["Shift"]
 
 
+#: the complex dtype of a real one (dtype.to_complex does not trace in torch.compile)
+_COMPLEX = {torch.float16: torch.complex32, torch.bfloat16: torch.complex64, torch.float32: torch.complex64,
+            torch.float64: torch.complex128}
+
+
 class Shift(LinearOperator):
     r"""Fractional shift along ``axis``, applied as a phase ramp in the Fourier domain.
 
@@ -101,6 +106,7 @@ class Shift(LinearOperator):
         self.axis = ax
         self.nfft = int(nfft)
         self.sampling = float(sampling)
+        self._samp = (self.sampling,)  # (read in _phase: a tuple, constant to torch.compile(dynamic=True))
         freq = torch.fft.rfftfreq if self.real else torch.fft.fftfreq
         f = freq(self.nfft, d=self.sampling, dtype=torch.float64)
         self._fshape = tuple(f.numel() if i == ax else 1 for i in range(len(dims)))
@@ -109,15 +115,20 @@ class Shift(LinearOperator):
         self.register_operator_tensor("f", f.to(rdt))
 
     def _phase(self) -> torch.Tensor:
-        s, f = self.shift, self.f
+        s = self.shift
         # a Module.to(complex dtype) turns the real buffers complex: their values stay real
         s = s.real if s.is_complex() else s
-        f = f.real if f.is_complex() else f
         s = s.reshape(self._sshape) if self._sshape else s.reshape(())
+        # the phase in float64 whatever the operator's precision (|angle| reaches pi |shift|: in
+        # float32 a shift of 30000 samples would be off by 1e-2 rad), from the frequencies
+        # computed anew in float64 (the buffer f holds them in the operator's precision)
+        freq = torch.fft.rfftfreq if self.real else torch.fft.fftfreq
+        f = freq(self.nfft, d=self._samp[0], dtype=torch.float64, device=s.device)
         # (2 pi as a literal: torch.compile with dynamic=True makes math.pi, a float read from a
         # module, symbolic, which fails to trace inside the operator's backward)
-        ang = -6.283185307179586 * f.reshape(self._fshape) * s
-        return torch.polar(torch.ones_like(ang), ang)
+        ang = -6.283185307179586 * f.reshape(self._fshape) * s.to(torch.float64)
+        cdt = self.f.dtype if self.f.is_complex() else _COMPLEX[self.f.dtype]
+        return torch.polar(torch.ones_like(ang), ang).to(cdt)
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
