@@ -93,6 +93,14 @@ def test_wrong_data_shape_and_ragged_block_messages():
         opt.cgls(tl.Flip((3, 5), axis=0, dtype=F64), randn(4))
     with pytest.raises(ValueError, match=esc("Block: the rows have different numbers of columns [6, 3]")):
         tl.Block([[D, D], [D]])
+    # integer / bool data or starts raise, as integer inputs of the operators do
+    for fn in (opt.cg, opt.cgls, opt.lsqr, opt.regularized_inversion, opt.normal_equations_inversion):
+        args = (None,) if fn in (opt.regularized_inversion, opt.normal_equations_inversion) else ()
+        for bad in (torch.ones(3, dtype=torch.int64), torch.ones(3, dtype=torch.bool)):
+            with pytest.raises(TypeError, match="y must be a floating or complex tensor"):
+                fn(D, bad, *args)
+        with pytest.raises(TypeError, match="x0 must be a floating or complex tensor"):
+            fn(D, randn(3), *args, x0=torch.ones(3, dtype=torch.int64))
     for fn in (opt.cg, opt.cgls, opt.lsqr):
         for bad in ("a", None, 1j, torch.tensor(1j)):
             with pytest.raises(TypeError, match="damp must be a real number or a real tensor"):

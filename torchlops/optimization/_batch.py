@@ -73,12 +73,16 @@ def flatten_data(Op, y: torch.Tensor, x0: torch.Tensor | None = None):
     """Data ``(*batch, *dimsd)`` or ``(*batch, M)`` -> ``(B, M)``, with the batch shape, the
     output model shape, the working dtype and ``x0`` as ``(B, N)`` (or None)."""
     yf = Op._flat_data(y)
+    if not (yf.is_floating_point() or yf.is_complex()):  # (as the operators: integer inputs raise)
+        raise TypeError(f"y must be a floating or complex tensor, got dtype {yf.dtype}")
     batch = tuple(yf.shape[:-1])
     M, N = Op.shape
     dt = torch.promote_types(Op.dtype, yf.dtype)
     if x0 is not None:
         if not isinstance(x0, torch.Tensor):
             raise TypeError(f"x0 must be a torch.Tensor, got {type(x0).__name__}")
+        if not (x0.is_floating_point() or x0.is_complex()):
+            raise TypeError(f"x0 must be a floating or complex tensor, got dtype {x0.dtype}")
         dt = torch.promote_types(dt, x0.dtype)
     B = 1
     for b in batch:
