@@ -211,7 +211,9 @@ def test_convmtx_parity() -> None:
         for nh, n, off in [(5, 7, 0), (5, 7, 2), (4, 9, 3), (9, 4, 4), (3, 3, 2)]:
             h = rand(nh, cplx=nh == 4)
             np.testing.assert_allclose(convmtx(t(h), n, off).numpy(), pl.utils.signalprocessing.convmtx(h, n, off))
-    for nf, nh, n, hc, pad in [(6, 5, 6, 2, (0, 0)), (6, 5, 6, 2, (3, 3)), (7, 3, 5, 0, (1, 2)), (4, 5, 9, 1, (2, 0))]:
+    # (a negative hc reaching back into the leading padding, as PyLops allows)
+    for nf, nh, n, hc, pad in [(6, 5, 6, 2, (0, 0)), (6, 5, 6, 2, (3, 3)), (7, 3, 5, 0, (1, 2)), (4, 5, 9, 1, (2, 0)),
+                               (2, 3, 3, -1, (2, 0)), (5, 4, 6, -2, (2, 1))]:
         H = rand((nf, nh))
         np.testing.assert_allclose(nonstationary_convmtx(t(H), n, hc, pad).numpy(),
                                    pl.utils.signalprocessing.nonstationary_convmtx(H, n, hc, pad))
@@ -353,6 +355,8 @@ def test_errors() -> None:
         convmtx(torch.ones(2), 3, offset=-1)
     with pytest.raises(ValueError, match="pad must be two non-negative ints"):
         nonstationary_convmtx(torch.ones(2, 3), 3, pad=(-1, 0))
+    with pytest.raises(ValueError, match=r"hc must be at least -pad\[0\] = -1, got -2"):
+        nonstationary_convmtx(torch.ones(2, 3), 3, hc=-2, pad=(1, 0))
 
 
 def test_method_choice() -> None:
@@ -556,3 +560,32 @@ def test_zero_length_axes(kind: str, dims: tuple, axis: int | None, engine: str)
         Op = tl.ConvolveND(dims, torch.ones(2, 2, 3, dtype=F64), offset=(0, 1, 1), axes=(0, 1, 2), engine=engine)
     x = torch.randn(2, *dims, dtype=F64)
     assert (Op @ x).shape == (2, *Op.dimsd) and (Op.H @ torch.randn(2, *Op.dimsd, dtype=F64)).shape == (2, *dims)
+
+
+@pytest.mark.parametrize("offset", [(1, 0), (1, 5), (1, 7)])
+def test_overlapadd_with_a_filter_longer_than_an_unsplit_axis(offset) -> None:
+    """Overlap-add splits the long axis into blocks and keeps the short one whole: a filter more
+    than twice as long as that short axis keeps its whole full convolution there (samples of it
+    were dropped), forward and adjoint, 2-D and N-d."""
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(3, 8, dtype=torch.float64, generator=g)
+    x = torch.randn(600, 3, dtype=torch.float64, generator=g)
+    y = torch.randn(600, 3, dtype=torch.float64, generator=g)
+    for cls in (Convolve2D, ConvolveND):
+        Oa = cls((600, 3), h, offset=offset, method="overlapadd")
+        Ff = cls((600, 3), h, offset=offset, method="fft")
+        torch.testing.assert_close(Oa @ x, Ff @ x, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(Oa.H @ y, Ff.H @ y, rtol=1e-12, atol=1e-12)
+
+
+def test_todense_refuses_per_sample_filters() -> None:
+    """An operator applying one filter per sample of the batch is not one matrix: todense (and
+    what builds on it) says so instead of mixing the filters column by column."""
+    h = torch.randn(3, 4, dtype=torch.float64)
+    T = Convolve1D(6, h, offset=1, batched_filter=True)
+    for f in (T.todense, T.H.todense, (T.H @ T).todense, T.tosparse):
+        with pytest.raises(ValueError, match="one filter per sample of the batch"):
+            f()
+    # (one filter: one matrix)
+    one = Convolve1D(6, h[:1], offset=1, batched_filter=True).todense()
+    torch.testing.assert_close(one, Convolve1D(6, h[0], offset=1).todense())

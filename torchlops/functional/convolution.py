@@ -187,13 +187,18 @@ def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int]) -> tor
     for i in range(k):
         # blocks of sizes[i] samples starting every bl[i] samples: add the overlapping tails
         p, b, m = lead + i, bl[i], sizes[i]
+        if not blocks[i]:
+            # (an axis kept whole is one block: its FFT of m >= n + nh - 1 samples is the full
+            # convolution as it is, however much longer than the axis the filter is)
+            y = y.reshape(*y.shape[:p], m, *y.shape[p + 2:])
+            continue
         c = y.shape[p]
         head = y.narrow(p + 1, 0, b)
         tail = y.narrow(p + 1, b, m - b)
         if m - b < b:
             tail = torch.cat([tail, tail.new_zeros((*tail.shape[: p + 1], b - (m - b), *tail.shape[p + 2:]))], p + 1)
         else:
-            tail = tail.narrow(p + 1, 0, b)  # only when nh - 1 <= b, guaranteed by _block
+            tail = tail.narrow(p + 1, 0, b)  # (nh - 1 <= b on a split axis: _block)
         head = head.reshape(*head.shape[:p], c * b, *head.shape[p + 2:])
         tail = tail.reshape(*tail.shape[:p], c * b, *tail.shape[p + 2:])
         z = head.new_zeros((*head.shape[:p], b, *head.shape[p + 1:]))

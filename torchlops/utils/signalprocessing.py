@@ -86,7 +86,7 @@ def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int]
     n : :obj:`int`
         Number of rows (length of the output signal).
     hc : :obj:`int`, optional
-        Index of the centre of the first filter.
+        Index of the centre of the first filter (at least ``-pad[0]``).
     pad : :obj:`tuple`, optional
         Zeros added before and after every filter (to avoid wrap-around).
     sparse : :obj:`bool`, optional
@@ -113,11 +113,14 @@ def nonstationary_convmtx(H: TensorLike, n: int, hc: int = 0, pad: Sequence[int]
     if H.dim() != 2:
         raise ValueError(f"H must be 2-dimensional (filters, taps), got shape {tuple(H.shape)}")
     n = _nonneg_int(n, "n")
-    hc = _nonneg_int(hc, "hc")
     try:
         p0, p1 = (_nonneg_int(int(p), "pad") for p in pad)
     except (TypeError, ValueError) as err:
         raise ValueError(f"pad must be two non-negative ints, got {pad!r}") from err
+    # (as PyLops, hc may reach back into the leading padding: the first row is sample p0 + hc)
+    hc = as_int(hc, "hc")
+    if hc + p0 < 0:
+        raise ValueError(f"hc must be at least -pad[0] = {-p0}, got {hc}")
     nf, nh = H.shape
     L = nh + p0 + p1
     Hp = torch.nn.functional.pad(H, (p0, p1))
