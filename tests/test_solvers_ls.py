@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import torchlops as tl
 from torchlops.basicoperators import Diagonal, MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
 from torchlops.optimization.leastsquares import (
@@ -193,6 +194,47 @@ def test_implicit_backward_uses_the_forwards_operator(which):
             m.Op.diag.mul_(10)
         with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             out.sum().backward()
+
+
+def test_implicit_backward_with_an_operator_reachable_twice():
+    """The operator inside C.H @ C is reached twice: the implicit backward rebinds its tensors
+    once and restores them (the module keeps its own tensor afterwards), with the unrolled
+    gradient."""
+    D = torch.float64
+    h_live, h_call = torch.tensor([1.0, 2.0, 1.0], dtype=D), torch.tensor([0.5, -1.0, 2.0], dtype=D)
+
+    class Solve(torch.nn.Module):
+        def __init__(self, implicit):
+            super().__init__()
+            C = tl.Convolve1D(8, h_live.clone(), offset=1)
+            self.N, self.implicit = C.H @ C, implicit
+
+        def forward(self, y):
+            return cg(self.N, y, niter=30, damp=0.5, tol=0, implicit=self.implicit).x
+
+    y0 = torch.linspace(-1.0, 1.0, 8, dtype=D)
+    grads = []
+    for implicit in (False, True):
+        m, y, p = Solve(implicit), y0.clone().requires_grad_(), torch.nn.Parameter(h_call.clone())
+        # (one name and tie_weights=False: PyTorch restores a module reachable twice only so)
+        torch.func.functional_call(m, {"N.B.h": p}, (y,), tie_weights=False).pow(2).sum().backward()
+        grads.append((y.grad, p.grad))
+        torch.testing.assert_close(m.N.B.h, h_live)
+        assert m.N.A.Op.h is m.N.B.h
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-8, atol=1e-10)
+
+
+def test_vmap_of_a_solver_with_a_tolerance_says_what_to_do():
+    """Under vmap a tolerance test cannot read the host: a torchlops error names tol=0 and the
+    batched call; with tol=0 vmap gives the batched solve."""
+    N = Diagonal(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    B = torch.randn(4, 3, dtype=torch.float64)
+    for fn in (cg, cgls, lsqr):
+        with pytest.raises(RuntimeError, match="pass tol=0 .* give the solver the whole batch"):
+            torch.func.vmap(lambda b: fn(N, b, niter=5).x)(B)  # noqa: B023
+    torch.testing.assert_close(torch.func.vmap(lambda b: cg(N, b, niter=5, tol=0).x)(B),
+                               cg(N, B, niter=5, tol=0).x)
 
 
 def test_implicit_gradcheck():

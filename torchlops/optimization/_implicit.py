@@ -45,33 +45,39 @@ class _FirstOrderOnly(torch.autograd.Function):
         )
 
 
-def _state(mod: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter and buffer of ``mod`` by name (tied names each listed)."""
-    return {**dict(mod.named_parameters(remove_duplicate=False)), **dict(mod.named_buffers(remove_duplicate=False))}
+def _state(mods: Sequence[torch.nn.Module]) -> list[tuple[torch.nn.Module, str, str, torch.Tensor]]:
+    """Every parameter and buffer of the modules as ``(module, "_parameters" or "_buffers", name,
+    tensor)``, once per module and name (a module reachable twice, as ``C`` in ``C.H @ C``,
+    counts once)."""
+    out, seen = [], set()
+    for root in mods:
+        for m in root.modules():
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            for kind in ("_parameters", "_buffers"):
+                out.extend((m, kind, n, t) for n, t in getattr(m, kind).items() if t is not None)
+    return out
 
 
-class _Bound(torch.nn.Module):
-    """Runs a function with the operators' tensors bound to given ones (through
-    ``torch.func.functional_call``: the binding ends with the call, whatever happens)."""
-
-    def __init__(self, mods: Sequence[torch.nn.Module]) -> None:
-        super().__init__()
-        self.m = torch.nn.ModuleList(mods)
-
-    def forward(self, fn: Callable[..., Any], *args: Any) -> Any:
+def _bound_call(state: Sequence[tuple[torch.nn.Module, str, str]], tensors: Sequence[torch.Tensor],
+                fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with each ``(module, kind, name)`` of ``state`` holding the matching tensor of
+    ``tensors`` (the forward's), restored afterwards: the same as a plain call unless something
+    rebound them since (a ``functional_call`` that has ended, an assignment). Each (module,
+    name) is swapped once, so a module reachable twice is restored right (PyTorch's
+    ``functional_call`` is not, there)."""
+    swapped = []
+    try:
+        for (m, kind, n), t in zip(state, tensors, strict=True):
+            d = getattr(m, kind)
+            if d.get(n) is not t:
+                swapped.append((d, n, d.get(n)))
+                d[n] = t
         return fn(*args)
-
-
-def _bound_call(mods: Sequence[torch.nn.Module], states: Sequence[dict[str, torch.Tensor]], fn: Callable[..., Any],
-                *args: Any) -> Any:
-    """``fn(*args)`` with each operator's tensors as they were in the forward (``states``): the
-    same as a plain call unless something rebound them since (a ``functional_call`` that has
-    ended, an assignment)."""
-    if all(_state(m).keys() == st.keys() and all(t is st[k] for k, t in _state(m).items())
-           for m, st in zip(mods, states, strict=True)):
-        return fn(*args)
-    params = {f"m.{i}.{k}": t for i, st in enumerate(states) for k, t in st.items()}
-    return torch.func.functional_call(_Bound(mods), params, (fn, *args), strict=True)
+    finally:
+        for d, n, old in reversed(swapped):
+            d[n] = old
 
 
 class _ImplicitSolve(torch.autograd.Function):
@@ -83,9 +89,9 @@ class _ImplicitSolve(torch.autograd.Function):
         # the operators' tensors as the forward saw them: the backward evaluates the residual
         # and the adjoint solve with these (a functional_call around the forward has ended by
         # then), and autograd's version check refuses them changed in place since
-        states = [_state(m) for m in spec["modules"]]
-        ctx.state_names = [list(st) for st in states]
-        ctx.save_for_backward(x, *(t for st in states for t in st.values()))
+        entries = _state(spec["modules"])
+        ctx.state = [entry[:3] for entry in entries]
+        ctx.save_for_backward(x, *(entry[3] for entry in entries))
         return x
 
     @staticmethod
@@ -104,13 +110,9 @@ class _ImplicitSolve(torch.autograd.Function):
         spec = ctx.spec
         saved = ctx.saved_tensors
         x = saved[0].detach()  # the output itself: cut it from this graph
-        states, pos = [], 1
-        for names in ctx.state_names:
-            states.append(dict(zip(names, saved[pos:pos + len(names)], strict=True)))
-            pos += len(names)
-        mods = spec["modules"]
+        state, tensors = ctx.state, saved[1:]
         with torch.no_grad():
-            lam = _bound_call(mods, states, spec["adjoint"], g)
+            lam = _bound_call(state, tensors, spec["adjoint"], g)
         inputs: Sequence[torch.Tensor] = spec["inputs"]
         aliases: Sequence[torch.Tensor] = spec["aliases"]
         # the residual reads the aliases (leaves for the data-like inputs), so the gradient never
@@ -126,7 +128,7 @@ class _ImplicitSolve(torch.autograd.Function):
         grads: dict[int, torch.Tensor | None] = {}
         if want:
             with torch.enable_grad():
-                res = _bound_call(mods, states, spec["residual"], x)
+                res = _bound_call(state, tensors, spec["residual"], x)
                 phi = (lam.conj() * res).real.sum() if res.is_complex() else (lam * res).sum()
                 out = iter(torch.autograd.grad(phi, targets, allow_unused=True, retain_graph=True))
             for i in want:

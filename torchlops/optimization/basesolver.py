@@ -34,10 +34,23 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         except TypeError:  # (setup itself reports the bad call)
             return kwargs.get("x0")
 
+    def call(self: Solver, args: tuple, kwargs: dict) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except RuntimeError as err:
+            if "data-dependent control flow" not in str(err):
+                raise
+            raise RuntimeError(
+                f"torchlops: {type(self).__name__} reads a stopping test on the host (a tolerance > 0, "
+                "a callback's stop, a default step size), which torch.func.vmap cannot do: pass tol=0 "
+                "(and the step size) to run a fixed niter, or give the solver the whole batch: it "
+                "solves every sample of the leading dims of y at once"
+            ) from err
+
     @functools.wraps(method)
     def wrapper(self: Solver, *args: Any, **kwargs: Any) -> Any:
         if not self.callbacks:  # the common case: only the per-step hook
-            out = method(self, *args, **kwargs)
+            out = call(self, args, kwargs)
             if name == "step":
                 self._step_callback(out)
             return out
@@ -46,14 +59,14 @@ def _with_hooks(name: str, method: Callable) -> Callable:
             x0 = setup_x0(self, args, kwargs)
             for cb in self.callbacks:
                 cb.on_setup_begin(self, x0)
-            out = method(self, *args, **kwargs)
+            out = call(self, args, kwargs)
             for cb in reversed(self.callbacks):
                 cb.on_setup_end(self, out)
             return out
         x = kwargs.get("x", args[0] if args else None)
         for cb in self.callbacks:
             getattr(cb, f"on_{name}_begin")(self, x)
-        out = method(self, *args, **kwargs)
+        out = call(self, args, kwargs)
         for cb in reversed(self.callbacks):
             getattr(cb, f"on_{name}_end")(self, out)
         if name == "step":
