@@ -102,6 +102,9 @@ def test_wrong_data_shape_and_ragged_block_messages():
         with pytest.raises(TypeError, match="x0 must be a floating or complex tensor"):
             fn(D, randn(3), *args, x0=torch.ones(3, dtype=torch.int64))
     for fn in (opt.cg, opt.cgls, opt.lsqr):
+        # (NumPy scalars and 0-d arrays of real numbers, as PyLops callers pass, are damps)
+        for good in (np.float32(0.1), np.array(0.1), np.array(1)):
+            fn(D, randn(3), damp=good)
         for bad in ("a", None, 1j, torch.tensor(1j)):
             with pytest.raises(TypeError, match="damp must be a real number or a real tensor"):
                 fn(D, randn(3), damp=bad)

@@ -328,6 +328,15 @@ def test_layers_on_real_models_of_a_complex_operator():
         assert x.dtype == D
         # F^H (F x - y) + lam (x - z) = 0
         torch.testing.assert_close(F.H @ (F @ x - y) + dc.lam * (x - z), torch.zeros_like(x), atol=1e-10, rtol=0)
+    # (gradients: the implicit backward gives the unrolled path's, for z, y and lam)
+    grads = []
+    for implicit in (True, False):
+        dc = DataConsistency(F, lam=0.5, niter=30, implicit=implicit).double()
+        zz, yy = z.clone().requires_grad_(), y.clone().requires_grad_()
+        dc(zz, yy).pow(2).sum().backward()
+        grads.append((zz.grad, yy.grad, dc.rho.grad))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("implicit", [True, False], ids=["implicit", "unrolled"])

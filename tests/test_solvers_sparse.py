@@ -636,7 +636,7 @@ def test_engine_is_validated():
     A, Y = _batch()
     eye = Identity(30, dtype=torch.float64)
     # (scipy's lsqr takes no tol: neither does the default engine, as in PyLops)
-    with pytest.raises(TypeError, match="tol"):
+    with pytest.raises(TypeError, match="not tol: tol is cgls' argument"):
         irls(A, Y, nouter=2, niter=5, tol=0.0)
     with pytest.raises(ValueError, match="engine must be one of"):
         irls(A, Y, engine="numba")

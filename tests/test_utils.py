@@ -134,6 +134,9 @@ def test_trace_pylops_estimator_arguments() -> None:
         M.trace(method="hutchinson", batch_size=0)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         M.trace(method="hutchinson", c1=0.2)
+    # (a generator where the third argument was one is refused, not ignored)
+    with pytest.raises(TypeError, match="pass generator= by keyword"):
+        M.trace(30, "hutchinson", g())
 
 
 def test_dottest_pylops_positions_and_foreign_operators() -> None:
@@ -146,6 +149,8 @@ def test_dottest_pylops_positions_and_foreign_operators() -> None:
     assert tl.utils.dottest(Op, 5, 5, 1e-6, 1e-21, 0, True, False, "numpy")
     with pytest.raises(TypeError, match="from_pylops"):
         tl.utils.dottest(pl.MatrixMult(np.eye(3)))
+    with pytest.raises(TypeError, match="pass batch=, dtype=, device=, generator= by keyword"):
+        tl.utils.dottest(Op, 5, 5, None, 1e-21, 0, True, False, (2,))
 
 
 def test_eigs_and_cond_against_dense() -> None:

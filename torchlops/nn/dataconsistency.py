@@ -194,7 +194,10 @@ class DataConsistency(nn.Module):
         b = self.Op.rmatvec(yb) + lam * zb
         if self.implicit:
             names, tensors = _op_tensors(self.Op)
-            x = _ImplicitDC.apply((self.Op, self.niter, self._normal()), names, b, lam, zb, *tensors)
+            # (in the dtype the solve works in: a real b of a complex operator of real models gets
+            # its complex gradient's real part through this cast)
+            bw = b.to(torch.promote_types(b.dtype, self.Op.dtype))
+            x = _ImplicitDC.apply((self.Op, self.niter, self._normal()), names, bw, lam, zb, *tensors)
         else:
             x = cg(Op=self._normal(), y=b, x0=zb, niter=self.niter, damp=lam, tol=0.0).x
         if x.is_complex() and not b.is_complex():

@@ -41,8 +41,9 @@ def _with_hooks(name: str, method: Callable) -> Callable:
             if "data-dependent control flow" not in str(err):
                 raise
             raise RuntimeError(
-                f"torchlops: {type(self).__name__} reads a stopping test on the host (a tolerance > 0, "
-                "a callback's stop, a default step size), which torch.func.vmap cannot do: pass tol=0 "
+                f"torchlops: {type(self).__name__} reads a value on the host (a tolerance > 0, a "
+                "callback's stop, a default step size, or the operator itself), which torch.func.vmap "
+                "cannot do: pass tol=0 "
                 "(and the step size) to run a fixed niter, or give the solver the whole batch: it "
                 "solves every sample of the leading dims of y at once"
             ) from err

@@ -63,7 +63,13 @@ class LSQRResult(NamedTuple):
     cost: torch.Tensor
 
 
-def _check(Op: Any, niter: int, damp: Any = 0.0) -> None:
+def _real_0d(v: Any) -> bool:
+    """A NumPy 0-d array of a real number (as PyLops callers pass)."""
+    return getattr(v, "ndim", None) == 0 and getattr(getattr(v, "dtype", None), "kind", None) in ("f", "i", "u")
+
+
+def _check(Op: Any, niter: int, damp: Any = 0.0) -> Any:
+    """Validate the common arguments; returns ``damp`` (a NumPy real as a float)."""
     if not isinstance(Op, LinearOperator):
         raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
     if isinstance(niter, bool) or not isinstance(niter, int) or niter < 0:
@@ -71,8 +77,9 @@ def _check(Op: Any, niter: int, damp: Any = 0.0) -> None:
     if isinstance(damp, torch.Tensor):
         if damp.is_complex() or not (damp.is_floating_point() or damp.dtype in (torch.int32, torch.int64)):
             raise TypeError(f"damp must be a real number or a real tensor, got a {damp.dtype} tensor")
-    elif isinstance(damp, bool) or not isinstance(damp, numbers.Real):
+    elif isinstance(damp, bool) or not (isinstance(damp, numbers.Real) or _real_0d(damp)):
         raise TypeError(f"damp must be a real number or a real tensor, got {type(damp).__name__}")
+    return damp if isinstance(damp, torch.Tensor | int | float) else float(damp)  # (NumPy reals: floats)
 
 
 def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float = 0.0, rtol1: float = 0.0) -> Any:
@@ -198,7 +205,7 @@ def cg(
     >>> torchlops.optimization.basic.cg(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
     tensor([1., 1., 1.], dtype=torch.float64)
     """
-    _check(Op, niter, damp)
+    damp = _check(Op, niter, damp)
     solver = _make(CG, Op, callback, rtol, rtol1)
     if not implicit:
         return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
@@ -340,7 +347,7 @@ def cgls(
     >>> torchlops.cgls(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
     tensor([1., 1., 1.], dtype=torch.float64)
     """
-    _check(Op, niter, damp)
+    damp = _check(Op, niter, damp)
     solver = _make(CGLS, Op, callback, rtol, rtol1)
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
@@ -394,7 +401,7 @@ def lsqr(
     >>> torchlops.optimization.basic.lsqr(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3).istop
     tensor(1)
     """
-    _check(Op, niter, damp)
+    damp = _check(Op, niter, damp)
     solver = _make(LSQR, Op, callback)
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:

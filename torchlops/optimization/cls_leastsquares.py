@@ -85,6 +85,9 @@ def _scipy_lsqr_kwargs(Op: LinearOperator, kw: dict) -> dict:
     scipy's names and defaults (``iter_lim`` = 2 x the number of columns, ``atol`` = ``btol`` =
     1e-6, no variance); ``niter`` is accepted for ``iter_lim``."""
     kw = dict(kw)
+    if "tol" in kw:
+        raise TypeError("engine='scipy' (scipy's lsqr) takes iter_lim (or niter), atol and btol, not tol: "
+                        "tol is cgls' argument (engine='pylops')")
     if "iter_lim" in kw and "niter" in kw:
         raise TypeError("iter_lim and niter both give the iteration limit: pass one of them")
     lim = kw.pop("iter_lim", kw.pop("niter", None))

@@ -13,9 +13,10 @@ from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 __all__ = ["Shift"]
 
 
-#: the complex dtype of a real one (dtype.to_complex does not trace in torch.compile)
+#: the complex dtype of a real one and back (dtype.to_complex / to_real do not trace in torch.compile)
 _COMPLEX = {torch.float16: torch.complex32, torch.bfloat16: torch.complex64, torch.float32: torch.complex64,
             torch.float64: torch.complex128}
+_REAL = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 class Shift(LinearOperator):
@@ -119,16 +120,20 @@ class Shift(LinearOperator):
         # a Module.to(complex dtype) turns the real buffers complex: their values stay real
         s = s.real if s.is_complex() else s
         s = s.reshape(self._sshape) if self._sshape else s.reshape(())
-        # the phase in float64 whatever the operator's precision (|angle| reaches pi |shift|: in
-        # float32 a shift of 30000 samples would be off by 1e-2 rad), from the frequencies
-        # computed anew in float64 (the buffer f holds them in the operator's precision)
+        # the turns f s in float64 whatever the operator's precision, reduced to their fraction
+        # (|f s| reaches |shift| / 2: in float32 a shift of 30000 samples was off by 1e-2 rad),
+        # then the phase in the operator's precision; the frequencies are computed anew in float64
+        # (the buffer f holds them in the operator's precision; MPS has no float64)
+        hp = torch.float32 if s.device.type == "mps" else torch.float64
         freq = torch.fft.rfftfreq if self.real else torch.fft.fftfreq
-        f = freq(self.nfft, d=self._samp[0], dtype=torch.float64, device=s.device)
+        f = freq(self.nfft, d=self._samp[0], dtype=hp, device=s.device)
+        turns = f.reshape(self._fshape) * s.to(hp)
+        frac = turns - torch.round(turns)  # (round has no gradient: d frac / ds = f)
+        cdt = self.f.dtype if self.f.is_complex() else _COMPLEX[self.f.dtype]
         # (2 pi as a literal: torch.compile with dynamic=True makes math.pi, a float read from a
         # module, symbolic, which fails to trace inside the operator's backward)
-        ang = -6.283185307179586 * f.reshape(self._fshape) * s.to(torch.float64)
-        cdt = self.f.dtype if self.f.is_complex() else _COMPLEX[self.f.dtype]
-        return torch.polar(torch.ones_like(ang), ang).to(cdt)
+        ang = -6.283185307179586 * frac.to(_REAL[cdt])
+        return torch.polar(torch.ones_like(ang), ang)
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:

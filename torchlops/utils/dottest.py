@@ -92,6 +92,9 @@ def dottest(
         raise TypeError(f"dottest: Op must be a torchlops LinearOperator, got {type(Op).__module__}."
                         f"{type(Op).__name__} (a PyLops or SciPy operator: torchlops.interop.from_pylops / "
                         "aslinearoperator)")
+    if backend is not None and not isinstance(backend, str):  # (batch was the ninth argument once)
+        raise TypeError(f"backend must be a string (as PyLops': numpy or cupy; ignored), got {type(backend).__name__}"
+                        "; pass batch=, dtype=, device=, generator= by keyword")
     if complexflag not in (0, 1, 2, 3):
         raise ValueError(f"complexflag must be 0, 1, 2 or 3, got {complexflag!r}")
     M, N = Op.shape

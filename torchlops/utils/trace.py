@@ -128,6 +128,9 @@ def trace_nahutchpp(Op, neval: int | None = None, sampler: str = "rademacher", c
 def operator_trace(Op, neval: int | None = None, method: str | None = None, backend: str | None = None,
                    generator=None, **kwargs_trace) -> torch.Tensor:
     """See :meth:`torchlops.LinearOperator.trace`."""
+    if backend is not None and not isinstance(backend, str):  # (generator was the third argument once)
+        raise TypeError(f"backend must be a string (as PyLops': numpy or cupy; ignored), got {type(backend).__name__}"
+                        "; pass generator= by keyword")
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"Operator must be square, got {Op.shape}")
     method = ("explicit" if Op.explicit else "hutch++") if method is None else method
