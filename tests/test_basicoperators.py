@@ -1247,3 +1247,61 @@ def test_eigs_of_a_large_operator_without_niter(monkeypatch):
     vals = tl.Diagonal(d).eigs(neigs=1, symmetric=True)
     assert n > E.DENSE_LIMIT and sizes == [E.KRYLOV_DEFAULT] and abs(float(vals[0]) - 3.0) < 1e-10
     assert float(tl.Diagonal(d[-50:]).eigs(neigs=1, symmetric=True)[0]) == pytest.approx(3.0) and sizes[-1] == 50
+
+
+def test_pad_takes_conjugate_flagged_inputs() -> None:
+    """Pad (and Identity when it pads) applied through .conj() / .T, or to x.conj(), or in the
+    backward of a loss through y.conj(): the lazy conjugate bit is resolved (view_as_real
+    refused it)."""
+    P = tl.Pad((3, 4), ((1, 0), (0, 2)), dtype=torch.complex128)
+    x = torch.randn(3, 4, dtype=torch.complex128)
+    torch.testing.assert_close(P.conj() @ x, (P @ x.conj().resolve_conj()).conj())
+    torch.testing.assert_close(P @ x.conj(), P @ x.conj().resolve_conj())
+    torch.testing.assert_close(P.H.T @ x, P @ x)
+    torch.testing.assert_close(P.conj().todense(), P.todense().conj())
+    Id = tl.Identity(3, 5, dtype=torch.complex128)
+    torch.testing.assert_close(Id.T @ x[0, :3], torch.cat([x[0, :3], x.new_zeros(2)]))
+    xr = x.clone().requires_grad_()
+    w = torch.randn(4, 6, dtype=torch.complex128)
+    (P @ xr).conj().mul(w).real.sum().backward()
+    # (the same gradient as through the dense matrix)
+    xd = x.clone().requires_grad_()
+    (P.todense() @ xd.reshape(-1)).conj().mul(w.reshape(-1)).real.sum().backward()
+    torch.testing.assert_close(xr.grad, xd.grad)
+
+
+def test_stacks_with_an_explicit_dtype_give_it() -> None:
+    """VStack / HStack / BlockDiag / Block built with dtype= give promote(dtype, input dtype),
+    as every operator (PyLops: its dtype), whatever their parts compute in."""
+    D = tl.Diagonal(torch.randn(2, 3, dtype=torch.float64))
+    F = tl.FirstDerivative((2, 3), axis=1, dtype=torch.float64)
+    for V in (tl.VStack([D, F], dtype=torch.float32), tl.HStack([D, F], dtype=torch.float32),
+              tl.BlockDiag([D, F], dtype=torch.float32), tl.Block([[D, F], [F, D]], dtype=torch.float32)):
+        x32, y32 = torch.ones(V.shape[1], dtype=torch.float32), torch.ones(V.shape[0], dtype=torch.float32)
+        assert (V @ x32).dtype == (V.H @ y32).dtype == V.todense().dtype == torch.float32
+        assert (V @ x32.double()).dtype == torch.float64
+    Vc = tl.VStack([D, F], dtype=torch.complex128)
+    assert (Vc @ torch.ones(6, dtype=torch.float64)).dtype == torch.complex128
+    assert (tl.VStack([D, F]) @ torch.ones(6, dtype=torch.float32)).dtype == torch.float64  # (no dtype: as before)
+
+
+def test_dot_of_a_1d_model_with_nd_data_and_div_gradient() -> None:
+    """dot of (N, k) columns when dims is 1-D and dimsd N-d returns (*dimsd, k) as PyLops; the
+    dense solve of `/` keeps a learnable matrix's graph (as torch.linalg.solve)."""
+    S, P = tl.Sum((3, 4), axis=0, dtype=torch.float64), pl.Sum((3, 4), axis=0)
+    X = torch.randn(4, 5, dtype=torch.float64)
+    np.testing.assert_allclose(S.H.dot(X).numpy(), P.H.dot(X.numpy()), rtol=1e-14)
+    assert S.dot(torch.randn(12, 5, dtype=torch.float64)).shape == (4, 5)
+    A = torch.nn.Parameter(torch.randn(4, 4, dtype=torch.float64) + 4 * torch.eye(4, dtype=torch.float64))
+    y = torch.randn(4, dtype=torch.float64)
+    (tl.MatrixMult(A) / y).sum().backward()
+    Ac = A.detach().clone().requires_grad_()
+    torch.linalg.solve(Ac, y).sum().backward()
+    torch.testing.assert_close(A.grad, Ac.grad)
+
+
+def test_diagonal_along_an_axis_takes_any_shape_with_that_many_elements() -> None:
+    d, x = torch.randn(3, 1, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    D, P = tl.Diagonal(d, dims=(3, 4), axis=0), pl.Diagonal(d.numpy(), dims=(3, 4), axis=0)
+    np.testing.assert_allclose((D @ x).numpy().ravel(), P @ x.numpy().ravel(), rtol=1e-14)
+    torch.testing.assert_close(tl.Diagonal(d.reshape(1, 3), dims=(3, 4), axis=0) @ x, D @ x)

@@ -356,7 +356,9 @@ class LinearOperator(nn.Module):
         if isinstance(x, LinearOperator):
             return self @ x
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:
-            return self.matmat(x)
+            y = self.matmat(x)
+            # (1-D dims: the columns are also (*dims, k), and PyLops returns (*dimsd, k))
+            return y.reshape(*self._dimsd, x.shape[1]) if len(self._dims) == 1 and len(self._dimsd) > 1 else y
         if isinstance(x, torch.Tensor) and len(self._dims) > 1 and x.dim() == len(self._dims) + 1 \
                 and tuple(x.shape[:-1]) == self._dims:
             k = x.shape[-1]
@@ -514,7 +516,11 @@ class LinearOperator(nn.Module):
         if densesolver not in ("torch", "scipy", "numpy"):
             raise ValueError(f"densesolver must be 'torch', 'scipy' or 'numpy', got {densesolver!r}")
         if self.explicit:
-            A = self.todense()
+            # (the operator's own dense matrix as it is: a learnable one gets its gradient, as
+            # through CGLS; todense detaches)
+            A = getattr(self, "A", None)
+            if not (isinstance(A, torch.Tensor) and A.layout == torch.strided and tuple(A.shape) == (self._m, self._n)):
+                A = self.todense()
             yf = self._flat_data(y)
             dt = torch.promote_types(A.dtype, yf.dtype)
             A, yf = A.to(dt), yf.to(dt)

@@ -32,5 +32,14 @@ def stack_dtype(ops: Sequence[LinearOperator], dtype: DTypeLike) -> torch.dtype:
     return out
 
 
+def cast_output(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A stack built with an explicit ``dtype`` gives ``promote_types(op.dtype, x.dtype)``, as
+    every operator (PyLops: its dtype), whatever its parts compute in."""
+    if not getattr(op, "_dtype_given", False):
+        return y
+    dt = torch.promote_types(op.dtype, x.dtype)
+    return y if y.dtype == dt else y.to(dt)
+
+
 def split_sizes(sizes: Sequence[int]) -> list[int]:
     return [int(s) for s in sizes]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.typing import DTypeLike
 
@@ -68,6 +68,7 @@ class BlockDiag(LinearOperator):
             clinear=all(op.clinear for op in ops), name="B",
         )
         self.ops = nn.ModuleList(ops)
+        self._dtype_given = dtype is not None
         self.nops = nrows
         self.mops = ncols
         self.nproc = nproc
@@ -77,4 +78,4 @@ class BlockDiag(LinearOperator):
         sizes, outshape = (self.nops, self._dims) if adjoint else (self.mops, self._dimsd)
         parts = torch.split(x.reshape(B, -1), sizes, dim=1)
         ys = [run(op, xi, adjoint).reshape(B, -1) for op, xi in zip(self.ops, parts)]
-        return torch.cat(ys, dim=1).reshape(B, *outshape)
+        return cast_output(self, torch.cat(ys, dim=1).reshape(B, *outshape), x)

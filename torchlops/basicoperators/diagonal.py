@@ -65,7 +65,7 @@ class Diagonal(LinearOperator):
             ax = normalize_axis(axis, len(dims_t))
             if d.dim() == len(dims_t) and tuple(d.shape) == dims_t:
                 bshape = dims_t
-            elif d.numel() == dims_t[ax] and d.dim() <= 1:
+            elif d.numel() == dims_t[ax]:  # (any shape with dims[axis] elements, as PyLops)
                 bshape = tuple(n if i == ax else 1 for i, n in enumerate(dims_t))
             else:
                 raise ValueError(

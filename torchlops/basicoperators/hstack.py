@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.typing import DTypeLike
 
@@ -68,16 +68,17 @@ class HStack(LinearOperator):
             clinear=all(op.clinear for op in ops), name="H",
         )
         self.ops = nn.ModuleList(ops)
+        self._dtype_given = dtype is not None
         self.mops = ncols
         self.nproc = nproc
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         if adjoint:
-            return torch.cat([run(op, x, True).reshape(B, -1) for op in self.ops], dim=1)
+            return cast_output(self, torch.cat([run(op, x, True).reshape(B, -1) for op in self.ops], dim=1), x)
         parts = torch.split(x.reshape(B, -1), self.mops, dim=1)
         out = None
         for op, xi in zip(self.ops, parts):
             yi = run(op, xi, False).reshape(B, *self._dimsd)
             out = yi if out is None else out + yi
-        return out
+        return cast_output(self, out, x)

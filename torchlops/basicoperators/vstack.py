@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.typing import DTypeLike
 
@@ -69,6 +69,7 @@ class VStack(LinearOperator):
             clinear=all(op.clinear for op in ops), name="V",
         )
         self.ops = nn.ModuleList(ops)
+        self._dtype_given = dtype is not None
         self.nops = nrows
         self.nproc = nproc
 
@@ -80,5 +81,5 @@ class VStack(LinearOperator):
             for op, yi in zip(self.ops, parts):
                 xi = run(op, yi, True).reshape(B, *self._dims)
                 out = xi if out is None else out + xi
-            return out
-        return torch.cat([run(op, x, False).reshape(B, -1) for op in self.ops], dim=1)
+            return cast_output(self, out, x)
+        return cast_output(self, torch.cat([run(op, x, False).reshape(B, -1) for op in self.ops], dim=1), x)

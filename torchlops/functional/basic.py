@@ -115,7 +115,10 @@ def pad(x: torch.Tensor, widths: Sequence[tuple[int, int]]) -> torch.Tensor:
     for before, after in reversed(list(widths)):
         flat.extend((before, after))
     if x.is_complex():
-        return torch.view_as_complex(F.pad(torch.view_as_real(x), [0, 0, *flat]))
+        # (view_as_real needs the conjugate and negative bits resolved: inputs of .conj() / .T,
+        # and the gradients of a loss through y.conj(), carry them)
+        xr = torch.view_as_real(x.resolve_conj().resolve_neg())
+        return torch.view_as_complex(F.pad(xr, [0, 0, *flat]))
     return F.pad(x, flat)
 
 
