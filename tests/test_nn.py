@@ -489,3 +489,24 @@ def test_hyperparameters_in_the_operators_precision():
     ref = torchlops.ista(A, y, niter=3, alpha=0.02, eps=2 * 0.001 / 0.02, tol=0)[0]
     assert x.dtype == torch.float64
     torch.testing.assert_close(x, ref, rtol=1e-13, atol=1e-15)
+
+
+def test_default_blocks_follow_the_operator_precision_and_block_arguments_are_checked() -> None:
+    """LearnedPrimalDual's default blocks are built in the operator's precision (a float64
+    operator worked only after .double()); ConvDenoiser takes a dtype; fractional, bool or
+    non-positive sizes of the blocks are clear errors at construction."""
+    A64 = torchlops.FirstDerivative((8, 9), axis=0, dtype=torch.float64)
+    net = LearnedPrimalDual(A64, n_iter=2)
+    assert net(torch.randn(3, 8, 9, dtype=torch.float64)).dtype == torch.float64
+    assert net(torch.randn(3, 8, 9)).dtype == torch.float64  # (data promoted to the operator's dtype)
+    A32 = torchlops.FirstDerivative((8, 9), axis=0, dtype=torch.float32)
+    assert LearnedPrimalDual(A32, n_iter=1)(torch.randn(2, 8, 9)).dtype == torch.float32
+    pg = UnrolledProximalGradient(A64, 2, prox=ConvDenoiser(2, hidden=4, dtype=torch.float64), step=0.1)
+    assert pg(torch.randn(3, 8, 9, dtype=torch.float64)).dtype == torch.float64
+    for bad in (2.0, True, 4):
+        with pytest.raises(ValueError, match="ndim must be 1, 2 or 3"):
+            ConvDenoiser(ndim=bad)
+    for kw, name in ((dict(depth=2.5), "depth"), (dict(kernel_size=3.0), "kernel_size"), (dict(hidden=0), "hidden"),
+                     (dict(kernel_size=-1), "kernel_size")):
+        with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
+            conv_block(1, 1, 2, **kw)

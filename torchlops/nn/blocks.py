@@ -2,6 +2,8 @@ r"""Small convolutional building blocks (1-D, 2-D or 3-D by ``ndim``) for the un
 
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import nn
 
@@ -10,10 +12,31 @@ __all__ = ["conv_block", "ConvDenoiser"]
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def _conv(ndim: int) -> type[nn.Module]:
-    if isinstance(ndim, bool) or ndim not in _CONV:
+def _int(value: object, name: str, least: int) -> int:
+    """``value`` as a Python int >= ``least`` (ints and NumPy ints; not bools or floats)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int >= {least}, got {value!r}") from None
+    if v < least:
+        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+    return v
+
+
+def _ndim(ndim: object) -> int:
+    try:
+        n = _int(ndim, "ndim", 1)
+    except ValueError:
+        n = 0
+    if n not in _CONV:
         raise ValueError(f"ndim must be 1, 2 or 3 (the number of spatial dims), got {ndim!r}")
-    return _CONV[ndim]
+    return n
+
+
+def _conv(ndim: int) -> type[nn.Module]:
+    return _CONV[_ndim(ndim)]
 
 
 def conv_block(in_channels: int, out_channels: int, ndim: int, hidden: int = 32, depth: int = 3,
@@ -32,8 +55,9 @@ def conv_block(in_channels: int, out_channels: int, ndim: int, hidden: int = 32,
     >>> conv_block(3, 2, ndim=2, hidden=8)(torch.randn(4, 3, 10, 12)).shape
     torch.Size([4, 2, 10, 12])
     """
-    if depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
+    depth = _int(depth, "depth", 1)
+    hidden, kernel_size = _int(hidden, "hidden", 1), _int(kernel_size, "kernel_size", 1)
+    in_channels, out_channels = _int(in_channels, "in_channels", 1), _int(out_channels, "out_channels", 1)
     if kernel_size % 2 != 1:
         raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
     conv = _conv(ndim)
@@ -58,6 +82,9 @@ class ConvDenoiser(nn.Module):
         Number of spatial dims of the model (``len(Op.dims)``).
     hidden, depth, kernel_size : :obj:`int`, optional
         Width, number of convolutions and kernel size of :func:`conv_block`.
+    dtype : :obj:`torch.dtype`, optional
+        dtype of the convolutions (default: torch's default dtype; ``.double()`` and the like
+        move it later too). Match the operator's: a float64 operator needs float64 here.
 
     Notes
     -----
@@ -75,11 +102,14 @@ class ConvDenoiser(nn.Module):
     True
     """
 
-    def __init__(self, ndim: int, hidden: int = 32, depth: int = 3, kernel_size: int = 3) -> None:
+    def __init__(self, ndim: int, hidden: int = 32, depth: int = 3, kernel_size: int = 3,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        self.ndim = ndim
-        self.net = conv_block(1, 1, ndim, hidden=hidden, depth=depth, kernel_size=kernel_size,
+        self.ndim = _ndim(ndim)
+        self.net = conv_block(1, 1, self.ndim, hidden=hidden, depth=depth, kernel_size=kernel_size,
                               zero_init=True)
+        if dtype is not None:
+            self.net.to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < self.ndim + 1:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.nn._common import check_operator, positive_int, split_batch
+from torchlops.nn._common import check_operator, param_dtype, positive_int, split_batch
 from torchlops.nn.blocks import conv_block
 
 __all__ = ["LearnedPrimalDual"]
@@ -42,7 +42,8 @@ class LearnedPrimalDual(nn.Module):
         ``(B, n_dual, *dimsd)``. Built by ``factory`` when not given.
     factory : :obj:`callable`, optional
         ``factory(in_channels, out_channels, ndim) -> nn.Module``; default
-        :func:`torchlops.nn.conv_block` (3 convolutions, 32 channels, PReLU).
+        :func:`torchlops.nn.conv_block` (3 convolutions, 32 channels, PReLU), built in the
+        operator's precision (a float64 operator: float64 blocks).
     n_primal, n_dual : :obj:`int`, optional
         Memory channels of the primal and dual variables.
 
@@ -95,10 +96,17 @@ class LearnedPrimalDual(nn.Module):
                                      "primal_blocks")
         self.dual_blocks = _blocks(dual_blocks, fac, n_iter, self.n_dual + 2, self.n_dual, len(Op.dimsd),
                                    "dual_blocks")
+        if factory is None:
+            # (the default blocks in the operator's precision, as the other layers' parameters)
+            dt = param_dtype(self.Op)
+            for blocks, given in ((self.primal_blocks, primal_blocks), (self.dual_blocks, dual_blocks)):
+                if given is None:
+                    blocks.to(dt)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Estimate ``x`` ``(*batch, *dims)`` from data ``y`` ``(*batch, *dimsd)``."""
         batch, yb = split_batch(y, self.Op.dimsd, "y")
+        yb = yb.to(torch.promote_types(yb.dtype, self.Op.dtype))  # (the operator's output dtype)
         B = yb.shape[0]
         f = yb.new_zeros(B, self.n_primal, *self.Op.dims)
         h = yb.new_zeros(B, self.n_dual, *self.Op.dimsd)
