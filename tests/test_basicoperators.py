@@ -1305,3 +1305,17 @@ def test_diagonal_along_an_axis_takes_any_shape_with_that_many_elements() -> Non
     D, P = tl.Diagonal(d, dims=(3, 4), axis=0), pl.Diagonal(d.numpy(), dims=(3, 4), axis=0)
     np.testing.assert_allclose((D @ x).numpy().ravel(), P @ x.numpy().ravel(), rtol=1e-14)
     torch.testing.assert_close(tl.Diagonal(d.reshape(1, 3), dims=(3, 4), axis=0) @ x, D @ x)
+
+
+def test_stack_dtype_keeps_complex_parts_and_kronecker_dtype() -> None:
+    """A stack with a real dtype= whose part answers complex (an R-linear toreal adjoint) keeps
+    the complex result; Kronecker built with dtype= gives it too."""
+    A = torch.randn(3, 2, dtype=torch.complex128)
+    R = tl.MatrixMult(A).toreal(forw=True, adj=False)
+    y = torch.randn(3, dtype=torch.float64)
+    torch.testing.assert_close(tl.VStack([R], dtype=torch.float64).H @ y, R.H @ y)
+    torch.testing.assert_close(tl.HStack([R.H], dtype=torch.float64) @ y, R.H @ y)
+    K = tl.Kronecker(tl.MatrixMult(torch.randn(2, 2, dtype=torch.float64)),
+                     tl.MatrixMult(torch.randn(3, 3, dtype=torch.float64)), dtype=torch.float32)
+    x = torch.ones(6, dtype=torch.float32)
+    assert (K @ x).dtype == (K.H @ x).dtype == K.todense().dtype == torch.float32

@@ -263,3 +263,22 @@ def test_shift_float32_phase_is_accurate_for_large_shifts() -> None:
         y = Op @ (x if real else x.to(torch.complex64))
         err = (y.to(torch.complex128) - torch.roll(x.double(), 30000)).abs().norm() / x.double().norm()
         assert y.dtype == (torch.float32 if real else torch.complex64) and float(err) < 1e-6
+
+
+def test_shift_phase_of_half_precision_operators_and_half_integer_shifts() -> None:
+    """The phase of a float16 / complex32 Shift is built (torch.polar has no half kernel: it is
+    taken in float32, then cast); shifts either side of half-integers (where the turns' fraction
+    wraps) give the float64 phase and gradients."""
+    from torchlops.signalprocessing.shift import Shift
+
+    for dt in (torch.float16, torch.complex32):
+        assert Shift(8, 1.3, dtype=dt)._phase().dtype == torch.complex32
+    s = torch.tensor([0.5, 1.5, 2.4999999, 2.5000001, -3.5, 30000.25], dtype=torch.float64)
+    x = torch.randn(6, 16, dtype=torch.float64)
+    Op = Shift((6, 16), s, axis=1, real=True, dtype=torch.complex128)
+    f = torch.fft.rfftfreq(16, dtype=torch.float64)
+    want = torch.polar(torch.ones(6, 9, dtype=torch.float64), -2 * torch.pi * f * s[:, None])
+    # (the reference takes sin / cos of angles up to 1e5 rad in float64: itself good to ~1e-11)
+    torch.testing.assert_close(Op._phase(), want, rtol=0, atol=1e-10)
+    sp = s.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: Shift((6, 16), v, axis=1, real=True, dtype=torch.complex128) @ x, (sp,))

@@ -352,7 +352,8 @@ class LinearOperator(nn.Module):
         """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)``
         matrix (any ``k``, ``N`` included: its columns are the models, as in PyLops; ``Op @ X``
         and ``matvec`` take rows as a batch), and for N-d ``dims`` of a ``(*dims, k)`` array
-        (``k`` models along the last axis, returned as ``(*dimsd, k)``, as PyLops)."""
+        (``k`` models along the last axis, returned as ``(*dimsd, k)``, as PyLops; so too an
+        ``(N, k)`` matrix when ``dims`` is 1-D and ``dimsd`` N-d, where ``matmat`` stays flat)."""
         if isinstance(x, LinearOperator):
             return self @ x
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:

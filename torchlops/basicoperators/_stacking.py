@@ -33,11 +33,14 @@ def stack_dtype(ops: Sequence[LinearOperator], dtype: DTypeLike) -> torch.dtype:
 
 
 def cast_output(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A stack built with an explicit ``dtype`` gives ``promote_types(op.dtype, x.dtype)``, as
-    every operator (PyLops: its dtype), whatever its parts compute in."""
+    """A stack or Kronecker product built with an explicit ``dtype`` gives
+    ``promote_types(op.dtype, x.dtype)`` (PyLops: its dtype) where its parts compute in another
+    precision; a complex result of a part stays complex (no imaginary part is dropped)."""
     if not getattr(op, "_dtype_given", False):
         return y
     dt = torch.promote_types(op.dtype, x.dtype)
+    if y.is_complex() and not dt.is_complex:  # (the complex dtype of dt's precision)
+        dt = torch.promote_types(dt, torch.complex64)
     return y if y.dtype == dt else y.to(dt)
 
 

@@ -19,8 +19,9 @@ class Diagonal(LinearOperator):
     Parameters
     ----------
     diag : :obj:`torch.Tensor`
-        Diagonal. With ``dims`` given it is a 1-D vector broadcast along ``axis``;
-        otherwise it has the model's shape. An :class:`torch.nn.Parameter` is learnt.
+        Diagonal. With ``dims`` given it holds ``dims[axis]`` values (of any shape, as PyLops),
+        broadcast along ``axis``, or has the shape ``dims``; otherwise it has the model's shape.
+        An :class:`torch.nn.Parameter` is learnt.
     dims : :obj:`int` or :obj:`tuple`, optional
         Model shape (defaults to ``diag.shape``).
     axis : :obj:`int`, optional

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from torchlops._algebra import run
+from torchlops.basicoperators._stacking import cast_output
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -56,6 +57,7 @@ class Kronecker(LinearOperator):
         )
         self.Op1 = Op1
         self.Op2 = Op2
+        self._dtype_given = dtype is not None
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
@@ -66,4 +68,4 @@ class Kronecker(LinearOperator):
         z = run(self.Op2, x.reshape(B * r1, r2), adjoint).reshape(B, r1, o2)
         # columns: apply Op1 (or Op1^H) to each of the B*o2 columns
         z = run(self.Op1, z.transpose(1, 2).reshape(B * o2, r1), adjoint).reshape(B, o2, o1)
-        return z.transpose(1, 2).reshape(B, o1 * o2)
+        return cast_output(self, z.transpose(1, 2).reshape(B, o1 * o2), x)

@@ -132,8 +132,10 @@ class Shift(LinearOperator):
         cdt = self.f.dtype if self.f.is_complex() else _COMPLEX[self.f.dtype]
         # (2 pi as a literal: torch.compile with dynamic=True makes math.pi, a float read from a
         # module, symbolic, which fails to trace inside the operator's backward)
-        ang = -6.283185307179586 * frac.to(_REAL[cdt])
-        return torch.polar(torch.ones_like(ang), ang)
+        # (torch.polar has no half kernels: at least float32 there, then the operator's dtype)
+        ang = -6.283185307179586 * frac.to(torch.promote_types(_REAL[cdt], torch.float32))
+        ph = torch.polar(torch.ones_like(ang), ang)
+        return ph if ph.dtype == cdt else ph.to(cdt)
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
