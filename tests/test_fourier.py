@@ -282,3 +282,17 @@ def test_shift_phase_of_half_precision_operators_and_half_integer_shifts() -> No
     torch.testing.assert_close(Op._phase(), want, rtol=0, atol=1e-10)
     sp = s.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda v: Shift((6, 16), v, axis=1, real=True, dtype=torch.complex128) @ x, (sp,))
+
+
+def test_shift_value_is_kept_exactly_in_single_precision_operators() -> None:
+    """A shift given as a number or a tensor is held in float64 whatever the operator's
+    precision (a complex64 operator rounded 10000.3 to 10000.2998: 4e-4 relative error)."""
+    from torchlops.signalprocessing.shift import Shift
+
+    pl = pytest.importorskip("pylops")
+    x = torch.randn(64, dtype=torch.complex128, generator=torch.Generator().manual_seed(1))
+    for sh in (10000.3, [30000.3]):
+        ref = pl.signalprocessing.Shift(64, sh[0] if isinstance(sh, list) else sh, dtype="complex128") @ x.numpy()
+        y = Shift(64, np.asarray(sh) if isinstance(sh, list) else sh, dtype=torch.complex64) @ x.to(torch.complex64)
+        err = np.linalg.norm(y.numpy().astype(np.complex128) - ref) / np.linalg.norm(ref)
+        assert err < 1e-6

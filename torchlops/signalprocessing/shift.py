@@ -91,10 +91,12 @@ class Shift(LinearOperator):
         if isinstance(shift, torch.nn.Parameter):
             s, _ = operator_tensor(shift, "shift")
         elif isinstance(shift, (int, float, np.integer, np.floating)) and not isinstance(shift, bool):
-            # straight to the real dtype (a Python float through the default dtype would lose digits)
-            s = torch.tensor(float(shift), dtype=rdt)
+            # held in float64 whatever the operator's precision (the phase is computed from it in
+            # float64: a float32 shift of 10000.3 would be 10000.2998, 4e-4 off in the output)
+            s = torch.tensor(float(shift), dtype=torch.float64)
         else:
-            s, _ = operator_tensor(np.asarray(shift) if isinstance(shift, (list, tuple)) else shift, "shift", rdt)
+            s, _ = operator_tensor(np.asarray(shift) if isinstance(shift, (list, tuple)) else shift, "shift",
+                                   torch.float64)
         if s.is_complex():
             raise TypeError(f"shift must be real, got dtype {s.dtype}")
         other = dims[:ax] + dims[ax + 1 :]
