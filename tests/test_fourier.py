@@ -296,3 +296,16 @@ def test_shift_value_is_kept_exactly_in_single_precision_operators() -> None:
         y = Shift(64, np.asarray(sh) if isinstance(sh, list) else sh, dtype=torch.complex64) @ x.to(torch.complex64)
         err = np.linalg.norm(y.numpy().astype(np.complex128) - ref) / np.linalg.norm(ref)
         assert err < 1e-6
+
+
+def test_fft_engine_names_are_pylops() -> None:
+    """engine takes PyLops' names (torch.fft runs whatever it is) and a misspelt one raises, as
+    in PyLops (FFT2D / FFTND have no fftw there)."""
+    for make in (lambda e: FFT(6, engine=e), lambda e: FFT2D((4, 4), engine=e), lambda e: FFTND((4, 4), engine=e)):
+        for good in ("numpy", "scipy", "mkl_fft", None):
+            make(good)
+        with pytest.raises(ValueError, match="engine must be one of"):
+            make("foo")
+    FFT(6, engine="fftw")
+    with pytest.raises(ValueError, match="engine must be one of numpy, scipy, mkl_fft"):
+        FFT2D((4, 4), engine="fftw")

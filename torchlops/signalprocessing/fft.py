@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from torchlops.signalprocessing.fftnd import _BaseFFTND
+from torchlops.signalprocessing.fftnd import _BaseFFTND, check_fft_engine
 from torchlops.utils.checks import to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
@@ -38,7 +38,8 @@ class FFT(_BaseFFTND):
     fftshift_after : :obj:`bool`, optional
         ``fftshift`` the spectrum along ``axis`` (zero frequency in the middle).
     engine : :obj:`str`, optional
-        Ignored (torch.fft is always used); kept for PyLops compatibility.
+        PyLops' engine name (numpy, fftw, scipy or mkl_fft; a misspelt one raises as there);
+        torch.fft runs whatever it is.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         ``complex128`` by default; a real dtype makes the operator R-linear (the real
         part of the model is transformed) as in PyLops. ``Op.dtype`` is its complex
@@ -89,6 +90,7 @@ class FFT(_BaseFFTND):
         dtype: DTypeLike = "complex128",
         name: str = "F",
     ) -> None:
+        check_fft_engine(engine, "FFT", fftw=True)
         if isinstance(axis, (list, tuple, np.ndarray)):
             axis = axis[0]
         if isinstance(nfft, (list, tuple, np.ndarray)):

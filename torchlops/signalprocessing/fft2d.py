@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torchlops.signalprocessing.fftnd import _BaseFFTND
+from torchlops.signalprocessing.fftnd import _BaseFFTND, check_fft_engine
 from torchlops.utils.checks import to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
@@ -33,7 +33,8 @@ class FFT2D(_BaseFFTND):
     ifftshift_before, fftshift_after : :obj:`bool` or :obj:`tuple`, optional
         Shifts of the model / spectrum, per axis.
     engine : :obj:`str`, optional
-        Ignored (torch.fft is always used).
+        PyLops' engine name (numpy, scipy or mkl_fft; a misspelt one raises as there); torch.fft
+        runs whatever it is.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         ``complex128`` by default (a real dtype makes the operator R-linear).
     name : :obj:`str`, optional
@@ -81,6 +82,7 @@ class FFT2D(_BaseFFTND):
         dtype: DTypeLike = "complex128",
         name: str = "F",
     ) -> None:
+        check_fft_engine(engine, "FFT2D")
         nd = len(to_dims(dims))
         if nd < 2:
             raise ValueError(f"FFT2D requires at least two input dimensions, got dims with {nd}")

@@ -59,6 +59,18 @@ def _freqs(n: int, d: float, onesided: bool, shift: bool) -> torch.Tensor:
     return torch.fft.fftshift(f) if shift else f
 
 
+#: PyLops' FFT engines (accepted, torch.fft runs): FFT and Shift take fftw too
+FFT_ENGINES = ("numpy", "scipy", "mkl_fft")
+
+
+def check_fft_engine(engine: str | None, who: str, fftw: bool = False) -> None:
+    """PyLops' ``engine`` names (a misspelt one raises there too); torch.fft runs whatever it is."""
+    allowed = ("numpy", "fftw", "scipy", "mkl_fft") if fftw else FFT_ENGINES
+    if engine is not None and engine not in allowed:
+        raise ValueError(f"{who}: engine must be one of {', '.join(allowed)} (accepted as in PyLops; torch.fft "
+                         f"runs), got {engine!r}")
+
+
 class _BaseFFTND(LinearOperator):
     """FFT over ``axes`` of a ``dims``-shaped model: argument checks, frequency axes, kernels."""
 
@@ -174,7 +186,8 @@ class FFTND(_BaseFFTND):
     ifftshift_before, fftshift_after : :obj:`bool` or :obj:`tuple`, optional
         ``ifftshift`` the model / ``fftshift`` the spectrum, per axis.
     engine : :obj:`str`, optional
-        Ignored (torch.fft is always used); kept for PyLops compatibility.
+        PyLops' engine name (numpy, scipy or mkl_fft; a misspelt one raises as there); torch.fft
+        runs whatever it is.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         ``complex128`` by default; a real dtype makes the operator R-linear (only the
         real part of the model is transformed) as in PyLops. ``Op.dtype`` is complex.
@@ -224,6 +237,7 @@ class FFTND(_BaseFFTND):
         dtype: DTypeLike = "complex128",
         name: str = "F",
     ) -> None:
+        check_fft_engine(engine, "FFTND")
         ndim = len(to_dims(dims))
         if axes is None:
             axes = tuple(range(max(ndim - 3, 0), ndim))

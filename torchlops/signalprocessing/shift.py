@@ -7,6 +7,7 @@ import torch
 
 from torchlops.functional.fourier import fourier_shift, fourier_shift_adjoint
 from torchlops.linearoperator import LinearOperator
+from torchlops.signalprocessing.fftnd import check_fft_engine
 from torchlops.utils.checks import normalize_axis, operator_tensor, real_dtype, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
@@ -39,7 +40,8 @@ class Shift(LinearOperator):
         Real model: one-sided spectrum (the operator is then R-linear, ``clinear=False``,
         and returns real tensors).
     engine : :obj:`str`, optional
-        Ignored (torch.fft is always used).
+        PyLops' engine name (numpy, fftw, scipy or mkl_fft; a misspelt one raises as there);
+        torch.fft runs whatever it is.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         ``complex128`` by default as in PyLops (a real dtype makes an R-linear operator
         acting on the real part of the model).
@@ -81,6 +83,7 @@ class Shift(LinearOperator):
         dtype: DTypeLike = "complex128",
         name: str = "S",
     ) -> None:
+        check_fft_engine(engine, "Shift", fftw=True)
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
         nfft = dims[ax] if nfft is None else nfft
