@@ -30,17 +30,17 @@ def param_dtype(Op: LinearOperator) -> torch.dtype:
     return dt if dt.is_floating_point else torch.get_default_dtype()
 
 
-def positive_int(value: object, name: str) -> int:
+def positive_int(value: object, name: str, what: str = "a positive int") -> int:
     """``value`` as a Python int >= 1: ints and NumPy ints are, bools and fractions are not
-    (ValueError)."""
+    (ValueError: ``name must be <what>``)."""
     try:
         if isinstance(value, bool):
             raise TypeError
         v = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be a positive int, got {value!r}") from None
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
     if v < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return v
 
 

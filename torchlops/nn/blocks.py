@@ -2,37 +2,27 @@ r"""Small convolutional building blocks (1-D, 2-D or 3-D by ``ndim``) for the un
 
 from __future__ import annotations
 
-import operator
+import numbers
 
 import torch
 from torch import nn
+
+from torchlops.nn._common import positive_int
 
 __all__ = ["conv_block", "ConvDenoiser"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def _int(value: object, name: str, least: int) -> int:
-    """``value`` as a Python int >= ``least`` (ints and NumPy ints; not bools or floats)."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}") from None
-    if v < least:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-    return v
+def _int(value: object, name: str) -> int:
+    return positive_int(value, name, "an int >= 1")
 
 
 def _ndim(ndim: object) -> int:
-    try:
-        n = _int(ndim, "ndim", 1)
-    except ValueError:
-        n = 0
-    if n not in _CONV:
+    """``ndim`` as 1, 2 or 3 (ints and NumPy ints; not bools or fractions)."""
+    if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or int(ndim) not in _CONV:
         raise ValueError(f"ndim must be 1, 2 or 3 (the number of spatial dims), got {ndim!r}")
-    return n
+    return int(ndim)
 
 
 def _conv(ndim: int) -> type[nn.Module]:
@@ -55,9 +45,8 @@ def conv_block(in_channels: int, out_channels: int, ndim: int, hidden: int = 32,
     >>> conv_block(3, 2, ndim=2, hidden=8)(torch.randn(4, 3, 10, 12)).shape
     torch.Size([4, 2, 10, 12])
     """
-    depth = _int(depth, "depth", 1)
-    hidden, kernel_size = _int(hidden, "hidden", 1), _int(kernel_size, "kernel_size", 1)
-    in_channels, out_channels = _int(in_channels, "in_channels", 1), _int(out_channels, "out_channels", 1)
+    depth, hidden, kernel_size = _int(depth, "depth"), _int(hidden, "hidden"), _int(kernel_size, "kernel_size")
+    in_channels, out_channels = _int(in_channels, "in_channels"), _int(out_channels, "out_channels")
     if kernel_size % 2 != 1:
         raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
     conv = _conv(ndim)

@@ -61,7 +61,8 @@ class IRLS(SparseSolver):
     PyLops, LSQR with scipy's arguments and stopping rule for ``engine="scipy"`` (the default:
     ``iter_lim`` (or ``niter``) 2 x the columns, ``atol = btol = 1e-6``) and
     :func:`torchlops.optimization.basic.cgls` for ``engine="pylops"`` (``niter``, ``tol``),
-    both on torch tensors; extra keyword arguments go to it. The weights are per sample, so the batched inner solve runs all samples at once.
+    both on torch tensors; extra keyword arguments go to it. The weights are per sample, so the
+    batched inner solve runs all samples at once.
     A sample stops when :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2 <` ``tolIRLS``.
     ``cost`` holds :math:`\|\mathbf{y}\|_2` then :math:`\|\mathbf{r}\|_2` after every outer iteration.
     With ``x0`` and ``nouter=0`` the result is ``x0`` (PyLops 2.8 returns ``2 x0``).

@@ -85,7 +85,8 @@ class ISTA(SparseSolver):
     .. math::
         J = \|\mathbf{y} - \mathbf{Op}\,\mathbf{x}\|_2^2 + \epsilon \|\mathbf{x}\|_p
 
-    (PyLops' objective: the threshold :math:`\epsilon\alpha/2` below minimises it) with :math:`p = 1` (soft), :math:`0` (hard) or :math:`1/2` (half thresholding), or with a
+    (PyLops' objective: the threshold :math:`\epsilon\alpha/2` below minimises it) with
+    :math:`p = 1` (soft), :math:`0` (hard) or :math:`1/2` (half thresholding), or with a
     sparsifying transform ``SOp``: :math:`\epsilon \|\mathbf{SOp}^H\mathbf{x}\|_p`.
 
     Parameters

@@ -71,11 +71,10 @@ def _window_classes(nwins: Sequence[int], single: str) -> list[torch.Tensor]:
 
     if single == "pylops3d" and len(nwins) == 3:
         f1, l1, f2, l2 = F[1], L[1], F[2], L[2]
-        c1 = torch.where(f1, 0 * one, torch.where(l1, 2 * one, one))
         # (the pair's first matching case: FF, FL, LL, LF, F*, L*, *F, *L, **)
         c2 = torch.where(f1 & f2, 0 * one, torch.where(f1 & l2, 2 * one, torch.where(l1 & l2, 2 * one, torch.where(
             l1 & f2, 0 * one, torch.where(f1 | l1, one, torch.where(f2, 0 * one, torch.where(l2, 2 * one, one)))))))
-        return [cls(F[0], L[0], True), c1, c2]
+        return [cls(F[0], L[0], True), cls(f1, l1, True), c2]
     return [cls(f, last, single != "end") for f, last in zip(F, L, strict=True)]
 
 

@@ -95,8 +95,9 @@ def trace_nahutchpp(Op, neval: int | None = None, sampler: str = "rademacher", c
                     c2: float = 1.0 / 3.0, backend: str | None = None, *,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     r"""NA-Hutch++, the non-adaptive Hutch++ (Meyer et al., 2021, Algorithm 2; PyLops'
-    ``trace_nahutchpp``, same arguments): with sketches (``sampler``, as :func:`trace_hutchinson`) :math:`S, R, G` of ``round(c1 neval)``,
-    ``round(c2 neval)`` and the remaining columns, :math:`Z = A R`, :math:`W = A S`,
+    ``trace_nahutchpp``, same arguments): with sketches (``sampler``, as
+    :func:`trace_hutchinson`) :math:`S, R, G` of ``round(c1 neval)``, ``round(c2 neval)`` and
+    the remaining columns, :math:`Z = A R`, :math:`W = A S`,
     :math:`Y = (S^T Z)^+`,
 
     .. math::
