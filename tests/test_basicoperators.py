@@ -1319,3 +1319,70 @@ def test_stack_dtype_keeps_complex_parts_and_kronecker_dtype() -> None:
                      tl.MatrixMult(torch.randn(3, 3, dtype=torch.float64)), dtype=torch.float32)
     x = torch.ones(6, dtype=torch.float32)
     assert (K @ x).dtype == (K.H @ x).dtype == K.todense().dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------- module semantics
+def test_composite_dtype_follows_its_converted_parts():
+    """A composite's dtype is its parts' now: torch's .double() leaves complex tensors alone,
+    so a mixed real / complex composite becomes complex128, and a composite sharing parts
+    with the one converted follows them (eigs builds its vectors from the dtype)."""
+    D = tl.Diagonal(torch.randn(3, generator=GEN).to(torch.complex64))
+    M = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.float32))
+    x = torch.randn(3, generator=GEN, dtype=torch.float32)
+    for op in (D @ M, D + M, tl.VStack([D, M]), tl.Kronecker(D, M), torch.tensor(1 + 1j) * M.H @ D):
+        op = op.double()
+        xin = torch.randn(op.shape[1], generator=GEN, dtype=torch.float32)
+        assert op.dtype == torch.complex128 == (op @ xin).dtype
+    P = (D @ M).double()
+    assert P.eigs(neigs=2).dtype == torch.complex128
+    A = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.float32))
+    B = tl.Diagonal(torch.randn(3, generator=GEN, dtype=torch.float32))
+    C1, C2 = A + B, A @ B
+    C1.double()
+    assert C2.dtype == torch.float64 == (C2 @ x).dtype
+    S = ((1 + 2j) * A).to(torch.float64)
+    assert S.dtype == torch.complex128 == (S @ x).dtype
+    assert tl.VStack([A, B], dtype=torch.float32).double().dtype == torch.float64
+    assert (torch.tensor(1j) * A).toreal().double().dtype == torch.float64
+    assert tl.Real(3, dtype=torch.complex64).double().dtype == torch.complex64  # (a leaf: torch leaves it)
+
+
+def test_learnable_scalar_of_any_one_element_shape():
+    """A one-element nn.Parameter scales as a 0-d one in products and adjoints."""
+    B = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.float64))
+    P = torch.nn.Parameter(torch.full((1, 1, 1), 2.0, dtype=torch.float64))
+    x = torch.randn(4, 3, generator=GEN, dtype=torch.float64)
+    for op, ref in (((P * B).H, 2 * (B.H @ x)), (B @ (P * B), 2 * (B @ (B @ x)))):
+        y = op @ x
+        assert y.shape == (4, 3)
+        torch.testing.assert_close(y, ref, rtol=1e-12, atol=0)
+    (B @ (P * B) @ x).sum().backward()
+    torch.testing.assert_close(P.grad.reshape(()), (B @ (B @ x)).sum(), rtol=1e-12, atol=0)
+
+
+def test_memoize_misses_a_new_tensor_reusing_an_old_ones_id():
+    """A replaced operator tensor, freed, may hand its id to the next one: the store keeps
+    weak references, so the new tensor is never mistaken for the old."""
+    from torch.func import functional_call
+
+    M = tl.MemoizeOperator(tl.Diagonal(torch.ones(3, dtype=torch.float64)))
+    x = torch.ones(3, dtype=torch.float64)
+    for v in range(1, 21):
+        out = functional_call(M, {"Op.diag": torch.full((3,), float(v), dtype=torch.float64)}, (x,))
+        assert out.tolist() == [float(v)] * 3
+    assert M.neval == 20
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_function_operator_pickles_unvectorized():
+    import pickle
+
+    for vec in (True, False):
+        F = tl.FunctionOperator(_double, _double, 3, vectorized=vec)
+        G = pickle.loads(pickle.dumps(F))
+        x = torch.randn(2, 3, generator=GEN, dtype=torch.float64)
+        torch.testing.assert_close(G @ x, 2 * x)
+        torch.testing.assert_close(G.H @ x, 2 * x)

@@ -270,3 +270,16 @@ def test_aslinearoperator_integer_sparse():
     x = np.arange(5.0)
     np.testing.assert_allclose((T @ torch.from_numpy(x).to(T.dtype)).numpy(), Mi @ x, rtol=1e-6)
     assert aslinearoperator(Mi.astype(bool)).dtype.is_floating_point
+
+
+def test_from_pylops_real_result_of_complex_operator_stays_real():
+    """pylops.Real (dtype complex) returns real values for complex inputs; so does the wrapper
+    (as torchlops.Real), also for an empty batch."""
+    P = pl.Real(4, dtype="complex128")
+    W = from_pylops(P)
+    x = torch.randn(2, 4, dtype=torch.complex128)
+    y = W @ x
+    assert y.dtype == torch.float64 == tl.Real(4, dtype=torch.complex128)(x).dtype
+    np.testing.assert_allclose(y.numpy(), np.stack([P @ v for v in x.numpy()]), rtol=1e-15)
+    assert (W @ x[:0]).dtype == torch.float64
+    assert (W @ x.real).dtype == torch.float64

@@ -152,6 +152,16 @@ def _is_complex_number(v: Any) -> bool:
     return isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
 
 
+def _scaled_dtype(dt: torch.dtype, scalar: Any) -> torch.dtype:
+    """The dtype of ``scalar * A`` for ``A`` of dtype ``dt``: a floating / complex tensor
+    scalar promotes it, a complex number makes it complex of its precision."""
+    if isinstance(scalar, torch.Tensor):
+        sdt = scalar.dtype if (scalar.is_floating_point() or scalar.is_complex()) else dt
+    else:
+        sdt = torch.complex64 if _is_complex_number(scalar) else dt
+    return torch.promote_types(dt, sdt)
+
+
 class ScaledOperator(LinearOperator):
     """``(a A) x = a (A x)``; the adjoint applies ``conj(a)`` (before ``A^H``, so R-linear
     operators stay exact). ``a`` may be a Python number or a one-element tensor
@@ -162,12 +172,8 @@ class ScaledOperator(LinearOperator):
     def __init__(self, Op: LinearOperator, scalar: Any) -> None:
         if not is_scalar(scalar):
             raise TypeError(f"scalar must be a number or a one-element tensor, got {type(scalar).__name__}")
-        if isinstance(scalar, torch.Tensor):
-            sdt = scalar.dtype if (scalar.is_floating_point() or scalar.is_complex()) else Op.dtype
-        else:
-            sdt = torch.complex64 if _is_complex_number(scalar) else Op.dtype
         super().__init__(
-            dims=Op.dims, dimsd=Op.dimsd, dtype=torch.promote_types(Op.dtype, sdt), clinear=Op.clinear,
+            dims=Op.dims, dimsd=Op.dimsd, dtype=_scaled_dtype(Op.dtype, scalar), clinear=Op.clinear,
             name=f"{scalar!r}*{Op.name}" if not isinstance(scalar, torch.Tensor) else f"a*{Op.name}",
         )
         self.Op = Op
@@ -178,11 +184,16 @@ class ScaledOperator(LinearOperator):
         else:
             self.scalar = complex(scalar) if _is_complex_number(scalar) else float(scalar)
 
+    def _dtype_from_parts(self) -> torch.dtype:
+        return _scaled_dtype(self.Op.dtype, self.scalar)
+
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         self._check_own_device(x)
         s = self.scalar
+        if isinstance(s, torch.Tensor) and s.dim():  # (a learnable one-element tensor of any shape)
+            s = s.reshape(())
         # (a 0-d tensor does not promote A x: the input carries the operator's precision)
-        pt = torch.promote_types(self._dtype, x.dtype)
+        pt = torch.promote_types(self.dtype, x.dtype)
         if pt != x.dtype:
             x = x.to(pt)
         if adjoint:
@@ -233,6 +244,9 @@ class RealImagOperator(LinearOperator):
         self.forw = bool(forw)
         self.adj = bool(adj)
         self.real = bool(real)
+
+    def _dtype_from_parts(self) -> torch.dtype:
+        return real_dtype(self.Op.dtype)
 
     def _part(self, y: torch.Tensor, sign: float) -> torch.Tensor:
         if self.real:

@@ -82,9 +82,12 @@ def _to_tensor(a: Any, device: torch.device) -> torch.Tensor:
 
 
 def _out_dtype(xdtype: torch.dtype, odtype: torch.dtype) -> torch.dtype:
-    """Result dtype: the input's precision, complex when either is complex."""
+    """Result dtype: the input's precision, complex when PyLops' result is (a real result of
+    a complex input, as from ``pylops.Real``, stays real)."""
     if odtype.is_complex and not xdtype.is_complex:
         return xdtype.to_complex()
+    if xdtype.is_complex and not odtype.is_complex:
+        return xdtype.to_real()
     return xdtype
 
 
@@ -151,7 +154,10 @@ class PyLopsOperator(LinearOperator):
         nb = x.shape[0]
         nout = self._n if adjoint else self._m
         outs = self._dims if adjoint else self._dimsd
-        if nb == 0 or x.numel() == 0:  # an empty batch: nothing to hand PyLops
+        if nb == 0:  # an empty batch: one zero sample gives the result's dtype
+            ins = self._dimsd if adjoint else self._dims
+            return self._apply_np(x.new_zeros(1, *ins), adjoint)[:0]
+        if x.numel() == 0:  # empty samples: nothing to hand PyLops
             return x.new_zeros(nb, *outs, dtype=_out_dtype(x.dtype, self.dtype))
         cols = _to_array(x.reshape(nb, -1), self.backend).T  # (n_in, B) columns
         op = self.pylops_op

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import torch
@@ -137,8 +138,35 @@ class LinearOperator(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """Operator dtype (follows ``.to(dtype)``, ``.double()``, ...)."""
+        """Operator dtype (follows ``.to(dtype)``, ``.double()``, ...; a composite's is derived
+        from its parts', so it follows them also when they are converted through another
+        composite that shares them)."""
+        if self._composite:
+            dt = self._dtype_from_parts()
+            if dt is not None:
+                return dt
         return self._dtype
+
+    def _parts(self) -> list[LinearOperator]:
+        """The operators a composite is made of (its direct children, lists included)."""
+        out: list[LinearOperator] = []
+        for m in self.children():
+            if isinstance(m, LinearOperator):
+                out.append(m)
+            elif isinstance(m, (nn.ModuleList, nn.Sequential)):
+                out.extend(o for o in m if isinstance(o, LinearOperator))
+        return out
+
+    def _dtype_from_parts(self) -> torch.dtype | None:
+        """A composite's dtype from its parts' dtypes now (``None``: it has no parts and its
+        dtype is its own). Promotes them by default; composites with another rule override it."""
+        parts = self._parts()
+        if not parts:
+            return None
+        dt = parts[0].dtype
+        for op in parts[1:]:
+            dt = torch.promote_types(dt, op.dtype)
+        return dt
 
     @property
     def device(self) -> torch.device | None:
@@ -153,13 +181,22 @@ class LinearOperator(nn.Module):
 
     def _apply(self, fn: Any, recurse: bool = True) -> LinearOperator:
         super()._apply(fn, recurse)
-        probe = fn(torch.zeros((), dtype=self._dtype))
-        if probe.is_floating_point() or probe.is_complex():
-            self._dtype = probe.dtype
+        # a dtype of the operator's own (a leaf's, a dtype given to a stack) follows the
+        # conversion; a composite's then follows from its converted parts
+        for attr in ("_dtype", "_given_dtype"):
+            own = getattr(self, attr, None)
+            if own is not None:
+                with warnings.catch_warnings():  # (a complex probe cast to real warns)
+                    warnings.simplefilter("ignore")
+                    probe = fn(torch.zeros((), dtype=own))
+                if probe.is_floating_point() or probe.is_complex():
+                    setattr(self, attr, probe.dtype)
+        if self._composite:
+            self._dtype = self.dtype
         return self
 
     def extra_repr(self) -> str:
-        return f"dims={self._dims}, dimsd={self._dimsd}, dtype={self._dtype}"
+        return f"dims={self._dims}, dimsd={self._dimsd}, dtype={self.dtype}"
 
     def register_operator_tensor(self, name: str, tensor: torch.Tensor | None) -> None:
         """Register a tensor that defines the operator: a Parameter stays a parameter

@@ -65,19 +65,23 @@ class FunctionOperator(LinearOperator):
         if unknown:
             raise TypeError(f"FunctionOperator got unexpected keyword arguments {sorted(unknown)}")
         super().__init__(shape=tuple(int(s) for s in shape), dtype=kwargs.get("dtype"), name=kwargs.get("name", "F"))
-        vectorized = kwargs.get("vectorized", True)
-        self.f = f if vectorized else torch.vmap(f)
-        self.fc = fc if (fc is None or vectorized) else torch.vmap(fc)
+        # (the functions as given, vmapped at each call: the operator pickles when they do)
+        self.f = f
+        self.fc = fc
+        self.vectorized = bool(kwargs.get("vectorized", True))
+
+    def _call(self, fun: Callable, x: torch.Tensor) -> object:
+        return fun(x) if self.vectorized else torch.vmap(fun)(x)
 
     # y = f(x)
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return self._checked(self.f(x), x, self._m, "f")
+        return self._checked(self._call(self.f, x), x, self._m, "f")
 
     # x = fc(y)
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if self.fc is None:
             raise TypeError(f"{self.name}: no adjoint function fc was given")
-        return self._checked(self.fc(y), y, self._n, "fc")
+        return self._checked(self._call(self.fc, y), y, self._n, "fc")
 
     def _checked(self, out: object, inp: torch.Tensor, n: int, which: str) -> torch.Tensor:
         """``out`` of ``(B, n)`` for an input of ``(B, ...)``, or a clear error (as PyLops' dimension mismatch)."""

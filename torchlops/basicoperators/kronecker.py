@@ -58,6 +58,12 @@ class Kronecker(LinearOperator):
         self.Op1 = Op1
         self.Op2 = Op2
         self._dtype_given = dtype is not None
+        self._given_dtype = None if dtype is None else dt
+
+    def _dtype_from_parts(self) -> torch.dtype:
+        if self._given_dtype is not None:
+            return self._given_dtype
+        return torch.promote_types(self.Op1.dtype, self.Op2.dtype)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from torchlops._algebra import run
@@ -56,10 +58,16 @@ class MemoizeOperator(LinearOperator):
         self._stores: dict[bool, list[tuple[torch.Tensor, torch.Tensor]]] = {False: [], True: []}
 
     def _state(self) -> tuple:
-        """Identity and version of every tensor of ``Op``: a stored result is reused only while
-        they are unchanged (an in-place update or a swapped tensor empties nothing, it just
-        misses)."""
-        return tuple((id(t), t._version) for t in (*self.Op.parameters(), *self.Op.buffers()))
+        """Every tensor of ``Op`` (a weak reference: an ``id`` can be reused by a new tensor once
+        the old one is freed) and its version: a stored result is reused only while they are
+        unchanged (an in-place update or a swapped tensor empties nothing, it just misses)."""
+        return tuple((weakref.ref(t), t._version) for t in (*self.Op.parameters(), *self.Op.buffers()))
+
+    @staticmethod
+    def _same_state(a: tuple, b: tuple) -> bool:
+        return len(a) == len(b) and all(
+            ra() is not None and ra() is rb() and va == vb for (ra, va), (rb, vb) in zip(a, b)
+        )
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         grad = torch.is_grad_enabled()
@@ -73,7 +81,7 @@ class MemoizeOperator(LinearOperator):
             return run(self.Op, x, adjoint)
         store, state = self._stores[adjoint], self._state()
         for xs, st, ys in store:
-            if (st == state and xs.shape == x.shape and xs.dtype == x.dtype and xs.device == x.device
+            if (self._same_state(st, state) and xs.shape == x.shape and xs.dtype == x.dtype and xs.device == x.device
                     and torch.equal(xs, x)):
                 return ys.clone()
         y = run(self.Op, x, adjoint)

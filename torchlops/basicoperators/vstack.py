@@ -11,6 +11,7 @@ from torch import nn
 from torchlops._algebra import run
 from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
 from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 __all__ = ["VStack"]
@@ -70,8 +71,12 @@ class VStack(LinearOperator):
         )
         self.ops = nn.ModuleList(ops)
         self._dtype_given = dtype is not None
+        self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
         self.nops = nrows
         self.nproc = nproc
+
+    def _dtype_from_parts(self) -> torch.dtype:
+        return stack_dtype(list(self.ops), self._given_dtype)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
