@@ -21,12 +21,19 @@ TL_HD c10::complex<T> add_product(c10::complex<T> acc, T c, c10::complex<T> v) {
 template <typename real_t>
 Stencil<real_t> unpack_stencil(const std::vector<double>& spec) {
   TORCH_CHECK(spec.size() >= 5, "torchlops: stencil spec must hold at least 5 numbers, got ", spec.size());
+  // every count, row, column and offset is a whole number well inside int's range (a cast of
+  // anything else is undefined, and the reach arithmetic below must not overflow)
+  auto as_int = [](double v, const char* what) {
+    TORCH_CHECK(v == v && v >= -double(1 << 30) && v <= double(1 << 30) && v == double(static_cast<int>(v)),
+                "torchlops: stencil spec's ", what, " must be a whole number in [-2^30, 2^30], got ", v);
+    return static_cast<int>(v);
+  };
   Stencil<real_t> s{};
-  s.ntaps = static_cast<int>(spec[0]);
-  s.lo = static_cast<int>(spec[1]);
-  s.hi = static_cast<int>(spec[2]);
-  s.nedge = static_cast<int>(spec[3]);
-  s.reach = static_cast<int>(spec[4]);
+  s.ntaps = as_int(spec[0], "tap count");
+  s.lo = as_int(spec[1], "lo");
+  s.hi = as_int(spec[2], "hi");
+  s.nedge = as_int(spec[3], "edge count");
+  s.reach = as_int(spec[4], "reach");
   TORCH_CHECK(s.ntaps >= 0 && s.ntaps <= kMaxTaps, "torchlops: a stencil has at most ", kMaxTaps,
               " taps, got ", s.ntaps);
   TORCH_CHECK(s.nedge >= 0 && s.nedge <= kMaxEdge, "torchlops: a stencil has at most ", kMaxEdge,
@@ -36,22 +43,22 @@ Stencil<real_t> unpack_stencil(const std::vector<double>& spec) {
               " numbers, got ", spec.size());
   size_t p = 5;
   for (int t = 0; t < s.ntaps; ++t) {
-    s.off[t] = static_cast<int>(spec[p++]);
+    s.off[t] = as_int(spec[p++], "tap offset");
     s.c[t] = static_cast<real_t>(spec[p++]);
   }
   for (int e = 0; e < s.nedge; ++e) {
-    s.erow[e] = static_cast<int>(spec[p++]);
-    s.ecol[e] = static_cast<int>(spec[p++]);
+    s.erow[e] = as_int(spec[p++], "edge row");
+    s.ecol[e] = as_int(spec[p++], "edge column");
     s.ec[e] = static_cast<real_t>(spec[p++]);
   }
   // the interior fast paths read rows/columns within `reach` of an element without bounds
   // checks: a reach below what the taps and edge entries need would read outside the tensor
   TORCH_CHECK(s.lo >= 0 && s.hi >= 0, "torchlops: stencil lo and hi must be >= 0, got ", s.lo, " and ", s.hi);
-  int need = s.lo > s.hi ? s.lo : s.hi, maxoff = 0;
-  for (int t = 0; t < s.ntaps; ++t) maxoff = std::max(maxoff, s.off[t] < 0 ? -s.off[t] : s.off[t]);
+  int64_t need = s.lo > s.hi ? s.lo : s.hi, maxoff = 0;
+  for (int t = 0; t < s.ntaps; ++t) maxoff = std::max<int64_t>(maxoff, s.off[t] < 0 ? -int64_t(s.off[t]) : s.off[t]);
   need += maxoff;
   for (int e = 0; e < s.nedge; ++e)
-    for (int v : {s.erow[e], s.ecol[e]}) need = std::max(need, v >= 0 ? v + 1 : -v);
+    for (int v : {s.erow[e], s.ecol[e]}) need = std::max<int64_t>(need, v >= 0 ? int64_t(v) + 1 : -int64_t(v));
   TORCH_CHECK(s.reach >= need, "torchlops: stencil reach must be at least ", need,
               " (max(lo, hi) + the largest tap offset, and the edge entries' extent), got ", s.reach);
   return s;

@@ -788,6 +788,29 @@ def test_stencil_op_refuses_a_spec_whose_reach_is_too_small() -> None:
         torch.ops.torchlops.stencil_split(x, [0], [1.0], edge)
 
 
+def test_stencil_ops_refuse_spec_numbers_outside_int_range() -> None:
+    """Counts, rows and offsets far outside int's range (or not whole) are an error of every
+    stencil op: their cast was undefined and the reach sum overflowed past its check (a crash
+    or an out-of-bounds read)."""
+    x = torch.randn(2, 50, 8, dtype=torch.float64)
+    ops = torch.ops.torchlops
+    specs = (
+        [1, 0, 0, 0, 0, 3e9, 1.0],  # tap offset beyond int
+        [1, 0, 0, 0, 0, -2147483648.0, 1.0],  # -offset overflows int
+        [1, 2147483647 - 99999, 0, 0, 0, 100000.0, 1.0],  # lo + offset overflows int
+        [1, 2147483647, 0, 0, 0, 1.0, 1.0],
+        [1, 0, 0, 0, 1, 0.5, 1.0],  # not a whole number
+        [1, 0, 0, 0, 1, float("nan"), 1.0],
+    )
+    for spec in specs:
+        for call in (lambda: ops.stencil(x, [0], [1.0], spec, None, False),
+                     lambda: ops.stencil_norm(x, [0], [1.0], spec, True),
+                     lambda: ops.stencil_split(x, [0, 1], [1.0, 1.0], spec),
+                     lambda: ops.stencil_merge(x.reshape(2, 2, 25, 8), [0, 1], [1.0, 1.0], spec)):
+            with pytest.raises(RuntimeError, match="stencil"):
+                call()
+
+
 def test_stencil_ops_refuse_an_axis_too_short_for_the_edge_rows() -> None:
     """Edge rows that leave the axis, fall in the interior or land on one another (an axis too
     short for the stencil) are an error of every stencil op, as the operators' own check
