@@ -589,3 +589,28 @@ def test_todense_refuses_per_sample_filters() -> None:
     # (one filter: one matrix)
     one = Convolve1D(6, h[:1], offset=1, batched_filter=True).todense()
     torch.testing.assert_close(one, Convolve1D(6, h[0], offset=1).todense())
+
+
+@pytest.mark.parametrize("engine", ["torch", "ext"])
+def test_empty_batch_with_per_sample_filters(engine: str) -> None:
+    """A batch of 0 samples is a multiple of any number of filters: an empty result (forward,
+    adjoint, inside a composite), not the "multiple of the number of filters" error."""
+    if engine == "ext" and not tl.ext_available():
+        pytest.skip("needs the compiled extension")
+    h1, h2 = torch.randn(2, 3, dtype=torch.float64), torch.randn(3, 3, 2, dtype=torch.float64)
+    ops = [
+        tl.signalprocessing.Convolve1D(8, h1, offset=1, batched_filter=True, engine=engine, method="direct"),
+        tl.signalprocessing.Convolve2D((6, 5), h2, offset=(1, 0), batched_filter=True, engine=engine,
+                                       method="direct"),
+    ]
+    ops.append(ops[0].H @ ops[0])
+    for Op in ops:
+        for A in (Op, Op.H):
+            x = torch.randn(0, *A.dims, dtype=torch.float64, requires_grad=True)
+            y = A @ x
+            assert y.shape == (0, *A.dimsd) and y.dtype == torch.float64
+            y.sum().backward()
+            assert x.grad.shape == x.shape
+    C = tl.signalprocessing.Convolve1D(8, h1, offset=1, batched_filter=True, engine=engine, method="direct")
+    with pytest.raises(ValueError, match="multiple of the number of filters"):
+        C @ torch.randn(3, 8, dtype=torch.float64)

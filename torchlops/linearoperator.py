@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any
@@ -316,17 +317,25 @@ class LinearOperator(nn.Module):
     def _empty_batch(self, x: torch.Tensor, adjoint: bool, outshape: tuple[int, ...]) -> torch.Tensor:
         """The result for an empty batch: no kernel (several infer sizes from the elements, and
         FFT libraries refuse empty transforms). One zero sample gives the output's dtype and
-        shape (operators differ in both: FFT, toreal, ...); the result stays in ``x``'s graph."""
+        shape (operators differ in both: FFT, toreal, ...; a batch of one filter per sample, as
+        many as the filters); the result stays in ``x``'s graph."""
         ins = self._dimsd if adjoint else self._dims
-        y = self._apply_public(x.new_zeros((1, *ins)), adjoint)[:0].reshape(outshape)
+        k = math.lcm(*(m._sample_period() for m in self.modules() if isinstance(m, LinearOperator)))
+        y = self._apply_public(x.new_zeros((k, *ins)), adjoint)[:0].reshape(outshape)
         if x.requires_grad and torch.is_grad_enabled():
             y = y + (x.sum().real * 0).to(y.dtype)
         return y
 
+    def _sample_period(self) -> int:
+        """The batch sizes the operator takes are the multiples of this (1; operators with one
+        filter per sample: the number of filters)."""
+        return 1
+
     def _foldable(self, nb: int) -> bool:
         """Whether ``nv`` inputs of batch ``nb`` may be applied as one batch of ``nv * nb``
-        (``vmap``): True unless samples are told apart by their place in the batch."""
-        return True
+        (``vmap``): unless samples are told apart by their place in the batch (sample ``b``
+        takes filter ``b % Bh``: a batch of ``nv * nb`` keeps each entry's filters when ``Bh | nb``)."""
+        return nb % self._sample_period() == 0
 
     def _flat(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         """Apply to ``(B, n_in)`` and return ``(B, n_out)`` whatever the operator's shapes

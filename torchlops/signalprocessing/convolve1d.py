@@ -112,9 +112,8 @@ class Convolve1D(LinearOperator):
         self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1, prod(dims))
         self.register_operator_tensor("h", t)
 
-    def _foldable(self, nb: int) -> bool:
-        # (sample b takes filter b % Bh: a batch of nv * nb keeps each entry's filters when Bh | nb)
-        return not self.batched_filter or nb % self.h.shape[0] == 0
+    def _sample_period(self) -> int:
+        return int(self.h.shape[0]) if self.batched_filter else 1
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
