@@ -803,10 +803,10 @@ def test_stencil_ops_refuse_spec_numbers_outside_int_range() -> None:
         [1, 0, 0, 0, 1, float("nan"), 1.0],
     )
     for spec in specs:
-        for call in (lambda: ops.stencil(x, [0], [1.0], spec, None, False),
-                     lambda: ops.stencil_norm(x, [0], [1.0], spec, True),
-                     lambda: ops.stencil_split(x, [0, 1], [1.0, 1.0], spec),
-                     lambda: ops.stencil_merge(x.reshape(2, 2, 25, 8), [0, 1], [1.0, 1.0], spec)):
+        for call in (lambda s=spec: ops.stencil(x, [0], [1.0], s, None, False),
+                     lambda s=spec: ops.stencil_norm(x, [0], [1.0], s, True),
+                     lambda s=spec: ops.stencil_split(x, [0, 1], [1.0, 1.0], s),
+                     lambda s=spec: ops.stencil_merge(x.reshape(2, 2, 25, 8), [0, 1], [1.0, 1.0], s)):
             with pytest.raises(RuntimeError, match="stencil"):
                 call()
 
