@@ -69,6 +69,8 @@ def halfthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor
 
 def _percentile(x: torch.Tensor, perc: float) -> torch.Tensor:
     """Per-row percentile of ``|x|`` (linear interpolation, NumPy's default): ``(B, n) -> (B, 1)``."""
+    if x.shape[0] == 0:  # (an empty batch: quantile refuses empty inputs)
+        return x.abs().new_zeros(0, 1)
     return torch.quantile(x.abs(), perc / 100.0, dim=-1, keepdim=True)
 
 

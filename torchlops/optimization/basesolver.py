@@ -20,6 +20,12 @@ __all__ = ["Solver", "logger"]
 logger = logging.getLogger("torchlops.optimization")
 
 
+def _model(out: Any) -> Any:
+    """The model a setup / step / run returned (the first entry where it returns a tuple), the
+    ``x`` the ``on_*_end`` hooks receive."""
+    return out[0] if isinstance(out, tuple) else out
+
+
 def _with_hooks(name: str, method: Callable) -> Callable:
     """Wrap ``setup``/``step``/``run`` so the callbacks' hooks run around them: the ``on_*_begin``
     hooks in the callbacks' order, the ``on_*_end`` hooks in reverse order (as PyLops: the first
@@ -50,6 +56,16 @@ def _with_hooks(name: str, method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self: Solver, *args: Any, **kwargs: Any) -> Any:
+        active = self.__dict__.setdefault("_hooks_active", set())
+        if name in active:  # a subclass's method calling its parent's: the outer call runs the hooks
+            return method(self, *args, **kwargs)
+        active.add(name)
+        try:
+            return hooked(self, args, kwargs)
+        finally:
+            active.discard(name)
+
+    def hooked(self: Solver, args: tuple, kwargs: dict) -> Any:
         if not self.callbacks:  # the common case: only the per-step hook
             out = call(self, args, kwargs)
             if name == "step":
@@ -62,14 +78,14 @@ def _with_hooks(name: str, method: Callable) -> Callable:
                 cb.on_setup_begin(self, x0)
             out = call(self, args, kwargs)
             for cb in reversed(self.callbacks):
-                cb.on_setup_end(self, out)
+                cb.on_setup_end(self, _model(out))
             return out
         x = kwargs.get("x", args[0] if args else None)
         for cb in self.callbacks:
             getattr(cb, f"on_{name}_begin")(self, x)
         out = call(self, args, kwargs)
         for cb in reversed(self.callbacks):
-            getattr(cb, f"on_{name}_end")(self, out)
+            getattr(cb, f"on_{name}_end")(self, _model(out))
         if name == "step":
             self._step_callback(out)
         return out

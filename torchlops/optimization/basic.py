@@ -23,7 +23,7 @@ from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import CHECK_EVERY, flatten_data, op_tensors
 from torchlops.optimization._implicit import alias, implicit_solve
 from torchlops.optimization.callback import CostToDataCallback, CostToInitialCallback
-from torchlops.optimization.cls_basic import CG, CGLS, LSQR
+from torchlops.optimization.cls_basic import CG, CGLS, LSQR, damp_arg
 
 __all__ = ["cg", "cgls", "lsqr", "CGResult", "CGLSResult", "LSQRResult", "CHECK_EVERY"]
 
@@ -79,7 +79,9 @@ def _check(Op: Any, niter: int, damp: Any = 0.0) -> Any:
             raise TypeError(f"damp must be a real number or a real tensor, got a {damp.dtype} tensor")
     elif isinstance(damp, bool) or not (isinstance(damp, numbers.Real) or _real_0d(damp)):
         raise TypeError(f"damp must be a real number or a real tensor, got {type(damp).__name__}")
-    return damp if isinstance(damp, torch.Tensor | int | float) else float(damp)  # (NumPy reals: floats)
+    if isinstance(damp, torch.Tensor):
+        return damp_arg(damp)
+    return damp if isinstance(damp, int | float) else float(damp)  # (NumPy reals: floats)
 
 
 def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float = 0.0, rtol1: float = 0.0) -> Any:
@@ -308,7 +310,7 @@ def cgls(
         Initial guess (zero by default): one model or one per sample.
     niter : :obj:`int`, optional
         Number of iterations.
-    damp : :obj:`float` or 0-d :obj:`torch.Tensor`, optional
+    damp : :obj:`float` or one-element :obj:`torch.Tensor`, optional
         Damping :math:`\epsilon`.
     tol : :obj:`float`, optional
         A sample stops when its squared normal-equation residual falls below ``tol``;

@@ -44,6 +44,18 @@ _F64_EPS = float(torch.finfo(torch.float64).eps)  # scipy's lsqr guards its test
 
 
 
+def damp_arg(damp: Any) -> Any:
+    """``damp`` as the solvers use it: a number, or a one-element tensor as a 0-d one (one
+    damping for every sample; a tensor of several values is an error, not broadcast along the
+    model axis)."""
+    if isinstance(damp, torch.Tensor):
+        if damp.numel() != 1:
+            raise ValueError(f"damp must be a number or a one-element tensor (one damping for every sample of "
+                             f"the batch), got a tensor of shape {tuple(damp.shape)}")
+        return damp.reshape(())
+    return damp
+
+
 def _where(act: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
     """Per-sample select: ``act`` is ``(B,)``, ``new``/``old`` are ``(B,)`` or ``(B, n)``."""
     return torch.where(act.reshape(-1, *([1] * (new.dim() - 1))), new, old)
@@ -80,6 +92,10 @@ class _Batched(Solver):
         s, self.batch, self.xshape, self.dt, x0f = flatten_data(self.Op, y, x0)
         self.B = s.shape[0]
         x = s.new_zeros(self.B, self.Op.shape[1]) if x0f is None else x0f.clone()
+        if x0f is None and s.requires_grad and torch.is_grad_enabled() and s.shape[1]:
+            # (the zero start in y's graph: a y = 0 that ends the solve before any step still
+            # gives an x to differentiate, with gradient 0 as a batch's zero sample gets)
+            x = torch.where(s.new_zeros((), dtype=torch.bool), s[:, :1], x)
         self.iiter, self._niter_run = 0, None  # (no run of this solve yet: istop counts setup's niter)
         self.iiters = torch.zeros(self.B, dtype=torch.int64, device=s.device)
         self._cbmask = torch.zeros(self.B, dtype=torch.bool, device=s.device)  # (samples a callback stopped)
@@ -130,13 +146,20 @@ class _Batched(Solver):
                     and not bool(self._active().any()):
                 break
             k = self.iiter
-            showstep = show and (k < itershow[0] or niter - k <= itershow[1] or k % itershow[2] == 0)
+            showstep = show and (self._show_all() or k < itershow[0] or niter - k < itershow[1]
+                                 or k % itershow[2] == 0)
             x = self.step(x, showstep)
             if self.should_stop():
                 break
         return x
 
+    def _show_all(self) -> bool:
+        """Whether ``show=True`` prints this step whatever ``itershow`` says (PyLops' rules)."""
+        return False
+
     def _print_row(self, values: list[torch.Tensor], x: torch.Tensor) -> None:
+        if self.B == 0:  # (an empty batch: no sample 0 to show)
+            return
         x0 = self._flatx(x)[0, 0]
         sx = f"{complex(x0):.2e}" if x0.is_complex() else f"{float(x0):11.4e}"
         logger.info("%6d  %s  %s", self.iiter, sx, "  ".join(f"{float(v[0]):11.4e}" for v in values))
@@ -179,6 +202,7 @@ class CG(_Batched):
         """Initialise the residual and direction; returns the starting ``x``."""
         if self.Op.shape[0] != self.Op.shape[1]:
             raise ValueError(f"CG needs a square operator, got shape {self.Op.shape}")
+        damp = damp_arg(damp)
         self.niter, self.damp = niter, damp
         self.tol = tol if isinstance(tol, torch.Tensor) else float(tol)
         r, x = self._prepare(y, x0)
@@ -286,6 +310,7 @@ class CGLS(_Batched):
               damp: float = 0.0, tol: float = 1e-4, preallocate: bool = False, show: bool = False) -> torch.Tensor:
         """Initialise residuals and direction; returns the starting ``x``."""
         self.niter, self.tol = niter, float(tol)
+        damp = damp_arg(damp)
         self.damp = damp**2  # PyLops keeps the squared damping in ``self.damp``
         s, x = self._prepare(y, x0)
         if x0 is None:
@@ -481,6 +506,7 @@ class LSQR(_Batched):
               preallocate: bool = False,
               show: bool = False) -> torch.Tensor:
         """Start the bidiagonalisation; returns the starting ``x``."""
+        damp = damp_arg(damp)
         self.damp, self.atol, self.btol, self.conlim = damp, float(atol), float(btol), float(conlim)
         self.niter, self.calc_var = niter, calc_var
         u, x = self._prepare(y, x0)
@@ -516,6 +542,7 @@ class LSQR(_Batched):
                                f"                 conlim = {conlim:8.2e}\nbtol = {btol:8.2e}                 "
                                f"niter = {niter:8g}", nbar=self.nbar)
             logger.info("   Itn     x[0]      r1norm     r2norm   Compatible   LS     Norm A   Cond A")
+            self._print_row([self.r1norm, self.r2norm, self.test1, self.test2], x)
         return self._output(x)
 
     def _active(self) -> torch.Tensor:
@@ -524,6 +551,17 @@ class LSQR(_Batched):
 
     def _host_check(self) -> bool:
         return self.atol > 0 or self.btol > 0
+
+    def _show_all(self) -> bool:
+        # (PyLops: every step of a short run, and those where sample 0 nears or meets a test)
+        if self.niter is not None and self.niter <= 40:
+            return True
+        if self.B == 0:
+            return False
+        anorm, xnorm, bnorm = (float(v.reshape(-1)[0]) for v in (self.anorm, self.xnorm, self.bnorm))
+        rtol = self.btol + (self.atol * anorm * xnorm / bnorm if bnorm > 0 else 0.0)
+        return bool(self.istop[0] != 0 or self.test3[0] <= 2 * self.ctol or self.test2[0] <= 10 * self.atol
+                    or self.test1[0] <= 10 * rtol)
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One bidiagonalisation step, rotations, update and stopping tests for active samples."""

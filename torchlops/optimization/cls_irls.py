@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from torchlops.optimization._batch import safe_div
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
@@ -85,6 +86,8 @@ class IRLS(SparseSolver):
         logger.info("    Itn           x[0]              r2norm   (sample 0)")
 
     def _print_step(self, x: torch.Tensor) -> None:
+        if x.shape[0] == 0:  # (an empty batch: no sample 0 to show)
+            return
         x0 = x[0, 0]
         sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}"
         logger.info("%6d        %s         %10.3e", self.iiter, sx, float(self.rnorm[0]))
@@ -164,7 +167,8 @@ class IRLS(SparseSolver):
             rw = None
         else:
             ax = x.abs()
-            rw = (ax / ax.amax(dim=-1, keepdim=True)).to(x.dtype)
+            # (a zero model, as a batch's y = 0 sample keeps, weighs 0, without 0 / 0 in the graph)
+            rw = safe_div(ax, ax.amax(dim=-1, keepdim=True)).to(x.dtype)
 
         def normal(v: torch.Tensor) -> torch.Tensor:
             u = self._ad(v)

@@ -80,6 +80,8 @@ class OMP(SparseSolver):
         logger.info("    Itn           x[0]              r2norm   (sample 0)")
 
     def _print_step(self, x: torch.Tensor) -> None:
+        if x.shape[0] == 0:  # (an empty batch: no sample 0 to show)
+            return
         x0 = x[0, 0]
         sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}"
         logger.info("%6d        %s         %10.3e", self.iiter, sx, float(self.cost[-1].reshape(-1)[0]))

@@ -134,7 +134,7 @@ class ISTA(SparseSolver):
         logger.info("eps = %s\ttol = %10e\tniter = %s", self.eps, self.tol, self.niter)
         a = self.alpha
         if isinstance(a, torch.Tensor):
-            a = a.reshape(-1)[0].item()
+            a = a.reshape(-1)[0].item() if a.numel() else math.nan
         if self.perc is None:
             logger.info("alpha = %10e\tthresh = %s", a, self.thresh)
         else:
@@ -143,6 +143,8 @@ class ISTA(SparseSolver):
         logger.info("   Itn          x[0]              r2norm     r12norm     xupdate   (sample 0)")
 
     def _print_step(self, x: torch.Tensor, costdata: torch.Tensor, costreg: torch.Tensor, xupdate: torch.Tensor) -> None:
+        if x.shape[0] == 0:  # (an empty batch: no sample 0 to show)
+            return
         x0 = x[0, 0]
         sx = f"  {complex(x0):1.2e}   " if x0.is_complex() else f"     {float(x0):11.4e}        "
         cd, cr, xu = float(costdata[0]), float(costreg[0]), float(xupdate[0])
@@ -316,9 +318,9 @@ class ISTA(SparseSolver):
         self._acts.append(act)
         self._act2 = act & (xu > self.tol)
         self.cost.append(cost.reshape(self._b.batch))
-        if show:
-            self._print_step(xs, (0.5 * rnorm.square()).reshape(-1), costreg.reshape(-1), xu.reshape(-1))
         self.iiter += 1
+        if show:  # (numbered from 1, as PyLops)
+            self._print_step(xs, (0.5 * rnorm.square()).reshape(-1), costreg.reshape(-1), xu.reshape(-1))
         return xs
 
     def _hand_back(self, x: torch.Tensor, r: torch.Tensor | None, rz: torch.Tensor | None) -> torch.Tensor:

@@ -1,0 +1,169 @@
+"""Solver class API against PyLops: hooks of subclasses, callbacks' arguments, show tables,
+damping arguments, empty batches and differentiation at y = 0."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+import torchlops as tl
+import torchlops.optimization as tlo
+
+pl = pytest.importorskip("pylops")
+pcb = pytest.importorskip("pylops.optimization.cls_basic")
+pcs = pytest.importorskip("pylops.optimization.cls_sparsity")
+
+RNG = np.random.default_rng(11)
+A_NP = RNG.standard_normal((30, 20))
+Y_NP = A_NP @ RNG.standard_normal(20)
+
+
+def _op() -> tl.MatrixMult:
+    return tl.MatrixMult(torch.from_numpy(A_NP))
+
+
+class _Count(tlo.Callbacks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, type]] = []
+
+    def on_step_end(self, solver, x) -> None:
+        self.calls.append(("step_end", type(x)))
+
+    def on_run_end(self, solver, x) -> None:
+        self.calls.append(("run_end", type(x)))
+
+
+def test_subclass_calling_super_runs_the_hooks_once_per_step():
+    """A subclass overriding step / run / setup and calling its parent's: hooks and the
+    per-step callback fire once per call (PyLops wraps each instance's methods once)."""
+
+    class MyCGLS(tlo.CGLS):
+        def setup(self, *args, **kwargs):
+            return super().setup(*args, **kwargs)
+
+        def step(self, x, show=False):
+            return super().step(x, show)
+
+        def run(self, x, niter=None, show=False, itershow=(10, 10, 10)):
+            return super().run(x, niter, show, itershow)
+
+    cb = _Count()
+    S = MyCGLS(_op(), callbacks=[cb])
+    seen = []
+    S.callback = lambda x: seen.append(1)
+    S.solve(torch.from_numpy(Y_NP), niter=3, tol=0)
+    assert [c[0] for c in cb.calls] == ["step_end"] * 3 + ["run_end"]
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize("cls", ["NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"])
+def test_run_end_hook_gets_the_model_of_the_inversion_classes(cls):
+    """Their run returns a tuple; on_run_end receives its model, as PyLops' hooks do."""
+    cb = _Count()
+    Op = _op()
+    S = getattr(tlo, cls)(Op, callbacks=[cb])
+    y = torch.from_numpy(Y_NP)
+    if cls == "NormalEquationsInversion":
+        S.solve(y, [tl.Identity(20, dtype=torch.float64)], epsRs=[0.1], engine="pylops", niter=5)
+    elif cls == "RegularizedInversion":
+        S.solve(y, [tl.Identity(20, dtype=torch.float64)], epsRs=[0.1], engine="pylops", niter=5)
+    else:
+        S.solve(y, tl.Identity(20, dtype=torch.float64), engine="pylops", niter=5)
+    assert ("run_end", torch.Tensor) in cb.calls
+
+
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr"])
+def test_damp_tensor_of_several_values_is_refused(name):
+    """One damping for every sample: a (B,) tensor was broadcast along the model axis (a wrong
+    solution when B equals the model size); a one-element tensor of any shape is a number."""
+    A = A_NP.T @ A_NP if name == "cg" else A_NP
+    Op = tl.MatrixMult(torch.from_numpy(A))
+    y = torch.from_numpy(np.stack([A @ RNG.standard_normal(20) for _ in range(20)]))
+    f = getattr(tlo, name)
+    with pytest.raises(ValueError, match="one-element tensor"):
+        f(Op, y, niter=5, damp=torch.full((20,), 0.5, dtype=torch.float64))
+    cls = {"cg": tlo.CG, "cgls": tlo.CGLS, "lsqr": tlo.LSQR}[name]
+    with pytest.raises(ValueError, match="one-element tensor"):
+        cls(Op).setup(y, damp=torch.full((20,), 0.5, dtype=torch.float64))
+    kw = dict(atol=0, btol=0) if name == "lsqr" else dict(tol=0)
+    ref = f(Op, y, niter=5, damp=0.5, **kw)[0]
+    got = f(Op, y, niter=5, damp=torch.full((1, 1), 0.5, dtype=torch.float64), **kw)[0]
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cg", "cgls", "lsqr"])
+def test_unrolled_solve_of_zero_data_stays_in_the_graph(name):
+    """y = 0 ends the solve before any step: the (zero) model is still in y's graph, with the
+    gradient 0 a zero sample of a batch gets, so a loss on it can be differentiated."""
+    A = A_NP.T @ A_NP if name == "cg" else A_NP
+    Op = tl.MatrixMult(torch.from_numpy(A))
+    y = torch.zeros(A.shape[0], dtype=torch.float64, requires_grad=True)
+    x = getattr(tlo, name)(Op, y, niter=10)[0]
+    assert x.requires_grad and torch.count_nonzero(x) == 0
+    x.sum().backward()
+    assert torch.count_nonzero(y.grad) == 0
+
+
+def test_irls_model_kind_gradient_of_a_batch_with_a_zero_sample_is_finite():
+    M = torch.nn.Parameter(torch.from_numpy(A_NP.copy()))
+    Y = torch.from_numpy(np.stack([Y_NP, np.zeros(30), 0.5 * Y_NP])).requires_grad_(True)
+    x = tlo.irls(tl.MatrixMult(M), Y, nouter=3, kind="model", engine="pylops", tolIRLS=0,
+                 **{"niter": 10, "tol": 0})[0]
+    x.square().sum().backward()
+    assert torch.isfinite(x).all() and torch.isfinite(Y.grad).all() and torch.isfinite(M.grad).all()
+    assert M.grad.abs().sum() > 0
+
+
+def _rows(text: str) -> list[int]:
+    return [int(w[0]) for w in (line.split() for line in text.splitlines()) if w and w[0].isdigit()]
+
+
+@pytest.mark.parametrize(
+    "name, mod, kw, square, nkey, n",
+    [
+        ("CG", pcb, dict(tol=0), True, "niter", 10),
+        ("CGLS", pcb, dict(tol=0), False, "niter", 10),
+        ("LSQR", pcb, dict(atol=0, btol=0), False, "niter", 10),
+        ("LSQR", pcb, dict(atol=0, btol=0), False, "niter", 60),
+        ("ISTA", pcs, dict(alpha=1e-3, tol=0), False, "niter", 10),
+        ("FISTA", pcs, dict(alpha=1e-3, tol=0), False, "niter", 10),
+        ("IRLS", pcs, dict(tolIRLS=0, kind="model"), False, "nouter", 10),
+        ("OMP", pcs, dict(sigma=0), False, "niter_outer", 10),
+    ],
+)
+def test_show_table_rows_as_pylops(name, mod, kw, square, nkey, n, caplog):
+    """show=True prints the iterations PyLops prints for the same itershow (numbered as PyLops;
+    LSQR: its setup row, every row of a short run)."""
+    A = A_NP.T @ A_NP if square else A_NP
+    y = A @ RNG.standard_normal(20)
+    kw = {**kw, nkey: n}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        getattr(mod, name)(pl.MatrixMult(A)).solve(y.copy(), show=True, itershow=(2, 3, 100), **kw)
+    with caplog.at_level(logging.INFO, logger="torchlops.optimization"):
+        getattr(tlo, name)(tl.MatrixMult(torch.from_numpy(A))).solve(torch.from_numpy(y), show=True,
+                                                                     itershow=(2, 3, 100), **kw)
+    ours = _rows("\n".join(r.getMessage() for r in caplog.records))
+    assert ours == _rows(out.getvalue())
+
+
+@pytest.mark.parametrize("name", ["ista", "fista", "irls", "splitbregman", "omp"])
+@pytest.mark.parametrize("show", [False, True])
+def test_sparse_solvers_take_an_empty_batch(name, show):
+    Op = _op()
+    y = torch.zeros(0, 30, dtype=torch.float64)
+    kw = {
+        "ista": dict(niter=3, eps=0.1, threshkind="soft-percentile", perc=50, tol=0),
+        "fista": dict(niter=3, eps=0.1, threshkind="hard-percentile", perc=50, tol=0),
+        "irls": dict(nouter=2, engine="pylops"),
+        "splitbregman": dict(RegsL1=[tl.FirstDerivative(20, dtype=torch.float64)], niter_outer=2, niter_inner=2,
+                             engine="pylops", mu=1.0, epsRL1s=[0.1]),
+        "omp": dict(niter_outer=2),
+    }[name]
+    x = getattr(tlo, name)(Op, y, show=show, **kw)[0]
+    assert x.shape == (0, 20)
