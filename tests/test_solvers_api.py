@@ -167,3 +167,15 @@ def test_sparse_solvers_take_an_empty_batch(name, show):
     }[name]
     x = getattr(tlo, name)(Op, y, show=show, **kw)[0]
     assert x.shape == (0, 20)
+
+
+@pytest.mark.parametrize("name", ["CGLS", "LSQR", "ISTA", "OMP"])
+def test_tend_is_the_end_of_the_solve(name):
+    import time
+
+    kw = dict(eps=0.1, niter=3) if name == "ISTA" else dict(niter_outer=3) if name == "OMP" else dict(niter=3)
+    t0 = time.time()
+    S = getattr(tlo, name)(_op())
+    S.solve(torch.from_numpy(Y_NP), **kw)
+    assert t0 <= S.tstart <= S.tend <= time.time()
+    assert S.tend - S.tstart == pytest.approx(S.telapsed)

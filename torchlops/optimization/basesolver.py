@@ -152,6 +152,11 @@ class Solver:
                 break
         return x
 
+    @property
+    def tend(self) -> float:
+        """When the solve ended (``tstart + telapsed``, set by ``finalize``; PyLops' attribute)."""
+        return self.tstart + self.telapsed
+
     def finalize(self, show: bool = False) -> None:
         """Record the elapsed time."""
         if not torch.compiler.is_compiling():
