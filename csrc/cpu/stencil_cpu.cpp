@@ -26,25 +26,44 @@ struct LineMap {
   int64_t lines_per_sample, sample_stride;
 };
 
+// t[q] (+)= c * x[q] (+= with add), the product rounded on its own (the vec loops: never
+// contracted into an FMA); complex arrays scaled by a real coefficient are the real loops on
+// interleaved (re, im) pairs
+template <typename T>
+void scale_into(T* t, const T* x, T c, bool add, int64_t n) {
+  if (add)
+    vec::axpy(t, x, c, n);
+  else
+    vec::setk(t, &x, &c, 1, n);
+}
+template <typename T>
+void scale_into(c10::complex<T>* t, const c10::complex<T>* x, T c, bool add, int64_t n) {
+  scale_into(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, add, 2 * n);
+}
+
 // Rows [r0, r1) of one line (n rows of `inner` elements; src/dst point at its first row):
 // dst (+)= scale * w * S src (or S^T for Adjoint). tmp/dd/cc are the caller's scratch.
+//
+// The taps are summed with their bare coefficients and the sum is scaled once, as PyLops does
+// ((x[i+1] - x[i]) / sampling, not x[i+1] / sampling - x[i] / sampling): on data with a large
+// offset each product of a folded coefficient c / sampling would be rounded at |x| / sampling
+// and their cancellation would keep that error.
 template <typename scalar_t, typename real_t, bool Adjoint>
 void band_rows(const scalar_t* src, scalar_t* dst, const scalar_t* wl, int64_t n, int64_t inner, int64_t r0,
                int64_t r1, const Stencil<real_t>& s, real_t scale, bool acc, std::vector<scalar_t>& tmp,
                std::vector<int64_t>& dd, std::vector<real_t>& cc) {
-  // rows [a0, a0 + len / inner) (+)= scale * sum_p c_p * src rows shifted by d_p; with
-  // weights the sum goes through tmp and is multiplied by w on the way out
+  // rows [a0, a0 + len / inner) (+)= scale * w * sum_p c_p * src rows shifted by d_p
   auto rows = [&](int64_t a0, int64_t len, int np, const int64_t* d, const real_t* c) {
     scalar_t* dd0 = dst + a0 * inner;
-    // up to four taps per pass over the destination
-    auto taps_into = [&](scalar_t* t, real_t sc, bool add) {
+    // t (+)= sum_p c_p * src rows, up to four taps per pass over t
+    auto taps_into = [&](scalar_t* t, bool add) {
       for (int p = 0; p < np; p += 4) {
         const int k = std::min(4, np - p);
         const scalar_t* xs[4];
         real_t cs[4];
         for (int i = 0; i < k; ++i) {
           xs[i] = src + (a0 + d[p + i]) * inner;
-          cs[i] = sc * c[p + i];
+          cs[i] = c[p + i];
         }
         if (p == 0 && !add)
           vec::setk(t, xs, cs, k, len);
@@ -53,12 +72,17 @@ void band_rows(const scalar_t* src, scalar_t* dst, const scalar_t* wl, int64_t n
       }
       if (np == 0 && !add) std::fill(t, t + len, scalar_t(0));
     };
-    if (wl == nullptr) {
-      taps_into(dd0, scale, acc);
+    if (wl == nullptr && scale == real_t(1) && (!acc || np <= 4)) {
+      // dst (+)= the sum of the taps (axpyk sums up to four before adding them to dst)
+      taps_into(dd0, acc);
       return;
     }
     tmp.resize(len);
-    taps_into(tmp.data(), real_t(1), false);
+    taps_into(tmp.data(), false);
+    if (wl == nullptr) {
+      scale_into(dd0, tmp.data(), scale, acc, len);  // dst (+)= scale * S src
+      return;
+    }
     const scalar_t* ww = wl + a0 * inner;
     if (acc)
       for (int64_t q = 0; q < len; ++q) dd0[q] += scale * ww[q] * tmp[q];

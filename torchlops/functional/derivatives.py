@@ -9,6 +9,7 @@ matrix and no adjoint comes from autograd.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -106,10 +107,15 @@ def _fast(src: torch.Tensor) -> bool:
     return torch._C._functorch.maybe_current_level() is None
 
 
-def _put(dst: torch.Tensor, src: torch.Tensor, c: complex, acc: bool) -> None:
-    """``dst (+)= c * src`` in place (``dst`` a slice of a fresh output tensor)."""
+def _put(dst: torch.Tensor, src: torch.Tensor, c: float, acc: bool) -> None:
+    """``dst (+)= c * src`` in place (``dst`` a slice of a fresh output tensor), the product
+    rounded on its own: ``add_(alpha=c)`` is a fused multiply-add on the CPU, the same only
+    where ``c * src`` is exact (``c`` a power of two)."""
     if acc:
-        dst.add_(src, alpha=c)
+        if math.frexp(abs(c))[0] == 0.5:
+            dst.add_(src, alpha=c)
+        else:
+            dst.add_(src * c)
     elif _fast(src):
         torch.mul(src, c, out=dst)
     else:
@@ -118,29 +124,59 @@ def _put(dst: torch.Tensor, src: torch.Tensor, c: complex, acc: bool) -> None:
             dst.mul_(c)
 
 
+def _taps(x: torch.Tensor, dst: torch.Tensor, a: int, lo: int, m: int, taps: dict[int, float]) -> float:
+    """``dst = (S x) / f`` over the interior rows ``[lo, lo + m)`` with the bare coefficients
+    (each product rounded on its own, then summed in tap order); returns ``f``."""
+    (k0, c0), *rest = taps.items()
+    if len(rest) == 1 and rest[0][1] == -c0 and _fast(x):
+        # two opposite taps: one subtraction (c * (x1 - x0): c is a power of two here)
+        torch.sub(x.narrow(a, lo + rest[0][0], m), x.narrow(a, lo + k0, m), out=dst)
+        return rest[0][1]
+    first = True
+    for k, c in taps.items():
+        _put(dst, x.narrow(a, lo + k, m), c, not first)
+        first = False
+    return 1.0
+
+
+def _add_scaled(dst: torch.Tensor, t: torch.Tensor, c: complex) -> None:
+    """``dst += c * t`` where ``t`` is a fresh temporary (scaled in place first: the product
+    rounded on its own)."""
+    if c != 1:
+        t.mul_(c)
+    dst.add_(t)
+
+
 def _band(x: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale: complex, acc: bool) -> None:
-    """Forward of a band along tensor axis ``a``: ``out (+)= scale * S x``."""
+    """Forward of a band along tensor axis ``a``: ``out (+)= scale * S x``.
+
+    The taps are summed with their bare coefficients and the sum is scaled once, as PyLops
+    does (``(x[1:] - x[:-1]) / sampling``): folding ``scale`` into each coefficient rounds
+    every product at ``|x| * scale``, an error that the cancellation of the taps keeps on data
+    with a large offset. Accumulating (``acc``), ``S x`` goes through a temporary: ``out`` is
+    not an addend of the taps."""
     taps, lo, hi, edges = st
     n = x.shape[a]
     m = n - lo - hi
     if not acc:
         out.narrow(a, 0, min(lo, n)).zero_()
         out.narrow(a, max(n - hi, 0), min(hi, n)).zero_()
-    (k0, c0), *rest = taps.items()
-    if m > 0 and not acc and len(rest) == 1 and rest[0][1] == -c0 and _fast(x):
-        # two opposite taps: one subtraction into the output, then the scale in place
+    if m > 0:
         dst = out.narrow(a, lo, m)
-        torch.sub(x.narrow(a, lo + rest[0][0], m), x.narrow(a, lo + k0, m), out=dst)
-        if scale * rest[0][1] != 1:
-            dst.mul_(scale * rest[0][1])
-    elif m > 0:
-        dst = out.narrow(a, lo, m)
-        first = True
-        for k, c in taps.items():
-            _put(dst, x.narrow(a, lo + k, m), scale * c, acc or not first)
-            first = False
+        if acc:
+            t = _new(dst)
+            _add_scaled(dst, t, scale * _taps(x, t, a, lo, m, taps))
+        else:
+            f = scale * _taps(x, dst, a, lo, m, taps)
+            if f != 1:
+                dst.mul_(f)
     for row, cols in _edge_rows(edges, n):
-        val = sum(scale * c * x.narrow(a, col % n, 1) for col, c in cols.items())
+        val = None
+        for col, c in cols.items():
+            term = x.narrow(a, col % n, 1) * c
+            val = term if val is None else val + term
+        if scale != 1:
+            val = val * scale
         dst = out.narrow(a, row, 1)
         if acc:
             dst.add_(val)
@@ -149,27 +185,35 @@ def _band(x: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale: comple
 
 
 def _band_adjoint(y: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale: complex, acc: bool) -> None:
-    """Adjoint of :func:`_band`: ``out (+)= conj(scale) * S^T y`` (a scatter over the taps)."""
+    """Adjoint of :func:`_band`: ``out (+)= conj(scale) * S^T y`` (a scatter over the taps,
+    with the bare coefficients, then the scale once; accumulating, through a temporary)."""
+    sc = scale.conjugate()
+    if acc:
+        t = _new(out)
+        _band_adjoint(y, t, a, st, 1.0, False)
+        _add_scaled(out, t, sc)
+        return
     taps, lo, hi, edges = st
     n = y.shape[a]
     m = n - lo - hi
-    sc = scale.conjugate()
-    if not acc and m <= 0:
+    if m <= 0:
         out.zero_()
     if m > 0:
         src = y.narrow(a, lo, m)
-        first = not acc
+        first = True
         for k, c in taps.items():
             if first:
                 # the first tap covers [lo+k, lo+k+m): write it and zero the rest of the line
                 out.narrow(a, 0, lo + k).zero_()
                 out.narrow(a, lo + k + m, n - lo - k - m).zero_()
-            _put(out.narrow(a, lo + k, m), src, sc * c, not first)
+            _put(out.narrow(a, lo + k, m), src, c, not first)
             first = False
     for row, cols in _edge_rows(edges, n):
         yr = y.narrow(a, row, 1)
         for col, c in cols.items():
-            out.narrow(a, col % n, 1).add_(yr, alpha=sc * c)
+            out.narrow(a, col % n, 1).add_(yr, alpha=c)
+    if sc != 1:
+        out.mul_(sc)
 
 
 def _new(x: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
