@@ -203,3 +203,24 @@ def test_convmtx_numpy_ints_and_klauder_length():
     torch.testing.assert_close(convmtx(h, np.int64(8), np.int64(2)), convmtx(h, 8, 2))
     with pytest.raises(ValueError, match="klauder needs a time axis of at least 3 samples"):
         klauder(np.array([0.0]))
+
+
+@pytest.mark.parametrize("fn", ["linear2d", "parabolic2d", "hyperbolic2d"])
+def test_events_complex_amplitude_and_wavelet_shape(fn):
+    """A complex amplitude: its real part with a warning, as PyLops (which warns too); a
+    wavelet of more than one dimension: an error, as PyLops (it was flattened row-flipped)."""
+    import pylops.utils.seismicevents as pse
+
+    t, x, w = np.arange(50) * 0.004, np.arange(7) * 10.0, np.array([0.0, 1.0, 0.5])
+    args = {"linear2d": (1500.0, [0.05], [10.0]), "parabolic2d": ([0.05], [1e-4], [1e-6]),
+            "hyperbolic2d": ([0.05], [1500.0])}[fn]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = getattr(pse, fn)(x, t, *args, [1 + 1j], w)
+    with pytest.warns(UserWarning, match="imaginary part is discarded"):
+        got = getattr(se, fn)(x, t, *args, [1 + 1j], w)
+    for g, r in zip(got, ref):
+        assert g.dtype == torch.float64
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="1-D wavelet"):
+        getattr(se, fn)(x, t, *args, [1.0], np.array([[0.0, 1.0, 0.5], [0.2, 0.3, 0.4]]))

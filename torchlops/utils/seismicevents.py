@@ -20,6 +20,7 @@ for :math:`0 \le i < n_t + w_c - 1` (:math:`w_c = \lfloor n_w / 2\rfloor`); then
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,6 +90,12 @@ def makeaxis(par: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch
 
 def _spikes(tev: torch.Tensor, amp: torch.Tensor, t: torch.Tensor, wav: torch.Tensor) -> Events:
     """Spikes at the traveltimes ``tev`` of shape ``(nevents, *space)``, then the wavelet filter."""
+    if wav.dim() != 1 or wav.numel() == 0:
+        raise ValueError(f"wav must be a non-empty 1-D wavelet, got shape {tuple(wav.shape)}")
+    if amp.is_complex():  # (as PyLops: the spikes are real, the imaginary part is dropped)
+        warnings.warn("complex amp: its imaginary part is discarded (the spikes are real; use a complex "
+                      "wavelet for complex data)", UserWarning, stacklevel=3)
+        amp = amp.real
     dt = t[1] - t[0]
     wc = int(wav.numel() / 2)
     nt = t.numel() + wc
