@@ -721,3 +721,131 @@ def test_failing_memoize_keeps_its_store():
     assert M.neval == 1
     torch.testing.assert_close(M @ x.clone(), y)
     assert M.neval == 1
+
+
+# ---------------------------------------------------------------------------- bad input, nothing changed
+def test_solvers_refuse_a_start_whose_batch_dims_are_in_another_order():
+    """x0 (3, 2, 5) for y (2, 3, 5) and dims (3, 5) has B * N entries but pairs the wrong
+    samples: an error (one start for all and the flattened batch are fine)."""
+    from torchlops.optimization import cgls, irls, ista, lsqr
+
+    Op = tl.Diagonal(torch.rand(3, 5, dtype=torch.float64) + 1)
+    y = torch.randn(2, 3, 5, dtype=torch.float64)
+    bad = torch.randn(3, 2, 5, dtype=torch.float64)
+    calls = (lambda x0: cgls(Op, y, x0=x0, niter=2), lambda x0: lsqr(Op, y, x0=x0, niter=2),
+             lambda x0: ista(Op, y, x0=x0, niter=2, eps=0.1), lambda x0: irls(Op, y, x0=x0, nouter=1))
+    for f in calls:
+        with pytest.raises(ValueError, match="x0 must have shape"):
+            f(bad)
+        for good in (torch.zeros(3, 5, dtype=torch.float64), torch.zeros(2, 15, dtype=torch.float64),
+                     torch.zeros(2, 3, 5, dtype=torch.float64), torch.zeros(15, dtype=torch.float64)):
+            f(good)
+
+
+@pytest.mark.parametrize("name", ["CGLS", "LSQR", "ISTA", "FISTA"])
+def test_failed_setup_leaves_the_solver_as_it_was(name):
+    from torchlops import optimization as tlo
+
+    torch.manual_seed(0)
+    Op = tl.MatrixMult(torch.randn(8, 5, dtype=torch.float64))
+    y = torch.randn(8, dtype=torch.float64)
+    good = dict(niter=10, eps=0.1) if name in ("ISTA", "FISTA") else dict(niter=10)
+    bad = dict(good, niter=3, x0=torch.zeros(4, dtype=torch.float64))
+    bad.update(eps=50.0) if "eps" in good else bad.update(damp=5.0)
+    ref = getattr(tlo, name)(Op)
+    xa = ref.run(ref.setup(y, **good), 10)
+    s = getattr(tlo, name)(Op)
+    x = s.setup(y, **good)
+    before = dict(s.__dict__)
+    with pytest.raises(ValueError, match="x0 must have shape"):
+        s.setup(y, **bad)
+    assert s.__dict__.keys() == before.keys() and all(s.__dict__[k] is v for k, v in before.items())
+    torch.testing.assert_close(s.run(x, 10), xa, rtol=0, atol=0)
+
+
+def test_solver_steps_before_setup_or_with_a_wrong_model_say_so():
+    from torchlops.optimization import CGLS, FISTA
+
+    Op = tl.MatrixMult(torch.randn(8, 5, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match=r"call setup\(y, ...\) first"):
+        CGLS(Op).step(torch.zeros(5, dtype=torch.float64))
+    s = CGLS(Op)
+    s.setup(torch.randn(8, dtype=torch.float64), niter=3)
+    with pytest.raises(ValueError, match="x must be the model"):
+        s.step(torch.zeros(4, dtype=torch.float64))
+    # a model of another precision is taken in the solver's (it failed half-way through FISTA's step)
+    f, g = FISTA(Op), FISTA(Op)
+    y = torch.randn(8, dtype=torch.float64)
+    xf, xg = f.setup(y, niter=5, eps=0.1), g.setup(y, niter=5, eps=0.1)
+    xf, xg = f.step(xf), g.step(xg)
+    torch.testing.assert_close(f.step(xf.float()), g.step(xg), rtol=1e-6, atol=1e-6)
+    assert f.iiter == g.iiter == 2
+
+
+def test_operator_refuses_conversion_to_an_integer_dtype():
+    D = tl.Diagonal(torch.tensor([0.5, 1.5, 2.7], dtype=torch.float64))
+    with pytest.raises(TypeError, match="floating or complex dtypes only"):
+        D.type(torch.int64)
+    assert D.diag.dtype == torch.float64 and D.dtype == torch.float64
+    torch.testing.assert_close(D @ torch.ones(3, dtype=torch.float64), D.diag)
+
+
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        (lambda: tl.signalprocessing.Convolve2D((5, 6), torch.ones(3, 3), axes=(0.5, 1)), TypeError, "axes must be an int"),
+        (lambda: tl.signalprocessing.ConvolveND((5, 6), torch.ones(3, 3), axes=(True, 0)), TypeError, "axes must be an int"),
+        (lambda: tl.signalprocessing.Convolve2D((5, 6), torch.ones(3, 3), offset=((1,), 2)), TypeError, "offset must be"),
+        (lambda: tl.MemoizeOperator(tl.Identity(3), max_neval=2.5), TypeError, "max_neval must be an int"),
+        (lambda: tl.signalprocessing.FFT(8, axis=()), ValueError, "axis must be an int"),
+        (lambda: tl.signalprocessing.FFT(8, nfft=()), ValueError, "nfft must be an int"),
+        (lambda: tl.Roll(5, shift=float("inf")), TypeError, "shift must be an int"),
+        (lambda: tl.Regression(torch.arange(4.0), order=float("inf")), ValueError, "order must be"),
+    ],
+)
+def test_constructor_arguments_named_in_their_errors(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
+
+
+def test_solver_counts_and_arguments_checked():
+    from torchlops import optimization as tlo
+
+    Op = tl.MatrixMult(torch.randn(8, 5, dtype=torch.float64))
+    y = torch.randn(8, dtype=torch.float64)
+    with pytest.raises(TypeError, match="niter must be an int"):
+        tlo.ista(Op, y, niter=2.5, eps=0.1)
+    with pytest.raises(TypeError, match="niter must be an int"):
+        tlo.fista(Op, y, niter=2.5, eps=0.1)
+    with pytest.raises(TypeError, match="niter_outer must be an int"):
+        tlo.omp(Op, y, niter_outer=2.5)
+    with pytest.raises(ValueError, match="nouter must be >= 0"):
+        tlo.irls(Op, y, nouter=-1)
+    with pytest.raises(ValueError, match="niter must be >= 1"):
+        Op.eigs(neigs=2, niter=0)
+    with pytest.raises(TypeError, match="niter must be an int"):
+        Op.H.__matmul__(Op).cond(niter=2.5)
+    with pytest.raises(ValueError, match="niter must be >= 0"):
+        tlo.power_iteration(Op.H @ Op, niter=-1)
+    with pytest.raises(TypeError, match="callback must be a callable"):
+        tlo.cgls(Op, y, callback="x")
+    with pytest.raises(TypeError, match="Regs must be a list"):
+        tlo.regularized_inversion(Op, y, tl.Identity(5, dtype=torch.float64), engine="pylops")
+    with pytest.raises(TypeError, match="Regs must hold torchlops operators"):
+        tlo.normal_equations_inversion(Op, y, ["a"], engine="pylops")
+
+
+def test_apply_columns_of_no_column():
+    Op = tl.MatrixMult(torch.randn(4, 3, dtype=torch.float64))
+    C = Op.apply_columns([])
+    assert C.shape == (4, 0)
+    assert (C @ torch.zeros(0, dtype=torch.float64)).shape == (4,)
+
+
+def test_learned_primal_dual_names_a_dtype_its_default_blocks_cannot_take():
+    Op = tl.Diagonal(torch.rand(2, 3) + 1)
+    net = tl.nn.LearnedPrimalDual(Op, n_iter=1)
+    for y in (torch.randn(1, 2, 3, dtype=torch.float64), torch.randn(1, 2, 3, dtype=torch.complex64)):
+        with pytest.raises(TypeError, match="default blocks are torch.float32 convolutions"):
+            net(y)
+    assert net(torch.randn(1, 2, 3)).shape == (1, 2, 3)

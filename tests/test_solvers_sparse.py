@@ -591,7 +591,7 @@ def test_errors():
         ISTA(np.eye(3))
     with pytest.raises(ValueError, match="kind must be 'model', 'data' or 'datamodel'"):
         irls(A, y, kind="both")
-    with pytest.raises(ValueError, match="niter_outer and niter_inner must be >= 0"):
+    with pytest.raises(ValueError, match="niter_outer must be >= 0"):
         omp(A, y, niter_outer=-1)
     with pytest.raises(ValueError, match="epsRL1s must hold one value per regularisation"):
         splitbregman(A, y, [Identity(60, dtype=torch.float64)])

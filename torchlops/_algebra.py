@@ -269,6 +269,8 @@ class ColumnOperator(LinearOperator):
 
     def __init__(self, Op: LinearOperator, cols: Any) -> None:
         raw = torch.as_tensor(cols).reshape(-1)
+        if raw.numel() == 0 and not isinstance(cols, torch.Tensor):  # (an empty list: no column)
+            raw = raw.to(torch.long)
         if raw.dtype == torch.bool:  # a mask of the columns, as NumPy indexes with one
             if raw.numel() != Op.shape[1]:
                 raise ValueError(f"a boolean cols mask must have {Op.shape[1]} entries, got {raw.numel()}")

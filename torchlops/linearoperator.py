@@ -181,6 +181,13 @@ class LinearOperator(nn.Module):
         return None
 
     def _apply(self, fn: Any, recurse: bool = True) -> LinearOperator:
+        if self._dtype is not None:  # (checked before anything is converted)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                probe = fn(torch.zeros((), dtype=self._dtype))
+            if not (probe.is_floating_point() or probe.is_complex()):
+                raise TypeError(f"{self.name}: an operator converts to floating or complex dtypes only, "
+                                f"not {probe.dtype}")
         super()._apply(fn, recurse)
         # a dtype of the operator's own (a leaf's, a dtype given to a stack) follows the
         # conversion; a composite's then follows from its converted parts

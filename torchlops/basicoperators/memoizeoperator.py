@@ -8,6 +8,7 @@ import torch
 
 from torchlops._algebra import run
 from torchlops.linearoperator import LinearOperator
+from torchlops.utils.checks import as_int
 
 __all__ = ["MemoizeOperator"]
 
@@ -49,7 +50,7 @@ class MemoizeOperator(LinearOperator):
     def __init__(self, Op: LinearOperator, max_neval: int = 10) -> None:
         if not isinstance(Op, LinearOperator):
             raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
-        if int(max_neval) < 1:
+        if as_int(max_neval, "max_neval") < 1:
             raise ValueError(f"max_neval must be >= 1, got {max_neval}")
         super().__init__(dims=Op.dims, dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=Op.name)
         self.Op = Op

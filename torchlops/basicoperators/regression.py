@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from torchlops.functional import regression, regression_adjoint
@@ -47,7 +50,8 @@ class Regression(LinearOperator):
         t, dt = operator_tensor(taxis, "taxis", dtype)
         if t.dim() != 1:
             raise ValueError(f"taxis must be 1-D, got shape {tuple(t.shape)}")
-        if isinstance(order, bool) or int(order) != order or order < 0:
+        if isinstance(order, bool) or not isinstance(order, numbers.Real) or not math.isfinite(order) \
+                or int(order) != order or order < 0:
             raise ValueError(f"order must be a non-negative integer, got {order!r}")
         super().__init__(shape=(t.numel(), int(order) + 1), dtype=dt, name=name)
         self.order = int(order)

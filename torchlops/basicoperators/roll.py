@@ -6,7 +6,7 @@ import torch
 
 from torchlops.functional import roll
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.utils.checks import as_int, normalize_axis, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["Roll"]
@@ -46,7 +46,7 @@ class Roll(LinearOperator):
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=dtype, name=name)
         self.axis = normalize_axis(axis, len(dims))
-        self.shift = int(shift)
+        self.shift = as_int(shift, "shift")
 
     # y[(i+s) mod n] = x[i]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,7 @@ class LearnedPrimalDual(nn.Module):
                                      "primal_blocks")
         self.dual_blocks = _blocks(dual_blocks, fac, n_iter, self.n_dual + 2, self.n_dual, len(Op.dimsd),
                                    "dual_blocks")
+        self._default_blocks = factory is None and primal_blocks is None and dual_blocks is None
         if factory is None:
             # (the default blocks in the operator's precision, as the other layers' parameters)
             dt = param_dtype(self.Op)
@@ -107,6 +108,14 @@ class LearnedPrimalDual(nn.Module):
         """Estimate ``x`` ``(*batch, *dims)`` from data ``y`` ``(*batch, *dimsd)``."""
         batch, yb = split_batch(y, self.Op.dimsd, "y")
         yb = yb.to(torch.promote_types(yb.dtype, self.Op.dtype))  # (the operator's output dtype)
+        if self._default_blocks:
+            pdt = next(self.dual_blocks.parameters()).dtype
+            if yb.dtype != pdt:
+                raise TypeError(
+                    f"LearnedPrimalDual: y ({y.dtype}) with the operator ({self.Op.dtype}) gives {yb.dtype} data, "
+                    f"but the default blocks are {pdt} convolutions: pass y in {pdt}, convert the layer "
+                    f"(e.g. .double()), or give blocks that take {yb.dtype} inputs"
+                )
         B = yb.shape[0]
         f = yb.new_zeros(B, self.n_primal, *self.Op.dims)
         h = yb.new_zeros(B, self.n_dual, *self.Op.dimsd)

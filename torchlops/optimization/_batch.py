@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 #: steps between two host checks of "have all samples stopped?" (a positive tolerance) on an
@@ -69,6 +71,29 @@ def op_tensors(Op: torch.nn.Module) -> list[torch.Tensor]:
     return out
 
 
+def model_rows(shape: Sequence[int], batch: tuple[int, ...], dims: tuple[int, ...], N: int) -> int | None:
+    """How many models a tensor of ``shape`` holds for a problem of batch ``batch`` and model
+    ``dims`` (``N`` entries): 1 (one model for every sample: ``dims`` or ``(N,)``, leading
+    ones allowed), ``B`` (one per sample: ``(*batch, *dims)``, ``(*batch, N)`` or the batch
+    flattened), or None (any other layout, e.g. the batch dims in another order)."""
+    shape = tuple(shape)
+    nd = len(dims)
+    if len(shape) >= nd and shape[len(shape) - nd:] == tuple(dims):
+        lead = shape[: len(shape) - nd]
+    elif shape and shape[-1] == N:
+        lead = shape[:-1]
+    else:
+        return None
+    B = 1
+    for b in batch:
+        B *= b
+    if all(v == 1 for v in lead):
+        return 1
+    if lead == tuple(batch) or lead == (B,):
+        return B
+    return None
+
+
 def flatten_data(Op, y: torch.Tensor, x0: torch.Tensor | None = None):
     """Data ``(*batch, *dimsd)`` or ``(*batch, M)`` -> ``(B, M)``, with the batch shape, the
     output model shape, the working dtype and ``x0`` as ``(B, N)`` (or None)."""
@@ -93,10 +118,12 @@ def flatten_data(Op, y: torch.Tensor, x0: torch.Tensor | None = None):
     xshape = (*batch, *Op.dims) if nd else (*batch, N)
     x0f = None
     if x0 is not None:
-        if x0.numel() == N and B > 1:
+        rows = model_rows(x0.shape, batch, tuple(Op.dims), N)
+        if rows == 1 and B != 1:
             x0f = x0.reshape(1, N).to(dt).expand(B, N).clone()
-        elif x0.numel() == B * N:
+        elif rows == B:
             x0f = x0.reshape(B, N).to(dt)
         else:
-            raise ValueError(f"x0 must have shape {xshape} (or {(*batch, N)}, or one model), got {tuple(x0.shape)}")
+            raise ValueError(f"x0 must have shape {xshape} (or {(*batch, N)}, or one model of shape "
+                             f"{tuple(Op.dims)}), got {tuple(x0.shape)}")
     return yf.reshape(B, M).to(dt), batch, xshape, dt, x0f

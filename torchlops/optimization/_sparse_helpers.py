@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import flatten_data
+from torchlops.optimization._batch import flatten_data, model_rows
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.callback import Callbacks
+from torchlops.utils.checks import as_int
 
 __all__ = [
     "THRESHKINDS",
@@ -65,6 +66,15 @@ def halfthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor
     phi = 2.0 / 3.0 * torch.arccos(arg)
     x1 = 2.0 / 3.0 * x * (1.0 + torch.cos(2.0 * math.pi / 3.0 - phi))
     return torch.where(a <= (54.0 ** (1.0 / 3.0) / 4.0) * t ** (2.0 / 3.0), torch.zeros_like(x1), x1)
+
+
+def count_arg(value: object, name: str) -> int:
+    """An iteration count: a non-negative int (a fraction, a bool or a negative count is an
+    error, not truncated or taken as no iterations)."""
+    n = as_int(value, name)
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0, got {n}")
+    return n
 
 
 def _percentile(x: torch.Tensor, perc: float) -> torch.Tensor:
@@ -145,9 +155,10 @@ class Batch:
         """A model with ``B * N`` or ``N`` entries (shared by all samples) as ``(B, N)``."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.numel() == self.B * self.N:
+        rows = model_rows(x.shape, tuple(self.batch), tuple(self.dims), self.N)
+        if rows == self.B:
             return x.reshape(self.B, self.N).to(self.dtype)
-        if x.numel() == self.N:
+        if rows == 1:
             return x.reshape(1, self.N).to(self.dtype).expand(self.B, self.N).clone()
         raise ValueError(
             f"{name} must have shape (*batch, {', '.join(map(str, self.dims))}) with batch {self.batch} "

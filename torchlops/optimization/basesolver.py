@@ -43,6 +43,10 @@ def _with_hooks(name: str, method: Callable) -> Callable:
     def call(self: Solver, args: tuple, kwargs: dict) -> Any:
         try:
             return method(self, *args, **kwargs)
+        except AttributeError as err:  # (the state setup creates is missing)
+            if name != "setup" and not self.__dict__.get("_set_up", False):
+                raise RuntimeError(f"{type(self).__name__}.{name}: call setup(y, ...) first (or solve)") from err
+            raise
         except RuntimeError as err:
             if "data-dependent control flow" not in str(err):
                 raise
@@ -59,11 +63,21 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         active = self.__dict__.setdefault("_hooks_active", set())
         if name in active:  # a subclass's method calling its parent's: the outer call runs the hooks
             return method(self, *args, **kwargs)
+        # a setup that fails (a bad argument) leaves the solver as it was
+        saved = dict(self.__dict__) if name == "setup" and not torch.compiler.is_compiling() else None
         active.add(name)
         try:
-            return hooked(self, args, kwargs)
+            out = hooked(self, args, kwargs)
+        except BaseException:
+            if saved is not None:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+            raise
         finally:
             active.discard(name)
+        if name == "setup":
+            self._set_up = True
+        return out
 
     def hooked(self: Solver, args: tuple, kwargs: dict) -> Any:
         if not self.callbacks:  # the common case: only the per-step hook

@@ -86,6 +86,8 @@ def _check(Op: Any, niter: int, damp: Any = 0.0) -> Any:
 
 def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float = 0.0, rtol1: float = 0.0) -> Any:
     cbs = ([CostToInitialCallback(rtol)] if rtol > 0 else []) + ([CostToDataCallback(rtol1)] if rtol1 > 0 else [])
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a callable taking the model x, got {type(callback).__name__}")
     solver = cls(Op, callbacks=cbs or None)
     if callback is not None:
         solver.callback = callback

@@ -111,7 +111,12 @@ class _Batched(Solver):
         return self.Op._flat(y, True)
 
     def _flatx(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(self.B, self.Op.shape[1])
+        if not isinstance(x, torch.Tensor) or x.numel() != self.B * self.Op.shape[1]:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{type(self).__name__}: x must be the model setup / step returned, of shape "
+                             f"{self.xshape}, got {got}")
+        x = x.reshape(self.B, self.Op.shape[1])
+        return x if x.dtype == self.dt else x.to(self.dt)
 
     def _freeze(self, act: torch.Tensor, new: dict[str, Any]) -> None:
         """Commit ``new`` state for active samples only; frozen samples keep theirs."""

@@ -16,7 +16,7 @@ import torch
 
 from torchlops.optimization._batch import safe_div
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, count_arg, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_leastsquares import _ls
 
@@ -108,6 +108,7 @@ class IRLS(SparseSolver):
         """Check the arguments and build the (augmented for ``datamodel``) system."""
         if kind not in IRLSKINDS:
             raise ValueError(f"kind must be 'model', 'data' or 'datamodel', got {kind!r}")
+        nouter = None if nouter is None else count_arg(nouter, "nouter")
         self._b = b = Batch(self.Op, y)
         self.y = b.data(b.y)
         self.nouter, self.threshR, self.epsR, self.epsI = nouter, threshR, float(epsR), float(epsI)
@@ -215,7 +216,7 @@ class IRLS(SparseSolver):
         ``nouter`` wins when given, as PyLops)."""
         check_engine(engine)
         b = self._b
-        nouter = nouter if self.nouter is None else self.nouter
+        nouter = count_arg(nouter if self.nouter is None else self.nouter, "nouter")
         x0 = None
         if x is not None:
             x0 = b.flat_model(x)

@@ -37,6 +37,13 @@ def _check_engine(engine: str) -> None:
 
 def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsRs: Sequence[Any] | None,
                 name: str = "Regs") -> None:
+    if Regs is not None:
+        if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence):
+            raise TypeError(f"{name} must be a list of torchlops operators (one operator: [R]), "
+                            f"got {type(Regs).__name__}")
+        for R in Regs:
+            if not isinstance(R, LinearOperator):
+                raise TypeError(f"{name} must hold torchlops operators, got a {type(R).__name__}")
     n = 0 if Regs is None else len(Regs)
     for other, oname in ((dataregs, "dataregs"), (epsRs, "epsRs")):
         if other is not None and len(other) != n:

@@ -19,7 +19,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, count_arg, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 
@@ -99,8 +99,7 @@ class OMP(SparseSolver):
         show: bool = False,
     ) -> torch.Tensor:
         """Check the arguments, compute the column norms if asked; returns the zero model."""
-        if int(niter_outer) < 0 or int(niter_inner) < 0:
-            raise ValueError(f"niter_outer and niter_inner must be >= 0, got {niter_outer} and {niter_inner}")
+        niter_outer, niter_inner = count_arg(niter_outer, "niter_outer"), count_arg(niter_inner, "niter_inner")
         self._b = b = Batch(self.Op, y)
         self.y = b.data(b.y)
         self.niter_outer, self.niter_inner = int(niter_outer), int(niter_inner)

@@ -26,7 +26,7 @@ from torchlops import _ops
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import CHECK_EVERY, check_every
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
+from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, count_arg, now, threshold
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_irls import IRLS
 from torchlops.optimization.cls_omp import OMP
@@ -182,8 +182,7 @@ class ISTA(SparseSolver):
                 raise ValueError(
                     f"SOp must have {self.Op.shape[1]} rows (the model size of Op), got shape {SOp.shape}"
                 )
-        if niter is not None and int(niter) < 0:
-            raise ValueError(f"niter must be >= 0, got {niter}")
+        niter = None if niter is None else count_arg(niter, "niter")
         self._b = b = Batch(self.Op, y)
         self.y = b.data(b.y)
         self._yf = b.y
@@ -340,7 +339,7 @@ class ISTA(SparseSolver):
         st = self._state
         if st[0] is x and (st[1] is None or x._version == st[1]):
             return st[2], st[3], st[4]
-        return x.reshape(self._b.B, self._b.N), None, None
+        return self._b.flat_model(x, "x"), None, None
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One ISTA step on the model ``x`` (as returned by ``setup``/``step``)."""
@@ -355,7 +354,7 @@ class ISTA(SparseSolver):
         self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
     ) -> torch.Tensor:
         """Run up to ``niter`` steps (``setup``'s ``niter`` when None)."""
-        niter = self.niter if niter is None else int(niter)
+        niter = self.niter if niter is None else count_arg(niter, "niter")
         if niter is None:
             raise ValueError("niter must not be None")
         if self.perc is None and self.decay is not None and self.decay.numel() < niter:

@@ -17,7 +17,15 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now, softthreshold
+from torchlops.optimization._sparse_helpers import (
+    Batch,
+    FlatOperator,
+    SparseSolver,
+    check_engine,
+    count_arg,
+    now,
+    softthreshold,
+)
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_leastsquares import _ls
 
@@ -146,7 +154,8 @@ class SplitBregman(SparseSolver):
         self.epsRL2s = _floats(epsRL2s, "epsRL2s", len(self.RegsL2))
         if float(mu) <= 0:
             raise ValueError(f"mu must be positive, got {mu}")
-        self.niter_outer, self.niter_inner = int(niter_outer), int(niter_inner)
+        self.niter_outer = count_arg(niter_outer, "niter_outer")
+        self.niter_inner = count_arg(niter_inner, "niter_inner")
         self.mu, self.tol, self.tau, self.restart = float(mu), float(tol), float(tau), restart
         zeros = [b.y.new_zeros(b.B, R.shape[0]) for R in self.RegsL1]
         self.bs = [z.clone() for z in zeros]

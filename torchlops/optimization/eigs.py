@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import to_torch_dtype
+from torchlops.utils.checks import as_int, to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "PowerIterationResult", "operator_eigs", "operator_cond"]
@@ -50,6 +50,8 @@ def power_iteration(
         tol = rtol
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
+    if as_int(niter, "niter") < 0:
+        raise ValueError(f"niter must be >= 0, got {niter}")
     dt = to_torch_dtype(dtype, Op.dtype)
     # drawn on the host (a CPU generator works for every device), then moved
     b = torch.randn(Op.shape[1], dtype=dt, generator=generator).to(Op.device or "cpu")
@@ -157,6 +159,14 @@ def _decreasing(vals: torch.Tensor) -> torch.Tensor:
     return vals[torch.argsort(vals, descending=True, stable=True)]
 
 
+def _krylov_size(niter: object) -> int:
+    """``niter`` of eigs / cond: a positive int (the Krylov space's size)."""
+    n = as_int(niter, "niter")
+    if n < 1:
+        raise ValueError(f"niter must be >= 1 (the Krylov space's size), got {n}")
+    return n
+
+
 def operator_eigs(
     Op: LinearOperator, neigs: int | None = None, symmetric: bool = False, niter: int | None = None, which: str = "LM"
 ) -> torch.Tensor:
@@ -170,7 +180,7 @@ def operator_eigs(
     if niter is None:  # (the whole space where it is small or every eigenvalue is asked for)
         m = N if N <= DENSE_LIMIT or neigs is None else min(N, max(2 * k + 1, KRYLOV_DEFAULT))
     else:
-        m = max(min(int(niter), N), k)
+        m = max(min(_krylov_size(niter), N), k)
     dev = Op.device or "cpu"
     with torch.no_grad():
         if M != N:
@@ -201,7 +211,7 @@ def operator_eigs(
 def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
     """See :meth:`torchlops.LinearOperator.cond`."""
     N = Op.shape[1]
-    m = N if niter is None else max(min(int(niter), N), 2)
+    m = N if niter is None else max(min(_krylov_size(niter), N), 2)
     with torch.no_grad():
         H = _krylov(_normal(Op), N, m, Op.dtype, Op.device or "cpu", True)
         vals = torch.linalg.eigvalsh(H).clamp_min(0)

@@ -224,12 +224,13 @@ class ConvolveND(LinearOperator):
 
 def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
     """Axes as a tuple of (possibly negative) ints."""
-    if isinstance(axes, int) and not isinstance(axes, bool):
-        return (axes,)
+    if np.ndim(axes) == 0:
+        return (as_int(axes, "axes"),)
     try:
-        return tuple(int(a) for a in axes)
+        items = list(axes)
     except TypeError:
         raise TypeError(f"axes must be an int or a sequence of ints, got {axes!r}") from None
+    return tuple(as_int(a, "each of axes") for a in items)
 
 
 def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
@@ -238,7 +239,7 @@ def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
         if np.ndim(offset) == 0:
             return (as_int(offset, "offset"),) * n
         off = tuple(as_int(o, "offset") for o in offset)
-    except TypeError:
+    except (TypeError, ValueError):  # (NumPy: a ragged nesting is a ValueError)
         raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
     if len(off) != n:
         raise ValueError(f"offset must have one entry per filter dimension ({n}), got {off}")

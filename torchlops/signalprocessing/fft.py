@@ -91,9 +91,15 @@ class FFT(_BaseFFTND):
         name: str = "F",
     ) -> None:
         check_fft_engine(engine, "FFT", fftw=True)
+        # (a sequence: its first entry, as PyLops)
         if isinstance(axis, (list, tuple, np.ndarray)):
+            if len(axis) == 0:
+                raise ValueError("FFT: axis must be an int (or a sequence whose first entry is one), got an empty one")
             axis = axis[0]
         if isinstance(nfft, (list, tuple, np.ndarray)):
+            if len(nfft) == 0:
+                raise ValueError("FFT: nfft must be an int or None (or a sequence whose first entry is one), "
+                                 "got an empty one")
             nfft = nfft[0]
         if not isinstance(ifftshift_before, (bool, np.bool_)):
             raise TypeError(f"ifftshift_before must be a bool, got {type(ifftshift_before).__name__}")
