@@ -1386,3 +1386,23 @@ def test_function_operator_pickles_unvectorized():
         x = torch.randn(2, 3, generator=GEN, dtype=torch.float64)
         torch.testing.assert_close(G @ x, 2 * x)
         torch.testing.assert_close(G.H @ x, 2 * x)
+
+
+def test_pylops_gallery_arguments():
+    """Arguments PyLops' own gallery passes: Sliding3D with nop of the two windowed axes,
+    Block's PyLops positions (nproc second), NonStationaryConvolve1D.hsinterp."""
+    nwin, nover, dimsd = (5, 6), (2, 3), (12, 14, 20)
+    dims = tuple(int(v) for v in pl.signalprocessing.sliding3d_design(dimsd, nwin, nover, (4, 4, 20), verb=False)[1])
+    A = rand((600, 320))
+    P = pl.signalprocessing.Sliding3D(pl.MatrixMult(A), dims, dimsd, nwin, nover, (4, 4))
+    T = tl.signalprocessing.Sliding3D(tl.MatrixMult(torch.from_numpy(A)), dims, dimsd, nwin, nover, (4, 4))
+    x = rand(dims)
+    ref = P @ x.ravel()
+    np.testing.assert_allclose((T @ torch.from_numpy(x.ravel())).numpy(), ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    I2 = tl.Identity(2, dtype=torch.float64)
+    B = tl.Block([[I2, 2 * I2]], 2)  # (nproc=2, as PyLops: not forceflat)
+    assert B.nproc == 2 and B.shape == (2, 4)
+    hs, ih = rand((4, 5)), [2, 7, 12, 17]
+    Pn = pl.signalprocessing.NonStationaryConvolve1D(20, hs, ih)
+    Tn = tl.signalprocessing.NonStationaryConvolve1D(20, torch.from_numpy(hs), ih)
+    np.testing.assert_allclose(Tn.hsinterp.numpy(), Pn.hsinterp, rtol=1e-14)

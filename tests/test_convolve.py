@@ -323,8 +323,8 @@ def test_errors() -> None:
         Convolve1D(9, torch.ones(3), method="spline")
     with pytest.raises(ValueError, match=r"h must have 1 dimension\(s\), got shape \(3, 3\)"):
         Convolve1D(9, torch.ones(3, 3))
-    with pytest.raises(TypeError, match="offset must be an int, got 1.0"):
-        Convolve1D(9, torch.ones(3), offset=1.0)
+    with pytest.raises(TypeError, match="offset must be an int, got True"):
+        Convolve1D(9, torch.ones(3), offset=True)
     with pytest.raises(ValueError, match="h must be 2-dimensional, got 1"):
         Convolve2D((4, 5), torch.ones(3))
     with pytest.raises(ValueError, match=r"offset must have one entry per filter dimension \(2\)"):
@@ -485,7 +485,7 @@ def test_next_fast_len_even_smooth_minimal() -> None:
     assert next_fast_len(606) == 640 and next_fast_len(625) == 640  # not 625 (odd)
 
 
-def test_offsets_numpy_ints_and_no_floats() -> None:
+def test_offsets_numpy_ints_and_fractions() -> None:
     """PyLops' examples pass numpy ints (``ricker``'s centre) as offsets; fractional offsets
     are refused rather than truncated."""
     h = torch.randn(7, dtype=torch.float64)
@@ -496,20 +496,39 @@ def test_offsets_numpy_ints_and_no_floats() -> None:
     torch.testing.assert_close(ConvolveND((6, 5), h2, offset=np.int64(1)) @ X, ConvolveND((6, 5), h2, offset=(1, 1)) @ X)
     torch.testing.assert_close(ConvolveND((6, 5), h2, offset=np.array([1, 2])) @ X,
                                ConvolveND((6, 5), h2, offset=(1, 2)) @ X)
+    # fractions are truncated, as PyLops (its gallery passes len(h) / 2); parity on both methods
+    pl = pytest.importorskip("pylops")
+    rng = np.random.default_rng(3)
+    for off in (1.7, 2.5, 0.2, 2.0, np.float64(1.9)):
+        hn, xn = rng.standard_normal(5), rng.standard_normal(20)
+        for method in ("direct", "fft"):
+            P = pl.signalprocessing.Convolve1D(20, hn, offset=off, method=method)
+            T = Convolve1D(20, torch.from_numpy(hn), offset=off, method=method)
+            np.testing.assert_allclose((T @ torch.from_numpy(xn)).numpy(), P @ xn, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose((T.H @ torch.from_numpy(xn)).numpy(), P.H @ xn, rtol=1e-12, atol=1e-13)
+    for off in ((1.7, 0.2), (2.5, 1.5), (4.9, 2.99)):
+        hn, xn = rng.standard_normal((5, 3)), rng.standard_normal((10, 7))
+        P = pl.signalprocessing.Convolve2D((10, 7), hn, offset=off)
+        T = Convolve2D((10, 7), torch.from_numpy(hn), offset=off)
+        np.testing.assert_allclose((T @ torch.from_numpy(xn)).numpy().ravel(), P @ xn.ravel(), rtol=1e-12,
+                                   atol=1e-13)
     with pytest.raises(TypeError, match="offset must be an int or a sequence of ints"):
-        ConvolveND((6, 5), h2, offset=(1.7, 0.2))
+        ConvolveND((6, 5), h2, offset=(float("inf"), 0))
     with pytest.raises(TypeError, match="offset must be an int"):
-        Convolve1D(20, h, offset=2.0)
+        Convolve1D(20, h, offset="2")
 
 
 def test_offsets_as_tensors() -> None:
     h = torch.randn(5, dtype=torch.float64)
     x = torch.randn(12, dtype=torch.float64)
     torch.testing.assert_close(Convolve1D(12, h, offset=torch.tensor(2)) @ x, Convolve1D(12, h, offset=2) @ x)
+    torch.testing.assert_close(Convolve1D(12, h, offset=torch.tensor(1.7)) @ x, Convolve1D(12, h, offset=1) @ x)
+    h2 = torch.randn(3, 3, dtype=torch.float64)
+    X = torch.randn(5, 6, dtype=torch.float64)
+    torch.testing.assert_close(ConvolveND((5, 6), h2, offset=(torch.tensor(1.7), 1)) @ X,
+                               ConvolveND((5, 6), h2, offset=(1, 1)) @ X)
     with pytest.raises(TypeError, match="offset must be an int"):
-        Convolve1D(12, h, offset=torch.tensor(1.7))
-    with pytest.raises(TypeError, match="offset must be an int or a sequence of ints"):
-        ConvolveND((5, 6), torch.randn(3, 3, dtype=torch.float64), offset=(torch.tensor(1.7), 1))
+        Convolve1D(12, h, offset=torch.tensor([1, 2]))
 
 
 @pytest.mark.parametrize("engine", ["torch", "ext"])

@@ -20,8 +20,9 @@ class Block(VStack):
     ops : :obj:`list` of :obj:`list`
         Rows of operators (tensors are wrapped in :class:`MatrixMult`). Each row is an
         :class:`HStack`; the rows are stacked with :class:`VStack`.
-    forceflat : :obj:`bool`, optional
-        Accepted for PyLops compatibility.
+    nproc, forceflat, parallel_kind : optional
+        Accepted for PyLops compatibility (PyLops' positions; the rows run as one batched
+        application, not in a process pool).
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype.
     name : :obj:`str`, optional
@@ -44,7 +45,9 @@ class Block(VStack):
     def __init__(
         self,
         ops: Sequence[Sequence[Any]],
+        nproc: int = 1,
         forceflat: bool | None = None,
+        parallel_kind: str = "multiproc",
         dtype: DTypeLike = None,
         name: str = "B",
     ) -> None:
@@ -55,5 +58,5 @@ class Block(VStack):
         if len(set(ncols)) > 1:
             raise ValueError(f"Block: the rows have different numbers of columns {ncols} (each row's operators "
                              "side by side must span the same model)")
-        super().__init__(rows, dtype=dtype)
+        super().__init__(rows, nproc=nproc, dtype=dtype)
         self.name = name

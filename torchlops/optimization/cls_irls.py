@@ -156,7 +156,9 @@ class IRLS(SparseSolver):
             return self._solve(engine, self._A, self._y, x0, kw).reshape(x.shape)
         ar = self.r.abs()
         rw = 1.0 / (torch.clamp(ar, min=self.epsR) if self.threshR else ar + self.epsR)
-        R = torch.sqrt(rw / rw.amax(dim=-1, keepdim=True)).to(self._y.dtype)
+        rw = rw / rw.amax(dim=-1, keepdim=True)
+        self.rw = rw.reshape(*self._b.batch, rw.shape[-1])  # (PyLops' attribute: the weights, max 1)
+        R = torch.sqrt(rw).to(self._y.dtype)
         n, m = x.shape[1], self._y.shape[1]
         RA = FlatOperator(n, m, lambda v: R * self._fw(v), lambda u: self._ad(R * u), self._b.dtype, name="R*Op")
         return self._solve(engine, RA, R * self._y, x0, kw).reshape(x.shape)
@@ -169,7 +171,9 @@ class IRLS(SparseSolver):
         else:
             ax = x.abs()
             # (a zero model, as a batch's y = 0 sample keeps, weighs 0, without 0 / 0 in the graph)
-            rw = safe_div(ax, ax.amax(dim=-1, keepdim=True)).to(x.dtype)
+            rw = safe_div(ax, ax.amax(dim=-1, keepdim=True))
+            self.rw = rw.reshape(*self._b.batch, rw.shape[-1])  # (PyLops' attribute: the weights, max 1)
+            rw = rw.to(x.dtype)
 
         def normal(v: torch.Tensor) -> torch.Tensor:
             u = self._ad(v)

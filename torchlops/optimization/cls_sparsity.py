@@ -31,7 +31,7 @@ from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_irls import IRLS
 from torchlops.optimization.cls_omp import OMP
 from torchlops.optimization.cls_splitbregman import SplitBregman
-from torchlops.optimization.eigs import power_iteration
+from torchlops.optimization.eigs import KRYLOV_DEFAULT, operator_eigs, power_iteration
 
 __all__ = ["ISTA", "FISTA", "IRLS", "OMP", "SplitBregman", "CHECK_EVERY"]
 
@@ -195,9 +195,16 @@ class ISTA(SparseSolver):
         self.decay = None if decay is None else torch.as_tensor(decay, dtype=rdt, device=b.y.device).reshape(-1)
         if alpha is not None:
             self.alpha = _as_real(b.scalar(alpha, "alpha"), rdt)
+        elif eigsdict is None:
+            # (as PyLops on NumPy: the largest eigenvalue of Op^H Op from a Krylov method, Lanczos
+            # here (KRYLOV_DEFAULT steps at most), not a power iteration's estimate, which stops
+            # short of it where the top eigenvalues are close)
+            maxeig = operator_eigs(self.Op.H @ self.Op, neigs=1, symmetric=True,
+                                   niter=min(KRYLOV_DEFAULT, self.Op.shape[1]))[0]
+            self.alpha = (1.0 / maxeig.abs()).to(rdt)
         else:
             opts = {"niter": 100, "tol": 1e-6}
-            opts.update(eigsdict or {})
+            opts.update(eigsdict)
             if "generator" not in opts:
                 dev = self.Op.device or b.y.device
                 opts["generator"] = torch.Generator(device=dev).manual_seed(0)

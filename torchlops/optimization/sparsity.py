@@ -123,10 +123,13 @@ def ista(
     eps : :obj:`float` or :obj:`torch.Tensor`, optional
         Sparsity weight (a tensor gives one per sample).
     alpha : :obj:`float` or :obj:`torch.Tensor`, optional
-        Step size; :math:`1/\lambda_{max}(\mathbf{Op}^H\mathbf{Op})` by power iteration when None.
+        Step size; :math:`1/\lambda_{max}(\mathbf{Op}^H\mathbf{Op})` when None: from Lanczos
+        (up to 64 steps, as PyLops' Krylov eigensolver on NumPy), or from a power iteration
+        when ``eigsdict`` is given.
     eigsdict : :obj:`dict`, optional
-        Arguments of :func:`torchlops.optimization.eigs.power_iteration` (default
-        ``niter=100, rtol=1e-6`` and a fixed seed).
+        Arguments of :func:`torchlops.optimization.eigs.power_iteration` for the step size
+        (default ``niter=100, rtol=1e-6`` and a fixed seed): a power iteration instead of
+        Lanczos.
     tol : :obj:`float`, optional
         A sample stops when its model update norm is at most ``tol``; ``tol=0`` gives a
         fixed ``niter`` loop without host reads.

@@ -7,8 +7,8 @@ import torch
 from torchlops import _ops
 from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing.convolvend import check_filter, conv_engine
-from torchlops.utils.checks import as_int, normalize_axis, operator_tensor, prod, to_dims
+from torchlops.signalprocessing.convolvend import as_offset, check_filter, conv_engine
+from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = ["Convolve1D"]
@@ -25,7 +25,7 @@ class Convolve1D(LinearOperator):
         1-dimensional filter (with ``batched_filter``: ``(Bh, nh)``). A
         :class:`torch.nn.Parameter` is learnt.
     offset : :obj:`int`, optional
-        Index of the centre of the filter.
+        Index of the centre of the filter (a fraction is truncated, as PyLops).
     axis : :obj:`int`, optional
         Axis along which to convolve.
     method : :obj:`str`, optional
@@ -91,7 +91,7 @@ class Convolve1D(LinearOperator):
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
         check_filter(t, 1, batched_filter)
-        offset = as_int(offset, "offset")
+        offset = as_offset(offset)
         nh, n = t.shape[-1], dims[ax]
         if nh <= n:
             if offset > nh - 1:

@@ -21,7 +21,7 @@ class Convolve2D(ConvolveND):
         2-dimensional filter (with ``batched_filter``: ``(Bh, nh0, nh1)``). A
         :class:`torch.nn.Parameter` is learnt.
     offset : :obj:`tuple`, optional
-        Index of the centre of the filter along its two dimensions.
+        Index of the centre of the filter along its two dimensions (fractions truncated, as PyLops).
     axes : :obj:`tuple`, optional
         The two model axes to convolve along.
     method : :obj:`str`, optional

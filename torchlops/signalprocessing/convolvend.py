@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -108,7 +110,8 @@ class ConvolveND(LinearOperator):
         along model axis ``i``, whatever ``axes`` says (as PyLops). A
         :class:`torch.nn.Parameter` is learnt.
     offset : :obj:`tuple`, optional
-        Index of the centre of the filter along each of its dimensions (zeros by default).
+        Index of the centre of the filter along each of its dimensions (zeros by default; fractions
+        truncated, as PyLops).
     axes : :obj:`tuple`, optional
         Model axes to convolve along (``None``: all of them).
     method : :obj:`str`, optional
@@ -233,12 +236,24 @@ def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
     return tuple(as_int(a, "each of axes") for a in items)
 
 
+def as_offset(value: object) -> int:
+    """An offset as an int: a finite fraction is truncated towards zero, as PyLops does
+    (``int(offset)``; its gallery passes ``len(h) / 2``); bools and non-numbers are a TypeError."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+            and not isinstance(value, numbers.Integral) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point() \
+            and math.isfinite(float(value)):
+        return int(float(value))
+    return as_int(value, "offset")
+
+
 def to_offsets(offset: InputDimsLike, n: int) -> tuple[int, ...]:
-    """Offsets as ``n`` ints (an int is used for every axis)."""
+    """Offsets as ``n`` ints (an int is used for every axis; fractions truncated as PyLops)."""
     try:
         if np.ndim(offset) == 0:
-            return (as_int(offset, "offset"),) * n
-        off = tuple(as_int(o, "offset") for o in offset)
+            return (as_offset(offset),) * n
+        off = tuple(as_offset(o) for o in offset)
     except (TypeError, ValueError):  # (NumPy: a ragged nesting is a ValueError)
         raise TypeError(f"offset must be an int or a sequence of ints, got {offset!r}") from None
     if len(off) != n:

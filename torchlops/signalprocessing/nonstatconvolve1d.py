@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from torchlops.functional.convolution import (
+    _interp,
     interpolation_weights,
     nonstationary_convolve,
     nonstationary_convolve_adjoint,
@@ -118,6 +119,12 @@ class NonStationaryConvolve1D(LinearOperator):
 
     def _weights(self) -> list[torch.Tensor]:
         return [interpolation_weights(self.dims[self.axis], self.ih, self.hs.device)]
+
+    @property
+    def hsinterp(self) -> torch.Tensor:
+        """The filter applied at every sample along ``axis``, ``(dims[axis], hsize)``: ``hs``
+        interpolated linearly between the control points (PyLops' attribute)."""
+        return _interp(self.hs, self._weights(), 0)
 
     # y[b, ..., m, ...] = sum_q x[b, ..., m - q + c, ...] hi[m - q + c, q]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:

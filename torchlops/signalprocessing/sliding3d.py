@@ -92,7 +92,8 @@ class Sliding3D(WindowedOperator):
     nover : :obj:`tuple`
         Overlap of consecutive windows along the first two axes.
     nop : :obj:`tuple`
-        Model shape of the inner operator.
+        Model shape of the inner operator (its window sizes along the first two axes are used; a
+        2-tuple of them is enough, as in PyLops).
     tapertype : :obj:`str` or :obj:`None`, optional
         Taper of the overlaps (``"hanning"``, ``"cosine"``, ``"cosinesquare"``,
         ``"cosinesqrt"`` or ``None``).
@@ -141,7 +142,10 @@ class Sliding3D(WindowedOperator):
         dims, dimsd = to_dims(dims), to_dims(dimsd, "dimsd")
         if len(dims) != 3 or len(dimsd) != 3:
             raise ValueError(f"dims and dimsd must be 3-D shapes, got dims={dims}, dimsd={dimsd}")
-        nwin, nover, nop = as_pair(nwin, 2, "nwin"), as_pair(nover, 2, "nover"), as_pair(nop, 3, "nop")
+        nwin, nover = as_pair(nwin, 2, "nwin"), as_pair(nover, 2, "nover")
+        # (the model's window sizes along the two windowed axes: a third entry, as sliding3d_design
+        # takes, is allowed and unused, as in PyLops)
+        nop = as_pair(nop, 2 if isinstance(nop, Sequence) and len(nop) == 2 else 3, "nop")
         check_tapertype(tapertype)
         starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(2)]
         nwins = tuple(s.numel() for s in starts)
