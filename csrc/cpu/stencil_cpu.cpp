@@ -77,6 +77,16 @@ void band_rows(const scalar_t* src, scalar_t* dst, const scalar_t* wl, int64_t n
       taps_into(dd0, acc);
       return;
     }
+    if (wl == nullptr && np >= 1 && np <= 4) {
+      // dst (+)= scale * (the sum of the taps), in one pass (the derivatives' stencils)
+      const scalar_t* xs[4];
+      for (int i = 0; i < np; ++i) xs[i] = src + (a0 + d[i]) * inner;
+      if (acc)
+        vec::axpyks(dd0, xs, c, scale, np, len);
+      else
+        vec::setks(dd0, xs, c, scale, np, len);
+      return;
+    }
     tmp.resize(len);
     taps_into(tmp.data(), false);
     if (wl == nullptr) {

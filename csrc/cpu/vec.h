@@ -22,6 +22,11 @@ void axpyk(double* t, const double* const* x, const double* c, int k, int64_t n)
 // t[q] = c[0] x[0][q] + ... + c[k-1] x[k-1][q], 1 <= k <= 4
 void setk(float* t, const float* const* x, const float* c, int k, int64_t n);
 void setk(double* t, const double* const* x, const double* c, int k, int64_t n);
+// the same, the sum (rounded) then times sc: t[q] += sc * (sum), t[q] = sc * (sum)
+void axpyks(float* t, const float* const* x, const float* c, float sc, int k, int64_t n);
+void axpyks(double* t, const double* const* x, const double* c, double sc, int k, int64_t n);
+void setks(float* t, const float* const* x, const float* c, float sc, int k, int64_t n);
+void setks(double* t, const double* const* x, const double* c, double sc, int k, int64_t n);
 
 // complex coefficient (complex filters)
 template <typename T>
@@ -41,6 +46,18 @@ inline void setk(c10::complex<T>* t, const c10::complex<T>* const* x, const T* c
   const T* xr[4];
   for (int i = 0; i < k; ++i) xr[i] = reinterpret_cast<const T*>(x[i]);
   setk(reinterpret_cast<T*>(t), xr, c, k, 2 * n);
+}
+template <typename T>
+inline void axpyks(c10::complex<T>* t, const c10::complex<T>* const* x, const T* c, T sc, int k, int64_t n) {
+  const T* xr[4];
+  for (int i = 0; i < k; ++i) xr[i] = reinterpret_cast<const T*>(x[i]);
+  axpyks(reinterpret_cast<T*>(t), xr, c, sc, k, 2 * n);
+}
+template <typename T>
+inline void setks(c10::complex<T>* t, const c10::complex<T>* const* x, const T* c, T sc, int k, int64_t n) {
+  const T* xr[4];
+  for (int i = 0; i < k; ++i) xr[i] = reinterpret_cast<const T*>(x[i]);
+  setks(reinterpret_cast<T*>(t), xr, c, sc, k, 2 * n);
 }
 template <typename T>
 inline void axpyk(c10::complex<T>* t, const c10::complex<T>* const* x, const c10::complex<T>* c, int k, int64_t n) {

@@ -140,11 +140,9 @@ def _taps(x: torch.Tensor, dst: torch.Tensor, a: int, lo: int, m: int, taps: dic
 
 
 def _add_scaled(dst: torch.Tensor, t: torch.Tensor, c: complex) -> None:
-    """``dst += c * t`` where ``t`` is a fresh temporary (scaled in place first: the product
-    rounded on its own)."""
-    if c != 1:
-        t.mul_(c)
-    dst.add_(t)
+    """``dst += c * t`` for a whole term ``t`` (one pass; a fused multiply-add here only rounds
+    once: the taps' cancellation happened inside ``t``)."""
+    dst.add_(t, alpha=c)
 
 
 def _band(x: torch.Tensor, out: torch.Tensor, a: int, st: Stencil, scale: complex, acc: bool) -> None:
