@@ -1406,3 +1406,33 @@ def test_pylops_gallery_arguments():
     Pn = pl.signalprocessing.NonStationaryConvolve1D(20, hs, ih)
     Tn = tl.signalprocessing.NonStationaryConvolve1D(20, torch.from_numpy(hs), ih)
     np.testing.assert_allclose(Tn.hsinterp.numpy(), Pn.hsinterp, rtol=1e-14)
+
+
+def test_used_memoize_operator_pickles_and_copies():
+    import copy
+    import pickle
+
+    M = tl.MemoizeOperator(tl.Diagonal(torch.tensor([2.0, 3.0], dtype=torch.float64)))
+    x = torch.ones(2, dtype=torch.float64)
+    y = M @ x
+    for clone in (pickle.loads(pickle.dumps(M)), copy.deepcopy(M)):
+        torch.testing.assert_close(clone @ x, y)
+        assert clone.neval == 2  # (the copy's store starts empty)
+
+
+def test_composite_dtype_follows_shared_parts_everywhere_and_is_kept():
+    """A composite whose parts another composite converted: dtype, application, todense and a
+    windowed operator's adjoint agree; the dtype is derived once per conversion, not per read."""
+    from unittest import mock
+
+    A = tl.MatrixMult(torch.randn(4, 4, dtype=torch.float64))
+    S1, S2 = A + A, 2 * A
+    S2.float()
+    x = torch.randn(4, dtype=torch.float32)
+    assert S1.dtype == torch.float32 == (S1 @ x).dtype == S1.todense().dtype
+    with mock.patch.object(type(S1), "_dtype_from_parts", side_effect=AssertionError("derived again")):
+        for _ in range(3):
+            assert S1.dtype == torch.float32
+    W = tl.signalprocessing.Sliding1D(tl.MatrixMult(torch.randn(4, 4, dtype=torch.float64)), 8, 8, 4, 0)
+    (2 * W.Op).float()
+    assert W.dtype == (W.H @ torch.randn(8, dtype=torch.float32)).dtype == (W @ torch.randn(8, dtype=torch.float32)).dtype

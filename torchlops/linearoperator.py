@@ -32,6 +32,11 @@ def _plain(y: torch.Tensor) -> torch.Tensor:
     return y
 
 
+#: how many times an operator has been converted (``.to``, ``.double()``, ...): a composite
+#: derives its dtype from its parts again when this has changed since it last did
+_CONVERSIONS = [0]
+
+
 class LinearOperator(nn.Module):
     r"""Base class of every torchlops operator.
 
@@ -115,6 +120,7 @@ class LinearOperator(nn.Module):
         self._n = prod(self._dims)
         self._m = prod(self._dimsd)
         self._dtype = to_torch_dtype(dtype)
+        self._dtype_epoch = -1  # (composites: the conversion count their dtype was derived at)
         self.clinear = bool(clinear)
         self.explicit = bool(explicit)
         self.name = name
@@ -142,10 +148,13 @@ class LinearOperator(nn.Module):
         """Operator dtype (follows ``.to(dtype)``, ``.double()``, ...; a composite's is derived
         from its parts', so it follows them also when they are converted through another
         composite that shares them)."""
-        if self._composite:
+        if self._composite and getattr(self, "_dtype_epoch", -1) != _CONVERSIONS[0]:
+            # (derived once per conversion of any operator, then kept: a walk of the parts on
+            # every application would cost nested composites quadratic time)
             dt = self._dtype_from_parts()
             if dt is not None:
-                return dt
+                self._dtype = dt
+            self._dtype_epoch = _CONVERSIONS[0]
         return self._dtype
 
     def _parts(self) -> list[LinearOperator]:
@@ -199,8 +208,7 @@ class LinearOperator(nn.Module):
                     probe = fn(torch.zeros((), dtype=own))
                 if probe.is_floating_point() or probe.is_complex():
                     setattr(self, attr, probe.dtype)
-        if self._composite:
-            self._dtype = self.dtype
+        _CONVERSIONS[0] += 1  # (every composite's dtype is derived afresh on its next read)
         return self
 
     def extra_repr(self) -> str:
@@ -549,7 +557,7 @@ class LinearOperator(nn.Module):
                              "(batched_filter=True), so it is not one matrix: build the operator of one "
                              "sample's filter")
         dev = self.device
-        eye = torch.eye(self._n, dtype=self._dtype, device=dev)
+        eye = torch.eye(self._n, dtype=self.dtype, device=dev)
         with torch.no_grad():
             cols = self._flat(eye, False)
         return cols.transpose(0, 1).contiguous()

@@ -92,6 +92,12 @@ class MemoizeOperator(LinearOperator):
         store.append((x.detach().clone(), state, y.detach().clone()))
         return y
 
+    def __getstate__(self) -> dict:
+        # (the store holds weak references, which do not pickle: a copy starts empty)
+        state = self.__dict__.copy()
+        state["_stores"] = {False: [], True: []}
+        return state
+
     def reset(self) -> None:
         """Empty the stores and the counter."""
         self._stores = {False: [], True: []}

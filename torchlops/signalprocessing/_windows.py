@@ -186,6 +186,11 @@ class WindowedOperator(LinearOperator):
         self.register_buffer("_gather", idx, persistent=False)
         self.register_buffer("_overlap", inv, persistent=False)
 
+    def _dtype_from_parts(self) -> torch.dtype:
+        # (the inner operator's, promoted with the taper's: both touch the output)
+        dt = self.Op.dtype
+        return dt if self.taps is None else torch.promote_types(dt, self.taps.dtype)
+
     def _taper(self, w: torch.Tensor) -> torch.Tensor:
         if self.taps is None:
             return w
@@ -215,5 +220,5 @@ class WindowedOperator(LinearOperator):
         the operator's dtype (a complex operator whose inner operator answers with real values,
         e.g. ``FFT(real=True).H``, gives complex outputs; all-windows-at-once adjoints excepted,
         as there)."""
-        dt = torch.promote_types(self._dtype, y.dtype)
+        dt = torch.promote_types(self.dtype, y.dtype)
         return y if dt is y.dtype else y.to(dt)
