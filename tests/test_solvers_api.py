@@ -213,3 +213,62 @@ def test_fista_default_step_is_pylops_one():
         a = getattr(pl.optimization.sparsity, name)(P, y, niter=100, eps=0.5)[0]
         b = getattr(tlo, name)(T, torch.from_numpy(y), niter=100, eps=0.5)[0].numpy()
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_review_rules_apply_everywhere():
+    """Counts of the inversions' inner solvers, the model layout of CG/CGLS steps, complex
+    models of real problems, regularisers in an nn.ModuleList, copies taken inside a hook."""
+    import copy
+
+    Op = _op()
+    y = torch.from_numpy(Y_NP)
+    R = tl.FirstDerivative(20, dtype=torch.float64)
+    for f in (lambda n: tlo.normal_equations_inversion(Op, y, [R], epsRs=[1.0], niter=n),
+              lambda n: tlo.regularized_inversion(Op, y, [R], epsRs=[1.0], niter=n),
+              lambda n: tlo.preconditioned_inversion(Op, y, tl.Identity(20, dtype=torch.float64), niter=n)):
+        with pytest.raises(TypeError, match="must be an int"):
+            f(2.5)
+        with pytest.raises(ValueError, match=">= 0"):
+            f(-1)
+    Y = torch.from_numpy(np.stack([Y_NP] * 6)).reshape(2, 3, 30)
+    s = tlo.CGLS(Op)
+    x = s.setup(Y, niter=3)
+    with pytest.raises(ValueError, match="x must be the model"):
+        s.step(x.transpose(0, 1))
+    with pytest.raises(TypeError, match="x is complex"):
+        s.step(x.to(torch.complex128))
+    x = s.step(x)
+    out = tlo.regularized_inversion(Op, y, torch.nn.ModuleList([R]), epsRs=[0.5], engine="pylops", niter=5)[0]
+    ref = tlo.regularized_inversion(Op, y, [R], epsRs=[0.5], engine="pylops", niter=5)[0]
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+    clones, steps = [], []
+
+    class Snap(tlo.Callbacks):
+        def on_step_end(self, solver, x):
+            steps.append(1)
+            if not clones:
+                clones.append(copy.deepcopy(solver))
+
+    S = tlo.CGLS(Op, callbacks=[Snap()])
+    S.solve(y, niter=2, tol=0)
+    assert len(steps) == 2
+    clones[0].step(clones[0]._last_x if hasattr(clones[0], "_last_x") else S.x if hasattr(S, "x") else
+                   torch.zeros(20, dtype=torch.float64))
+    assert len(steps) == 3  # (the copy runs its hooks)
+
+
+def test_ista_default_step_carries_the_operators_gradient():
+    """A learnable operator: the default step comes from a (differentiable) power iteration,
+    so the gradient matches the one with the step computed in the graph."""
+    from torchlops.optimization.eigs import power_iteration
+
+    A = torch.nn.Parameter(torch.from_numpy(A_NP.copy()))
+    y = torch.from_numpy(Y_NP)
+    x = tlo.ista(tl.MatrixMult(A), y, niter=20, eps=0.1, tol=0)[0]
+    g1, = torch.autograd.grad(x.square().sum(), A)
+    Op = tl.MatrixMult(A)
+    lam = power_iteration(Op.H @ Op, niter=100, tol=1e-6, generator=torch.Generator().manual_seed(0))[0]
+    x2 = tlo.ista(Op, y, niter=20, eps=0.1, alpha=1.0 / lam.abs(), tol=0)[0]
+    g2, = torch.autograd.grad(x2.square().sum(), A)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-6)

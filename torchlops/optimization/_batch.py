@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops.utils.checks import as_int
+
 #: steps between two host checks of "have all samples stopped?" (a positive tolerance) on an
 #: accelerator, where each check waits for the device; CPU solves check every step
 CHECK_EVERY = 10
@@ -69,6 +71,15 @@ def op_tensors(Op: torch.nn.Module) -> list[torch.Tensor]:
             seen.add(id(t))
             out.append(t)
     return out
+
+
+def count_arg(value: object, name: str) -> int:
+    """An iteration count: a non-negative int (a fraction, a bool or a negative count is an
+    error, not truncated or taken as no iterations)."""
+    n = as_int(value, name)
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0, got {n}")
+    return n
 
 
 def model_rows(shape: Sequence[int], batch: tuple[int, ...], dims: tuple[int, ...], N: int) -> int | None:

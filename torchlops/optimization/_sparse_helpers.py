@@ -16,7 +16,6 @@ from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import flatten_data, model_rows
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.callback import Callbacks
-from torchlops.utils.checks import as_int
 
 __all__ = [
     "THRESHKINDS",
@@ -66,15 +65,6 @@ def halfthreshold(x: torch.Tensor, thresh: torch.Tensor | float) -> torch.Tensor
     phi = 2.0 / 3.0 * torch.arccos(arg)
     x1 = 2.0 / 3.0 * x * (1.0 + torch.cos(2.0 * math.pi / 3.0 - phi))
     return torch.where(a <= (54.0 ** (1.0 / 3.0) / 4.0) * t ** (2.0 / 3.0), torch.zeros_like(x1), x1)
-
-
-def count_arg(value: object, name: str) -> int:
-    """An iteration count: a non-negative int (a fraction, a bool or a negative count is an
-    error, not truncated or taken as no iterations)."""
-    n = as_int(value, name)
-    if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n}")
-    return n
 
 
 def _percentile(x: torch.Tensor, perc: float) -> torch.Tensor:

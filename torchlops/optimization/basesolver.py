@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import count_arg
 from torchlops.optimization.callback import Callbacks
 
 __all__ = ["Solver", "logger"]
@@ -151,6 +152,12 @@ class Solver:
         self.tstart = 0.0 if torch.compiler.is_compiling() else time.time()
         self.telapsed = 0.0
 
+    def __getstate__(self) -> dict:
+        # (a copy taken inside a hook is not inside it: it runs its own hooks)
+        state = self.__dict__.copy()
+        state.pop("_hooks_active", None)
+        return state
+
     # ------------------------------------------------------------------ template
     def setup(self, *args: Any, **kwargs: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} does not implement setup")
@@ -160,7 +167,7 @@ class Solver:
 
     def run(self, x: torch.Tensor, niter: int | None = None, show: bool = False) -> torch.Tensor:
         """Run ``niter`` steps (stopping early when a callback asks)."""
-        for _ in range(int(niter) if niter is not None else 0):
+        for _ in range(count_arg(niter, "niter") if niter is not None else 0):
             x = self.step(x, show)
             if self.should_stop():
                 break

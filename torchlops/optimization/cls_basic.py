@@ -28,10 +28,12 @@ from torchlops.optimization._batch import (
     bdot,
     bnorm2,
     check_every,
+    count_arg,
     flatten_data,
     floor_of,
     is_zero,
     masked_div,
+    model_rows,
     safe_div,
 )
 from torchlops.optimization._progress import progress_bar
@@ -111,11 +113,15 @@ class _Batched(Solver):
         return self.Op._flat(y, True)
 
     def _flatx(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.numel() != self.B * self.Op.shape[1]:
+        N = self.Op.shape[1]
+        if not isinstance(x, torch.Tensor) or model_rows(x.shape, tuple(self.batch), tuple(self.Op.dims), N) \
+                not in ((self.B,) if self.B != 1 else (1,)):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{type(self).__name__}: x must be the model setup / step returned, of shape "
                              f"{self.xshape}, got {got}")
-        x = x.reshape(self.B, self.Op.shape[1])
+        if x.is_complex() and not self.dt.is_complex:
+            raise TypeError(f"{type(self).__name__}: x is complex ({x.dtype}) but the problem is real ({self.dt})")
+        x = x.reshape(self.B, N)
         return x if x.dtype == self.dt else x.to(self.dt)
 
     def _freeze(self, act: torch.Tensor, new: dict[str, Any]) -> None:
@@ -138,7 +144,7 @@ class _Batched(Solver):
     ) -> torch.Tensor:
         """Run until ``niter`` steps in all (``self.niter`` when None; a second ``run`` goes on to
         that total, as PyLops counts); see the module notes on syncs."""
-        niter = self.niter if niter is None else int(niter)
+        niter = self.niter if niter is None else count_arg(niter, "niter")
         if niter is None:
             raise ValueError("niter must not be None")
         self._niter_run = niter  # (istop 2 means this count was reached)
@@ -208,6 +214,7 @@ class CG(_Batched):
         if self.Op.shape[0] != self.Op.shape[1]:
             raise ValueError(f"CG needs a square operator, got shape {self.Op.shape}")
         damp = damp_arg(damp)
+        niter = None if niter is None else count_arg(niter, "niter")
         self.niter, self.damp = niter, damp
         self.tol = tol if isinstance(tol, torch.Tensor) else float(tol)
         r, x = self._prepare(y, x0)
@@ -314,6 +321,7 @@ class CGLS(_Batched):
     def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
               damp: float = 0.0, tol: float = 1e-4, preallocate: bool = False, show: bool = False) -> torch.Tensor:
         """Initialise residuals and direction; returns the starting ``x``."""
+        niter = None if niter is None else count_arg(niter, "niter")
         self.niter, self.tol = niter, float(tol)
         damp = damp_arg(damp)
         self.damp = damp**2  # PyLops keeps the squared damping in ``self.damp``
@@ -512,6 +520,7 @@ class LSQR(_Batched):
               show: bool = False) -> torch.Tensor:
         """Start the bidiagonalisation; returns the starting ``x``."""
         damp = damp_arg(damp)
+        niter = None if niter is None else count_arg(niter, "niter")
         self.damp, self.atol, self.btol, self.conlim = damp, float(atol), float(btol), float(conlim)
         self.niter, self.calc_var = niter, calc_var
         u, x = self._prepare(y, x0)

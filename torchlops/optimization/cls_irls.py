@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from torchlops.optimization._batch import safe_div
+from torchlops.optimization._batch import count_arg, safe_div
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, count_arg, now
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_leastsquares import _ls
 

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import flatten_data, is_zero
+from torchlops.optimization._batch import count_arg, flatten_data, is_zero
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.basic import _aliased, _implicit, _make, cgls
 from torchlops.optimization.cls_basic import CG, _ScipyLSQR
@@ -38,7 +39,7 @@ def _check_engine(engine: str) -> None:
 def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsRs: Sequence[Any] | None,
                 name: str = "Regs") -> None:
     if Regs is not None:
-        if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence):
+        if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence | nn.ModuleList):
             raise TypeError(f"{name} must be a list of torchlops operators (one operator: [R]), "
                             f"got {type(Regs).__name__}")
         for R in Regs:
@@ -98,7 +99,7 @@ def _scipy_lsqr_kwargs(Op: LinearOperator, kw: dict) -> dict:
     if "iter_lim" in kw and "niter" in kw:
         raise TypeError("iter_lim and niter both give the iteration limit: pass one of them")
     lim = kw.pop("iter_lim", kw.pop("niter", None))
-    kw["niter"] = 2 * Op.shape[1] if lim is None else int(lim)
+    kw["niter"] = 2 * Op.shape[1] if lim is None else count_arg(lim, "niter (iter_lim)")
     kw.setdefault("atol", 1e-6)
     kw.setdefault("btol", 1e-6)
     kw.setdefault("calc_var", False)
@@ -133,7 +134,7 @@ def _scipy_cg_kwargs(kw: dict, b: torch.Tensor) -> tuple[dict, float]:
     maxiter = kw.pop("maxiter", kw.pop("niter", None))
     bnorm = torch.linalg.vector_norm(b.detach(), dim=-1)
     kw["tol"] = torch.clamp(rtol * bnorm, min=float(atol)) ** 2
-    kw["niter"] = 10 * b.shape[-1] if maxiter is None else int(maxiter)
+    kw["niter"] = 10 * b.shape[-1] if maxiter is None else count_arg(maxiter, "niter")
     return kw, rtol
 
 

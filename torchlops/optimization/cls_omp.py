@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import count_arg
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, count_arg, now
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 

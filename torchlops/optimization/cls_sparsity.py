@@ -24,9 +24,9 @@ import torch
 
 from torchlops import _ops
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import CHECK_EVERY, check_every
+from torchlops.optimization._batch import CHECK_EVERY, check_every, count_arg
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, count_arg, now, threshold
+from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_irls import IRLS
 from torchlops.optimization.cls_omp import OMP
@@ -195,16 +195,18 @@ class ISTA(SparseSolver):
         self.decay = None if decay is None else torch.as_tensor(decay, dtype=rdt, device=b.y.device).reshape(-1)
         if alpha is not None:
             self.alpha = _as_real(b.scalar(alpha, "alpha"), rdt)
-        elif eigsdict is None:
+        elif eigsdict is None and not (torch.is_grad_enabled() and any(
+                t.requires_grad for t in (*self.Op.parameters(), *self.Op.buffers()))):
             # (as PyLops on NumPy: the largest eigenvalue of Op^H Op from a Krylov method, Lanczos
             # here (KRYLOV_DEFAULT steps at most), not a power iteration's estimate, which stops
-            # short of it where the top eigenvalues are close)
+            # short of it where the top eigenvalues are close; an operator whose tensors need a
+            # gradient takes the power iteration below, which carries it into the step)
             maxeig = operator_eigs(self.Op.H @ self.Op, neigs=1, symmetric=True,
                                    niter=min(KRYLOV_DEFAULT, self.Op.shape[1]))[0]
             self.alpha = (1.0 / maxeig.abs()).to(rdt)
         else:
             opts = {"niter": 100, "tol": 1e-6}
-            opts.update(eigsdict)
+            opts.update(eigsdict or {})
             if "generator" not in opts:
                 dev = self.Op.device or b.y.device
                 opts["generator"] = torch.Generator(device=dev).manual_seed(0)

@@ -16,13 +16,13 @@ from typing import Any
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import count_arg
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import (
     Batch,
     FlatOperator,
     SparseSolver,
     check_engine,
-    count_arg,
     now,
     softthreshold,
 )
