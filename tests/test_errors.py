@@ -849,3 +849,22 @@ def test_learned_primal_dual_names_a_dtype_its_default_blocks_cannot_take():
         with pytest.raises(TypeError, match="default blocks are torch.float32 convolutions"):
             net(y)
     assert net(torch.randn(1, 2, 3)).shape == (1, 2, 3)
+
+
+def test_start_layouts_with_unit_dims_and_numpy_scalars():
+    """Size-1 dims order nothing: (1, 2, N) starts batch (2,); a 0-d NumPy offset and an
+    ndarray nop are taken as PyLops takes them."""
+    from torchlops.optimization import cgls
+
+    Op = tl.Diagonal(torch.rand(5, dtype=torch.float64) + 1)
+    y = torch.randn(2, 5, dtype=torch.float64)
+    ref = cgls(Op, y, x0=torch.ones(2, 5, dtype=torch.float64), niter=3, tol=0).x
+    got = cgls(Op, y, x0=torch.ones(1, 2, 5, dtype=torch.float64), niter=3, tol=0).x
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    h = torch.randn(5, dtype=torch.float64)
+    x = torch.randn(12, dtype=torch.float64)
+    torch.testing.assert_close(tl.signalprocessing.Convolve1D(12, h, offset=np.array(2.5)) @ x,
+                               tl.signalprocessing.Convolve1D(12, h, offset=2) @ x)
+    S = tl.signalprocessing.Sliding3D(tl.Identity(4 * 4 * 6, dtype=torch.float64), (8, 8, 6), (8, 8, 6),
+                                      (4, 4), (0, 0), np.array([4, 4]))
+    assert S.shape == (384, 384)

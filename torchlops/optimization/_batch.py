@@ -100,7 +100,8 @@ def model_rows(shape: Sequence[int], batch: tuple[int, ...], dims: tuple[int, ..
         B *= b
     if all(v == 1 for v in lead):
         return 1
-    if lead == tuple(batch) or lead == (B,):
+    # (dims of size 1 order nothing: (1, 2, N) is batch (2,)'s layout)
+    if tuple(v for v in lead if v != 1) == tuple(v for v in batch if v != 1) or lead == (B,):
         return B
     return None
 

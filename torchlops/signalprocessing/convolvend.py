@@ -239,6 +239,8 @@ def to_dims_axes(axes: Sequence[int] | int) -> tuple[int, ...]:
 def as_offset(value: object) -> int:
     """An offset as an int: a finite fraction is truncated towards zero, as PyLops does
     (``int(offset)``; its gallery passes ``len(h) / 2``); bools and non-numbers are a TypeError."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
             and not isinstance(value, numbers.Integral) and math.isfinite(value):
         return int(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torchlops.linearoperator import LinearOperator
@@ -145,7 +146,7 @@ class Sliding3D(WindowedOperator):
         nwin, nover = as_pair(nwin, 2, "nwin"), as_pair(nover, 2, "nover")
         # (the model's window sizes along the two windowed axes: a third entry, as sliding3d_design
         # takes, is allowed and unused, as in PyLops)
-        nop = as_pair(nop, 2 if isinstance(nop, Sequence) and len(nop) == 2 else 3, "nop")
+        nop = as_pair(nop, 2 if np.ndim(nop) == 1 and len(nop) == 2 else 3, "nop")
         check_tapertype(tapertype)
         starts = [slidingsteps(dimsd[a], nwin[a], nover[a])[0] for a in range(2)]
         nwins = tuple(s.numel() for s in starts)
