@@ -1436,3 +1436,31 @@ def test_composite_dtype_follows_shared_parts_everywhere_and_is_kept():
     W = tl.signalprocessing.Sliding1D(tl.MatrixMult(torch.randn(4, 4, dtype=torch.float64)), 8, 8, 4, 0)
     (2 * W.Op).float()
     assert W.dtype == (W.H @ torch.randn(8, dtype=torch.float32)).dtype == (W @ torch.randn(8, dtype=torch.float32)).dtype
+
+
+def test_composite_dtype_cache_neither_recompiles_nor_survives_a_pickle(monkeypatch):
+    """The per-conversion cache is not what torch.compile guards on (converting an unrelated
+    operator recompiled, and fullgraph failed after 8), and a pickled composite derives its
+    dtype afresh (the count it was cached at is another process's)."""
+    import pickle
+
+    import torchlops.linearoperator as lo
+
+    Op = tl.MatrixMult(torch.randn(6, 5)) + 2.0 * tl.MatrixMult(torch.randn(6, 5))
+    f = torch.compile(lambda t: Op(t), fullgraph=True, backend="eager")
+    x = torch.randn(5)
+    other = tl.Identity(3)
+    for _ in range(12):
+        torch.testing.assert_close(f(x), Op(x))
+        other.float()
+    A = tl.MatrixMult(torch.randn(3, 3))
+    C = A + A
+    assert C.dtype == torch.float32
+    saved = lo._CONVERSIONS[0]
+    blob = pickle.dumps(C)
+    A.double()
+    monkeypatch.setattr(lo, "_CONVERSIONS", [saved])  # (a new process whose count matches)
+    D = pickle.loads(blob)
+    D.A.double()
+    monkeypatch.setattr(lo, "_CONVERSIONS", [saved])
+    assert D.dtype == torch.float64 == (D @ torch.randn(3)).dtype

@@ -148,6 +148,11 @@ class LinearOperator(nn.Module):
         """Operator dtype (follows ``.to(dtype)``, ``.double()``, ...; a composite's is derived
         from its parts', so it follows them also when they are converted through another
         composite that shares them)."""
+        if self._composite and torch.compiler.is_compiling():
+            # (traced: from the parts, no cache and no global count, which dynamo would guard
+            # on, recompiling after any operator's conversion)
+            dt = self._dtype_from_parts()
+            return self._dtype if dt is None else dt
         if self._composite and getattr(self, "_dtype_epoch", -1) != _CONVERSIONS[0]:
             # (derived once per conversion of any operator, then kept: a walk of the parts on
             # every application would cost nested composites quadratic time)
@@ -156,6 +161,10 @@ class LinearOperator(nn.Module):
                 self._dtype = dt
             self._dtype_epoch = _CONVERSIONS[0]
         return self._dtype
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._dtype_epoch = -1  # (the conversion count is this process's: derive afresh)
 
     def _parts(self) -> list[LinearOperator]:
         """The operators a composite is made of (its direct children, lists included)."""
