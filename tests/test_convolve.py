@@ -633,3 +633,16 @@ def test_empty_batch_with_per_sample_filters(engine: str) -> None:
     C = tl.signalprocessing.Convolve1D(8, h1, offset=1, batched_filter=True, engine=engine, method="direct")
     with pytest.raises(ValueError, match="multiple of the number of filters"):
         C @ torch.randn(3, 8, dtype=torch.float64)
+
+
+def test_pylops_per_trace_filters_point_to_batched_filters() -> None:
+    """PyLops' Convolve1D with an h holding one filter per trace: a clear error naming the
+    equivalent (the traces as the batch, batched_filter=True), which matches PyLops."""
+    pl = pytest.importorskip("pylops")
+    rng = np.random.default_rng(5)
+    dims, h, x = (4, 20), rng.standard_normal((4, 7)), rng.standard_normal((4, 20))
+    with pytest.raises(ValueError, match="batched_filter=True with h of shape"):
+        Convolve1D(dims, torch.from_numpy(h), offset=3, axis=-1)
+    P = pl.signalprocessing.Convolve1D(dims, h=h, offset=3, axis=-1, method="fft")
+    T = Convolve1D(20, torch.from_numpy(h), offset=3, batched_filter=True)
+    np.testing.assert_allclose((T @ torch.from_numpy(x)).numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-13)

@@ -90,6 +90,12 @@ class Convolve1D(LinearOperator):
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
+        if t.dim() == len(dims) > 1 and not batched_filter:
+            raise ValueError(
+                f"h must have 1 dimension, got shape {tuple(t.shape)}: PyLops' filters per trace (an h with the "
+                f"model's other axes) are not supported; move the traces into the batch (axis last, shape "
+                f"(ntraces, n)) and use batched_filter=True with h of shape (ntraces, nh)"
+            )
         check_filter(t, 1, batched_filter)
         offset = as_offset(offset)
         nh, n = t.shape[-1], dims[ax]
