@@ -276,6 +276,14 @@ CONVOLVE_CASES: list[OperatorCase] = [
     OperatorCase(
         "Convolve1D-long-axis0-fft", lambda dt: Convolve1D((5, 3), _randn(8, dtype=dt), offset=4, axis=0, method="fft")
     ),
+    OperatorCase(
+        "Convolve1D-per-trace-direct",
+        lambda dt: Convolve1D((3, 9), _randn(3, 5, dtype=dt, seed=2), offset=1, axis=1, method="direct"),
+    ),
+    OperatorCase(
+        "Convolve1D-per-trace-axis0-long-fft-complex",
+        lambda dt: Convolve1D((4, 2, 3), _randn(6, 2, 3, dtype=dt, cplx=True), offset=2, axis=0, method="fft"),
+    ),
     # ---------------------------------------------------------------- Convolve2D / ConvolveND
     OperatorCase(
         "Convolve2D-fft-offcentre", lambda dt: Convolve2D((5, 7), _randn(3, 5, dtype=dt), offset=(0, 3), method="fft"),

@@ -635,14 +635,37 @@ def test_empty_batch_with_per_sample_filters(engine: str) -> None:
         C @ torch.randn(3, 8, dtype=torch.float64)
 
 
-def test_pylops_per_trace_filters_point_to_batched_filters() -> None:
-    """PyLops' Convolve1D with an h holding one filter per trace: a clear error naming the
-    equivalent (the traces as the batch, batched_filter=True), which matches PyLops."""
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_per_trace_filters_as_pylops(engine: str, method: str) -> None:
+    """PyLops' Convolve1D with one filter per trace (h with the model's other axes): the same
+    forward as PyLops on every axis and filters longer than the traces; the adjoint is the
+    forward's (PyLops' fails its dot test unless axis is the last); learnable filters get the
+    gradient of the dense construction; the batch of traces with batched_filter=True agrees."""
     pl = pytest.importorskip("pylops")
     rng = np.random.default_rng(5)
-    dims, h, x = (4, 20), rng.standard_normal((4, 7)), rng.standard_normal((4, 20))
-    with pytest.raises(ValueError, match="batched_filter=True with h of shape"):
-        Convolve1D(dims, torch.from_numpy(h), offset=3, axis=-1)
-    P = pl.signalprocessing.Convolve1D(dims, h=h, offset=3, axis=-1, method="fft")
-    T = Convolve1D(20, torch.from_numpy(h), offset=3, batched_filter=True)
-    np.testing.assert_allclose((T @ torch.from_numpy(x)).numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-13)
+    for dims, ax, nh, off in (((4, 20), 1, 7, 3), ((20, 4), 0, 5, 2), ((3, 12, 2), 1, 5, 4), ((3, 6, 2), 1, 9, 4),
+                              ((4, 20), -1, 7, 6)):
+        hs = list(dims)
+        hs[ax] = nh
+        h, x = rng.standard_normal(hs), rng.standard_normal(dims)
+        P = pl.signalprocessing.Convolve1D(dims, h=h, offset=off, axis=ax, method="fft")
+        T = Convolve1D(dims, torch.from_numpy(h), offset=off, axis=ax, method=method, engine=engine)
+        np.testing.assert_allclose((T @ torch.from_numpy(x)).numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-13)
+        A = T.todense()
+        y = torch.randn(A.shape[0], dtype=torch.float64)
+        torch.testing.assert_close((T.H @ y.reshape(T.dimsd)).reshape(-1), A.T @ y, rtol=1e-12, atol=1e-12)
+    h = torch.nn.Parameter(torch.from_numpy(rng.standard_normal((4, 7))))
+    T = Convolve1D((4, 20), h, offset=3, axis=1, method=method, engine=engine)
+    x = torch.randn(2, 4, 20, dtype=torch.float64)
+    (T @ x).square().sum().backward()
+    g = h.grad.clone()
+    h.grad = None
+    ref = torch.stack([torch.stack([Convolve1D(20, h[i], offset=3, method="fft") @ x[b, i] for i in range(4)])
+                       for b in range(2)])
+    ref.square().sum().backward()
+    torch.testing.assert_close(g, h.grad, rtol=1e-10, atol=1e-12)
+    B = Convolve1D(20, h.detach(), offset=3, batched_filter=True)
+    torch.testing.assert_close(T @ x, B @ x, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="one filter per trace must have the model's shape"):
+        Convolve1D((4, 20), torch.randn(3, 7, dtype=torch.float64), axis=1)

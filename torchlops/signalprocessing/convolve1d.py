@@ -22,7 +22,8 @@ class Convolve1D(LinearOperator):
     dims : :obj:`int` or :obj:`tuple`
         Model shape.
     h : :obj:`torch.Tensor`
-        1-dimensional filter (with ``batched_filter``: ``(Bh, nh)``). A
+        1-dimensional filter (with ``batched_filter``: ``(Bh, nh)``), or, as PyLops, one filter per
+        trace: ``h`` of the model's shape except ``nh`` along ``axis``. A
         :class:`torch.nn.Parameter` is learnt.
     offset : :obj:`int`, optional
         Index of the centre of the filter (a fraction is truncated, as PyLops).
@@ -90,15 +91,19 @@ class Convolve1D(LinearOperator):
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
         t, dt = operator_tensor(h, "h", dtype)
-        if t.dim() == len(dims) > 1 and not batched_filter:
-            raise ValueError(
-                f"h must have 1 dimension, got shape {tuple(t.shape)}: PyLops' filters per trace (an h with the "
-                f"model's other axes) are not supported; move the traces into the batch (axis last, shape "
-                f"(ntraces, n)) and use batched_filter=True with h of shape (ntraces, nh)"
-            )
-        check_filter(t, 1, batched_filter)
+        # PyLops' filters per trace: h with the model's other axes (one filter per trace along axis)
+        per_trace = t.dim() == len(dims) > 1 and not batched_filter
+        if per_trace:
+            others = [i for i in range(len(dims)) if i != ax]
+            if any(t.shape[i] != dims[i] for i in others) or t.shape[ax] == 0:
+                raise ValueError(
+                    f"h with one filter per trace must have the model's shape {tuple(dims)} except along axis "
+                    f"{ax} (the filters' length), got {tuple(t.shape)}"
+                )
+        else:
+            check_filter(t, 1, batched_filter)
         offset = as_offset(offset)
-        nh, n = t.shape[-1], dims[ax]
+        nh, n = (t.shape[ax] if per_trace else t.shape[-1]), dims[ax]
         if nh <= n:
             if offset > nh - 1:
                 raise ValueError(f"offset must be at most len(h) - 1 = {nh - 1}, got {offset}")
@@ -115,14 +120,40 @@ class Convolve1D(LinearOperator):
         self.offset = int(offset)
         self.nh = nh
         self.batched_filter = bool(batched_filter)
+        self.per_trace = per_trace
         self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1, prod(dims))
         self.register_operator_tensor("h", t)
+
+    # per-trace filters: the traces of a (B, *shape) tensor as a (B * ntraces, shape[axis]) batch
+    # of per-sample filters (sample b * ntraces + t takes filter t)
+    def _traces(self, v: torch.Tensor) -> torch.Tensor:
+        return v.movedim(self.axis + 1, -1).reshape(-1, v.shape[self.axis + 1])
+
+    def _untrace(self, v: torch.Tensor, nb: int, shape: tuple[int, ...]) -> torch.Tensor:
+        moved = (nb, *(d for i, d in enumerate(shape) if i != self.axis), shape[self.axis])
+        return v.reshape(moved).movedim(-1, self.axis + 1)
+
+    def _trace_filters(self, h: torch.Tensor) -> torch.Tensor:
+        return h.movedim(self.axis, -1).reshape(-1, h.shape[self.axis])
+
+    def _apply_traces(self, v: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        n_out = self.dims[self.axis] if adjoint else self.dimsd[self.axis]
+        vt, ht = self._traces(v), self._trace_filters(self.h)
+        if _ops.use_ext(self.engine, self._ext_no, vt):
+            yt = _ops.convolve(vt, ht, (0,), (self.offset,), [n_out], adjoint, True)
+        elif adjoint:
+            yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self.method, True)
+        else:
+            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self.method, True)
+        return self._untrace(yt, v.shape[0], self.dims if adjoint else self.dimsd)
 
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if self.per_trace:
+            return self._apply_traces(x, False)
         nd = [self.dimsd[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
@@ -130,6 +161,8 @@ class Convolve1D(LinearOperator):
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
+        if self.per_trace:
+            return self._apply_traces(y, True)
         nm = [self.dims[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
@@ -142,4 +175,10 @@ class Convolve1D(LinearOperator):
         """Filter gradient of an application (``x`` its input, ``g`` the output gradient)."""
         if not needs[0]:
             return [None]
+        if self.per_trace:
+            h = tensors[0]
+            gt = convolve_filter_vjp(self._trace_filters(h), self._traces(x), self._traces(g), (0,), (self.offset,),
+                                     adjoint, True)
+            moved = (*(d for i, d in enumerate(h.shape) if i != self.axis), h.shape[self.axis])
+            return [gt.reshape(moved).movedim(-1, self.axis)]
         return [convolve_filter_vjp(tensors[0], x, g, (self.axis,), (self.offset,), adjoint, self.batched_filter)]
