@@ -669,3 +669,23 @@ def test_per_trace_filters_as_pylops(engine: str, method: str) -> None:
     torch.testing.assert_close(T @ x, B @ x, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="one filter per trace must have the model's shape"):
         Convolve1D((4, 20), torch.randn(3, 7, dtype=torch.float64), axis=1)
+
+
+def test_per_trace_filters_broadcast_and_empty() -> None:
+    """A size-1 axis of h applies its filters to every trace there (as PyLops); filters with a
+    zero size are an error at construction (the batch of traces would divide by zero)."""
+    pl = pytest.importorskip("pylops")
+    rng = np.random.default_rng(9)
+    h, x = rng.standard_normal((1, 5)), rng.standard_normal((4, 20))
+    P = pl.signalprocessing.Convolve1D((4, 20), h=h, offset=2, axis=1, method="fft")
+    hp = torch.nn.Parameter(torch.from_numpy(h))
+    T = Convolve1D((4, 20), hp, offset=2, axis=1)
+    y = T @ torch.from_numpy(x)
+    np.testing.assert_allclose(y.detach().numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-13)
+    y.square().sum().backward()
+    g = hp.grad.clone()
+    hp.grad = None
+    (Convolve1D(20, hp[0], offset=2) @ torch.from_numpy(x)).square().sum().backward()
+    torch.testing.assert_close(g, hp.grad, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="no zero size"):
+        Convolve1D((0, 20), torch.zeros(0, 7, dtype=torch.float64), offset=3, axis=1)

@@ -95,10 +95,10 @@ class Convolve1D(LinearOperator):
         per_trace = t.dim() == len(dims) > 1 and not batched_filter
         if per_trace:
             others = [i for i in range(len(dims)) if i != ax]
-            if any(t.shape[i] != dims[i] for i in others) or t.shape[ax] == 0:
+            if any(t.shape[i] not in (dims[i], 1) for i in others) or t.numel() == 0:
                 raise ValueError(
-                    f"h with one filter per trace must have the model's shape {tuple(dims)} except along axis "
-                    f"{ax} (the filters' length), got {tuple(t.shape)}"
+                    f"h with one filter per trace must have the model's shape {tuple(dims)} (or 1) except along "
+                    f"axis {ax} (the filters' length), and no zero size, got {tuple(t.shape)}"
                 )
         else:
             check_filter(t, 1, batched_filter)
@@ -133,7 +133,12 @@ class Convolve1D(LinearOperator):
         moved = (nb, *(d for i, d in enumerate(shape) if i != self.axis), shape[self.axis])
         return v.reshape(moved).movedim(-1, self.axis + 1)
 
+    def _full_filters_shape(self, h: torch.Tensor) -> tuple[int, ...]:
+        # (a size 1 along another axis: the same filters for every trace there, as PyLops broadcasts)
+        return tuple(h.shape[i] if i == self.axis else d for i, d in enumerate(self.dims))
+
     def _trace_filters(self, h: torch.Tensor) -> torch.Tensor:
+        h = h.expand(self._full_filters_shape(h))
         return h.movedim(self.axis, -1).reshape(-1, h.shape[self.axis])
 
     def _apply_traces(self, v: torch.Tensor, adjoint: bool) -> torch.Tensor:
@@ -179,6 +184,7 @@ class Convolve1D(LinearOperator):
             h = tensors[0]
             gt = convolve_filter_vjp(self._trace_filters(h), self._traces(x), self._traces(g), (0,), (self.offset,),
                                      adjoint, True)
-            moved = (*(d for i, d in enumerate(h.shape) if i != self.axis), h.shape[self.axis])
-            return [gt.reshape(moved).movedim(-1, self.axis)]
+            full = self._full_filters_shape(h)
+            moved = (*(d for i, d in enumerate(full) if i != self.axis), full[self.axis])
+            return [gt.reshape(moved).movedim(-1, self.axis).sum_to_size(h.shape)]
         return [convolve_filter_vjp(tensors[0], x, g, (self.axis,), (self.offset,), adjoint, self.batched_filter)]
