@@ -26,21 +26,6 @@ struct LineMap {
   int64_t lines_per_sample, sample_stride;
 };
 
-// t[q] (+)= c * x[q] (+= with add), the product rounded on its own (the vec loops: never
-// contracted into an FMA); complex arrays scaled by a real coefficient are the real loops on
-// interleaved (re, im) pairs
-template <typename T>
-void scale_into(T* t, const T* x, T c, bool add, int64_t n) {
-  if (add)
-    vec::axpy(t, x, c, n);
-  else
-    vec::setk(t, &x, &c, 1, n);
-}
-template <typename T>
-void scale_into(c10::complex<T>* t, const c10::complex<T>* x, T c, bool add, int64_t n) {
-  scale_into(reinterpret_cast<T*>(t), reinterpret_cast<const T*>(x), c, add, 2 * n);
-}
-
 // Rows [r0, r1) of one line (n rows of `inner` elements; src/dst point at its first row):
 // dst (+)= scale * w * S src (or S^T for Adjoint). tmp/dd/cc are the caller's scratch.
 //
@@ -72,25 +57,29 @@ void band_rows(const scalar_t* src, scalar_t* dst, const scalar_t* wl, int64_t n
       }
       if (np == 0 && !add) std::fill(t, t + len, scalar_t(0));
     };
-    if (wl == nullptr && scale == real_t(1) && (!acc || np <= 4)) {
-      // dst (+)= the sum of the taps (axpyk sums up to four before adding them to dst)
-      taps_into(dd0, acc);
+    // dst (+)= scale * (k terms c_i xs_i), one pass
+    auto scaled_into = [&](const scalar_t* const* xs, const real_t* cs, int k) {
+      if (acc)
+        vec::axpyks(dd0, xs, cs, scale, k, len);
+      else
+        vec::setks(dd0, xs, cs, scale, k, len);
+    };
+    if (wl == nullptr && (np == 0 || (scale == real_t(1) && !acc))) {
+      taps_into(dd0, acc);  // (no taps: zeros, or nothing to add)
       return;
     }
-    if (wl == nullptr && np >= 1 && np <= 4) {
-      // dst (+)= scale * (the sum of the taps), in one pass (the derivatives' stencils)
+    if (wl == nullptr && np <= 4) {  // (the derivatives' stencils)
       const scalar_t* xs[4];
       for (int i = 0; i < np; ++i) xs[i] = src + (a0 + d[i]) * inner;
-      if (acc)
-        vec::axpyks(dd0, xs, c, scale, np, len);
-      else
-        vec::setks(dd0, xs, c, scale, np, len);
+      scaled_into(xs, c, np);
       return;
     }
     tmp.resize(len);
     taps_into(tmp.data(), false);
-    if (wl == nullptr) {
-      scale_into(dd0, tmp.data(), scale, acc, len);  // dst (+)= scale * S src
+    if (wl == nullptr) {  // (more than four taps: their sum, then scaled)
+      const scalar_t* t0 = tmp.data();
+      const real_t one = 1;
+      scaled_into(&t0, &one, 1);
       return;
     }
     const scalar_t* ww = wl + a0 * inner;
