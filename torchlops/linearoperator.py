@@ -153,7 +153,7 @@ class LinearOperator(nn.Module):
             # on, recompiling after any operator's conversion)
             dt = self._dtype_from_parts()
             return self._dtype if dt is None else dt
-        if self._composite and getattr(self, "_dtype_epoch", -1) != _CONVERSIONS[0]:
+        if self._composite and self._dtype_epoch != _CONVERSIONS[0]:
             # (derived once per conversion of any operator, then kept: a walk of the parts on
             # every application would cost nested composites quadratic time)
             dt = self._dtype_from_parts()
@@ -199,24 +199,23 @@ class LinearOperator(nn.Module):
         return None
 
     def _apply(self, fn: Any, recurse: bool = True) -> LinearOperator:
-        if self._dtype is not None:  # (checked before anything is converted)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                probe = fn(torch.zeros((), dtype=self._dtype))
-            if not (probe.is_floating_point() or probe.is_complex()):
-                raise TypeError(f"{self.name}: an operator converts to floating or complex dtypes only, "
-                                f"not {probe.dtype}")
-        super()._apply(fn, recurse)
         # a dtype of the operator's own (a leaf's, a dtype given to a stack) follows the
-        # conversion; a composite's then follows from its converted parts
+        # conversion (probed before anything is converted: an integer one is refused); a
+        # composite's then follows from its converted parts
+        probes = {}
         for attr in ("_dtype", "_given_dtype"):
             own = getattr(self, attr, None)
             if own is not None:
                 with warnings.catch_warnings():  # (a complex probe cast to real warns)
                     warnings.simplefilter("ignore")
-                    probe = fn(torch.zeros((), dtype=own))
-                if probe.is_floating_point() or probe.is_complex():
-                    setattr(self, attr, probe.dtype)
+                    probes[attr] = fn(torch.zeros((), dtype=own)).dtype
+        if "_dtype" in probes and not (probes["_dtype"].is_floating_point or probes["_dtype"].is_complex):
+            raise TypeError(f"{self.name}: an operator converts to floating or complex dtypes only, "
+                            f"not {probes['_dtype']}")
+        super()._apply(fn, recurse)
+        for attr, dt in probes.items():
+            if dt.is_floating_point or dt.is_complex:
+                setattr(self, attr, dt)
         _CONVERSIONS[0] += 1  # (every composite's dtype is derived afresh on its next read)
         return self
 

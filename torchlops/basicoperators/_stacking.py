@@ -36,7 +36,7 @@ def cast_output(op: LinearOperator, y: torch.Tensor, x: torch.Tensor) -> torch.T
     """A stack or Kronecker product built with an explicit ``dtype`` gives
     ``promote_types(op.dtype, x.dtype)`` (PyLops: its dtype) where its parts compute in another
     precision; a complex result of a part stays complex (no imaginary part is dropped)."""
-    if not getattr(op, "_dtype_given", False):
+    if getattr(op, "_given_dtype", None) is None:
         return y
     dt = torch.promote_types(op.dtype, x.dtype)
     if y.is_complex() and not dt.is_complex:  # (the complex dtype of dt's precision)

@@ -69,7 +69,6 @@ class BlockDiag(LinearOperator):
             clinear=all(op.clinear for op in ops), name="B",
         )
         self.ops = nn.ModuleList(ops)
-        self._dtype_given = dtype is not None
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
         self.nops = nrows
         self.mops = ncols

@@ -69,7 +69,6 @@ class HStack(LinearOperator):
             clinear=all(op.clinear for op in ops), name="H",
         )
         self.ops = nn.ModuleList(ops)
-        self._dtype_given = dtype is not None
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
         self.mops = ncols
         self.nproc = nproc

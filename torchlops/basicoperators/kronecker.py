@@ -57,7 +57,6 @@ class Kronecker(LinearOperator):
         )
         self.Op1 = Op1
         self.Op2 = Op2
-        self._dtype_given = dtype is not None
         self._given_dtype = None if dtype is None else dt
 
     def _dtype_from_parts(self) -> torch.dtype:

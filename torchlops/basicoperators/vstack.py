@@ -70,7 +70,6 @@ class VStack(LinearOperator):
             clinear=all(op.clinear for op in ops), name="V",
         )
         self.ops = nn.ModuleList(ops)
-        self._dtype_given = dtype is not None
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
         self.nops = nrows
         self.nproc = nproc

@@ -114,8 +114,9 @@ class _Batched(Solver):
 
     def _flatx(self, x: torch.Tensor) -> torch.Tensor:
         N = self.Op.shape[1]
-        if not isinstance(x, torch.Tensor) or model_rows(x.shape, tuple(self.batch), tuple(self.Op.dims), N) \
-                not in ((self.B,) if self.B != 1 else (1,)):
+        # (a model of the shape the solver returns: no layout to check, every step)
+        if not isinstance(x, torch.Tensor) or (x.shape != self.xshape and model_rows(
+                x.shape, tuple(self.batch), tuple(self.Op.dims), N) != self.B):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{type(self).__name__}: x must be the model setup / step returned, of shape "
                              f"{self.xshape}, got {got}")

@@ -103,7 +103,7 @@ class OMP(SparseSolver):
         niter_outer, niter_inner = count_arg(niter_outer, "niter_outer"), count_arg(niter_inner, "niter_inner")
         self._b = b = Batch(self.Op, y)
         self.y = b.data(b.y)
-        self.niter_outer, self.niter_inner = int(niter_outer), int(niter_inner)
+        self.niter_outer, self.niter_inner = niter_outer, niter_inner
         self.sigma, self.normalizecols, self.optimal_coeff = float(sigma), normalizecols, optimal_coeff
         self.Opbasis = self.Op if Opbasis is None else Opbasis
         if not isinstance(self.Opbasis, LinearOperator):

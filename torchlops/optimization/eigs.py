@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 
 from torchlops.linearoperator import LinearOperator
+from torchlops.optimization._batch import count_arg
 from torchlops.utils.checks import as_int, to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
@@ -50,8 +51,7 @@ def power_iteration(
         tol = rtol
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
-    if as_int(niter, "niter") < 0:
-        raise ValueError(f"niter must be >= 0, got {niter}")
+    count_arg(niter, "niter")
     dt = to_torch_dtype(dtype, Op.dtype)
     # drawn on the host (a CPU generator works for every device), then moved
     b = torch.randn(Op.shape[1], dtype=dt, generator=generator).to(Op.device or "cpu")
