@@ -1347,6 +1347,19 @@ def test_composite_dtype_follows_its_converted_parts():
     assert tl.Real(3, dtype=torch.complex64).double().dtype == torch.complex64  # (a leaf: torch leaves it)
 
 
+def test_real_target_dtype_keeps_an_intrinsically_complex_operator_complex():
+    """FFT, Shift, Real, ... are complex by definition, not by a tensor torch casts: .to(float32)
+    sets their precision (complex64, as built with that), and the result dtype follows the rule."""
+    x = torch.randn(8, generator=GEN, dtype=torch.float32)
+    for op in (tl.FFT(8), tl.Shift(8, 1.3), tl.Conj(8), tl.FFT(8) @ tl.Real(8)):
+        conv = op.to(torch.float32)
+        assert conv.dtype == torch.complex64 == torch.promote_types(conv.dtype, x.dtype)
+        assert (conv @ x).dtype == torch.complex64
+    # a complex tensor is cast to real by torch: the operator is then real
+    M = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.complex128))
+    assert M.to(torch.float32).dtype == torch.float32 == M.A.dtype
+
+
 def test_learnable_scalar_of_any_one_element_shape():
     """A one-element nn.Parameter scales as a 0-d one in products and adjoints."""
     B = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.float64))

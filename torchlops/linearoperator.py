@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from torchlops._autograd import needs_function, own_tensors, record, run_kernel
-from torchlops.utils.checks import prod, to_dims, to_torch_dtype
+from torchlops.utils.checks import complex_dtype, prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 #: the common input dtypes, checked by set membership before the general test
@@ -212,6 +212,13 @@ class LinearOperator(nn.Module):
         if "_dtype" in probes and not (probes["_dtype"].is_floating_point or probes["_dtype"].is_complex):
             raise TypeError(f"{self.name}: an operator converts to floating or complex dtypes only, "
                             f"not {probes['_dtype']}")
+        if not any(t is not None and t.is_complex() for t in (*self._parameters.values(), *self._buffers.values())):
+            # complex by its definition (FFT, Shift, Real, ...), not by a tensor that torch casts
+            # to real: a real target dtype sets its precision and it stays complex
+            for attr, dt in probes.items():
+                own = getattr(self, attr)
+                if own.is_complex and dt.is_floating_point:
+                    probes[attr] = complex_dtype(dt)
         super()._apply(fn, recurse)
         for attr, dt in probes.items():
             if dt.is_floating_point or dt.is_complex:
