@@ -510,3 +510,36 @@ def test_default_blocks_follow_the_operator_precision_and_block_arguments_are_ch
                      (dict(kernel_size=-1), "kernel_size")):
         with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
             conv_block(1, 1, 2, **kw)
+
+
+@pytest.mark.parametrize("build", [lambda C: C @ C, lambda C: C.H @ C, lambda C: torchlops.VStack([C, C])])
+def test_dataconsistency_keeps_a_shared_learnable_operator_tensor(build) -> None:
+    """An operator held twice in the layer's composite keeps the user's Parameter through the
+    implicit backward, so every later gradient (and conversion) still reaches it: each backward
+    gives the gradient through the dense solve."""
+    g = torch.Generator().manual_seed(3)
+    h = nn.Parameter(torch.randn(5, generator=g, dtype=torch.float64))
+    C = Convolve1D(16, h, offset=2)
+    dc = DataConsistency(build(C), lam=0.3, niter=60)
+    z = torch.randn(2, 16, generator=g, dtype=torch.float64)
+    y = torch.randn(2, *dc.Op.dimsd, generator=g, dtype=torch.float64)
+
+    h2 = h.detach().clone().requires_grad_()
+    M = build(Convolve1D(16, h2, offset=2))(torch.eye(16, dtype=torch.float64)).T
+    lam = float(dc.lam.detach())
+    x = torch.linalg.solve(M.T @ M + lam * torch.eye(16, dtype=torch.float64), M.T @ y.T + lam * z.T).T
+    x.pow(2).sum().backward()
+    for _ in range(2):
+        h.grad = None
+        dc(z, y).pow(2).sum().backward()
+        assert C.h is h and any(p is h for p in dc.parameters())
+        torch.testing.assert_close(h.grad, h2.grad, rtol=1e-9, atol=1e-11)
+    assert dc.float().Op.dtype == torch.float32
+
+
+def test_layer_input_errors_name_the_argument() -> None:
+    D = torchlops.Diagonal(torch.rand(8, dtype=torch.float64) + 0.5)
+    with pytest.raises(TypeError, match="z must be a floating or complex tensor"):
+        DataConsistency(D)(torch.zeros(2, 8, dtype=torch.int64), torch.randn(2, 8, dtype=torch.float64))
+    with pytest.raises(TypeError, match="got str"):
+        UnrolledProximalGradient(D, 2, prox="denoiser")

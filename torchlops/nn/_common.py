@@ -48,6 +48,8 @@ def split_batch(t: torch.Tensor, shape: tuple[int, ...], what: str) -> tuple[tor
     """Reshape ``(*batch, *shape)`` to ``(B, *shape)``; return ``(batch, reshaped)``."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    if not (t.is_floating_point() or t.is_complex()):
+        raise TypeError(f"{what} must be a floating or complex tensor, got dtype {t.dtype}")
     k = t.dim() - len(shape)
     if k < 0 or tuple(t.shape[k:]) != tuple(shape):
         raise ValueError(f"{what}: expected shape (*batch, {', '.join(map(str, shape))}), got {tuple(t.shape)}")

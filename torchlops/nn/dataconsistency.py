@@ -40,6 +40,15 @@ def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
     return names, tensors
 
 
+def _bind(module: nn.Module, prefix: str, names: list[str], tensors, args: tuple) -> torch.Tensor:
+    """``module(*args)`` with the operator's tensors swapped for ``tensors``, one name each.
+    ``tie_weights=False``: an operator held twice in a composite (``C @ C``) has its tensors
+    under two names; the swap of one reaches both uses, where torch 2.13's default (tied names
+    swapped too) would leave a transform's wrapper in the second slot afterwards."""
+    swap = {f"{prefix}{n}": t for n, t in zip(names, tensors, strict=True)}
+    return torch.func.functional_call(module, swap, args, tie_weights=False)
+
+
 class _ImplicitDC(torch.autograd.Function):
     """``x = (A^H A + lam I)^{-1} b``; backward: one more solve, gradients for ``b``, ``lam`` and
     the operator's tensors that require grad. All the operator's tensors are trailing inputs:
@@ -54,9 +63,7 @@ class _ImplicitDC(torch.autograd.Function):
                 lam: torch.Tensor, x0: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
         # the operator with the tensors given here (under vmap they are this level's, not the
         # live module's)
-        solver = _NormalSolve(*cfg)
-        return torch.func.functional_call(solver, {f"Op.{k}": v for k, v in zip(names, tensors, strict=True)},
-                                          (b, lam, x0.detach()))
+        return _bind(_NormalSolve(*cfg), "Op.", names, tensors, (b, lam, x0.detach()))
 
     @staticmethod
     def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
@@ -68,7 +75,7 @@ class _ImplicitDC(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor):
         x, lam, *tensors = ctx.saved_tensors
         # the operator with the tensors it had in the forward (also under torch.func.functional_call)
-        Op, params = ctx.cfg[0], dict(zip(ctx.names, tensors, strict=True))
+        Op = ctx.cfg[0]
         # (A^H A + lam I) mu = g
         if torch.is_grad_enabled():
             # a graph of the backward is asked for (create_graph, torch.func.grad): the solve is
@@ -76,8 +83,7 @@ class _ImplicitDC(torch.autograd.Function):
             # its own implicit backward, in g, lam and the operator's tensors
             mu = _ImplicitDC.apply(ctx.cfg, ctx.names, g, lam, torch.zeros_like(g), *tensors)
         else:
-            solver = _NormalSolve(*ctx.cfg)
-            mu = torch.func.functional_call(solver, {f"Op.{k}": v for k, v in params.items()}, (g, lam, None))
+            mu = _bind(_NormalSolve(*ctx.cfg), "Op.", ctx.names, tensors, (g, lam, None))
         glam = None
         if ctx.needs_input_grad[3]:
             # d/dlam of <mu, b - (A^H A + lam I) x> = -Re <mu, x>
@@ -88,13 +94,14 @@ class _ImplicitDC(torch.autograd.Function):
         if want:
             # (held fixed in phi; with a graph asked for, the outer level still sees them)
             xd, mud = (x, mu) if torch.is_grad_enabled() else (x.detach(), mu.detach())
-            wnames = [ctx.names[i] for i in want]
 
             def phi(*ts: torch.Tensor) -> torch.Tensor:
                 # -Re <A mu, A x> with mu and x held fixed, as a function of the operator's tensors
-                p = {**params, **dict(zip(wnames, ts, strict=True))}
-                Ax = torch.func.functional_call(Op, p, (xd,))
-                Amu = torch.func.functional_call(Op, p, (mud,))
+                p = list(tensors)
+                for i, t in zip(want, ts, strict=True):
+                    p[i] = t
+                Ax = _bind(Op, "", ctx.names, p, (xd,))
+                Amu = _bind(Op, "", ctx.names, p, (mud,))
                 return -(Amu.conj() * Ax).real.sum() if Ax.is_complex() else -(Amu * Ax).sum()
 
             # (torch.func.grad: also inside vmap's generated backward, where the saved tensors

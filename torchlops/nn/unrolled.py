@@ -234,7 +234,7 @@ class UnrolledProximalGradient(nn.Module):
             if len(prox) != self.n_iter:
                 raise ValueError(f"prox must hold n_iter = {self.n_iter} modules, got {len(prox)}")
             mods = list(prox)
-        elif isinstance(prox, Sequence):
+        elif isinstance(prox, Sequence) and not isinstance(prox, (str, bytes)):
             bad = next(p for p in prox if not isinstance(p, nn.Module))
             raise TypeError(f"prox must be an nn.Module or a list of them, got a list holding a {type(bad).__name__}")
         else:
