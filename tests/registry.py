@@ -166,6 +166,7 @@ BASIC_CASES: list[OperatorCase] = [
     OperatorCase("Pad-2d", lambda dt: tl.Pad((3, 4), ((1, 0), (2, 3)), dtype=dt)),
     OperatorCase("Sum-axis0", lambda dt: tl.Sum((3, 5), axis=0, dtype=dt)),
     OperatorCase("Sum-3d", lambda dt: tl.Sum((2, 3, 4), axis=1, dtype=dt)),
+    OperatorCase("Sum-size1-axis", lambda dt: tl.Sum((4, 1), axis=1, dtype=dt)),
     OperatorCase("Symmetrize-1d", lambda dt: tl.Symmetrize(5, dtype=dt)),
     OperatorCase("Symmetrize-axis0", lambda dt: tl.Symmetrize((4, 3), axis=0, dtype=dt)),
     OperatorCase("Restriction", lambda dt: tl.Restriction(9, [0, 3, 4, 8], dtype=dt), compile=True),
@@ -416,6 +417,7 @@ FOURIER_CASES: list[OperatorCase] = [
     OperatorCase("DCT-type1-2d", lambda dt: DCT((5, 4), type=1, dtype=dt)),
     OperatorCase("DCT-type2-1d", lambda dt: DCT(7, dtype=dt)),
     OperatorCase("DCT-type3-axes02", lambda dt: DCT((5, 4, 3), type=3, axes=(0, 2), dtype=dt)),
+    OperatorCase("DCT-no-axes", lambda dt: DCT((3, 4), axes=(), dtype=dt)),
     OperatorCase("DCT-type4-axis0-complex", lambda dt: DCT((6, 5), type=4, axes=0, dtype=_c(dt))),
 ]
 

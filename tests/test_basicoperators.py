@@ -278,6 +278,7 @@ CASES: list[tuple[str, Builder, str, str]] = [
     ("Sum-3x5x2-axis1", lambda: _pair("Sum", (3, 5, 2), axis=1, dtype=F64), "r", "r"),
     ("Sum-3x5x2-axis-1", lambda: _pair("Sum", (3, 5, 2), axis=-1, dtype=F64), "r", "r"),
     ("Sum-1d-5", lambda: _pair("Sum", 5, dtype=F64), "r", "r"),
+    ("Sum-4x1-axis1", lambda: _pair("Sum", (4, 1), axis=1, dtype=F64), "r", "r"),
     ("Symmetrize-5", lambda: _pair("Symmetrize", 5, dtype=F64), "r", "r"),
     ("Symmetrize-3x5-axis0", lambda: _pair("Symmetrize", (3, 5), axis=0, dtype=F64), "r", "r"),
     ("Symmetrize-3x5x2-axis1", lambda: _pair("Symmetrize", (3, 5, 2), axis=1, dtype=F64), "r", "r"),

@@ -153,7 +153,8 @@ def spread(y: torch.Tensor, axis: int, n: int) -> torch.Tensor:
     y = y.unsqueeze(axis + 1)
     shape = list(y.shape)
     shape[axis + 1] = n
-    return y.expand(shape).contiguous()
+    # (n == 1: expand is a view of y, which .contiguous() would return as it is)
+    return y.expand(shape).clone(memory_format=torch.contiguous_format)
 
 
 # y[k] = x[n-1-k] for k < n-1;  y[n-1+j] = x[j]

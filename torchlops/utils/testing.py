@@ -152,7 +152,8 @@ def check_batch(Op: torch.nn.Module, batch: tuple[int, ...] = (2, 3)) -> None:
 
 
 def check_forms(Op: torch.nn.Module) -> None:
-    """Flat ``(*batch, N)`` and N-d ``(*batch, *dims)`` inputs give the same values; flat in gives flat out."""
+    """Flat ``(*batch, N)`` and N-d ``(*batch, *dims)`` inputs give the same values; flat in gives flat out;
+    the output is a new tensor, never a view of the input (changing one in place leaves the other)."""
     tol = 10 * default_tolerance(Op.dtype)
     for adjoint in (False, True):
         x = random_input(Op, batch=(2,), adjoint=adjoint)
@@ -168,6 +169,9 @@ def check_forms(Op: torch.nn.Module) -> None:
             raise AssertionError(f"output shapes {tuple(y.shape)} / {tuple(yf.shape)} for outputs of shape {outs}")
         assert_close(yf.reshape(2, -1), y.reshape(2, -1), tol, "flat vs N-d input")
         assert_close(y1, y[0], tol, "unbatched vs batched input")
+        for out in (y, yf, y1):
+            if out.numel() and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+                raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} returned (a view of) its input")
 
 
 def check_vmap(Op: torch.nn.Module) -> None:
