@@ -868,3 +868,35 @@ def test_start_layouts_with_unit_dims_and_numpy_scalars():
     S = tl.signalprocessing.Sliding3D(tl.Identity(4 * 4 * 6, dtype=torch.float64), (8, 8, 6), (8, 8, 6),
                                       (4, 4), (0, 0), np.array([4, 4]))
     assert S.shape == (384, 384)
+
+
+def test_construction_arguments_as_pylops_takes_them_and_nothing_truncated():
+    """Pad widths are integers (a fraction raises, as numpy's pad; NumPy / 0-d tensor ints
+    are taken); SmoothingND takes an array of lengths; every Interp kind defaults to float64;
+    an empty axis or complex positions are refused; an empty Restriction takes nothing."""
+    import pylops
+
+    from torchlops.signalprocessing.bilinear import Bilinear
+    from torchlops.signalprocessing.dct import DCT
+    from torchlops.signalprocessing.interp import Interp
+
+    with pytest.raises(TypeError, match="pad widths must be integers"):
+        tl.Pad(5, (1.5, 2))
+    assert tl.Pad(5, (np.int64(1), torch.tensor(2))).pad == [(1, 2)]
+    x = torch.randn(6, 7, generator=GEN, dtype=torch.float64)
+    for n in (np.array([3, 5]), torch.tensor([3, 5])):
+        S = tl.SmoothingND(n, (6, 7), axes=(0, 1), dtype=torch.float64)
+        ref = pylops.SmoothingND((3, 5), (6, 7), axes=(0, 1)) @ x.numpy()
+        np.testing.assert_allclose((S @ x).numpy(), ref, rtol=1e-12, atol=1e-14)
+    for kind in ("nearest", "linear", "sinc", "cubic_spline"):
+        assert Interp(5, [1.0, 2.4], kind=kind, dtype=None)[0].dtype == torch.float64
+    assert Interp(1, [0.0], kind="linear", dtype=None)[0].dtype == torch.float64
+    with pytest.raises(ValueError, match="no samples"):
+        Interp(0, [0.5])
+    with pytest.raises(TypeError, match="real numbers"):
+        Bilinear(np.array([[0.5 + 3j], [0.5]]), (4, 4))
+    for D, shape in ((DCT((0, 4)), (0, 4)), (DCT((4, 0), axes=0), (4, 0))):
+        e = torch.ones(shape, dtype=torch.float64)
+        assert (D @ e).shape == (D.H @ e).shape == shape and D.todense().shape == (0, 0)
+    R = tl.Restriction(5, [])
+    assert R.shape == (0, 5) and torch.equal(R.H @ torch.ones(0), torch.zeros(5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -46,9 +47,13 @@ class Pad(LinearOperator):
         dims = to_dims(dims)
         widths = [pad] if len(dims) == 1 and len(pad) == 2 and not isinstance(pad[0], Sequence) else list(pad)
         try:
-            widths = [(int(b), int(a)) for b, a in widths]
+            widths = [(b, a) for b, a in widths]
         except (TypeError, ValueError):
             raise ValueError(f"pad must be (before, after) or one (before, after) per axis, got {pad!r}") from None
+        try:  # (integers only, as numpy's pad: a fraction is not cut)
+            widths = [(operator.index(b), operator.index(a)) for b, a in widths]
+        except TypeError:
+            raise TypeError(f"pad widths must be integers, got {pad!r}") from None
         if len(widths) != len(dims):
             raise ValueError(f"pad needs one (before, after) pair per axis ({len(dims)}), got {len(widths)}")
         if any(b < 0 or a < 0 for b, a in widths):

@@ -64,6 +64,8 @@ class Restriction(LinearOperator):
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
         idx = iava if isinstance(iava, torch.Tensor) else torch.as_tensor(np.asarray(iava))
+        if idx.numel() == 0 and idx.dtype.is_floating_point:  # (an empty list: no sample taken)
+            idx = idx.to(torch.int64)
         if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
             raise TypeError(f"iava must hold integers, got dtype {idx.dtype}")
         idx = idx.reshape(-1).to(torch.long)

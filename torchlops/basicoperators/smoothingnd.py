@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from torchlops import _ops
@@ -73,6 +74,8 @@ class SmoothingND(LinearOperator):
         engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)
+        if isinstance(nsmooth, (np.ndarray, torch.Tensor)):  # (an array of lengths, as PyLops takes)
+            nsmooth = nsmooth.tolist()
         nsmooth = (nsmooth,) if hasattr(nsmooth, "__index__") else tuple(nsmooth)
         if not nsmooth:
             raise ValueError("SmoothingND: nsmooth must hold at least one length, got ()")

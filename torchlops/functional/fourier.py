@@ -233,8 +233,9 @@ def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool) -> torc
         z = _dct(torch.stack((x.real, x.imag)).flatten(0, 1), type, axes, adjoint)
         z = z.unflatten(0, (2, x.shape[0]))
         return torch.complex(z[0], z[1])
-    if not axes:
-        return x.clone()  # (no axis: the identity, a new tensor as every operator returns)
+    if not axes or x.numel() == 0:
+        # (no axis: the identity; no element: nothing to transform, and FFTs refuse empty axes)
+        return x.clone()
     for ax in axes:
         x = _dct_1axis(x, type, ax + 1, adjoint)
     return x

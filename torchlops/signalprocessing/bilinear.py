@@ -68,6 +68,8 @@ class Bilinear(LinearOperator):
         a = iava.detach().cpu().numpy() if isinstance(iava, torch.Tensor) else np.asarray(iava)
         if a.ndim != 2 or a.shape[0] != 2 or a.shape[1] == 0:
             raise ValueError(f"iava must have shape (2, K) with K > 0, got {a.shape}")
+        if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+            raise TypeError(f"iava must hold real numbers, got dtype {a.dtype}")
         a = a.astype(np.float64)
         ensure_unique(a, axis=1)
         idx = np.floor(a).astype(np.int64)

@@ -192,17 +192,20 @@ def Interp(
     ax = normalize_axis(axis, len(dims))
     pos = _as_positions(iava)
     n = dims[ax]
+    if n == 0:
+        raise ValueError(f"Interp: axis {ax} of dims {dims} has no samples to interpolate")
     if kind == "nearest":
         idx = np.round(pos).astype(np.int64)
         ensure_unique(idx)
         if idx.min() < 0 or idx.max() >= n:
             raise ValueError(f"rounded iava must lie in [0, {n - 1}], got [{idx.min()}, {idx.max()}]")
-        return Restriction(dims, torch.from_numpy(idx), axis=ax, dtype=dtype, name=name), torch.from_numpy(idx)
+        op = Restriction(dims, torch.from_numpy(idx), axis=ax, dtype=to_torch_dtype(dtype, torch.float64), name=name)
+        return op, torch.from_numpy(idx)
     if kind == "linear":
         pos = clip_below_last(pos, n)
         if n == 1:  # (the one position lies at the only sample: its value)
             idx = torch.zeros(1, dtype=torch.int64)
-            return Restriction(dims, idx, axis=ax, dtype=dtype, name=name), torch.from_numpy(pos)
+            return Restriction(dims, idx, axis=ax, dtype=to_torch_dtype(dtype, torch.float64), name=name), torch.from_numpy(pos)
         return InterpLinear(dims, pos, axis=ax, dtype=dtype, name=name), torch.from_numpy(pos)
     if kind == "sinc":
         ensure_unique(pos)
