@@ -58,7 +58,8 @@ class LearnedPrimalDual(nn.Module):
         \mathbf{f}_{k+1} &= \mathbf{f}_k + \Lambda_k\bigl([\mathbf{f}_k,\,
             \mathbf{A}^H\mathbf{h}_{k+1}^{(0)}]\bigr),
 
-    one forward and one adjoint pass of :math:`\mathbf{A}` per iteration; the estimate is
+    one forward and one adjoint pass of :math:`\mathbf{A}` per iteration (with ``n_primal = 1``,
+    :math:`\mathbf{f}_k^{(0)}` takes the place of :math:`\mathbf{f}_k^{(1)}`); the estimate is
     :math:`\mathbf{f}_K^{(0)}`.
 
     Examples
