@@ -860,3 +860,29 @@ def test_per_sample_stop_flags_size_and_run_length():
     n_cb = SplitBregman(B, callbacks=[CostToInitialCallback(1e-12)]).solve(
         Yb, [Identity(8, dtype=torch.float64)], niter_outer=10, niter_inner=2, epsRL1s=[0.05], tol=0)[1]
     assert n_plain == n_cb == 10
+
+
+def test_sparse_solvers_start_dtype_as_the_least_squares_ones():
+    """An integer x0 raises as in cgls; a complex or higher-precision x0 sets the working dtype
+    (it was cast to the data's: a complex start lost its imaginary part)."""
+    Op = Identity(3, dtype=torch.float32)
+    y = torch.ones(3)
+    xi = torch.zeros(3, dtype=torch.int64)
+    xc = torch.full((3,), 1j, dtype=torch.complex128)
+    x64 = torch.full((3,), 0.5, dtype=torch.float64)
+    runs = {
+        "ista": lambda x0, n: ista(Op, y, x0=x0, niter=n, eps=0.1).x,
+        "fista": lambda x0, n: fista(Op, y, x0=x0, niter=n, eps=0.1).x,
+        "irls": lambda x0, n: irls(Op, y, x0=x0, nouter=n).x,
+        "splitbregman": lambda x0, n: splitbregman(Op, y, [Op], epsRL1s=[1.0], x0=x0, niter_outer=max(n, 1)).x,
+    }
+    for name, run in runs.items():
+        with pytest.raises(TypeError, match="x0 must be a floating or complex tensor"):
+            run(xi, 1)
+        assert run(x64, 1).dtype == torch.float64, name
+        assert run(xc, 1).dtype == torch.complex128, name
+    torch.testing.assert_close(runs["ista"](xc, 0), xc)
+    S = ISTA(Op)
+    S.setup(y, niter=2, eps=0.1)
+    with pytest.raises(TypeError, match="problem is real"):
+        S.step(xc)

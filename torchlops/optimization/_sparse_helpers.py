@@ -120,14 +120,14 @@ class FlatOperator(LinearOperator):
 
 class Batch:
     """Shapes of a batched problem: ``y`` of shape ``(*batch, *dimsd)`` or ``(*batch, M)``
-    flattened to ``(B, M)`` in the working dtype."""
+    flattened to ``(B, M)`` in the working dtype (of ``Op``, ``y`` and a starting ``x0``)."""
 
-    def __init__(self, Op: LinearOperator, y: torch.Tensor) -> None:
+    def __init__(self, Op: LinearOperator, y: torch.Tensor, x0: torch.Tensor | None = None) -> None:
         if not isinstance(Op, LinearOperator):
             raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
         if isinstance(y, torch.Tensor) and not (y.is_floating_point() or y.is_complex()):
             raise TypeError(f"y must be a floating or complex tensor, got dtype {y.dtype}")
-        self.y, self.batch, self.xshape, self.dtype, _ = flatten_data(Op, y)
+        self.y, self.batch, self.xshape, self.dtype, _ = flatten_data(Op, y, x0)
         self.M, self.N = Op.shape
         self.B = self.y.shape[0]
         self.dims = Op.dims
@@ -145,6 +145,12 @@ class Batch:
         """A model with ``B * N`` or ``N`` entries (shared by all samples) as ``(B, N)``."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not (x.is_floating_point() or x.is_complex()):
+            raise TypeError(f"{name} must be a floating or complex tensor, got dtype {x.dtype}")
+        if x.is_complex() and not self.dtype.is_complex:
+            # (cast, it would lose its imaginary part)
+            raise TypeError(f"{name} is complex ({x.dtype}) but the problem is real ({self.dtype}): "
+                            f"pass it to setup (or give complex data)")
         rows = model_rows(x.shape, tuple(self.batch), tuple(self.dims), self.N)
         if rows == self.B:
             return x.reshape(self.B, self.N).to(self.dtype)

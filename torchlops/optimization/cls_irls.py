@@ -273,6 +273,9 @@ class IRLS(SparseSolver):
         """``setup``, ``run`` and ``finalize``; returns ``(x, nouter)`` like PyLops
         (``progress=True``: a progress bar over the outer iterations)."""
         check_engine(engine)
+        if isinstance(x0, torch.Tensor) and isinstance(y, torch.Tensor) and (x0.is_floating_point() or x0.is_complex()):
+            # (the working dtype follows x0 too, as in the other solvers)
+            y = y.to(torch.promote_types(y.dtype, x0.dtype))
         with progress_bar(self, progress, nouter):
             self.setup(y, threshR=threshR, epsR=epsR, epsI=epsI, tolIRLS=tolIRLS, warm=warm, kind=kind, show=show)
             if x0 is None:

@@ -183,7 +183,7 @@ class ISTA(SparseSolver):
                     f"SOp must have {self.Op.shape[1]} rows (the model size of Op), got shape {SOp.shape}"
                 )
         niter = None if niter is None else count_arg(niter, "niter")
-        self._b = b = Batch(self.Op, y)
+        self._b = b = Batch(self.Op, y, x0)
         self.y = b.data(b.y)
         self._yf = b.y
         self.SOp, self.niter, self.tol = SOp, niter, float(tol)

@@ -146,7 +146,7 @@ class SplitBregman(SparseSolver):
         show: bool = False,
     ) -> torch.Tensor:
         """Check the arguments and initialise ``b``, ``d``; returns the starting model."""
-        self._b = b = Batch(self.Op, y)
+        self._b = b = Batch(self.Op, y, x0)
         self.y = b.data(b.y)
         self.RegsL1 = _ops(RegsL1, "RegsL1", b.N)
         self.RegsL2 = _ops(RegsL2, "RegsL2", b.N)
