@@ -689,3 +689,12 @@ def test_per_trace_filters_broadcast_and_empty() -> None:
     torch.testing.assert_close(g, hp.grad, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="no zero size"):
         Convolve1D((0, 20), torch.zeros(0, 7, dtype=torch.float64), offset=3, axis=1)
+
+
+def test_positional_arguments_as_pylops():
+    """PyLops' positional order (dims, h, offset, axis(es), method, dtype, name): the seventh is the name."""
+    h = torch.randn(3, dtype=torch.float64)
+    assert tl.signalprocessing.Convolve1D(10, h, 1, -1, None, "float64", "Cn").name == "Cn"
+    h2 = torch.randn(3, 3, dtype=torch.float64)
+    assert tl.signalprocessing.Convolve2D((6, 7), h2, (1, 1), (0, 1), None, "float64", "C2").name == "C2"
+    assert tl.signalprocessing.ConvolveND((6, 7), h2, (1, 1), (0, 1), None, "float64", "CN").name == "CN"

@@ -25,6 +25,10 @@ class FunctionOperator(LinearOperator):
         Forward: maps a ``(B, m)`` tensor to a ``(B, n)`` tensor.
     fc : :obj:`callable`, optional
         Adjoint: maps ``(B, n)`` to ``(B, m)``. Without it the adjoint raises ``TypeError``.
+    n : :obj:`int`
+        Number of rows (the size of ``f``'s output).
+    m : :obj:`int`, optional
+        Number of columns (the size of ``f``'s input); ``n`` when not given (a square operator).
     vectorized : :obj:`bool`, optional (keyword)
         ``True`` (default): ``f``/``fc`` act on a batch ``(B, m)``. ``False``: they act on one
         flat vector and are vectorised with :func:`torch.vmap`.

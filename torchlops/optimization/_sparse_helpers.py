@@ -202,7 +202,7 @@ _ENGINES = ("scipy", "pylops")
 
 
 def check_engine(engine: str) -> None:
-    """PyLops' ``engine`` picks scipy's lsqr or its own cgls for the inner solves; here both
-    use the batched torch cgls, so it is only validated."""
+    """Validate PyLops' ``engine`` of the inner least-squares solves: ``"scipy"`` runs LSQR with
+    scipy's arguments and stopping rule, ``"pylops"`` the batched cgls of ``niter`` steps."""
     if engine not in _ENGINES:
         raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")

@@ -32,16 +32,18 @@ class Convolve1D(LinearOperator):
     method : :obj:`str`, optional
         ``"direct"`` (``torch.nn.functional.conv1d``), ``"fft"`` (zero-padded FFTs),
         ``"overlapadd"`` (FFTs of blocks of about ``4 nh`` samples) or ``None``: direct up to
-        :data:`torchlops.signalprocessing.convolvend.DIRECT_FFT_CROSSOVER` taps, FFT above.
+        :data:`torchlops.signalprocessing.convolvend.DIRECT_FFT_CROSSOVER` taps (with the
+        compiled kernels, the larger ``DIRECT_FFT_CROSSOVER_EXT`` or, for small models,
+        ``DIRECT_FFT_CROSSOVER_EXT_SMALL``), FFT above; see :class:`ConvolveND`.
         Unlike PyLops every method is accepted for any ``dims``; all give the same result.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
+    name : :obj:`str`, optional
+        Name.
     batched_filter : :obj:`bool`, optional
         ``h`` is ``(Bh, nh)``: sample ``b`` of the flattened input batch is convolved with
         ``h[b % Bh]``, so an input ``(*lead, Bh, *dims)`` uses ``h[i]`` for ``x[..., i, ...]``
         (the flattened batch must be a multiple of ``Bh``).
-    name : :obj:`str`, optional
-        Name.
     engine : :obj:`str`, optional
         ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
         else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
@@ -84,8 +86,8 @@ class Convolve1D(LinearOperator):
         axis: int = -1,
         method: str | None = None,
         dtype: DTypeLike = None,
-        batched_filter: bool = False,
         name: str = "C",
+        batched_filter: bool = False,
         engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)

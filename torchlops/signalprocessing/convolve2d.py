@@ -30,10 +30,10 @@ class Convolve2D(ConvolveND):
         all methods give the same result, the automatic choice the faster one.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
-    batched_filter : :obj:`bool`, optional
-        One filter per sample (see :class:`ConvolveND`).
     name : :obj:`str`, optional
         Name.
+    batched_filter : :obj:`bool`, optional
+        One filter per sample (see :class:`ConvolveND`).
     engine : :obj:`str`, optional
         ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
         else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
@@ -68,8 +68,8 @@ class Convolve2D(ConvolveND):
         axes: Sequence[int] = (-2, -1),
         method: str | None = None,
         dtype: DTypeLike = None,
-        batched_filter: bool = False,
         name: str = "C",
+        batched_filter: bool = False,
         engine: str = "auto",
     ) -> None:
         hd = getattr(h, "ndim", None)

@@ -124,13 +124,13 @@ class ConvolveND(LinearOperator):
         on a 1024 x 1024 float32 image: 1.6 ms direct, 11 ms FFT).
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
+    name : :obj:`str`, optional
+        Name.
     batched_filter : :obj:`bool`, optional
         ``h`` carries one extra LEADING dimension of ``Bh`` per-sample filters: sample ``b``
         of the flattened input batch uses filter ``b % Bh``, so an input of shape
         ``(*lead, Bh, *dims)`` convolves ``x[..., i, ...]`` with ``h[i]`` (the flattened
         batch must be a multiple of ``Bh``, else ``ValueError``).
-    name : :obj:`str`, optional
-        Name.
     engine : :obj:`str`, optional
         ``"auto"`` (the compiled kernels of ``torchlops._C`` when built and applicable,
         else pure torch), ``"torch"``, or ``"ext"`` (the kernels; ``ValueError`` when they
@@ -172,8 +172,8 @@ class ConvolveND(LinearOperator):
         axes: Sequence[int] | None = (-2, -1),
         method: str | None = None,
         dtype: DTypeLike = None,
-        batched_filter: bool = False,
         name: str = "C",
+        batched_filter: bool = False,
         engine: str = "auto",
     ) -> None:
         dims = to_dims(dims)
