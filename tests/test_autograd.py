@@ -417,3 +417,31 @@ def test_operator_tensor_modified_in_place_before_backward_raises(monkeypatch, n
         y.sum().backward()
         assert x.grad is not None
         x.grad = None
+
+
+def test_func_reverse_mode_over_generically_differentiated_operator_tensors() -> None:
+    """torch.func.vjp / jacrev / hessian with respect to tensors whose gradient comes from the
+    generic rule (non-stationary filters, a Shift's shift) equal forward mode (jacfwd), which
+    has its own rule; they raised (autograd.grad on wrappers of an ended level)."""
+    from torch.func import functional_call, hessian, jacfwd, jacrev, vjp
+
+    g = torch.Generator().manual_seed(5)
+    dt = torch.float64
+    op = tl.NonStationaryConvolve1D(10, nn.Parameter(torch.randn(3, 5, generator=g, dtype=dt)), ih=(2, 5, 8))
+    x = torch.randn(10, generator=g, dtype=dt)
+    p0 = op.hs.detach()
+
+    def f(p):
+        return functional_call(op, {"hs": p}, (x,))
+
+    J = jacfwd(f)(p0)
+    torch.testing.assert_close(jacrev(f)(p0), J, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(vjp(f, p0)[1](x)[0], torch.einsum("i,ijk->jk", x, J), rtol=1e-12, atol=1e-12)
+    H = hessian(lambda p: (f(p) ** 2).sum())(p0)
+    torch.testing.assert_close(H, 2 * torch.einsum("ijk,ilm->jklm", J, J), rtol=1e-10, atol=1e-10)
+    sh = tl.Shift(8, nn.Parameter(torch.tensor(0.3, dtype=dt)), real=True)
+
+    def s(v):
+        return functional_call(sh, {"shift": v}, (x[:8],))
+
+    torch.testing.assert_close(jacrev(s)(sh.shift.detach()), jacfwd(s)(sh.shift.detach()), rtol=1e-12, atol=1e-12)

@@ -298,18 +298,36 @@ def _tensor_vjp(
         if grads is not NotImplemented:  # (an operator may decline, e.g. for sparse tensors)
             return list(grads)
     create = torch.is_grad_enabled()
-    with torch.enable_grad():
-        # the partial derivative at fixed x: differentiate with respect to fresh aliases of the
-        # tensors (a view is a new node), not the tensors themselves, which x may depend on
-        # too (x = A^H y with the same A) and which a graph for double backward must keep
-        ins_t = [(_alias(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
-                 for t, n in zip(tensors, needs)]
-        if not create:
-            xb = xb.detach()
-        wrt = [t for t, n in zip(ins_t, needs) if n]
-        with bind_tensors(op, ins_t):
-            y = _raw(op, adjoint, xb)
-        grads = iter(torch.autograd.grad(y, wrt, gb, create_graph=create, allow_unused=True))
+    if not create:
+        xb = xb.detach()
+    if any(n and t.layout != torch.strided for t, n in zip(tensors, needs)):
+        # (sparse tensors, which torch.func does not take: autograd.grad with respect to fresh
+        # aliases of the tensors, not the tensors themselves, which x may depend on too and
+        # which a graph for double backward must keep)
+        with torch.enable_grad():
+            ins_t = [(_alias(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
+                     for t, n in zip(tensors, needs)]
+            with bind_tensors(op, ins_t):
+                y = _raw(op, adjoint, xb)
+            wrt = [t for t, n in zip(ins_t, needs) if n]
+            grads = iter(torch.autograd.grad(y, wrt, gb, create_graph=create, allow_unused=True))
+        return [next(grads) if n else None for n in needs]
+    # the partial derivative at fixed x: a torch.func.vjp in the tensors (its own level, so x,
+    # which may depend on them too (x = A^H y with the same A), is a constant there, and a graph
+    # asked for by the caller (double backward) is kept); unlike autograd.grad on aliases it also
+    # runs inside the backward of a torch.func.vjp / jacrev, whose tensors are wrappers of a level
+    # that has ended by then
+    want = [i for i, n in enumerate(needs) if n]
+
+    def fn(*ts: torch.Tensor) -> torch.Tensor:
+        full = list(tensors)
+        for i, t in zip(want, ts):
+            full[i] = t
+        with bind_tensors(op, full):
+            return _raw(op, adjoint, xb)
+
+    _, pull = torch.func.vjp(fn, *(tensors[i] for i in want))
+    grads = iter(pull(gb))
     return [next(grads) if n else None for n in needs]
 
 
