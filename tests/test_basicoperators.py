@@ -1247,7 +1247,10 @@ def test_eigs_of_a_large_operator_without_niter(monkeypatch):
     d[-1] = 3.0
     vals = tl.Diagonal(d).eigs(neigs=1, symmetric=True)
     assert n > E.DENSE_LIMIT and sizes == [E.KRYLOV_DEFAULT] and abs(float(vals[0]) - 3.0) < 1e-10
-    assert float(tl.Diagonal(d[-50:]).eigs(neigs=1, symmetric=True)[0]) == pytest.approx(3.0) and sizes[-1] == 50
+    # (up to DENSE_LIMIT: the dense matrix's decomposition, no Krylov space)
+    assert float(tl.Diagonal(d[-50:]).eigs(neigs=1, symmetric=True)[0]) == pytest.approx(3.0) and len(sizes) == 1
+    assert float(tl.Diagonal(d[-50:]).eigs(neigs=1, symmetric=True, niter=50)[0]) == pytest.approx(3.0)
+    assert sizes[-1] == 50
 
 
 def test_pad_takes_conjugate_flagged_inputs() -> None:
@@ -1478,3 +1481,43 @@ def test_composite_dtype_cache_neither_recompiles_nor_survives_a_pickle(monkeypa
     D.A.double()
     monkeypatch.setattr(lo, "_CONVERSIONS", [saved])
     assert D.dtype == torch.float64 == (D @ torch.randn(3)).dtype
+
+
+def test_eigs_cond_trace_in_single_precision_and_of_real_model_operators():
+    """float32: a closed Krylov space is judged with float32's precision (its ~1e-8 remainder was
+    taken for a direction: Identity(50).eigs() up to 1432, cond inf, ISTA's default step of a
+    Restriction from -1506); operators of real models with a complex dtype (FFT(real=True)'s
+    normal operator, Real) give real spectra and traces; cond is sigma_max / sigma_min of A
+    itself (Lanczos on A^H A lost the digits of a 1e9 one); which='LI'/'SI' of a symmetric
+    operator raise, as scipy's eigsh."""
+    from torchlops.optimization.eigs import operator_eigs
+
+    I32 = tl.Identity(50, dtype=torch.float32)
+    torch.testing.assert_close(I32.eigs().abs(), torch.ones(50))
+    assert float(I32.cond()) == pytest.approx(1.0, rel=1e-5)
+    D = tl.Diagonal(torch.tensor([3.0] * 10 + [1.0] * 20 + [2.0] * 20))
+    for kw in ({}, {"niter": 50}, {"symmetric": True, "niter": 50}):
+        torch.testing.assert_close(D.eigs(neigs=4, **kw).real, torch.full((4,), 3.0))
+    lam = operator_eigs(tl.Identity(5000, dtype=torch.float32), neigs=3, symmetric=True, niter=40)
+    torch.testing.assert_close(lam, torch.ones(3))
+    R = tl.Restriction(40, torch.arange(0, 40, 2), dtype=torch.float32)
+    assert float(operator_eigs(R.H @ R, neigs=1, symmetric=True, niter=40)[0]) == pytest.approx(1.0, rel=1e-5)
+
+    F = tl.FFT(8, real=True)
+    for Op, n in ((F.H @ F, 8), (tl.Real(4), 4)):
+        torch.testing.assert_close(Op.eigs(neigs=2), torch.ones(2, dtype=torch.float64))
+        assert float(Op.cond()) == pytest.approx(1.0)
+        for method in ("hutch++", "na-hutch++", "hutchinson"):
+            t = Op.trace(method=method, generator=torch.Generator().manual_seed(0))
+            assert not t.is_complex() and float(t) == pytest.approx(n)
+    torch.testing.assert_close(F.eigs(neigs=2), torch.ones(2, dtype=torch.float64))
+
+    g = torch.Generator().manual_seed(2)
+    Q1, _ = torch.linalg.qr(torch.randn(30, 30, generator=g, dtype=torch.float64))
+    Q2, _ = torch.linalg.qr(torch.randn(30, 30, generator=g, dtype=torch.float64))
+    A = Q1 @ torch.diag(torch.logspace(0, -9, 30, dtype=torch.float64)) @ Q2
+    assert float(tl.MatrixMult(A).cond()) == pytest.approx(1e9, rel=1e-4)
+    S = tl.MatrixMult(A + A.T)
+    for which in ("LI", "SI"):
+        with pytest.raises(ValueError, match="imaginary part"):
+            S.eigs(neigs=2, symmetric=True, which=which)

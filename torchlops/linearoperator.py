@@ -632,9 +632,12 @@ class LinearOperator(nn.Module):
         singular values for rectangular operators), in decreasing order as PyLops returns them
         (``-sort(-vals)``: complex ones by real part, then imaginary part).
 
-        PyLops' arguments: ``niter`` is the size of the Krylov space (all of it, ``N``, by
-        default up to ``DENSE_LIMIT`` columns or when every eigenvalue is asked for; else
-        ``max(2 neigs + 1, 64)``: Ritz estimates, pass a larger ``niter`` for more accuracy).
+        PyLops' arguments: ``niter`` is the size of the Krylov space. Without it, an operator of
+        up to ``DENSE_LIMIT`` columns is decomposed densely (``todense``, then LAPACK: every
+        eigenvalue with its multiplicity, ``eigvalsh`` when the matrix is Hermitian); a larger one
+        builds ``max(2 neigs + 1, 64)`` vectors (Ritz estimates: pass a larger ``niter`` for more
+        accuracy), all ``N`` when every eigenvalue is asked for. ``which`` 'LI' / 'SI' raise for
+        a symmetric or rectangular operator (real values, as scipy's ``eigsh``).
         ``kwargs_eig``: ``which`` ('LM' (default), 'SM', 'LA', 'SA', 'LR', 'SR', 'LI', 'SI':
         largest/smallest magnitude, algebraic or real part, imaginary part); with
         ``uselobpcg=True`` (the same Lanczos here; a symmetric or rectangular operator)
@@ -660,8 +663,10 @@ class LinearOperator(nn.Module):
         return operator_eigs(self, neigs=neigs, symmetric=symmetric, niter=niter, which=which)
 
     def cond(self, uselobpcg: bool = False, niter: int | None = None, **kwargs_eig: Any) -> torch.Tensor:
-        """2-norm condition number ``sigma_max / sigma_min`` (Lanczos on ``A^H A``, ``niter``
-        steps, all ``N`` by default). PyLops' arguments: ``uselobpcg`` is accepted (the same
+        """2-norm condition number ``sigma_max / sigma_min``: of the dense matrix's singular values
+        up to ``DENSE_LIMIT`` columns without ``niter``, else from ``niter`` Lanczos steps on
+        ``A^H A`` (all ``N`` by default; this squares the condition number, so a very
+        ill-conditioned operator's is underestimated). PyLops' arguments: ``uselobpcg`` is accepted (the same
         Lanczos either way); no ``kwargs_eig`` apply (``TypeError``)."""
         from torchlops.optimization.eigs import operator_cond
 

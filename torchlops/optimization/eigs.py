@@ -8,7 +8,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg
-from torchlops.utils.checks import as_int, to_torch_dtype
+from torchlops.utils.checks import as_int, real_dtype, to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "PowerIterationResult", "operator_eigs", "operator_cond"]
@@ -21,8 +21,9 @@ class PowerIterationResult(NamedTuple):
     b: torch.Tensor
     iiter: int
 
-#: largest model size for which eigs falls back to a dense decomposition (and, without
-#: ``niter``, builds the whole Krylov space)
+#: largest model size for which eigs and cond, without ``niter``, decompose the dense matrix
+#: (``todense``: one batched application; LAPACK then gives every eigenvalue to rounding, with
+#: its multiplicity), and eigs falls back to it when a Krylov space closes early
 DENSE_LIMIT = 4096
 #: Krylov size of eigs without ``niter`` above DENSE_LIMIT: max(2 neigs + 1, this)
 KRYLOV_DEFAULT = 64
@@ -84,8 +85,11 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     closes (an invariant subspace: repeated eigenvalues, or a start vector in few
     eigenvectors), the process goes on from a new random vector orthogonal to the basis, so
     m = n steps give every eigenvalue with its multiplicity. Breakdown is judged relative
-    to the largest ||A v|| seen (an operator of tiny norm is not a breakdown)."""
+    to the largest ||A v|| seen (an operator of tiny norm is not a breakdown), with the
+    dtype's precision (in float32 what is left of a closed space is ~1e-8, not a direction)."""
     gen = torch.Generator(device="cpu").manual_seed(0)
+    eps = torch.finfo(dtype).eps
+    closed, spanned = max(1e-12, 100 * eps), max(1e-8, eps**0.5)
 
     def fresh(j: int) -> torch.Tensor | None:
         """A unit vector orthogonal to V[:j], or None when they span everything."""
@@ -95,7 +99,7 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
             for _ in range(2):
                 w = w - (V[:j].conj() @ w) @ V[:j]
             nw = torch.linalg.vector_norm(w)
-            if float(nw) > 1e-8 * float(w0):
+            if float(nw) > spanned * float(w0):
                 return w / nw
         return None
 
@@ -105,13 +109,15 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     k, anorm = m, 0.0
     for j in range(m):
         w = apply(V[j])
+        if w.dtype != dtype:  # (an operator of real models with a complex dtype answers real)
+            w = w.to(dtype)
         anorm = max(anorm, float(torch.linalg.vector_norm(w)))
         for _ in range(2):  # twice is enough (Kahan)
             h = V[: j + 1].conj() @ w
             w = w - h @ V[: j + 1]
             H[: j + 1, j] += h
         beta = torch.linalg.vector_norm(w)
-        if float(beta) <= 1e-12 * anorm or anorm == 0.0:
+        if float(beta) <= closed * anorm or anorm == 0.0:
             # invariant subspace: H[j + 1, j] = 0, continue from a new direction
             if j + 1 == m:
                 break
@@ -127,6 +133,32 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     if hermitian:
         Hm = (Hm + Hm.conj().T) / 2
     return Hm
+
+
+def _work_dtype(Op: LinearOperator) -> torch.dtype:
+    """The dtype of the operator's models: its own, real for an R-linear one (``FFT(real=True)``,
+    ``Real``, ...: complex dtype, real models)."""
+    return Op.dtype if Op.clinear else real_dtype(Op.dtype)
+
+
+def _dense(Op: LinearOperator) -> torch.Tensor | None:
+    """The dense matrix, or None for an operator that is not one matrix (one filter per sample).
+    A rectangular R-linear one with complex outputs is the real map of its models,
+    ``[Re A; Im A]`` (its normal operator, with the R-linear adjoint, is that matrix's)."""
+    try:
+        A = Op.todense()
+    except ValueError:
+        return None
+    if not Op.clinear and A.is_complex() and A.shape[0] != A.shape[1]:
+        A = torch.cat([A.real, A.imag])
+    return A
+
+
+def _hermitian(A: torch.Tensor) -> bool:
+    """``A`` equals its conjugate transpose to rounding (its dense eigenvalues then come from
+    ``eigvalsh``, faster and exactly real)."""
+    scale = float(A.abs().max()) if A.numel() else 0.0
+    return float((A - A.mH).abs().max()) <= 100 * torch.finfo(A.dtype).eps * scale if A.numel() else True
 
 
 def _forward(Op: LinearOperator):
@@ -174,6 +206,9 @@ def operator_eigs(
     if which not in _WHICH:
         raise ValueError(f"which must be one of {', '.join(repr(w) for w in _WHICH)}, got {which!r}")
     M, N = Op.shape
+    if which in ("LI", "SI") and (symmetric or M != N):
+        raise ValueError(f"which={which!r} orders by imaginary part, which the eigenvalues of a symmetric "
+                         "operator (or the singular values of a rectangular one) do not have: use LM, SM, LA or SA")
     k = N if neigs is None else int(neigs)
     if not 1 <= k <= N:
         raise ValueError(f"neigs must lie in [1, {N}], got {neigs}")
@@ -182,14 +217,18 @@ def operator_eigs(
     else:
         m = max(min(_krylov_size(niter), N), k)
     dev = Op.device or "cpu"
+    dt = _work_dtype(Op)
     with torch.no_grad():
-        if M != N:
-            H = _krylov(_normal(Op), N, m, Op.dtype, dev, True)
+        A = _dense(Op) if niter is None and N <= DENSE_LIMIT else None
+        if A is not None:
+            vals = _dense_eigs(A, symmetric)
+        elif M != N:
+            H = _krylov(_normal(Op), N, m, dt, dev, True)
             vals = torch.linalg.eigvalsh(H).clamp_min(0).sqrt()
         elif symmetric:
-            vals = torch.linalg.eigvalsh(_krylov(_forward(Op), N, m, Op.dtype, dev, True))
+            vals = torch.linalg.eigvalsh(_krylov(_forward(Op), N, m, dt, dev, True))
         else:
-            vals = torch.linalg.eigvals(_krylov(_forward(Op), N, m, Op.dtype, dev, False))
+            vals = torch.linalg.eigvals(_krylov(_forward(Op), N, m, dt, dev, False))
         if vals.numel() < k:
             # the Krylov space closed early (repeated eigenvalues): all of them from the dense matrix
             if N > DENSE_LIMIT:
@@ -197,23 +236,40 @@ def operator_eigs(
                     f"the Krylov space closed after {vals.numel()} vectors (repeated eigenvalues); "
                     f"ask for neigs <= {vals.numel()}"
                 )
-            A = Op.todense()
-            if M != N:  # (the N singular values of the normal operator's square root, zeros included)
-                vals = torch.linalg.svdvals(A)
-                vals = torch.cat([vals, vals.new_zeros(N - vals.numel())])
-            elif symmetric:
-                vals = torch.linalg.eigvalsh((A + A.conj().T) / 2)
-            else:
-                vals = torch.linalg.eigvals(A)
+            A = _dense(Op)
+            if A is None:
+                raise ValueError(f"the Krylov space closed after {vals.numel()} vectors (repeated eigenvalues) "
+                                 f"and {Op.name} is not one matrix: ask for neigs <= {vals.numel()}")
+            vals = _dense_eigs(A, symmetric)
         return _select(vals, k, which)
+
+
+def _dense_eigs(A: torch.Tensor, symmetric: bool) -> torch.Tensor:
+    """Every eigenvalue of a dense square ``A`` (``symmetric``: of its Hermitian part), or the
+    ``N`` singular values of a rectangular one (zeros included: those of ``sqrt(A^H A)``)."""
+    M, N = A.shape
+    if M != N:
+        vals = torch.linalg.svdvals(A)
+        return torch.cat([vals, vals.new_zeros(N - vals.numel())])
+    if symmetric or _hermitian(A):
+        return torch.linalg.eigvalsh((A + A.mH) / 2)
+    return torch.linalg.eigvals(A)
 
 
 def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
     """See :meth:`torchlops.LinearOperator.cond`."""
-    N = Op.shape[1]
+    M, N = Op.shape
     m = N if niter is None else max(min(_krylov_size(niter), N), 2)
     with torch.no_grad():
-        H = _krylov(_normal(Op), N, m, Op.dtype, Op.device or "cpu", True)
+        A = _dense(Op) if niter is None and N <= DENSE_LIMIT else None
+        if A is not None:
+            # (the singular values of A itself: Lanczos on A^H A squares the condition number,
+            # which cost float64 all but ~8 digits of a 1e9 one)
+            # (a Hermitian A's singular values are its eigenvalues' magnitudes: eigvalsh, faster)
+            s = torch.linalg.eigvalsh((A + A.mH) / 2).abs() if A.shape[0] == N and _hermitian(A) else torch.linalg.svdvals(A)
+            smin = s.min() if A.shape[0] >= N else s.new_zeros(())
+            return s.max() / smin
+        H = _krylov(_normal(Op), N, m, _work_dtype(Op), Op.device or "cpu", True)
         vals = torch.linalg.eigvalsh(H).clamp_min(0)
     return (vals.max() / vals.min()).sqrt()
 

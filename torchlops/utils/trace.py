@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from torchlops.utils.checks import real_dtype
+
 __all__ = ["operator_trace", "trace_hutchinson", "trace_hutchpp", "trace_nahutchpp", "SAMPLERS"]
 
 
@@ -25,6 +27,12 @@ def _probes(sampler: str, n: int, k: int, dtype: torch.dtype, device, generator)
         return z.to(dtype=dtype, device=device)
     raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))} (or 'unitvector' for hutchinson), "
                      f"got {sampler!r}")
+
+
+def _model_dtype(Op) -> torch.dtype:
+    """The dtype of the operator's models: real for an R-linear operator of a complex dtype
+    (``FFT(real=True).H @ FFT(real=True)``, ``Real``: its probes are real, as its dense columns)."""
+    return Op.dtype if Op.clinear else real_dtype(Op.dtype)
 
 
 def _neval(neval: int | None, default: int) -> int:
@@ -55,16 +63,17 @@ def trace_hutchinson(Op, neval: int | None = None, batch_size: int | None = None
     if sampler == "unitvector":
         k = min(k, n)
         cols = torch.randperm(n, generator=generator)[:k]
-    total = torch.zeros((), dtype=Op.dtype, device=dev)
+    dt = _model_dtype(Op)
+    total = torch.zeros((), dtype=dt, device=dev)
     with torch.no_grad():
         for start in range(0, k, bs):
             m = min(bs, k - start)
             if sampler == "unitvector":
-                Z = torch.zeros(m, n, dtype=Op.dtype)
+                Z = torch.zeros(m, n, dtype=dt)
                 Z[torch.arange(m), cols[start:start + m]] = 1
                 Z = Z.to(dev)
             else:
-                Z = _probes(sampler, n, m, Op.dtype, dev, generator)
+                Z = _probes(sampler, n, m, dt, dev, generator)
             total = total + (Z.conj() * Op._flat(Z, False)).sum()
     return total * (n / k) if sampler == "unitvector" else total / k
 
@@ -80,8 +89,8 @@ def trace_hutchpp(Op, neval: int | None = None, sampler: str = "rademacher", bac
     m = max(k // 3, 1)
     n = Op.shape[1]
     dev = Op.device or "cpu"
-    S = _probes(sampler, n, m, Op.dtype, dev, generator)
-    G = _probes(sampler, n, m, Op.dtype, dev, generator)
+    S = _probes(sampler, n, m, _model_dtype(Op), dev, generator)
+    G = _probes(sampler, n, m, _model_dtype(Op), dev, generator)
     with torch.no_grad():
         Q, _ = torch.linalg.qr(Op._flat(S, False).T)  # (n, m)
         Qt = Q.T.contiguous()
@@ -106,7 +115,9 @@ def trace_nahutchpp(Op, neval: int | None = None, sampler: str = "rademacher", c
 
     ``neval`` operator applications in all (default 102, where PyLops takes 10% of the
     columns), as three batches. Exact (up to
-    rounding) for an operator of rank at most ``min(|S|, |R|)``."""
+    rounding) for a real symmetric operator of rank at most ``min(|S|, |R|)`` (the sketch
+    :math:`W^T = (A S)^T` stands for :math:`S^T A`, as in PyLops and the paper, which treats
+    symmetric matrices)."""
     k = _neval(neval, 102)
     k1, k2 = round(k * c1), round(k * c2)
     k3 = k - k1 - k2
@@ -115,9 +126,9 @@ def trace_nahutchpp(Op, neval: int | None = None, sampler: str = "rademacher", c
                          f"({k1}, {k2}, {k3} for c1={c1}, c2={c2}); try increasing neval")
     n = Op.shape[1]
     dev = Op.device or "cpu"
-    S = _probes(sampler, n, k1, Op.dtype, dev, generator)  # (rows: S^T)
-    R = _probes(sampler, n, k2, Op.dtype, dev, generator)
-    G = _probes(sampler, n, k3, Op.dtype, dev, generator)
+    S = _probes(sampler, n, k1, _model_dtype(Op), dev, generator)  # (rows: S^T)
+    R = _probes(sampler, n, k2, _model_dtype(Op), dev, generator)
+    G = _probes(sampler, n, k3, _model_dtype(Op), dev, generator)
     with torch.no_grad():
         Zt, Wt, AGt = Op._flat(R, False), Op._flat(S, False), Op._flat(G, False)  # (Z^T, W^T, (A G)^T)
         Y = torch.linalg.pinv(S @ Zt.T)  # (S^T Z)^+, (k2, k1)
