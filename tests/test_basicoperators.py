@@ -1521,3 +1521,5 @@ def test_eigs_cond_trace_in_single_precision_and_of_real_model_operators():
     for which in ("LI", "SI"):
         with pytest.raises(ValueError, match="imaginary part"):
             S.eigs(neigs=2, symmetric=True, which=which)
+    # (a non-symmetric request returns complex values, Hermitian matrix or not, as the Krylov path)
+    assert tl.Identity(3).eigs().dtype == torch.complex64 and tl.Identity(3).eigs(symmetric=True).dtype == torch.float32

@@ -8,7 +8,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg
-from torchlops.utils.checks import as_int, real_dtype, to_torch_dtype
+from torchlops.utils.checks import as_int, complex_dtype, real_dtype, to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "PowerIterationResult", "operator_eigs", "operator_cond"]
@@ -251,8 +251,10 @@ def _dense_eigs(A: torch.Tensor, symmetric: bool) -> torch.Tensor:
     if M != N:
         vals = torch.linalg.svdvals(A)
         return torch.cat([vals, vals.new_zeros(N - vals.numel())])
-    if symmetric or _hermitian(A):
+    if symmetric:
         return torch.linalg.eigvalsh((A + A.mH) / 2)
+    if _hermitian(A):  # (complex, as eigvals and the Arnoldi path (and scipy's eigs) give them)
+        return torch.linalg.eigvalsh((A + A.mH) / 2).to(complex_dtype(A.dtype))
     return torch.linalg.eigvals(A)
 
 
