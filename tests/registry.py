@@ -246,6 +246,7 @@ BASIC_CASES: list[OperatorCase] = [
     OperatorCase("ScaledOperator-negated", lambda dt: -tl.Diagonal(_randn(4, dtype=dt))),
     OperatorCase("PowerOperator", lambda dt: _mm(4, 4, dt) ** 3),
     OperatorCase("PowerOperator-nd-dims-differ", lambda dt: tl.Transpose((3, 4), (1, 0), dtype=dt) ** 2),
+    OperatorCase("PowerOperator-zero", lambda dt: _mm(4, 4, dt) ** 0),
     OperatorCase("SumOperator-flat-plus-nd", lambda dt: _mm(6, 6, dt) + tl.Flip((2, 3), axis=1, dtype=dt)),
     OperatorCase("AdjointOperator", lambda dt: _mm(3, 5, dt, cplx=True).H),
     OperatorCase("TransposeOperator", lambda dt: _mm(3, 5, dt, cplx=True).T),

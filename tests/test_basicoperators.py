@@ -1523,3 +1523,17 @@ def test_eigs_cond_trace_in_single_precision_and_of_real_model_operators():
             S.eigs(neigs=2, symmetric=True, which=which)
     # (a non-symmetric request returns complex values, Hermitian matrix or not, as the Krylov path)
     assert tl.Identity(3).eigs().dtype == torch.complex64 and tl.Identity(3).eigs(symmetric=True).dtype == torch.float32
+
+
+def test_kronecker_given_real_dtype_keeps_a_complex_part_and_empty_explicit_division():
+    """Kronecker(C, I, dtype=float64) of a complex C is complex128, as the stacks (PyLops'
+    Kronecker defaults to float64; eigs then built real vectors and failed); an explicit
+    operator without rows divides into zeros, as PyLops and the iterative route."""
+    C = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.complex128))
+    K = tl.Kronecker(C, tl.Identity(2, dtype=torch.float64), dtype=torch.float64)
+    assert K.dtype == torch.complex128 == K.todense().dtype
+    ref = torch.linalg.eigvals(K.todense())
+    torch.testing.assert_close(K.eigs(neigs=2).abs(), ref.abs().sort(descending=True).values[:2])
+    assert K.double().dtype == torch.complex128
+    M = tl.MatrixMult(torch.zeros(0, 5, dtype=torch.float64))
+    assert torch.equal(M / torch.zeros(3, 0, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64))

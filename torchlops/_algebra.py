@@ -219,9 +219,8 @@ class PowerOperator(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         for _ in range(self.k):
             x = run(self.Op, x, adjoint)
-        if self.k == 0:
-            dt = torch.promote_types(self.dtype, x.dtype)
-            x = x.to(dt)
+        if self.k == 0:  # (the identity: a new tensor, as every operator returns)
+            x = x.to(torch.promote_types(self.dtype, x.dtype), copy=True)
         # (each application reads its input in A's own shape: run reshapes; the output takes the
         # power's output shape, A's dimsd forward as in PyLops)
         return x.reshape(x.shape[0], *(self._dims if adjoint else self._dimsd))

@@ -601,11 +601,11 @@ class LinearOperator(nn.Module):
             yf = self._flat_data(y)
             dt = torch.promote_types(A.dtype, yf.dtype)
             A, yf = A.to(dt), yf.to(dt)
+            Y = yf.reshape(math.prod(yf.shape[:-1]), self._m)  # (not -1: an operator may have no rows)
             if A.shape[0] == A.shape[1]:
-                x = torch.linalg.solve(A, yf.reshape(-1, self._m).T).T
+                x = torch.linalg.solve(A, Y.T).T
             else:
-                x = torch.linalg.pinv(A) @ yf.reshape(-1, self._m).T
-                x = x.T
+                x = (torch.linalg.pinv(A) @ Y.T).T
             return x.reshape(*yf.shape[:-1], self._n)
         return cgls(self, y, niter=niter, tol=0.0).x
 

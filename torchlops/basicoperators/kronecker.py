@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import cast_output
+from torchlops.basicoperators._stacking import cast_output, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -50,19 +50,18 @@ class Kronecker(LinearOperator):
     def __init__(self, Op1: LinearOperator, Op2: LinearOperator, dtype: DTypeLike = None, name: str = "K") -> None:
         if not isinstance(Op1, LinearOperator) or not isinstance(Op2, LinearOperator):
             raise TypeError("Kronecker: Op1 and Op2 must be torchlops LinearOperators")
-        dt = torch.promote_types(Op1.dtype, Op2.dtype) if dtype is None else to_torch_dtype(dtype)
+        # (a given real dtype with a complex part is that part's complex dtype, as the stacks')
+        dt = stack_dtype([Op1, Op2], dtype)
         super().__init__(
             shape=(Op1.shape[0] * Op2.shape[0], Op1.shape[1] * Op2.shape[1]), dtype=dt,
             clinear=Op1.clinear and Op2.clinear, name=name,
         )
         self.Op1 = Op1
         self.Op2 = Op2
-        self._given_dtype = None if dtype is None else dt
+        self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
 
     def _dtype_from_parts(self) -> torch.dtype:
-        if self._given_dtype is not None:
-            return self._given_dtype
-        return torch.promote_types(self.Op1.dtype, self.Op2.dtype)
+        return stack_dtype([self.Op1, self.Op2], self._given_dtype)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
