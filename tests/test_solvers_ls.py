@@ -1143,3 +1143,55 @@ def test_nregs_without_epsnrs_weigh_one():
     x0 = normal_equations_inversion(MatrixMult(A), y, None)[0]
     torch.testing.assert_close(x1, x2)
     assert (x1 - x0).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("which", ["cg", "cgls", "lsqr", "nei", "ri"])
+def test_implicit_solves_under_torch_func_transforms(which) -> None:
+    """Inside vmap / grad / jacrev an implicit=True solve differentiates through its iterations
+    (its own backward cannot be carried there: it raised); values and gradients equal
+    implicit=False's."""
+    g = torch.Generator().manual_seed(4)
+    A = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    Op = tl.MatrixMult(A.T @ A + torch.eye(5, dtype=torch.float64)) if which == "cg" else tl.MatrixMult(A)
+    R = tl.FirstDerivative(5, dtype=torch.float64)
+    y0 = torch.randn(3, Op.shape[0], generator=g, dtype=torch.float64)
+
+    def solve(y, implicit):
+        kw = {"implicit": implicit}
+        if which == "cg":
+            return tl.cg(Op, y, niter=20, tol=0, **kw).x
+        if which == "cgls":
+            return tl.cgls(Op, y, niter=20, tol=0, **kw).x
+        if which == "lsqr":
+            return tl.lsqr(Op, y, niter=20, atol=0, btol=0, **kw).x
+        if which == "nei":
+            return tl.normal_equations_inversion(Op, y, [R], epsRs=[0.5], engine="pylops", niter=20, tol=0, **kw).x
+        return tl.regularized_inversion(Op, y, [R], epsRs=[0.5], engine="pylops", niter=20, tol=0, **kw).x
+
+    def loss(y, implicit):
+        return (solve(y, implicit) ** 2).sum()
+
+    for implicit in (True, False):
+        vm = torch.func.vmap(lambda y, imp=implicit: solve(y, imp))(y0)
+        torch.testing.assert_close(vm, solve(y0, False), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(torch.func.grad(lambda y: loss(y, True))(y0[0]),
+                               torch.func.grad(lambda y: loss(y, False))(y0[0]), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(torch.func.jacrev(lambda y: solve(y, True))(y0[0]),
+                               torch.func.jacrev(lambda y: solve(y, False))(y0[0]), rtol=1e-10, atol=1e-10)
+
+
+def test_implicit_normal_equations_with_a_damp_tensor_gets_its_gradient() -> None:
+    """cg's damp passed through normal_equations_inversion (a tensor) enters the implicit
+    residual: its gradient equals the dense solve's (it was None)."""
+    g = torch.Generator().manual_seed(6)
+    A0 = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    y0 = torch.randn(8, generator=g, dtype=torch.float64)
+    w = torch.randn(5, generator=g, dtype=torch.float64)
+    dr = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    xr = torch.linalg.solve(A0.T @ A0 + (0.2**2 + dr) * torch.eye(5, dtype=torch.float64), A0.T @ y0)
+    (w * xr).sum().backward()
+    d = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    x = tl.normal_equations_inversion(tl.MatrixMult(A0), y0, None, epsI=0.2, engine="pylops", niter=50, tol=0,
+                                      damp=d, implicit=True).x
+    (w * x).sum().backward()
+    torch.testing.assert_close(d.grad, dr.grad, rtol=1e-9, atol=1e-12)

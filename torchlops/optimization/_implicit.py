@@ -23,7 +23,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["implicit_solve", "alias"]
+__all__ = ["implicit_solve", "alias", "use_implicit"]
+
+
+def use_implicit(implicit: bool) -> bool:
+    """``implicit``, except inside a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``,
+    ``jvp``, ...): the implicit backward reads the operators' live tensors and builds a graph of
+    its own, which those transforms cannot carry, so there the solve differentiates through its
+    iterations (as ``implicit=False``)."""
+    return bool(implicit) and torch._C._functorch.maybe_current_level() is None
 
 
 class _FirstOrderOnly(torch.autograd.Function):

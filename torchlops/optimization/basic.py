@@ -21,7 +21,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import CHECK_EVERY, flatten_data, op_tensors
-from torchlops.optimization._implicit import alias, implicit_solve
+from torchlops.optimization._implicit import alias, implicit_solve, use_implicit
 from torchlops.optimization.callback import CostToDataCallback, CostToInitialCallback
 from torchlops.optimization.cls_basic import CG, CGLS, LSQR, damp_arg
 
@@ -211,7 +211,7 @@ def cg(
     """
     damp = _check(Op, niter, damp)
     solver = _make(CG, Op, callback, rtol, rtol1)
-    if not implicit:
+    if not use_implicit(implicit):
         return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
                                       progress=progress))
 
@@ -358,7 +358,7 @@ def cgls(
         return solver.solve(yy, x0=xx, niter=niter, damp=dd, tol=tol, show=show, itershow=itershow,
                             progress=progress)
 
-    if not implicit:
+    if not use_implicit(implicit):
         return CGLSResult(*call(y, x0, damp))
     xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, tol, call)
     return CGLSResult(_with_x(solver, xf), solver.istop, solver.iiter, solver.r1norm, solver.r2norm, solver.cost)
@@ -412,7 +412,7 @@ def lsqr(
         return solver.solve(yy, x0=xx, damp=dd, atol=atol, btol=btol, conlim=conlim, niter=niter,
                             calc_var=calc_var, show=show, itershow=itershow, progress=progress)
 
-    if not implicit:
+    if not use_implicit(implicit):
         return LSQRResult(*call(y, x0, damp))
     xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, 0.0, call, shift=True)
     s = solver

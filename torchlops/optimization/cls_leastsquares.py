@@ -22,6 +22,7 @@ from torch import nn
 from torchlops.basicoperators import VStack
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg, flatten_data, is_zero
+from torchlops.optimization._implicit import use_implicit
 from torchlops.optimization.basesolver import Solver
 from torchlops.optimization.basic import _aliased, _implicit, _make, cgls
 from torchlops.optimization.cls_basic import CG, _ScipyLSQR
@@ -267,7 +268,7 @@ class NormalEquationsInversion(_NoStep):
         niter = kw.get("niter", 10)
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
         solver = _make(CG, self.Op_normal, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
-        if not implicit:
+        if not use_implicit(implicit):
             xf = solver.solve(self._batched(self.y_normal), x0=x, show=show, progress=progress, **kw)[0]
         else:
 
@@ -278,11 +279,19 @@ class NormalEquationsInversion(_NoStep):
                                       **{k: _detach(v) for k, v in kw.items()})[0]
                 return xs.reshape(self.B, self.Op.shape[1]), None
 
+            # (cg's own damp, added to epsI^2 on the diagonal: a tensor gets its gradient too)
+            damp = kwargs_solver.get("damp", 0.0)
             items = [self.y, self.epsI, *self.epsRs, *self.epsNRs, *(d for d in self.dataregs if d is not None),
+                     *((damp,) if isinstance(damp, torch.Tensor) else ()),
                      self.Op, self.Weight, *self.Regs, *self.NRegs]
             ins, als, table, mods = _aliased(*items)
-            residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"),
-                                 lambda v: self._rhs() - self._normal(v))
+            damp_a = table.get(id(damp), damp)
+
+            def normal_residual(v: torch.Tensor) -> torch.Tensor:
+                r = self._rhs() - self._normal(v)
+                return r if is_zero(damp) else r - damp_a * v
+
+            residual = _swapping(self, table, ("y", "epsI", "epsRs", "epsNRs", "dataregs"), normal_residual)
             def rhs2() -> torch.Tensor:
                 return (self.y_normal.detach().reshape(self.B, self.Op.shape[1]).abs() ** 2).sum(-1)
 
@@ -363,7 +372,7 @@ class RegularizedInversion(_NoStep):
             progress: bool = False, **kwargs_solver: Any) -> tuple:
         """Solve from ``x`` (zero when None); returns ``(xinv, istop, itn, r1norm, r2norm)``."""
         _check_engine(engine)
-        if not implicit:
+        if not use_implicit(implicit):
             xf, *rest = _ls(engine, self.RegOp, self._batched(self.datatot), x, show, progress, kwargs_solver)
         else:
             held: dict[str, Any] = {}
