@@ -886,3 +886,16 @@ def test_sparse_solvers_start_dtype_as_the_least_squares_ones():
     S.setup(y, niter=2, eps=0.1)
     with pytest.raises(TypeError, match="problem is real"):
         S.step(xc)
+
+
+def test_vmap_of_fista_without_a_step_says_what_to_do():
+    """Under vmap the default step's estimate (a random start vector) raises torchlops' message,
+    which names the step size (it was torch's randomness error); with alpha and tol=0 vmap
+    gives the batched solve."""
+    g = torch.Generator().manual_seed(8)
+    Op = MatrixMult(torch.randn(8, 5, generator=g, dtype=torch.float64))
+    Y = torch.randn(3, 8, generator=g, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="a default step size"):
+        torch.func.vmap(lambda y: fista(Op, y, niter=10, eps=0.1, tol=0).x)(Y)
+    torch.testing.assert_close(torch.func.vmap(lambda y: fista(Op, y, niter=10, eps=0.1, alpha=0.02, tol=0).x)(Y),
+                               fista(Op, Y, niter=10, eps=0.1, alpha=0.02, tol=0).x)
