@@ -93,7 +93,16 @@ def _flat_operator(dt: torch.dtype) -> tl.LinearOperator:
 
     A = _randn(4, 6, dtype=dt, seed=11)
     # (a closure's tensors do not move with Op.to(device): the closures follow their input)
-    return FlatOperator(6, 4, lambda x: x @ A.T.to(x), lambda y: y @ A.conj().to(y), dt)
+    # (and compute in the promoted dtype, as every operator: a float64 input is not cut)
+    def mv(x: torch.Tensor) -> torch.Tensor:
+        dt2 = torch.promote_types(x.dtype, A.dtype)
+        return x.to(dt2) @ A.T.to(x.device, dt2)
+
+    def rmv(y: torch.Tensor) -> torch.Tensor:
+        dt2 = torch.promote_types(y.dtype, A.dtype)
+        return y.to(dt2) @ A.conj().to(y.device, dt2)
+
+    return FlatOperator(6, 4, mv, rmv, dt)
 
 
 BASIC_CASES: list[OperatorCase] = [

@@ -93,6 +93,14 @@ def test_dtype_promotion_and_following(case: OperatorCase) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_result_dtypes_and_linearity(case: OperatorCase) -> None:
+    """promote_types(Op.dtype, x.dtype) for every input precision, and linear at large scales."""
+    for precision in (torch.float32, torch.float64):
+        T.check_dtypes(case.build(precision))
+    T.check_linearity(case.build(torch.float64))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_device_round_trip(case: OperatorCase, device: torch.device) -> None:
     Op = case.build(torch.float64)
     x = T.random_input(Op, batch=(2,))

@@ -76,8 +76,46 @@ def test_check_operator_rejects_wrong_adjoint() -> None:
 
 def test_check_operator_report() -> None:
     report = T.check_operator(tl.Roll((3, 4), axis=0, shift=1, dtype=DT))
-    assert set(report) == {"dottest", "dottest_float64", "grad_is_adjoint", "gradcheck", "batch", "forms", "vmap", "jvp"}
+    assert set(report) == {"dottest", "dottest_float64", "grad_is_adjoint", "gradcheck", "batch", "forms", "dtypes",
+                           "linearity", "vmap", "jvp"}
     assert all(report.values())
+
+
+class _Widens(tl.LinearOperator):
+    """A float32 operator with a right adjoint that widens every result to double precision."""
+
+    def __init__(self) -> None:
+        super().__init__(dims=(5,), dimsd=(5,), dtype=torch.float32)
+
+    def _matvec(self, x):
+        return (2 * x).to(torch.complex128 if x.is_complex() else torch.float64)
+
+    def _rmatvec(self, y):
+        return (2 * y).to(torch.complex128 if y.is_complex() else torch.float64)
+
+
+class _Clips(tl.LinearOperator):
+    """Linear on standard normal vectors only: it saturates at 50."""
+
+    def __init__(self) -> None:
+        super().__init__(dims=(5,), dimsd=(5,), dtype=DT)
+
+    def _matvec(self, x):
+        if x.is_complex():
+            return torch.complex(x.real.clamp(-50, 50), x.imag.clamp(-50, 50))
+        return x.clamp(-50, 50)
+
+    def _rmatvec(self, y):
+        return self._matvec(y)
+
+
+def test_check_operator_catches_wrong_dtypes_and_saturation() -> None:
+    """Operators with right adjoints on small vectors, which the other checks pass: one widens a
+    float32 input to float64, one saturates."""
+    with pytest.raises(AssertionError, match="expected torch.float32"):
+        T.check_operator(_Widens())
+    with pytest.raises(AssertionError, match="linearity"):
+        T.check_operator(_Clips())
 
 
 def test_trace_estimators() -> None:

@@ -4,7 +4,7 @@
 >>> from torchlops.utils.testing import check_operator
 >>> report = check_operator(torchlops.Flip((3, 4), axis=0))
 >>> sorted(report)
-['batch', 'dottest', 'dottest_float64', 'forms', 'grad_is_adjoint', 'gradcheck', 'jvp', 'vmap']
+['batch', 'dottest', 'dottest_float64', 'dtypes', 'forms', 'grad_is_adjoint', 'gradcheck', 'jvp', 'linearity', 'vmap']
 >>> all(report.values())
 True
 """
@@ -28,6 +28,8 @@ __all__ = [
     "check_gradcheck",
     "check_batch",
     "check_forms",
+    "check_dtypes",
+    "check_linearity",
     "check_vmap",
     "check_jvp",
     "check_operator",
@@ -174,6 +176,46 @@ def check_forms(Op: torch.nn.Module) -> None:
                 raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} returned (a view of) its input")
 
 
+def check_dtypes(Op: torch.nn.Module) -> None:
+    """The result dtype is ``torch.promote_types(Op.dtype, x.dtype)`` for single- and
+    double-precision inputs (and complex ones of a real C-linear operator), forward and adjoint:
+    a float64 input is never cut to float32, a float32 one not widened. R-linear operators
+    (``clinear=False``: real outputs by construction, as ``Real``) are held to the precision only."""
+    clinear = getattr(Op, "clinear", True)
+    for adjoint in (False, True):
+        apply = Op.rmatvec if adjoint else Op.matvec
+        dts = [torch.float32, torch.float64]
+        if clinear and not Op.dtype.is_complex:
+            dts += [torch.complex64, torch.complex128]
+        for dt in dts:
+            x = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
+            with torch.no_grad():
+                y = apply(x)
+            want = torch.promote_types(Op.dtype, x.dtype)
+            if (y.dtype != want) if clinear else (real_dtype(y.dtype) != real_dtype(want)):
+                raise AssertionError(f"{'adjoint' if adjoint else 'forward'} of a {x.dtype} input gave {y.dtype}, "
+                                     f"expected {want} (promote_types of the operator's {Op.dtype} and the input's)")
+
+
+def check_linearity(Op: torch.nn.Module, scale: float = 100.0) -> None:
+    """``A(a x + z) = a A(x) + A(z)`` with a large ``a`` (the other checks probe with standard normal
+    vectors only, which an operator that clips or saturates passes), forward and adjoint; for
+    C-linear complex operators also with ``a`` imaginary."""
+    tol = 100 * default_tolerance(Op.dtype)
+    scales = [scale, -scale / 3]
+    if getattr(Op, "clinear", True) and Op.dtype.is_complex:
+        scales.append(1j * scale)
+    for adjoint in (False, True):
+        apply = Op.rmatvec if adjoint else Op.matvec
+        x = random_input(Op, batch=(2,), adjoint=adjoint)
+        z = random_input(Op, batch=(2,), adjoint=adjoint)
+        with torch.no_grad():
+            ax, az = apply(x), apply(z)
+            for a in scales:
+                assert_close(apply(a * x + z), a * ax + az, tol,
+                             f"linearity of the {'adjoint' if adjoint else 'forward'} (scale {a})")
+
+
 def check_vmap(Op: torch.nn.Module) -> None:
     """``torch.func.vmap`` over the operator equals the batched application."""
     tol = 10 * default_tolerance(Op.dtype)
@@ -221,6 +263,10 @@ def check_operator(Op: torch.nn.Module, gradgrad: bool = True) -> dict[str, bool
     report["batch"] = True
     check_forms(Op)
     report["forms"] = True
+    check_dtypes(Op)
+    report["dtypes"] = True
+    check_linearity(Op)
+    report["linearity"] = True
     check_vmap(Op)
     report["vmap"] = True
     check_jvp(Op)
