@@ -283,3 +283,33 @@ def test_from_pylops_real_result_of_complex_operator_stays_real():
     np.testing.assert_allclose(y.numpy(), np.stack([P @ v for v in x.numpy()]), rtol=1e-15)
     assert (W @ x[:0]).dtype == torch.float64
     assert (W @ x.real).dtype == torch.float64
+
+
+def test_pylops_operators_declared_real_conversions_per_sample_filters_and_pickling() -> None:
+    """A PyLops operator declared float64 but built from complex arrays is complex (complex
+    inputs and real inputs' gradients failed); a wrapped float32 operator keeps float32 through
+    .double() (it computed float32 under a float64 label) and passes check_operator; to_pylops /
+    to_scipy refuse an operator of per-sample filters (its columns mixed filters) and pickle."""
+    import pickle
+
+    from torchlops.utils.testing import check_operator
+
+    d = np.array([1 + 1j, 2 - 1j, 0.5j])
+    T = tl.from_pylops(pl.Diagonal(d))
+    assert T.dtype == torch.complex128
+    x = torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    np.testing.assert_allclose((T @ x.to(torch.complex128)).detach().numpy(), d * x.detach().numpy())
+    (T @ x).abs().pow(2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.abs(d) ** 2 * x.detach().numpy(), rtol=1e-12)
+    F = tl.from_pylops(pl.FirstDerivative(10, dtype="float32"))
+    assert F.double().dtype == torch.float32
+    assert all(check_operator(tl.from_pylops(pl.FirstDerivative(10, dtype="float32"))).values())
+    C = tl.signalprocessing.Convolve1D(8, torch.randn(2, 3, dtype=torch.float64), batched_filter=True)
+    for wrap in (tl.to_pylops, tl.to_scipy):
+        with pytest.raises(ValueError, match="one filter per sample"):
+            wrap(C)
+    D = tl.FirstDerivative(6, dtype=torch.float64)
+    v = np.arange(6.0)
+    for wrap in (tl.to_pylops, tl.to_scipy):
+        P = pickle.loads(pickle.dumps(wrap(D)))
+        np.testing.assert_allclose(P.matvec(v), (D @ torch.from_numpy(v)).numpy())

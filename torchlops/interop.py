@@ -126,6 +126,11 @@ class PyLopsOperator(LinearOperator):
         if int(np.prod(dimsd)) != m:
             dimsd = (m,)
         dtype = to_torch_dtype(getattr(op, "dtype", None), default=torch.float64)
+        if not dtype.is_complex and _answers_complex(op, n, backend):
+            # (PyLops keeps the default float64 of an operator built from complex arrays, e.g.
+            # Diagonal(d) of a complex d: it is a complex operator, whose real inputs are promoted
+            # and whose gradients for them are real parts, as for any complex operator)
+            dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         super().__init__(
             dims=dims,
             dimsd=dimsd,
@@ -144,13 +149,25 @@ class PyLopsOperator(LinearOperator):
     def extra_repr(self) -> str:
         return f"{type(self.pylops_op).__name__}, {super().extra_repr()}, backend={self.backend!r}"
 
+    def _apply(self, fn: Any, recurse: bool = True) -> PyLopsOperator:
+        # PyLops computes in its operator's own dtype, which a conversion cannot change: the
+        # dtype stays (a relabelled float32 operator would claim float64 results it does not
+        # compute); results follow promote_types of it and the input's, as for any operator
+        dt = self._dtype
+        super()._apply(fn, recurse)
+        self._dtype = dt
+        return self
+
     def _apply_np(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         if x.is_complex() and not self.dtype.is_complex and self.clinear:
             # a real C-linear operator on complex vectors: its real and imaginary parts as one
             # batch (NumPy operators of a real dtype cannot take complex input)
             nb = x.shape[0]
             y = self._apply_np(torch.cat([x.real, x.imag]), adjoint)
-            return torch.complex(y[:nb], y[nb:])
+            re, im = y[:nb], y[nb:]
+            # (an operator PyLops declares real may still answer complex, e.g. Diagonal of a
+            # complex vector with the default dtype: its parts then combine as they are)
+            return torch.complex(re, im) if not re.is_complex() else re + 1j * im
         nb = x.shape[0]
         nout = self._n if adjoint else self._m
         outs = self._dims if adjoint else self._dimsd
@@ -183,6 +200,17 @@ class PyLopsOperator(LinearOperator):
         return self._apply_np(y, adjoint=True)
 
 
+def _answers_complex(op: Any, n: int, backend: str) -> bool:
+    """Whether an operator declared real gives complex results: one ``matvec`` of a zero vector
+    (NumPy operators; others are taken as declared)."""
+    if backend == "cupy" or (backend == "auto" and _holds_cupy(op)):
+        return False
+    try:
+        return bool(np.iscomplexobj(op.matvec(np.zeros(n))))
+    except Exception:  # (an operator that refuses the probe is taken as declared)
+        return False
+
+
 def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLopsOperator:
     r"""Wrap a PyLops operator as a batched, differentiable torchlops operator.
 
@@ -200,7 +228,10 @@ def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLo
     Returns
     -------
     Op : :class:`PyLopsOperator`
-        ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op``.
+        ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op`` (a dtype PyLops
+        declares real for an operator that answers complex, as ``Diagonal`` of a complex
+        vector by default, is the complex one: one ``matvec`` of zeros tells). The dtype stays
+        through ``.double()`` / ``.to(dtype)``: PyLops computes in its operator's own.
 
     Notes
     -----
@@ -283,6 +314,7 @@ def to_pylops(op: LinearOperator) -> Any:
     True
     """
     op = _check_op(op, "to_pylops")
+    op._check_one_matrix("to_pylops")
     import pylops
 
     class _TorchlopsPyLops(pylops.LinearOperator):
@@ -309,6 +341,9 @@ def to_pylops(op: LinearOperator) -> Any:
         def _rmatmat(self, Y: Any) -> Any:
             return _run_torch(op, Y, True, True)
 
+        def __reduce__(self) -> tuple:  # (pickles as the call that builds it)
+            return to_pylops, (self.torch_op,)
+
     return _TorchlopsPyLops()
 
 
@@ -328,22 +363,30 @@ def to_scipy(op: LinearOperator) -> Any:
     array([1.  , 0.5 , 0.25])
     """
     op = _check_op(op, "to_scipy")
+    op._check_one_matrix("to_scipy")
     from scipy.sparse.linalg import LinearOperator as ScipyLinearOperator
 
-    def mv(x: np.ndarray) -> np.ndarray:
-        return _run_torch(op, np.asarray(x).reshape(-1), False, False)
+    class _TorchlopsScipy(ScipyLinearOperator):
+        def __init__(self) -> None:
+            super().__init__(dtype=_numpy_dtype(op.dtype), shape=op.shape)
+            self.torch_op = op
 
-    def rmv(y: np.ndarray) -> np.ndarray:
-        return _run_torch(op, np.asarray(y).reshape(-1), True, False)
+        def _matvec(self, x: np.ndarray) -> np.ndarray:
+            return _run_torch(op, np.asarray(x).reshape(-1), False, False)
 
-    def mm(X: np.ndarray) -> np.ndarray:
-        return _run_torch(op, np.asarray(X), False, True)
+        def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+            return _run_torch(op, np.asarray(y).reshape(-1), True, False)
 
-    def rmm(Y: np.ndarray) -> np.ndarray:
-        return _run_torch(op, np.asarray(Y), True, True)
+        def _matmat(self, X: np.ndarray) -> np.ndarray:
+            return _run_torch(op, np.asarray(X), False, True)
 
-    return ScipyLinearOperator(shape=op.shape, matvec=mv, rmatvec=rmv, matmat=mm, rmatmat=rmm,
-                               dtype=_numpy_dtype(op.dtype))
+        def _rmatmat(self, Y: np.ndarray) -> np.ndarray:
+            return _run_torch(op, np.asarray(Y), True, True)
+
+        def __reduce__(self) -> tuple:  # (pickles as the call that builds it)
+            return to_scipy, (self.torch_op,)
+
+    return _TorchlopsScipy()
 
 
 def aslinearoperator(Op: Any) -> LinearOperator:

@@ -559,18 +559,21 @@ class LinearOperator(nn.Module):
         return _algebra.ColumnOperator(self, cols)
 
     # ------------------------------------------------------------------ dense / solves / spectra
+    def _check_one_matrix(self, what: str) -> None:
+        """ValueError when a part tells samples apart by their place in the batch (one filter per
+        sample): the columns of a matrix go through as one batch, so it is not one matrix."""
+        for m in self.modules():
+            if isinstance(m, LinearOperator) and not m._foldable(1):
+                raise ValueError(f"{what}: {m.name} applies one filter per sample of the batch "
+                                 "(batched_filter=True), so it is not one matrix: build the operator of one "
+                                 "sample's filter")
+
     def todense(self) -> torch.Tensor:
         """Dense ``(M, N)`` matrix of the operator (built from ``N`` forward applications at once)."""
         A = getattr(self, "A", None)
         if self.explicit and isinstance(A, torch.Tensor) and A.dim() == 2 and not A.is_sparse:
             return A.detach().clone()
-        # (the columns go through as one batch: an operator that tells samples apart by their
-        # place in the batch, e.g. one filter per sample, is not one matrix)
-        per_sample = [m for m in self.modules() if isinstance(m, LinearOperator) and not m._foldable(1)]
-        if per_sample:
-            raise ValueError(f"todense: {per_sample[0].name} applies one filter per sample of the batch "
-                             "(batched_filter=True), so it is not one matrix: build the operator of one "
-                             "sample's filter")
+        self._check_one_matrix("todense")
         dev = self.device
         eye = torch.eye(self._n, dtype=self.dtype, device=dev)
         with torch.no_grad():
