@@ -512,11 +512,14 @@ def test_default_blocks_follow_the_operator_precision_and_block_arguments_are_ch
             conv_block(1, 1, 2, **kw)
 
 
-@pytest.mark.parametrize("build", [lambda C: C @ C, lambda C: C.H @ C, lambda C: torchlops.VStack([C, C])])
+@pytest.mark.parametrize("build", [lambda C: C @ C, lambda C: C.H @ C, lambda C: torchlops.VStack([C, C]),
+                                   lambda C: torchlops.VStack([C, Convolve1D(16, C.h, offset=1)])],
+                         ids=["CC", "CHC", "VStack-same", "VStack-two-modules-one-filter"])
 def test_dataconsistency_keeps_a_shared_learnable_operator_tensor(build) -> None:
     """An operator held twice in the layer's composite keeps the user's Parameter through the
-    implicit backward, so every later gradient (and conversion) still reaches it: each backward
-    gives the gradient through the dense solve."""
+    implicit backward, so every later gradient (and conversion) still reaches it; two operators
+    sharing one filter each give it their share: each backward gives the gradient through the
+    dense solve."""
     g = torch.Generator().manual_seed(3)
     h = nn.Parameter(torch.randn(5, generator=g, dtype=torch.float64))
     C = Convolve1D(16, h, offset=2)

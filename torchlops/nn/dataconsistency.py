@@ -30,21 +30,25 @@ class _NormalSolve(nn.Module):
 
 
 def _op_tensors(Op: LinearOperator) -> tuple[list[str], list[torch.Tensor]]:
-    """Names and values of all the operator's parameters and buffers (each tensor once)."""
-    names, tensors, seen = [], [], set()
-    for n, t in [*Op.named_parameters(), *Op.named_buffers()]:
-        if id(t) not in seen:
-            seen.add(id(t))
-            names.append(n)
-            tensors.append(t)
+    """Names and values of the operator's parameters and buffers, one per slot (a module and
+    an attribute): an operator held twice in a composite (``C @ C``) counts once, two operators
+    holding one tensor (``VStack([Diagonal(d), Diagonal(d)])``) twice, so each slot is swapped
+    (and gets its share of the gradient) once."""
+    names, tensors = [], []
+    for mname, m in Op.named_modules():  # (each module once)
+        for kind in (m._parameters, m._buffers):
+            for n, t in kind.items():
+                if t is not None:
+                    names.append(f"{mname}.{n}" if mname else n)
+                    tensors.append(t)
     return names, tensors
 
 
 def _bind(module: nn.Module, prefix: str, names: list[str], tensors, args: tuple) -> torch.Tensor:
-    """``module(*args)`` with the operator's tensors swapped for ``tensors``, one name each.
-    ``tie_weights=False``: an operator held twice in a composite (``C @ C``) has its tensors
-    under two names; the swap of one reaches both uses, where torch 2.13's default (tied names
-    swapped too) would leave a transform's wrapper in the second slot afterwards."""
+    """``module(*args)`` with the operator's tensors swapped for ``tensors``, one name per slot.
+    ``tie_weights=False``: a module reachable twice has its tensors under two names; the swap of
+    one reaches both uses, where torch 2.13's default (every tied name swapped) would leave a
+    transform's wrapper in the second slot afterwards."""
     swap = {f"{prefix}{n}": t for n, t in zip(names, tensors, strict=True)}
     return torch.func.functional_call(module, swap, args, tie_weights=False)
 
