@@ -1537,3 +1537,31 @@ def test_kronecker_given_real_dtype_keeps_a_complex_part_and_empty_explicit_divi
     assert K.double().dtype == torch.complex128
     M = tl.MatrixMult(torch.zeros(0, 5, dtype=torch.float64))
     assert torch.equal(M / torch.zeros(3, 0, dtype=torch.float64), torch.zeros(3, 5, dtype=torch.float64))
+
+
+def test_eigs_cond_dense_path_limits_and_real_maps(monkeypatch):
+    """The dense decomposition holds at most DENSE_LIMIT**2 entries (a tall operator takes the
+    Krylov path's memory: Pad of a 400-sample model to 300400 rows took 2 GB); cond of a square
+    R-linear operator with complex outputs is that of its real map [Re A; Im A], as its Krylov
+    estimate; an operator without rows has cond nan."""
+    from torchlops.optimization import eigs as E
+
+    sizes, krylov = [], E._krylov
+
+    def spy(apply, n, m, *args):
+        sizes.append(m)
+        return krylov(apply, n, m, *args)
+
+    monkeypatch.setattr(E, "_krylov", spy)
+    monkeypatch.setattr(E, "DENSE_LIMIT", 8)
+    d = torch.linspace(1.0, 2.0, 6, dtype=torch.float64)
+    tall = tl.Pad(6, (0, 10), dtype=torch.float64) @ tl.Diagonal(d)  # 16 x 6: 96 > 8**2 entries
+    assert float(tall.cond()) == pytest.approx(2.0) and sizes == [6]
+    assert float(tl.Diagonal(d).cond()) == pytest.approx(2.0) and sizes == [6]  # (dense: no Krylov)
+    monkeypatch.setattr(E, "DENSE_LIMIT", 4096)
+    B = torch.randn(4, 4, generator=GEN, dtype=torch.complex128)
+    R = tl.MatrixMult(B) @ tl.Real(4)
+    s = torch.linalg.svdvals(torch.cat([B.real, B.imag]))
+    assert float(R.cond()) == pytest.approx(float(s.max() / s.min()), rel=1e-10)
+    assert float(R.cond(niter=4)) == pytest.approx(float(s.max() / s.min()), rel=1e-8)
+    assert torch.isnan(tl.Zero(0, 5, dtype=torch.float64).cond())

@@ -279,6 +279,9 @@ def _alias(t: torch.Tensor) -> torch.Tensor:
     return t.view_as(t) if t.layout == torch.strided else t.clone()
 
 
+_is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
 def _tensor_vjp(
     op: LinearOperator,
     adjoint: bool,
@@ -300,10 +303,11 @@ def _tensor_vjp(
     create = torch.is_grad_enabled()
     if not create:
         xb = xb.detach()
-    if any(n and t.layout != torch.strided for t, n in zip(tensors, needs)):
-        # (sparse tensors, which torch.func does not take: autograd.grad with respect to fresh
-        # aliases of the tensors, not the tensors themselves, which x may depend on too and
-        # which a graph for double backward must keep)
+    wrapped = _is_wrapped(xb) or _is_wrapped(gb) or any(_is_wrapped(t) for t in tensors)
+    if not wrapped or any(n and t.layout != torch.strided for t, n in zip(tensors, needs)):
+        # plain tensors (and sparse ones, which torch.func does not take): autograd.grad with
+        # respect to fresh aliases of the tensors, not the tensors themselves, which x may depend
+        # on too and which a graph for double backward must keep (the cheaper route)
         with torch.enable_grad():
             ins_t = [(_alias(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
                      for t, n in zip(tensors, needs)]
@@ -312,11 +316,10 @@ def _tensor_vjp(
             wrt = [t for t, n in zip(ins_t, needs) if n]
             grads = iter(torch.autograd.grad(y, wrt, gb, create_graph=create, allow_unused=True))
         return [next(grads) if n else None for n in needs]
-    # the partial derivative at fixed x: a torch.func.vjp in the tensors (its own level, so x,
-    # which may depend on them too (x = A^H y with the same A), is a constant there, and a graph
-    # asked for by the caller (double backward) is kept); unlike autograd.grad on aliases it also
-    # runs inside the backward of a torch.func.vjp / jacrev, whose tensors are wrappers of a level
-    # that has ended by then
+    # torch.func wrappers (the backward of a torch.func.vjp / jacrev / hessian, whose level has
+    # ended by then: autograd.grad does not see them): the partial derivative at fixed x as a
+    # torch.func.vjp in the tensors (its own level, so x, which may depend on them too, is a
+    # constant there, and a graph asked for by the caller is kept)
     want = [i for i, n in enumerate(needs) if n]
 
     def fn(*ts: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ class PowerIterationResult(NamedTuple):
 
 #: largest model size for which eigs and cond, without ``niter``, decompose the dense matrix
 #: (``todense``: one batched application; LAPACK then gives every eigenvalue to rounding, with
-#: its multiplicity), and eigs falls back to it when a Krylov space closes early
+#: its multiplicity; also no more than DENSE_LIMIT**2 entries in all, so a tall operator keeps
+#: the Krylov path's memory), and eigs falls back to it when a Krylov space closes early
 DENSE_LIMIT = 4096
 #: Krylov size of eigs without ``niter`` above DENSE_LIMIT: max(2 neigs + 1, this)
 KRYLOV_DEFAULT = 64
@@ -110,7 +111,7 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     for j in range(m):
         w = apply(V[j])
         if w.dtype != dtype:  # (an operator of real models with a complex dtype answers real)
-            w = w.to(dtype)
+            w = (w.real if w.is_complex() and not dtype.is_complex else w).to(dtype)
         anorm = max(anorm, float(torch.linalg.vector_norm(w)))
         for _ in range(2):  # twice is enough (Kahan)
             h = V[: j + 1].conj() @ w
@@ -141,17 +142,23 @@ def _work_dtype(Op: LinearOperator) -> torch.dtype:
     return Op.dtype if Op.clinear else real_dtype(Op.dtype)
 
 
-def _dense(Op: LinearOperator) -> torch.Tensor | None:
+def _dense(Op: LinearOperator, real_map: bool = False) -> torch.Tensor | None:
     """The dense matrix, or None for an operator that is not one matrix (one filter per sample).
-    A rectangular R-linear one with complex outputs is the real map of its models,
-    ``[Re A; Im A]`` (its normal operator, with the R-linear adjoint, is that matrix's)."""
+    An R-linear one with complex outputs is the real map of its models, ``[Re A; Im A]`` (its
+    normal operator, with the R-linear adjoint, is that matrix's) when it is rectangular or
+    ``real_map`` (singular values)."""
     try:
         A = Op.todense()
     except ValueError:
         return None
-    if not Op.clinear and A.is_complex() and A.shape[0] != A.shape[1]:
+    if not Op.clinear and A.is_complex() and (real_map or A.shape[0] != A.shape[1]):
         A = torch.cat([A.real, A.imag])
     return A
+
+
+def _small(M: int, N: int) -> bool:
+    """The dense decomposition's size limits (see DENSE_LIMIT)."""
+    return N <= DENSE_LIMIT and M * N <= DENSE_LIMIT**2
 
 
 def _hermitian(A: torch.Tensor) -> bool:
@@ -219,7 +226,7 @@ def operator_eigs(
     dev = Op.device or "cpu"
     dt = _work_dtype(Op)
     with torch.no_grad():
-        A = _dense(Op) if niter is None and N <= DENSE_LIMIT else None
+        A = _dense(Op) if niter is None and _small(M, N) else None
         if A is not None:
             vals = _dense_eigs(A, symmetric)
         elif M != N:
@@ -263,12 +270,14 @@ def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
     M, N = Op.shape
     m = N if niter is None else max(min(_krylov_size(niter), N), 2)
     with torch.no_grad():
-        A = _dense(Op) if niter is None and N <= DENSE_LIMIT else None
+        A = _dense(Op, real_map=True) if niter is None and _small(M, N) else None
         if A is not None:
             # (the singular values of A itself: Lanczos on A^H A squares the condition number,
             # which cost float64 all but ~8 digits of a 1e9 one)
             # (a Hermitian A's singular values are its eigenvalues' magnitudes: eigvalsh, faster)
             s = torch.linalg.eigvalsh((A + A.mH) / 2).abs() if A.shape[0] == N and _hermitian(A) else torch.linalg.svdvals(A)
+            if s.numel() == 0:  # (no rows: 0 / 0)
+                return s.new_full((), float("nan"))
             smin = s.min() if A.shape[0] >= N else s.new_zeros(())
             return s.max() / smin
         H = _krylov(_normal(Op), N, m, _work_dtype(Op), Op.device or "cpu", True)
