@@ -126,7 +126,7 @@ class PyLopsOperator(LinearOperator):
         if int(np.prod(dimsd)) != m:
             dimsd = (m,)
         dtype = to_torch_dtype(getattr(op, "dtype", None), default=torch.float64)
-        if not dtype.is_complex and _answers_complex(op, n, backend):
+        if not dtype.is_complex and _holds_complex(op):
             # (PyLops keeps the default float64 of an operator built from complex arrays, e.g.
             # Diagonal(d) of a complex d: it is a complex operator, whose real inputs are promoted
             # and whose gradients for them are real parts, as for any complex operator)
@@ -200,15 +200,25 @@ class PyLopsOperator(LinearOperator):
         return self._apply_np(y, adjoint=True)
 
 
-def _answers_complex(op: Any, n: int, backend: str) -> bool:
-    """Whether an operator declared real gives complex results: one ``matvec`` of a zero vector
-    (NumPy operators; others are taken as declared)."""
-    if backend == "cupy" or (backend == "auto" and _holds_cupy(op)):
+def _holds_complex(op: Any, depth: int = 4) -> bool:
+    """Whether a PyLops operator (or the operators it is built of, a few levels down) holds a
+    complex NumPy / CuPy array: one declared real then still answers complex. Read from its
+    attributes, without applying it."""
+    seen: set[int] = set()
+
+    def scan(obj: Any, level: int) -> bool:
+        if id(obj) in seen or level > depth:
+            return False
+        seen.add(id(obj))
+        if hasattr(obj, "__array_namespace__") or isinstance(obj, np.ndarray):
+            return bool(np.iscomplexobj(obj)) if isinstance(obj, np.ndarray) else "complex" in str(getattr(obj, "dtype", ""))
+        if isinstance(obj, (list, tuple)):
+            return any(scan(o, level + 1) for o in obj)
+        if hasattr(obj, "matvec") and hasattr(obj, "__dict__"):
+            return any(scan(v, level + 1) for v in vars(obj).values())
         return False
-    try:
-        return bool(np.iscomplexobj(op.matvec(np.zeros(n))))
-    except Exception:  # (an operator that refuses the probe is taken as declared)
-        return False
+
+    return scan(op, 0)
 
 
 def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLopsOperator:
