@@ -240,7 +240,7 @@ def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLo
     Op : :class:`PyLopsOperator`
         ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op`` (a dtype PyLops
         declares real for an operator that answers complex, as ``Diagonal`` of a complex
-        vector by default, is the complex one: one ``matvec`` of zeros tells). The dtype stays
+        vector by default, is the complex one: the complex arrays it holds tell). The dtype stays
         through ``.double()`` / ``.to(dtype)``: PyLops computes in its operator's own.
 
     Notes
