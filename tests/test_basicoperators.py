@@ -1362,6 +1362,8 @@ def test_real_target_dtype_keeps_an_intrinsically_complex_operator_complex():
     # a complex tensor is cast to real by torch: the operator is then real
     M = tl.MatrixMult(torch.randn(3, 3, generator=GEN, dtype=torch.complex128))
     assert M.to(torch.float32).dtype == torch.float32 == M.A.dtype
+    # an operator given a complex dtype follows the conversion (the design's rule)
+    assert tl.Identity(4, dtype=torch.complex128).to(torch.float32).dtype == torch.float32
 
 
 def test_learnable_scalar_of_any_one_element_shape():

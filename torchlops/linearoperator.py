@@ -87,6 +87,9 @@ class LinearOperator(nn.Module):
     # element-wise operators whose kernels broadcast over any leading dims (including none)
     # may set this: their _matvec/_rmatvec then receive inputs without a reshape
     _any_batch: bool = False
+    # complex by definition (FFT, Shift, Real, Imag, Conj): a conversion to a real dtype sets
+    # the precision and keeps it complex
+    _complex_by_definition: bool = False
 
     def __init__(
         self,
@@ -212,9 +215,10 @@ class LinearOperator(nn.Module):
         if "_dtype" in probes and not (probes["_dtype"].is_floating_point or probes["_dtype"].is_complex):
             raise TypeError(f"{self.name}: an operator converts to floating or complex dtypes only, "
                             f"not {probes['_dtype']}")
-        if not any(t is not None and t.is_complex() for t in (*self._parameters.values(), *self._buffers.values())):
+        if self._complex_by_definition:
             # complex by its definition (FFT, Shift, Real, ...), not by a tensor that torch casts
-            # to real: a real target dtype sets its precision and it stays complex
+            # to real or a dtype given to it: a real target dtype sets its precision and it stays
+            # complex
             for attr, dt in probes.items():
                 own = getattr(self, attr)
                 if own.is_complex and dt.is_floating_point:

@@ -35,6 +35,8 @@ class Conj(LinearOperator):
     tensor([1.-2.j], dtype=torch.complex128)
     """
 
+    _complex_by_definition = True
+
     def __init__(self, dims: InputDimsLike, dtype: DTypeLike = "complex128", name: str = "C") -> None:
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=complex_dtype(to_torch_dtype(dtype)), clinear=False, name=name)

@@ -38,6 +38,8 @@ class Imag(LinearOperator):
     tensor([ 2., -1.], dtype=torch.float64)
     """
 
+    _complex_by_definition = True
+
     def __init__(self, dims: InputDimsLike, dtype: DTypeLike = "complex128", name: str = "I") -> None:
         dims = to_dims(dims)
         super().__init__(dims=dims, dimsd=dims, dtype=complex_dtype(to_torch_dtype(dtype)), clinear=False, name=name)

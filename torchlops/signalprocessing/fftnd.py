@@ -74,6 +74,8 @@ def check_fft_engine(engine: str | None, who: str, fftw: bool = False) -> None:
 class _BaseFFTND(LinearOperator):
     """FFT over ``axes`` of a ``dims``-shaped model: argument checks, frequency axes, kernels."""
 
+    _complex_by_definition = True
+
     def __init__(
         self,
         dims: InputDimsLike,

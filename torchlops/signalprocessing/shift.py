@@ -71,6 +71,8 @@ class Shift(LinearOperator):
     tensor([0., 0., 0., 1., 0., 0., 0., 0.], dtype=torch.float64)
     """
 
+    _complex_by_definition = True
+
     def __init__(
         self,
         dims: InputDimsLike,
