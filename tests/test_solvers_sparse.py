@@ -350,7 +350,7 @@ def test_omp_parity(niter_inner, normalizecols, cplx):
     Apl, Atl, y, _, _ = problem(10, M=25, N=40, cplx=cplx)
     kw = dict(niter_outer=6, niter_inner=niter_inner, sigma=1e-6, normalizecols=normalizecols)
     xp, itp, costp = plsp.omp(Apl, y, engine="pylops", **kw)
-    x, it, cost = omp(Atl, t(y), **kw)
+    x, it, cost = omp(Atl, t(y), engine="pylops", **kw)
     assert it == itp
     assert_rel(x, xp, what="x")
     assert_rel(cost, costp, what="cost")
@@ -361,7 +361,7 @@ def test_omp_sigma_stop_parity():
     A, y, _ = spiky()
     Apl = pl.MatrixMult(A.A.numpy())
     xp, itp, costp = plsp.omp(Apl, y.numpy(), niter_outer=20, niter_inner=60, sigma=0.05, engine="pylops")
-    x, it, cost = omp(A, y, niter_outer=20, niter_inner=60, sigma=0.05)
+    x, it, cost = omp(A, y, niter_outer=20, niter_inner=60, sigma=0.05, engine="pylops")
     assert it == itp < 20
     assert_rel(x, xp, what="x")
     assert_rel(cost, costp, what="cost")
@@ -899,3 +899,26 @@ def test_vmap_of_fista_without_a_step_says_what_to_do():
         torch.func.vmap(lambda y: fista(Op, y, niter=10, eps=0.1, tol=0).x)(Y)
     torch.testing.assert_close(torch.func.vmap(lambda y: fista(Op, y, niter=10, eps=0.1, alpha=0.02, tol=0).x)(Y),
                                fista(Op, Y, niter=10, eps=0.1, alpha=0.02, tol=0).x)
+
+
+@pytest.mark.parametrize("engine", ["scipy", "pylops"])
+def test_omp_refits_with_the_engine_pylops_names(engine):
+    """omp's default engine refits with scipy's lsqr (iter_lim=niter_inner, its own stopping
+    rule), as PyLops; cgls (tol=1e-4) with engine="pylops" (the scipy engine used cgls too:
+    3e-3 off PyLops on noisy data, where cgls' tolerance stops it earlier)."""
+    import pylops
+    from pylops.optimization.sparsity import omp as pomp
+
+    for seed in range(3):
+        g = np.random.default_rng(seed)
+        h = g.standard_normal(5)
+        x = np.zeros(24)
+        x[g.choice(24, 3, replace=False)] = g.standard_normal(3)
+        P = pylops.signalprocessing.Convolve1D(24, h, offset=2, dtype="float64")
+        y = P @ x + 0.01 * g.standard_normal(24)
+        ref = pomp(P, y, niter_outer=5, niter_inner=10, sigma=1e-4, engine=engine)[0]
+        from torchlops.signalprocessing import Convolve1D
+
+        C = Convolve1D(24, torch.from_numpy(h), offset=2)
+        got = omp(C, torch.from_numpy(y), niter_outer=5, niter_inner=10, sigma=1e-4, engine=engine).x
+        np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9, atol=1e-12)

@@ -3,14 +3,13 @@ r"""Batched orthogonal matching pursuit (and matching pursuit): :class:`OMP`.
 Every sample selects its own columns: the selected indices are a ``(B, k)`` index tensor
 (with a ``(B, k)`` validity mask: a sample that picks a column it already holds, or that has
 stopped, adds an invalid slot). The least-squares re-fit on the selected columns runs for all
-samples at once by :func:`torchlops.optimization.basic.cgls` on the operator restricted to
-each sample's columns (scatter the coefficients into the model, apply ``Op``; apply
-``Op^H`` and gather).
+samples at once, by LSQR with scipy's stopping rule (``engine="scipy"``) or cgls
+(``engine="pylops"``), on the operator restricted to each sample's columns (scatter the
+coefficients into the model, apply ``Op``; apply ``Op^H`` and gather).
 
 Host synchronisation: with ``sigma > 0`` the loop asks the host after every outer iteration
-whether every sample's residual norm has fallen to ``sigma``; with ``sigma <= 0`` it runs
-``niter_outer`` iterations without a host read (the inner cgls uses ``tol=1e-4`` as PyLops,
-which reads the host every few steps).
+whether every sample's residual norm has fallen to ``sigma``; the inner solves read it for
+their stopping tests (LSQR's, and cgls' ``tol=1e-4`` as PyLops) every few steps.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
+from torchlops.optimization.cls_leastsquares import _ls
 
 __all__ = ["OMP"]
 
@@ -56,9 +56,9 @@ class OMP(SparseSolver):
     the first maximiser on ties, where PyLops draws one at random). MP then updates
     :math:`x_i \mathrel{+}= c_i`, :math:`\mathbf{r} \mathrel{-}= c_i \mathbf{Op}\,\mathbf{e}_i`
     with :math:`c_i` the (normalised) inner product, or the residual-minimising coefficient
-    when ``optimal_coeff``. OMP refits all selected columns with ``niter_inner`` cgls
-    iterations from zero (PyLops' ``engine="pylops"``; its default engine uses scipy's
-    ``lsqr``) and sets :math:`\mathbf{r} = \mathbf{y} - \mathbf{Op}_{cols}\mathbf{x}_{cols}`.
+    when ``optimal_coeff``. OMP refits all selected columns from zero as PyLops' ``engine``
+    says: LSQR with scipy's stopping rule and ``iter_lim=niter_inner`` (``"scipy"``, the
+    default) or ``niter_inner`` cgls steps (``"pylops"``), and sets :math:`\mathbf{r} = \mathbf{y} - \mathbf{Op}_{cols}\mathbf{x}_{cols}`.
     A sample stops once :math:`\|\mathbf{r}\|_2 \le \sigma`. ``step`` returns the full
     (dense) model; the selected columns are in ``self.cols`` (``self.valid`` marks the
     slots used).
@@ -142,8 +142,11 @@ class OMP(SparseSolver):
         z = coef.new_zeros(coef.shape[0], self._b.N)
         return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))
 
-    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
-        """One outer iteration on the dense model ``x``; returns the new dense model."""
+    def step(self, x: torch.Tensor, show: bool = False, *, engine: str = "scipy") -> torch.Tensor:
+        """One outer iteration on the dense model ``x``; returns the new dense model. ``engine``
+        (keyword) picks the re-fit as PyLops: LSQR with scipy's stopping rule and
+        ``iter_lim=niter_inner`` (``"scipy"``), or ``niter_inner`` cgls steps (``"pylops"``)."""
+        check_engine(engine)
         b = self._b
         act = self.active
         xf = x.reshape(b.B, b.N)
@@ -176,7 +179,11 @@ class OMP(SparseSolver):
                 return torch.where(valid, g, torch.zeros_like(g))
 
             Opcol = FlatOperator(k, b.M, fw, ad, b.dtype, name="Op[:,cols]")
-            coef = cgls(Opcol, b.y, niter=self.niter_inner).x.reshape(b.B, k)
+            if engine == "pylops":
+                coef = cgls(Opcol, b.y, niter=self.niter_inner).x
+            else:
+                coef = _ls("scipy", Opcol, b.y, None, False, False, {"iter_lim": self.niter_inner})[0]
+            coef = coef.reshape(b.B, k)
             old = torch.cat([self.coef, self.coef.new_zeros(b.B, 1)], dim=1)
             self.coef = torch.where(act[:, None], coef, old)
             self.cols, self.valid = cols, valid
@@ -191,15 +198,17 @@ class OMP(SparseSolver):
             self._print_step(xn)
         return b.model(xn)
 
-    def run(self, x: torch.Tensor, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)) -> torch.Tensor:
-        """Outer iterations until ``niter_outer`` or every residual norm is at most ``sigma``."""
+    def run(self, x: torch.Tensor, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10), *,
+            engine: str = "scipy") -> torch.Tensor:
+        """Outer iterations until ``niter_outer`` or every residual norm is at most ``sigma``
+        (``engine``: see :meth:`step`)."""
         n = self.niter_outer
         while self.iiter < n:
             if self.sigma > 0 and not bool(self.active.any()):
                 break
             k = self.iiter
             showstep = show and (k < itershow[0] or n - k < itershow[1] or k % itershow[2] == 0)
-            x = self.step(x, showstep)
+            x = self.step(x, showstep, engine=engine)
             if self.should_stop():
                 break
         return x
@@ -235,6 +244,6 @@ class OMP(SparseSolver):
         with progress_bar(self, progress, niter_outer):
             x = self.setup(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma,
                            normalizecols=normalizecols, Opbasis=Opbasis, optimal_coeff=optimal_coeff, show=show)
-            x = self.run(x, show=show, itershow=itershow)
+            x = self.run(x, show=show, itershow=itershow, engine=engine)
             self.finalize(show)
         return x, self.nouter, self.cost

@@ -8,10 +8,10 @@ returns PyLops' results, in PyLops' order, as a named tuple. Costs are tensors o
 (it would read the host every step); ``rtol``/``rtol1`` add the cost-ratio callbacks.
 
 The positional order of every function is PyLops 2.8's. ``engine`` picks the inner
-least-squares solver of :func:`irls` and :func:`splitbregman` as in PyLops: LSQR with scipy's
-arguments and stopping rule (``"scipy"``, the default) or
-:func:`~torchlops.optimization.basic.cgls` (``"pylops"``), both batched on torch tensors;
-:func:`omp` validates it and always uses cgls. ``preallocate`` has no effect. ``progress=True`` (keyword-only) shows a progress bar over the (outer) iterations:
+least-squares solver of :func:`irls`, :func:`omp` and :func:`splitbregman` as in PyLops: LSQR
+with scipy's arguments and stopping rule (``"scipy"``, the default) or
+:func:`~torchlops.optimization.basic.cgls` (``"pylops"``), both batched on torch tensors.
+``preallocate`` has no effect. ``progress=True`` (keyword-only) shows a progress bar over the (outer) iterations:
 tqdm when it is installed, otherwise a log line every 10 %.
 """
 
@@ -124,8 +124,10 @@ def ista(
         Sparsity weight (a tensor gives one per sample).
     alpha : :obj:`float` or :obj:`torch.Tensor`, optional
         Step size; :math:`1/\lambda_{max}(\mathbf{Op}^H\mathbf{Op})` when None: from Lanczos
-        (up to 64 steps: PyLops' value on NumPy for models of up to 64 entries, within 1e-4
-        relative on larger ones with a clustered top spectrum), or from a power iteration
+        (up to 64 steps: PyLops' value on NumPy for models of up to 64 entries; on larger ones a
+        Ritz value, which is below the largest eigenvalue, by a few 1e-4 relative where the top
+        of the spectrum is clustered, as for derivative operators: the step is then as much
+        longer than PyLops'; pass ``alpha`` for an exact one), or from a power iteration
         (differentiable) when ``eigsdict`` is given or the operator's tensors need a gradient.
     eigsdict : :obj:`dict`, optional
         Arguments of :func:`torchlops.optimization.eigs.power_iteration` for the step size
@@ -344,10 +346,11 @@ def splitbregman(
     **kwargs_lsqr: Any,
 ) -> SplitBregmanResult:
     r"""Split Bregman for mixed L2-L1 problems, batched; see
-    :class:`torchlops.optimization.cls_sparsity.SplitBregman`. ``kwargs_lsqr`` (``niter``,
-    ``damp``) go to the inner :func:`torchlops.optimization.basic.cgls`, which keeps its
-    default ``tol=1e-4`` (``tol`` here is the outer tolerance); PyLops uses scipy's ``lsqr`` by
-    default, and the same cgls with ``engine="pylops"``.
+    :class:`torchlops.optimization.cls_sparsity.SplitBregman`. ``kwargs_lsqr`` go to the inner
+    least-squares solve as in PyLops: scipy's ``lsqr`` arguments (``iter_lim``/``niter``,
+    ``atol``, ``btol``, ``damp``) to the scipy-style LSQR with the default ``engine="scipy"``,
+    cgls' (``niter``, ``damp``; its default ``tol=1e-4``: ``tol`` here is the outer tolerance)
+    with ``engine="pylops"``.
 
     Returns
     -------
