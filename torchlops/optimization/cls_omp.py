@@ -69,7 +69,7 @@ class OMP(SparseSolver):
     >>> from torchlops.optimization.cls_omp import OMP
     >>> A = torchlops.MatrixMult(torch.eye(4, dtype=torch.float64))
     >>> x, nouter, cost = OMP(A).solve(torch.tensor([0.0, 3.0, 0.0, 1.0], dtype=torch.float64), niter_outer=4)
-    >>> x, nouter
+    >>> x.round(decimals=8), nouter
     (tensor([0., 3., 0., 1.], dtype=torch.float64), 2)
     """
 

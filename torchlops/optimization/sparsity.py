@@ -309,7 +309,7 @@ def omp(
     >>> import torch, torchlops
     >>> from torchlops.optimization.sparsity import omp
     >>> A = torchlops.MatrixMult(torch.eye(4, dtype=torch.float64))
-    >>> omp(A, torch.tensor([0.0, 3.0, 0.0, 1.0], dtype=torch.float64)).x
+    >>> omp(A, torch.tensor([0.0, 3.0, 0.0, 1.0], dtype=torch.float64)).x.round(decimals=8)
     tensor([0., 3., 0., 1.], dtype=torch.float64)
     """
     solver = _make(OMP, Op, rtol, rtol1, callback)
