@@ -358,6 +358,18 @@ def _quiet(cls, *args, **kwargs):
         return cls(*args, **kwargs)
 
 
+def _banded_spline(dims, dt):
+    """A spline applied as its band (the dense matrix is kept only below a size)."""
+    from torchlops.signalprocessing import interpspline
+
+    old = interpspline.DENSE_SPLINE_ENTRIES
+    interpspline.DENSE_SPLINE_ENTRIES = 0
+    try:
+        return InterpCubicSpline(dims, [0.0, 3.3, 17.5, 38.9, 21.25, -0.4], axis=0, dtype=dt)
+    finally:
+        interpspline.DENSE_SPLINE_ENTRIES = old
+
+
 def _interp(dims, iava, dt, **kw):
     return _quiet(Interp, dims, torch.tensor(iava, dtype=torch.float64), dtype=dt, **kw)[0]
 
@@ -442,6 +454,7 @@ INTERP_CASES: list[OperatorCase] = [
         lambda dt: _quiet(InterpCubicSpline, (5, 9, 3), [0.3, 2.5, 7.7, 3.1, 9.0], axis=1, dtype=dt),
     ),
     OperatorCase("InterpCubicSpline-n2", lambda dt: InterpCubicSpline((2, 3), [0.3, 0.5], axis=0, dtype=dt)),
+    OperatorCase("InterpCubicSpline-banded-axis0", lambda dt: _banded_spline((40, 3), dt)),
     OperatorCase("Bilinear-2d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6), dtype=dt)),
     OperatorCase("Bilinear-3d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6, 3), dtype=dt)),
     # ---------------------------------------------------------------- Fredholm1

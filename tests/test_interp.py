@@ -204,3 +204,39 @@ def test_every_axis_is_the_1d_operator_along_it() -> None:
             lines = X.movedim(axis, -1)
             want = (lines.reshape(-1, lines.shape[-1]) @ One.todense().T).reshape(*lines.shape[:-1], len(iava))
             torch.testing.assert_close(Op @ X, want.movedim(-1, axis), rtol=1e-12, atol=1e-12)
+
+
+def test_cubic_spline_builds_in_linear_time_and_its_band_equals_the_dense_solve(monkeypatch) -> None:
+    """The spline's weights come from the closed-form inverse of its system (a dense solve of an
+    n x n system before: 5 s at n = 4000, 320 GB asked at n = 200000): equal to the dense solve
+    to rounding, applied densely or as the band, and to PyLops at a length the dense matrix
+    could not hold."""
+    import warnings
+
+    from torchlops.signalprocessing import interpspline as S
+
+    g = np.random.default_rng(5)
+    for n in (2, 3, 5, 37, 90):
+        iava = np.sort(g.uniform(-0.5, n - 1.01, 12))
+        A, B = S.spline_matrix(n, iava), S._spline_matrix_solve(n, iava)
+        torch.testing.assert_close(A, B, rtol=0, atol=1e-14 * float(B.abs().max()))
+    iava = np.sort(g.uniform(0, 88, 30))
+    dense = InterpCubicSpline((4, 90, 3), iava, axis=1)
+    monkeypatch.setattr(S, "DENSE_SPLINE_ENTRIES", 0)
+    band = InterpCubicSpline((4, 90, 3), iava, axis=1)
+    assert dense.M is not None and band.M is None
+    x = torch.randn(2, 4, 90, 3, dtype=torch.float64)
+    y = torch.randn(2, 4, 30, 3, dtype=torch.float64)
+    torch.testing.assert_close(band @ x, dense @ x, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(band.H @ y, dense.H @ y, rtol=1e-13, atol=1e-13)
+    monkeypatch.setattr(S, "DENSE_SPLINE_ENTRIES", 1 << 18)
+    n = 200_000
+    iava = np.sort(g.uniform(0, n - 1.5, 5000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        P = pl.signalprocessing.InterpCubicSpline(n, iava)
+    Sp = InterpCubicSpline(n, iava)
+    xn = g.standard_normal(n)
+    np.testing.assert_allclose((Sp @ torch.from_numpy(xn)).numpy(), P @ xn, rtol=1e-10, atol=1e-12)
+    yn = g.standard_normal(5000)
+    np.testing.assert_allclose((Sp.H @ torch.from_numpy(yn)).numpy(), P.H @ yn, rtol=1e-10, atol=1e-12)

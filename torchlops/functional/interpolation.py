@@ -12,6 +12,8 @@ __all__ = [
     "interp_linear_adjoint",
     "matrix_along_axis",
     "matrix_along_axis_adjoint",
+    "banded_along_axis",
+    "banded_along_axis_adjoint",
     "bilinear",
     "bilinear_adjoint",
     "fredholm1",
@@ -58,6 +60,44 @@ def matrix_along_axis_adjoint(y: torch.Tensor, M: torch.Tensor, axis: int) -> to
     d = axis + 1
     y, M = promoted(y, M)
     return (y.movedim(d, -1) @ M.conj()).movedim(-1, d)
+
+
+#: largest gathered temporary (entries) of banded_along_axis before it goes column by column
+_GATHER_ENTRIES = 1 << 24
+
+
+# y[b, ..., k, ...] = sum_t W[k, t] x[b, ..., I[k, t], ...]
+def banded_along_axis(x: torch.Tensor, idx: torch.Tensor, W: torch.Tensor, axis: int) -> torch.Tensor:
+    """Apply the ``(m, n)`` matrix whose row ``k`` holds ``W[k, t]`` at column ``idx[k, t]`` along
+    ``axis`` (a few entries per row: one gather and multiply-add per column of ``W``)."""
+    d = axis + 1
+    x, W = promoted(x, W)
+    m, T = W.shape
+    if T == 0 or x.numel() // max(x.shape[d], 1) * m * T <= _GATHER_ENTRIES:
+        # one gather of every (row, column) pair, weighted and summed over the columns
+        g = x.index_select(d, idx.reshape(-1)).unflatten(d, (m, T))
+        return (g * W.reshape(*([1] * d), m, T, *([1] * (x.dim() - d - 1)))).sum(d + 1)
+    y = None  # (a large temporary otherwise: one gather per column)
+    for t in range(T):
+        term = x.index_select(d, idx[:, t]) * _along(W[:, t], d, x.dim())
+        y = term if y is None else y.add_(term)
+    return y
+
+
+# x[b, ..., j, ...] = sum_{k, t: I[k, t] = j} conj(W[k, t]) y[b, ..., k, ...]
+def banded_along_axis_adjoint(y: torch.Tensor, idx: torch.Tensor, W: torch.Tensor, axis: int, n: int) -> torch.Tensor:
+    """Adjoint of :func:`banded_along_axis` (one scatter-add of all the weighted rows)."""
+    d = axis + 1
+    y, W = promoted(y, W)
+    shape = list(y.shape)
+    shape[d] = n
+    out = y.new_zeros(shape)
+    if W.shape[1] == 0:
+        return out
+    T = W.shape[1]
+    # (m, T) columns as one index of m * T entries along the axis
+    vals = y.unsqueeze(d + 1) * W.conj().reshape(*([1] * d), *W.shape, *([1] * (y.dim() - d - 1)))
+    return out.index_add_(d, idx.reshape(-1), vals.flatten(d, d + 1)) if T else out
 
 
 def _corners(idx: torch.Tensor, w: torch.Tensor, n1: int) -> tuple[torch.Tensor, torch.Tensor]:
