@@ -1567,3 +1567,25 @@ def test_eigs_cond_dense_path_limits_and_real_maps(monkeypatch):
     assert float(R.cond()) == pytest.approx(float(s.max() / s.min()), rel=1e-10)
     assert float(R.cond(niter=4)) == pytest.approx(float(s.max() / s.min()), rel=1e-8)
     assert torch.isnan(tl.Zero(0, 5, dtype=torch.float64).cond())
+
+
+def test_regression_keeps_its_vandermonde_matrix_while_taxis_is_unchanged():
+    """The matrix is built once (it cost three times the product) and afresh after an in-place
+    change or a new taxis; the operator still pickles and differentiates in taxis."""
+    import pickle
+
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    R = tl.LinearRegression(t.clone())
+    x = torch.randn(2, generator=GEN, dtype=torch.float64)
+    R @ x
+    V = R.__dict__["_vander_kept"][2]
+    R @ x
+    assert R.__dict__["_vander_kept"][2] is V
+    R.taxis.mul_(2)
+    torch.testing.assert_close(R @ x, x[0] + x[1] * 2 * t)
+    R.taxis = torch.ones(5, dtype=torch.float64)
+    torch.testing.assert_close(R.H @ torch.ones(5, dtype=torch.float64), torch.tensor([5.0, 5.0], dtype=torch.float64))
+    torch.testing.assert_close(pickle.loads(pickle.dumps(R)) @ x, R @ x)
+    p = torch.nn.Parameter(t.clone())
+    (tl.LinearRegression(p) @ x).sum().backward()
+    torch.testing.assert_close(p.grad, torch.full((5,), float(x[1]), dtype=torch.float64))

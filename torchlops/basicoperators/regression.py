@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
 
 import torch
 
@@ -60,13 +61,32 @@ class Regression(LinearOperator):
     def _vander(self, t: torch.Tensor) -> torch.Tensor:
         return torch.stack([t**i for i in range(self.order + 1)], dim=1)
 
+    def _taxis_vander(self) -> torch.Tensor:
+        """The Vandermonde matrix of ``taxis``, kept while ``taxis`` is the same tensor, unchanged
+        in place (building it cost three times the product); built afresh where it carries a
+        graph, a transform's wrapper or a trace."""
+        t = self.taxis
+        if t.requires_grad or torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t):
+            return self._vander(t)
+        kept = self.__dict__.get("_vander_kept")
+        if kept is not None and kept[0]() is t and kept[1] == t._version:
+            return kept[2]
+        V = self._vander(t)
+        self.__dict__["_vander_kept"] = (weakref.ref(t), t._version, V)
+        return V
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_vander_kept", None)  # (a weak reference: not picklable, rebuilt on use)
+        return state
+
     # y[k] = sum_i x[i] t[k]^i
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return regression(x, self._vander(self.taxis))
+        return regression(x, self._taxis_vander())
 
     # x[i] = sum_k conj(t[k]^i) y[k]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        return regression_adjoint(y, self._vander(self.taxis))
+        return regression_adjoint(y, self._taxis_vander())
 
     def apply(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Evaluate the polynomial of coefficients ``x`` (``(*batch, order+1)``) at ``t``."""
