@@ -1195,3 +1195,44 @@ def test_implicit_normal_equations_with_a_damp_tensor_gets_its_gradient() -> Non
                                       damp=d, implicit=True).x
     (w * x).sum().backward()
     torch.testing.assert_close(d.grad, dr.grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("scipy_tests", [False, True])
+def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scipy_tests) -> None:
+    """One double-precision sample on the CPU runs LSQR's scalar recurrences in Python floats
+    (twice as fast on small problems); every output equals the tensor path's, and a graph (a
+    y that requires grad) keeps the tensor path."""
+    from torchlops.optimization import cls_basic as C
+
+    g = torch.Generator().manual_seed(12)
+    A = MatrixMult(torch.randn(40, 25, generator=g, dtype=torch.float64))
+    y = torch.randn(40, generator=g, dtype=torch.float64)
+    cls = C._ScipyLSQR if scipy_tests else C.LSQR
+    taken = []
+    orig = C.LSQR._step_host
+
+    def spy(self, *args):
+        taken.append(1)
+        return orig(self, *args)
+
+    monkeypatch.setattr(C.LSQR, "_step_host", spy)
+
+    def run():
+        return cls(A).solve(y, x0=torch.full((25,), 0.1, dtype=torch.float64), damp=0.3, atol=1e-10, btol=1e-10,
+                            niter=30, calc_var=True)
+
+    fast = run()
+    assert taken
+    monkeypatch.setattr(C.LSQR, "_host_scalars", lambda self, *a: False)
+    slow = run()
+    for a, b in zip(fast, slow, strict=True):
+        if isinstance(a, torch.Tensor):
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+        else:
+            assert a == b
+    monkeypatch.undo()
+    taken.clear()
+    monkeypatch.setattr(C.LSQR, "_step_host", spy)
+    yg = y.clone().requires_grad_()
+    lsqr(A, yg, niter=5).x.sum().backward()
+    assert not taken and yg.grad is not None

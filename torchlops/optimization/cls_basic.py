@@ -16,6 +16,7 @@ counts and cost histories are exactly PyLops'; under ``torch.compile`` as on an 
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -127,9 +128,13 @@ class _Batched(Solver):
 
     def _freeze(self, act: torch.Tensor, new: dict[str, Any]) -> None:
         """Commit ``new`` state for active samples only; frozen samples keep theirs."""
+        # (on the CPU, where reading the flags costs nothing, every sample active commits the new
+        # state as it is: a select per state tensor was most of a small problem's step)
+        every = (act.device.type == "cpu" and not torch.compiler.is_compiling()
+                 and torch._C._functorch.maybe_current_level() is None and bool(act.all()))
         for k, v in new.items():
             old = getattr(self, k)
-            setattr(self, k, _where(act, v, old) if isinstance(old, torch.Tensor) else v)
+            setattr(self, k, _where(act, v, old) if isinstance(old, torch.Tensor) and not every else v)
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
 
@@ -591,6 +596,8 @@ class LSQR(_Batched):
         v = _where(pos, self._AH(u) - beta.unsqueeze(-1).to(dt) * self.v, self.v)
         alfa = torch.where(pos, torch.linalg.vector_norm(v, dim=-1), self.alfa)
         v = _where(pos & (alfa > 0), v / torch.where(alfa > 0, alfa, 1).unsqueeze(-1).to(dt), v)
+        if self._host_scalars(act, xf, u, v):
+            return self._step_host(xf, u, beta, v, alfa, show)
         # rotation eliminating the damping, then the sub-diagonal beta (divisions and square
         # roots guarded: a frozen sample's zeros must not give NaN gradients through the
         # shared operator in a differentiated solve; a nonzero denominator gives the same value)
@@ -647,6 +654,104 @@ class LSQR(_Batched):
         self._freeze(act, new)
         self.cost.append(self._r1abs)
         x = self._output(xf)
+        if show:
+            self._print_row([self.r1norm, self.r2norm, self.test1, self.test2, self.anorm, self.acond], x)
+        return x
+
+    _SCALARS = ("anorm", "rhobar", "phibar", "sn2", "cs2", "z", "xxnorm", "ddnorm", "res2", "bnorm", "arnorm0")
+
+    def _host_scalars(self, act: torch.Tensor, xf: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> bool:
+        """Whether this step's scalar recurrences may run in Python floats: one active double
+        precision sample on the CPU, nothing to differentiate, not traced (each of the ~80 tiny
+        tensor operations of the recurrences costs more than the float arithmetic they hold,
+        most of a small problem's step)."""
+        if self.B != 1 or u.device.type != "cpu" or torch.compiler.is_compiling() or self._scipy_tests is None:
+            return False
+        if torch.empty(0, dtype=self.dt).abs().dtype != torch.float64:
+            return False
+        if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (
+                xf, u, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS))):
+            return False
+        if torch._C._functorch.maybe_current_level() is not None:
+            return False
+        return bool(act[0])
+
+    def _step_host(self, xf: torch.Tensor, u: torch.Tensor, beta_t: torch.Tensor, v: torch.Tensor,
+                   alfa_t: torch.Tensor, show: bool) -> torch.Tensor:
+        """:meth:`step`'s recurrences from the new ``beta`` and ``alfa`` on, in Python floats (the
+        same operations as the tensor path, in the same order)."""
+        sqrt = math.sqrt
+
+        def sdiv(a: float, b: float) -> float:
+            return a / b if b != 0 else 0.0
+
+        def ssqrt(s: float) -> float:
+            return sqrt(s) if s > 0 else 0.0
+
+        state = torch.stack([getattr(self, k).reshape(()) for k in ("alfa", *self._SCALARS)])
+        old_alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0 = state.tolist()
+        beta, alfa = float(beta_t[0]), float(alfa_t[0])
+        damp = float(self.damp)
+        dampsq = float(self.dampsq)
+        if beta > 0:
+            anorm = sqrt(anorm * anorm + old_alfa * old_alfa + beta * beta + damp * damp)
+        rhobar1 = ssqrt(rhobar * rhobar + damp * damp)
+        cs1, sn1 = sdiv(rhobar, rhobar1), sdiv(damp, rhobar1)
+        psi, phibar = sn1 * phibar, cs1 * phibar
+        rho = ssqrt(rhobar1 * rhobar1 + beta * beta)
+        cs, sn = sdiv(rhobar1, rho), sdiv(beta, rho)
+        theta, rhobar = sn * alfa, -cs * alfa
+        phi, phibar = cs * phibar, sn * phibar
+        tau = sn * phi
+        t1, t2 = sdiv(phi, rho), sdiv(-theta, rho)
+        w_old = self.w
+        dk = w_old * (1.0 / rho) if rho != 0 else torch.zeros_like(w_old)
+        xn = xf + t1 * w_old
+        w = v + t2 * w_old
+        dk2 = dk.abs() ** 2
+        new: dict[str, Any] = {}
+        if self.calc_var:
+            new["var"] = self.var + dk2
+        ddnorm = ddnorm + float(dk2.sum())
+        delta, gambar = sn2 * rho, -cs2 * rho
+        rhs = phi - delta * z
+        zbar = sdiv(rhs, gambar)
+        xnorm = ssqrt(xxnorm + zbar**2)
+        gamma = ssqrt(gambar * gambar + theta * theta)
+        cs2, sn2, z = sdiv(gambar, gamma), sdiv(theta, gamma), sdiv(rhs, gamma)
+        xxnorm = xxnorm + z**2
+        acond = anorm * ssqrt(ddnorm)
+        res2 = res2 + psi**2
+        rnorm = ssqrt(phibar**2 + res2)
+        arnorm = alfa * abs(tau)
+        r1sq = rnorm**2 - dampsq * xxnorm
+        r1abs = ssqrt(abs(r1sq))
+        if self._scipy_tests:
+            test1, test2, test3 = sdiv(rnorm, bnorm), arnorm / (anorm * rnorm + _F64_EPS), 1.0 / (acond + _F64_EPS)
+            limit = self.iiter + 1 >= self.niter
+        else:
+            test1, test2, test3 = sdiv(rnorm, bnorm), sdiv(arnorm, arnorm0), sdiv(1.0, acond)
+            limit = self.iiter >= self.niter
+        t1s = test1 / (1.0 + sdiv(anorm * xnorm, bnorm))
+        rtol = self.btol + self.atol * sdiv(anorm * xnorm, bnorm)
+        istop = 0
+        for cond, code in ((limit, 7), (1 + test3 <= 1, 6), (1 + test2 <= 1, 5), (1 + t1s <= 1, 4),
+                           (test3 <= self.ctol, 3), (test2 <= self.atol, 2), (test1 <= rtol, 1)):
+            if cond:
+                istop = code
+        names = ("anorm", "rhobar", "phibar", "ddnorm", "xnorm", "cs2", "sn2", "z", "xxnorm", "acond", "res2",
+                 "rnorm", "arnorm", "r1norm", "r2norm", "test1", "test2", "test3", "_r1abs")
+        vals = torch.tensor([anorm, rhobar, phibar, ddnorm, xnorm, cs2, sn2, z, xxnorm, acond, res2, rnorm, arnorm,
+                             -r1abs if r1sq < 0 else r1abs, rnorm, test1, test2, test3, r1abs],
+                            dtype=beta_t.dtype).unsqueeze(-1)
+        new.update(zip(names, vals))
+        new.update(u=u, beta=beta_t, v=v, alfa=alfa_t, w=w, istop=torch.full_like(self.istop, istop))
+        for k, val in new.items():
+            setattr(self, k, val)
+        self.iiters = self.iiters + 1
+        self.iiter += 1
+        self.cost.append(self._r1abs)
+        x = self._output(xn)
         if show:
             self._print_row([self.r1norm, self.r2norm, self.test1, self.test2, self.anorm, self.acond], x)
         return x
