@@ -309,3 +309,28 @@ def test_fft_engine_names_are_pylops() -> None:
     FFT(6, engine="fftw")
     with pytest.raises(ValueError, match="engine must be one of numpy, scipy, mkl_fft"):
         FFT2D((4, 4), engine="fftw")
+
+
+def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
+    """The phase is computed once (it cost as much as the FFTs) and afresh after an in-place
+    change, a new shift or a conversion; a shift that needs a gradient gets it; pickles."""
+    import pickle
+
+    x = torch.randn(16, dtype=torch.complex128)
+    S = Shift(16, 2.5)
+    y1 = S @ x
+    ph = S.__dict__["_phase_kept"][2]
+    S @ x
+    assert S.__dict__["_phase_kept"][2] is ph
+    S.shift.add_(1.0)
+    torch.testing.assert_close(S @ x, Shift(16, 3.5) @ x)
+    S.shift = torch.tensor(0.0, dtype=torch.float64)
+    torch.testing.assert_close(S @ x, x)
+    torch.testing.assert_close(pickle.loads(pickle.dumps(S)) @ x, x)
+    S64 = Shift(16, 2.5).to(torch.complex64)
+    assert (S64 @ x.to(torch.complex64)).dtype == torch.complex64
+    torch.testing.assert_close(S64 @ x.to(torch.complex64), y1.to(torch.complex64), rtol=1e-5, atol=1e-5)
+    p = torch.nn.Parameter(torch.tensor(2.5, dtype=torch.float64))
+    Sp = Shift(16, p)
+    (Sp @ x).abs().pow(2).sum().backward()
+    assert p.grad is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -144,10 +146,30 @@ class Shift(LinearOperator):
         ph = torch.polar(torch.ones_like(ang), ang)
         return ph if ph.dtype == cdt else ph.to(cdt)
 
+    def _kept_phase(self) -> torch.Tensor:
+        """:meth:`_phase`, kept while ``shift`` is the same tensor, unchanged in place, and the
+        operator's precision and device the same (the phase cost as much as the shift's FFTs);
+        computed afresh where ``shift`` carries a graph, a transform's wrapper or a trace."""
+        s = self.shift
+        if s.requires_grad or torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(s):
+            return self._phase()
+        key = (s._version, self.f.dtype, s.device)
+        kept = self.__dict__.get("_phase_kept")
+        if kept is not None and kept[0]() is s and kept[1] == key:
+            return kept[2]
+        ph = self._phase()
+        self.__dict__["_phase_kept"] = (weakref.ref(s), key, ph)
+        return ph
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_phase_kept", None)  # (a weak reference: not picklable, computed again on use)
+        return state
+
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return fourier_shift(x, self._phase(), self.axis, self.nfft, self.real, self.clinear)
+        return fourier_shift(x, self._kept_phase(), self.axis, self.nfft, self.real, self.clinear)
 
     # x[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(+2 pi i f[k] s) Y[b, ..., k, ...] / nfft
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        return fourier_shift_adjoint(y, self._phase(), self.axis, self.nfft, self.real, self.clinear)
+        return fourier_shift_adjoint(y, self._kept_phase(), self.axis, self.nfft, self.real, self.clinear)
