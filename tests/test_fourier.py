@@ -334,3 +334,19 @@ def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
     Sp = Shift(16, p)
     (Sp @ x).abs().pow(2).sum().backward()
     assert p.grad is not None
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 33, 64])
+def test_dct_types_2_and_3_from_one_real_fft_equal_scipy(n):
+    """Types 2 and 3 (each the other's transpose) from one real FFT of n samples: scipy's
+    orthonormal dct / idct along every axis, odd and even lengths."""
+    import scipy.fft as sf
+
+    x = torch.randn(3, n, 5, dtype=torch.float64)
+    for ty in (2, 3):
+        for axis in (0, 1):
+            D = DCT((n, 5), type=ty, axes=axis)
+            np.testing.assert_allclose((D @ x).numpy(), sf.dct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"),
+                                       rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose((D.H @ x).numpy(), sf.idct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"),
+                                       rtol=1e-12, atol=1e-13)

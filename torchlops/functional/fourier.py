@@ -219,7 +219,56 @@ def _cos_kernel(x: torch.Tensor, a, b, m: int, dim: int) -> torch.Tensor:
     return 2.0 * z.real
 
 
+def _dct2_ortho_last(x: torch.Tensor) -> torch.Tensor:
+    r"""Orthonormal DCT-II along the last dim from one real FFT of ``n`` samples (Makhoul):
+    :math:`v = (x_0, x_2, \dots, x_3, x_1)`, :math:`V = \mathrm{rfft}(v)`,
+    :math:`Z_k = e^{-i\pi k/2n} V_k` (:math:`k \le n/2`); :math:`y_k = 2 d_k \mathrm{Re}\,Z_k`,
+    :math:`y_{n-k} = -2 d_{n-k} \mathrm{Im}\,Z_k` with the orthonormal scales
+    :math:`d_0 = 1/\sqrt{4n}`, :math:`d_k = 1/\sqrt{2n}` (folded into the rotation)."""
+    n = x.shape[-1]
+    h, c_ = n // 2, (n + 1) // 2
+    v = torch.cat((x[..., 0::2], x[..., 1::2].flip(-1)), dim=-1)
+    V = torch.view_as_real(torch.fft.rfft(v, dim=-1))
+    vr, vi = V[..., 0], V[..., 1]
+    ang = torch.arange(h + 1, dtype=x.dtype, device=x.device) * (-3.141592653589793 / (2 * n))
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    dk = torch.full((h + 1,), 2.0 / math.sqrt(2.0 * n), dtype=x.dtype, device=x.device)
+    dk[0] = 2.0 / math.sqrt(4.0 * n)
+    low = torch.addcmul(vr * (dk * cos), vi, -(dk * sin))
+    g = -2.0 / math.sqrt(2.0 * n)
+    high = torch.addcmul(vr[..., 1:c_] * (g * sin[1:c_]), vi[..., 1:c_], g * cos[1:c_])
+    return torch.cat((low, high.flip(-1)), dim=-1)
+
+
+def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
+    r"""Transpose of :func:`_dct2_ortho_last` (the orthonormal DCT-III) from one inverse real
+    FFT: with :math:`u' = d\,u`, :math:`H_0 = 2u'_0`, :math:`H_k = e^{i\pi k/2n}(u'_k - i u'_{n-k})`
+    (:math:`1 \le k \le n/2`), :math:`r = n\,\mathrm{irfft}(H)`, then :math:`x_{2j} = r_j`,
+    :math:`x_{2j+1} = r_{n-1-j}`."""
+    n = u.shape[-1]
+    h = n // 2
+    ang = torch.arange(1, h + 1, dtype=u.dtype, device=u.device) * (3.141592653589793 / (2 * n))
+    g = n / math.sqrt(2.0 * n)  # (d_k for k >= 1, and irfft's 1/n undone)
+    cos, sin = torch.cos(ang) * g, torch.sin(ang) * g
+    a, b = u[..., 1 : h + 1], u[..., n - h :].flip(-1)  # u_k, u_{n-k}
+    hr = torch.addcmul(a * cos, b, sin)
+    hi = torch.addcmul(a * sin, b, -cos)
+    h0 = u[..., :1] * (2.0 * n / math.sqrt(4.0 * n))
+    H = torch.complex(torch.cat((h0, hr), dim=-1), torch.cat((torch.zeros_like(h0), hi), dim=-1))
+    r = torch.fft.irfft(H, n=n, dim=-1)
+    x = torch.empty_like(r)
+    x[..., 0::2] = r[..., : (n + 1) // 2]
+    x[..., 1::2] = r[..., (n + 1) // 2 :].flip(-1)
+    return x
+
+
 def _dct_1axis(x: torch.Tensor, type: int, dim: int, adjoint: bool) -> torch.Tensor:
+    if type in (2, 3):
+        # (types 2 and 3, each the other's transpose: one real FFT of n samples, not a complex
+        # one of 2n)
+        xl = x.movedim(dim, -1)
+        y = _dct2_ortho_last(xl) if (type == 2) != adjoint else _dct2_ortho_adjoint_last(xl)
+        return y.movedim(-1, dim)
     a, b, din, dout, m = _dct_factors(x.shape[dim], type, x.dtype, x.device)
     if adjoint:
         a, b, din, dout = b, a, dout, din
