@@ -8,7 +8,7 @@ import torch
 
 import torchlops as tl
 from tests.registry import SLIDING_CASES as CASES
-from torchlops.signalprocessing._windows import overlap_add
+from torchlops.signalprocessing._windows import overlap_add, overlap_table
 from torchlops.signalprocessing.patch2d import Patch2D, patch2d_design
 from torchlops.signalprocessing.patch3d import Patch3D, patch3d_design
 from torchlops.signalprocessing.sliding1d import Sliding1D, sliding1d_design
@@ -276,9 +276,11 @@ def test_overlap_add_gather_path_matches_index_add(case) -> None:
     """The gather-only overlap-add (used off the CPU) equals the CPU index_add, and is the
     transpose of the window gather."""
     Op = case.build(torch.float64)
+    assert Op._overlap is None  # (on the CPU the table is not built)
     w = torch.randn(3, Op._gather.numel(), dtype=torch.float64)
-    a = overlap_add(w, Op._gather, Op._overlap, True)
-    b = overlap_add(w, Op._gather, Op._overlap, False)
+    ndata = Op.shape[0]
+    a = overlap_add(w, Op._gather, None, ndata)
+    b = overlap_add(w, Op._gather, overlap_table(Op._gather, ndata), ndata)
     T.assert_close(b, a, 1e-14, "gather path vs index_add")
     v = torch.randn(3, a.shape[1], dtype=torch.float64)
     lhs, rhs = (a * v).sum(), (w * v[:, Op._gather]).sum()
@@ -352,3 +354,17 @@ def test_window_sizes_as_arrays():
         assert plain(patch2d_design((60, 40), conv([16, 12]), conv([4, 3]), conv([24, 9]), verb=False)) == ref
     with pytest.raises(ValueError, match="nwin must hold ints"):
         patch2d_design((60, 40), np.array([16.5, 12]), (4, 3), (24, 9), verb=False)
+
+
+def test_overlap_table_only_off_the_cpu() -> None:
+    """On the CPU the overlap-add is one index_add: the (K x data size) table is not built (it
+    was most of the construction time and memory); moving to another device builds it from the
+    indices first (a meta copy holds one, of the table's shape)."""
+    import copy
+
+    S = Sliding2D(tl.Identity(5 * 3, dtype=torch.float64), (15, 3), (11, 3), 5, 2)
+    assert S._overlap is None and S.double()._overlap is None
+    M = copy.deepcopy(S).to("meta")
+    ref = overlap_table(S._gather, S.shape[0])
+    assert M._overlap.device.type == "meta" and M._overlap.shape == ref.shape
+    assert S._overlap is None

@@ -12,6 +12,7 @@ CPU the overlap-add is one (sequential) ``index_add``; elsewhere it is a sum of 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,10 +116,9 @@ def window_tapers(
     return out.reshape(*out.shape, *([1] * nrest)).to(real_dtype(dtype))
 
 
-def _tables(dimsd: Sequence[int], starts: Sequence[torch.Tensor], nwin: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gather indices ``(nwinel,)`` (window element -> flat data index, layout
-    ``(*nwins, *nwin, *rest)``) and the overlap-add table ``(K, ndata)`` (flat data index ->
-    the window elements that land there, padded with ``nwinel``)."""
+def _gather_index(dimsd: Sequence[int], starts: Sequence[torch.Tensor], nwin: Sequence[int]) -> torch.Tensor:
+    """Gather indices ``(nwinel,)``: window element -> flat data index, layout
+    ``(*nwins, *nwin, *rest)``."""
     k = len(starts)
     rest = tuple(dimsd[k:])
     strides = [prod(dimsd[a + 1:]) for a in range(len(dimsd))]
@@ -136,23 +136,30 @@ def _tables(dimsd: Sequence[int], starts: Sequence[torch.Tensor], nwin: Sequence
         shp = [1] * len(full)
         shp[2 * k + r] = rest[r]
         idx = idx + (torch.arange(rest[r]) * strides[k + r]).reshape(shp)
-    idx = idx.reshape(-1)
-    ndata, nel = prod(dimsd), idx.numel()
+    return idx.reshape(-1)
+
+
+def overlap_table(idx: torch.Tensor, ndata: int) -> torch.Tensor:
+    """The overlap-add table ``(K, ndata)`` of the gather indices ``idx``: flat data index -> the
+    window elements that land there, padded with ``idx.numel()`` (the deterministic overlap-add
+    off the CPU; the CPU adds with one ``index_add``)."""
+    nel = idx.numel()
     counts = torch.bincount(idx, minlength=ndata)
-    K = max(int(counts.max()), 1)
+    K = max(int(counts.max()), 1) if ndata else 1
     order = torch.argsort(idx, stable=True)
     first = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(nel) - first[idx[order]]
-    inv = torch.full((ndata, K), nel, dtype=torch.int64)
+    rank = torch.arange(nel, device=idx.device) - first[idx[order]]
+    inv = torch.full((ndata, K), nel, dtype=torch.int64, device=idx.device)
     inv[idx[order], rank] = order
-    return idx, inv.T.contiguous()
+    return inv.T.contiguous()
 
 
-def overlap_add(w: torch.Tensor, gather: torch.Tensor, table: torch.Tensor, index_add: bool) -> torch.Tensor:
-    """``y[b, m] = sum_{e : gather[e] = m} w[b, e]`` for ``w`` of shape ``(B, nwinel)``: one
-    ``index_add`` (``index_add=True``), or the sum of the ``K`` gathers of ``table`` (``(K, M)``)."""
-    if index_add:
-        return torch.zeros(w.shape[0], table.shape[1], dtype=w.dtype, device=w.device).index_add(1, gather, w)
+def overlap_add(w: torch.Tensor, gather: torch.Tensor, table: torch.Tensor | None, ndata: int) -> torch.Tensor:
+    """``y[b, m] = sum_{e : gather[e] = m} w[b, e]`` for ``w`` of shape ``(B, nwinel)``, ``m <
+    ndata``: one ``index_add`` (``table`` None), or the sum of the ``K`` gathers of ``table``
+    (``(K, ndata)``, :func:`overlap_table`)."""
+    if table is None:
+        return torch.zeros(w.shape[0], ndata, dtype=w.dtype, device=w.device).index_add(1, gather, w)
     z = F.pad(w, (0, 1))
     y = z[:, table[0]]
     for k in range(1, table.shape[0]):
@@ -181,10 +188,22 @@ class WindowedOperator(LinearOperator):
         self.simOp = simop
         self._nwins = tuple(s.numel() for s in starts)
         self._winshape = (*nwin, *dimsd[len(starts):])
-        idx, inv = _tables(dimsd, starts, nwin)
         self.register_buffer("taps", taps)
-        self.register_buffer("_gather", idx, persistent=False)
-        self.register_buffer("_overlap", inv, persistent=False)
+        self.register_buffer("_gather", _gather_index(dimsd, starts, nwin), persistent=False)
+        # (built where it is used, off the CPU: see _apply)
+        self.register_buffer("_overlap", None, persistent=False)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> WindowedOperator:
+        # the overlap-add table (K x the data size, int64) only off the CPU (on the CPU one
+        # index_add does the overlap-add): built where the indices are before they move
+        if self._overlap is None:
+            target = fn(torch.zeros((), dtype=torch.int64, device=self._gather.device)).device
+            if target.type != "cpu":
+                self._overlap = overlap_table(self._gather, prod(self._dimsd))
+        super()._apply(fn, recurse)
+        if self._gather.device.type == "cpu":
+            self._overlap = None
+        return self
 
     def _dtype_from_parts(self) -> torch.dtype:
         # (the inner operator's, promoted with the taper's: both touch the output)
@@ -207,7 +226,7 @@ class WindowedOperator(LinearOperator):
                 w = run(self.Op, x.reshape(B * nw, -1), False)
             w = self._taper(w.reshape(B, -1))
             # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
-            y = overlap_add(w, self._gather, self._overlap, w.device.type == "cpu")
+            y = overlap_add(w, self._gather, self._overlap, prod(self._dimsd))
             return self._promote(y).reshape(B, *self._dimsd)
         # w[b, e] = taps[e] y[b, gather[e]]   (gather the windows, then taper)
         w = self._taper(x.reshape(B, -1)[:, self._gather])
