@@ -1236,3 +1236,23 @@ def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scip
     yg = y.clone().requires_grad_()
     lsqr(A, yg, niter=5).x.sum().backward()
     assert not taken and yg.grad is not None
+
+
+def test_lsqr_single_sample_forward_mode_and_huge_values() -> None:
+    """Forward-mode tangents go through the tensor path (the float path dropped them: 0.55 off);
+    squares of huge values overflow to inf as tensors do (the float path raised OverflowError)."""
+    import torch.autograd.forward_ad as fwAD
+
+    g = torch.Generator().manual_seed(21)
+    A = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(8, generator=g, dtype=torch.float64)
+    t = torch.randn(8, generator=g, dtype=torch.float64)
+    with fwAD.dual_level():
+        x = lsqr(MatrixMult(A), fwAD.make_dual(y, t), niter=20, atol=0, btol=0).x
+        tangent = fwAD.unpack_dual(x).tangent
+    torch.testing.assert_close(tangent, torch.linalg.pinv(A) @ t, rtol=1e-10, atol=1e-12)
+    s = 1e-157
+    r1 = lsqr(MatrixMult(A * s), y, niter=20)
+    r2 = lsqr(MatrixMult(A * s), torch.stack([y, y]), niter=20)
+    assert int(r1.istop) == int(r2.istop[0])
+    torch.testing.assert_close(r1.x * s, r2.x[0] * s, rtol=1e-10, atol=0)

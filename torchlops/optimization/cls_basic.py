@@ -672,14 +672,15 @@ class LSQR(_Batched):
         if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (
                 xf, u, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS))):
             return False
-        if torch._C._functorch.maybe_current_level() is not None:
-            return False
+        if torch._C._functorch.maybe_current_level() is not None or torch.autograd.forward_ad._current_level >= 0:
+            return False  # (transforms and forward-mode tangents go through the tensors)
         return bool(act[0])
 
     def _step_host(self, xf: torch.Tensor, u: torch.Tensor, beta_t: torch.Tensor, v: torch.Tensor,
                    alfa_t: torch.Tensor, show: bool) -> torch.Tensor:
         """:meth:`step`'s recurrences from the new ``beta`` and ``alfa`` on, in Python floats (the
-        same operations as the tensor path, in the same order)."""
+        tensor path's recurrences, equal to rounding; squares as products, which overflow to inf
+        as tensors do rather than raise)."""
         sqrt = math.sqrt
 
         def sdiv(a: float, b: float) -> float:
@@ -705,7 +706,7 @@ class LSQR(_Batched):
         tau = sn * phi
         t1, t2 = sdiv(phi, rho), sdiv(-theta, rho)
         w_old = self.w
-        dk = w_old * (1.0 / rho) if rho != 0 else torch.zeros_like(w_old)
+        dk = w_old / rho if rho != 0 else torch.zeros_like(w_old)
         xn = xf + t1 * w_old
         w = v + t2 * w_old
         dk2 = dk.abs() ** 2
@@ -716,15 +717,15 @@ class LSQR(_Batched):
         delta, gambar = sn2 * rho, -cs2 * rho
         rhs = phi - delta * z
         zbar = sdiv(rhs, gambar)
-        xnorm = ssqrt(xxnorm + zbar**2)
+        xnorm = ssqrt(xxnorm + zbar * zbar)
         gamma = ssqrt(gambar * gambar + theta * theta)
         cs2, sn2, z = sdiv(gambar, gamma), sdiv(theta, gamma), sdiv(rhs, gamma)
-        xxnorm = xxnorm + z**2
+        xxnorm = xxnorm + z * z
         acond = anorm * ssqrt(ddnorm)
-        res2 = res2 + psi**2
-        rnorm = ssqrt(phibar**2 + res2)
+        res2 = res2 + psi * psi
+        rnorm = ssqrt(phibar * phibar + res2)
         arnorm = alfa * abs(tau)
-        r1sq = rnorm**2 - dampsq * xxnorm
+        r1sq = rnorm * rnorm - dampsq * xxnorm
         r1abs = ssqrt(abs(r1sq))
         if self._scipy_tests:
             test1, test2, test3 = sdiv(rnorm, bnorm), arnorm / (anorm * rnorm + _F64_EPS), 1.0 / (acond + _F64_EPS)
