@@ -1578,11 +1578,22 @@ def test_regression_keeps_its_vandermonde_matrix_while_taxis_is_unchanged():
     R = tl.LinearRegression(t.clone())
     x = torch.randn(2, generator=GEN, dtype=torch.float64)
     R @ x
-    V = R.__dict__["_vander_kept"][2]
+    V = R.__dict__["_vander_kept"][1]
     R @ x
-    assert R.__dict__["_vander_kept"][2] is V
+    assert R.__dict__["_vander_kept"][1] is V
     R.taxis.mul_(2)
     torch.testing.assert_close(R @ x, x[0] + x[1] * 2 * t)
+    R.taxis.data.mul_(0.5)  # (no version counter through .data: values are compared)
+    torch.testing.assert_close(R @ x, x[0] + x[1] * t)
+    tn = t.numpy().copy()
+    Rn = tl.LinearRegression(tn)
+    Rn @ x
+    tn *= 3  # (a NumPy array the operator shares)
+    torch.testing.assert_close(Rn @ x, x[0] + x[1] * torch.from_numpy(tn))
+    with torch.inference_mode():
+        Ri = tl.LinearRegression(t.clone())
+        torch.testing.assert_close(Ri @ x, x[0] + x[1] * t)
+    torch.testing.assert_close(Ri @ x, x[0] + x[1] * t)
     R.taxis = torch.ones(5, dtype=torch.float64)
     torch.testing.assert_close(R.H @ torch.ones(5, dtype=torch.float64), torch.tensor([5.0, 5.0], dtype=torch.float64))
     torch.testing.assert_close(pickle.loads(pickle.dumps(R)) @ x, R @ x)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import weakref
 
 import torch
 
@@ -35,7 +34,8 @@ class Regression(LinearOperator):
     .. math::
         y_k = \sum_{i=0}^{p} x_i t_k^i, \qquad x_i = \sum_k t_k^i y_k.
 
-    The Vandermonde matrix :math:`V_{ki} = t_k^i` is kept as a buffer; one GEMM per application.
+    The Vandermonde matrix :math:`V_{ki} = t_k^i` is built from ``taxis`` (on the CPU kept while
+    ``taxis`` holds the same values); one GEMM per application.
 
     Examples
     --------
@@ -62,22 +62,25 @@ class Regression(LinearOperator):
         return torch.stack([t**i for i in range(self.order + 1)], dim=1)
 
     def _taxis_vander(self) -> torch.Tensor:
-        """The Vandermonde matrix of ``taxis``, kept while ``taxis`` is the same tensor, unchanged
-        in place (building it cost three times the product); built afresh where it carries a
-        graph, a transform's wrapper or a trace."""
+        """The Vandermonde matrix of ``taxis``; on the CPU kept while ``taxis`` holds the same values
+        (compared with a copy: writes through ``.data`` or a shared NumPy array count too), as
+        building it cost three times the product. Built afresh elsewhere (a comparison would read
+        the device), with a graph, a transform's wrapper, a trace or in inference mode."""
         t = self.taxis
-        if t.requires_grad or torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t):
+        if (t.device.type != "cpu" or t.requires_grad or torch.compiler.is_compiling()
+                or torch._C._functorch.is_functorch_wrapped_tensor(t) or torch.is_inference_mode_enabled()
+                or t.is_inference()):
             return self._vander(t)
         kept = self.__dict__.get("_vander_kept")
-        if kept is not None and kept[0]() is t and kept[1] == t._version:
-            return kept[2]
+        if kept is not None and kept[0].dtype == t.dtype and kept[0].shape == t.shape and torch.equal(kept[0], t):
+            return kept[1]
         V = self._vander(t)
-        self.__dict__["_vander_kept"] = (weakref.ref(t), t._version, V)
+        self.__dict__["_vander_kept"] = (t.detach().clone(), V)
         return V
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state.pop("_vander_kept", None)  # (a weak reference: not picklable, rebuilt on use)
+        state.pop("_vander_kept", None)  # (rebuilt on use)
         return state
 
     # y[k] = sum_i x[i] t[k]^i

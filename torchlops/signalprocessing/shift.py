@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import torch
 
@@ -147,23 +145,27 @@ class Shift(LinearOperator):
         return ph if ph.dtype == cdt else ph.to(cdt)
 
     def _kept_phase(self) -> torch.Tensor:
-        """:meth:`_phase`, kept while ``shift`` is the same tensor, unchanged in place, and the
-        operator's precision and device the same (the phase cost as much as the shift's FFTs);
-        computed afresh where ``shift`` carries a graph, a transform's wrapper or a trace."""
+        """:meth:`_phase`; on the CPU kept while ``shift`` holds the same values (compared with a
+        copy: writes through ``.data`` or a shared NumPy array count too) and the operator's
+        precision is the same, as it cost as much as the shift's FFTs. Computed afresh elsewhere
+        (a comparison would read the device), with a graph, a transform's wrapper, a trace or in
+        inference mode."""
         s = self.shift
-        if s.requires_grad or torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(s):
+        if (s.device.type != "cpu" or s.requires_grad or torch.compiler.is_compiling()
+                or torch._C._functorch.is_functorch_wrapped_tensor(s) or torch.is_inference_mode_enabled()
+                or s.is_inference()):
             return self._phase()
-        key = (s._version, self.f.dtype, s.device)
         kept = self.__dict__.get("_phase_kept")
-        if kept is not None and kept[0]() is s and kept[1] == key:
+        if (kept is not None and kept[1] == self.f.dtype and kept[0].dtype == s.dtype and kept[0].shape == s.shape
+                and torch.equal(kept[0], s)):
             return kept[2]
         ph = self._phase()
-        self.__dict__["_phase_kept"] = (weakref.ref(s), key, ph)
+        self.__dict__["_phase_kept"] = (s.detach().clone(), self.f.dtype, ph)
         return ph
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state.pop("_phase_kept", None)  # (a weak reference: not picklable, computed again on use)
+        state.pop("_phase_kept", None)  # (computed again on use)
         return state
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
