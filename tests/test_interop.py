@@ -295,8 +295,14 @@ def test_pylops_operators_declared_real_conversions_per_sample_filters_and_pickl
     from torchlops.utils.testing import check_operator
 
     d = np.array([1 + 1j, 2 - 1j, 0.5j])
-    T = tl.from_pylops(pl.Diagonal(d))
-    assert T.dtype == torch.complex128
+    P = pl.Diagonal(d)
+    T = tl.from_pylops(P)
+    assert T.dtype == torch.complex128 and P.matvec_count == 0
+    # (deep products and functions closing over complex arrays too; Shift holds complex phases
+    # and answers real: it stays real)
+    assert tl.from_pylops(pl.Diagonal(d) * pl.Identity(3) * pl.Identity(3) * pl.Identity(3)).dtype == torch.complex128
+    assert tl.from_pylops(pl.FunctionOperator(lambda v: d * v, lambda v: d.conj() * v, 3)).dtype == torch.complex128
+    assert tl.from_pylops(pl.signalprocessing.Shift(10, 1.5, dtype="float64")).dtype == torch.float64
     x = torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
     np.testing.assert_allclose((T @ x.to(torch.complex128)).detach().numpy(), d * x.detach().numpy())
     (T @ x).abs().pow(2).sum().backward()

@@ -126,7 +126,7 @@ class PyLopsOperator(LinearOperator):
         if int(np.prod(dimsd)) != m:
             dimsd = (m,)
         dtype = to_torch_dtype(getattr(op, "dtype", None), default=torch.float64)
-        if not dtype.is_complex and _holds_complex(op):
+        if not dtype.is_complex and _holds_complex(op) and _answers_complex(op, n):
             # (PyLops keeps the default float64 of an operator built from complex arrays, e.g.
             # Diagonal(d) of a complex d: it is a complex operator, whose real inputs are promoted
             # and whose gradients for them are real parts, as for any complex operator)
@@ -200,25 +200,52 @@ class PyLopsOperator(LinearOperator):
         return self._apply_np(y, adjoint=True)
 
 
-def _holds_complex(op: Any, depth: int = 4) -> bool:
-    """Whether a PyLops operator (or the operators it is built of, a few levels down) holds a
-    complex NumPy / CuPy array: one declared real then still answers complex. Read from its
-    attributes, without applying it."""
+def _holds_complex(op: Any, depth: int = 16) -> bool:
+    """Whether a PyLops operator (or the operators it is built of, ``depth`` operators down)
+    holds a complex NumPy / CuPy array or number, in its attributes or in the closures of its
+    functions (a ``FunctionOperator``): one declared real then still answers complex. Read from
+    its attributes, without applying it."""
     seen: set[int] = set()
 
     def scan(obj: Any, level: int) -> bool:
         if id(obj) in seen or level > depth:
             return False
         seen.add(id(obj))
-        if hasattr(obj, "__array_namespace__") or isinstance(obj, np.ndarray):
-            return bool(np.iscomplexobj(obj)) if isinstance(obj, np.ndarray) else "complex" in str(getattr(obj, "dtype", ""))
-        if isinstance(obj, (list, tuple)):
-            return any(scan(o, level + 1) for o in obj)
+        if isinstance(obj, (complex, np.complexfloating)):
+            return True
+        if isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
+            return "complex" in str(getattr(obj, "dtype", ""))
+        if isinstance(obj, (list, tuple)):  # (a container is not a level)
+            return any(scan(o, level) for o in obj)
+        if callable(obj) and getattr(obj, "__closure__", None):
+            return any(scan(c.cell_contents, level + 1) for c in obj.__closure__ if _filled(c))
         if hasattr(obj, "matvec") and hasattr(obj, "__dict__"):
             return any(scan(v, level + 1) for v in vars(obj).values())
         return False
 
     return scan(op, 0)
+
+
+def _answers_complex(op: Any, n: int) -> bool:
+    """Whether an operator that holds complex values answers a real vector with a complex one
+    (``Shift`` holds complex phases and answers real): one ``matvec`` of zeros, its count put
+    back (NumPy operators; others are taken as declared)."""
+    count = getattr(op, "matvec_count", None)
+    try:
+        return bool(np.iscomplexobj(op.matvec(np.zeros(n))))
+    except Exception:  # (a CuPy operator, or one that refuses the probe, is taken as declared)
+        return False
+    finally:
+        if count is not None:
+            op.matvec_count = count
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # (an empty cell)
+        return False
+    return True
 
 
 def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLopsOperator:
@@ -240,8 +267,9 @@ def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLo
     Op : :class:`PyLopsOperator`
         ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op`` (a dtype PyLops
         declares real for an operator that answers complex, as ``Diagonal`` of a complex
-        vector by default, is the complex one: the complex arrays it holds tell). The dtype stays
-        through ``.double()`` / ``.to(dtype)``: PyLops computes in its operator's own.
+        vector by default, is the complex one: where the operator holds complex values, a
+        ``matvec`` of zeros tells). The dtype stays through ``.double()`` / ``.to(dtype)``:
+        PyLops computes in its operator's own.
 
     Notes
     -----
