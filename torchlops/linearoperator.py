@@ -640,9 +640,9 @@ class LinearOperator(nn.Module):
         (``-sort(-vals)``: complex ones by real part, then imaginary part).
 
         PyLops' arguments: ``niter`` is the size of the Krylov space. Without it, an operator of
-        up to ``DENSE_LIMIT`` columns is decomposed densely (``todense``, then LAPACK: every
-        eigenvalue with its multiplicity, ``eigvalsh`` when the matrix is Hermitian); a larger one
-        builds ``max(2 neigs + 1, 64)`` vectors (Ritz estimates: pass a larger ``niter`` for more
+        up to ``DENSE_LIMIT`` columns (and ``DENSE_LIMIT**2`` entries) is decomposed densely
+        (``todense``, then LAPACK: every eigenvalue with its multiplicity, ``eigvalsh`` when the
+        matrix is Hermitian); a larger one builds ``max(2 neigs + 1, 64)`` vectors (Ritz estimates: pass a larger ``niter`` for more
         accuracy), all ``N`` when every eigenvalue is asked for. ``which`` 'LI' / 'SI' raise for
         a symmetric or rectangular operator (real values, as scipy's ``eigsh``).
         ``kwargs_eig``: ``which`` ('LM' (default), 'SM', 'LA', 'SA', 'LR', 'SR', 'LI', 'SI':
@@ -671,10 +671,11 @@ class LinearOperator(nn.Module):
 
     def cond(self, uselobpcg: bool = False, niter: int | None = None, **kwargs_eig: Any) -> torch.Tensor:
         """2-norm condition number ``sigma_max / sigma_min``: of the dense matrix's singular values
-        up to ``DENSE_LIMIT`` columns without ``niter``, else from ``niter`` Lanczos steps on
-        ``A^H A`` (all ``N`` by default; this squares the condition number, so a very
-        ill-conditioned operator's is underestimated). PyLops' arguments: ``uselobpcg`` is accepted (the same
-        Lanczos either way); no ``kwargs_eig`` apply (``TypeError``)."""
+        up to ``DENSE_LIMIT`` columns and ``DENSE_LIMIT**2`` entries without ``niter``, else from
+        ``niter`` Lanczos steps on ``A^H A`` (all ``N`` by default; this squares the condition
+        number, so a very ill-conditioned operator's is underestimated). PyLops' arguments:
+        ``uselobpcg`` is accepted (the same Lanczos either way); no ``kwargs_eig`` apply
+        (``TypeError``)."""
         from torchlops.optimization.eigs import operator_cond
 
         if not isinstance(uselobpcg, bool):

@@ -102,7 +102,7 @@ class InterpLinear(LinearOperator):
 
 class InterpMatrix(LinearOperator):
     r"""A dense ``(len(iava), dims[axis])`` interpolation matrix applied along ``axis``
-    (sinc interpolation, and the base of the cubic spline).
+    (sinc interpolation).
 
     Notes
     -----

@@ -37,7 +37,7 @@ def spline_weights(n: int, iava: np.ndarray) -> tuple[torch.Tensor, torch.Tensor
     inverse is known in closed form, with :math:`r = 2 - \sqrt{3}`:
 
     .. math::
-        K^{-1}_{ij} = rac{(-1)^{i+j} r^{|i-j|} (1 - r^{2(\min(i,j)+1)})(1 - r^{2(L-\max(i,j))})}
+        K^{-1}_{ij} = \frac{(-1)^{i+j} r^{|i-j|} (1 - r^{2(\min(i,j)+1)})(1 - r^{2(L-\max(i,j))})}
         {2\sqrt{3}\,(1 - r^{2(L+1)})};
 
     entries beyond ``_BAND`` of the diagonal are below float64's rounding and left out, so each
