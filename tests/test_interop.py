@@ -285,6 +285,17 @@ def test_from_pylops_real_result_of_complex_operator_stays_real():
     assert (W @ x.real).dtype == torch.float64
 
 
+_GLOBAL_D = np.array([1 + 1j, 2 - 1j, 0.5j])
+
+
+def _scale_by_global(v):
+    return _GLOBAL_D * v
+
+
+def _scale_by_global_adj(v):
+    return _GLOBAL_D.conj() * v
+
+
 def test_pylops_operators_declared_real_conversions_per_sample_filters_and_pickling() -> None:
     """A PyLops operator declared float64 but built from complex arrays is complex (complex
     inputs and real inputs' gradients failed); a wrapped float32 operator keeps float32 through
@@ -303,6 +314,16 @@ def test_pylops_operators_declared_real_conversions_per_sample_filters_and_pickl
     assert tl.from_pylops(pl.Diagonal(d) * pl.Identity(3) * pl.Identity(3) * pl.Identity(3)).dtype == torch.complex128
     assert tl.from_pylops(pl.FunctionOperator(lambda v: d * v, lambda v: d.conj() * v, 3)).dtype == torch.complex128
     assert tl.from_pylops(pl.signalprocessing.Shift(10, 1.5, dtype="float64")).dtype == torch.float64
+    # (complex only in the adjoint; a function reading a global array; the parts' counts)
+    RD = tl.from_pylops(pl.Real(3, dtype="float64") * pl.Diagonal(d))
+    xr = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    (RD(xr) ** 2).sum().backward()
+    torch.testing.assert_close(xr.grad, 2 * torch.from_numpy(d.real**2) * xr.detach())
+    G = tl.from_pylops(pl.FunctionOperator(_scale_by_global, _scale_by_global_adj, 3))
+    assert G.dtype == torch.complex128
+    Dp, Ip = pl.Diagonal(d), pl.Identity(3)
+    tl.from_pylops(Dp * Ip)
+    assert Dp.matvec_count == Ip.matvec_count == Dp.rmatvec_count == 0
     x = torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
     np.testing.assert_allclose((T @ x.to(torch.complex128)).detach().numpy(), d * x.detach().numpy())
     (T @ x).abs().pow(2).sum().backward()

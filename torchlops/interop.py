@@ -126,11 +126,13 @@ class PyLopsOperator(LinearOperator):
         if int(np.prod(dimsd)) != m:
             dimsd = (m,)
         dtype = to_torch_dtype(getattr(op, "dtype", None), default=torch.float64)
-        if not dtype.is_complex and _holds_complex(op) and _answers_complex(op, n):
-            # (PyLops keeps the default float64 of an operator built from complex arrays, e.g.
-            # Diagonal(d) of a complex d: it is a complex operator, whose real inputs are promoted
-            # and whose gradients for them are real parts, as for any complex operator)
-            dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        if not dtype.is_complex:
+            cplx, funcs, parts = _inspect(op)
+            if (cplx or funcs) and _answers_complex(op, m, n, parts):
+                # (PyLops keeps the default float64 of an operator built from complex arrays, e.g.
+                # Diagonal(d) of a complex d: it is a complex operator, whose real inputs are
+                # promoted and whose gradients for them are real parts, as for any complex operator)
+                dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
         super().__init__(
             dims=dims,
             dimsd=dimsd,
@@ -200,44 +202,60 @@ class PyLopsOperator(LinearOperator):
         return self._apply_np(y, adjoint=True)
 
 
-def _holds_complex(op: Any, depth: int = 16) -> bool:
-    """Whether a PyLops operator (or the operators it is built of, ``depth`` operators down)
-    holds a complex NumPy / CuPy array or number, in its attributes or in the closures of its
-    functions (a ``FunctionOperator``): one declared real then still answers complex. Read from
-    its attributes, without applying it."""
-    seen: set[int] = set()
+_COUNTERS = ("matvec_count", "rmatvec_count", "matmat_count", "rmatmat_count")
 
-    def scan(obj: Any, level: int) -> bool:
+
+def _inspect(op: Any, depth: int = 16) -> tuple[bool, bool, list[Any]]:
+    """What a PyLops operator (and the operators it is built of, ``depth`` down) holds, read from
+    its attributes without applying it: ``(complex values, functions of its own, every operator
+    reached)``. Arrays and numbers are seen in attributes, containers and function closures;
+    functions (a ``FunctionOperator``'s) may also read globals or objects it cannot see."""
+    seen: set[int] = set()
+    found = {"complex": False, "callable": False}
+    ops: list[Any] = []
+
+    def scan(obj: Any, level: int) -> None:
         if id(obj) in seen or level > depth:
-            return False
+            return
         seen.add(id(obj))
         if isinstance(obj, (complex, np.complexfloating)):
-            return True
-        if isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
-            return "complex" in str(getattr(obj, "dtype", ""))
-        if isinstance(obj, (list, tuple)):  # (a container is not a level)
-            return any(scan(o, level) for o in obj)
-        if callable(obj) and getattr(obj, "__closure__", None):
-            return any(scan(c.cell_contents, level + 1) for c in obj.__closure__ if _filled(c))
-        if hasattr(obj, "matvec") and hasattr(obj, "__dict__"):
-            return any(scan(v, level + 1) for v in vars(obj).values())
-        return False
+            found["complex"] = True
+        elif isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
+            found["complex"] |= "complex" in str(getattr(obj, "dtype", ""))
+        elif isinstance(obj, (list, tuple, set, frozenset)):  # (a container is not a level)
+            for o in obj:
+                scan(o, level)
+        elif isinstance(obj, dict):
+            for o in obj.values():
+                scan(o, level)
+        elif hasattr(obj, "matvec") and hasattr(obj, "__dict__"):
+            ops.append(obj)
+            for v in vars(obj).values():
+                scan(v, level + 1)
+        elif callable(obj) and not isinstance(obj, type):
+            found["callable"] = True
+            for c in getattr(obj, "__closure__", None) or ():
+                if _filled(c):
+                    scan(c.cell_contents, level + 1)
 
-    return scan(op, 0)
+    scan(op, 0)
+    return found["complex"], found["callable"], ops
 
 
-def _answers_complex(op: Any, n: int) -> bool:
-    """Whether an operator that holds complex values answers a real vector with a complex one
-    (``Shift`` holds complex phases and answers real): one ``matvec`` of zeros, its count put
+def _answers_complex(op: Any, m: int, n: int, parts: list[Any]) -> bool:
+    """Whether an operator declared real answers a real vector with a complex one, in either
+    direction (``Real * Diagonal(complex)`` answers real forward, complex adjoint): one
+    ``matvec`` and one ``rmatvec`` of zeros, with the call counts of every operator reached put
     back (NumPy operators; others are taken as declared)."""
-    count = getattr(op, "matvec_count", None)
+    counts = [(p, {c: getattr(p, c) for c in _COUNTERS if hasattr(p, c)}) for p in parts]
     try:
-        return bool(np.iscomplexobj(op.matvec(np.zeros(n))))
+        return bool(np.iscomplexobj(op.matvec(np.zeros(n))) or np.iscomplexobj(op.rmatvec(np.zeros(m))))
     except Exception:  # (a CuPy operator, or one that refuses the probe, is taken as declared)
         return False
     finally:
-        if count is not None:
-            op.matvec_count = count
+        for p, saved in counts:
+            for c, v in saved.items():
+                setattr(p, c, v)
 
 
 def _filled(cell: Any) -> bool:
@@ -267,8 +285,9 @@ def from_pylops(op: Any, backend: str = "auto", name: str | None = None) -> PyLo
     Op : :class:`PyLopsOperator`
         ``dims``, ``dimsd``, ``dtype`` and ``clinear`` are those of ``op`` (a dtype PyLops
         declares real for an operator that answers complex, as ``Diagonal`` of a complex
-        vector by default, is the complex one: where the operator holds complex values, a
-        ``matvec`` of zeros tells). The dtype stays through ``.double()`` / ``.to(dtype)``:
+        vector by default, is the complex one: where the operator holds complex values or
+        functions of its own, one ``matvec`` and one ``rmatvec`` of zeros tell, their call
+        counts put back). The dtype stays through ``.double()`` / ``.to(dtype)``:
         PyLops computes in its operator's own.
 
     Notes
