@@ -324,6 +324,8 @@ def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
     assert S.__dict__["_phase_kept"][2] is ph
     S.shift.add_(1.0)
     torch.testing.assert_close(S @ x, Shift(16, 3.5) @ x)
+    S.shift.data.add_(1.0)  # (no version counter through .data: the values are compared)
+    torch.testing.assert_close(S @ x, Shift(16, 4.5) @ x)
     S.shift = torch.tensor(0.0, dtype=torch.float64)
     torch.testing.assert_close(S @ x, x)
     torch.testing.assert_close(pickle.loads(pickle.dumps(S)) @ x, x)

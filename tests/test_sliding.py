@@ -368,3 +368,20 @@ def test_overlap_table_only_off_the_cpu() -> None:
     ref = overlap_table(S._gather, S.shape[0])
     assert M._overlap.device.type == "meta" and M._overlap.shape == ref.shape
     assert S._overlap is None
+
+
+def test_operator_loaded_onto_another_device_moves_again() -> None:
+    """torch.load with map_location moves the indices without Module.to: the table is then built
+    at first use off the CPU (there is no data on meta to build it from), and a later .to() of
+    the loaded operator works (it tried to count meta indices and raised)."""
+    import io
+
+    S = Sliding2D(tl.Identity(5 * 3, dtype=torch.float64), (15, 3), (11, 3), 5, 2)
+    buf = io.BytesIO()
+    torch.save(S, buf)
+    buf.seek(0)
+    L = torch.load(buf, map_location="meta", weights_only=False)
+    assert L._gather.device.type == "meta" and L._overlap is None
+    L.to("meta")
+    y = L(torch.zeros(S.shape[1], dtype=torch.float64, device="meta"))
+    assert y.device.type == "meta" and y.shape == (S.shape[0],)

@@ -293,7 +293,8 @@ def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool) -> torc
 # y[b, ..., k, ...] = dout[k] sum_j 2 cos(theta_type(k, j)) din[j] x[b, ..., j, ...]   (over each axis)
 def dct(x: torch.Tensor, type: int, axes: Sequence[int]) -> torch.Tensor:
     """Orthonormal DCT of ``type`` (1-4) over ``axes`` (scipy's ``dctn(norm="ortho")``),
-    computed with one FFT of length ``2 (n - 1)`` (type 1) or ``2 n`` per axis."""
+    computed per axis with one real FFT of length ``n`` (types 2 and 3) or one FFT of length
+    ``2 (n - 1)`` (type 1) or ``2 n`` (type 4)."""
     return _dct(x, type, axes, False)
 
 

@@ -196,7 +196,7 @@ class WindowedOperator(LinearOperator):
     def _apply(self, fn: Any, recurse: bool = True) -> WindowedOperator:
         # the overlap-add table (K x the data size, int64) only off the CPU (on the CPU one
         # index_add does the overlap-add): built where the indices are before they move
-        if self._overlap is None:
+        if self._overlap is None and self._gather.device.type != "meta":
             target = fn(torch.zeros((), dtype=torch.int64, device=self._gather.device)).device
             if target.type != "cpu":
                 self._overlap = overlap_table(self._gather, prod(self._dimsd))
@@ -225,6 +225,10 @@ class WindowedOperator(LinearOperator):
             else:
                 w = run(self.Op, x.reshape(B * nw, -1), False)
             w = self._taper(w.reshape(B, -1))
+            if self._overlap is None and w.device.type not in ("cpu", "meta"):
+                # (moved without Module.to, as by torch.load's map_location: built at first use, from
+                # the indices on the host)
+                self._overlap = overlap_table(self._gather.cpu(), prod(self._dimsd)).to(w.device)
             # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
             y = overlap_add(w, self._gather, self._overlap, prod(self._dimsd))
             return self._promote(y).reshape(B, *self._dimsd)

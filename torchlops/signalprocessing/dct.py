@@ -46,7 +46,8 @@ class DCT(LinearOperator):
     types 1 and 4 use :math:`\cos(\pi kn/(N-1))` (end points weighted by
     :math:`1/\sqrt{2}`) and :math:`\cos(\pi (2k+1)(2n+1)/(4N))`, and type 3 is the
     transpose of type 2. All are orthogonal, so the adjoint is the inverse. Each axis
-    costs one complex FFT of length :math:`2N` (:math:`2(N-1)` for type 1).
+    costs one real FFT of length :math:`N` for types 2 and 3 (Makhoul's reordering), one
+    FFT of length :math:`2N` for type 4 and :math:`2(N-1)` for type 1.
 
     Examples
     --------
