@@ -340,3 +340,42 @@ def test_pylops_operators_declared_real_conversions_per_sample_filters_and_pickl
     for wrap in (tl.to_pylops, tl.to_scipy):
         P = pickle.loads(pickle.dumps(wrap(D)))
         np.testing.assert_allclose(P.matvec(v), (D @ torch.from_numpy(v)).numpy())
+
+
+def test_from_pylops_probe_only_where_something_may_hide_a_complex_answer(monkeypatch) -> None:
+    """Plain real operators (FirstDerivative holds bound methods, Convolve1D a library function)
+    are not applied while wrapping; a complex SciPy sparse matrix held by a subclass, a part more
+    than 16 operators down and an operator reached through a bound method are seen, and the
+    bound method's operator gets its counts back; a module held as ``ncp`` is not walked."""
+    import scipy.sparse as sps
+
+    from torchlops import interop
+
+    calls = []
+    orig = interop._answers_complex
+    monkeypatch.setattr(interop, "_answers_complex", lambda *a: calls.append(1) or orig(*a))
+    for P in (pl.FirstDerivative(50), pl.signalprocessing.Convolve1D(50, np.ones(3)), pl.Laplacian((20, 20)),
+              pl.VStack([pl.FirstDerivative(50), pl.Identity(50)])):
+        assert tl.from_pylops(P).dtype == torch.float64
+    assert not calls
+
+    class SparseOp(pl.LinearOperator):
+        def __init__(self, A):
+            self.A = A
+            super().__init__(dtype=np.float64, shape=A.shape)
+
+        def _matvec(self, x):
+            return self.A @ x
+
+        def _rmatvec(self, y):
+            return self.A.conj().T @ y
+
+    d = np.array([1 + 1j, 2 - 1j, 0.5j])
+    assert tl.from_pylops(SparseOp(sps.csr_matrix(np.diag(d)))).dtype == torch.complex128
+    deep = pl.Diagonal(d)
+    for _ in range(17):
+        deep = deep * pl.Identity(3)
+    assert tl.from_pylops(deep).dtype == torch.complex128
+    D = pl.Diagonal(d)
+    assert tl.from_pylops(pl.FunctionOperator(D.matvec, D.rmatvec, 3)).dtype == torch.complex128
+    assert D.matvec_count == D.rmatvec_count == 0

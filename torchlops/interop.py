@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import types
 from typing import Any
 
 import numpy as np
@@ -205,41 +207,60 @@ class PyLopsOperator(LinearOperator):
 _COUNTERS = ("matvec_count", "rmatvec_count", "matmat_count", "rmatmat_count")
 
 
+#: modules whose functions an operator may hold without hiding anything (``convfunc``, ...)
+_LIBRARIES = ("numpy", "scipy", "pylops", "cupy", "builtins", "math", "torch")
+
+
 def _inspect(op: Any, depth: int = 16) -> tuple[bool, bool, list[Any]]:
     """What a PyLops operator (and the operators it is built of, ``depth`` down) holds, read from
-    its attributes without applying it: ``(complex values, functions of its own, every operator
-    reached)``. Arrays and numbers are seen in attributes, containers and function closures;
-    functions (a ``FunctionOperator``'s) may also read globals or objects it cannot see."""
+    its attributes without applying it: ``(complex values, something it cannot see through,
+    every operator reached)``. Values with a complex ``dtype`` (arrays, sparse matrices) and
+    complex numbers are seen in attributes, containers, objects and function closures; a user
+    function (a ``FunctionOperator``'s, which may read globals) or the depth limit count as
+    opaque. Bound methods are followed to their object; library functions are not opaque."""
     seen: set[int] = set()
-    found = {"complex": False, "callable": False}
+    found = {"complex": False, "opaque": False}
     ops: list[Any] = []
 
     def scan(obj: Any, level: int) -> None:
-        if id(obj) in seen or level > depth:
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, bool, int, float, types.ModuleType, type)):
+            return
+        if level > depth:
+            found["opaque"] = True
             return
         seen.add(id(obj))
-        if isinstance(obj, (complex, np.complexfloating)):
+        if isinstance(obj, (complex, np.complexfloating)) or "complex" in str(getattr(obj, "dtype", "")):
             found["complex"] = True
-        elif isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
-            found["complex"] |= "complex" in str(getattr(obj, "dtype", ""))
-        elif isinstance(obj, (list, tuple, set, frozenset)):  # (a container is not a level)
+            return
+        if isinstance(obj, np.ndarray) or hasattr(obj, "__array_namespace__"):
+            return
+        if isinstance(obj, (list, tuple, set, frozenset)):  # (a container is not a level)
             for o in obj:
                 scan(o, level)
         elif isinstance(obj, dict):
             for o in obj.values():
                 scan(o, level)
-        elif hasattr(obj, "matvec") and hasattr(obj, "__dict__"):
-            ops.append(obj)
-            for v in vars(obj).values():
-                scan(v, level + 1)
-        elif callable(obj) and not isinstance(obj, type):
-            found["callable"] = True
+        elif isinstance(obj, types.MethodType):
+            scan(obj.__self__, level)
+        elif callable(obj) and not hasattr(obj, "__dict__") or isinstance(obj, (types.FunctionType, functools.partial)):
+            module = (getattr(obj, "__module__", None) or "").split(".")[0]
+            if module not in _LIBRARIES:
+                found["opaque"] = True
             for c in getattr(obj, "__closure__", None) or ():
                 if _filled(c):
                     scan(c.cell_contents, level + 1)
+            if isinstance(obj, functools.partial):
+                scan((obj.func, obj.args, obj.keywords), level + 1)
+        elif hasattr(obj, "__dict__"):
+            if hasattr(obj, "matvec") and hasattr(obj, "shape"):
+                ops.append(obj)
+            elif callable(obj) and type(obj).__module__.split(".")[0] not in _LIBRARIES:
+                found["opaque"] = True  # (a callable object of the user's)
+            for v in vars(obj).values():
+                scan(v, level + 1)
 
     scan(op, 0)
-    return found["complex"], found["callable"], ops
+    return found["complex"], found["opaque"], ops
 
 
 def _answers_complex(op: Any, m: int, n: int, parts: list[Any]) -> bool:

@@ -228,7 +228,8 @@ class WindowedOperator(LinearOperator):
             if self._overlap is None and w.device.type not in ("cpu", "meta"):
                 # (moved without Module.to, as by torch.load's map_location: built at first use, from
                 # the indices on the host)
-                self._overlap = overlap_table(self._gather.cpu(), prod(self._dimsd)).to(w.device)
+                with torch.inference_mode(False):  # (a first call in inference mode: a plain tensor)
+                    self._overlap = overlap_table(self._gather.cpu(), prod(self._dimsd)).to(w.device)
             # y[b, m] = sum_{e : gather[e] = m} taps[e] w[b, e]   (overlap-add of the tapered windows)
             y = overlap_add(w, self._gather, self._overlap, prod(self._dimsd))
             return self._promote(y).reshape(B, *self._dimsd)
