@@ -138,6 +138,15 @@ class OMP(SparseSolver):
         cols = self.cols[0][self.valid[0]] if self._b.batch == () else self.cols
         self.callback(x, cols)
 
+    def _explicit_matrix(self) -> torch.Tensor | None:
+        """The ``(M, N)`` dense matrix of an explicit ``MatrixMult`` operator (PyLops gathers its
+        columns too), else None."""
+        A = getattr(self.Op, "A", None)
+        if self.Op.explicit and isinstance(A, torch.Tensor) and A.layout == torch.strided and A.dim() == 2 \
+                and tuple(A.shape) == tuple(self.Op.shape):
+            return A
+        return None
+
     def _scatter(self, coef: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         z = coef.new_zeros(coef.shape[0], self._b.N)
         return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))
@@ -170,13 +179,25 @@ class OMP(SparseSolver):
             cols = torch.cat([self.cols, imax], dim=1)
             valid = torch.cat([self.valid, isnew & act[:, None]], dim=1)
             k = cols.shape[1]
+            A = self._explicit_matrix()
+            if A is not None:
+                # an explicit matrix: the selected columns themselves, (B, k, M) (each re-fit
+                # step O(M k), not an application of the whole M x N operator)
+                Ac = torch.where(valid[..., None], A.T[cols], 0).to(b.dtype)
 
-            def fw(v: torch.Tensor) -> torch.Tensor:
-                return self.Op._flat(self._scatter(v, cols, valid), False)
+                def fw(v: torch.Tensor) -> torch.Tensor:
+                    return torch.einsum("bkm,bk->bm", Ac, v.to(b.dtype))
 
-            def ad(r: torch.Tensor) -> torch.Tensor:
-                g = self.Op._flat(r, True).gather(1, cols)
-                return torch.where(valid, g, torch.zeros_like(g))
+                def ad(r: torch.Tensor) -> torch.Tensor:
+                    return torch.einsum("bkm,bm->bk", Ac.conj(), r.to(b.dtype))
+            else:
+
+                def fw(v: torch.Tensor) -> torch.Tensor:
+                    return self.Op._flat(self._scatter(v, cols, valid), False)
+
+                def ad(r: torch.Tensor) -> torch.Tensor:
+                    g = self.Op._flat(r, True).gather(1, cols)
+                    return torch.where(valid, g, torch.zeros_like(g))
 
             Opcol = FlatOperator(k, b.M, fw, ad, b.dtype, name="Op[:,cols]")
             if engine == "pylops":
