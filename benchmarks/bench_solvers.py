@@ -44,6 +44,8 @@ from torchlops.optimization.basic import cgls
 
 def _time(fn, repeat: int) -> float:
     fn()
+    if torch.cuda.is_available():  # (the warm-up's queued GPU work is not the first sample's)
+        torch.cuda.synchronize()
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
