@@ -1578,9 +1578,9 @@ def test_regression_keeps_its_vandermonde_matrix_while_taxis_is_unchanged():
     R = tl.LinearRegression(t.clone())
     x = torch.randn(2, generator=GEN, dtype=torch.float64)
     R @ x
-    V = R.__dict__["_vander_kept"][1]
+    V = R.__dict__["_kept_values"]["vander"][2]
     R @ x
-    assert R.__dict__["_vander_kept"][1] is V
+    assert R.__dict__["_kept_values"]["vander"][2] is V
     R.taxis.mul_(2)
     torch.testing.assert_close(R @ x, x[0] + x[1] * 2 * t)
     R.taxis.data.mul_(0.5)  # (no version counter through .data: values are compared)

@@ -319,9 +319,9 @@ def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
     x = torch.randn(16, dtype=torch.complex128)
     S = Shift(16, 2.5)
     y1 = S @ x
-    ph = S.__dict__["_phase_kept"][2]
+    ph = S.__dict__["_kept_values"]["phase"][2]
     S @ x
-    assert S.__dict__["_phase_kept"][2] is ph
+    assert S.__dict__["_kept_values"]["phase"][2] is ph
     S.shift.add_(1.0)
     torch.testing.assert_close(S @ x, Shift(16, 3.5) @ x)
     S.shift.data.add_(1.0)  # (no version counter through .data: the values are compared)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -168,6 +169,30 @@ class LinearOperator(nn.Module):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self._dtype_epoch = -1  # (the conversion count is this process's: derive afresh)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_kept_values", None)  # (values kept by _kept are built again on use)
+        return state
+
+    def _kept(self, slot: str, source: torch.Tensor, build: Callable[[], torch.Tensor], key: Any = None) -> torch.Tensor:
+        """``build()``, a value derived from the tensor ``source`` (a Vandermonde matrix, a phase),
+        kept on the CPU while ``source`` holds the same values (compared with a copy: writes
+        through ``.data`` or a shared NumPy array count too) and ``key`` is the same. Built afresh
+        elsewhere (a comparison would read the device), and where ``source`` carries a graph, a
+        transform's wrapper, a trace, or in inference mode."""
+        if (source.device.type != "cpu" or source.requires_grad or torch.compiler.is_compiling()
+                or torch._C._functorch.is_functorch_wrapped_tensor(source) or torch.is_inference_mode_enabled()
+                or source.is_inference()):
+            return build()
+        kept = self.__dict__.setdefault("_kept_values", {})
+        old = kept.get(slot)
+        if (old is not None and old[1] == key and old[0].dtype == source.dtype and old[0].shape == source.shape
+                and torch.equal(old[0], source)):
+            return old[2]
+        value = build()
+        kept[slot] = (source.detach().clone(), key, value)
+        return value
 
     def _parts(self) -> list[LinearOperator]:
         """The operators a composite is made of (its direct children, lists included)."""

@@ -62,26 +62,9 @@ class Regression(LinearOperator):
         return torch.stack([t**i for i in range(self.order + 1)], dim=1)
 
     def _taxis_vander(self) -> torch.Tensor:
-        """The Vandermonde matrix of ``taxis``; on the CPU kept while ``taxis`` holds the same values
-        (compared with a copy: writes through ``.data`` or a shared NumPy array count too), as
-        building it cost three times the product. Built afresh elsewhere (a comparison would read
-        the device), with a graph, a transform's wrapper, a trace or in inference mode."""
-        t = self.taxis
-        if (t.device.type != "cpu" or t.requires_grad or torch.compiler.is_compiling()
-                or torch._C._functorch.is_functorch_wrapped_tensor(t) or torch.is_inference_mode_enabled()
-                or t.is_inference()):
-            return self._vander(t)
-        kept = self.__dict__.get("_vander_kept")
-        if kept is not None and kept[0].dtype == t.dtype and kept[0].shape == t.shape and torch.equal(kept[0], t):
-            return kept[1]
-        V = self._vander(t)
-        self.__dict__["_vander_kept"] = (t.detach().clone(), V)
-        return V
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_vander_kept", None)  # (rebuilt on use)
-        return state
+        """The Vandermonde matrix of ``taxis``, kept while ``taxis`` holds the same values
+        (:meth:`~torchlops.LinearOperator._kept`: building it cost three times the product)."""
+        return self._kept("vander", self.taxis, lambda: self._vander(self.taxis))
 
     # y[k] = sum_i x[i] t[k]^i
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:

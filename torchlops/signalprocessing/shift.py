@@ -145,28 +145,9 @@ class Shift(LinearOperator):
         return ph if ph.dtype == cdt else ph.to(cdt)
 
     def _kept_phase(self) -> torch.Tensor:
-        """:meth:`_phase`; on the CPU kept while ``shift`` holds the same values (compared with a
-        copy: writes through ``.data`` or a shared NumPy array count too) and the operator's
-        precision is the same, as it cost as much as the shift's FFTs. Computed afresh elsewhere
-        (a comparison would read the device), with a graph, a transform's wrapper, a trace or in
-        inference mode."""
-        s = self.shift
-        if (s.device.type != "cpu" or s.requires_grad or torch.compiler.is_compiling()
-                or torch._C._functorch.is_functorch_wrapped_tensor(s) or torch.is_inference_mode_enabled()
-                or s.is_inference()):
-            return self._phase()
-        kept = self.__dict__.get("_phase_kept")
-        if (kept is not None and kept[1] == self.f.dtype and kept[0].dtype == s.dtype and kept[0].shape == s.shape
-                and torch.equal(kept[0], s)):
-            return kept[2]
-        ph = self._phase()
-        self.__dict__["_phase_kept"] = (s.detach().clone(), self.f.dtype, ph)
-        return ph
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_phase_kept", None)  # (computed again on use)
-        return state
+        """:meth:`_phase`, kept while ``shift`` holds the same values at the operator's precision
+        (:meth:`~torchlops.LinearOperator._kept`: it cost as much as the shift's FFTs)."""
+        return self._kept("phase", self.shift, self._phase, self.f.dtype)
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
