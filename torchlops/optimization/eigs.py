@@ -8,7 +8,7 @@ import torch
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg
-from torchlops.utils.checks import as_int, complex_dtype, real_dtype, to_torch_dtype
+from torchlops.utils.checks import as_int, complex_dtype, model_dtype, to_torch_dtype
 from torchlops.utils.typing import DTypeLike
 
 __all__ = ["power_iteration", "PowerIterationResult", "operator_eigs", "operator_cond"]
@@ -136,12 +136,6 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
     return Hm
 
 
-def _work_dtype(Op: LinearOperator) -> torch.dtype:
-    """The dtype of the operator's models: its own, real for an R-linear one (``FFT(real=True)``,
-    ``Real``, ...: complex dtype, real models)."""
-    return Op.dtype if Op.clinear else real_dtype(Op.dtype)
-
-
 def _dense(Op: LinearOperator, real_map: bool = False) -> torch.Tensor | None:
     """The dense matrix, or None for an operator that is not one matrix (one filter per sample).
     An R-linear one with complex outputs is the real map of its models, ``[Re A; Im A]`` (its
@@ -224,7 +218,7 @@ def operator_eigs(
     else:
         m = max(min(_krylov_size(niter), N), k)
     dev = Op.device or "cpu"
-    dt = _work_dtype(Op)
+    dt = model_dtype(Op)
     with torch.no_grad():
         A = _dense(Op) if niter is None and _small(M, N) else None
         if A is not None:
@@ -280,7 +274,7 @@ def operator_cond(Op: LinearOperator, niter: int | None = None) -> torch.Tensor:
                 return s.new_full((), float("nan"))
             smin = s.min() if A.shape[0] >= N else s.new_zeros(())
             return s.max() / smin
-        H = _krylov(_normal(Op), N, m, _work_dtype(Op), Op.device or "cpu", True)
+        H = _krylov(_normal(Op), N, m, model_dtype(Op), Op.device or "cpu", True)
         vals = torch.linalg.eigvalsh(H).clamp_min(0)
     return (vals.max() / vals.min()).sqrt()
 

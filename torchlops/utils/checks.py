@@ -111,6 +111,12 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype.to_real() if dtype.is_complex else dtype
 
 
+def model_dtype(op: Any) -> torch.dtype:
+    """The dtype of an operator's models: its own, real for an R-linear one of a complex dtype
+    (``FFT(real=True)``, ``Real``, their products: complex dtype, real models)."""
+    return op.dtype if op.clinear else real_dtype(op.dtype)
+
+
 def complex_dtype(dtype: torch.dtype) -> torch.dtype:
     """The complex counterpart of a (possibly real) dtype (half and bfloat16 map to complex64)."""
     if dtype.is_complex:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from torchlops.utils.checks import real_dtype
+from torchlops.utils.checks import model_dtype
 
 __all__ = ["operator_trace", "trace_hutchinson", "trace_hutchpp", "trace_nahutchpp", "SAMPLERS"]
 
@@ -27,12 +27,6 @@ def _probes(sampler: str, n: int, k: int, dtype: torch.dtype, device, generator)
         return z.to(dtype=dtype, device=device)
     raise ValueError(f"sampler must be one of {', '.join(map(repr, SAMPLERS))} (or 'unitvector' for hutchinson), "
                      f"got {sampler!r}")
-
-
-def _model_dtype(Op) -> torch.dtype:
-    """The dtype of the operator's models: real for an R-linear operator of a complex dtype
-    (``FFT(real=True).H @ FFT(real=True)``, ``Real``: its probes are real, as its dense columns)."""
-    return Op.dtype if Op.clinear else real_dtype(Op.dtype)
 
 
 def _neval(neval: int | None, default: int) -> int:
@@ -63,7 +57,7 @@ def trace_hutchinson(Op, neval: int | None = None, batch_size: int | None = None
     if sampler == "unitvector":
         k = min(k, n)
         cols = torch.randperm(n, generator=generator)[:k]
-    dt = _model_dtype(Op)
+    dt = model_dtype(Op)  # (real probes for an R-linear operator, as its dense columns)
     total = torch.zeros((), dtype=dt, device=dev)
     with torch.no_grad():
         for start in range(0, k, bs):
@@ -89,8 +83,8 @@ def trace_hutchpp(Op, neval: int | None = None, sampler: str = "rademacher", bac
     m = max(k // 3, 1)
     n = Op.shape[1]
     dev = Op.device or "cpu"
-    S = _probes(sampler, n, m, _model_dtype(Op), dev, generator)
-    G = _probes(sampler, n, m, _model_dtype(Op), dev, generator)
+    S = _probes(sampler, n, m, model_dtype(Op), dev, generator)
+    G = _probes(sampler, n, m, model_dtype(Op), dev, generator)
     with torch.no_grad():
         Q, _ = torch.linalg.qr(Op._flat(S, False).T)  # (n, m)
         Qt = Q.T.contiguous()
@@ -126,9 +120,10 @@ def trace_nahutchpp(Op, neval: int | None = None, sampler: str = "rademacher", c
                          f"({k1}, {k2}, {k3} for c1={c1}, c2={c2}); try increasing neval")
     n = Op.shape[1]
     dev = Op.device or "cpu"
-    S = _probes(sampler, n, k1, _model_dtype(Op), dev, generator)  # (rows: S^T)
-    R = _probes(sampler, n, k2, _model_dtype(Op), dev, generator)
-    G = _probes(sampler, n, k3, _model_dtype(Op), dev, generator)
+    dt = model_dtype(Op)
+    S = _probes(sampler, n, k1, dt, dev, generator)  # (rows: S^T)
+    R = _probes(sampler, n, k2, dt, dev, generator)
+    G = _probes(sampler, n, k3, dt, dev, generator)
     with torch.no_grad():
         Zt, Wt, AGt = Op._flat(R, False), Op._flat(S, False), Op._flat(G, False)  # (Z^T, W^T, (A G)^T)
         Y = torch.linalg.pinv(S @ Zt.T)  # (S^T Z)^+, (k2, k1)
