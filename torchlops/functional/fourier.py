@@ -184,8 +184,9 @@ def fourier_shift_adjoint(
 
 # ------------------------------------------------------------------------------------ DCT
 def _dct_factors(n: int, type: int, dtype: torch.dtype, device: torch.device | None):
-    """``(a, b, din, dout, m)`` with ``DCT_ortho = diag(dout) C diag(din)`` and
-    ``C[k, j] = 2 Re(a[k] b[j] exp(-2 pi i k j / m))``. (pi as a literal: torch.compile with
+    """``(a, b, din, dout, m)`` of types 1 and 4 (2 and 3: :func:`_dct2_ortho_last`) with
+    ``DCT_ortho = diag(dout) C diag(din)`` and ``C[k, j] = 2 Re(a[k] b[j] exp(-2 pi i k j / m))``.
+    (pi as a literal: torch.compile with
     dynamic=True makes a float read from a module, math.pi, symbolic, which fails to trace
     inside an operator's backward.)"""
     rdt = dtype
@@ -197,13 +198,6 @@ def _dct_factors(n: int, type: int, dtype: torch.dtype, device: torch.device | N
         din[0] = din[-1] = 1.0 / math.sqrt(2.0)
         dout = din / math.sqrt(2.0 * (n - 1))
         return None, None, din, dout, 2 * (n - 1)
-    if type in (2, 3):
-        a = torch.exp(torch.complex(torch.zeros_like(k), -3.141592653589793 * k / (2 * n))).to(cdt)
-        d = ones / math.sqrt(2.0 * n)
-        d[0] = d[0] / math.sqrt(2.0)
-        if type == 2:
-            return a, None, ones, d, 2 * n
-        return None, a, d, ones, 2 * n  # type 3 is the transpose of type 2
     a = torch.exp(torch.complex(torch.zeros_like(k), -3.141592653589793 * (k / (2 * n) + 1.0 / (4 * n)))).to(cdt)
     b = torch.exp(torch.complex(torch.zeros_like(k), -3.141592653589793 * k / (2 * n))).to(cdt)
     return a, b, ones, ones / math.sqrt(2.0 * n), 2 * n
