@@ -74,37 +74,14 @@ def spline_weights(n: int, iava: np.ndarray) -> tuple[torch.Tensor, torch.Tensor
     return idx, Wt
 
 
+def _dense(idx: torch.Tensor, W: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``(len(idx), n)`` matrix whose row ``k`` holds ``W[k, t]`` at column ``idx[k, t]``."""
+    return W.new_zeros(idx.shape[0], n).scatter_add_(1, idx, W)
+
+
 def spline_matrix(n: int, iava: np.ndarray) -> torch.Tensor:
     """The dense ``(len(iava), n)`` float64 matrix of :func:`spline_weights`."""
-    idx, W = spline_weights(n, iava)
-    return torch.zeros(len(iava), n, dtype=torch.float64).scatter_add_(1, idx, W)
-
-
-def _spline_matrix_solve(n: int, iava: np.ndarray) -> torch.Tensor:
-    """The same matrix from a dense solve of the spline system, ``P_x + P_m B^{-1} D_2`` (``B``
-    the tridiagonal system with identity rows at both ends, ``D_2`` the zero-padded second
-    difference, ``P`` the evaluation of the spline pieces): O(n^3), kept as the tests' reference."""
-    B = torch.zeros(n, n, dtype=torch.float64)
-    D2 = torch.zeros(n, n, dtype=torch.float64)
-    B[0, 0] = B[-1, -1] = 1.0
-    i = torch.arange(1, n - 1)
-    B[i, i] = 2.0 / 3.0
-    B[i, i - 1] = B[i, i + 1] = 1.0 / 6.0
-    D2[i, i - 1] = D2[i, i + 1] = 1.0
-    D2[i, i] = -2.0
-    m_of_x = torch.linalg.solve(B, D2)
-    base = np.clip(iava.astype(np.int64), 0, n - 2)
-    r = torch.from_numpy(iava - base)
-    rows = torch.arange(len(iava))
-    b = torch.from_numpy(base)
-    one_m = 1.0 - r
-    Px = torch.zeros(len(iava), n, dtype=torch.float64)
-    Pm = torch.zeros(len(iava), n, dtype=torch.float64)
-    Px[rows, b] = one_m
-    Px[rows, b + 1] = r
-    Pm[rows, b] = (one_m**3 - one_m) / 6.0
-    Pm[rows, b + 1] = (r**3 - r) / 6.0
-    return Px + Pm @ m_of_x
+    return _dense(*spline_weights(n, iava), n)
 
 
 class InterpCubicSpline(LinearOperator):
@@ -184,7 +161,7 @@ class InterpCubicSpline(LinearOperator):
         idx, W = spline_weights(n, pos)
         W = W.to(dt)
         if len(pos) * n <= DENSE_SPLINE_ENTRIES:
-            self.register_operator_tensor("M", torch.zeros(len(pos), n, dtype=W.dtype).scatter_add_(1, idx, W))
+            self.register_operator_tensor("M", _dense(idx, W, n))
             self.idx = self.W = None
         else:
             self.M = None
