@@ -927,8 +927,6 @@ def test_omp_refits_with_the_engine_pylops_names(engine):
 def test_omp_refits_an_explicit_matrix_on_its_selected_columns(monkeypatch):
     """An explicit MatrixMult re-fits on the gathered columns (each inner step O(M k), not an
     application of the whole operator: 2000 x 1000, 90 -> 28 ms), equal to the general path."""
-    from torchlops.optimization.cls_omp import OMP as TOMP
-
     g = torch.Generator().manual_seed(30)
     A = MatrixMult(torch.randn(3, 60, 40, generator=g, dtype=torch.float64)[0])
     y = torch.randn(3, 60, generator=g, dtype=torch.float64)
@@ -940,7 +938,7 @@ def test_omp_refits_an_explicit_matrix_on_its_selected_columns(monkeypatch):
         fast = omp(A, y, niter_outer=6, niter_inner=15, sigma=1e-8, engine=engine)
         assert not calls  # (the forward of the whole operator is never applied)
         with monkeypatch.context() as m:
-            m.setattr(TOMP, "_explicit_matrix", lambda self: None)
+            m.setattr(MatrixMult, "_explicit_matrix", lambda self: None)
             slow = omp(A, y, niter_outer=6, niter_inner=15, sigma=1e-8, engine=engine)
         torch.testing.assert_close(fast.x, slow.x, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(fast.cost, slow.cost, rtol=1e-10, atol=1e-12)

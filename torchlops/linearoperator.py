@@ -597,10 +597,19 @@ class LinearOperator(nn.Module):
                                  "(batched_filter=True), so it is not one matrix: build the operator of one "
                                  "sample's filter")
 
+    def _explicit_matrix(self) -> torch.Tensor | None:
+        """The operator's own dense ``(M, N)`` matrix ``A`` when it is explicit (``MatrixMult``
+        without ``otherdims``), else None."""
+        A = getattr(self, "A", None)
+        if (self.explicit and isinstance(A, torch.Tensor) and A.layout == torch.strided
+                and tuple(A.shape) == (self._m, self._n)):
+            return A
+        return None
+
     def todense(self) -> torch.Tensor:
         """Dense ``(M, N)`` matrix of the operator (built from ``N`` forward applications at once)."""
-        A = getattr(self, "A", None)
-        if self.explicit and isinstance(A, torch.Tensor) and A.dim() == 2 and not A.is_sparse:
+        A = self._explicit_matrix()
+        if A is not None:
             return A.detach().clone()
         self._check_one_matrix("todense")
         dev = self.device
@@ -627,8 +636,8 @@ class LinearOperator(nn.Module):
         if self.explicit:
             # (the operator's own dense matrix as it is: a learnable one gets its gradient, as
             # through CGLS; todense detaches)
-            A = getattr(self, "A", None)
-            if not (isinstance(A, torch.Tensor) and A.layout == torch.strided and tuple(A.shape) == (self._m, self._n)):
+            A = self._explicit_matrix()
+            if A is None:
                 A = self.todense()
             yf = self._flat_data(y)
             dt = torch.promote_types(A.dtype, yf.dtype)

@@ -138,15 +138,6 @@ class OMP(SparseSolver):
         cols = self.cols[0][self.valid[0]] if self._b.batch == () else self.cols
         self.callback(x, cols)
 
-    def _explicit_matrix(self) -> torch.Tensor | None:
-        """The ``(M, N)`` dense matrix of an explicit ``MatrixMult`` operator (PyLops gathers its
-        columns too), else None."""
-        A = getattr(self.Op, "A", None)
-        if self.Op.explicit and isinstance(A, torch.Tensor) and A.layout == torch.strided and A.dim() == 2 \
-                and tuple(A.shape) == tuple(self.Op.shape):
-            return A
-        return None
-
     def _scatter(self, coef: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         z = coef.new_zeros(coef.shape[0], self._b.N)
         return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))
@@ -179,7 +170,7 @@ class OMP(SparseSolver):
             cols = torch.cat([self.cols, imax], dim=1)
             valid = torch.cat([self.valid, isnew & act[:, None]], dim=1)
             k = cols.shape[1]
-            A = self._explicit_matrix()
+            A = self.Op._explicit_matrix()
             if A is not None:
                 # an explicit matrix: the selected columns themselves, (B, k, M) (each re-fit
                 # step O(M k), not an application of the whole M x N operator)
