@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from torchlops import _ops
+from torchlops._autograd import _fwd_ad_active
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import (
     CHECK_EVERY,
@@ -40,6 +41,7 @@ from torchlops.optimization._batch import (
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
+from torchlops.utils.checks import real_dtype
 
 __all__ = ["CG", "CGLS", "LSQR", "CHECK_EVERY"]  # (CHECK_EVERY: from _batch)
 
@@ -665,15 +667,13 @@ class LSQR(_Batched):
         precision sample on the CPU, nothing to differentiate, not traced (each of the ~80 tiny
         tensor operations of the recurrences costs more than the float arithmetic they hold,
         most of a small problem's step)."""
-        if self.B != 1 or u.device.type != "cpu" or torch.compiler.is_compiling() or self._scipy_tests is None:
-            return False
-        if torch.empty(0, dtype=self.dt).abs().dtype != torch.float64:
+        if self.B != 1 or u.device.type != "cpu" or torch.compiler.is_compiling() or real_dtype(self.dt) != torch.float64:
             return False
         if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (
                 xf, u, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS))):
             return False
-        if torch._C._functorch.maybe_current_level() is not None or torch.autograd.forward_ad._current_level >= 0:
-            return False  # (transforms and forward-mode tangents go through the tensors)
+        if _fwd_ad_active():  # (transforms and forward-mode tangents go through the tensors)
+            return False
         return bool(act[0])
 
     def _step_host(self, xf: torch.Tensor, u: torch.Tensor, beta_t: torch.Tensor, v: torch.Tensor,
