@@ -676,8 +676,9 @@ class LinearOperator(nn.Module):
         PyLops' arguments: ``niter`` is the size of the Krylov space. Without it, an operator of
         up to ``DENSE_LIMIT`` columns (and ``DENSE_LIMIT**2`` entries) is decomposed densely
         (``todense``, then LAPACK: every eigenvalue with its multiplicity, ``eigvalsh`` when the
-        matrix is Hermitian); a larger one builds ``max(2 neigs + 1, 64)`` vectors (Ritz estimates: pass a larger ``niter`` for more
-        accuracy), all ``N`` when every eigenvalue is asked for. ``which`` 'LI' / 'SI' raise for
+        matrix is Hermitian); a larger one builds ``max(2 neigs + 1, 64)`` vectors (Ritz
+        estimates: pass a larger ``niter`` for more accuracy), all ``N`` when every eigenvalue
+        is asked for. ``which`` 'LI' / 'SI' raise for
         a symmetric or rectangular operator (real values, as scipy's ``eigsh``).
         ``kwargs_eig``: ``which`` ('LM' (default), 'SM', 'LA', 'SA', 'LR', 'SR', 'LI', 'SI':
         largest/smallest magnitude, algebraic or real part, imaginary part); with

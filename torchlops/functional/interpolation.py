@@ -94,10 +94,9 @@ def banded_along_axis_adjoint(y: torch.Tensor, idx: torch.Tensor, W: torch.Tenso
     out = y.new_zeros(shape)
     if W.shape[1] == 0:
         return out
-    T = W.shape[1]
     # (m, T) columns as one index of m * T entries along the axis
     vals = y.unsqueeze(d + 1) * W.conj().reshape(*([1] * d), *W.shape, *([1] * (y.dim() - d - 1)))
-    return out.index_add_(d, idx.reshape(-1), vals.flatten(d, d + 1)) if T else out
+    return out.index_add_(d, idx.reshape(-1), vals.flatten(d, d + 1))
 
 
 def _corners(idx: torch.Tensor, w: torch.Tensor, n1: int) -> tuple[torch.Tensor, torch.Tensor]:
