@@ -1262,3 +1262,76 @@ def test_lsqr_single_sample_forward_mode_and_huge_values() -> None:
     r2 = lsqr(MatrixMult(A * s), torch.stack([y, y]), niter=20)
     assert int(r1.istop) == int(r2.istop[0])
     torch.testing.assert_close(r1.x * s, r2.x[0] * s, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("solver", ["CG", "CGLS"])
+@pytest.mark.parametrize("cplx", [False, True])
+@pytest.mark.parametrize("damp", [0.0, 0.3])
+@pytest.mark.parametrize("stop", [False, True])
+def test_cg_cgls_single_sample_host_floats_equal_the_tensor_path(monkeypatch, solver, cplx, damp, stop) -> None:
+    """One double-precision sample on the CPU takes CG's and CGLS' step lengths as Python
+    floats (half the tensor operations of a small problem's step); every output equals the
+    tensor path's, the same step meets the tolerance, and gradients keep the tensor path."""
+    from torchlops.optimization import cls_basic as C
+
+    g = torch.Generator().manual_seed(31)
+    dt = torch.complex128 if cplx else torch.float64
+    M = torch.randn(12, 12, generator=g, dtype=dt)
+    A = MatrixMult(M @ M.mH + 12 * torch.eye(12, dtype=dt)) if solver == "CG" else MatrixMult(M[:, :9])
+    cls = getattr(C, solver)
+    y = torch.randn(12, generator=g, dtype=dt)
+    x0 = torch.full((A.shape[1],), 0.1, dtype=dt)
+    taken = []
+    orig = cls._step_host
+
+    def spy(self, *args):
+        taken.append(1)
+        return orig(self, *args)
+
+    monkeypatch.setattr(cls, "_step_host", spy)
+
+    # (8 steps: short of machine precision, where more steps would only compare rounding noise;
+    # a tolerance met a step or more before the last)
+    tol = (1e-4 if solver == "CG" else 1e-1) if stop else 0.0
+
+    def run(**kw):
+        return cls(A).solve(y, x0=x0, niter=8, damp=damp, tol=tol, **kw)
+
+    fast = run()
+    iiter = fast[-2 if solver == "CG" else 2]
+    assert len(taken) == iiter > 3 and (iiter < 8) == stop
+    monkeypatch.setattr(cls, "_host_floats", lambda self, *a: False)
+    slow = run()
+    # (to rounding: the fused kernels of the tensor path sum in another order, and Krylov
+    # steps near the last of n amplify the difference: 2e-15 after 5 of 9 steps, 2e-12 after 8)
+    for a, b in zip(fast, slow, strict=True):
+        if isinstance(a, torch.Tensor):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-13)
+        else:
+            assert a == b
+    monkeypatch.undo()
+    taken.clear()
+    monkeypatch.setattr(cls, "_step_host", spy)
+    # a graph through y, or through the operator's own tensor: the tensor path, and gradients
+    yg = y.clone().requires_grad_()
+    fn = cg if solver == "CG" else cgls
+    fn(A, yg, niter=5, damp=damp).x.abs().sum().backward()
+    W = torch.nn.Parameter(A.A.detach().clone())
+    Ap = MatrixMult(W)
+    fn(Ap, y, niter=5, damp=damp).x.abs().sum().backward()
+    assert not taken and yg.grad is not None and W.grad is not None and W.grad.abs().sum() > 0
+    # (a batch of two: the tensor path, with the same result for each sample)
+    both = fn(A, torch.stack([y, y]), x0=x0, niter=8, damp=damp, tol=tol).x
+    torch.testing.assert_close(both[1], fast[0], rtol=1e-10, atol=1e-13)
+    assert not taken
+
+
+def test_cg_cgls_single_sample_huge_values_overflow_as_tensors() -> None:
+    """The float path squares norms by a product: a huge residual gives inf as the tensor
+    path does (``**`` raised OverflowError)."""
+    A = MatrixMult(torch.eye(3, dtype=torch.float64) * 1e-160)
+    y = torch.tensor([1e160, 0.0, 1.0], dtype=torch.float64)
+    for fn in (cg, cgls):
+        one = fn(A, y, niter=3, tol=0)
+        two = fn(A, torch.stack([y, y]), niter=3, tol=0)
+        torch.testing.assert_close(one.x, two.x[0], equal_nan=True)

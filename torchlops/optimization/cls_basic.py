@@ -41,7 +41,6 @@ from torchlops.optimization._batch import (
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.callback import Callbacks
-from torchlops.utils.checks import real_dtype
 
 __all__ = ["CG", "CGLS", "LSQR", "CHECK_EVERY"]  # (CHECK_EVERY: from _batch)
 
@@ -143,6 +142,24 @@ class _Batched(Solver):
     def _active(self) -> torch.Tensor:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} does not implement _active")
 
+    def _host_floats(self, *tensors: Any) -> bool:
+        """Whether a step's scalar recurrences may run in Python floats: one double precision
+        sample on the CPU, nothing to differentiate (none of ``tensors`` requires grad), not
+        traced, no forward-mode tangent or torch.func transform. There each tiny tensor
+        operation of the recurrences (a selection, a division, a comparison: a few microseconds
+        each) costs more than the float arithmetic it holds: most of a small problem's step."""
+        if self.B != 1 or self.dt not in (torch.float64, torch.complex128) or torch.compiler.is_compiling():
+            return False
+        if tensors[0].device.type != "cpu":
+            return False
+        if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors):
+            return False
+        return not _fwd_ad_active()
+
+    def _any_active(self) -> bool:
+        """Whether some sample is still active (a host read; the run loop's test)."""
+        return bool(self._active().any())
+
     def _host_check(self) -> bool:
         """Whether the run loop may read the stop flags on the host."""
         return self.tol > 0
@@ -162,7 +179,7 @@ class _Batched(Solver):
             # before each step (so a start that already meets the tests takes none, as PyLops);
             # on the CPU, every == 1: a stop is noticed at once whatever the tolerance
             if (every == 1 or self._host_check()) and (self.iiter - start) % every == 0 \
-                    and not bool(self._active().any()):
+                    and not self._any_active():
                 break
             k = self.iiter
             showstep = show and (self._show_all() or k < itershow[0] or niter - k < itershow[1]
@@ -231,6 +248,9 @@ class CG(_Batched):
         self.r, self.c = r, r
         self.kold = bnorm2(r)
         self._floor = floor_of(self.kold)
+        self._hostk = None  # (the float path's ||r||^2, while it runs)
+        if self._host_floats(r, self.kold, self.tol):
+            self._tolf, self._floorf = float(self.tol), float(self._floor[0])
         self.cost.append(self.kold.sqrt())
         if show:
             # (a per-sample tolerance shows its first sample's; an empty batch has none)
@@ -248,13 +268,24 @@ class CG(_Batched):
     def _host_check(self) -> bool:
         return isinstance(self.tol, torch.Tensor) or self.tol > 0
 
+    def _any_active(self) -> bool:
+        k = self._hostk
+        # (the float path's norm: no tensor to compare; one sample is never frozen by a
+        # callback, whose flag of one sample ends the run instead: _cbmask stays False)
+        if k is not None:
+            return k > self._tolf and k > self._floorf
+        return super()._any_active()
+
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CG step for every active sample."""
-        act = self._active()
         xf = self._flatx(x)
         Opc = self._A(self.c)
         if not is_zero(self.damp):
             Opc = Opc + self.damp * self.c
+        if self._host_floats(Opc, xf, self.r, self.c, self.kold, self.damp, self.tol) and self._any_active():
+            return self._step_host(xf, Opc, show)
+        self._hostk = None
+        act = self._active()
         # a frozen sample takes a zero step, so x and r keep their values without a select
         a = masked_div(self.kold, bdot(self.c, Opc).abs(), act).unsqueeze(-1).to(self.dt)
         xf = torch.addcmul(xf, a, self.c)
@@ -269,6 +300,28 @@ class CG(_Batched):
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
         self.cost.append(self.kold.sqrt())
+        x = self._output(xf)
+        if show:
+            self._print_row([self.cost[-1]], x)
+        return x
+
+    def _step_host(self, xf: torch.Tensor, Opc: torch.Tensor, show: bool) -> torch.Tensor:
+        """:meth:`step` for one active sample with the step lengths in Python floats (see
+        :meth:`_host_floats`): a third of the tensor operations, the same values to rounding."""
+        k_old = self._hostk if self._hostk is not None else float(self.kold[0])
+        den = abs(torch.linalg.vecdot(self.c, Opc).item())
+        a = k_old / den if den != 0 else 0.0
+        xf = torch.add(xf, self.c, alpha=a)
+        r = torch.add(self.r, Opc, alpha=-a)
+        rn = torch.linalg.vector_norm(r).item()
+        k = rn * rn  # (a product: a huge norm overflows to inf as the tensor path's square)
+        self.r, self.c = r, torch.add(r, self.c, alpha=k / k_old)
+        self._hostk = k
+        both = torch.tensor([[k], [rn]], dtype=self.kold.dtype)
+        self.kold = both[0]
+        self.iiters = self.iiters + 1
+        self.iiter += 1
+        self.cost.append(both[1])
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1]], x)
@@ -343,6 +396,9 @@ class CGLS(_Batched):
         self.kold = bnorm2(c)
         self._floor = floor_of(self.kold)
         self._thresh = torch.clamp_min(self._floor, self.tol)
+        self._hostk = None  # (the float path's ||r||^2, while it runs)
+        if self._host_floats(self.kold):
+            self._threshf = float(self._thresh[0])
         self.cost1 = []
         self._costs(x)
         if show:
@@ -359,10 +415,21 @@ class CGLS(_Batched):
         # (kold > tol and kold > floor: see CG._active; one comparison with their maximum)
         return (self.kold > self._thresh) & ~self._cbmask
 
+    def _any_active(self) -> bool:
+        k = self._hostk
+        # (the float path's norm: no tensor to compare; one sample is never frozen by a
+        # callback, whose flag of one sample ends the run instead: _cbmask stays False)
+        if k is not None:
+            return k > self._threshf
+        return super()._any_active()
+
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CGLS step for every active sample."""
-        act = self._active()
         xf = self._flatx(x)
+        if self._host_floats(self.q, xf, self.s, self.c, self.kold, self.damp) and self._any_active():
+            return self._step_host(xf, show)
+        self._hostk = None
+        act = self._active()
         damped = not is_zero(self.damp)
         # (kold keeps the dtype of setup's adjoint, which an operator casting in its adjoint can
         # leave below the rows' precision: the kernels take the rows' real dtype only)
@@ -388,6 +455,43 @@ class CGLS(_Batched):
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
         self._costs(xf)
+        x = self._output(xf)
+        if show:
+            self._print_row([self.cost[-1], self.cost1[-1]], x)
+        return x
+
+    def _step_host(self, xf: torch.Tensor, show: bool) -> torch.Tensor:
+        """:meth:`step` for one active sample with the step lengths in Python floats (see
+        :meth:`_host_floats`): half the tensor operations, the same values to rounding."""
+        k_old = self._hostk if self._hostk is not None else float(self.kold[0])
+        damp = float(self.damp)
+        qn = torch.linalg.vector_norm(self.q).item()
+        den = qn * qn
+        if damp != 0:
+            cn = torch.linalg.vector_norm(self.c).item()
+            den = den + damp * (cn * cn)
+        a = k_old / den if den != 0 else 0.0
+        xf = torch.add(xf, self.c, alpha=a)
+        s = torch.add(self.s, self.q, alpha=-a)
+        r = self._AH(s)
+        if damp != 0:
+            r = torch.add(r, xf, alpha=-damp)
+        rn = torch.linalg.vector_norm(r).item()
+        k = rn * rn  # (products: huge norms overflow to inf as the tensor path's squares)
+        c = torch.add(r, self.c, alpha=k / k_old)
+        self.s, self.c, self.q, self._qnorm, self._hostk = s, c, self._A(c), None, k
+        sn = torch.linalg.vector_norm(s).item()
+        if damp != 0:
+            xn = torch.linalg.vector_norm(xf).item()
+            vals = [k, sn, math.sqrt(sn * sn + damp * (xn * xn))]
+        else:
+            vals = [k, sn, sn]
+        both = torch.tensor(vals, dtype=self.kold.dtype).unsqueeze(-1)
+        self.kold = both[0]
+        self.iiters = self.iiters + 1
+        self.iiter += 1
+        self.cost.append(both[1])
+        self.cost1.append(both[2])
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1], self.cost1[-1]], x)
@@ -663,18 +767,10 @@ class LSQR(_Batched):
     _SCALARS = ("anorm", "rhobar", "phibar", "sn2", "cs2", "z", "xxnorm", "ddnorm", "res2", "bnorm", "arnorm0")
 
     def _host_scalars(self, act: torch.Tensor, xf: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> bool:
-        """Whether this step's scalar recurrences may run in Python floats: one active double
-        precision sample on the CPU, nothing to differentiate, not traced (each of the ~80 tiny
-        tensor operations of the recurrences costs more than the float arithmetic they hold,
-        most of a small problem's step)."""
-        if self.B != 1 or u.device.type != "cpu" or torch.compiler.is_compiling() or real_dtype(self.dt) != torch.float64:
-            return False
-        if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (
-                xf, u, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS))):
-            return False
-        if _fwd_ad_active():  # (transforms and forward-mode tangents go through the tensors)
-            return False
-        return bool(act[0])
+        """Whether this step's scalar recurrences (~80 tiny tensor operations) may run in Python
+        floats (:meth:`_host_floats`) and the one sample is active."""
+        return self._host_floats(u, xf, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS)) \
+            and bool(act[0])
 
     def _step_host(self, xf: torch.Tensor, u: torch.Tensor, beta_t: torch.Tensor, v: torch.Tensor,
                    alfa_t: torch.Tensor, show: bool) -> torch.Tensor:
