@@ -1335,3 +1335,66 @@ def test_cg_cgls_single_sample_huge_values_overflow_as_tensors() -> None:
         one = fn(A, y, niter=3, tol=0)
         two = fn(A, torch.stack([y, y]), niter=3, tol=0)
         torch.testing.assert_close(one.x, two.x[0], equal_nan=True)
+
+
+def test_solver_functions_take_numpy_integer_counts_as_the_class_api() -> None:
+    """``niter`` as a NumPy integer (as PyLops takes it) in the function API; a fraction is a
+    TypeError there as in the classes (it was a ValueError in one, refused NumPy ints too)."""
+    g = torch.Generator().manual_seed(3)
+    T = MatrixMult(torch.randn(6, 4, generator=g, dtype=torch.float64))
+    y = torch.randn(6, generator=g, dtype=torch.float64)
+    S = MatrixMult(T.A.T @ T.A)
+    for fn, op, data in ((cgls, T, y), (lsqr, T, y), (cg, S, T.A.T @ y)):
+        a = fn(op, data, niter=np.int64(3)).x
+        b = fn(op, data, niter=3).x
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        with pytest.raises(TypeError, match="niter must be an int"):
+            fn(op, data, niter=2.0)
+    a = regularized_inversion(T, y, None, engine="pylops", niter=np.int64(3)).x
+    torch.testing.assert_close(a, cgls(T, y, niter=3).x, rtol=0, atol=0)
+
+
+def test_regularized_inversion_keeps_complex_dataregs_of_a_real_problem() -> None:
+    """Complex data of a regulariser make the stacked system complex (as in
+    normal_equations_inversion); a cast to the real y's dtype dropped the imaginary part
+    (0.11 off the closed form)."""
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(8, generator=g, dtype=torch.float64)
+    R = torch.randn(4, 5, generator=g, dtype=torch.complex128)
+    d = torch.randn(4, generator=g, dtype=torch.complex128)
+    Ac = A.to(R.dtype)
+    xc = torch.linalg.solve(Ac.T @ Ac + 0.25 * R.mH @ R, Ac.T @ y.to(R.dtype) + 0.25 * R.mH @ d)
+    for kw in ({}, {"engine": "pylops", "niter": 60, "tol": 0}):
+        x = regularized_inversion(MatrixMult(A), y, [MatrixMult(R)], epsRs=[0.5], dataregs=[d], **kw).x
+        assert x.dtype == torch.complex128
+        torch.testing.assert_close(x, xc, rtol=1e-7, atol=1e-8)
+    xn = normal_equations_inversion(MatrixMult(A), y, [MatrixMult(R)], epsRs=[0.5], dataregs=[d]).x
+    torch.testing.assert_close(xn, xc, rtol=1e-7, atol=1e-8)
+
+
+def test_regularised_solvers_memory_usage_takes_pylops_nopregs() -> None:
+    """``memory_usage(nopRegs, show, unit)`` as PyLops' NormalEquationsInversion and
+    RegularizedInversion (the count is not needed: the tensors held are measured)."""
+    from torchlops.optimization.cls_leastsquares import NormalEquationsInversion, RegularizedInversion
+
+    T = MatrixMult(torch.randn(6, 4, dtype=torch.float64))
+    y = torch.randn(6, dtype=torch.float64)
+    for cls in (NormalEquationsInversion, RegularizedInversion):
+        s = cls(T)
+        s.setup(y, [T.H @ T]) if cls is RegularizedInversion else s.setup(y, [T.H @ T], epsRs=[0.5])
+        kb = s.memory_usage((4,), False, "KB")
+        assert kb == s.memory_usage(unit="KB") == s.memory_usage(nopRegs=(4,), unit="B") / 1024 > 0
+
+
+def test_cgls_istop_after_a_run_of_no_steps_counts_that_run() -> None:
+    """``run(x, 0)`` reached its count: ``istop`` 2, as PyLops (it read 0 as no run and
+    compared with setup's niter: 3)."""
+    from torchlops.optimization.cls_basic import CGLS
+
+    T = MatrixMult(torch.randn(6, 4, dtype=torch.float64))
+    s = CGLS(T)
+    x = s.setup(torch.randn(6, dtype=torch.float64), niter=10, tol=0)
+    x = s.run(x, 0)
+    s.finalize()
+    assert int(s.istop) == 2 and s.iiter == 0

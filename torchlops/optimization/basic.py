@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization._batch import CHECK_EVERY, flatten_data, op_tensors
+from torchlops.optimization._batch import CHECK_EVERY, count_arg, flatten_data, op_tensors
 from torchlops.optimization._implicit import alias, implicit_solve, use_implicit
 from torchlops.optimization.callback import CostToDataCallback, CostToInitialCallback
 from torchlops.optimization.cls_basic import CG, CGLS, LSQR, damp_arg
@@ -68,20 +68,20 @@ def _real_0d(v: Any) -> bool:
     return getattr(v, "ndim", None) == 0 and getattr(getattr(v, "dtype", None), "kind", None) in ("f", "i", "u")
 
 
-def _check(Op: Any, niter: int, damp: Any = 0.0) -> Any:
-    """Validate the common arguments; returns ``damp`` (a NumPy real as a float)."""
+def _check(Op: Any, niter: int, damp: Any = 0.0) -> tuple[int, Any]:
+    """Validate the common arguments; returns ``(niter, damp)`` (a NumPy integer as an int, a
+    NumPy real as a float)."""
     if not isinstance(Op, LinearOperator):
         raise TypeError(f"Op must be a torchlops LinearOperator, got {type(Op).__name__}")
-    if isinstance(niter, bool) or not isinstance(niter, int) or niter < 0:
-        raise ValueError(f"niter must be a non-negative int, got {niter!r}")
+    niter = count_arg(niter, "niter")  # (NumPy ints as PyLops takes them)
     if isinstance(damp, torch.Tensor):
         if damp.is_complex() or not (damp.is_floating_point() or damp.dtype in (torch.int32, torch.int64)):
             raise TypeError(f"damp must be a real number or a real tensor, got a {damp.dtype} tensor")
     elif isinstance(damp, bool) or not (isinstance(damp, numbers.Real) or _real_0d(damp)):
         raise TypeError(f"damp must be a real number or a real tensor, got {type(damp).__name__}")
     if isinstance(damp, torch.Tensor):
-        return damp_arg(damp)
-    return damp if isinstance(damp, int | float) else float(damp)  # (NumPy reals: floats)
+        return niter, damp_arg(damp)
+    return niter, (damp if isinstance(damp, int | float) else float(damp))  # (NumPy reals: floats)
 
 
 def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float = 0.0, rtol1: float = 0.0) -> Any:
@@ -209,7 +209,7 @@ def cg(
     >>> torchlops.optimization.basic.cg(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
     tensor([1., 1., 1.], dtype=torch.float64)
     """
-    damp = _check(Op, niter, damp)
+    niter, damp = _check(Op, niter, damp)
     solver = _make(CG, Op, callback, rtol, rtol1)
     if not use_implicit(implicit):
         return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
@@ -351,7 +351,7 @@ def cgls(
     >>> torchlops.cgls(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3, tol=0).x.round(decimals=8)
     tensor([1., 1., 1.], dtype=torch.float64)
     """
-    damp = _check(Op, niter, damp)
+    niter, damp = _check(Op, niter, damp)
     solver = _make(CGLS, Op, callback, rtol, rtol1)
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:
@@ -405,7 +405,7 @@ def lsqr(
     >>> torchlops.optimization.basic.lsqr(D, torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64), niter=3).istop
     tensor(1)
     """
-    damp = _check(Op, niter, damp)
+    niter, damp = _check(Op, niter, damp)
     solver = _make(LSQR, Op, callback)
 
     def call(yy: torch.Tensor, xx: Any, dd: Any) -> tuple:

@@ -539,7 +539,7 @@ class CGLS(_Batched):
         one, two, three = (torch.full_like(self.iiters, v) for v in (1, 2, 3))
         # as PyLops: 1 tolerance, else 2 when the last run's niter (setup's without a run) was
         # reached, else 3 (a callback's stop, or steps taken by hand short of niter)
-        nrun = getattr(self, "_niter_run", None) or self.niter
+        nrun = self._niter_run if getattr(self, "_niter_run", None) is not None else self.niter
         ran_out = self.iiters >= (nrun if nrun is not None else self.iiter)
         conv = (self.kold < self.tol) | (self.kold <= self._floor)  # (tolerance or machine precision)
         self.istop = torch.where(conv, one, torch.where(ran_out, two, three)).reshape(self.batch)

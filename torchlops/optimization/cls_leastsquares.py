@@ -179,7 +179,17 @@ class _NoStep(Solver):
         return d.reshape(*self.batch, d.shape[-1])
 
 
-class NormalEquationsInversion(_NoStep):
+class _RegsMemory:
+    """PyLops' ``memory_usage(nopRegs, show, unit)`` signature of the regularised solvers."""
+
+    def memory_usage(self, nopRegs: Any = None, show: bool = False, unit: str = "B") -> float:
+        """Bytes held by the solver's state tensors, in ``unit`` (``nopRegs``, PyLops' count of
+        the regularisers' data elements for its estimate, is accepted and not needed: the
+        tensors held are measured)."""
+        return Solver.memory_usage(self, show=show, unit=unit)
+
+
+class NormalEquationsInversion(_RegsMemory, _NoStep):
     r"""Regularised inversion through the normal equations, solved with the batched CG.
 
     Notes
@@ -322,7 +332,7 @@ class NormalEquationsInversion(_NoStep):
         return out
 
 
-class RegularizedInversion(_NoStep):
+class RegularizedInversion(_RegsMemory, _NoStep):
     r"""Regularised inversion of the stacked system, solved with LSQR (``engine="scipy"``) or CGLS.
 
     Notes
@@ -365,7 +375,9 @@ class RegularizedInversion(_NoStep):
         yf, B = flatten_data(self.Op, self.y)[0], self.B  # from the live y (implicit backward)
         parts = [yf if self.Weight is None else self.Weight._flat(yf, False)]
         for eps, R, d in zip(self.epsRs, self.Regs, self.dataregs, strict=True):
-            parts.append(yf.new_zeros(B, R.shape[0]) if d is None else eps * _flatreg(R, d, B).to(yf.dtype))
+            parts.append(yf.new_zeros(B, R.shape[0]) if d is None else eps * _flatreg(R, d, B))
+        # (torch.cat promotes: complex dataregs of a real problem make the stacked data complex,
+        # as in normal_equations_inversion, where a cast to y's dtype dropped their imaginary part)
         return torch.cat(parts, dim=-1)
 
     def run(self, x: torch.Tensor | None, engine: str = "scipy", show: bool = False, *, implicit: bool = False,
