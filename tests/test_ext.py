@@ -950,3 +950,40 @@ def test_import_without_the_extension_says_how_to_build_it() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TORCHLOPS_REQUIRE_EXT"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("which", ["1d", "2d", "nd"])
+@pytest.mark.parametrize("pair", [("float64", "complex128"), ("float32", "float64")])
+def test_swapped_in_filter_promotes_as_the_torch_engine(which: str, pair: tuple) -> None:
+    """A filter of another dtype than the input (swapped in with functional_call): both are
+    promoted, as the torch engine does (the kernels' path cast the filter down to the input's
+    dtype: a complex filter lost its imaginary part with only a ComplexWarning)."""
+    xdt, hdt = getattr(torch, pair[0]), getattr(torch, pair[1])
+    g = torch.Generator().manual_seed(4)
+    dims, h0, kw = {"1d": ((5, 9), torch.randn(3, generator=g), {"axis": -1, "offset": 1}),
+                    "2d": ((6, 7), torch.randn(3, 3, generator=g), {"offset": (1, 1)}),
+                    "nd": ((4, 5, 6), torch.randn(3, 1, 3, generator=g), {"offset": (1, 0, 1)})}[which]
+    cls = {"1d": tl.Convolve1D, "2d": tl.Convolve2D, "nd": tl.ConvolveND}[which]
+    h = torch.randn(h0.shape, generator=g, dtype=hdt)
+    x = torch.randn(2, *dims, generator=g, dtype=xdt)
+    out = {}
+    for eng in ("ext", "torch"):
+        C = cls(dims, h0.to(xdt), method="direct", engine=eng, **kw)
+        CH = C.H
+        (hname,) = [k for k, _ in CH.named_buffers() if k.split(".")[-1] == "h"]
+        out[eng] = (torch.func.functional_call(C, {"h": h}, (x,)), torch.func.functional_call(CH, {hname: h}, (x,)))
+    for a, b in zip(out["ext"], out["torch"], strict=True):
+        assert a.dtype == b.dtype == torch.promote_types(xdt, hdt)
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_raw_convolve_of_an_empty_batch_gives_the_filter_a_zero_gradient() -> None:
+    """The raw op on an empty batch with a filter that needs a gradient: zeros (the FFT
+    cross-correlation of nothing raised an MKL error), and opcheck passes there."""
+    x = torch.randn(0, 5, 6, dtype=torch.float64)
+    h = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    y = torch.ops.torchlops.convolve(x, h, [1], [1], [6], False)
+    assert y.shape == (0, 5, 6)
+    (gh,) = torch.autograd.grad(y.sum(), h)
+    assert torch.equal(gh, torch.zeros(3, dtype=torch.float64))
+    torch.library.opcheck(torch.ops.torchlops.convolve.default, (x, h, [1], [1], [6], True))

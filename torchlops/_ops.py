@@ -296,7 +296,10 @@ def convolve(
         extra = " (one leading dim of per-sample filters)" if batched else ""
         raise ValueError(f"h must have {k + batched} dimension(s){extra}, got shape {tuple(h.shape)}")
     if h.dtype != x.dtype:
-        h = h.to(x.dtype)
+        # (both to their promoted dtype, as the torch engine: a complex or double filter swapped
+        # in for a real or single precision one is not cast down to the input's dtype)
+        dt = torch.promote_types(x.dtype, h.dtype)
+        x, h = x.to(dt), h.to(dt)
     if batched and x.shape[0] % h.shape[0]:
         raise ValueError(
             f"per-sample filters: the flattened batch ({x.shape[0]}) must be a multiple of "
@@ -565,6 +568,8 @@ def _filter_grad(
     or ``(*hshape)``: an FFT cross-correlation in pure torch (differentiable again)."""
     from torchlops.functional.convolution import convolve_filter_vjp
 
+    if x.numel() == 0 or g.numel() == 0:  # (an empty batch: no FFT of nothing, a zero gradient)
+        return torch.zeros_like(h)
     return convolve_filter_vjp(h, x, g, axes, offsets, adjoint, h.dim() > len(axes))
 
 
