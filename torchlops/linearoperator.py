@@ -673,7 +673,10 @@ class LinearOperator(nn.Module):
         singular values for rectangular operators), in decreasing order as PyLops returns them
         (``-sort(-vals)``: complex ones by real part, then imaginary part).
 
-        PyLops' arguments: ``niter`` is the size of the Krylov space. Without it, an operator of
+        PyLops' arguments, with one difference: ``niter`` is the size of the Krylov space built
+        here (``niter`` operator applications, ``(niter + 1) x N`` values held), where PyLops
+        passes it to ARPACK as the most restarts (``maxiter``): a PyLops call with a ``niter`` of
+        hundreds builds that many vectors here (leave it out, or ask for tens). Without it, an operator of
         up to ``DENSE_LIMIT`` columns (and ``DENSE_LIMIT**2`` entries) is decomposed densely
         (``todense``, then LAPACK: every eigenvalue with its multiplicity, ``eigvalsh`` when the
         matrix is Hermitian); a larger one builds ``max(2 neigs + 1, 64)`` vectors (Ritz

@@ -80,6 +80,13 @@ def power_iteration(
     return PowerIterationResult(maxeig, b, it)
 
 
+def _proj(V: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``V^* w`` (the coefficients of ``w`` on the rows of ``V``) as ``conj(V conj(w))``: the
+    same values, without the product of a conjugated matrix view, which takes a path about 7x
+    slower for complex tensors (40 x 262144: 0.17 s against 0.025 s)."""
+    return (V @ w.conj()).conj() if w.is_complex() else V @ w
+
+
 def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) -> torch.Tensor:
     """Projected matrix of an m-step Lanczos (hermitian) or Arnoldi process with full
     re-orthogonalisation, started from a fixed-seed random vector. When the Krylov space
@@ -98,7 +105,7 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
             w = torch.randn(n, dtype=dtype, generator=gen).to(device)
             w0 = torch.linalg.vector_norm(w)
             for _ in range(2):
-                w = w - (V[:j].conj() @ w) @ V[:j]
+                w = w - _proj(V[:j], w) @ V[:j]
             nw = torch.linalg.vector_norm(w)
             if float(nw) > spanned * float(w0):
                 return w / nw
@@ -114,7 +121,7 @@ def _krylov(apply, n: int, m: int, dtype: torch.dtype, device, hermitian: bool) 
             w = (w.real if w.is_complex() and not dtype.is_complex else w).to(dtype)
         anorm = max(anorm, float(torch.linalg.vector_norm(w)))
         for _ in range(2):  # twice is enough (Kahan)
-            h = V[: j + 1].conj() @ w
+            h = _proj(V[: j + 1], w)
             w = w - h @ V[: j + 1]
             H[: j + 1, j] += h
         beta = torch.linalg.vector_norm(w)
