@@ -1398,3 +1398,32 @@ def test_cgls_istop_after_a_run_of_no_steps_counts_that_run() -> None:
     x = s.run(x, 0)
     s.finalize()
     assert int(s.istop) == 2 and s.iiter == 0
+
+
+def test_implicit_backward_warns_when_the_normal_matrix_is_singular() -> None:
+    """An undamped operator with a null space (wide matrix, Restriction, FirstDerivative's
+    constants) makes the implicit backward's adjoint system inconsistent: CG diverged (1e16,
+    NaN) or stalled (0) silently. The backward now says so; a full-rank or damped problem's
+    backward stays silent and equals the closed form."""
+    import warnings
+
+    torch.manual_seed(0)
+    f64 = torch.float64
+    sing = [MatrixMult(torch.randn(4, 8, dtype=f64)), tl.Restriction(10, torch.tensor([0, 2, 3, 5, 7, 9]), dtype=f64),
+            tl.FirstDerivative(16, dtype=f64)]
+    for Op in sing:
+        for solver, kw in ((cgls, {"tol": 0}), (lsqr, {"atol": 0, "btol": 0})):
+            y = torch.randn(Op.shape[0], dtype=f64, requires_grad=True)
+            x = solver(Op, y, niter=50, implicit=True, **kw).x
+            with pytest.warns(RuntimeWarning, match="adjoint solve"):
+                torch.autograd.grad(x.sum(), y)
+    A = torch.randn(8, 4, dtype=f64)
+    for damp, Op in ((0.0, MatrixMult(A)), (0.5, sing[0])):
+        M = Op.todense()
+        y = torch.randn(M.shape[0], dtype=f64, requires_grad=True)
+        w = torch.randn(M.shape[1], dtype=f64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            (g,) = torch.autograd.grad((w * cgls(Op, y, niter=60, damp=damp, tol=0, implicit=True).x).sum(), y)
+        gc = M @ torch.linalg.solve(M.T @ M + damp**2 * torch.eye(M.shape[1], dtype=f64), w)
+        torch.testing.assert_close(g, gc, rtol=1e-8, atol=1e-10)

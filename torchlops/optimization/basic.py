@@ -8,12 +8,18 @@ PyLops' order. All are batched over the leading dims of ``y`` and differentiable
 - ``implicit=True``: the forward runs without a graph and the backward solves one more
   (damped) normal-equation system for the adjoint variable (see
   :mod:`torchlops.optimization._implicit`); memory does not depend on ``niter``. The
-  gradient assumes the solve converged (it is the gradient of the exact solution).
+  gradient assumes the solve converged (it is the gradient of the exact solution) and a
+  nonsingular normal matrix: an undamped operator with a null space (a ``Restriction``, a wide
+  matrix, a derivative's constants) makes the adjoint system inconsistent, and its gradient
+  meaningless; use ``implicit=False`` or ``damp > 0`` there. On the CPU the backward checks its
+  adjoint solve and warns (``RuntimeWarning``) when it left more than ``ADJOINT_WARN`` of the
+  gradient's norm unexplained.
 """
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -124,10 +130,47 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
                 b2 = rhs2().to(rdt).reshape(-1)
                 tt = torch.as_tensor(tol, dtype=rdt, device=gf.device).reshape(-1).expand(gf.shape[0])
                 t = torch.where(b2 > 0, tt * (gf.abs() ** 2).sum(-1) / torch.where(b2 > 0, b2, 1.0), 0.0)
-        return CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
+        lam = CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
+        _check_adjoint(normal, nd, g, lam)
+        return lam
 
     xf = implicit_solve(solve, residual, adjoint, inputs, aliases, modules)
     return xf, held["solver"]
+
+
+#: an implicit backward warns when its adjoint solve leaves more than this fraction of the
+#: gradient's norm unexplained (ten times looser than the accuracy the solve asks for by default)
+ADJOINT_WARN = 0.1
+
+
+def _check_adjoint(normal: LinearOperator, nd: Any, g: torch.Tensor, lam: torch.Tensor) -> None:
+    """Warn when the adjoint solve ``(normal + nd I) lam = g`` failed: a residual above
+    ``ADJOINT_WARN ||g||``, or values that are not finite. A singular normal matrix (an operator
+    with a null space, undamped) makes that system inconsistent wherever ``g`` has a part in the
+    null space: CG then diverges or stalls, and the gradient is meaningless. Checked on the CPU
+    only (a host read there waits for nothing; elsewhere, and while tracing, no check)."""
+    if g.device.type != "cpu" or not g.numel() or torch.compiler.is_compiling():
+        return
+    B = g.shape[0]
+    gf, lf = g.reshape(B, -1), lam.reshape(B, -1)
+    res = gf - normal._flat(lf, False)
+    if isinstance(nd, torch.Tensor):
+        res = res - (nd.reshape(-1, 1) if nd.dim() else nd) * lf
+    elif nd != 0:
+        res = res - nd * lf
+    gn = torch.linalg.vector_norm(gf, dim=-1)
+    bad = ~torch.isfinite(lf).all(-1) | (torch.linalg.vector_norm(res, dim=-1) > ADJOINT_WARN * gn)
+    if bool(bad.any()):
+        warnings.warn(
+            "torchlops: the implicit=True backward's adjoint solve (N lam = g, N the forward's normal "
+            f"matrix) left more than {ADJOINT_WARN:g} of the gradient's norm unexplained, or gave "
+            "values that are not finite: the gradient is not reliable. A singular N (an operator with "
+            "a null space, such as a Restriction or a wide matrix, with no damping or regularisation "
+            "removing it) has no implicit gradient: use implicit=False (differentiation through the "
+            "iterations) or damp > 0; otherwise raise niter.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, Any], list[LinearOperator]]:
