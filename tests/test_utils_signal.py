@@ -224,3 +224,21 @@ def test_events_complex_amplitude_and_wavelet_shape(fn):
         np.testing.assert_allclose(g.numpy(), r, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="1-D wavelet"):
         getattr(se, fn)(x, t, *args, [1.0], np.array([[0.0, 1.0, 0.5], [0.2, 0.3, 0.4]]))
+
+
+def test_taper_sizes_must_be_integers() -> None:
+    """A fractional size is a TypeError (as PyLops), not truncated: taper(10, 1.5, "cosine")
+    was all ones (ntap 1: no taper) and taper(10.7, 2) ten samples long; NumPy ints and
+    integer-valued sizes of the right kind pass; taper3d wants two sizes (an IndexError for one)."""
+    for args in [(10, 2.5, "hanning"), (10, 1.5, "cosine"), (10.7, 2, "cosine"), (7, 2.9, "cosinesquare"), (5.5, 1, None)]:
+        with pytest.raises(TypeError, match="must be an int"):
+            tp.taper(*args)
+    with pytest.raises(TypeError, match="must be an int"):
+        tp.taper2d(4.5, 6, 2)
+    with pytest.raises(TypeError, match="must be an int"):
+        tp.taper3d(5, (8, 6), (2, 1.5))
+    with pytest.raises(ValueError, match="two sizes"):
+        tp.taper3d(5, (8, 6), (2,))
+    torch.testing.assert_close(tp.taper(np.int64(10), np.int32(2), "hanning"), tp.taper(10, 2, "hanning"))
+    torch.testing.assert_close(tp.taper3d(np.int64(5), np.array([8, 6]), np.array([2, 1])),
+                               tp.taper3d(5, (8, 6), (2, 1)))

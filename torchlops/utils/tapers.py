@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from torchlops.utils.checks import to_torch_dtype
+from torchlops.utils.checks import as_int, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["hanningtaper", "cosinetaper", "taper", "taper2d", "taper3d", "tapernd"]
@@ -32,7 +32,7 @@ TAPERTYPES = ("hanning", "cosine", "cosinesquare", "cosinesqrt")
 
 
 def _check(nmask: int, ntap: int) -> tuple[int, int]:
-    nmask, ntap = int(nmask), int(ntap)
+    nmask, ntap = as_int(nmask, "nmask"), as_int(ntap, "ntap")  # (a fraction is an error, not truncated)
     if nmask < 0 or ntap < 0:
         raise ValueError(f"nmask and ntap must be non-negative, got nmask={nmask}, ntap={ntap}")
     if 2 * ntap > nmask:
@@ -113,7 +113,7 @@ def cosinetaper(
     >>> cosinetaper(7, 3).tolist()
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
-    nmask, ntap = _check(nmask, 0 if int(ntap) == 1 else ntap)  # 1: no taper (so any nmask)
+    nmask, ntap = _check(nmask, 0 if as_int(ntap, "ntap") == 1 else ntap)  # 1: no taper (so any nmask)
     if exponent is None:
         exponent = 2 if square else 1
     if ntap > 0:
@@ -151,7 +151,7 @@ def taper(nmask: int, ntap: int, tapertype: str | None, dtype: DTypeLike = None)
     tensor([1., 1., 1., 1., 1.], dtype=torch.float64)
     """
     if tapertype is None:
-        return _cast(torch.ones(int(nmask), dtype=torch.float64), dtype)
+        return _cast(torch.ones(_check(nmask, 0)[0], dtype=torch.float64), dtype)
     if tapertype == "hanning":
         return hanningtaper(nmask, ntap, dtype)
     if tapertype == "cosine":
@@ -197,7 +197,7 @@ def taper2d(
         # w[i, j] = w0[i] w1[j]
         out = torch.outer(taper(nmask, ntap[0], tapertype), taper(nt, ntap[1], tapertype))
     else:
-        out = taper(nmask, ntap, tapertype)[:, None].expand(int(nmask), int(nt)).clone()
+        out = taper(nmask, ntap, tapertype)[:, None].expand(as_int(nmask, "nmask"), _check(nt, 0)[0]).clone()
     return _cast(out, dtype)
 
 
@@ -230,8 +230,11 @@ def taper3d(
     >>> taper3d(5, (4, 6), (1, 2)).shape
     torch.Size([4, 6, 5])
     """
+    for name, v in (("nmask", nmask), ("ntap", ntap)):
+        if getattr(v, "__len__", None) is None or len(v) != 2:
+            raise ValueError(f"taper3d: {name} must hold two sizes (the first two dimensions), got {v!r}")
     tyx = torch.outer(taper(nmask[0], ntap[0], tapertype), taper(nmask[1], ntap[1], tapertype))
-    return _cast(tyx[:, :, None].expand(int(nmask[0]), int(nmask[1]), int(nt)).clone(), dtype)
+    return _cast(tyx[:, :, None].expand(tyx.shape[0], tyx.shape[1], _check(nt, 0)[0]).clone(), dtype)
 
 
 def tapernd(
