@@ -1016,3 +1016,28 @@ def test_auto_leaves_short_lines_to_torch_on_the_cpu(case: str) -> None:
     for Op in (A, E):
         torch.testing.assert_close(Op.double() @ x, T.double() @ x, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(Op.double().H @ y, T.double().H @ y, rtol=1e-12, atol=1e-12)
+
+
+def test_raw_ops_refuse_a_meta_tensor_among_cpu_ones() -> None:
+    """A meta tensor among CPU ones reaches the ops' fake kernels (the dispatcher picks the meta
+    kernel): they raise, as the real kernels do for mixed devices, instead of returning an
+    uninitialised CPU tensor."""
+    ops = torch.ops.torchlops
+    x = torch.ones(2, 5, 6, dtype=torch.float64)
+    meta = torch.ones(3, dtype=torch.float64, device="meta")
+    with pytest.raises(RuntimeError, match="expected every tensor on cpu, got one on meta"):
+        ops.convolve(x, meta, [1], [1], [6], False)
+    w = torch.ones(1, 5, 6, dtype=torch.float64, device="meta")
+    with pytest.raises(RuntimeError, match="expected every tensor on cpu, got one on meta"):
+        ops.stencil(x, [0], [1.0], list(_ops.stencil_spec(first_stencil("centered", False, 3))), w, False)
+    s = torch.ones(2, 4, dtype=torch.float64)
+    one = torch.ones(2, dtype=torch.float64)
+    act = torch.ones(2, dtype=torch.bool)
+    if hasattr(ops, "cgls_residual"):
+        with pytest.raises(RuntimeError, match="expected every tensor on cpu, got one on meta"):
+            ops.cgls_residual(s, s, one.to("meta"), one, act)
+    # (the operators say it at their level: a ValueError naming the devices)
+    C = tl.Convolve1D((5, 6), torch.ones(3, dtype=torch.float64, device="meta"), offset=1, method="direct",
+                      engine="ext")
+    with pytest.raises(ValueError):
+        C @ x

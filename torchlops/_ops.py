@@ -489,11 +489,21 @@ def band_with_norm(engine: str, supported: str | None, x: torch.Tensor, axes: Se
 
 
 # ---------------------------------------------------------------------------- registration
+def _one_device(op: str, first: torch.Tensor, *others: object) -> None:
+    """The fake (meta) kernels' device check: the real kernels refuse tensors on several
+    devices, and without this a fake kernel reached by a meta tensor among CPU ones (the
+    dispatcher picks the meta kernel) returned an uninitialised CPU tensor."""
+    for t in others:
+        if isinstance(t, torch.Tensor) and t.device != first.device:
+            raise RuntimeError(f"torchlops.{op}: expected every tensor on {first.device}, got one on {t.device}")
+
+
 def _register() -> None:
     lib = "torchlops::"
 
     @torch.library.register_fake(lib + "stencil")
     def _(x, axes, scales, spec, weights, adjoint):  # noqa: ANN001, ANN202
+        _one_device("stencil", x, weights)
         return torch.empty_like(x, memory_format=torch.contiguous_format)
 
     if _NORM_CPU or _NORM_CUDA:  # (no autograd: called only when nothing needs a gradient)
@@ -513,6 +523,7 @@ def _register() -> None:
 
     @torch.library.register_fake(lib + "convolve")
     def _(x, h, axes, offsets, nout, adjoint):  # noqa: ANN001, ANN202
+        _one_device("convolve", x, h)
         shape = list(x.shape)
         for a, n in zip(axes, nout):
             shape[1 + a] = n
@@ -563,20 +574,24 @@ def _register() -> None:
 
         @torch.library.register_fake(lib + "cgls_residual")
         def _(s, q, kold, qn, act):  # noqa: ANN001, ANN202
+            _one_device("cgls_residual", s, q, kold, qn, act)
             return s.new_empty(s.shape), kold.new_empty((s.shape[0],)), kold.new_empty((s.shape[0],))
 
         @torch.library.register_fake(lib + "cgls_direction")
         def _(x, c, r, a, rn, kold, act, keep):  # noqa: ANN001, ANN202
+            _one_device("cgls_direction", x, c, r, a, rn, kold, act)
             return x.new_empty(x.shape), x.new_empty(x.shape), kold.new_empty((x.shape[0],))
 
     if _SPARSE:  # (no autograd: the solvers call these only when nothing needs a gradient)
 
         @torch.library.register_fake(lib + "shrink")
         def _(z, g, alpha, alphas, thresh, threshs, kind):  # noqa: ANN001, ANN202
+            _one_device("shrink", z, g, alphas, threshs)
             return z.new_empty(z.shape)
 
         @torch.library.register_fake(lib + "fista_update")
         def _(xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, tol, eps, epss):  # noqa: ANN001, ANN202
+            _one_device("fista_update", xn, xold, z, r, rz, y, oxn, act, xu, lastcost, w, epss)
             B = xn.shape[0]
             return (xn.new_empty(xn.shape), xn.new_empty(xn.shape), r.new_empty(r.shape), r.new_empty(r.shape),
                     xn.new_empty((B, 1)), act.new_empty((B, 1)), xn.new_empty((B, 1)))
