@@ -321,6 +321,11 @@ def test_errors():
         regularized_inversion(T, torch.randn(5, dtype=torch.float64), [T], epsRs=[1.0, 2.0])
     with pytest.raises(ValueError, match="engine"):
         regularized_inversion(T, torch.randn(5, dtype=torch.float64), None, engine="numba")
+    for fn in (regularized_inversion, normal_equations_inversion, preconditioned_inversion):
+        # (PyLops' engines only: "torch" was accepted and ran as "scipy", undocumented)
+        with pytest.raises(ValueError, match="engine must be one of"):
+            fn(T, torch.randn(5, dtype=torch.float64), None if fn is not preconditioned_inversion else T.H @ T,
+               engine="torch")
 
 
 @pytest.mark.parametrize("engine", ["pylops", "scipy"])

@@ -29,7 +29,7 @@ from torchlops.optimization.cls_basic import CG, _ScipyLSQR
 
 __all__ = ["RegularizedOperator", "NormalEquationsInversion", "RegularizedInversion", "PreconditionedInversion"]
 
-_ENGINES = ("scipy", "pylops", "torch")
+_ENGINES = ("scipy", "pylops")
 
 
 def _check_engine(engine: str) -> None:
