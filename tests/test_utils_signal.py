@@ -239,6 +239,8 @@ def test_taper_sizes_must_be_integers() -> None:
         tp.taper3d(5, (8, 6), (2, 1.5))
     with pytest.raises(ValueError, match="two sizes"):
         tp.taper3d(5, (8, 6), (2,))
+    # (more than two sizes: the first two, as PyLops)
+    torch.testing.assert_close(tp.taper3d(5, (8, 6, 4), (2, 1, 3)), tp.taper3d(5, (8, 6), (2, 1)))
     torch.testing.assert_close(tp.taper(np.int64(10), np.int32(2), "hanning"), tp.taper(10, 2, "hanning"))
     torch.testing.assert_close(tp.taper3d(np.int64(5), np.array([8, 6]), np.array([2, 1])),
                                tp.taper3d(5, (8, 6), (2, 1)))

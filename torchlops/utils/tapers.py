@@ -231,7 +231,7 @@ def taper3d(
     torch.Size([4, 6, 5])
     """
     for name, v in (("nmask", nmask), ("ntap", ntap)):
-        if getattr(v, "__len__", None) is None or len(v) != 2:
+        if getattr(v, "__len__", None) is None or len(v) < 2:  # (more: the first two, as PyLops)
             raise ValueError(f"taper3d: {name} must hold two sizes (the first two dimensions), got {v!r}")
     tyx = torch.outer(taper(nmask[0], ntap[0], tapertype), taper(nmask[1], ntap[1], tapertype))
     return _cast(tyx[:, :, None].expand(tyx.shape[0], tyx.shape[1], _check(nt, 0)[0]).clone(), dtype)
