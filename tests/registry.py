@@ -528,8 +528,7 @@ SLIDING_CASES: list[OperatorCase] = [
 
 
 #: explicit engines of the kernel-backed operators: "auto" (the cases above) takes the compiled
-#: kernels when they are built (on the CPU, for stencils, only along lines of SHORT_LINE elements
-#: or more: not these small cases), so the pure-torch engine is pinned here, and "ext" too
+#: kernels when they are built, so the pure-torch engine is pinned here, and "ext" too
 #: (only when built: tests/test_ext.py fails in CI if it is not).
 ENGINE_CASES: list[OperatorCase] = [
     OperatorCase(

@@ -287,10 +287,8 @@ def test_flat_norm_of_operators(monkeypatch, norm_calls) -> None:
     its norm; both the same values."""
     f64 = torch.float64
     x = torch.randn(3, 40, dtype=f64)
-    # (engine="ext": lines this short are the torch engine's under "auto" on the CPU)
-    ops = [tl.FirstDerivative((5, 8), axis=1, edge=True, dtype=f64, engine="ext"),
-           tl.SecondDerivative((5, 8), axis=0, sampling=0.3, engine="ext"),
-           tl.Laplacian((5, 8), weights=(1.0, 2.0), dtype=f64, engine="ext"), tl.MatrixMult(torch.randn(40, 40, dtype=f64)),
+    ops = [tl.FirstDerivative((5, 8), axis=1, edge=True, dtype=f64), tl.SecondDerivative((5, 8), axis=0, sampling=0.3),
+           tl.Laplacian((5, 8), weights=(1.0, 2.0), dtype=f64), tl.MatrixMult(torch.randn(40, 40, dtype=f64)),
            tl.Laplacian((5, 8), engine="torch", dtype=f64)]
     for k, Op in enumerate(ops):
         for adjoint in (False, True):
@@ -317,7 +315,7 @@ def test_flat_norm_of_operators(monkeypatch, norm_calls) -> None:
 def test_cgls_with_stencil_norms_equals_without(monkeypatch, norm_calls, device, dtype) -> None:
     """A fused CGLS step on a stencil operator takes A^H s and A c with their norms from one op
     call each; the solve equals the one with the norms computed apart."""
-    L = tl.Laplacian((20, 12), weights=(1.0, 0.5), edge=True, dtype=dtype, engine="ext").to(device)
+    L = tl.Laplacian((20, 12), weights=(1.0, 0.5), edge=True, dtype=dtype).to(device)
     y = (L @ _rand((3, 20, 12), dtype, device, 4)).contiguous()
     fused = tl.cgls(L, y, niter=7, tol=0)
     assert norm_calls == [True] * 14

@@ -104,21 +104,6 @@ def ext_info() -> str:
 
 
 # ---------------------------------------------------------------------------- engines
-#: ``engine="auto"`` on the CPU takes the pure-torch engine for stencils whose lines (the rows
-#: of one pass: the axis' length times the elements after it) hold fewer elements than this on
-#: average (harmonic mean over the axes): the CPU kernels' per-line work (the edge rows one by
-#: one, a vector call per row) then costs more than the torch engine's whole-tensor slices
-#: (measured with one thread, 2^20 elements: FirstDerivative along lines of 2 / 8 / 32 / 64 /
-#: 128 elements 7.2 / 7.9 / 2.6 / 1.4 / 0.65 times the torch engine's time; Laplacian (n, n)
-#: for n = 16 / 32 / 64: 1.7 / 1.3 / 0.72)
-SHORT_LINE = 96
-
-
-class ShortLines(str):
-    """Why ``engine="auto"`` leaves a stencil to the torch engine on the CPU (the kernels can
-    compute it, and ``engine="ext"`` or another device still runs them)."""
-
-
 def check_engine(engine: str, supported: str | None = None) -> str:
     """Validate an operator's ``engine`` argument at construction.
 
@@ -130,7 +115,7 @@ def check_engine(engine: str, supported: str | None = None) -> str:
     if engine == "ext":
         if _C is None:
             raise ValueError(f"engine='ext' needs the compiled extension: {_EXT_ERROR}")
-        if supported is not None and not isinstance(supported, ShortLines):
+        if supported is not None:
             raise ValueError(f"engine='ext' cannot compute this operator: {supported}")
     return engine
 
@@ -155,9 +140,7 @@ def use_ext(engine: str, supported: str | None, x: torch.Tensor, *tensors: torch
     generic gradient rule differentiating the operator), the pure-torch engine runs: the kernels
     have no forward-mode or batching rule, and no gradient for stencil weights.
     """
-    if engine == "torch":
-        return False
-    if supported is not None and (type(supported) is not ShortLines or (engine == "auto" and x.is_cpu)):
+    if engine == "torch" or supported is not None:
         return False
     if _functorch_level() is not None:
         return False
@@ -269,16 +252,6 @@ def stencil_engine(st: Stencil, dims: Sequence[int], axes: Iterable[int]) -> tup
     why = f"more than {MAX_TERMS} axes" if len(axes) > MAX_TERMS else None
     for a in axes:
         why = why or stencil_rows_ok(st, dims[a])
-    if why is None and axes:
-        inv = 0.0
-        for a in axes:
-            line = 1
-            for d in dims[a:]:
-                line *= d
-            inv += 1.0 / max(line, 1)
-        mean = len(axes) / inv
-        if mean < SHORT_LINE:
-            why = ShortLines(f"lines of {mean:.0f} elements on average (the CPU kernels start at {SHORT_LINE})")
     return stencil_spec(st), why
 
 
@@ -610,8 +583,9 @@ def _filter_grad(
     or ``(*hshape)``: an FFT cross-correlation in pure torch (differentiable again)."""
     from torchlops.functional.convolution import convolve_filter_vjp
 
-    if x.numel() == 0 or g.numel() == 0:  # (an empty batch: no FFT of nothing, a zero gradient)
-        return torch.zeros_like(h)
+    if x.numel() == 0 or g.numel() == 0:  # (an empty batch: no FFT of nothing, a zero gradient,
+        # tied to x and g so that a double backward through it finds them)
+        return torch.zeros_like(h) + (x.sum() + g.sum()) * 0
     return convolve_filter_vjp(h, x, g, axes, offsets, adjoint, h.dim() > len(axes))
 
 
