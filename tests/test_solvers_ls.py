@@ -1437,3 +1437,46 @@ def test_implicit_backward_warns_when_the_normal_matrix_is_singular() -> None:
             (g,) = torch.autograd.grad((w * cgls(Op, y, niter=60, damp=damp, tol=0, implicit=True).x).sum(), y)
         gc = M @ torch.linalg.solve(M.T @ M + damp**2 * torch.eye(M.shape[1], dtype=f64), w)
         torch.testing.assert_close(g, gc, rtol=1e-8, atol=1e-10)
+
+
+def test_cg_cgls_float_path_entered_after_setup_and_in_the_rows_dtypes() -> None:
+    """The float path can start at any step (a setup while y required grad, a run under
+    no_grad: its thresholds were read before they existed), and CGLS' costs keep the rows'
+    dtype where the adjoint answers in a lower precision (they were float32, as that adjoint)."""
+    from torchlops.linearoperator import LinearOperator
+    from torchlops.optimization.cls_basic import CG, CGLS
+
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    for cls, A in ((CG, M @ M.T + 8 * torch.eye(8, dtype=torch.float64)), (CGLS, M)):
+        y = torch.randn(8, generator=g, dtype=torch.float64, requires_grad=True)
+        s = cls(MatrixMult(A))
+        x = s.setup(y, niter=5, tol=1e-10)
+        with torch.no_grad():
+            x = s.run(x)
+        ref = cls(MatrixMult(A)).solve(torch.stack([y.detach()] * 2), niter=5, tol=1e-10)[0]
+        assert s.iiter == 5
+        torch.testing.assert_close(x, ref[0], rtol=1e-12, atol=1e-14)
+
+    class CastAdj(LinearOperator):
+        def __init__(self, M):
+            super().__init__(dims=(M.shape[1],), dimsd=(M.shape[0],), dtype=torch.float64)
+            self.M = M
+
+        def _matvec(self, x):
+            return x @ self.M.T.to(x.dtype)
+
+        def _rmatvec(self, y):
+            return (y @ self.M.to(y.dtype)).to(torch.float32)
+
+    Op = CastAdj(torch.randn(12, 8, generator=g, dtype=torch.float64))
+    y = torch.randn(12, generator=g, dtype=torch.float64)
+    for damp in (0.0, 0.3):
+        one = cgls(Op, y, niter=6, damp=damp, tol=0)
+        two = cgls(Op, torch.stack([y, y]), niter=6, damp=damp, tol=0)
+        # (r1norm = ||A^H r||^2 in the adjoint's float32 when undamped, on both paths)
+        assert one.r1norm.dtype == two.r1norm.dtype == (torch.float32 if damp == 0 else torch.float64)
+        torch.testing.assert_close(one.r1norm, two.r1norm[0], rtol=1e-5, atol=0)
+        for a, b in ((one.r2norm, two.r2norm[0]), (one.cost, two.cost[:, 0])):
+            assert a.dtype == b.dtype == torch.float64
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=0)  # (the float32 adjoint: rounding)

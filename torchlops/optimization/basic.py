@@ -167,7 +167,9 @@ def _check_adjoint(normal: LinearOperator, nd: Any, g: torch.Tensor, lam: torch.
             "values that are not finite: the gradient is not reliable. A singular N (an operator with "
             "a null space, such as a Restriction or a wide matrix, with no damping or regularisation "
             "removing it) has no implicit gradient: use implicit=False (differentiation through the "
-            "iterations) or damp > 0; otherwise raise niter.",
+            "iterations) or damp > 0. Otherwise the solves stopped early: the adjoint asks for the "
+            "forward's relative accuracy, so a tol that is loose for the size of the data, or too few "
+            "iterations, gives an inaccurate gradient (lower tol, raise niter).",
             RuntimeWarning,
             stacklevel=2,
         )

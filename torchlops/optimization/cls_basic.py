@@ -248,9 +248,7 @@ class CG(_Batched):
         self.r, self.c = r, r
         self.kold = bnorm2(r)
         self._floor = floor_of(self.kold)
-        self._hostk = None  # (the float path's ||r||^2, while it runs)
-        if self._host_floats(r, self.kold, self.tol):
-            self._tolf, self._floorf = float(self.tol), float(self._floor[0])
+        self._hostk = None  # (the float path's ||r||^2 while it runs; its thresholds on its first step)
         self.cost.append(self.kold.sqrt())
         if show:
             # (a per-sample tolerance shows its first sample's; an empty batch has none)
@@ -308,7 +306,10 @@ class CG(_Batched):
     def _step_host(self, xf: torch.Tensor, Opc: torch.Tensor, show: bool) -> torch.Tensor:
         """:meth:`step` for one active sample with the step lengths in Python floats (see
         :meth:`_host_floats`): a third of the tensor operations, the same values to rounding."""
-        k_old = self._hostk if self._hostk is not None else float(self.kold[0])
+        if self._hostk is None:  # (entering the float path: its state and thresholds as floats)
+            k_old, self._tolf, self._floorf = float(self.kold[0]), float(self.tol), float(self._floor[0])
+        else:
+            k_old = self._hostk
         den = abs(torch.linalg.vecdot(self.c, Opc).item())
         a = k_old / den if den != 0 else 0.0
         xf = torch.add(xf, self.c, alpha=a)
@@ -396,9 +397,7 @@ class CGLS(_Batched):
         self.kold = bnorm2(c)
         self._floor = floor_of(self.kold)
         self._thresh = torch.clamp_min(self._floor, self.tol)
-        self._hostk = None  # (the float path's ||r||^2, while it runs)
-        if self._host_floats(self.kold):
-            self._threshf = float(self._thresh[0])
+        self._hostk = None  # (the float path's ||r||^2 while it runs; its threshold on its first step)
         self.cost1 = []
         self._costs(x)
         if show:
@@ -463,7 +462,10 @@ class CGLS(_Batched):
     def _step_host(self, xf: torch.Tensor, show: bool) -> torch.Tensor:
         """:meth:`step` for one active sample with the step lengths in Python floats (see
         :meth:`_host_floats`): half the tensor operations, the same values to rounding."""
-        k_old = self._hostk if self._hostk is not None else float(self.kold[0])
+        if self._hostk is None:  # (entering the float path: its state and threshold as floats)
+            k_old, self._threshf = float(self.kold[0]), float(self._thresh[0])
+        else:
+            k_old = self._hostk
         damp = float(self.damp)
         qn = torch.linalg.vector_norm(self.q).item()
         den = qn * qn
@@ -486,12 +488,14 @@ class CGLS(_Batched):
             vals = [k, sn, math.sqrt(sn * sn + damp * (xn * xn))]
         else:
             vals = [k, sn, sn]
-        both = torch.tensor(vals, dtype=self.kold.dtype).unsqueeze(-1)
-        self.kold = both[0]
+        # (dtypes as the tensor path's: the costs in the rows' real dtype, ||r||^2 promoted with
+        # the previous one: an adjoint answering in a lower precision does not lower them)
+        self.kold = torch.tensor([k], dtype=torch.promote_types(self.kold.dtype, r.dtype.to_real()))
+        costs = torch.tensor(vals[1:], dtype=s.dtype.to_real()).unsqueeze(-1)
         self.iiters = self.iiters + 1
         self.iiter += 1
-        self.cost.append(both[1])
-        self.cost1.append(both[2])
+        self.cost.append(costs[0])
+        self.cost1.append(costs[1])
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1], self.cost1[-1]], x)
