@@ -94,9 +94,15 @@ def banded_along_axis_adjoint(y: torch.Tensor, idx: torch.Tensor, W: torch.Tenso
     out = y.new_zeros(shape)
     if W.shape[1] == 0:
         return out
-    # (m, T) columns as one index of m * T entries along the axis
-    vals = y.unsqueeze(d + 1) * W.conj().reshape(*([1] * d), *W.shape, *([1] * (y.dim() - d - 1)))
-    return out.index_add_(d, idx.reshape(-1), vals.flatten(d, d + 1))
+    m, T = W.shape
+    if y.numel() // max(y.shape[d], 1) * m * T <= _GATHER_ENTRIES:
+        # (m, T) columns as one index of m * T entries along the axis
+        vals = y.unsqueeze(d + 1) * W.conj().reshape(*([1] * d), *W.shape, *([1] * (y.dim() - d - 1)))
+        return out.index_add_(d, idx.reshape(-1), vals.flatten(d, d + 1))
+    # (a large temporary otherwise, T times the data: one scatter-add per column, as the forward)
+    for t in range(T):
+        out.index_add_(d, idx[:, t], y * _along(W[:, t].conj(), d, y.dim()))
+    return out
 
 
 def _corners(idx: torch.Tensor, w: torch.Tensor, n1: int) -> tuple[torch.Tensor, torch.Tensor]:
