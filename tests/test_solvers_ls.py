@@ -1213,6 +1213,15 @@ def test_implicit_normal_equations_with_a_damp_tensor_gets_its_gradient() -> Non
     torch.testing.assert_close(d.grad, dr.grad, rtol=1e-9, atol=1e-12)
 
 
+def _same_results(fast: tuple, slow: tuple, rtol: float, atol: float) -> None:
+    """Two solves' outputs equal: tensors to the tolerances, everything else exactly."""
+    for a, b in zip(fast, slow, strict=True):
+        if isinstance(a, torch.Tensor):
+            torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+        else:
+            assert a == b
+
+
 @pytest.mark.parametrize("scipy_tests", [False, True])
 def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scipy_tests) -> None:
     """One double-precision sample on the CPU runs LSQR's scalar recurrences in Python floats
@@ -1241,11 +1250,7 @@ def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scip
     assert taken
     monkeypatch.setattr(C.LSQR, "_host_scalars", lambda self, *a: False)
     slow = run()
-    for a, b in zip(fast, slow, strict=True):
-        if isinstance(a, torch.Tensor):
-            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
-        else:
-            assert a == b
+    _same_results(fast, slow, rtol=1e-13, atol=1e-15)
     monkeypatch.undo()
     taken.clear()
     monkeypatch.setattr(C.LSQR, "_step_host", spy)
@@ -1314,11 +1319,7 @@ def test_cg_cgls_single_sample_host_floats_equal_the_tensor_path(monkeypatch, so
     slow = run()
     # (to rounding: the fused kernels of the tensor path sum in another order, and Krylov
     # steps near the last of n amplify the difference: 2e-15 after 5 of 9 steps, 2e-12 after 8)
-    for a, b in zip(fast, slow, strict=True):
-        if isinstance(a, torch.Tensor):
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-13)
-        else:
-            assert a == b
+    _same_results(fast, slow, rtol=1e-10, atol=1e-13)
     monkeypatch.undo()
     taken.clear()
     monkeypatch.setattr(cls, "_step_host", spy)

@@ -157,7 +157,12 @@ class _Batched(Solver):
         return not _fwd_ad_active()
 
     def _any_active(self) -> bool:
-        """Whether some sample is still active (a host read; the run loop's test)."""
+        """Whether some sample is still active (the run loop's test): from the float path's
+        ``||r||^2`` and thresholds while it runs (CG, CGLS; one sample is never frozen by a
+        callback, whose flag of one sample ends the run instead), else a host read."""
+        k = getattr(self, "_hostk", None)
+        if k is not None:
+            return all(k > t for t in self._hostthr)
         return bool(self._active().any())
 
     def _host_check(self) -> bool:
@@ -266,14 +271,6 @@ class CG(_Batched):
     def _host_check(self) -> bool:
         return isinstance(self.tol, torch.Tensor) or self.tol > 0
 
-    def _any_active(self) -> bool:
-        k = self._hostk
-        # (the float path's norm: no tensor to compare; one sample is never frozen by a
-        # callback, whose flag of one sample ends the run instead: _cbmask stays False)
-        if k is not None:
-            return k > self._tolf and k > self._floorf
-        return super()._any_active()
-
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CG step for every active sample."""
         xf = self._flatx(x)
@@ -307,7 +304,7 @@ class CG(_Batched):
         """:meth:`step` for one active sample with the step lengths in Python floats (see
         :meth:`_host_floats`): a third of the tensor operations, the same values to rounding."""
         if self._hostk is None:  # (entering the float path: its state and thresholds as floats)
-            k_old, self._tolf, self._floorf = float(self.kold[0]), float(self.tol), float(self._floor[0])
+            k_old, self._hostthr = float(self.kold[0]), (float(self.tol), float(self._floor[0]))
         else:
             k_old = self._hostk
         den = abs(torch.linalg.vecdot(self.c, Opc).item())
@@ -414,14 +411,6 @@ class CGLS(_Batched):
         # (kold > tol and kold > floor: see CG._active; one comparison with their maximum)
         return (self.kold > self._thresh) & ~self._cbmask
 
-    def _any_active(self) -> bool:
-        k = self._hostk
-        # (the float path's norm: no tensor to compare; one sample is never frozen by a
-        # callback, whose flag of one sample ends the run instead: _cbmask stays False)
-        if k is not None:
-            return k > self._threshf
-        return super()._any_active()
-
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One CGLS step for every active sample."""
         xf = self._flatx(x)
@@ -463,7 +452,7 @@ class CGLS(_Batched):
         """:meth:`step` for one active sample with the step lengths in Python floats (see
         :meth:`_host_floats`): half the tensor operations, the same values to rounding."""
         if self._hostk is None:  # (entering the float path: its state and threshold as floats)
-            k_old, self._threshf = float(self.kold[0]), float(self._thresh[0])
+            k_old, self._hostthr = float(self.kold[0]), (float(self._thresh[0]),)
         else:
             k_old = self._hostk
         damp = float(self.damp)

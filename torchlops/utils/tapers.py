@@ -197,7 +197,8 @@ def taper2d(
         # w[i, j] = w0[i] w1[j]
         out = torch.outer(taper(nmask, ntap[0], tapertype), taper(nt, ntap[1], tapertype))
     else:
-        out = taper(nmask, ntap, tapertype)[:, None].expand(as_int(nmask, "nmask"), _check(nt, 0)[0]).clone()
+        t = taper(nmask, ntap, tapertype)
+        out = t[:, None].expand(t.shape[0], _check(nt, 0)[0]).clone()
     return _cast(out, dtype)
 
 
