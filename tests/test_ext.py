@@ -124,6 +124,83 @@ def test_directional(field: bool, second: bool, dtype: torch.dtype, device: str)
     _compare(lambda e: Op(dims, v=v.to(dtype), sampling=(1.0, 0.5), edge=True, engine=e), dims, dtype, device)
 
 
+# Line layouts of the CPU stencil kernels: long lines cut into blocks of rows; short lines in
+# groups laid end to end across samples ("joined"), within a sample's long run of lines, or as
+# runs of a few lines per sample (split/merge outputs, per-point weights); axes whose rows are all
+# near an end, or whose interior is shorter than the stencil's reach; several terms accumulated
+# into one output.
+_FIELD = torch.randn(2, 300, 40, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+LAYOUTS = {
+    "long-lines": ((9000,), (2,), lambda d, e: tl.FirstDerivative((9000,), kind="centered", order=5, edge=True,
+                                                                  sampling=0.3, dtype=d, engine=e)),
+    "long-and-short-axes": ((4500, 3), (2,), lambda d, e: tl.Laplacian((4500, 3), weights=(1.0, -2.0),
+                                                                       dtype=d, engine=e)),
+    "joined-short-lines": ((700, 16), (3,), lambda d, e: tl.SecondDerivative((700, 16), axis=-1, edge=True,
+                                                                             dtype=d, engine=e)),
+    "few-lines-per-sample": ((5, 8, 8), (7,), lambda d, e: tl.Gradient((5, 8, 8), edge=True, sampling=(1.0, 2.0, 0.5),
+                                                                       dtype=d, engine=e)),
+    "weights-short-runs": ((9, 11), (5,), lambda d, e: tl.FirstDirectionalDerivative(
+        (9, 11), v=_FIELD[:, :9, :11].to(d), edge=True, engine=e)),
+    "weights-long-runs": ((300, 40), (2,), lambda d, e: tl.SecondDirectionalDerivative(
+        (300, 40), v=_FIELD.to(d), engine=e)),
+    "all-edge-rows": ((3, 50), (4,), lambda d, e: tl.FirstDerivative((3, 50), axis=0, kind="centered", order=5,
+                                                                     dtype=d, engine=e)),
+    "interior-shorter-than-reach": ((7, 50), (3,), lambda d, e: tl.FirstDerivative((7, 50), axis=0, kind="centered",
+                                                                                   order=5, dtype=d, engine=e)),
+    "interior-shorter-than-reach-narrow": ((6, 7, 2), (3,), lambda d, e: tl.Laplacian(
+        (6, 7, 2), axes=(0, 1), kind="centered", dtype=d, engine=e)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_stencil_line_layouts(layout: str, dtype: torch.dtype) -> None:
+    """ext == torch on every line layout of the CPU kernels, and a batch's samples equal, bit for
+    bit, the samples run one at a time (another grouping of the same lines)."""
+    dims, batch, make = LAYOUTS[layout]
+    _compare(lambda e: make(dtype, e), dims, dtype, "cpu", batch=batch, unbatched=False)
+    E = make(dtype, "ext")
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(*batch, *dims, generator=gen, dtype=torch.float64).to(dtype)
+    y = torch.randn(*batch, *E.dimsd, generator=gen, dtype=torch.float64).to(dtype)
+    for A, v in ((E, x), (E.H, y)):
+        whole = A @ v
+        for i in range(batch[0]):
+            assert torch.equal(whole[i], A @ v[i])
+
+
+PATH_STENCILS = {
+    "first-3": lambda dims, d, e: tl.FirstDerivative(dims, axis=0, sampling=0.7, dtype=d, engine=e),
+    "first-5-edge": lambda dims, d, e: tl.FirstDerivative(dims, axis=0, order=5, edge=True, dtype=d, engine=e),
+    "forward-edge": lambda dims, d, e: tl.FirstDerivative(dims, axis=0, kind="forward", edge=True, dtype=d, engine=e),
+    "second-edge": lambda dims, d, e: tl.SecondDerivative(dims, axis=0, edge=True, sampling=1.3, dtype=d, engine=e),
+    "smoothing-9": lambda dims, d, e: tl.Smoothing1D(9, dims, axis=0, dtype=d, engine=e),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex128], ids=str)
+@pytest.mark.parametrize("which", list(PATH_STENCILS))
+def test_stencil_paths_agree_bitwise(which: str, dtype: torch.dtype) -> None:
+    """The CPU kernels' paths (short lines of narrow rows in groups, the rest line by line and row
+    by row) give an element the same bits: a column does not depend on how wide the rows are, nor
+    a row near an end on how long the line is."""
+    make = PATH_STENCILS[which]
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 40, 9, generator=gen, dtype=torch.float64).to(dtype)
+    for adjoint in (False, True):
+        def apply(v: torch.Tensor, adjoint: bool = adjoint) -> torch.Tensor:
+            A = make(tuple(v.shape[1:]), dtype, "ext")
+            return (A.H if adjoint else A) @ v
+
+        assert torch.equal(apply(x)[..., :8], apply(x[..., :8].contiguous()))  # rows of 9 vs of 8
+        long_ = torch.randn(3, 1100, 1, generator=gen, dtype=torch.float64).to(dtype)
+        short = long_[:, 100:].contiguous()  # lines of 1000 (grouped) vs 1100 (one by one)
+        yl, ys = apply(long_), apply(short)
+        assert torch.equal(yl[:, -900:], ys[:, -900:])
+        yh = apply(long_[:, :1000].contiguous())
+        assert torch.equal(yl[:, :900], yh[:, :900])
+
+
 @pytest.mark.parametrize("device", DEVS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("which", ["1D-axis0", "1D-long", "2D", "ND"])
