@@ -358,8 +358,8 @@ def _quiet(cls, *args, **kwargs):
         return cls(*args, **kwargs)
 
 
-def _banded_spline(dims, dt):
-    """A spline applied as its band (the dense matrix is kept only below a size)."""
+def _factored_spline(dims, dt):
+    """A spline applied in its factored form (the dense matrix is kept only below a size)."""
     from torchlops.signalprocessing import interpspline
 
     old = interpspline.DENSE_SPLINE_ENTRIES
@@ -454,7 +454,7 @@ INTERP_CASES: list[OperatorCase] = [
         lambda dt: _quiet(InterpCubicSpline, (5, 9, 3), [0.3, 2.5, 7.7, 3.1, 9.0], axis=1, dtype=dt),
     ),
     OperatorCase("InterpCubicSpline-n2", lambda dt: InterpCubicSpline((2, 3), [0.3, 0.5], axis=0, dtype=dt)),
-    OperatorCase("InterpCubicSpline-banded-axis0", lambda dt: _banded_spline((40, 3), dt)),
+    OperatorCase("InterpCubicSpline-factored-axis0", lambda dt: _factored_spline((40, 3), dt)),
     OperatorCase("Bilinear-2d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6), dtype=dt)),
     OperatorCase("Bilinear-3d", lambda dt: Bilinear(torch.tensor(_BIL), (5, 6, 3), dtype=dt)),
     # ---------------------------------------------------------------- Fredholm1

@@ -269,6 +269,34 @@ def test_cubic_spline_builds_in_linear_time_and_its_band_equals_the_dense_solve(
     np.testing.assert_allclose((Sp.H @ torch.from_numpy(yn)).numpy(), P.H @ yn, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [2, 3, 40, 258, 259, 322, 1000])
+def test_cubic_spline_factored_form_equals_the_matrix(n: int, monkeypatch) -> None:
+    """Above DENSE_SPLINE_ENTRIES the spline goes through its factored form (second differences,
+    the system's inverse: exact up to 256 interior samples, by blocks with exact ends above, four
+    samples per output); the same map as the dense matrix, forward and adjoint, along a middle
+    axis, for real and complex data, and adjoint to itself."""
+    from torchlops.signalprocessing import interpspline as S
+
+    g = np.random.default_rng(n)
+    iava = np.concatenate([[-0.3, 0.0, n - 1.0 - 1e-9], g.uniform(0, n - 1.01, 40)])
+    A = S.spline_matrix(n, iava)
+    monkeypatch.setattr(S, "DENSE_SPLINE_ENTRIES", 0)
+    for dt in (torch.float64, torch.complex128):
+        F = InterpCubicSpline((3, n, 2), iava, axis=1, dtype=dt)
+        assert F.M is None
+        x = torch.randn(2, 3, n, 2, dtype=dt)
+        y = torch.randn(2, 3, len(iava), 2, dtype=dt)
+        want = torch.einsum("kj,bajc->bakc", A.to(dt), x)
+        torch.testing.assert_close(F @ x, want, rtol=1e-13, atol=1e-13 * float(want.abs().max()))
+        want = torch.einsum("kj,bakc->bajc", A.to(dt), y)
+        torch.testing.assert_close(F.H @ y, want, rtol=1e-13, atol=1e-13 * float(want.abs().max()))
+        lhs, rhs = torch.vdot((F @ x).reshape(-1), y.reshape(-1)), torch.vdot(x.reshape(-1), (F.H @ y).reshape(-1))
+        torch.testing.assert_close(lhs, rhs, rtol=1e-12, atol=0)
+    F32 = InterpCubicSpline(n, iava, dtype=torch.float32)
+    x = torch.randn(n, dtype=torch.float64)
+    torch.testing.assert_close((F32 @ x.float()).double(), A @ x, rtol=1e-5, atol=1e-5 * float(x.abs().max()))
+
+
 def test_banded_apply_column_by_column_equals_one_gather(monkeypatch) -> None:
     """Above _GATHER_ENTRIES the banded forward and adjoint go one column of the band at a time
     (the adjoint built a temporary of the band's width times the data at once: 1.6 GB for a

@@ -7,24 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from torchlops.functional.interpolation import (
-    banded_along_axis,
-    banded_along_axis_adjoint,
-    matrix_along_axis,
-    matrix_along_axis_adjoint,
-)
+from torchlops.functional.interpolation import matrix_along_axis, matrix_along_axis_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.interp import _as_positions, clip_below_last
 from torchlops.utils.checks import normalize_axis, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
-__all__ = ["InterpCubicSpline", "spline_weights", "DENSE_SPLINE_ENTRIES"]
+__all__ = ["InterpCubicSpline", "spline_weights", "spline_factors", "DENSE_SPLINE_ENTRIES"]
 
 #: half-width of the band kept of the inverse spline system: its entries fall off as
 #: (2 - sqrt(3))**|i - j|, below 1e-18 of the diagonal beyond it (float64 rounding)
 _BAND = 32
 #: largest len(iava) x dims[axis] for which the spline is applied as a dense matrix (one
-#: matrix product); larger ones keep the band (``2 _BAND + 4`` weights per output sample)
+#: matrix product); larger ones take its factored form (:func:`spline_factors`)
 DENSE_SPLINE_ENTRIES = 1 << 18
 
 
@@ -84,6 +79,124 @@ def spline_matrix(n: int, iava: np.ndarray) -> torch.Tensor:
     return _dense(*spline_weights(n, iava), n)
 
 
+# ---------------------------------------------------------------------------- factored form
+# Above DENSE_SPLINE_ENTRIES the spline is applied in its factored form, y = P x + Q m with
+# m = 6 K^{-1} D_2 x: the second differences, the inverse of the spline system, then four
+# samples per output (two of x, two of m). The inverse is applied as its Toeplitz part (the
+# infinite line's, g(k) = (-1)^k r^|k| / (2 sqrt 3), kept within _BAND of the diagonal) by blocks
+# of _BLOCK rows, two (_BLOCK, _BLOCK) matrix products per block, plus the difference from the
+# exact inverse in the _END rows at either end (further in, below float64's rounding). Interiors
+# of at most _DENSE_INVERSE samples take the exact inverse as one matrix.
+_BLOCK = 2 * _BAND
+_END = 48
+_DENSE_INVERSE = 256
+
+
+def _kinv(L: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Entries ``(i, j)`` (broadcast) of the inverse of ``tridiag(1, 4, 1)`` of size ``L``, float64."""
+    rho = 2.0 - 3.0**0.5
+    lo, hi = torch.minimum(i, j).to(torch.float64), torch.maximum(i, j).to(torch.float64)
+    sign = 1.0 - 2.0 * (i + j).remainder(2).to(torch.float64)
+    return (sign * rho ** (i - j).abs().to(torch.float64) * (1 - rho ** (2 * (lo + 1))) * (1 - rho ** (2 * (L - hi)))
+            / (2 * 3.0**0.5 * (1 - rho ** (2 * (L + 1)))))
+
+
+def _toeplitz(k: torch.Tensor) -> torch.Tensor:
+    """The infinite line's inverse ``g(k)``, zero beyond ``_BAND``, float64."""
+    rho = 2.0 - 3.0**0.5
+    g = (1.0 - 2.0 * k.remainder(2).to(torch.float64)) * rho ** k.abs().to(torch.float64) / (2 * 3.0**0.5)
+    return torch.where(k.abs() <= _BAND, g, 0.0)
+
+
+def spline_factors(n: int, iava: np.ndarray) -> dict[str, torch.Tensor]:
+    """The factored form's tensors, float64 (int64 ``left``): ``left`` (the sample below each
+    position), ``coef`` (4, len(iava)) (weights of x_l, x_{l+1}, m_l, m_{l+1}), and the interior's
+    inverse: ``inv`` (L, L) for L = n - 2 <= _DENSE_INVERSE, else ``blocks`` (2, _BLOCK, _BLOCK)
+    (a block of rows from two consecutive blocks of the padded right-hand side) and ``ends``
+    (_END, _END + _BAND) (the exact inverse minus its Toeplitz part on the first rows; the last
+    rows' is its flip)."""
+    base = np.clip(iava.astype(np.int64), 0, n - 2)
+    r = torch.from_numpy(iava - base)
+    one_m = 1.0 - r
+    out = {"left": torch.from_numpy(base),
+           "coef": torch.stack([one_m, r, (one_m**3 - one_m) / 6.0, (r**3 - r) / 6.0])}
+    L = n - 2
+    if L <= 0:
+        return out
+    if L <= _DENSE_INVERSE:
+        a = torch.arange(L)
+        out["inv"] = _kinv(L, a[:, None], a[None, :])
+        return out
+    a = torch.arange(_BLOCK)
+    c = torch.arange(2 * _BLOCK)
+    G = _toeplitz(a[:, None] - c[None, :] + _BAND)  # row a of a block, column c of its padded input
+    out["blocks"] = torch.stack([G[:, :_BLOCK], G[:, _BLOCK:]])
+    i, j = torch.arange(_END)[:, None], torch.arange(_END + _BAND)[None, :]
+    out["ends"] = torch.where((i - j).abs() <= _BAND, _kinv(L, i, j) - _toeplitz(i - j), 0.0)
+    return out
+
+
+def _inverse(z: torch.Tensor, f: dict[str, torch.Tensor], adjoint: bool) -> torch.Tensor:
+    """``K^{-1} z`` (or its transpose) over the first axis of ``z`` (L, R)."""
+    if "inv" in f:
+        A = f["inv"]
+        return (A.mT if adjoint else A) @ z
+    L, R = z.shape
+    B0, B1 = f["blocks"][0], f["blocks"][1]
+    E, nb = f["ends"], -(-L // _BLOCK)
+    Er = E.flip(0, 1)
+    if not adjoint:
+        zb = torch.nn.functional.pad(z, (0, 0, _BAND, (nb + 1) * _BLOCK - L - _BAND)).reshape(nb + 1, _BLOCK, R)
+        m = (B0 @ zb[:-1] + B1 @ zb[1:]).reshape(nb * _BLOCK, R)[:L]
+        m[:_END] += E @ z[: _END + _BAND]
+        m[L - _END :] += Er @ z[L - _END - _BAND :]
+        return m
+    mb = torch.nn.functional.pad(z, (0, 0, 0, nb * _BLOCK - L)).reshape(nb, _BLOCK, R)
+    zb = z.new_zeros(nb + 1, _BLOCK, R)
+    zb[:-1] += B0.mT @ mb
+    zb[1:] += B1.mT @ mb
+    out = zb.reshape((nb + 1) * _BLOCK, R)[_BAND : _BAND + L].clone()
+    out[: _END + _BAND] += E.mT @ z[:_END]
+    out[L - _END - _BAND :] += Er.mT @ z[L - _END :]
+    return out
+
+
+def spline_apply(x: torch.Tensor, f: dict[str, torch.Tensor], axis: int) -> torch.Tensor:
+    """The spline of :func:`spline_factors` along model ``axis`` of ``x`` (B, *dims) (worked on
+    with that axis first: gathers and scatter-adds of whole rows)."""
+    d = axis + 1
+    X = x.movedim(d, 0)
+    rest, n = X.shape[1:], X.shape[0]
+    X = X.reshape(n, -1)
+    c = f["coef"][:, :, None]
+    left = f["left"]
+    y = X.index_select(0, left) * c[0] + X.index_select(0, left + 1) * c[1]
+    if n > 2:
+        z = 6.0 * (X[:-2] - 2.0 * X[1:-1] + X[2:])
+        m = torch.nn.functional.pad(_inverse(z, f, False), (0, 0, 1, 1))
+        y += m.index_select(0, left) * c[2]
+        y += m.index_select(0, left + 1) * c[3]
+    return y.reshape(-1, *rest).movedim(0, d)
+
+
+def spline_apply_adjoint(y: torch.Tensor, f: dict[str, torch.Tensor], axis: int, n: int) -> torch.Tensor:
+    """Adjoint of :func:`spline_apply` (real weights: their transpose)."""
+    d = axis + 1
+    Y = y.movedim(d, 0)
+    rest = Y.shape[1:]
+    Y = Y.reshape(Y.shape[0], -1)
+    c = f["coef"][:, :, None]
+    left = f["left"]
+    x = Y.new_zeros(n, Y.shape[1]).index_add_(0, left, Y * c[0]).index_add_(0, left + 1, Y * c[1])
+    if n > 2:
+        m = Y.new_zeros(n, Y.shape[1]).index_add_(0, left, Y * c[2]).index_add_(0, left + 1, Y * c[3])
+        z = 6.0 * _inverse(m[1:-1], f, True)
+        x[:-2] += z
+        x[1:-1] -= 2.0 * z
+        x[2:] += z
+    return x.reshape(n, *rest).movedim(0, d)
+
+
 class InterpCubicSpline(LinearOperator):
     r"""Natural cubic-spline interpolation along ``axis`` at fractional positions ``iava``.
 
@@ -120,11 +233,12 @@ class InterpCubicSpline(LinearOperator):
         y = (1-r) x_l + r x_{l+1} + \tfrac{(1-r)^3 - (1-r)}{6} m_l + \tfrac{r^3 - r}{6} m_{l+1}.
 
     The whole map is linear in :math:`\mathbf{x}` and built once in O(``len(iava)``) from the
-    closed-form inverse of the spline system (see :func:`spline_weights`): each output depends
-    on 68 neighbouring samples. Up to ``DENSE_SPLINE_ENTRIES`` matrix entries it is applied as a
-    dense ``(len(iava), dims[axis])`` matrix along ``axis`` (one matrix product), above as the
-    band (gathers forward, one scatter-add adjoint), so any length builds in linear time and
-    memory.
+    closed-form inverse of the spline system (see :func:`spline_weights`). Up to
+    ``DENSE_SPLINE_ENTRIES`` matrix entries it is applied as a dense ``(len(iava), dims[axis])``
+    matrix along ``axis`` (one matrix product), above in its factored form
+    (:func:`spline_factors`): the second differences, the inverse of the spline system by blocks
+    (two small matrix products per 64 samples), then four samples per output, so any length
+    builds and applies in linear time and memory.
 
     Examples
     --------
@@ -158,24 +272,33 @@ class InterpCubicSpline(LinearOperator):
         self.axis = ax
         self.bc_type = "natural"
         self.iava = torch.from_numpy(pos)
-        idx, W = spline_weights(n, pos)
-        W = W.to(dt)
+        self._factors: tuple[str, ...] = ()
         if len(pos) * n <= DENSE_SPLINE_ENTRIES:
-            self.register_operator_tensor("M", _dense(idx, W, n))
-            self.idx = self.W = None
+            self.register_operator_tensor("M", _dense(*spline_weights(n, pos), n).to(dt))
         else:
             self.M = None
-            self.register_operator_tensor("idx", idx)
-            self.register_operator_tensor("W", W)
+            f = spline_factors(n, pos)
+            for k, v in f.items():
+                self.register_operator_tensor(f"_f_{k}", v if k == "left" else v.to(dt))
+            self._factors = tuple(f)
+
+    def _f(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        out = {}
+        for k in self._factors:
+            v = getattr(self, f"_f_{k}")
+            out[k] = v if k == "left" or v.dtype == dtype else v.to(dtype)
+        return out
 
     # y[b, ..., k, ...] = sum_j M[k, j] x[b, ..., j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if self.M is not None:
             return matrix_along_axis(x, self.M, self.axis)
-        return banded_along_axis(x, self.idx, self.W, self.axis)
+        x = x.to(torch.promote_types(x.dtype, self._f_coef.dtype))
+        return spline_apply(x, self._f(x.dtype), self.axis)
 
     # x[b, ..., j, ...] = sum_k conj(M[k, j]) y[b, ..., k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if self.M is not None:
             return matrix_along_axis_adjoint(y, self.M, self.axis)
-        return banded_along_axis_adjoint(y, self.idx, self.W, self.axis, self.dims[self.axis])
+        y = y.to(torch.promote_types(y.dtype, self._f_coef.dtype))
+        return spline_apply_adjoint(y, self._f(y.dtype), self.axis, self.dims[self.axis])
