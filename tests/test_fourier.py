@@ -352,3 +352,25 @@ def test_dct_types_2_and_3_from_one_real_fft_equal_scipy(n):
                                        rtol=1e-12, atol=1e-13)
             np.testing.assert_allclose((D.H @ x).numpy(), sf.idct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"),
                                        rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("which", ["FFT", "FFT2D", "FFTND", "Shift"])
+def test_fft_tuning_kwargs_accepted_as_in_pylops(which: str) -> None:
+    """PyLops passes **kwargs_fft to its FFT engine (scipy's workers, pyFFTW's threads, ...):
+    the same call builds here, with the same result; a keyword no engine tunes with raises."""
+    pylops = pytest.importorskip("pylops")
+    dims = (6, 8)
+    make = {
+        "FFT": lambda **kw: (FFT(dims, axis=1, engine="scipy", **kw), pylops.signalprocessing.FFT),
+        "FFT2D": lambda **kw: (FFT2D(dims, engine="scipy", **kw), pylops.signalprocessing.FFT2D),
+        "FFTND": lambda **kw: (FFTND(dims, axes=(0, 1), engine="scipy", **kw), pylops.signalprocessing.FFTND),
+        "Shift": lambda **kw: (Shift(dims, 1.5, axis=1, engine="scipy", **kw), pylops.signalprocessing.Shift),
+    }[which]
+    Op, Pcls = make(workers=2)
+    args = {"FFT": dict(dims=dims, axis=1), "FFT2D": dict(dims=dims), "FFTND": dict(dims=dims, axes=(0, 1)),
+            "Shift": dict(dims=dims, shift=1.5, axis=1)}[which]
+    P = Pcls(**args, engine="scipy", workers=2)
+    x = np.random.default_rng(0).standard_normal(dims)
+    np.testing.assert_allclose((Op @ torch.from_numpy(x)).numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="'axiss'"):
+        make(axiss=1)

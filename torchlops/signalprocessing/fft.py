@@ -46,6 +46,10 @@ class FFT(_BaseFFTND):
         counterpart.
     name : :obj:`str`, optional
         Name.
+    **kwargs_fft
+        PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
+        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
+        torch's threads); any other keyword raises ``TypeError``.
 
     Attributes
     ----------
@@ -89,8 +93,9 @@ class FFT(_BaseFFTND):
         engine: str | None = None,
         dtype: DTypeLike = "complex128",
         name: str = "F",
+        **kwargs_fft: object,
     ) -> None:
-        check_fft_engine(engine, "FFT", fftw=True)
+        check_fft_engine(engine, "FFT", fftw=True, kwargs_fft=kwargs_fft)
         # (a sequence: its first entry, as PyLops)
         if isinstance(axis, (list, tuple, np.ndarray)):
             if len(axis) == 0:

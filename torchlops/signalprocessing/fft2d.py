@@ -39,6 +39,10 @@ class FFT2D(_BaseFFTND):
         ``complex128`` by default (a real dtype makes the operator R-linear).
     name : :obj:`str`, optional
         Name.
+    **kwargs_fft
+        PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
+        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
+        torch's threads); any other keyword raises ``TypeError``.
 
     Attributes
     ----------
@@ -81,8 +85,9 @@ class FFT2D(_BaseFFTND):
         engine: str | None = None,
         dtype: DTypeLike = "complex128",
         name: str = "F",
+        **kwargs_fft: object,
     ) -> None:
-        check_fft_engine(engine, "FFT2D")
+        check_fft_engine(engine, "FFT2D", kwargs_fft=kwargs_fft)
         nd = len(to_dims(dims))
         if nd < 2:
             raise ValueError(f"FFT2D requires at least two input dimensions, got dims with {nd}")

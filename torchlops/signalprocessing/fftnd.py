@@ -63,12 +63,25 @@ def _freqs(n: int, d: float, onesided: bool, shift: bool) -> torch.Tensor:
 FFT_ENGINES = ("numpy", "scipy", "mkl_fft")
 
 
-def check_fft_engine(engine: str | None, who: str, fftw: bool = False) -> None:
-    """PyLops' ``engine`` names (a misspelt one raises there too); torch.fft runs whatever it is."""
+#: PyLops' ``**kwargs_fft`` its engines take to tune their FFTs (scipy.fft's ``workers``,
+#: ``overwrite_x``, ``plan``; pyFFTW's ``threads``, ``planner_effort``, ``flags``): accepted,
+#: without effect (torch.fft plans its own transforms, on torch's threads)
+FFT_TUNING_KWARGS = ("workers", "overwrite_x", "plan", "threads", "planner_effort", "flags")
+
+
+def check_fft_engine(engine: str | None, who: str, fftw: bool = False, kwargs_fft: dict | None = None) -> None:
+    """PyLops' ``engine`` names (a misspelt one raises there too); torch.fft runs whatever it is.
+    ``kwargs_fft``: only the tuning arguments of ``FFT_TUNING_KWARGS`` (anything else would change
+    the transform PyLops computes, or is an argument torch.fft does not have)."""
     allowed = ("numpy", "fftw", "scipy", "mkl_fft") if fftw else FFT_ENGINES
     if engine is not None and engine not in allowed:
         raise ValueError(f"{who}: engine must be one of {', '.join(allowed)} (accepted as in PyLops; torch.fft "
                          f"runs), got {engine!r}")
+    other = sorted(set(kwargs_fft or ()) - set(FFT_TUNING_KWARGS))
+    if other:
+        raise TypeError(f"{who}: unexpected keyword argument(s) {', '.join(map(repr, other))} (of PyLops' "
+                        f"kwargs_fft only the engines' tuning arguments {', '.join(FFT_TUNING_KWARGS)} are "
+                        "accepted, without effect)")
 
 
 class _BaseFFTND(LinearOperator):
@@ -195,6 +208,10 @@ class FFTND(_BaseFFTND):
         real part of the model is transformed) as in PyLops. ``Op.dtype`` is complex.
     name : :obj:`str`, optional
         Name.
+    **kwargs_fft
+        PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
+        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
+        torch's threads); any other keyword raises ``TypeError``.
 
     Attributes
     ----------
@@ -238,8 +255,9 @@ class FFTND(_BaseFFTND):
         engine: str | None = None,
         dtype: DTypeLike = "complex128",
         name: str = "F",
+        **kwargs_fft: object,
     ) -> None:
-        check_fft_engine(engine, "FFTND")
+        check_fft_engine(engine, "FFTND", kwargs_fft=kwargs_fft)
         ndim = len(to_dims(dims))
         if axes is None:
             axes = tuple(range(max(ndim - 3, 0), ndim))

@@ -47,6 +47,10 @@ class Shift(LinearOperator):
         acting on the real part of the model).
     name : :obj:`str`, optional
         Name.
+    **kwargs_fft
+        PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
+        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
+        torch's threads); any other keyword raises ``TypeError``.
 
     Notes
     -----
@@ -84,8 +88,9 @@ class Shift(LinearOperator):
         engine: str | None = None,
         dtype: DTypeLike = "complex128",
         name: str = "S",
+        **kwargs_fft: object,
     ) -> None:
-        check_fft_engine(engine, "Shift", fftw=True)
+        check_fft_engine(engine, "Shift", fftw=True, kwargs_fft=kwargs_fft)
         dims = to_dims(dims)
         ax = normalize_axis(axis, len(dims))
         nfft = dims[ax] if nfft is None else nfft
