@@ -552,6 +552,50 @@ def test_implicit_gradients_when_inputs_share_ancestry() -> None:
         assert torch.allclose(gi, gc, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("solver", ["cgls", "lsqr", "normal"])
+def test_implicit_gradient_through_operator_tensors_computed_from_inputs(solver: str) -> None:
+    """An operator tensor computed from another input of the solve (2 * D next to D; an
+    operator built from the data) gets its own part of the gradient and passes it on once: the
+    implicit backward read it as itself and also walked from it into the caller's graph, so that
+    path was counted twice."""
+    from torchlops.basicoperators import VStack
+
+    g = torch.Generator().manual_seed(9)
+    D0 = torch.randn(6, 4, dtype=torch.float64, generator=g)
+    y = torch.randn(12, dtype=torch.float64, generator=g)
+
+    def grad(implicit: bool) -> torch.Tensor:
+        D = D0.clone().requires_grad_()
+        Op = VStack([MatrixMult(D), MatrixMult(2 * D)])
+        if solver == "cgls":
+            x = cgls(Op, y, niter=40, damp=0.1, tol=0, implicit=implicit).x
+        elif solver == "lsqr":
+            x = lsqr(Op, y, niter=40, damp=0.1, atol=0, btol=0, implicit=implicit).x
+        else:
+            x = normal_equations_inversion(Op, y, [MatrixMult(D)], epsRs=[0.3], NRegs=[MatrixMult(D.T @ D)],
+                                           epsNRs=[0.2], implicit=implicit, niter=60, tol=0)[0]
+        return torch.autograd.grad((x**2).sum(), D)[0]
+
+    D = D0.clone().requires_grad_()
+    G = torch.cat([D, 2 * D])
+    if solver == "normal":
+        N = G.T @ G + 0.09 * D.T @ D + 0.04 * D.T @ D  # (epsR^2 R^H R + epsNR^2 NR)
+    else:
+        N = G.T @ G + 0.01 * torch.eye(4, dtype=torch.float64)
+    xc = torch.linalg.solve(N, G.T @ y)
+    closed = torch.autograd.grad((xc**2).sum(), D)[0]
+    torch.testing.assert_close(grad(False), closed, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(grad(True), closed, rtol=1e-8, atol=1e-10)
+    # an operator built from the data
+    y0 = torch.rand(5, dtype=torch.float64, generator=g) + 0.5
+    yy = y0.clone().requires_grad_()
+    x = cgls(Diagonal(2 * yy), yy, niter=20, damp=0.3, tol=0, implicit=True).x
+    got = torch.autograd.grad(x.sum(), yy)[0]
+    yy = y0.clone().requires_grad_()
+    want = torch.autograd.grad(((2 * yy) * yy / ((2 * yy) ** 2 + 0.09)).sum(), yy)[0]
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------- PyLops' engine="scipy" defaults
 def _defaults_problem(seed=0, n=40, m=60):
     rng = np.random.default_rng(seed)

@@ -99,6 +99,11 @@ class _ImplicitSolve(torch.autograd.Function):
         # then), and autograd's version check refuses them changed in place since
         entries = _state(spec["modules"])
         ctx.state = [entry[:3] for entry in entries]
+        # the first state entry holding each tensor (one tensor may sit in several modules), and
+        # the entry holding each input, if any: the backward reads them through leaves of its own
+        first: dict[int, int] = {}
+        ctx.same = [first.setdefault(id(entry[3]), k) for k, entry in enumerate(entries)]
+        ctx.slot = [first.get(id(t)) for t in spec["inputs"]]
         ctx.save_for_backward(x, *(entry[3] for entry in entries))
         return x
 
@@ -123,27 +128,43 @@ class _ImplicitSolve(torch.autograd.Function):
             lam = _bound_call(state, tensors, spec["adjoint"], g)
         inputs: Sequence[torch.Tensor] = spec["inputs"]
         aliases: Sequence[torch.Tensor] = spec["aliases"]
-        # the residual reads the aliases (leaves for the data-like inputs), so the gradient never
-        # walks into the caller's graph: an input that is an ancestor of another one gets its share
-        # through the outer engine only, and the caller's graph stays intact. An input may also be
-        # read as itself (a scale inside an operator built beforehand): both parts are summed.
+        # The residual reads leaves: the aliases of the data-like inputs and a detached leaf per
+        # operator tensor that requires grad, so the gradient never walks into the caller's graph:
+        # an input computed from another one (an operator's 2 * D next to D, Diagonal(2 * y) with
+        # data y) gets its own part here and passes it on through the outer engine, once, and the
+        # caller's graph stays intact. An input may also be read as itself (a scale inside an
+        # operator built beforehand, held outside its parameters and buffers): all parts are summed.
+        leaves: dict[int, torch.Tensor] = {}
+        bound = []
+        for k, t in enumerate(tensors):
+            if t.requires_grad:
+                j = ctx.same[k]
+                if j not in leaves:
+                    leaves[j] = t.detach().requires_grad_()
+                bound.append(leaves[j])
+            else:
+                bound.append(t)
         want = [i for i, t in enumerate(inputs) if t.requires_grad]
-        targets: list[torch.Tensor] = []
+        parts: dict[int, list[torch.Tensor]] = {}
         for i in want:
-            targets.append(aliases[i])
+            ps = [inputs[i]]
             if aliases[i] is not inputs[i]:
-                targets.append(inputs[i])
+                ps.append(aliases[i])
+            if ctx.slot[i] is not None and ctx.slot[i] in leaves:
+                ps.append(leaves[ctx.slot[i]])
+            parts[i] = ps
         grads: dict[int, torch.Tensor | None] = {}
         if want:
             with torch.enable_grad():
-                res = _bound_call(state, tensors, spec["residual"], x)
+                res = _bound_call(state, bound, spec["residual"], x)
                 phi = (lam.conj() * res).real.sum() if res.is_complex() else (lam * res).sum()
+                targets = [p for i in want for p in parts[i]]
                 out = iter(torch.autograd.grad(phi, targets, allow_unused=True, retain_graph=True))
             for i in want:
-                gr = next(out)
-                if aliases[i] is not inputs[i]:
-                    extra = next(out)
-                    gr = extra if gr is None else (gr if extra is None else gr + extra)
+                gr = None
+                for _ in parts[i]:
+                    v = next(out)
+                    gr = v if gr is None else (gr if v is None else gr + v)
                 grads[i] = gr
         return (None, *(grads.get(i) for i in range(len(inputs))))
 
