@@ -581,6 +581,10 @@ def test_errors():
         fista(A, y, threshkind="soft-percentile")
     with pytest.raises(ValueError, match=r"perc must lie in \[0, 100\]"):
         fista(A, y, threshkind="hard-percentile", perc=120)
+    for solver in (ista, fista):  # (perc with an eps threshold: no thresholding at all ran)
+        for kind in ("soft", "hard", "half"):
+            with pytest.raises(ValueError, match=f"threshkind='{kind}' thresholds with eps: leave perc None"):
+                solver(A, y, threshkind=kind, perc=50, eps=0.1, alpha=0.5, niter=3)
     with pytest.raises(ValueError, match="decay must hold at least niter=10"):
         ista(A, y, niter=10, alpha=0.5, decay=np.ones(3))
     with pytest.raises(ValueError, match="SOp must have 60 rows"):

@@ -175,6 +175,12 @@ class ISTA(SparseSolver):
                 raise ValueError(f"threshkind={threshkind!r} needs a percentile perc, got None")
             if not 0 <= float(perc) <= 100:
                 raise ValueError(f"perc must lie in [0, 100], got {perc}")
+        elif perc is not None:
+            # (PyLops would threshold at the value 100 - perc; eps would go unused)
+            raise ValueError(
+                f"perc is for the percentile threshkinds (hard-, soft-, half-percentile); threshkind="
+                f"{threshkind!r} thresholds with eps: leave perc None, got perc={perc!r}"
+            )
         if SOp is not None:
             if not isinstance(SOp, LinearOperator):
                 raise TypeError(f"SOp must be a torchlops LinearOperator, got {type(SOp).__name__}")
