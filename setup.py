@@ -97,7 +97,10 @@ def _extensions() -> tuple[list, dict]:
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     include_dirs = [os.path.join(ROOT, "csrc")]
-    cxx_flags = ["-O3", "-g0"]
+    # -ffp-contract=off: products rounded one by one, never fused into a multiply-add (the kernels'
+    # sums then give the same bits on every path and CPU, and taps of opposite sign cancel exactly;
+    # an -march with FMA, or aarch64's default, would fuse them); csrc/cpu/simd_probe.cpp opts out
+    cxx_flags = ["-O3", "-g0", "-ffp-contract=off"]
     link_flags: list[str] = []
     if sys.platform.startswith("linux"):
         # at::parallel_for is OpenMP in torch's Linux builds: without -fopenmp it runs serially

@@ -1,8 +1,15 @@
 // Which instruction set the vector clones of vec.cpp run with on this CPU (vec::simd_level).
-// Compiled with the compiler's default floating-point contraction, unlike vec.cpp: the probe's
+// Compiled with floating-point contraction on, unlike the rest of the library: the probe's
 // a * b + c becomes one fused multiply-add exactly in the x86-64-v3 clone.
 #include "clones.h"
 #include "vec.h"
+
+// (setup.py builds with -ffp-contract=off: this file's functions fuse again, as the probe needs)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#elif defined(__clang__)
+#pragma clang fp contract(fast)
+#endif
 
 namespace torchlops {
 namespace vec {
