@@ -86,6 +86,20 @@ def test_ista_fista_parity(threshkind, solver, cplx, withx0):
     assert_rel(res.cost, costp, what="cost")
 
 
+@pytest.mark.parametrize("decay", [0.4, np.float64(0.4), np.array(0.4), torch.tensor(0.4, dtype=torch.float64)], ids=type)
+@pytest.mark.parametrize("solver", ["ista", "fista"])
+def test_ista_fista_single_decay(solver, decay):
+    """One decay factor for every step, as PyLops takes one (it raised: decay must hold niter values)."""
+    Apl, Atl, y, _, _ = problem(2)
+    kw = dict(niter=12, eps=0.3, alpha=0.5, tol=0.0)
+    xp, _, costp = getattr(plsp, solver)(Apl, y, decay=0.4, **kw)
+    x, _, cost = (ista if solver == "ista" else fista)(Atl, t(y), decay=decay, **kw)
+    assert_rel(x, xp, what="x")
+    assert_rel(cost, costp, what="cost")
+    x2 = (ista if solver == "ista" else fista)(Atl, t(y), decay=np.full(12, 0.4), **kw).x
+    torch.testing.assert_close(x, x2, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("solver", ["ista", "fista"])
 def test_ista_fista_parity_sop_decay(solver):
     """Sparsifying transform and a decaying threshold."""

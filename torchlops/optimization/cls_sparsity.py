@@ -20,6 +20,7 @@ import math
 import struct
 from typing import Any
 
+import numpy as np
 import torch
 
 from torchlops import _ops
@@ -198,6 +199,9 @@ class ISTA(SparseSolver):
         self.monitorres = monitorres
         rdt = b.y.real.dtype if b.y.is_complex() else b.y.dtype
         self.eps = _as_real(b.scalar(eps, "eps"), rdt)
+        # (a single number: the same factor at every step, as PyLops takes one)
+        self._decay_one = decay is not None and (
+            isinstance(decay, (int, float, np.number)) or (isinstance(decay, (torch.Tensor, np.ndarray)) and decay.ndim == 0))
         self.decay = None if decay is None else torch.as_tensor(decay, dtype=rdt, device=b.y.device).reshape(-1)
         if alpha is not None:
             self.alpha = _as_real(b.scalar(alpha, "alpha"), rdt)
@@ -297,7 +301,7 @@ class ISTA(SparseSolver):
         if self.SOp is not None:
             xu = self.SOp._flat(xu, True)
         if self.perc is None:
-            t = self.thresh if self.decay is None else self.decay[self.iiter] * self.thresh
+            t = self.thresh if self.decay is None else self.decay[0 if self._decay_one else self.iiter] * self.thresh
             xt = threshold(xu, self.threshkind, t, None)
         else:
             xt = threshold(xu, self.threshkind, 0.0, self.perc)
@@ -372,7 +376,7 @@ class ISTA(SparseSolver):
         niter = self.niter if niter is None else count_arg(niter, "niter")
         if niter is None:
             raise ValueError("niter must not be None")
-        if self.perc is None and self.decay is not None and self.decay.numel() < niter:
+        if self.perc is None and self.decay is not None and not self._decay_one and self.decay.numel() < niter:
             raise ValueError(f"decay must hold at least niter={niter} values, got {self.decay.numel()}")
         every = check_every(x)
         while self.iiter < niter:

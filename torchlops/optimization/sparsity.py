@@ -144,8 +144,9 @@ def ista(
         ``"half-percentile"``.
     perc : :obj:`float`, optional
         Percentage of entries kept by the percentile variants.
-    decay : array-like, optional
-        Factor of the threshold at each iteration (``niter`` values).
+    decay : array-like or float, optional
+        Factor of the threshold at each iteration (``niter`` values), or one factor for every
+        iteration.
     monitorres : :obj:`bool`, optional
         Raise ``ValueError`` if a residual norm increases.
     show, itershow : optional
