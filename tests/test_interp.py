@@ -281,11 +281,11 @@ def test_cubic_spline_factored_form_equals_the_matrix(n: int, monkeypatch) -> No
     iava = np.concatenate([[-0.3, 0.0, n - 1.0 - 1e-9], g.uniform(0, n - 1.01, 40)])
     A = S.spline_matrix(n, iava)
     monkeypatch.setattr(S, "DENSE_SPLINE_ENTRIES", 0)
-    for dt in (torch.float64, torch.complex128):
+    for dt, nb in ((torch.float64, 1), (torch.float64, 8), (torch.complex128, 2)):  # (1, 6, 48 columns)
         F = InterpCubicSpline((3, n, 2), iava, axis=1, dtype=dt)
         assert F.M is None
-        x = torch.randn(2, 3, n, 2, dtype=dt)
-        y = torch.randn(2, 3, len(iava), 2, dtype=dt)
+        x = torch.randn(nb, 3, n, 2, dtype=dt)
+        y = torch.randn(nb, 3, len(iava), 2, dtype=dt)
         want = torch.einsum("kj,bajc->bakc", A.to(dt), x)
         torch.testing.assert_close(F @ x, want, rtol=1e-13, atol=1e-13 * float(want.abs().max()))
         want = torch.einsum("kj,bakc->bajc", A.to(dt), y)

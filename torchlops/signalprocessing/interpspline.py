@@ -145,16 +145,30 @@ def _inverse(z: torch.Tensor, f: dict[str, torch.Tensor], adjoint: bool) -> torc
     B0, B1 = f["blocks"][0], f["blocks"][1]
     E, nb = f["ends"], -(-L // _BLOCK)
     Er = E.flip(0, 1)
+    # (with few columns the blocks are the rows of one matrix product, else one product per block)
+    rows = R < 32
     if not adjoint:
         zb = torch.nn.functional.pad(z, (0, 0, _BAND, (nb + 1) * _BLOCK - L - _BAND)).reshape(nb + 1, _BLOCK, R)
-        m = (B0 @ zb[:-1] + B1 @ zb[1:]).reshape(nb * _BLOCK, R)[:L]
+        if rows:
+            zt = zb.transpose(1, 2)
+            m = (zt[:-1] @ B0.mT + zt[1:] @ B1.mT).transpose(1, 2)
+        else:
+            m = B0 @ zb[:-1] + B1 @ zb[1:]
+        m = m.reshape(nb * _BLOCK, R)[:L]
         m[:_END] += E @ z[: _END + _BAND]
         m[L - _END :] += Er @ z[L - _END - _BAND :]
         return m
     mb = torch.nn.functional.pad(z, (0, 0, 0, nb * _BLOCK - L)).reshape(nb, _BLOCK, R)
-    zb = z.new_zeros(nb + 1, _BLOCK, R)
-    zb[:-1] += B0.mT @ mb
-    zb[1:] += B1.mT @ mb
+    if rows:
+        mt = mb.transpose(1, 2)
+        zt = z.new_zeros(nb + 1, R, _BLOCK)
+        zt[:-1] += mt @ B0
+        zt[1:] += mt @ B1
+        zb = zt.transpose(1, 2)
+    else:
+        zb = z.new_zeros(nb + 1, _BLOCK, R)
+        zb[:-1] += B0.mT @ mb
+        zb[1:] += B1.mT @ mb
     out = zb.reshape((nb + 1) * _BLOCK, R)[_BAND : _BAND + L].clone()
     out[: _END + _BAND] += E.mT @ z[:_END]
     out[L - _END - _BAND :] += Er.mT @ z[L - _END :]
