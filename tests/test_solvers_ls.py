@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import torchlops as tl
-from torchlops.basicoperators import Diagonal, MatrixMult
+from torchlops.basicoperators import Diagonal, Identity, MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
 from torchlops.optimization.leastsquares import (
     normal_equations_inversion,
@@ -594,6 +594,34 @@ def test_implicit_gradient_through_operator_tensors_computed_from_inputs(solver:
     yy = y0.clone().requires_grad_()
     want = torch.autograd.grad(((2 * yy) * yy / ((2 * yy) ** 2 + 0.09)).sum(), yy)[0]
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_implicit_regularized_inversion_with_eps_computed_from_inputs() -> None:
+    """regularized_inversion's stacked operator holds eps * Reg: with an eps computed from another
+    input (eps2 = 2 * eps1, eps = 0.1 ||D|| with Op = MatrixMult(D)) that scale was read live by the
+    implicit backward and its path counted twice."""
+    dt = torch.float64
+    g = torch.Generator().manual_seed(3)
+    D0, y0 = torch.randn(8, 4, dtype=dt, generator=g), torch.randn(8, dtype=dt, generator=g)
+    R1, R2 = torch.randn(3, 4, dtype=dt, generator=g), torch.randn(5, 4, dtype=dt, generator=g)
+    kw = dict(niter=300, atol=0, btol=0)
+    for implicit in (False, True):
+        e = torch.nn.Parameter(torch.tensor(0.7, dtype=dt))
+        x = regularized_inversion(MatrixMult(D0), y0, [MatrixMult(R1), MatrixMult(R2)], epsRs=[e, 2 * e],
+                                  implicit=implicit, **kw)[0]
+        got = torch.autograd.grad((x**2).sum(), e)[0]
+        e = torch.tensor(0.7, dtype=dt, requires_grad=True)
+        N = D0.T @ D0 + e**2 * R1.T @ R1 + (2 * e) ** 2 * R2.T @ R2
+        want = torch.autograd.grad((torch.linalg.solve(N, D0.T @ y0) ** 2).sum(), e)[0]
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+        D = torch.nn.Parameter(D0.clone())
+        x = regularized_inversion(MatrixMult(D), y0, [Identity(4, dtype=dt)], epsRs=[0.1 * D.norm()],
+                                  implicit=implicit, **kw)[0]
+        got = torch.autograd.grad((x**2).sum(), D)[0]
+        D = D0.clone().requires_grad_()
+        xc = torch.linalg.solve(D.T @ D + (0.1 * D.norm()) ** 2 * torch.eye(4, dtype=dt), D.T @ y0)
+        want = torch.autograd.grad((xc**2).sum(), D)[0]
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
 # ---------------------------------------------------------------- PyLops' engine="scipy" defaults

@@ -401,7 +401,7 @@ class RegularizedInversion(_RegsMemory, _NoStep):
             shifted = engine != "pylops" and isinstance(x, torch.Tensor) and not is_zero(damp)
             items = [self.y, *self.epsRs, *(d for d in self.dataregs if d is not None),
                      *((damp,) if isinstance(damp, torch.Tensor) else ()), *((x,) if shifted else ()),
-                     self.Op, self.Weight, *self.Regs]
+                     self.Op, self.Weight, *self.Regs, self.RegOp]
             ins, als, table, mods = _aliased(*items)
             d2 = damp * damp
             if isinstance(d2, torch.Tensor):
