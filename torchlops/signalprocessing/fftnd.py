@@ -64,9 +64,10 @@ FFT_ENGINES = ("numpy", "scipy", "mkl_fft")
 
 
 #: PyLops' ``**kwargs_fft`` its engines take to tune their FFTs (scipy.fft's ``workers``,
-#: ``overwrite_x``, ``plan``; pyFFTW's ``threads``, ``planner_effort``, ``flags``): accepted,
-#: without effect (torch.fft plans its own transforms, on torch's threads)
-FFT_TUNING_KWARGS = ("workers", "overwrite_x", "plan", "threads", "planner_effort", "flags")
+#: ``overwrite_x``, ``plan``; pyFFTW's ``threads``, ``planner_effort``, ``flags``,
+#: ``planning_timelimit``): accepted, without effect (torch.fft plans its own transforms, on
+#: torch's threads)
+FFT_TUNING_KWARGS = ("workers", "overwrite_x", "plan", "threads", "planner_effort", "flags", "planning_timelimit")
 
 
 def check_fft_engine(engine: str | None, who: str, fftw: bool = False, kwargs_fft: dict | None = None) -> None:
@@ -210,8 +211,8 @@ class FFTND(_BaseFFTND):
         Name.
     **kwargs_fft
         PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
-        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
-        torch's threads); any other keyword raises ``TypeError``.
+        ``threads``, ``planner_effort``, ``flags``, ``planning_timelimit``): accepted, without
+        effect (torch.fft runs on torch's threads); any other keyword raises ``TypeError``.
 
     Attributes
     ----------

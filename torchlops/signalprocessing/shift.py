@@ -49,8 +49,8 @@ class Shift(LinearOperator):
         Name.
     **kwargs_fft
         PyLops' tuning arguments of its FFT engines (``workers``, ``overwrite_x``, ``plan``,
-        ``threads``, ``planner_effort``, ``flags``): accepted, without effect (torch.fft runs on
-        torch's threads); any other keyword raises ``TypeError``.
+        ``threads``, ``planner_effort``, ``flags``, ``planning_timelimit``): accepted, without
+        effect (torch.fft runs on torch's threads); any other keyword raises ``TypeError``.
 
     Notes
     -----
