@@ -177,8 +177,8 @@ def _check_adjoint(normal: LinearOperator, nd: Any, g: torch.Tensor, lam: torch.
 
 def _aliased(*items: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, Any], list[LinearOperator]]:
     """Inputs of an implicit solve with their aliases: data-like tensors get a detached leaf
-    (see :func:`~torchlops.optimization._implicit.alias`), operator tensors stand for themselves.
-    Returns ``(inputs, aliases, {id(item): alias}, the operators)``."""
+    (see :func:`~torchlops.optimization._implicit.alias`), operator tensors stand for themselves
+    (the backward reads them through leaves of its own). Returns ``(inputs, aliases, {id(item): alias}, the operators)``."""
     ins: list[torch.Tensor] = []
     als: list[torch.Tensor] = []
     table: dict[int, Any] = {}
