@@ -247,11 +247,10 @@ void band_lines(const scalar_t* src, int64_t ss_in, scalar_t* dst, int64_t ss_ou
       else
         for (int64_t g = 0; g < per; ++g, buf += inner) std::copy_n(buf, inner, base + g * line);
   };
-  sc.keep.resize(E.size() * m);
-  sc.x.resize(int64_t(E.most) * m);
   sc.xs.resize(std::max<int>(s.ntaps, E.most));
-  if (wl) sc.w.resize(m);
-  // the values to accumulate into, before the interior call overwrites them
+  // the values to accumulate into, before the interior call overwrites them (and the gathered
+  // rows' results: kept by row)
+  sc.keep.resize(E.size() * m);
   if (acc)
     for (int64_t k = 0; k < E.size(); ++k) gather(dst + E.row[k] * inner, ss_out, sc.keep.data() + k * m);
   if (E.head < E.tail) {
@@ -280,6 +279,8 @@ void band_lines(const scalar_t* src, int64_t ss_in, scalar_t* dst, int64_t ss_ou
       }
       continue;
     }
+    sc.x.resize(int64_t(E.most) * m);  // (only here: the derivatives never need it)
+    if (wl) sc.w.resize(m);
     for (int p = 0; p < np; ++p) {
       gather(src + (i + E.d[e0 + p]) * inner, ss_in, sc.x.data() + p * m);
       sc.xs[p] = sc.x.data() + p * m;

@@ -23,6 +23,24 @@ _BAND = 32
 DENSE_SPLINE_ENTRIES = 1 << 18
 
 
+def _kinv(L: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Entries ``(i, j)`` (broadcast) of the inverse of ``tridiag(1, 4, 1)`` of size ``L``, float64."""
+    rho = 2.0 - 3.0**0.5
+    lo, hi = torch.minimum(i, j).to(torch.float64), torch.maximum(i, j).to(torch.float64)
+    sign = 1.0 - 2.0 * (i + j).remainder(2).to(torch.float64)
+    return (sign * rho ** (i - j).abs().to(torch.float64) * (1 - rho ** (2 * (lo + 1))) * (1 - rho ** (2 * (L - hi)))
+            / (2 * 3.0**0.5 * (1 - rho ** (2 * (L + 1)))))
+
+
+def _pieces(n: int, iava: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    """The sample ``l`` below each position (the first piece below 0, the last above n - 2) and
+    the weights ``(4, len(iava))`` of x_l, x_{l+1}, m_l, m_{l+1} in the output, float64."""
+    base = np.clip(iava.astype(np.int64), 0, n - 2)
+    r = torch.from_numpy(iava - base)
+    one_m = 1.0 - r
+    return base, torch.stack([one_m, r, (one_m**3 - one_m) / 6.0, (r**3 - r) / 6.0])
+
+
 def spline_weights(n: int, iava: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Natural cubic-spline interpolation at ``iava`` as ``(idx, W)``, both ``(len(iava), T)``:
     output ``k`` is ``sum_t W[k, t] x[idx[k, t]]`` (float64 weights, O(len(iava)) to build).
@@ -39,28 +57,21 @@ def spline_weights(n: int, iava: np.ndarray) -> tuple[torch.Tensor, torch.Tensor
     output depends on ``2 _BAND + 4`` neighbouring samples."""
     K = len(iava)
     L = n - 2
-    base = np.clip(iava.astype(np.int64), 0, n - 2)
+    base, coef = _pieces(n, iava)
     b = torch.from_numpy(base)
-    r = torch.from_numpy(iava - base)
-    one_m = 1.0 - r
     W_ = _BAND
     T = 2 * W_ + 4
     Wt = torch.zeros(K, T, dtype=torch.float64)
     # linear part: x_l at window offset W_ + 1, x_{l+1} at W_ + 2 (window starts at l - W_ - 1)
-    Wt[:, W_ + 1] = one_m
-    Wt[:, W_ + 2] = r
+    Wt[:, W_ + 1] = coef[0]
+    Wt[:, W_ + 2] = coef[1]
     if L > 0:
-        rho = 2.0 - 3.0**0.5
         o = torch.arange(-W_, W_ + 1)
-        for e, c in ((0, (one_m**3 - one_m) / 6.0), (1, (r**3 - r) / 6.0)):
+        for e, c in ((0, coef[2]), (1, coef[3])):
             i = (b - 1 + e)[:, None]  # interior index of m_{l+e}
             j = i + o[None, :]
             ok = (i >= 0) & (i < L) & (j >= 0) & (j < L)
-            lo, hi = torch.minimum(i, j).clamp(0, max(L - 1, 0)), torch.maximum(i, j).clamp(0, max(L - 1, 0))
-            sign = 1.0 - 2.0 * ((i + j).remainder(2)).to(torch.float64)
-            kinv = (sign * rho ** o.abs()[None, :].to(torch.float64)
-                    * (1 - rho ** (2 * (lo + 1)).to(torch.float64)) * (1 - rho ** (2 * (L - hi)).to(torch.float64))
-                    / (2 * 3.0**0.5 * (1 - rho ** (2 * (L + 1)))))
+            kinv = _kinv(L, i.clamp(0, L - 1), j.clamp(0, L - 1))  # (outside the interior: masked)
             A = torch.where(ok, 6.0 * c[:, None] * kinv, 0.0)  # weight of d_j in the output
             # d_j = x_j - 2 x_{j+1} + x_{j+2}: x index j + q sits at window offset e + o + q + W_
             for q, dq in ((0, 1.0), (1, -2.0), (2, 1.0)):
@@ -92,15 +103,6 @@ _END = 48
 _DENSE_INVERSE = 256
 
 
-def _kinv(L: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """Entries ``(i, j)`` (broadcast) of the inverse of ``tridiag(1, 4, 1)`` of size ``L``, float64."""
-    rho = 2.0 - 3.0**0.5
-    lo, hi = torch.minimum(i, j).to(torch.float64), torch.maximum(i, j).to(torch.float64)
-    sign = 1.0 - 2.0 * (i + j).remainder(2).to(torch.float64)
-    return (sign * rho ** (i - j).abs().to(torch.float64) * (1 - rho ** (2 * (lo + 1))) * (1 - rho ** (2 * (L - hi)))
-            / (2 * 3.0**0.5 * (1 - rho ** (2 * (L + 1)))))
-
-
 def _toeplitz(k: torch.Tensor) -> torch.Tensor:
     """The infinite line's inverse ``g(k)``, zero beyond ``_BAND``, float64."""
     rho = 2.0 - 3.0**0.5
@@ -115,11 +117,8 @@ def spline_factors(n: int, iava: np.ndarray) -> dict[str, torch.Tensor]:
     (a block of rows from two consecutive blocks of the padded right-hand side) and ``ends``
     (_END, _END + _BAND) (the exact inverse minus its Toeplitz part on the first rows; the last
     rows' is its flip)."""
-    base = np.clip(iava.astype(np.int64), 0, n - 2)
-    r = torch.from_numpy(iava - base)
-    one_m = 1.0 - r
-    out = {"left": torch.from_numpy(base),
-           "coef": torch.stack([one_m, r, (one_m**3 - one_m) / 6.0, (r**3 - r) / 6.0])}
+    base, coef = _pieces(n, iava)
+    out = {"left": torch.from_numpy(base), "coef": coef}
     L = n - 2
     if L <= 0:
         return out
