@@ -777,8 +777,8 @@ def test_solver_steps_before_setup_or_with_a_wrong_model_say_so():
     f, g = FISTA(Op), FISTA(Op)
     y = torch.randn(8, dtype=torch.float64)
     xf, xg = f.setup(y, niter=5, eps=0.1), g.setup(y, niter=5, eps=0.1)
-    xf, xg = f.step(xf), g.step(xg)
-    torch.testing.assert_close(f.step(xf.float()), g.step(xg), rtol=1e-6, atol=1e-6)
+    xf, xg = f.step(xf)[0], g.step(xg)[0]
+    torch.testing.assert_close(f.step(xf.float())[0], g.step(xg)[0], rtol=1e-6, atol=1e-6)
     assert f.iiter == g.iiter == 2
 
 

@@ -166,7 +166,7 @@ def test_step_sees_in_place_changes_of_its_model(cls):
         s = cls(A)
         x = s.setup(Y, niter=15, eps=0.1, alpha=0.15, tol=0)
         for _ in range(15):
-            x = s.step(x)
+            x = s.step(x)[0]
             x = x.clamp_(min=0) if inplace else x.clamp(min=0)
         s.finalize()
         return x, s.cost
@@ -189,13 +189,13 @@ def test_threshold_changed_between_steps(cls, kind):
         for i in range(12):
             th = 0.015 * 0.8**i
             s.thresh = torch.tensor([[th]], dtype=torch.float64) if as_tensor else th
-            x = s.step(x)
+            x = s.step(x)[0]
         out.append(x)
     assert_rel(out[0], out[1], rtol=1e-14, what="float vs tensor threshold")
     s0 = cls(A)
     x0 = s0.setup(Y, niter=12, eps=0.2, alpha=0.15, tol=0, threshkind=kind)
     for _ in range(12):
-        x0 = s0.step(x0)
+        x0 = s0.step(x0)[0]
     assert not torch.allclose(out[0], x0)  # the changes did change the result
 
 
@@ -212,11 +212,11 @@ def test_frozen_sample_state_stays_put(cls):
     alpha = torch.tensor([30.0 / L, 0.5 / L], dtype=torch.float64)  # sample 0 would diverge
     s = cls(MatrixMult(Ap))
     x = s.setup(xt @ A.T, x0=x0, niter=300, eps=0.0, alpha=alpha, tol=1e-12)
-    x = s.step(x)
+    x = s.step(x)[0]
     assert s.active.tolist() == [False, True]
     z1 = s.z[0].detach().clone()
     for _ in range(299):
-        x = s.step(x)
+        x = s.step(x)[0]
     assert s.iiters.tolist() == [1, 300]
     assert torch.equal(s.z[0], z1)
     (gA,) = torch.autograd.grad(x.square().sum(), Ap)
@@ -229,14 +229,15 @@ def test_solver_state_pickles_and_settable_views():
     A, Y = _batch()
     s = FISTA(A)
     x = s.setup(Y, niter=6, eps=0.1, alpha=0.15, tol=0)
-    x = s.step(x)
+    x = s.step(x)[0]
     s2 = pickle.loads(pickle.dumps(s))  # a checkpoint in the middle of a solve
-    x2 = s2.step(s2._state[0])
-    assert torch.equal(s.step(x), x2)
+    x2 = s2.step(s2._state[0])[0]
+    x = s.step(x)[0]
+    assert torch.equal(x, x2)
     s.active = torch.tensor([True, False, True])
     s.iiters = torch.zeros(3, dtype=torch.int64)
     s.xupdate = torch.ones(3, dtype=torch.float64)
-    x = s.step(x)
+    x = s.step(x)[0]
     assert s.iiters.tolist() == [1, 0, 1] and s.xupdate[1] == 1.0
     assert s.active.shape == (3,) and not s.active[1]
 
@@ -707,7 +708,7 @@ def test_fista_reused_forward_pass_matches_fresh_passes():
     s = FISTA(A)
     x = s.setup(Y, niter=9, eps=0.1, alpha=0.5, tol=0)
     for _ in range(9):
-        x = s.step(x.clone())  # never the returned object: no cache
+        x = s.step(x.clone())[0]  # never the returned object: no cache
     s.finalize()
     assert_rel(x, ref.x, rtol=1e-12, what="x")
     assert_rel(s.cost, ref.cost, rtol=1e-12, what="cost")
@@ -962,3 +963,142 @@ def test_omp_refits_an_explicit_matrix_on_its_selected_columns(monkeypatch):
             slow = omp(A, y, niter_outer=6, niter_inner=15, sigma=1e-8, engine=engine)
         torch.testing.assert_close(fast.x, slow.x, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(fast.cost, slow.cost, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- class API as PyLops calls it
+@pytest.mark.parametrize("name", ["CG", "CGLS", "LSQR", "ISTA", "FISTA", "IRLS", "OMP", "SplitBregman"])
+@pytest.mark.parametrize("method", ["setup", "step", "run", "finalize"])
+def test_class_method_signatures_match_pylops(name, method):
+    """PyLops' positional parameters of setup / step / run / finalize are ours, in order (so a
+    positional call ported from PyLops means the same); our extras are keyword-only."""
+    import inspect
+
+    import pylops.optimization.cls_basic as pcb
+    import pylops.optimization.cls_sparsity as pcs
+
+    import torchlops.optimization as tlo
+
+    theirs = getattr(getattr(pcb, name, None) or getattr(pcs, name), method)
+    P = inspect.signature(theirs).parameters
+    T = inspect.signature(getattr(getattr(tlo, name), method)).parameters
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+    assert [n for n, p in T.items() if p.kind in plain] == [n for n, p in P.items() if p.kind in plain]
+    var = inspect.Parameter.VAR_KEYWORD
+    assert [n for n, p in T.items() if p.kind == var] == [n for n, p in P.items() if p.kind == var]
+    assert all(p.kind == inspect.Parameter.KEYWORD_ONLY for n, p in T.items() if n not in P and p.kind != var)
+
+
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+def test_ista_fista_manual_steps_as_pylops(cplx):
+    """PyLops' manual loops: ``x, xupdate = ista.step(x)`` and ``x, z, xupdate = fista.step(x, z)``
+    (a momentum restart ``z = x`` half-way) give PyLops' models, momenta and update norms."""
+    Apl, Atl, y, _, x0 = problem(2, cplx=cplx, x0=True)
+    kw = dict(niter=8, eps=0.1, alpha=0.3, tol=0)
+    P, T = plsp.ISTA(Apl), ISTA(Atl)
+    xp, xt = P.setup(y.copy(), x0=x0.copy(), **kw), T.setup(t(y), x0=t(x0), **kw)
+    for _ in range(8):
+        xp, up = P.step(xp)
+        xt, ut = T.step(xt)
+        assert ut.shape == () and float(ut) == pytest.approx(up, rel=1e-10)
+        assert_rel(xt, xp, rtol=1e-10, what="ista x")
+    P, T = plsp.FISTA(Apl), FISTA(Atl)
+    xp, xt = P.setup(y.copy(), x0=x0.copy(), **kw), T.setup(t(y), x0=t(x0), **kw)
+    zp, zt = xp.copy(), xt.clone()
+    for i in range(8):
+        if i == 4:  # (restart the momentum)
+            zp, zt = xp.copy(), xt.clone()
+        xp, zp, up = P.step(xp, zp)
+        xt, zt, ut = T.step(xt, zt)
+        assert float(ut) == pytest.approx(up, rel=1e-10)
+        assert_rel(xt, xp, rtol=1e-10, what=f"fista x, step {i}")
+        assert_rel(zt, zp, rtol=1e-10, what=f"fista z, step {i}")
+    P.finalize()
+    T.finalize()
+    assert_rel(T.cost, P.cost, rtol=1e-10, what="fista cost")
+
+
+def test_fista_step_z_and_batched_updates():
+    """step(x) == step(x, z) with the z it returned; the momentum changed in place is the one
+    used; xupdate holds one norm per sample; a bool as z (show in the old position) is refused."""
+    A, Y = _batch()
+    a, b = FISTA(A), FISTA(A)
+    xa, xb = a.setup(Y, niter=6, eps=0.1, alpha=0.15, tol=0), b.setup(Y, niter=6, eps=0.1, alpha=0.15, tol=0)
+    zb = None
+    for _ in range(3):
+        xa, za, ua = a.step(xa)
+        xb, zb, ub = b.step(xb, zb)
+        assert torch.equal(xa, xb) and torch.equal(za, zb) and torch.equal(ua, ub)
+    assert ua.shape == (3,)
+    for k in range(3):
+        s = FISTA(A)
+        x = s.setup(Y[k], niter=6, eps=0.1, alpha=0.15, tol=0)
+        for _ in range(3):
+            x, _, u = s.step(x)
+        assert float(u) == pytest.approx(float(ua[k]), rel=1e-12)
+    zc = za.clone()
+    za.mul_(0.5)  # in place: the next step reads it
+    xa, za2, _ = a.step(xa, za)
+    xb, _, _ = b.step(xb, zc * 0.5)
+    assert torch.equal(xa, xb)
+    with pytest.raises(TypeError, match="z must be the momentum model"):
+        a.step(xa, True)
+    assert a.iiter == 4
+
+
+def test_omp_manual_steps_as_pylops():
+    """PyLops' manual OMP / MP loop ``x, cols = omp.step(x, cols)`` from ``x = cols = []`` and
+    ``omp.finalize(x, cols)``: the same columns and final model; ``kwargs_solver`` reach the
+    re-fit (``damp``)."""
+    A, y, _ = spiky()
+    Apl = pl.MatrixMult(A.A.numpy())
+    for niter_inner, kw in ((0, {}), (30, {}), (30, dict(damp=0.3))):
+        P, T = plsp.OMP(Apl), OMP(A)
+        P.setup(y.numpy(), niter_outer=4, niter_inner=niter_inner, sigma=0.0)
+        T.setup(y, niter_outer=4, niter_inner=niter_inner, sigma=0.0)
+        xp, cp, xt, ct = [], [], [], []
+        for _ in range(4):
+            xp, cp = P.step(xp, cp, "scipy", False, **kw)
+            xt, ct = T.step(xt, ct, "scipy", False, **kw)
+            assert ct.tolist() == list(cp)
+        assert_rel(T.finalize(xt, ct), P.finalize(xp, cp), rtol=1e-10, what=f"omp inner={niter_inner} {kw}")
+        assert_rel(T.cost, P.cost, rtol=1e-10, what="omp cost")
+    # PyLops' own coefficient list, given back as a list, means the same model
+    T = OMP(A)
+    T.setup(y, niter_outer=4, niter_inner=0, sigma=0.0)
+    x, cols = T.step([], [])
+    x2, cols2 = T.step([float(v) for v in x[cols]], cols.tolist())
+    R = OMP(A)
+    R.setup(y, niter_outer=4, niter_inner=0, sigma=0.0)
+    x3, cols3 = R.step(*R.step([], None))
+    assert torch.equal(x2, x3) and torch.equal(cols2, cols3)
+
+
+def test_omp_run_returns_cols_and_batched_cols():
+    """run returns (x, cols) as PyLops; a batch's cols are (B, k) with -1 where a step picked no
+    new column; wrong cols or x are refused before anything changes."""
+    A, y, _ = spiky()
+    Y = torch.stack([y, 2 * y.roll(3), torch.zeros_like(y)])
+    S = OMP(A)
+    x = S.setup(Y, niter_outer=5, niter_inner=0, sigma=1e-3)
+    x, cols = S.run(x)
+    assert cols.shape == (3, S.cols.shape[1]) and (cols[2] == -1).all()
+    for k in range(2):
+        one = OMP(A)
+        one.setup(Y[k], niter_outer=5, niter_inner=0, sigma=1e-3)
+        xk, ck = one.run([], [])
+        assert ck.tolist() == [c for c in cols[k].tolist() if c >= 0]
+        torch.testing.assert_close(x[k], xk, rtol=0, atol=0)
+    assert torch.equal(S.finalize(x, cols), x)
+    one = OMP(A)
+    one.setup(y, niter_outer=5, niter_inner=0, sigma=0.0)
+    x, cols = one.step([], [])
+    before = (one.iiter, one.res.clone(), one.cols.clone())
+    with pytest.raises(ValueError, match="cols must be the ones the last step returned"):
+        one.step(x, [int(cols[0]) + 1])
+    with pytest.raises(ValueError, match="coefficients of the selected columns"):
+        one.step([1.0, 2.0], cols)
+    with pytest.raises(TypeError, match="iter_lim is niter_inner"):
+        one.step(x, cols, "scipy", False, iter_lim=3)
+    with pytest.raises(TypeError, match="x is the model step returned"):
+        one.finalize(True)
+    assert one.iiter == before[0] and torch.equal(one.res, before[1]) and torch.equal(one.cols, before[2])

@@ -85,7 +85,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         if not self.callbacks:  # the common case: only the per-step hook
             out = call(self, args, kwargs)
             if name == "step":
-                self._step_callback(out)
+                self._step_callback(_model(out))
             return out
         if name == "setup":
             self._cbmask, self._stopped_all = None, False  # (a new solve: no sample stopped yet)
@@ -103,7 +103,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         for cb in reversed(self.callbacks):
             getattr(cb, f"on_{name}_end")(self, _model(out))
         if name == "step":
-            self._step_callback(out)
+            self._step_callback(_model(out))
         return out
 
     wrapper._hooked = True  # type: ignore[attr-defined]
@@ -114,7 +114,8 @@ class Solver:
     """Base class of the iterative solvers.
 
     A subclass implements ``setup(y, x0, ...) -> x``, ``step(x, show=False) -> x``,
-    ``run(x, niter, show=False) -> x`` and ``finalize(show=False)``; ``solve`` chains them.
+    ``run(x, niter, show=False) -> x`` and ``finalize(show=False)``; ``solve`` chains them
+    (the sparse solvers' ``step`` / ``run`` return tuples as PyLops', the model first).
     The callbacks' hooks (:class:`Callbacks`) run around ``setup``, every ``step`` and
     ``run``; a callback that sets ``stop = True`` ends ``run`` after the current step.
     ``callback(x)`` is a per-step hook subclasses or users may override.

@@ -14,6 +14,8 @@ their stopping tests (LSQR's, and cgls' ``tol=1e-4`` as PyLops) every few steps.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from torchlops.linearoperator import LinearOperator
@@ -59,9 +61,9 @@ class OMP(SparseSolver):
     when ``optimal_coeff``. OMP refits all selected columns from zero as PyLops' ``engine``
     says: LSQR with scipy's stopping rule and ``iter_lim=niter_inner`` (``"scipy"``, the
     default) or ``niter_inner`` cgls steps (``"pylops"``), and sets :math:`\mathbf{r} = \mathbf{y} - \mathbf{Op}_{cols}\mathbf{x}_{cols}`.
-    A sample stops once :math:`\|\mathbf{r}\|_2 \le \sigma`. ``step`` returns the full
-    (dense) model; the selected columns are in ``self.cols`` (``self.valid`` marks the
-    slots used).
+    A sample stops once :math:`\|\mathbf{r}\|_2 \le \sigma`. ``step`` and ``run`` return
+    ``(x, cols)`` as PyLops, with ``x`` the full (dense) model; the selection is also in
+    ``self.cols`` (every slot; ``self.valid`` marks the slots used).
 
     Examples
     --------
@@ -127,29 +129,90 @@ class OMP(SparseSolver):
         self.active = rn > self.sigma
         self.iiters = torch.zeros(b.B, dtype=torch.int64, device=dev)
         self.iiter = 0
+        self._cols_out = self._selected()
         self.tstart = now()
         if show:
             self._print_setup()
         return b.model(b.y.new_zeros(b.B, b.N))
 
+    def _selected(self) -> torch.Tensor:
+        """The selected columns as ``step`` returns them: 1-D in the order of selection for one
+        problem (PyLops' ``cols`` list); ``(*batch, k)`` for a batch, with -1 in the slots that
+        hold no pick (a column picked again by MP, a sample that had stopped)."""
+        if self._b.batch == ():
+            return self.cols[0][self.valid[0]]
+        k = self.cols.shape[1]
+        return torch.where(self.valid, self.cols, -1).reshape(*self._b.batch, k)
+
     def _step_callback(self, x: torch.Tensor) -> None:
         """``callback(x, cols)`` as PyLops calls it: the (dense) model and the selected columns
-        (1-D for one problem; ``(B, k)`` with ``self.valid`` marking real picks for a batch)."""
-        cols = self.cols[0][self.valid[0]] if self._b.batch == () else self.cols
-        self.callback(x, cols)
+        (as ``step`` returns them)."""
+        self.callback(x, self._cols_out)
+
+    def _check_cols(self, cols: Any) -> None:
+        """``cols`` given to ``step`` / ``run`` must be the selection the solver holds (it keeps
+        it itself): None, the ``cols`` the last step returned, or an equal sequence (PyLops'
+        ``[]`` before the first step)."""
+        if cols is None or cols is self._cols_out:
+            return
+        if isinstance(cols, torch.Tensor):
+            given = cols.detach().to("cpu", torch.int64)
+        else:
+            try:
+                given = torch.as_tensor(list(cols), dtype=torch.int64)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TypeError(f"OMP: cols must be the selected columns step returned, got {type(cols).__name__}") \
+                    from err
+        held = self._cols_out.to("cpu")
+        if given.numel() == 0 and held.numel() == 0:
+            return
+        if given.shape != held.shape or not torch.equal(given, held):
+            raise ValueError(
+                "OMP keeps the selected columns itself: cols must be the ones the last step returned "
+                f"(or [] / None before the first step), got {given.tolist()} where it holds {held.tolist()}"
+            )
+
+    def _dense(self, x: Any) -> torch.Tensor:
+        """The flat dense model of ``x``: the model ``setup`` / ``step`` returned, or PyLops'
+        list of the selected columns' coefficients (``[]`` before the first step)."""
+        b = self._b
+        if isinstance(x, torch.Tensor):
+            return b.flat_model(x, "x")
+        if isinstance(x, (list, tuple)):
+            sel = self._cols_out
+            if b.batch != () or len(x) != sel.numel():
+                raise ValueError(
+                    f"OMP: a list x is PyLops' coefficients of the selected columns ({sel.numel()} for one "
+                    f"problem), got {len(x)} values" + (" for a batch (pass the model step returned)"
+                                                          if b.batch != () else "")
+                )
+            z = b.y.new_zeros(b.B, b.N)
+            if len(x):
+                z[0, sel] = torch.as_tensor([complex(v) if z.is_complex() else float(v) for v in x],
+                                            dtype=z.dtype, device=z.device)
+            return z
+        raise TypeError(f"OMP: x must be the model step returned (or a list of coefficients), got {type(x).__name__}")
 
     def _scatter(self, coef: torch.Tensor, cols: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         z = coef.new_zeros(coef.shape[0], self._b.N)
         return z.scatter_add(1, cols, torch.where(valid, coef, torch.zeros_like(coef)))
 
-    def step(self, x: torch.Tensor, show: bool = False, *, engine: str = "scipy") -> torch.Tensor:
-        """One outer iteration on the dense model ``x``; returns the new dense model. ``engine``
-        (keyword) picks the re-fit as PyLops: LSQR with scipy's stopping rule and
-        ``iter_lim=niter_inner`` (``"scipy"``), or ``niter_inner`` cgls steps (``"pylops"``)."""
+    def step(self, x: torch.Tensor | list, cols: Any = None, engine: str = "scipy", show: bool = False,
+             **kwargs_solver: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """One outer iteration; returns ``(x, cols)`` as PyLops: the new dense model (PyLops
+        returns the coefficients of the selected columns, which its ``finalize`` spreads) and
+        the selected columns (see ``self.cols``). ``x`` is the model ``setup`` / ``step``
+        returned (or PyLops' coefficient list, ``[]`` to start), ``cols`` the columns the last
+        step returned (or ``[]`` / None). ``engine`` picks the re-fit as PyLops: LSQR with
+        scipy's stopping rule and ``iter_lim=niter_inner`` (``"scipy"``), or ``niter_inner``
+        cgls steps (``"pylops"``); ``kwargs_solver`` go to that solver (``damp``, ``atol``, ...)."""
         check_engine(engine)
+        if engine == "scipy" and "iter_lim" in kwargs_solver:
+            raise TypeError("OMP.step: the re-fit's iter_lim is niter_inner (set in setup), as in PyLops")
+        self._check_cols(cols)
         b = self._b
         act = self.active
-        xf = x.reshape(b.B, b.N)
+        xf = self._dense(x)
         cres = self.Op._flat(self.res, True)
         if self.normalizecols:
             cres = cres / self.norms.to(cres.dtype)
@@ -192,9 +255,9 @@ class OMP(SparseSolver):
 
             Opcol = FlatOperator(k, b.M, fw, ad, b.dtype, name="Op[:,cols]")
             if engine == "pylops":
-                coef = cgls(Opcol, b.y, niter=self.niter_inner).x
+                coef = cgls(Opcol, b.y, niter=self.niter_inner, **kwargs_solver).x
             else:
-                coef = _ls("scipy", Opcol, b.y, None, False, False, {"iter_lim": self.niter_inner})[0]
+                coef = _ls("scipy", Opcol, b.y, None, False, False, {"iter_lim": self.niter_inner, **kwargs_solver})[0]
             coef = coef.reshape(b.B, k)
             old = torch.cat([self.coef, self.coef.new_zeros(b.B, 1)], dim=1)
             self.coef = torch.where(act[:, None], coef, old)
@@ -206,33 +269,47 @@ class OMP(SparseSolver):
         self.active = act & (rn > self.sigma)
         self.iiter += 1
         self.cost.append(rn.reshape(b.batch))
+        self._cols_out = self._selected()
         if show:
             self._print_step(xn)
-        return b.model(xn)
+        return b.model(xn), self._cols_out
 
-    def run(self, x: torch.Tensor, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10), *,
-            engine: str = "scipy") -> torch.Tensor:
-        """Outer iterations until ``niter_outer`` or every residual norm is at most ``sigma``
-        (``engine``: see :meth:`step`)."""
+    def run(self, x: torch.Tensor | list, cols: Any = None, engine: str = "scipy", show: bool = False,
+            itershow: tuple[int, int, int] = (10, 10, 10)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Outer iterations until ``niter_outer`` or every residual norm is at most ``sigma``;
+        returns ``(x, cols)`` as PyLops (arguments: see :meth:`step`)."""
+        check_engine(engine)
+        self._check_cols(cols)
+        if not isinstance(x, torch.Tensor):
+            x = self._b.model(self._dense(x))
         n = self.niter_outer
         while self.iiter < n:
             if self.sigma > 0 and not bool(self.active.any()):
                 break
             k = self.iiter
             showstep = show and (k < itershow[0] or n - k < itershow[1] or k % itershow[2] == 0)
-            x = self.step(x, showstep, engine=engine)
+            x, cols = self.step(x, None, engine, showstep)
             if self.should_stop():
                 break
-        return x
+        return x, self._cols_out
 
-    def finalize(self, show: bool = False) -> None:
-        """Stack the cost history into a ``(nouter + 1, *batch)`` tensor."""
+    def finalize(self, x: torch.Tensor | list | None = None, cols: Any = None, show: bool = False) -> torch.Tensor | None:
+        """Stack the cost history into a ``(nouter + 1, *batch)`` tensor; returns the dense
+        model of ``x`` as PyLops (``x`` and ``cols`` as :meth:`step` takes them; None when no
+        ``x`` is given)."""
+        if isinstance(x, bool):  # (finalize(show) of the solvers without a model argument)
+            raise TypeError("OMP.finalize(x=None, cols=None, show=False): x is the model step returned")
+        xfin = None
+        if x is not None:
+            self._check_cols(cols)
+            xfin = self._b.model(self._dense(x))
         self.telapsed = now() - self.tstart
         self.nouter = self.iiter
         if isinstance(self.cost, list):
             self.cost = torch.stack(self.cost)
         if show:
             self._print_finalize(nbar=55)
+        return xfin
 
     def solve(
         self,
@@ -256,6 +333,6 @@ class OMP(SparseSolver):
         with progress_bar(self, progress, niter_outer):
             x = self.setup(y, niter_outer=niter_outer, niter_inner=niter_inner, sigma=sigma,
                            normalizecols=normalizecols, Opbasis=Opbasis, optimal_coeff=optimal_coeff, show=show)
-            x = self.run(x, show=show, itershow=itershow, engine=engine)
-            self.finalize(show)
+            x, cols = self.run(x, None, engine, show, itershow)
+            x = self.finalize(x, cols, show)
         return x, self.nouter, self.cost

@@ -225,6 +225,7 @@ class ISTA(SparseSolver):
         self.thresh = self.eps * self.alpha * 0.5
         x = b.y.new_zeros(b.B, b.N) if x0 is None else b.flat_model(x0)
         self.z = x
+        self._zstate: tuple[torch.Tensor, int | None] | None = None  # (FISTA: the z its last step returned)
         self.t = 1.0
         self.normresold = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
         # per-sample state as (B, 1) columns (they select rows of (B, n) tensors as they are)
@@ -360,13 +361,20 @@ class ISTA(SparseSolver):
             return st[2], st[3], st[4]
         return self._b.flat_model(x, "x"), None, None
 
-    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
-        """One ISTA step on the model ``x`` (as returned by ``setup``/``step``)."""
+    def _update_norms(self) -> torch.Tensor:
+        """Each sample's last update norm, of the batch's shape (0-d for one problem)."""
+        return self._xu.reshape(self._b.batch)
+
+    def step(self, x: torch.Tensor, show: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""One ISTA step on the model ``x`` (as returned by ``setup``/``step``); returns
+        ``(x, xupdate)`` as PyLops: the new model and each sample's update norm
+        :math:`\|\mathbf{x}^{(i+1)} - \mathbf{x}^{(i)}\|_2`, a tensor of the batch's shape (0-d for
+        one problem; nothing is read on the host)."""
         xold = self._iterate(x)[0]
         res = self._yf - self.Op._flat(xold, False)
         self._monitor(res)
         xn = self._shrink(xold, self.Op._flat(res, True))
-        return self._hand_back(self._commit(xn, xold, _norm1(res), show), None, None)
+        return self._hand_back(self._commit(xn, xold, _norm1(res), show), None, None), self._update_norms()
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -382,7 +390,7 @@ class ISTA(SparseSolver):
         while self.iiter < niter:
             k = self.iiter
             showstep = show and (k < itershow[0] or niter - k < itershow[1] or k % itershow[2] == 0)
-            x = self.step(x, showstep)
+            x = self._run_step(x, showstep)
             if self.should_stop():
                 break
             if self.tol > 0 and self.iiter % every == 0 and not bool(self._act2.any()):
@@ -390,6 +398,9 @@ class ISTA(SparseSolver):
         if self.tol > 0 and not bool(self.active.any()):
             logger.info("Update smaller than tolerance for iteration %d", self.iiter)
         return x
+
+    def _run_step(self, x: torch.Tensor, show: bool) -> torch.Tensor:
+        return self.step(x, show)[0]
 
     def finalize(self, show: bool = False) -> None:
         """Stack the cost history into a ``(iiter, *batch)`` tensor."""
@@ -448,7 +459,8 @@ class FISTA(ISTA):
 
     with :math:`t_0 = 1`, :math:`\mathbf{z}^{(0)} = \mathbf{x}^{(0)}`. The cost of step
     :math:`i` is :math:`\frac{1}{2}\|\mathbf{y} - \mathbf{Op}\,\mathbf{x}^{(i+1)}\|_2^2 +
-    \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z``. By linearity
+    \epsilon\|\mathbf{x}^{(i+1)}\|_1`. The momentum vector is held in ``self.z`` (flat) and
+    returned by ``step`` as PyLops' ``z``. By linearity
     :math:`\mathbf{y} - \mathbf{Op}\,\mathbf{z}^{(i+1)} = \mathbf{r}^{(i+1)} + \frac{t_i - 1}{t_{i+1}}
     (\mathbf{r}^{(i+1)} - \mathbf{r}^{(i)})` with :math:`\mathbf{r}^{(i)} = \mathbf{y} -
     \mathbf{Op}\,\mathbf{x}^{(i)}`, so the forward pass made for the cost gives the next residual
@@ -472,12 +484,40 @@ class FISTA(ISTA):
 
     _name = "FISTA"
 
-    def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
-        """One FISTA step on the model ``x``; the momentum ``self.z`` is updated too."""
+    def _momentum(self, z: torch.Tensor | None) -> bool:
+        """Take the momentum model ``z`` given to ``step`` (None: the solver's own); True when
+        it is the solver's own (the one the last step returned, unchanged since)."""
+        if z is None:
+            return True
+        if not isinstance(z, torch.Tensor):  # (step(x, True): PyLops' second argument is z)
+            raise TypeError(f"FISTA.step(x, z=None, show=False): z must be the momentum model step returned "
+                            f"(or None for the solver's own), got {type(z).__name__}")
+        st = self._zstate
+        if st is not None and st[0] is z and (st[1] is None or z._version == st[1]):
+            return True
+        self.z = self._b.flat_model(z, "z")
+        return False
+
+    def _hand_back_z(self) -> torch.Tensor:
+        out = self._b.model(self.z)
+        ver = None if torch.compiler.is_compiling() or out.is_inference() else out._version
+        self._zstate = (out, ver)
+        return out
+
+    def _run_step(self, x: torch.Tensor, show: bool) -> torch.Tensor:
+        return self.step(x, None, show)[0]
+
+    def step(self, x: torch.Tensor, z: torch.Tensor | None = None,
+             show: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One FISTA step on the model ``x`` and the momentum model ``z`` (None: the solver's
+        own, ``self.z``); returns ``(x, z, xupdate)`` as PyLops (``xupdate``: see
+        :meth:`ISTA.step`)."""
+        own_z = self._momentum(z)
         xold, r, rz = self._iterate(x)
         yf, Op, z = self._yf, self.Op, self.z
-        if r is None:  # first step, or another x than the one returned
-            r = yf - Op._flat(xold, False)
+        if r is None or not own_z:  # first step, or another x or z than the ones returned
+            if r is None:
+                r = yf - Op._flat(xold, False)
             rz = r if z is xold else yf - Op._flat(z, False)
         self._monitor(rz)
         g = Op._flat(rz, True)
@@ -511,10 +551,10 @@ class FISTA(ISTA):
             self._lastcost = cost
             self.cost.append(cost.reshape(self._b.batch))
             self.iiter += 1
-            return self._hand_back(x_new, r, rz)
+            return self._hand_back(x_new, r, rz), self._hand_back_z(), self._update_norms()
         rn = yf - oxn
         x_new = self._commit(xn, xold, _norm1(rn), show)
         self.z = torch.where(act, torch.lerp(xold, xn, w), z)  # xn + c (xn - xold), one kernel
         # y - Op z by linearity (no third pass); a frozen sample keeps its residuals too
         rz = torch.where(act, torch.lerp(r, rn, w), rz)
-        return self._hand_back(x_new, torch.where(act, rn, r), rz)
+        return self._hand_back(x_new, torch.where(act, rn, r), rz), self._hand_back_z(), self._update_norms()
