@@ -1035,14 +1035,26 @@ def test_fista_step_z_and_batched_updates():
         for _ in range(3):
             x, _, u = s.step(x)
         assert float(u) == pytest.approx(float(ua[k]), rel=1e-12)
-    zc = za.clone()
-    za.mul_(0.5)  # in place: the next step reads it
-    xa, za2, _ = a.step(xa, za)
-    xb, _, _ = b.step(xb, zc * 0.5)
-    assert torch.equal(xa, xb)
+    c = FISTA(A)
+    xc = c.setup(Y, niter=6, eps=0.1, alpha=0.15, tol=0)
+    for _ in range(3):
+        xc, zc, _ = c.step(xc)
+    zref = zc.clone()
+    za.mul_(0.5)  # in place: the next step reads it, given back or not (None)
+    zc.mul_(0.5)
+    xa, za, _ = a.step(xa, za)
+    xc, zc, _ = c.step(xc)
+    xb, zb, _ = b.step(xb, zref * 0.5)
+    assert torch.equal(xa, xb) and torch.equal(xc, xb) and torch.equal(zc, zb)
     with pytest.raises(TypeError, match="z must be the momentum model"):
         a.step(xa, True)
-    assert a.iiter == 4
+    # a call refused for its x changes nothing (not the momentum either)
+    with pytest.raises(ValueError):
+        a.step(xa[:, :5], torch.zeros_like(za))
+    xa, za, _ = a.step(xa)
+    xb, zb, _ = b.step(xb, zb)
+    assert torch.equal(xa, xb) and torch.equal(za, zb)
+    assert a.iiter == 5
 
 
 def test_omp_manual_steps_as_pylops():
@@ -1062,6 +1074,15 @@ def test_omp_manual_steps_as_pylops():
             assert ct.tolist() == list(cp)
         assert_rel(T.finalize(xt, ct), P.finalize(xp, cp), rtol=1e-10, what=f"omp inner={niter_inner} {kw}")
         assert_rel(T.cost, P.cost, rtol=1e-10, what="omp cost")
+    # a start for scipy's lsqr (x0 in kwargs_solver, one value per selected column) as PyLops
+    P, T = plsp.OMP(Apl), OMP(A)
+    P.setup(y.numpy(), niter_outer=3, niter_inner=2, sigma=0.0)
+    T.setup(y, niter_outer=3, niter_inner=2, sigma=0.0)
+    xp, cp, xt, ct = [], [], [], []
+    for k in range(3):
+        xp, cp = P.step(xp, cp, "scipy", False, x0=np.full(k + 1, 0.3))
+        xt, ct = T.step(xt, ct, "scipy", False, x0=torch.full((k + 1,), 0.3, dtype=torch.float64))
+    assert_rel(T.finalize(xt, ct), P.finalize(xp, cp), rtol=1e-10, what="omp x0")
     # PyLops' own coefficient list, given back as a list, means the same model
     T = OMP(A)
     T.setup(y, niter_outer=4, niter_inner=0, sigma=0.0)
@@ -1101,4 +1122,7 @@ def test_omp_run_returns_cols_and_batched_cols():
         one.step(x, cols, "scipy", False, iter_lim=3)
     with pytest.raises(TypeError, match="x is the model step returned"):
         one.finalize(True)
+    cols[0] += 1  # (the returned cols edited in place are not the selection any more)
+    with pytest.raises(ValueError, match="cols must be the ones the last step returned"):
+        one.step(x, cols)
     assert one.iiter == before[0] and torch.equal(one.res, before[1]) and torch.equal(one.cols, before[2])

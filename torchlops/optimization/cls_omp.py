@@ -130,6 +130,7 @@ class OMP(SparseSolver):
         self.iiters = torch.zeros(b.B, dtype=torch.int64, device=dev)
         self.iiter = 0
         self._cols_out = self._selected()
+        self._cols_ver = self._cols_out._version
         self.tstart = now()
         if show:
             self._print_setup()
@@ -153,7 +154,7 @@ class OMP(SparseSolver):
         """``cols`` given to ``step`` / ``run`` must be the selection the solver holds (it keeps
         it itself): None, the ``cols`` the last step returned, or an equal sequence (PyLops'
         ``[]`` before the first step)."""
-        if cols is None or cols is self._cols_out:
+        if cols is None or (cols is self._cols_out and cols._version == self._cols_ver):
             return
         if isinstance(cols, torch.Tensor):
             given = cols.detach().to("cpu", torch.int64)
@@ -163,7 +164,7 @@ class OMP(SparseSolver):
             except (TypeError, ValueError, RuntimeError) as err:
                 raise TypeError(f"OMP: cols must be the selected columns step returned, got {type(cols).__name__}") \
                     from err
-        held = self._cols_out.to("cpu")
+        held = self._selected().to("cpu")
         if given.numel() == 0 and held.numel() == 0:
             return
         if given.shape != held.shape or not torch.equal(given, held):
@@ -179,7 +180,7 @@ class OMP(SparseSolver):
         if isinstance(x, torch.Tensor):
             return b.flat_model(x, "x")
         if isinstance(x, (list, tuple)):
-            sel = self._cols_out
+            sel = self._selected()
             if b.batch != () or len(x) != sel.numel():
                 raise ValueError(
                     f"OMP: a list x is PyLops' coefficients of the selected columns ({sel.numel()} for one "
@@ -257,7 +258,9 @@ class OMP(SparseSolver):
             if engine == "pylops":
                 coef = cgls(Opcol, b.y, niter=self.niter_inner, **kwargs_solver).x
             else:
-                coef = _ls("scipy", Opcol, b.y, None, False, False, {"iter_lim": self.niter_inner, **kwargs_solver})[0]
+                kw = dict(kwargs_solver)
+                x0 = kw.pop("x0", None)  # (scipy's lsqr takes a start)
+                coef = _ls("scipy", Opcol, b.y, x0, False, False, {"iter_lim": self.niter_inner, **kw})[0]
             coef = coef.reshape(b.B, k)
             old = torch.cat([self.coef, self.coef.new_zeros(b.B, 1)], dim=1)
             self.coef = torch.where(act[:, None], coef, old)
@@ -270,6 +273,7 @@ class OMP(SparseSolver):
         self.iiter += 1
         self.cost.append(rn.reshape(b.batch))
         self._cols_out = self._selected()
+        self._cols_ver = self._cols_out._version
         if show:
             self._print_step(xn)
         return b.model(xn), self._cols_out

@@ -225,7 +225,7 @@ class ISTA(SparseSolver):
         self.thresh = self.eps * self.alpha * 0.5
         x = b.y.new_zeros(b.B, b.N) if x0 is None else b.flat_model(x0)
         self.z = x
-        self._zstate: tuple[torch.Tensor, int | None] | None = None  # (FISTA: the z its last step returned)
+        self._zstate: tuple | None = None  # (FISTA: the z its last step returned, its version, self.z)
         self.t = 1.0
         self.normresold = torch.full((b.B,), math.inf, dtype=rdt, device=b.y.device)
         # per-sample state as (B, 1) columns (they select rows of (B, n) tensors as they are)
@@ -484,24 +484,26 @@ class FISTA(ISTA):
 
     _name = "FISTA"
 
-    def _momentum(self, z: torch.Tensor | None) -> bool:
-        """Take the momentum model ``z`` given to ``step`` (None: the solver's own); True when
-        it is the solver's own (the one the last step returned, unchanged since)."""
+    def _momentum(self, z: torch.Tensor | None) -> tuple[bool, torch.Tensor | None]:
+        """``(own, flat)`` for the momentum model ``z`` given to ``step`` (None: the solver's
+        own): ``own`` when it is the momentum the last step left, unchanged since (not changed
+        in place, ``self.z`` not replaced), so its remembered residual holds; ``flat`` the new
+        momentum to take (None: keep ``self.z``). Nothing is changed here."""
+        st = self._zstate
+        unchanged = st is not None and st[2] is self.z and (st[1] is None or st[0]._version == st[1])
         if z is None:
-            return True
+            return unchanged, None
         if not isinstance(z, torch.Tensor):  # (step(x, True): PyLops' second argument is z)
             raise TypeError(f"FISTA.step(x, z=None, show=False): z must be the momentum model step returned "
                             f"(or None for the solver's own), got {type(z).__name__}")
-        st = self._zstate
-        if st is not None and st[0] is z and (st[1] is None or z._version == st[1]):
-            return True
-        self.z = self._b.flat_model(z, "z")
-        return False
+        if unchanged and st[0] is z:
+            return True, None
+        return False, self._b.flat_model(z, "z")
 
     def _hand_back_z(self) -> torch.Tensor:
         out = self._b.model(self.z)
         ver = None if torch.compiler.is_compiling() or out.is_inference() else out._version
-        self._zstate = (out, ver)
+        self._zstate = (out, ver, self.z)
         return out
 
     def _run_step(self, x: torch.Tensor, show: bool) -> torch.Tensor:
@@ -512,8 +514,10 @@ class FISTA(ISTA):
         """One FISTA step on the model ``x`` and the momentum model ``z`` (None: the solver's
         own, ``self.z``); returns ``(x, z, xupdate)`` as PyLops (``xupdate``: see
         :meth:`ISTA.step`)."""
-        own_z = self._momentum(z)
+        own_z, zf = self._momentum(z)
         xold, r, rz = self._iterate(x)
+        if zf is not None:  # (both x and z checked: a bad call changes nothing)
+            self.z = zf
         yf, Op, z = self._yf, self.Op, self.z
         if r is None or not own_z:  # first step, or another x or z than the ones returned
             if r is None:
