@@ -9,6 +9,7 @@ import torch
 import torchlops as tl
 from torchlops.basicoperators import Diagonal, Identity, MatrixMult
 from torchlops.optimization.basic import cg, cgls, lsqr
+from torchlops.optimization.cls_basic import LSQR
 from torchlops.optimization.leastsquares import (
     normal_equations_inversion,
     preconditioned_inversion,
@@ -1294,16 +1295,19 @@ def _same_results(fast: tuple, slow: tuple, rtol: float, atol: float) -> None:
             assert a == b
 
 
-@pytest.mark.parametrize("scipy_tests", [False, True])
-def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scipy_tests) -> None:
-    """One double-precision sample on the CPU runs LSQR's scalar recurrences in Python floats
-    (twice as fast on small problems); every output equals the tensor path's, and a graph (a
-    y that requires grad) keeps the tensor path."""
+@pytest.mark.parametrize("scipy_tests, cplx, calc_var", [(False, False, True), (True, False, True),
+                                                          (False, True, True), (False, False, False)])
+def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scipy_tests, cplx, calc_var) -> None:
+    """One double-precision sample on the CPU runs LSQR's step with every scalar a Python float
+    (norms read with item: about 4x fewer tensor operations on small problems); every output
+    equals the tensor path's (the model bitwise, through the steps after convergence where
+    rounding differences grow), and a graph (a y that requires grad) keeps the tensor path."""
     from torchlops.optimization import cls_basic as C
 
     g = torch.Generator().manual_seed(12)
-    A = MatrixMult(torch.randn(40, 25, generator=g, dtype=torch.float64))
-    y = torch.randn(40, generator=g, dtype=torch.float64)
+    dt = torch.complex128 if cplx else torch.float64
+    A = MatrixMult(torch.randn(40, 25, generator=g, dtype=dt))
+    y = torch.randn(40, generator=g, dtype=dt)
     cls = C._ScipyLSQR if scipy_tests else C.LSQR
     taken = []
     orig = C.LSQR._step_host
@@ -1315,20 +1319,48 @@ def test_lsqr_single_sample_host_scalars_equal_the_tensor_path(monkeypatch, scip
     monkeypatch.setattr(C.LSQR, "_step_host", spy)
 
     def run():
-        return cls(A).solve(y, x0=torch.full((25,), 0.1, dtype=torch.float64), damp=0.3, atol=1e-10, btol=1e-10,
-                            niter=30, calc_var=True)
+        return cls(A).solve(y, x0=torch.full((25,), 0.1, dtype=dt), damp=0.3, atol=1e-10, btol=1e-10,
+                            niter=30, calc_var=calc_var)
 
     fast = run()
-    assert taken
-    monkeypatch.setattr(C.LSQR, "_host_scalars", lambda self, *a: False)
+    assert len(taken) == fast[2] > 20  # (every step)
+    monkeypatch.setattr(C.LSQR, "_host_state", lambda self, *a: None)
     slow = run()
+    assert torch.equal(fast[0], slow[0])
     _same_results(fast, slow, rtol=1e-13, atol=1e-15)
     monkeypatch.undo()
     taken.clear()
     monkeypatch.setattr(C.LSQR, "_step_host", spy)
     yg = y.clone().requires_grad_()
-    lsqr(A, yg, niter=5).x.sum().backward()
+    lsqr(A, yg, niter=5).x.abs().sum().backward()
     assert not taken and yg.grad is not None
+
+
+def test_lsqr_float_path_reads_state_changed_between_steps() -> None:
+    """The float path keeps its scalars from one step to the next only while the solver's
+    attributes are the tensors it set: a state set by hand between steps is the one used (as
+    the tensor path uses it), and a frozen sample goes on as frozen."""
+    g = torch.Generator().manual_seed(5)
+    A = MatrixMult(torch.randn(30, 12, generator=g, dtype=torch.float64))
+    y = torch.randn(30, generator=g, dtype=torch.float64)
+    out = []
+    for batch in (False, True):
+        s = LSQR(A)
+        x = s.setup(torch.stack([y, y]) if batch else y, niter=20, atol=0, btol=0)
+        for i in range(8):
+            if i == 4:
+                s.phibar = s.phibar * 0.5
+                s.anorm = s.anorm + 1.0
+            x = s.step(x)
+        out.append((x[0] if batch else x, s.phibar[0] if batch else s.phibar, s.anorm.reshape(-1)[0]))
+    for a, b in zip(*out, strict=True):
+        torch.testing.assert_close(a.reshape(-1), b.reshape(-1), rtol=1e-13, atol=1e-15)
+    s = LSQR(A)
+    x = s.setup(y, niter=20, atol=0, btol=0)
+    x = s.step(x)
+    s.istop = torch.full_like(s.istop, 3)  # (frozen by hand)
+    x2 = s.step(x)
+    assert torch.equal(x2, x) and int(s.istop) == 3
 
 
 def test_lsqr_single_sample_forward_mode_and_huge_values() -> None:

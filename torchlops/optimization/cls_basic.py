@@ -684,8 +684,11 @@ class LSQR(_Batched):
 
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One bidiagonalisation step, rotations, update and stopping tests for active samples."""
-        act = self._active()
         xf = self._flatx(x)
+        hs = self._host_state(xf)
+        if hs is not None:
+            return self._step_host(xf, hs, show)
+        act = self._active()
         dt, damp = self.dt, self.damp
         u = self._A(self.v) - self.alfa.unsqueeze(-1).to(dt) * self.u
         beta = torch.linalg.vector_norm(u, dim=-1)
@@ -695,8 +698,6 @@ class LSQR(_Batched):
         v = _where(pos, self._AH(u) - beta.unsqueeze(-1).to(dt) * self.v, self.v)
         alfa = torch.where(pos, torch.linalg.vector_norm(v, dim=-1), self.alfa)
         v = _where(pos & (alfa > 0), v / torch.where(alfa > 0, alfa, 1).unsqueeze(-1).to(dt), v)
-        if self._host_scalars(act, xf, u, v):
-            return self._step_host(xf, u, beta, v, alfa, show)
         # rotation eliminating the damping, then the sub-diagonal beta (divisions and square
         # roots guarded: a frozen sample's zeros must not give NaN gradients through the
         # shared operator in a differentiated solve; a nonzero denominator gives the same value)
@@ -758,18 +759,31 @@ class LSQR(_Batched):
         return x
 
     _SCALARS = ("anorm", "rhobar", "phibar", "sn2", "cs2", "z", "xxnorm", "ddnorm", "res2", "bnorm", "arnorm0")
+    #: the state the float path reads, and the names it writes back
+    _HOST_IN = ("alfa", *_SCALARS)
+    _HOST_OUT = ("beta", "alfa", "anorm", "rhobar", "phibar", "ddnorm", "xnorm", "cs2", "sn2", "z", "xxnorm", "acond",
+                 "res2", "rnorm", "arnorm", "r1norm", "r2norm", "test1", "test2", "test3", "_r1abs")
 
-    def _host_scalars(self, act: torch.Tensor, xf: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> bool:
-        """Whether this step's scalar recurrences (~80 tiny tensor operations) may run in Python
-        floats (:meth:`_host_floats`) and the one sample is active."""
-        return self._host_floats(u, xf, v, self.w, self.damp, *(getattr(self, k) for k in self._SCALARS)) \
-            and bool(act[0])
+    def _host_state(self, xf: torch.Tensor) -> list[float] | None:
+        """The scalar state as Python floats where this step may run in floats (see
+        :meth:`_host_floats`) and the one sample is active, else None. After a float step the
+        floats it wrote are reused as long as the tensors it set are still the attributes."""
+        if not self._host_floats(xf, self.u, self.v, self.w, self.damp, *(getattr(self, k) for k in self._HOST_IN)):
+            return None
+        keys = (*self._HOST_IN, "istop", "_cbmask")
+        memo = self.__dict__.get("_hostmemo")
+        if memo is not None and all(getattr(self, k) is t for k, t in zip(keys, memo[1])):
+            return memo[0]
+        state = torch.stack([getattr(self, k).reshape(()) for k in self._HOST_IN]).tolist()
+        if int(self.istop[0]) != 0 or state[-1] == 0 or bool(self._cbmask[0]):
+            return None  # (a frozen sample: the tensor path keeps its state)
+        return state
 
-    def _step_host(self, xf: torch.Tensor, u: torch.Tensor, beta_t: torch.Tensor, v: torch.Tensor,
-                   alfa_t: torch.Tensor, show: bool) -> torch.Tensor:
-        """:meth:`step`'s recurrences from the new ``beta`` and ``alfa`` on, in Python floats (the
-        tensor path's recurrences, equal to rounding; squares as products, which overflow to inf
-        as tensors do rather than raise)."""
+    def _step_host(self, xf: torch.Tensor, state: list[float], show: bool) -> torch.Tensor:
+        """:meth:`step` for one active double-precision sample with every scalar a Python float
+        (norms read with ``item``: a dozen tensor operations and the two passes per step instead
+        of about sixty); the tensor path's recurrences, equal to rounding (squares as products,
+        which overflow to inf as tensors do rather than raise)."""
         sqrt = math.sqrt
 
         def sdiv(a: float, b: float) -> float:
@@ -778,13 +792,21 @@ class LSQR(_Batched):
         def ssqrt(s: float) -> float:
             return sqrt(s) if s > 0 else 0.0
 
-        state = torch.stack([getattr(self, k).reshape(()) for k in ("alfa", *self._SCALARS)])
-        old_alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0 = state.tolist()
-        beta, alfa = float(beta_t[0]), float(alfa_t[0])
+        old_alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0 = state
         damp = float(self.damp)
         dampsq = float(self.dampsq)
+        # bidiagonalisation: beta u = A v - alfa u, alfa v = A^H u - beta v
+        # (a product then a sum, not torch.add's alpha, which fuses them: the tensor path's rounding)
+        u = self._A(self.v) - old_alfa * self.u
+        beta = torch.linalg.vector_norm(u).item()
+        v, alfa = self.v, old_alfa
         if beta > 0:
+            u = u / beta
             anorm = sqrt(anorm * anorm + old_alfa * old_alfa + beta * beta + damp * damp)
+            v = self._AH(u) - beta * v
+            alfa = torch.linalg.vector_norm(v).item()
+            if alfa > 0:
+                v = v / alfa
         rhobar1 = ssqrt(rhobar * rhobar + damp * damp)
         cs1, sn1 = sdiv(rhobar, rhobar1), sdiv(damp, rhobar1)
         psi, phibar = sn1 * phibar, cs1 * phibar
@@ -795,14 +817,15 @@ class LSQR(_Batched):
         tau = sn * phi
         t1, t2 = sdiv(phi, rho), sdiv(-theta, rho)
         w_old = self.w
-        dk = w_old / rho if rho != 0 else torch.zeros_like(w_old)
         xn = xf + t1 * w_old
         w = v + t2 * w_old
-        dk2 = dk.abs() ** 2
-        new: dict[str, Any] = {}
-        if self.calc_var:
-            new["var"] = self.var + dk2
-        ddnorm = ddnorm + float(dk2.sum())
+        if rho != 0:  # |d|^2 with d = w / rho (d = 0 where rho = 0)
+            wn = torch.linalg.vector_norm(w_old).item() / rho
+            ddnorm = ddnorm + wn * wn
+            if self.calc_var:
+                wr = torch.view_as_real(w_old) if w_old.is_complex() else w_old
+                d2 = torch.square(wr / rho)
+                self.var = self.var + (d2.sum(-1) if w_old.is_complex() else d2)
         delta, gambar = sn2 * rho, -cs2 * rho
         rhs = phi - delta * z
         zbar = sdiv(rhs, gambar)
@@ -829,15 +852,17 @@ class LSQR(_Batched):
                            (test3 <= self.ctol, 3), (test2 <= self.atol, 2), (test1 <= rtol, 1)):
             if cond:
                 istop = code
-        names = ("anorm", "rhobar", "phibar", "ddnorm", "xnorm", "cs2", "sn2", "z", "xxnorm", "acond", "res2",
-                 "rnorm", "arnorm", "r1norm", "r2norm", "test1", "test2", "test3", "_r1abs")
-        vals = torch.tensor([anorm, rhobar, phibar, ddnorm, xnorm, cs2, sn2, z, xxnorm, acond, res2, rnorm, arnorm,
-                             -r1abs if r1sq < 0 else r1abs, rnorm, test1, test2, test3, r1abs],
-                            dtype=beta_t.dtype).unsqueeze(-1)
-        new.update(zip(names, vals))
-        new.update(u=u, beta=beta_t, v=v, alfa=alfa_t, w=w, istop=torch.full_like(self.istop, istop))
-        for k, val in new.items():
-            setattr(self, k, val)
+        vals = (beta, alfa, anorm, rhobar, phibar, ddnorm, xnorm, cs2, sn2, z, xxnorm, acond, res2, rnorm, arnorm,
+                -r1abs if r1sq < 0 else r1abs, rnorm, test1, test2, test3, r1abs)
+        rows = torch.tensor(vals, dtype=self.beta.dtype).unsqueeze(-1).unbind(0)
+        for k, t in zip(self._HOST_OUT, rows):
+            setattr(self, k, t)
+        self.u, self.v, self.w = u, v, w
+        if istop:
+            self.istop = torch.full_like(self.istop, istop)
+        else:  # (still running: the floats of this step are the next one's state)
+            self._hostmemo = ((alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0),
+                              tuple(getattr(self, k) for k in (*self._HOST_IN, "istop", "_cbmask")))
         self.iiters = self.iiters + 1
         self.iiter += 1
         self.cost.append(self._r1abs)
