@@ -272,3 +272,111 @@ def test_ista_default_step_carries_the_operators_gradient():
     x2 = tlo.ista(Op, y, niter=20, eps=0.1, alpha=1.0 / lam.abs(), tol=0)[0]
     g2, = torch.autograd.grad(x2.square().sum(), A)
     torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["CG", "CGLS", "LSQR", "ISTA", "FISTA", "IRLS", "OMP", "SplitBregman"])
+def test_per_step_callback_runs_in_run_only_as_pylops(name):
+    """PyLops calls the per-step ``callback(x)`` from ``run``: a step called by hand makes no
+    call (a manual loop that calls it itself, as PyLops' run does, counted each step twice)."""
+    A = A_NP.T @ A_NP + np.eye(20) if name == "CG" else A_NP
+    y = A @ RNG.standard_normal(20)
+    Op = tl.MatrixMult(torch.from_numpy(A))
+    kw = {"CG": dict(niter=4, tol=0), "CGLS": dict(niter=4, tol=0), "LSQR": dict(niter=4),
+          "ISTA": dict(niter=4, eps=0.1, alpha=1e-3, tol=0), "FISTA": dict(niter=4, eps=0.1, alpha=1e-3, tol=0),
+          "IRLS": dict(nouter=4), "OMP": dict(niter_outer=4, sigma=0.0),
+          "SplitBregman": dict(RegsL1=[tl.Identity(20, dtype=torch.float64)], niter_outer=4, epsRL1s=[0.1])}[name]
+    P = getattr(pcb, name, None) or getattr(pcs, name)
+    counts = []
+    for cls, yy, op in ((P, y, pl.MatrixMult(A)), (getattr(tlo, name), torch.from_numpy(y), Op)):
+        s = cls(op)
+        seen = []
+        s.callback = lambda x, *rest, seen=seen: seen.append(1)
+        if name == "SplitBregman":
+            regs = [pl.Identity(20)] if cls is P else kw["RegsL1"]
+            x = s.setup(yy, regs, epsRL1s=[0.1], niter_outer=4)
+        elif name in ("IRLS", "OMP"):
+            s.setup(yy, **{k: v for k, v in kw.items() if k != "nouter"})
+            x = [] if name == "OMP" else (np.zeros(20) if cls is P else torch.zeros(20, dtype=torch.float64))
+        else:
+            x = s.setup(yy, **kw)
+        out = s.step(x, []) if name == "OMP" else s.step(x, x.copy() if cls is P else None) if name == "FISTA" \
+            else s.step(x)
+        manual = len(seen)
+        x = out[0] if isinstance(out, tuple) else out
+        if name == "OMP":
+            s.run(x, out[1])
+        elif name == "IRLS":
+            s.run(x, 2)
+        else:
+            s.run(x)
+        counts.append((manual, len(seen) - manual > 0))
+    assert counts[0] == counts[1] == (0, True)
+
+
+def test_setup_end_hook_gets_x0_as_pylops():
+    """on_setup_begin and on_setup_end get setup's x0 (None when not given), as PyLops."""
+    from pylops.optimization.callback import Callbacks as PCallbacks
+
+    logs = []
+    for base, cls, op, y, x0 in ((PCallbacks, pcb.CGLS, pl.MatrixMult(A_NP), Y_NP, np.ones(20)),
+                                 (tlo.Callbacks, tlo.CGLS, _op(), torch.from_numpy(Y_NP),
+                                  torch.ones(20, dtype=torch.float64))):
+        log = []
+
+        class Keep(base):
+            def __init__(self, log=log):
+                self.log = log
+
+            def on_setup_begin(self, solver, x):
+                self.log.append(("begin", None if x is None else float(x.sum())))
+
+            def on_setup_end(self, solver, x):
+                self.log.append(("end", None if x is None else float(x.sum())))
+
+        cls(op, callbacks=[Keep()]).solve(y, niter=2)
+        cls(op, callbacks=[Keep()]).solve(y, x0=x0, niter=2)
+        logs.append(log)
+    assert logs[0] == logs[1] == [("begin", None), ("end", None), ("begin", 20.0), ("end", 20.0)]
+
+
+@pytest.mark.parametrize("name", ["CG", "CGLS", "LSQR"])
+def test_cost_entries_have_the_batch_shape_while_running(name):
+    """The cost of each step is a tensor of the batch's shape while the solver runs (0-d for one
+    problem: f"{solver.cost[-1]:.3e}" formats as with PyLops' floats); the stacked history
+    after finalize is unchanged; CostToDataCallback works on a batch of 2-D shape."""
+    A = A_NP.T @ A_NP if name == "CG" else A_NP
+    y = torch.from_numpy(A @ RNG.standard_normal(20))
+    cls = getattr(tlo, name)
+    s = cls(tl.MatrixMult(torch.from_numpy(A)))
+    x = s.setup(y, niter=3, **({} if name == "LSQR" else {"tol": 0}))
+    x = s.step(x)
+    assert all(c.shape == () for c in s.cost)
+    assert f"{s.cost[-1]:.3e}" == f"{float(s.cost[-1]):.3e}"
+    if name == "CGLS":
+        assert s.cost1[-1].shape == ()
+    Y = y.expand(2, 3, -1)
+    b = cls(tl.MatrixMult(torch.from_numpy(A)), callbacks=[tlo.CostToDataCallback(1e-30)])
+    b.solve(Y, niter=3)
+    assert b.cost.shape == (b.iiter + 1, 2, 3) and all(c.shape == (2, 3) for c in b.cost)
+
+
+def test_normal_equations_op_normal_and_cgls_run_niter_as_pylops():
+    """NormalEquationsInversion.Op_normal includes epsI^2 I (PyLops' operator; the solve still
+    adds it as CG's damping) and OpH is Op.H; CGLS.run(x, niter) sets niter as PyLops'."""
+    from pylops.optimization.cls_leastsquares import NormalEquationsInversion as PN
+
+    from torchlops.optimization.cls_leastsquares import NormalEquationsInversion as TN
+
+    P, T = PN(pl.MatrixMult(A_NP)), TN(_op())
+    P.setup(Y_NP, [pl.FirstDerivative(20)], epsI=0.3, epsRs=[0.5])
+    T.setup(torch.from_numpy(Y_NP), [tl.FirstDerivative(20, dtype=torch.float64)], epsI=0.3, epsRs=[0.5])
+    np.testing.assert_allclose(T.Op_normal.todense().numpy(), P.Op_normal.todense(), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(T.OpH.todense().numpy(), P.OpH.todense(), rtol=0, atol=0)
+    xp = P.run(None, engine="pylops", niter=8, tol=0)[0]
+    np.testing.assert_allclose(T.run(None, engine="pylops", niter=8, tol=0)[0].numpy(), xp, rtol=1e-10)
+    for cls in (pcb.CGLS, tlo.CGLS):
+        s = cls(pl.MatrixMult(A_NP) if cls is pcb.CGLS else _op())
+        yy = Y_NP if cls is pcb.CGLS else torch.from_numpy(Y_NP)
+        x = s.setup(yy, tol=0)
+        s.run(x, 4)
+        assert s.niter == 4 and s.iiter == 4

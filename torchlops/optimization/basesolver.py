@@ -84,7 +84,7 @@ def _with_hooks(name: str, method: Callable) -> Callable:
     def hooked(self: Solver, args: tuple, kwargs: dict) -> Any:
         if not self.callbacks:  # the common case: only the per-step hook
             out = call(self, args, kwargs)
-            if name == "step":
+            if name == "step" and "run" in self._hooks_active:
                 self._step_callback(_model(out))
             return out
         if name == "setup":
@@ -93,8 +93,8 @@ def _with_hooks(name: str, method: Callable) -> Callable:
             for cb in self.callbacks:
                 cb.on_setup_begin(self, x0)
             out = call(self, args, kwargs)
-            for cb in reversed(self.callbacks):
-                cb.on_setup_end(self, _model(out))
+            for cb in reversed(self.callbacks):  # (x0 again, as PyLops: not the model setup returns)
+                cb.on_setup_end(self, x0)
             return out
         x = kwargs.get("x", args[0] if args else None)
         for cb in self.callbacks:
@@ -102,7 +102,9 @@ def _with_hooks(name: str, method: Callable) -> Callable:
         out = call(self, args, kwargs)
         for cb in reversed(self.callbacks):
             getattr(cb, f"on_{name}_end")(self, _model(out))
-        if name == "step":
+        if name == "step" and "run" in self._hooks_active:
+            # (the per-step hook of a run, as PyLops' run calls it: a step called by hand makes
+            # no call of its own)
             self._step_callback(_model(out))
         return out
 

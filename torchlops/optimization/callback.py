@@ -39,10 +39,12 @@ class Callbacks:
         self.stop = False
 
     def on_setup_begin(self, solver: Solver, x0: torch.Tensor | None) -> None:
-        """Before ``setup``."""
+        """Before ``setup``; ``x0`` is the starting model given to it (None when not given)."""
 
-    def on_setup_end(self, solver: Solver, x: torch.Tensor) -> None:
-        """After ``setup``."""
+    def on_setup_end(self, solver: Solver, x0: torch.Tensor | None) -> None:
+        """After ``setup``; ``x0`` as :meth:`on_setup_begin` gets it (as PyLops passes it; the
+        model ``setup`` returned is the ``x`` of the first ``on_step_begin``). PyLops passes a
+        keyword ``x0`` only (None for a positional one); here both are passed."""
 
     def on_step_begin(self, solver: Solver, x: torch.Tensor) -> None:
         """Before each ``step``."""
@@ -158,7 +160,7 @@ class CostToDataCallback(Callbacks):
         self.rtol = float(rtol)
 
     def on_step_end(self, solver: Solver, x: torch.Tensor) -> None:
-        test = torch.as_tensor(solver.cost[-1]) < self.rtol * _data_norm(solver)
+        test = torch.as_tensor(solver.cost[-1]).reshape(-1) < self.rtol * _data_norm(solver).reshape(-1)
         self.stop = _flag(test)
 
 

@@ -203,7 +203,7 @@ class _Batched(Solver):
             return
         x0 = self._flatx(x)[0, 0]
         sx = f"{complex(x0):.2e}" if x0.is_complex() else f"{float(x0):11.4e}"
-        logger.info("%6d  %s  %s", self.iiter, sx, "  ".join(f"{float(v[0]):11.4e}" for v in values))
+        logger.info("%6d  %s  %s", self.iiter, sx, "  ".join(f"{float(v.reshape(-1)[0]):11.4e}" for v in values))
 
     def _output(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(self.xshape)
@@ -254,7 +254,7 @@ class CG(_Batched):
         self.kold = bnorm2(r)
         self._floor = floor_of(self.kold)
         self._hostk = None  # (the float path's ||r||^2 while it runs; its thresholds on its first step)
-        self.cost.append(self.kold.sqrt())
+        self.cost.append(self.kold.sqrt().reshape(self.batch))
         if show:
             # (a per-sample tolerance shows its first sample's; an empty batch has none)
             tol0 = self.tol if not isinstance(self.tol, torch.Tensor) else \
@@ -294,7 +294,7 @@ class CG(_Batched):
         self.kold = torch.where(act, k, self.kold)
         self.iiters = self.iiters + act.to(torch.int64)
         self.iiter += 1
-        self.cost.append(self.kold.sqrt())
+        self.cost.append(self.kold.sqrt().reshape(self.batch))
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1]], x)
@@ -319,7 +319,7 @@ class CG(_Batched):
         self.kold = both[0]
         self.iiters = self.iiters + 1
         self.iiter += 1
-        self.cost.append(both[1])
+        self.cost.append(both[1].reshape(self.batch))
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1]], x)
@@ -402,10 +402,18 @@ class CGLS(_Batched):
             logger.info("    Itn          x[0]              r1norm         r2norm")
         return self._output(x)
 
+    def run(
+        self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
+    ) -> torch.Tensor:
+        """As :meth:`CG.run`; a ``niter`` given here becomes ``self.niter`` (as PyLops' CGLS)."""
+        if niter is not None:
+            self.niter = count_arg(niter, "niter")
+        return super().run(x, niter, show, itershow)
+
     def _costs(self, xf: torch.Tensor) -> None:
         s2 = bnorm2(self.s)
-        self.cost.append(s2.sqrt())
-        self.cost1.append(self.cost[-1] if is_zero(self.damp) else (s2 + self.damp * bnorm2(xf)).sqrt())
+        self.cost.append(s2.sqrt().reshape(self.batch))
+        self.cost1.append(self.cost[-1] if is_zero(self.damp) else (s2 + self.damp * bnorm2(xf)).sqrt().reshape(self.batch))
 
     def _active(self) -> torch.Tensor:
         # (kold > tol and kold > floor: see CG._active; one comparison with their maximum)
@@ -483,8 +491,8 @@ class CGLS(_Batched):
         costs = torch.tensor(vals[1:], dtype=s.dtype.to_real()).unsqueeze(-1)
         self.iiters = self.iiters + 1
         self.iiter += 1
-        self.cost.append(costs[0])
-        self.cost1.append(costs[1])
+        self.cost.append(costs[0].reshape(self.batch))
+        self.cost1.append(costs[1].reshape(self.batch))
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1], self.cost1[-1]], x)
@@ -519,8 +527,8 @@ class CGLS(_Batched):
         self.s, self.c, self.q, self.kold, self._qnorm = s, c, q, kold, (q, qn)
         self.iiters = self.iiters + act
         self.iiter += 1
-        self.cost.append(snorm)
-        self.cost1.append(snorm)
+        self.cost.append(snorm.reshape(self.batch))
+        self.cost1.append(self.cost[-1])
         x = self._output(xf)
         if show:
             self._print_row([self.cost[-1], self.cost1[-1]], x)
@@ -655,7 +663,7 @@ class LSQR(_Batched):
             self.bnorm = ynorm
         self.test1, self.test2, self.test3 = z0 + 1, safe_div(self.alfa, self.beta), z0
         self._r1abs = self.rnorm
-        self.cost.append(self.rnorm)
+        self.cost.append(self.rnorm.reshape(self.batch))
         if show:
             self._print_solver(f"\ndamp = {float(damp):20.14e}     calc_var = {calc_var:6g}\natol = {atol:8.2e}"
                                f"                 conlim = {conlim:8.2e}\nbtol = {btol:8.2e}                 "
@@ -752,7 +760,7 @@ class LSQR(_Batched):
                    test2=test2, test3=test3, istop=istop, _r1abs=r1abs)
         xf = _where(act, xn, xf)
         self._freeze(act, new)
-        self.cost.append(self._r1abs)
+        self.cost.append(self._r1abs.reshape(self.batch))
         x = self._output(xf)
         if show:
             self._print_row([self.r1norm, self.r2norm, self.test1, self.test2, self.anorm, self.acond], x)
@@ -865,7 +873,7 @@ class LSQR(_Batched):
                               tuple(getattr(self, k) for k in (*self._HOST_IN, "istop", "_cbmask")))
         self.iiters = self.iiters + 1
         self.iiter += 1
-        self.cost.append(self._r1abs)
+        self.cost.append(self._r1abs.reshape(self.batch))
         x = self._output(xn)
         if show:
             self._print_row([self.r1norm, self.r2norm, self.test1, self.test2, self.anorm, self.acond], x)

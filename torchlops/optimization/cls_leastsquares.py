@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchlops.basicoperators import VStack
+from torchlops.basicoperators import Identity, VStack
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg, flatten_data, is_zero
 from torchlops.optimization._implicit import use_implicit
@@ -239,10 +239,26 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
             OpN = OpN + (eps**2) * (R.H @ R)
         for eps, NR in zip(self.epsNRs, self.NRegs, strict=True):
             OpN = OpN + (eps**2) * NR
-        self.Op_normal = OpN
+        self._OpN = OpN  # (epsI^2 I is CG's damping, not a term of this operator)
         self.y_normal = self._rhs()
         if show:
             self._print_solver(f" (epsI = {float(epsI):.2e}, {len(self.Regs)} Regs, {len(self.NRegs)} NRegs)")
+
+    @property
+    def Op_normal(self) -> LinearOperator:
+        r"""The normal operator :math:`\mathbf{Op}^H\mathbf{W}\mathbf{Op} + \sum \epsilon_R^2
+        \mathbf{R}^H\mathbf{R} + \sum \epsilon_{NR}^2 \mathbf{NR} + \epsilon_I^2\mathbf{I}` as PyLops'
+        (the solve adds :math:`\epsilon_I^2` as CG's damping instead of a pass of its own)."""
+        OpN = self._OpN
+        eI = self.epsI
+        if isinstance(eI, torch.Tensor) or eI != 0:
+            OpN = OpN + (eI**2) * Identity(OpN.shape[1], dtype=OpN.dtype)
+        return OpN
+
+    @property
+    def OpH(self) -> LinearOperator:
+        """``Op.H`` (PyLops' attribute)."""
+        return self.Op.H
 
     def _rhs(self) -> torch.Tensor:
         Op, yf = self.Op, flatten_data(self.Op, self.y)[0]  # from the live y (implicit backward)
@@ -277,7 +293,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
 
         niter = kw.get("niter", 10)
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
-        solver = _make(CG, self.Op_normal, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
+        solver = _make(CG, self._OpN, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
         if not use_implicit(implicit):
             xf = solver.solve(self._batched(self.y_normal), x0=x, show=show, progress=progress, **kw)[0]
         else:
@@ -305,7 +321,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
             def rhs2() -> torch.Tensor:
                 return (self.y_normal.detach().reshape(self.B, self.Op.shape[1]).abs() ** 2).sum(-1)
 
-            xf = _implicit(ins, forward, residual, self.Op_normal, kw["damp"], niter, adj_tol, als,
+            xf = _implicit(ins, forward, residual, self._OpN, kw["damp"], niter, adj_tol, als,
                            None if callable(adj_tol) else rhs2, mods)[0]
         self.iiter, self.cost = solver.iiter, solver.cost
         istop = None
