@@ -17,7 +17,7 @@ import torch
 from torchlops.optimization._batch import count_arg, safe_div
 from torchlops.optimization._progress import progress_bar
 from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
-from torchlops.optimization.basesolver import logger
+from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.cls_leastsquares import _ls
 
 __all__ = ["IRLS"]
@@ -68,6 +68,13 @@ class IRLS(SparseSolver):
     ``cost`` holds :math:`\|\mathbf{y}\|_2` then :math:`\|\mathbf{r}\|_2` after every outer iteration.
     With ``x0`` and ``nouter=0`` the result is ``x0`` (PyLops 2.8 returns ``2 x0``).
 
+    As in PyLops, ``run(x0)`` keeps a copy of the initial guess in ``x0`` and replaces ``y`` with
+    :math:`\mathbf{y} - \mathbf{Op}\,\mathbf{x}_0`, the data the steps fit (their models are
+    the increments to ``x0``), both in the batch's layout: ``x0`` of the model's shape
+    ``(*batch, *dims)``, ``y`` of the data's ``(*batch, *dimsd)`` (for ``"datamodel"`` the rows
+    of the data: ``Op`` is not augmented here). ``memory_usage(kind, show, unit)`` takes PyLops'
+    arguments and measures the tensors held (``kind``, which PyLops' estimate reads, is not needed).
+
     Examples
     --------
     >>> import torch, torchlops
@@ -92,6 +99,12 @@ class IRLS(SparseSolver):
         sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}"
         logger.info("%6d        %s         %10.3e", self.iiter, sx, float(self.rnorm[0]))
 
+    def memory_usage(self, kind: str = "data", show: bool = False, unit: str = "B") -> float:
+        """Bytes held by the solver's state tensors, in ``unit`` (PyLops' signature: ``kind``,
+        the IRLS kind of PyLops' estimate, is accepted and not needed: the tensors held are
+        measured)."""
+        return Solver.memory_usage(self, show=show, unit=unit)
+
     def setup(
         self,
         y: torch.Tensor,
@@ -111,6 +124,7 @@ class IRLS(SparseSolver):
         nouter = None if nouter is None else count_arg(nouter, "nouter")
         self._b = b = Batch(self.Op, y)
         self.y = b.data(b.y)
+        self.__dict__.pop("x0", None)  # (run's initial guess of a previous solve)
         self.nouter, self.threshR, self.epsR, self.epsI = nouter, threshR, float(epsR), float(epsI)
         self.tolIRLS, self.warm, self.kind = float(tolIRLS), warm, kind
         M, N = b.M, b.N
@@ -217,7 +231,8 @@ class IRLS(SparseSolver):
         **kwargs_solver: Any,
     ) -> torch.Tensor:
         """Outer iterations from the initial guess ``x`` (added back at the end; ``setup``'s
-        ``nouter`` wins when given, as PyLops)."""
+        ``nouter`` wins when given, as PyLops). With ``x``, as PyLops: ``x0`` holds a copy of
+        it and ``y`` becomes ``y - Op x``, the data the steps' increments are fitted to."""
         check_engine(engine)
         b = self._b
         nouter = count_arg(nouter if self.nouter is None else self.nouter, "nouter")
@@ -225,6 +240,8 @@ class IRLS(SparseSolver):
         if x is not None:
             x0 = b.flat_model(x)
             self._y = self._y - self._fw(x0)
+            self.x0 = b.model(x0.clone())
+            self.y = b.data(self._y[:, : b.M])  # (the data rows of the datamodel system)
             x = b.model(x0)
         else:
             x = b.model(self._y.new_zeros(b.B, b.N))

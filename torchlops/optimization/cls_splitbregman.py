@@ -26,7 +26,7 @@ from torchlops.optimization._sparse_helpers import (
     now,
     softthreshold,
 )
-from torchlops.optimization.basesolver import logger
+from torchlops.optimization.basesolver import Solver, logger
 from torchlops.optimization.cls_leastsquares import _ls
 
 __all__ = ["SplitBregman"]
@@ -102,6 +102,16 @@ class SplitBregman(SparseSolver):
     ``niter_outer`` iterations (PyLops 2.8 runs none then: its first test compares with
     ``xold = x + 1.1 tol``).
 
+    PyLops' attributes, in the batch's layout: ``b`` and ``d`` (the Bregman and shrunk vectors,
+    lists of ``nregsL1`` tensors of shape ``(*batch, m_i)``, 1-D for one problem; ``bs`` /
+    ``ds`` show them as ``(B, m_i)`` rows), ``nregsL1``, ``nregsL2`` (0 when ``RegsL2`` is
+    None), and after every step ``costregL1`` (:math:`\|\mathbf{R}_{L1,i}\mathbf{x}\|_1`
+    per term) and ``costregL2`` (:math:`\epsilon_{L2,i}\|\mathbf{y}_{L2,i} -
+    \mathbf{R}_{L2,i}\mathbf{x}\|_2^2` per term; 0 when ``RegsL2`` is None), lists of
+    per-sample costs of the batch's shape (0-d for one problem). ``memory_usage(nopRegsL1,
+    nopRegsL2, show, unit)`` takes PyLops' arguments and measures the tensors held (the sizes,
+    which PyLops' estimate reads, are not needed).
+
     Examples
     --------
     >>> import torch, torchlops
@@ -126,6 +136,41 @@ class SplitBregman(SparseSolver):
         x0 = x[0, 0]
         sx = f"{complex(x0):1.2e}   " if x0.is_complex() else f"{float(x0):11.4e}      "
         logger.info("%6d    %s%10.3e        %9.3e", self.iiter, sx, float(self.costdata[0]), float(self.costtot[0]))
+
+    def memory_usage(
+        self, nopRegsL1: Any = None, nopRegsL2: Any = None, show: bool = False, unit: str = "B"
+    ) -> float:
+        """Bytes held by the solver's state tensors, in ``unit`` (PyLops' signature:
+        ``nopRegsL1`` / ``nopRegsL2``, the regularisers' data sizes of PyLops' estimate, are
+        accepted and not needed: the tensors held are measured)."""
+        return Solver.memory_usage(self, show=show, unit=unit)
+
+    @property
+    def bs(self) -> list[torch.Tensor]:
+        """The Bregman vectors ``b`` as ``(B, m_i)`` rows (views)."""
+        return [self._rows(t) for t in self.b]
+
+    @bs.setter
+    def bs(self, value: Sequence[torch.Tensor]) -> None:
+        self.b = [self._unrows(t) for t in value]
+
+    @property
+    def ds(self) -> list[torch.Tensor]:
+        """The shrunk vectors ``d`` as ``(B, m_i)`` rows (views)."""
+        return [self._rows(t) for t in self.d]
+
+    @ds.setter
+    def ds(self, value: Sequence[torch.Tensor]) -> None:
+        self.d = [self._unrows(t) for t in value]
+
+    def _rows(self, t: torch.Tensor) -> torch.Tensor:
+        """A ``b`` / ``d`` entry (``(*batch, m)``, or ``(m,)`` shared by every sample) as ``(B, m)``."""
+        B, m = self._b.B, t.shape[-1]
+        return t.reshape(B, m) if t.numel() == B * m else t.reshape(1, m).expand(B, m)
+
+    def _unrows(self, t: torch.Tensor) -> torch.Tensor:
+        """``(B, m)`` -> ``(*batch, m)``."""
+        return t.reshape(*self._b.batch, t.shape[-1])
 
     def setup(
         self,
@@ -157,9 +202,10 @@ class SplitBregman(SparseSolver):
         self.niter_outer = count_arg(niter_outer, "niter_outer")
         self.niter_inner = count_arg(niter_inner, "niter_inner")
         self.mu, self.tol, self.tau, self.restart = float(mu), float(tol), float(tau), restart
-        zeros = [b.y.new_zeros(b.B, R.shape[0]) for R in self.RegsL1]
-        self.bs = [z.clone() for z in zeros]
-        self.ds = [z.clone() for z in zeros]
+        self.nregsL1, self.nregsL2 = len(self.RegsL1), 0 if RegsL2 is None else len(self.RegsL2)
+        self._noL2 = RegsL2 is None  # (PyLops' costregL2 is 0 then)
+        self.b = [b.y.new_zeros(*b.batch, R.shape[0]) for R in self.RegsL1]
+        self.d = [b.y.new_zeros(*b.batch, R.shape[0]) for R in self.RegsL1]
         if dataregsL2 is None:
             self.dataregsL2 = [b.y.new_zeros(b.B, R.shape[0]) for R in self.RegsL2]
         else:
@@ -215,7 +261,8 @@ class SplitBregman(SparseSolver):
         act = self.active
         xold = x.reshape(b.B, b.N)
         xf = xold
-        ds, bs = list(self.ds), list(self.bs)
+        ds0, bs0 = self.ds, self.bs
+        ds, bs = list(ds0), list(bs0)
         for _ in range(self.niter_inner):
             dataregs = self.dataregsL2 + [d - bb for d, bb in zip(ds, bs, strict=True)]
             data = torch.cat([b.y] + [e * d for e, d in zip(self.epsRs, dataregs, strict=True)], dim=1)
@@ -224,15 +271,19 @@ class SplitBregman(SparseSolver):
             ds = [softthreshold(R._flat(xf, False) + bb, e) for R, bb, e in zip(self.RegsL1, bs, self.epsRL1s, strict=True)]
         bs = [bb + self.tau * (R._flat(xf, False) - d) for R, bb, d in zip(self.RegsL1, bs, ds, strict=True)]
         xf = _where(act, xf, xold)
-        self.ds = [_where(act, n, o) for n, o in zip(ds, self.ds, strict=True)]
-        self.bs = [_where(act, n, o) for n, o in zip(bs, self.bs, strict=True)]
+        self.ds = [_where(act, n, o) for n, o in zip(ds, ds0, strict=True)]
+        self.bs = [_where(act, n, o) for n, o in zip(bs, bs0, strict=True)]
         self.costdata = self.mu / 2.0 * _norm(b.y - self.Op._flat(xf, False)) ** 2
         cost = self.costdata
-        for e, R, d in zip(self.epsRL2s, self.RegsL2, self.dataregsL2, strict=True):
-            cost = cost + e * _norm(d - R._flat(xf, False)) ** 2
-        for R in self.RegsL1:
-            cost = cost + R._flat(xf, False).abs().sum(-1)
+        costL2 = [e * _norm(d - R._flat(xf, False)) ** 2
+                  for e, R, d in zip(self.epsRL2s, self.RegsL2, self.dataregsL2, strict=True)]
+        costL1 = [R._flat(xf, False).abs().sum(-1) for R in self.RegsL1]
+        for c in costL2 + costL1:
+            cost = cost + c
         self.costtot = cost
+        # (PyLops' per-term costs, one per sample)
+        self.costregL2 = 0 if self._noL2 else [c.reshape(b.batch) for c in costL2]
+        self.costregL1 = [c.reshape(b.batch) for c in costL1]
         self.iiters = self.iiters + act.to(torch.int64)
         self.active = act & (_norm(xf - xold) > self.tol)
         self.cost.append(cost.reshape(b.batch))
