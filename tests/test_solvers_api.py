@@ -380,3 +380,23 @@ def test_normal_equations_op_normal_and_cgls_run_niter_as_pylops():
         x = s.setup(yy, tol=0)
         s.run(x, 4)
         assert s.niter == 4 and s.iiter == 4
+
+
+def test_memory_usage_counts_listed_state_once():
+    """memory_usage measures the tensors held in lists too (SplitBregman's b and d, the regs'
+    data) and a memory block once however many views of it the solver keeps."""
+    n = 4000
+    Op = tl.Identity(n, dtype=torch.float64)
+    s = tlo.SplitBregman(Op)
+    y = torch.randn(3, n, dtype=torch.float64)
+    s.setup(y, [tl.Identity(n, dtype=torch.float64)], niter_outer=1, epsRL1s=[0.1])
+    held = 2 * 3 * n * 8  # b and d: one (3, n) float64 tensor each
+    assert s.memory_usage() >= held + y.numel() * 8
+    base = tlo.CGLS(Op)
+    x = base.setup(y, niter=1)
+    m0 = base.memory_usage()
+    base.extra_views = [base.s[0], base.s[1:], (base.s.reshape(-1),)]  # views of a held tensor
+    assert base.memory_usage() == m0
+    base.extra = [torch.zeros(n, dtype=torch.float64)]
+    assert base.memory_usage() == m0 + n * 8
+    assert x.shape == (3, n)

@@ -244,12 +244,31 @@ class Solver:
         return True
 
     def memory_usage(self, show: bool = False, unit: str = "B") -> float:
-        """Bytes held by the solver's state tensors (attributes that are tensors), in ``unit``."""
+        """Bytes held by the solver's state tensors, in ``unit``: its attributes that are tensors
+        or lists / tuples / dicts of them (SplitBregman's ``b`` and ``d``, the cost history),
+        each memory block counted once (views of one tensor share it)."""
         units = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
         if unit not in units:
             raise ValueError(f"unit must be one of {sorted(units)}, got {unit!r}")
-        total = sum(v.numel() * v.element_size() for v in vars(self).values() if isinstance(v, torch.Tensor))
-        value = total / units[unit]
+        seen: dict[tuple, int] = {}
+
+        def visit(v: Any, depth: int) -> None:
+            if isinstance(v, torch.Tensor):
+                if v.layout is torch.strided and not v.is_meta:
+                    st = v.untyped_storage()
+                    seen[(v.device, st.data_ptr())] = max(seen.get((v.device, st.data_ptr()), 0), st.nbytes())
+                else:
+                    seen[("other", id(v))] = v.numel() * v.element_size()
+            elif depth and isinstance(v, (list, tuple)):
+                for u in v:
+                    visit(u, depth - 1)
+            elif depth and isinstance(v, dict):
+                for u in v.values():
+                    visit(u, depth - 1)
+
+        for v in vars(self).values():
+            visit(v, 3)
+        value = sum(seen.values()) / units[unit]
         if show:
             logger.info("%s: %.3f %s of solver state", type(self).__name__, value, unit)
         return value
