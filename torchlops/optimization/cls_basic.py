@@ -693,12 +693,13 @@ class LSQR(_Batched):
     def step(self, x: torch.Tensor, show: bool = False) -> torch.Tensor:
         """One bidiagonalisation step, rotations, update and stopping tests for active samples."""
         xf = self._flatx(x)
-        hs = self._host_state(xf)
+        av = self._A(self.v)
+        hs = self._host_state(xf, av)
         if hs is not None:
-            return self._step_host(xf, hs, show)
+            return self._step_host(xf, av, hs, show)
         act = self._active()
         dt, damp = self.dt, self.damp
-        u = self._A(self.v) - self.alfa.unsqueeze(-1).to(dt) * self.u
+        u = av - self.alfa.unsqueeze(-1).to(dt) * self.u
         beta = torch.linalg.vector_norm(u, dim=-1)
         pos = beta > 0
         u = _where(pos, u / torch.where(pos, beta, 1).unsqueeze(-1).to(dt), u)
@@ -772,22 +773,24 @@ class LSQR(_Batched):
     _HOST_OUT = ("beta", "alfa", "anorm", "rhobar", "phibar", "ddnorm", "xnorm", "cs2", "sn2", "z", "xxnorm", "acond",
                  "res2", "rnorm", "arnorm", "r1norm", "r2norm", "test1", "test2", "test3", "_r1abs")
 
-    def _host_state(self, xf: torch.Tensor) -> list[float] | None:
+    def _host_state(self, xf: torch.Tensor, av: torch.Tensor) -> list[float] | None:
         """The scalar state as Python floats where this step may run in floats (see
-        :meth:`_host_floats`) and the one sample is active, else None. After a float step the
-        floats it wrote are reused as long as the tensors it set are still the attributes."""
-        if not self._host_floats(xf, self.u, self.v, self.w, self.damp, *(getattr(self, k) for k in self._HOST_IN)):
+        :meth:`_host_floats`; ``av`` is this step's ``A v``, which requires grad where the
+        operator's tensors do) and the one sample is active, else None. After a float step the
+        floats it wrote are reused as long as the attributes are the tensors it set, unchanged
+        (their version counters)."""
+        if not self._host_floats(av, xf, self.u, self.v, self.w, self.damp,
+                                 *(getattr(self, k) for k in self._HOST_IN)):
             return None
-        keys = (*self._HOST_IN, "istop", "_cbmask")
         memo = self.__dict__.get("_hostmemo")
-        if memo is not None and all(getattr(self, k) is t for k, t in zip(keys, memo[1])):
+        if memo is not None and all(getattr(self, k) is t and t._version == ver for k, t, ver in memo[1]):
             return memo[0]
         state = torch.stack([getattr(self, k).reshape(()) for k in self._HOST_IN]).tolist()
         if int(self.istop[0]) != 0 or state[-1] == 0 or bool(self._cbmask[0]):
             return None  # (a frozen sample: the tensor path keeps its state)
         return state
 
-    def _step_host(self, xf: torch.Tensor, state: list[float], show: bool) -> torch.Tensor:
+    def _step_host(self, xf: torch.Tensor, av: torch.Tensor, state: list[float], show: bool) -> torch.Tensor:
         """:meth:`step` for one active double-precision sample with every scalar a Python float
         (norms read with ``item``: a dozen tensor operations and the two passes per step instead
         of about sixty); the tensor path's recurrences, equal to rounding (squares as products,
@@ -805,7 +808,7 @@ class LSQR(_Batched):
         dampsq = float(self.dampsq)
         # bidiagonalisation: beta u = A v - alfa u, alfa v = A^H u - beta v
         # (a product then a sum, not torch.add's alpha, which fuses them: the tensor path's rounding)
-        u = self._A(self.v) - old_alfa * self.u
+        u = av - old_alfa * self.u
         beta = torch.linalg.vector_norm(u).item()
         v, alfa = self.v, old_alfa
         if beta > 0:
@@ -869,8 +872,12 @@ class LSQR(_Batched):
         if istop:
             self.istop = torch.full_like(self.istop, istop)
         else:  # (still running: the floats of this step are the next one's state)
-            self._hostmemo = ((alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0),
-                              tuple(getattr(self, k) for k in (*self._HOST_IN, "istop", "_cbmask")))
+            keys = (*self._HOST_IN, "istop", "_cbmask")
+            held = [getattr(self, k) for k in keys]
+            # (inference tensors keep no version counter: no memo, the floats are read again)
+            self._hostmemo = None if any(t.is_inference() for t in held) else (
+                (alfa, anorm, rhobar, phibar, sn2, cs2, z, xxnorm, ddnorm, res2, bnorm, arnorm0),
+                tuple((k, t, t._version) for k, t in zip(keys, held)))
         self.iiters = self.iiters + 1
         self.iiter += 1
         self.cost.append(self._r1abs.reshape(self.batch))
