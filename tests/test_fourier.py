@@ -339,14 +339,20 @@ def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 33, 64])
-def test_dct_types_2_and_3_from_one_real_fft_equal_scipy(n):
-    """Types 2 and 3 (each the other's transpose) from one real FFT of n samples: scipy's
-    orthonormal dct / idct along every axis, odd and even lengths."""
+def test_dct_every_type_equals_scipy(n):
+    """Types 2 and 3 (each the other's transpose) from one real FFT of n samples, type 1 from a
+    real FFT of 2 (n - 1), type 4 from a complex FFT of n / 2 (even n) or 2 n (odd n): scipy's
+    orthonormal dct / idct along every axis, odd and even lengths, in float64 and float32."""
     import scipy.fft as sf
 
     x = torch.randn(3, n, 5, dtype=torch.float64)
-    for ty in (2, 3):
+    for ty in (1, 2, 3, 4):
+        if ty == 1 and n == 1:
+            continue
         for axis in (0, 1):
+            D32 = DCT((n, 5), type=ty, axes=axis, dtype=torch.float32)
+            np.testing.assert_allclose((D32 @ x.float()).double().numpy(),
+                                       sf.dct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"), rtol=2e-5, atol=2e-5)
             D = DCT((n, 5), type=ty, axes=axis)
             np.testing.assert_allclose((D @ x).numpy(), sf.dct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"),
                                        rtol=1e-12, atol=1e-13)

@@ -206,8 +206,12 @@ def _dct_factors(n: int, type: int, dtype: torch.dtype, device: torch.device | N
 def _cos_kernel(x: torch.Tensor, a, b, m: int, dim: int) -> torch.Tensor:
     """``y[k] = 2 Re(a[k] sum_j b[j] x[j] exp(-2 pi i k j / m))`` along ``dim`` (``x`` real)."""
     n = x.shape[dim]
-    z = x if b is None else x * _along(b, dim, x.dim())
-    z = torch.fft.fft(z, n=m, dim=dim).narrow(dim, 0, n)
+    if b is None and not x.is_complex() and m // 2 + 1 >= n:
+        # (a real input: its one-sided spectrum holds the n bins needed, at half the cost)
+        z = torch.fft.rfft(x, n=m, dim=dim).narrow(dim, 0, n)
+    else:
+        z = x if b is None else x * _along(b, dim, x.dim())
+        z = torch.fft.fft(z, n=m, dim=dim).narrow(dim, 0, n)
     if a is not None:
         z = z * _along(a, dim, x.dim())
     return 2.0 * z.real
@@ -216,22 +220,19 @@ def _cos_kernel(x: torch.Tensor, a, b, m: int, dim: int) -> torch.Tensor:
 def _dct2_ortho_last(x: torch.Tensor) -> torch.Tensor:
     r"""Orthonormal DCT-II along the last dim from one real FFT of ``n`` samples (Makhoul):
     :math:`v = (x_0, x_2, \dots, x_3, x_1)`, :math:`V = \mathrm{rfft}(v)`,
-    :math:`Z_k = e^{-i\pi k/2n} V_k` (:math:`k \le n/2`); :math:`y_k = 2 d_k \mathrm{Re}\,Z_k`,
-    :math:`y_{n-k} = -2 d_{n-k} \mathrm{Im}\,Z_k` with the orthonormal scales
+    :math:`Z_k = d_k e^{-i\pi k/2n} V_k` (:math:`k \le n/2`); :math:`y_k = 2\,\mathrm{Re}\,Z_k`,
+    :math:`y_{n-k} = -2\,\mathrm{Im}\,Z_k` with the orthonormal scales
     :math:`d_0 = 1/\sqrt{4n}`, :math:`d_k = 1/\sqrt{2n}` (folded into the rotation)."""
     n = x.shape[-1]
     h, c_ = n // 2, (n + 1) // 2
     v = torch.cat((x[..., 0::2], x[..., 1::2].flip(-1)), dim=-1)
-    V = torch.view_as_real(torch.fft.rfft(v, dim=-1))
-    vr, vi = V[..., 0], V[..., 1]
     ang = torch.arange(h + 1, dtype=x.dtype, device=x.device) * (-3.141592653589793 / (2 * n))
-    cos, sin = torch.cos(ang), torch.sin(ang)
     dk = torch.full((h + 1,), 2.0 / math.sqrt(2.0 * n), dtype=x.dtype, device=x.device)
     dk[0] = 2.0 / math.sqrt(4.0 * n)
-    low = torch.addcmul(vr * (dk * cos), vi, -(dk * sin))
-    g = -2.0 / math.sqrt(2.0 * n)
-    high = torch.addcmul(vr[..., 1:c_] * (g * sin[1:c_]), vi[..., 1:c_], g * cos[1:c_])
-    return torch.cat((low, high.flip(-1)), dim=-1)
+    z = torch.fft.rfft(v, dim=-1) * torch.polar(dk, ang)
+    y = torch.cat((z.real, z.imag[..., 1:c_].flip(-1)), dim=-1)
+    y[..., h + 1:].neg_()
+    return y
 
 
 def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
@@ -243,20 +244,41 @@ def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
     h = n // 2
     ang = torch.arange(1, h + 1, dtype=u.dtype, device=u.device) * (3.141592653589793 / (2 * n))
     g = n / math.sqrt(2.0 * n)  # (d_k for k >= 1, and irfft's 1/n undone)
-    cos, sin = torch.cos(ang) * g, torch.sin(ang) * g
     a, b = u[..., 1 : h + 1], u[..., n - h :].flip(-1)  # u_k, u_{n-k}
-    hr = torch.addcmul(a * cos, b, sin)
-    hi = torch.addcmul(a * sin, b, -cos)
-    h0 = u[..., :1] * (2.0 * n / math.sqrt(4.0 * n))
-    H = torch.complex(torch.cat((h0, hr), dim=-1), torch.cat((torch.zeros_like(h0), hi), dim=-1))
-    r = torch.fft.irfft(H, n=n, dim=-1)
+    hk = torch.complex(a, b).conj() * torch.polar(torch.full_like(ang, g), ang)
+    h0 = (u[..., :1] * (2.0 * n / math.sqrt(4.0 * n))).to(hk.dtype)
+    r = torch.fft.irfft(torch.cat((h0, hk), dim=-1), n=n, dim=-1)
+    c_ = (n + 1) // 2
+    if n % 2 == 0:
+        return torch.stack((r[..., :c_], r[..., c_:].flip(-1)), dim=-1).reshape(r.shape)
     x = torch.empty_like(r)
-    x[..., 0::2] = r[..., : (n + 1) // 2]
-    x[..., 1::2] = r[..., (n + 1) // 2 :].flip(-1)
+    x[..., 0::2] = r[..., :c_]
+    x[..., 1::2] = r[..., c_:].flip(-1)
     return x
 
 
+def _dct4_ortho_last(x: torch.Tensor) -> torch.Tensor:
+    r"""Orthonormal DCT-IV along the last dim of even length :math:`n = 2m` from one complex FFT
+    of :math:`m` samples: :math:`u_j = (x_{2j} + i\,x_{n-1-2j})\,e^{-i\pi j/n}`,
+    :math:`T_k = \sqrt{2/n}\,e^{-i\pi(k + 1/4)/n}\,\mathrm{FFT}_m(u)_k`, then
+    :math:`y_{2k} = \mathrm{Re}\,T_k`, :math:`y_{n-1-2k} = -\mathrm{Im}\,T_k` (the angle
+    :math:`\pi(2j + 1/2)(2k + 1/2)/n` of the cosines split as :math:`4jk + j + k + 1/4`). The
+    matrix is symmetric and orthogonal: it is its own adjoint and inverse."""
+    n = x.shape[-1]
+    m = n // 2
+    cdt = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    k = torch.arange(m, dtype=x.dtype, device=x.device)
+    w1 = torch.exp(torch.complex(torch.zeros_like(k), k * (-3.141592653589793 / n))).to(cdt)
+    w2 = torch.exp(torch.complex(torch.zeros_like(k), (k + 0.25) * (-3.141592653589793 / n))).to(cdt)
+    u = torch.complex(x[..., 0::2], x.flip(-1)[..., 0::2])
+    t = torch.fft.fft(u * w1, dim=-1) * (w2 * math.sqrt(2.0 / n))
+    return torch.stack((t.real, -t.imag.flip(-1)), dim=-1).reshape(x.shape)
+
+
 def _dct_1axis(x: torch.Tensor, type: int, dim: int, adjoint: bool) -> torch.Tensor:
+    if type == 4 and x.shape[dim] % 2 == 0:
+        # (its own adjoint; an odd length takes the general path below)
+        return _dct4_ortho_last(x.movedim(dim, -1)).movedim(-1, dim)
     if type in (2, 3):
         # (types 2 and 3, each the other's transpose: one real FFT of n samples, not a complex
         # one of 2n)
@@ -287,8 +309,8 @@ def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool) -> torc
 # y[b, ..., k, ...] = dout[k] sum_j 2 cos(theta_type(k, j)) din[j] x[b, ..., j, ...]   (over each axis)
 def dct(x: torch.Tensor, type: int, axes: Sequence[int]) -> torch.Tensor:
     """Orthonormal DCT of ``type`` (1-4) over ``axes`` (scipy's ``dctn(norm="ortho")``),
-    computed per axis with one real FFT of length ``n`` (types 2 and 3) or one FFT of length
-    ``2 (n - 1)`` (type 1) or ``2 n`` (type 4)."""
+    computed per axis with one real FFT of length ``n`` (types 2 and 3) or ``2 (n - 1)``
+    (type 1), or one complex FFT of length ``n / 2`` (type 4; ``2 n`` for an odd length)."""
     return _dct(x, type, axes, False)
 
 
