@@ -338,13 +338,23 @@ def test_shift_keeps_its_phase_while_the_shift_is_unchanged():
     assert p.grad is not None
 
 
+@pytest.mark.parametrize("engine", ["torch", "auto"])
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 8, 33, 64])
-def test_dct_every_type_equals_scipy(n):
-    """Types 2 and 3 (each the other's transpose) from one real FFT of n samples, type 1 from a
-    real FFT of 2 (n - 1), type 4 from a complex FFT of n / 2 (even n) or 2 n (odd n): scipy's
-    orthonormal dct / idct along every axis, odd and even lengths, in float64 and float32."""
+def test_dct_every_type_equals_scipy(n, engine, monkeypatch):
+    """The torch engine: types 2 and 3 (each the other's transpose) from one real FFT of n
+    samples, type 1 from a real FFT of 2 (n - 1), type 4 from a complex FFT of n / 2 (even n)
+    or 2 n (odd n); "auto" on the CPU: scipy's. Both are scipy's orthonormal dct / idct along
+    every axis, odd and even lengths, in float64 and float32."""
     import scipy.fft as sf
 
+    from torchlops.functional import fourier
+
+    calls = []
+    if engine == "torch":
+        monkeypatch.setattr(fourier, "_scipy_dct_ok", lambda x: False)
+    else:
+        orig = fourier._dct_scipy
+        monkeypatch.setattr(fourier, "_dct_scipy", lambda *a: calls.append(1) or orig(*a))
     x = torch.randn(3, n, 5, dtype=torch.float64)
     for ty in (1, 2, 3, 4):
         if ty == 1 and n == 1:
@@ -358,6 +368,32 @@ def test_dct_every_type_equals_scipy(n):
                                        rtol=1e-12, atol=1e-13)
             np.testing.assert_allclose((D.H @ x).numpy(), sf.idct(x.numpy(), type=ty, axis=axis + 1, norm="ortho"),
                                        rtol=1e-12, atol=1e-13)
+    assert bool(calls) == (engine == "auto")
+
+
+def test_dct_cpu_scipy_path_only_where_nothing_is_recorded():
+    """The scipy path never runs where a graph, a tangent or a transform must see the
+    transform: the functional dct on a tensor that requires grad keeps its gradient, vmap and
+    forward-mode AD work, and the workers argument reaches scipy."""
+    import torch.autograd.forward_ad as fwAD
+
+    from torchlops.functional.fourier import dct
+
+    x = torch.randn(2, 8, 6, dtype=torch.float64, requires_grad=True)
+    y = dct(x, 4, (0, 1))
+    M = DCT((8, 6), type=4).todense()
+    (g,) = torch.autograd.grad((y * torch.arange(48.0, dtype=torch.float64).reshape(1, 8, 6)).sum(), x)
+    torch.testing.assert_close(g[0].reshape(-1), M.T @ torch.arange(48.0, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    D = DCT((8, 6), type=2)
+    xs = torch.randn(3, 8, 6, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.vmap(D.matvec)(xs), D @ xs, rtol=1e-12, atol=1e-12)
+    t = torch.randn(8, 6, dtype=torch.float64)
+    with fwAD.dual_level():
+        out = D.matvec(fwAD.make_dual(xs[0], t))
+        torch.testing.assert_close(fwAD.unpack_dual(out).tangent, D @ t, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(DCT((8, 6), type=3, workers=1) @ xs, DCT((8, 6), type=3) @ xs, rtol=0, atol=0)
+    with pytest.raises(ValueError):
+        DCT((8, 6), workers=0) @ xs  # (scipy refuses 0 workers)
 
 
 @pytest.mark.parametrize("which", ["FFT", "FFT2D", "FFTND", "Shift"])

@@ -30,7 +30,8 @@ class DCT(LinearOperator):
         Operator dtype (``float64`` by default as in PyLops; complex models have their real
         and imaginary parts transformed).
     workers : :obj:`int`, optional
-        Ignored (kept for PyLops compatibility).
+        Threads of :func:`scipy.fft.dctn` where it computes the transform (the CPU; default:
+        torch's number of threads).
     name : :obj:`str`, optional
         Name.
 
@@ -45,9 +46,11 @@ class DCT(LinearOperator):
 
     types 1 and 4 use :math:`\cos(\pi kn/(N-1))` (end points weighted by
     :math:`1/\sqrt{2}`) and :math:`\cos(\pi (2k+1)(2n+1)/(4N))`, and type 3 is the
-    transpose of type 2. All are orthogonal, so the adjoint is the inverse. Each axis
-    costs one real FFT of length :math:`N` for types 2 and 3 (Makhoul's reordering), one
-    FFT of length :math:`2N` for type 4 and :math:`2(N-1)` for type 1.
+    transpose of type 2. All are orthogonal, so the adjoint is the inverse. On the CPU the
+    transform is :func:`scipy.fft.dctn`'s (as PyLops'), except under ``torch.compile`` or a
+    torch.func transform; elsewhere (GPUs) each axis costs one real FFT of length :math:`N`
+    for types 2 and 3 (Makhoul's reordering), one complex FFT of length :math:`N/2` for type 4
+    (:math:`2N` for odd :math:`N`) and one real FFT of length :math:`2(N-1)` for type 1.
 
     Examples
     --------
@@ -90,8 +93,8 @@ class DCT(LinearOperator):
 
     # y[b, ..., k, ...] = dout[k] sum_j 2 cos(theta(k, j)) din[j] x[b, ..., j, ...]   (each axis)
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        return dct(x, self.type, self.axes)
+        return dct(x, self.type, self.axes, self.workers)
 
     # x[b, ..., j, ...] = din[j] sum_k 2 cos(theta(k, j)) dout[k] y[b, ..., k, ...]   (each axis)
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        return dct_adjoint(y, self.type, self.axes)
+        return dct_adjoint(y, self.type, self.axes, self.workers)
