@@ -416,3 +416,56 @@ def test_fft_tuning_kwargs_accepted_as_in_pylops(which: str) -> None:
     np.testing.assert_allclose((Op @ torch.from_numpy(x)).numpy().ravel(), P @ x.ravel(), rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError, match="'axiss'"):
         make(axiss=1)
+
+
+def test_dct_traces_and_modes_see_the_transform():
+    """A jit trace, make_fx and a dispatch mode record the torch formulation (the scipy path
+    would leave a constant in the graph); jacrev through the functional type 3 (its vmapped
+    backward) gives the matrix; an unknown engine raises."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from torchlops.functional.fourier import dct
+
+    D = DCT((6, 5))
+    x1, x2 = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    traced = torch.jit.trace(D, (x1,), check_trace=False)
+    # (the trace keeps its twiddle factors' arithmetic on traced sizes in single precision)
+    torch.testing.assert_close(traced(x2), D(x2), rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(traced(x2), D(x1), rtol=1e-3, atol=1e-3)
+    g = make_fx(lambda v: dct(v, 2, (0, 1)))(x1.unsqueeze(0))
+    torch.testing.assert_close(g(x2.unsqueeze(0))[0], D(x2), rtol=1e-12, atol=1e-12)
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Seen() as mode:
+        D(x1)
+    assert any("fft" in o for o in mode.ops)
+    for n in (4, 5):
+        v = torch.randn(1, n, dtype=torch.float64)
+        J = torch.func.jacrev(lambda u, n=n: dct(u, 3, (0,)))(v).reshape(n, n)
+        torch.testing.assert_close(J, DCT(n, type=3).todense(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="engine must be"):
+        dct(x1.unsqueeze(0), 2, (0,), engine="scipy")
+
+
+@pytest.mark.slow
+def test_dct2_functional_compiles_with_dynamic_shapes():
+    """The functional DCT-II over two axes under inductor with dynamic shapes (an in-place
+    negation of a slice failed its range analysis)."""
+    import scipy.fft as sf
+
+    from torchlops.functional.fourier import dct
+
+    x = torch.randn(2, 6, 4, dtype=torch.float64)
+    torch._dynamo.reset()
+    f = torch.compile(lambda v: dct(v, 2, (0, 1)), backend="inductor", fullgraph=True, dynamic=True)
+    np.testing.assert_allclose(f(x).numpy(), sf.dctn(x.numpy(), type=2, axes=[1, 2], norm="ortho"), rtol=1e-12,
+                               atol=1e-12)

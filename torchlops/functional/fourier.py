@@ -230,9 +230,7 @@ def _dct2_ortho_last(x: torch.Tensor) -> torch.Tensor:
     dk = torch.full((h + 1,), 2.0 / math.sqrt(2.0 * n), dtype=x.dtype, device=x.device)
     dk[0] = 2.0 / math.sqrt(4.0 * n)
     z = torch.fft.rfft(v, dim=-1) * torch.polar(dk, ang)
-    y = torch.cat((z.real, z.imag[..., 1:c_].flip(-1)), dim=-1)
-    y[..., h + 1:].neg_()
-    return y
+    return torch.cat((z.real, -z.imag[..., 1:c_].flip(-1)), dim=-1)
 
 
 def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
@@ -245,7 +243,7 @@ def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
     ang = torch.arange(1, h + 1, dtype=u.dtype, device=u.device) * (3.141592653589793 / (2 * n))
     g = n / math.sqrt(2.0 * n)  # (d_k for k >= 1, and irfft's 1/n undone)
     a, b = u[..., 1 : h + 1], u[..., n - h :].flip(-1)  # u_k, u_{n-k}
-    hk = torch.complex(a, b).conj() * torch.polar(torch.full_like(ang, g), ang)
+    hk = torch.complex(a, -b) * torch.polar(torch.full_like(ang, g), ang)
     h0 = (u[..., :1] * (2.0 * n / math.sqrt(4.0 * n))).to(hk.dtype)
     r = torch.fft.irfft(torch.cat((h0, hk), dim=-1), n=n, dim=-1)
     c_ = (n + 1) // 2
@@ -302,7 +300,11 @@ def _scipy_dct_ok(x: torch.Tensor) -> bool:
     return (type(x) is torch.Tensor and x.device.type == "cpu" and x.dtype in _SCIPY_DTYPES
             and not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active()
             and not (x.requires_grad and torch.is_grad_enabled())
-            and torch.autograd.forward_ad._current_level < 0)
+            and torch.autograd.forward_ad._current_level < 0
+            # (a jit trace, a dispatch or function mode (make_fx, FakeTensorMode, ...) must see
+            # the transform's tensor operations, not a constant)
+            and not torch.jit.is_tracing() and not torch._C._len_torch_dispatch_stack()
+            and not torch._C._is_torch_function_mode_enabled())
 
 
 def _dct_scipy(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool, workers: int | None) -> torch.Tensor:
@@ -319,6 +321,8 @@ def _dct_scipy(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool, w
 
 def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool, workers: int | None = None,
          engine: str = "auto") -> torch.Tensor:
+    if engine not in ("auto", "torch"):
+        raise ValueError(f"engine must be 'auto' or 'torch', got {engine!r}")
     if engine == "auto" and axes and x.numel() and _scipy_dct_ok(x):
         return _dct_scipy(x, type, axes, adjoint, workers)
     if x.is_complex():
