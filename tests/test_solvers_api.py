@@ -400,3 +400,37 @@ def test_memory_usage_counts_listed_state_once():
     base.extra = [torch.zeros(n, dtype=torch.float64)]
     assert base.memory_usage() == m0 + n * 8
     assert x.shape == (3, n)
+
+
+def test_solvers_run_under_inference_mode():
+    """Every solver, and the manual FISTA / OMP / LSQR loops, under torch.inference_mode (whose
+    tensors keep no version counter for the solvers' in-place checks)."""
+    A = _op()
+    y = torch.from_numpy(Y_NP)
+    with torch.inference_mode():
+        runs = {
+            "omp": lambda: tlo.omp(A, y, niter_outer=3).x,
+            "lsqr": lambda: tlo.lsqr(A, y, niter=5).x,
+            "fista": lambda: tlo.fista(A, y, niter=5, eps=0.1).x,
+            "ista": lambda: tlo.ista(A, y, niter=5, eps=0.1).x,
+            "irls": lambda: tlo.irls(A, y, nouter=2).x,
+            "cgls": lambda: tlo.cgls(A, y, niter=4).x,
+            "splitbregman": lambda: tlo.splitbregman(A, y, [tl.Identity(20, dtype=torch.float64)], epsRL1s=[0.1],
+                                                     niter_outer=2).x,
+        }
+        out = {k: f() for k, f in runs.items()}
+        s = tlo.FISTA(A)
+        x = s.setup(y, niter=3, eps=0.1)
+        for _ in range(3):
+            x, z, _ = s.step(x, None)
+        o = tlo.OMP(A)
+        o.setup(y, niter_outer=3)
+        xo, c = o.step([], [])
+        xo, c = o.step(xo, c)
+        xl = tlo.LSQR(A).solve(y, niter=5)[0]
+    ref = {k: f() for k, f in runs.items()}
+    for k in runs:
+        torch.testing.assert_close(out[k], ref[k], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x, tlo.fista(A, y, niter=3, eps=0.1).x, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(xl, ref["lsqr"], rtol=1e-12, atol=1e-12)
+    assert c.numel() == 2 and xo.shape == (20,)

@@ -36,6 +36,11 @@ def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
 
 
+def _version(t: torch.Tensor) -> int | None:
+    """``t``'s version counter (None for an inference tensor, which keeps none)."""
+    return None if t.is_inference() else t._version
+
+
 class OMP(SparseSolver):
     r"""Orthogonal matching pursuit (``niter_inner > 0``) or matching pursuit
     (``niter_inner=0``), batched.
@@ -130,7 +135,7 @@ class OMP(SparseSolver):
         self.iiters = torch.zeros(b.B, dtype=torch.int64, device=dev)
         self.iiter = 0
         self._cols_out = self._selected()
-        self._cols_ver = self._cols_out._version
+        self._cols_ver = _version(self._cols_out)
         self.tstart = now()
         if show:
             self._print_setup()
@@ -154,7 +159,7 @@ class OMP(SparseSolver):
         """``cols`` given to ``step`` / ``run`` must be the selection the solver holds (it keeps
         it itself): None, the ``cols`` the last step returned, or an equal sequence (PyLops'
         ``[]`` before the first step)."""
-        if cols is None or (cols is self._cols_out and cols._version == self._cols_ver):
+        if cols is None or (cols is self._cols_out and _version(cols) == self._cols_ver):
             return
         if isinstance(cols, torch.Tensor):
             given = cols.detach().to("cpu", torch.int64)
@@ -273,7 +278,7 @@ class OMP(SparseSolver):
         self.iiter += 1
         self.cost.append(rn.reshape(b.batch))
         self._cols_out = self._selected()
-        self._cols_ver = self._cols_out._version
+        self._cols_ver = _version(self._cols_out)
         if show:
             self._print_step(xn)
         return b.model(xn), self._cols_out
