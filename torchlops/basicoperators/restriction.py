@@ -85,7 +85,36 @@ class Restriction(LinearOperator):
 
     # y[k] = x[iava[k]]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
+        if self.axis == x.dim() - 2 and x.device.type == "cpu":
+            idx = self._line_index(x)
+            if idx is not None:
+                # (torch's CPU gather along the last dim is 5-15x slower than one flat gather)
+                return x.reshape(-1).index_select(0, idx).reshape(*x.shape[:-1], self.iava.numel())
         return restriction(x, self.iava, self.axis)
+
+    #: the largest flat index kept for sampling the last axis (entries)
+    _LINE_INDEX_MAX = 1 << 22
+
+    def _line_index(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The flat positions ``line * n + iava[k]`` of every output sample of the contiguous
+        ``x`` sampled along its last dim, kept for the next call of as many lines (None where
+        that does not apply: a view, a trace, a transform, a huge index)."""
+        if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
+                or torch._C._are_functorch_transforms_active()):
+            return None
+        n, k = x.shape[-1], self.iava.numel()
+        lines = x.numel() // n if n else 0
+        if lines * k == 0 or lines * k > self._LINE_INDEX_MAX:
+            return None
+        iv = self.iava
+        key = (lines, n, iv._version if not iv.is_inference() else None)
+        kept = self.__dict__.get("_kept_index")
+        # (the kept entry holds iava itself: a later iava cannot take its id)
+        if kept is not None and kept[1] is iv and kept[0] == key:
+            return kept[2]
+        idx = (torch.arange(lines, device=iv.device) * n).unsqueeze(1).add(iv).reshape(-1)
+        self.__dict__["_kept_index"] = (key, iv, idx)
+        return idx
 
     # x[i] = sum_{k: iava[k] = i} y[k]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
