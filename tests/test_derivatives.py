@@ -483,3 +483,28 @@ def test_gradient_offset_data(kind, edge, dt, base, step, rtol, engine, grad):
     x = offset_data(dims, dt, base, step)
     y = offset_data(dims, dt, base, -1.5 * step, ext=2)
     check_offset(Top, Pop, x, y, rtol, grad, f"Gradient {kw} {dt} {engine}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_long_boxcars_by_fft_equal_pylops_and_the_tap_loop(dtype, monkeypatch):
+    """Boxcars longer than LONG_BOXCAR (past the kernels' taps) are FFT convolutions, by one FFT
+    or overlap-add blocks on long axes: PyLops' Smoothing1D / Smoothing2D along either axis,
+    forward and adjoint, and the tap-by-tap loop where the boxcar is longer than the axis."""
+    pylops = pytest.importorskip("pylops")
+    from torchlops.functional import smoothing as S
+
+    g = torch.Generator().manual_seed(1)
+    for dims, nsm, axis in (((300, 40), 101, 0), ((40, 300), 101, 1), ((20000,), 301, 0)):
+        x = torch.randn(*dims, generator=g, dtype=dtype)
+        T = tl.Smoothing1D(nsm, dims, axis=axis, dtype=dtype)
+        P = pylops.Smoothing1D(nsm, dims, axis=axis, dtype="complex128" if dtype.is_complex else "float64")
+        np.testing.assert_allclose(T(x).numpy().ravel(), P @ x.numpy().ravel(), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(T.H(x).numpy().ravel(), P.H @ x.numpy().ravel(), rtol=1e-11, atol=1e-13)
+    x = torch.randn(2, 300, 200, generator=g, dtype=dtype)
+    T2 = tl.Smoothing2D((101, 71), (300, 200), dtype=dtype)
+    P2 = pylops.Smoothing2D((101, 71), (300, 200), dtype="complex128" if dtype.is_complex else "float64")
+    np.testing.assert_allclose(T2(x)[1].numpy().ravel(), P2 @ x[1].numpy().ravel(), rtol=1e-11, atol=1e-13)
+    short = torch.randn(3, 50, generator=g, dtype=dtype)  # (the boxcar longer than the axis)
+    fft = S._boxcar(short, 1, 101)
+    monkeypatch.setattr(S, "LONG_BOXCAR", 10**9)
+    torch.testing.assert_close(fft, S._boxcar(short, 1, 101), rtol=1e-12, atol=1e-14)

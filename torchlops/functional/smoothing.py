@@ -30,10 +30,22 @@ def boxcar_stencil(length: int) -> tuple[dict[int, float], int, int, list]:
     return {lag: 1.0 / length for lag in range(-h, h + 1)}, 0, 0, []
 
 
+#: boxcars longer than this are applied by FFT convolution (the loop costs a pass per tap)
+LONG_BOXCAR = 64
+#: axes longer than this convolve in overlap-add blocks rather than one FFT
+LONG_AXIS = 8192
+
+
 def _boxcar(x: torch.Tensor, a: int, length: int) -> torch.Tensor:
     """One boxcar of odd ``length`` along tensor axis ``a`` into a new tensor."""
     n = x.shape[a]
     c = 1.0 / length
+    if length > LONG_BOXCAR and n > 1 and x.numel():
+        # (a boxcar of 101 samples on 1024 x 1024: 17-19 ms by the loop, 6-10 ms by FFTs)
+        from torchlops.functional.convolution import convolve
+
+        h = torch.full((length,), c, dtype=x.real.dtype, device=x.device)
+        return convolve(x, h, [a - 1], [length // 2], method="overlapadd" if n > LONG_AXIS else "fft")
     y = x.new_empty(x.shape)
     # centre tap covers every row
     if _fast(x):
