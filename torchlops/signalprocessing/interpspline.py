@@ -149,8 +149,10 @@ def _inverse(z: torch.Tensor, f: dict[str, torch.Tensor], adjoint: bool) -> torc
     if not adjoint:
         zb = torch.nn.functional.pad(z, (0, 0, _BAND, (nb + 1) * _BLOCK - L - _BAND)).reshape(nb + 1, _BLOCK, R)
         if rows:
+            # (as 2-D products: a batch of nb (R x 64) @ (64 x 64) products is nb calls)
             zt = zb.transpose(1, 2)
-            m = (zt[:-1] @ B0.mT + zt[1:] @ B1.mT).transpose(1, 2)
+            m = (zt[:-1].reshape(-1, _BLOCK) @ B0.mT + zt[1:].reshape(-1, _BLOCK) @ B1.mT)
+            m = m.reshape(nb, R, _BLOCK).transpose(1, 2)
         else:
             m = B0 @ zb[:-1] + B1 @ zb[1:]
         m = m.reshape(nb * _BLOCK, R)[:L]
@@ -159,10 +161,10 @@ def _inverse(z: torch.Tensor, f: dict[str, torch.Tensor], adjoint: bool) -> torc
         return m
     mb = torch.nn.functional.pad(z, (0, 0, 0, nb * _BLOCK - L)).reshape(nb, _BLOCK, R)
     if rows:
-        mt = mb.transpose(1, 2)
+        mt = mb.transpose(1, 2).reshape(-1, _BLOCK)
         zt = z.new_zeros(nb + 1, R, _BLOCK)
-        zt[:-1] += mt @ B0
-        zt[1:] += mt @ B1
+        zt[:-1] += (mt @ B0).reshape(nb, R, _BLOCK)
+        zt[1:] += (mt @ B1).reshape(nb, R, _BLOCK)
         zb = zt.transpose(1, 2)
     else:
         zb = z.new_zeros(nb + 1, _BLOCK, R)
