@@ -1626,3 +1626,13 @@ def test_restriction_last_axis_flat_gather_matches_index_select():
         assert torch.equal(R(x), x.index_select(-1, R.iava))
         R.iava = R.iava.flip(0).clone()
         assert torch.equal(R(x), x.index_select(-1, R.iava))
+    with torch.inference_mode():  # (inference tensors keep no version counter: nothing kept)
+        R = Restriction(8, [5, 1, 2], dtype=torch.float64)
+        x = torch.arange(8.0, dtype=torch.float64)
+        R(x)
+        R.iava[0] = 0
+        assert R(x).tolist() == [0.0, 1.0, 2.0]
+    traced = torch.jit.trace(Restriction((2, 8), [5, 1], dtype=torch.float64),
+                             (torch.randn(3, 2, 8, dtype=torch.float64),), check_trace=False)
+    xb = torch.randn(3, 2, 8, dtype=torch.float64)
+    assert torch.equal(traced(xb), xb[..., [5, 1]])

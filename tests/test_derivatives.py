@@ -504,6 +504,12 @@ def test_long_boxcars_by_fft_equal_pylops_and_the_tap_loop(dtype, monkeypatch):
     T2 = tl.Smoothing2D((101, 71), (300, 200), dtype=dtype)
     P2 = pylops.Smoothing2D((101, 71), (300, 200), dtype="complex128" if dtype.is_complex else "float64")
     np.testing.assert_allclose(T2(x)[1].numpy().ravel(), P2 @ x[1].numpy().ravel(), rtol=1e-11, atol=1e-13)
+    for half in (torch.float16, torch.bfloat16):  # (no CPU FFT in half precision: the tap loop)
+        xh = torch.randn(80, generator=g).to(half)
+        yh = tl.Smoothing1D(67, 80, dtype=half)(xh)
+        assert yh.dtype == half
+        torch.testing.assert_close(yh.double(), tl.Smoothing1D(67, 80, dtype=torch.float64)(xh.double()),
+                                   rtol=2e-2, atol=2e-2)
     short = torch.randn(3, 50, generator=g, dtype=dtype)  # (the boxcar longer than the axis)
     fft = S._boxcar(short, 1, 101)
     monkeypatch.setattr(S, "LONG_BOXCAR", 10**9)

@@ -100,14 +100,15 @@ class Restriction(LinearOperator):
         ``x`` sampled along its last dim, kept for the next call of as many lines (None where
         that does not apply: a view, a trace, a transform, a huge index)."""
         if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
-                or torch._C._are_functorch_transforms_active()):
+                or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
+                or self.iava.is_inference()):  # (no version counter to see an in-place change by)
             return None
         n, k = x.shape[-1], self.iava.numel()
         lines = x.numel() // n if n else 0
         if lines * k == 0 or lines * k > self._LINE_INDEX_MAX:
             return None
         iv = self.iava
-        key = (lines, n, iv._version if not iv.is_inference() else None)
+        key = (lines, n, iv._version)
         kept = self.__dict__.get("_kept_index")
         # (the kept entry holds iava itself: a later iava cannot take its id)
         if kept is not None and kept[1] is iv and kept[0] == key:

@@ -34,13 +34,15 @@ def boxcar_stencil(length: int) -> tuple[dict[int, float], int, int, list]:
 LONG_BOXCAR = 64
 #: axes longer than this convolve in overlap-add blocks rather than one FFT
 LONG_AXIS = 8192
+#: the dtypes the FFT path takes (half precision keeps the loop: no CPU FFT for it)
+_FFT_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 
 def _boxcar(x: torch.Tensor, a: int, length: int) -> torch.Tensor:
     """One boxcar of odd ``length`` along tensor axis ``a`` into a new tensor."""
     n = x.shape[a]
     c = 1.0 / length
-    if length > LONG_BOXCAR and n > 1 and x.numel():
+    if length > LONG_BOXCAR and n > 1 and x.numel() and x.dtype in _FFT_DTYPES:
         # (a boxcar of 101 samples on 1024 x 1024: 17-19 ms by the loop, 6-10 ms by FFTs)
         from torchlops.functional.convolution import convolve
 

@@ -114,7 +114,8 @@ class InterpLinear(LinearOperator):
         a trace or transform, too many samples)."""
         left, w = self.left, self.weights
         if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
-                or torch._C._are_functorch_transforms_active() or "parametrizations" in self._modules
+                or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
+                or torch.autograd.forward_ad._current_level >= 0 or "parametrizations" in self._modules
                 or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))
                 or left.is_inference() or w.is_inference()):
             return None
