@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from torchlops._lines import kept_line_terms, line_positions
 from torchlops.functional import restriction, restriction_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import normalize_axis, to_dims
@@ -96,26 +97,11 @@ class Restriction(LinearOperator):
     _LINE_INDEX_MAX = 1 << 22
 
     def _line_index(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The flat positions ``line * n + iava[k]`` of every output sample of the contiguous
-        ``x`` sampled along its last dim, kept for the next call of as many lines (None where
-        that does not apply: a view, a trace, a transform, a huge index)."""
-        if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
-                or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
-                or self.iava.is_inference()):  # (no version counter to see an in-place change by)
-            return None
-        n, k = x.shape[-1], self.iava.numel()
-        lines = x.numel() // n if n else 0
-        if lines * k == 0 or lines * k > self._LINE_INDEX_MAX:
-            return None
+        """The flat positions ``line * n + iava[k]`` of every output sample of ``x`` sampled
+        along its last dim, kept for the next call (see :func:`torchlops._lines.kept_line_terms`)."""
         iv = self.iava
-        key = (lines, n, iv._version)
-        kept = self.__dict__.get("_kept_index")
-        # (the kept entry holds iava itself: a later iava cannot take its id)
-        if kept is not None and kept[1] is iv and kept[0] == key:
-            return kept[2]
-        idx = (torch.arange(lines, device=iv.device) * n).unsqueeze(1).add(iv).reshape(-1)
-        self.__dict__["_kept_index"] = (key, iv, idx)
-        return idx
+        return kept_line_terms(self, "_kept_index", x, (iv,), self._LINE_INDEX_MAX,
+                               lambda lines, n: line_positions(iv, lines, n))
 
     # x[i] = sum_{k: iava[k] = i} y[k]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:

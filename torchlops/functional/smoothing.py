@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from torchlops.functional.convolution import convolve
 from torchlops.functional.derivatives import _fast
 
 __all__ = ["boxcar_length", "boxcar_stencil", "smoothing", "smoothing_adjoint"]
@@ -44,8 +45,6 @@ def _boxcar(x: torch.Tensor, a: int, length: int) -> torch.Tensor:
     c = 1.0 / length
     if length > LONG_BOXCAR and n > 1 and x.numel() and x.dtype in _FFT_DTYPES:
         # (a boxcar of 101 samples on 1024 x 1024: 17-19 ms by the loop, 6-10 ms by FFTs)
-        from torchlops.functional.convolution import convolve
-
         h = torch.full((length,), c, dtype=x.real.dtype, device=x.device)
         return convolve(x, h, [a - 1], [length // 2], method="overlapadd" if n > LONG_AXIS else "fft")
     y = x.new_empty(x.shape)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from torchlops._lines import kept_line_terms, line_positions
 from torchlops.basicoperators.restriction import Restriction
 from torchlops.functional.interpolation import (
     interp_linear,
@@ -109,30 +110,19 @@ class InterpLinear(LinearOperator):
 
     def _line_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """Flat positions of both neighbours and the tiled weights ``1 - w``, ``w`` of every
-        output sample of the contiguous ``x`` interpolated along its last dim, kept for the
-        next call of as many lines (None where that does not apply: a view, a graph to record,
-        a trace or transform, too many samples)."""
+        output sample of ``x`` interpolated along its last dim, kept for the next call (see
+        :func:`torchlops._lines.kept_line_terms`; None too where a graph or tangent must see
+        the weights)."""
         left, w = self.left, self.weights
-        if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
-                or torch.jit.is_tracing() or torch._C._are_functorch_transforms_active()
-                or torch.autograd.forward_ad._current_level >= 0 or "parametrizations" in self._modules
-                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))
-                or left.is_inference() or w.is_inference()):
+        if (torch.autograd.forward_ad._current_level >= 0 or "parametrizations" in self._modules
+                or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
             return None
-        n, k = x.shape[-1], left.numel()
-        lines = x.numel() // n if n else 0
-        if lines * k == 0 or lines * k > self._LINE_TERMS_MAX:
-            return None
-        key = (lines, n, left._version, w._version, w.dtype, x.dtype)
-        kept = self.__dict__.get("_kept_terms")
-        if kept is not None and kept[1] is left and kept[2] is w and kept[0] == key:
-            return kept[3]
-        base = (torch.arange(lines, device=left.device) * n).unsqueeze(1)
-        i0 = (base + left).reshape(-1)
-        w0 = (1 - w).repeat(lines)
-        terms = (i0, i0 + 1, w0, w.repeat(lines))
-        self.__dict__["_kept_terms"] = (key, left, w, terms)
-        return terms
+
+        def build(lines: int, n: int) -> tuple[torch.Tensor, ...]:
+            i0 = line_positions(left, lines, n)
+            return i0, i0 + 1, (1 - w).repeat(lines), w.repeat(lines)
+
+        return kept_line_terms(self, "_kept_terms", x, (left, w), self._LINE_TERMS_MAX, build)
 
     # x[b, ..., i, ...] = sum_{l[k] = i} (1 - w[k]) y[b, ..., k, ...] + sum_{l[k] + 1 = i} w[k] y[b, ..., k, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
