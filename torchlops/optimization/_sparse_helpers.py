@@ -170,6 +170,12 @@ class Batch:
         return float(v)
 
 
+def version_of(t: torch.Tensor) -> int | None:
+    """``t``'s version counter, to tell later whether it was changed in place; None where there
+    is none to read (an inference tensor, a trace of torch.compile): identity alone then."""
+    return None if torch.compiler.is_compiling() or t.is_inference() else t._version
+
+
 def now() -> float:
     """``time.time()``, or 0 while ``torch.compile`` traces (dynamo cannot trace the clock)."""
     return 0.0 if torch.compiler.is_compiling() else time.time()

@@ -21,7 +21,7 @@ import torch
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import count_arg
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now
+from torchlops.optimization._sparse_helpers import Batch, FlatOperator, SparseSolver, check_engine, now, version_of
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.basic import cgls
 from torchlops.optimization.cls_leastsquares import _ls
@@ -34,11 +34,6 @@ _CHUNK = 256
 
 def _norm(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
-
-
-def _version(t: torch.Tensor) -> int | None:
-    """``t``'s version counter (None for an inference tensor, which keeps none)."""
-    return None if t.is_inference() else t._version
 
 
 class OMP(SparseSolver):
@@ -135,7 +130,7 @@ class OMP(SparseSolver):
         self.iiters = torch.zeros(b.B, dtype=torch.int64, device=dev)
         self.iiter = 0
         self._cols_out = self._selected()
-        self._cols_ver = _version(self._cols_out)
+        self._cols_ver = version_of(self._cols_out)
         self.tstart = now()
         if show:
             self._print_setup()
@@ -159,7 +154,7 @@ class OMP(SparseSolver):
         """``cols`` given to ``step`` / ``run`` must be the selection the solver holds (it keeps
         it itself): None, the ``cols`` the last step returned, or an equal sequence (PyLops'
         ``[]`` before the first step)."""
-        if cols is None or (cols is self._cols_out and _version(cols) == self._cols_ver):
+        if cols is None or (cols is self._cols_out and version_of(cols) == self._cols_ver):
             return
         if isinstance(cols, torch.Tensor):
             given = cols.detach().to("cpu", torch.int64)
@@ -278,7 +273,7 @@ class OMP(SparseSolver):
         self.iiter += 1
         self.cost.append(rn.reshape(b.batch))
         self._cols_out = self._selected()
-        self._cols_ver = _version(self._cols_out)
+        self._cols_ver = version_of(self._cols_out)
         if show:
             self._print_step(xn)
         return b.model(xn), self._cols_out

@@ -27,7 +27,7 @@ from torchlops import _ops
 from torchlops.linearoperator import LinearOperator
 from torchlops.optimization._batch import CHECK_EVERY, check_every, count_arg
 from torchlops.optimization._progress import progress_bar
-from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold
+from torchlops.optimization._sparse_helpers import THRESHKINDS, Batch, SparseSolver, now, threshold, version_of
 from torchlops.optimization.basesolver import logger
 from torchlops.optimization.cls_irls import IRLS
 from torchlops.optimization.cls_omp import OMP
@@ -346,10 +346,7 @@ class ISTA(SparseSolver):
         """The model ``(*batch, *dims)`` of the flat ``x``, remembered with the iteration's
         residuals (FISTA: ``y - Op x`` and ``y - Op z``; None: not computed) for the next step."""
         out = self._b.model(x)
-        # (no version counter while torch.compile traces: dynamo cannot guard on it; inference
-        # tensors have none)
-        ver = None if torch.compiler.is_compiling() or out.is_inference() else out._version
-        self._state = (out, ver, x, r, rz)
+        self._state = (out, version_of(out), x, r, rz)
         return out
 
     def _iterate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -502,7 +499,7 @@ class FISTA(ISTA):
 
     def _hand_back_z(self) -> torch.Tensor:
         out = self._b.model(self.z)
-        ver = None if torch.compiler.is_compiling() or out.is_inference() else out._version
+        ver = version_of(out)
         self._zstate = (out, ver, self.z)
         return out
 
