@@ -247,8 +247,6 @@ def _dct2_ortho_adjoint_last(u: torch.Tensor) -> torch.Tensor:
     h0 = (u[..., :1] * (2.0 * n / math.sqrt(4.0 * n))).to(hk.dtype)
     r = torch.fft.irfft(torch.cat((h0, hk), dim=-1), n=n, dim=-1)
     c_ = (n + 1) // 2
-    if n % 2 == 0:
-        return torch.stack((r[..., :c_], r[..., c_:].flip(-1)), dim=-1).reshape(r.shape)
     x = torch.empty_like(r)
     x[..., 0::2] = r[..., :c_]
     x[..., 1::2] = r[..., c_:].flip(-1)
