@@ -469,3 +469,33 @@ def test_dct2_functional_compiles_with_dynamic_shapes():
     f = torch.compile(lambda v: dct(v, 2, (0, 1)), backend="inductor", fullgraph=True, dynamic=True)
     np.testing.assert_allclose(f(x).numpy(), sf.dctn(x.numpy(), type=2, axes=[1, 2], norm="ortho"), rtol=1e-12,
                                atol=1e-12)
+
+
+REAL_INPUT_CASES = [p for p in PARITY if not p[0].startswith("DCT")]
+
+
+@pytest.mark.parametrize("build", [p[1] for p in REAL_INPUT_CASES], ids=[p[0] for p in REAL_INPUT_CASES])
+def test_real_input_reaches_the_transform_real_and_gives_the_complex_inputs_result(build) -> None:
+    """The FFT family and Shift transform a real input as it is (no complex copy first) where
+    nothing is recorded: same values and dtype as the complex input of zero imaginary part, and
+    as the recorded path; a float32 input of a complex128 operator is computed in float64."""
+    Top, _ = build()
+    seen = []
+    for name in ("_matvec", "_rmatvec"):
+        kernel = getattr(Top, name)
+        setattr(Top, name, lambda v, k=kernel: (seen.append(v.dtype), k(v))[1])
+    for adjoint, ins in ((False, Top.dims), (True, Top.dimsd)):
+        apply = Top.rmatvec if adjoint else Top.matvec
+        for xdt in (torch.float64, torch.float32):
+            x = torch.from_numpy(RNG.standard_normal((2, *ins))).to(xdt)
+            seen.clear()
+            y = apply(x)
+            assert seen == [torch.float64], seen  # (float32: promoted to the operator's precision only)
+            yc = apply(x.to(torch.complex128))
+            assert y.dtype == yc.dtype and y.shape == yc.shape
+            torch.testing.assert_close(y, yc, rtol=1e-12, atol=1e-12)
+            xg = x.double().requires_grad_()
+            yg = apply(xg)
+            torch.testing.assert_close(y, yg.detach(), rtol=1e-12, atol=1e-12)
+            (g,) = torch.autograd.grad(yg.abs().sum() if yg.is_complex() else yg.sum(), xg)
+            assert g.dtype == torch.float64

@@ -33,6 +33,9 @@ def _plain(y: torch.Tensor) -> torch.Tensor:
     return y
 
 
+#: the real counterparts of the complex dtypes (a lookup torch.compile traces; dtype.to_real it does not)
+_REAL_OF = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
+
 #: how many times an operator has been converted (``.to``, ``.double()``, ...): a composite
 #: derives its dtype from its parts again when this has changed since it last did
 _CONVERSIONS = [0]
@@ -91,6 +94,10 @@ class LinearOperator(nn.Module):
     # complex by definition (FFT, Shift, Real, Imag, Conj): a conversion to a real dtype sets
     # the precision and keeps it complex
     _complex_by_definition: bool = False
+    # complex operators whose kernels take a real input of their precision as the complex one of
+    # zero imaginary part (torch.fft's real-input transforms): where nothing is recorded, a real
+    # input is not converted to the complex dtype first (a copy of twice its size)
+    _real_input_kernels: bool = False
 
     def __init__(
         self,
@@ -354,11 +361,15 @@ class LinearOperator(nn.Module):
             y = self._batched(x.reshape(nb, *(self._dimsd if adjoint else self._dims)), adjoint).reshape(outshape)
             return _plain(y)
         # promote, check the device, and go through autograd only when needed
+        tensors = own_tensors(self)
         if dt is not self._dtype:
             pt = torch.promote_types(self._dtype, dt)
             if pt is not dt:
-                x = x.to(pt)
-        tensors = own_tensors(self)
+                if (self._real_input_kernels and pt.is_complex and not dt.is_complex
+                        and not needs_function(x, tensors)):
+                    pt = _REAL_OF[pt]  # (the kernels transform the real input as it is)
+                if pt is not dt:
+                    x = x.to(pt)
         if tensors and tensors[0].device != x.device:
             self._device_error(tensors[0].device, x.device)
         if "parametrizations" in self._modules:

@@ -89,6 +89,7 @@ class _BaseFFTND(LinearOperator):
     """FFT over ``axes`` of a ``dims``-shaped model: argument checks, frequency axes, kernels."""
 
     _complex_by_definition = True
+    _real_input_kernels = True
 
     def __init__(
         self,

@@ -76,6 +76,7 @@ class Shift(LinearOperator):
     """
 
     _complex_by_definition = True
+    _real_input_kernels = True
 
     def __init__(
         self,
