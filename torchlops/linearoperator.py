@@ -122,21 +122,25 @@ class LinearOperator(nn.Module):
                     raise ValueError(f"shape must be (M, N), got {shape}")
                 dims = (shape[1],) if dims is None else dims
                 dimsd = (shape[0],) if dimsd is None else dimsd
-        self._dims = to_dims(dims, "dims")
-        self._dimsd = to_dims(dimsd, "dimsd")
-        if shape is not None and tuple(shape) != (prod(self._dimsd), prod(self._dims)):
-            raise ValueError(
-                f"shape {tuple(shape)} does not match dims {self._dims} and dimsd {self._dimsd}"
-            )
-        self._n = prod(self._dims)
-        self._m = prod(self._dimsd)
-        self._dtype = to_torch_dtype(dtype)
-        self._dtype_epoch = -1  # (composites: the conversion count their dtype was derived at)
-        self.clinear = bool(clinear)
-        self.explicit = bool(explicit)
-        self.name = name
-        # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
-        self._plans: dict[tuple[bool, torch.Size], tuple[int, tuple[int, ...], bool]] = {}
+        dims = to_dims(dims, "dims")
+        dimsd = to_dims(dimsd, "dimsd")
+        if shape is not None and tuple(shape) != (prod(dimsd), prod(dims)):
+            raise ValueError(f"shape {tuple(shape)} does not match dims {dims} and dimsd {dimsd}")
+        # (plain values, none a tensor or a module: set in the instance's dict, without the checks
+        # of Module.__setattr__, which were most of the cost of building a composite such as Op.H)
+        self.__dict__.update(
+            _dims=dims,
+            _dimsd=dimsd,
+            _n=prod(dims),
+            _m=prod(dimsd),
+            _dtype=to_torch_dtype(dtype),
+            _dtype_epoch=-1,  # (composites: the conversion count their dtype was derived at)
+            clinear=bool(clinear),
+            explicit=bool(explicit),
+            name=name,
+            # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
+            _plans={},
+        )
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -493,12 +497,12 @@ class LinearOperator(nn.Module):
         )
 
     def __matmul__(self, other: Any) -> Any:
+        if isinstance(other, torch.Tensor):
+            return self._apply_public(other, False)
         from torchlops import _algebra
 
         if isinstance(other, LinearOperator):
             return _algebra.ProductOperator(self, other)
-        if isinstance(other, torch.Tensor):
-            return self._apply_public(other, False)
         raise self._not_an_operand(other, "@")
 
     def __rmatmul__(self, other: Any) -> Any:

@@ -46,6 +46,12 @@ def prod(shape: Sequence[int]) -> int:
 
 def to_dims(dims: InputDimsLike, name: str = "dims") -> tuple[int, ...]:
     """Normalise an int or a sequence of ints into a tuple of non-negative ints."""
+    if type(dims) is tuple:  # (the common case, such as an operator's own dims: as it is)
+        for d in dims:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return dims
     if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
         out = (int(dims),)
     elif isinstance(dims, torch.Size):
