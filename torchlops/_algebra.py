@@ -253,6 +253,12 @@ class RealImagOperator(LinearOperator):
         return sign * y.imag if y.is_complex() else torch.zeros_like(y)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        if adjoint and self.adj and not self.real and not self.Op.clinear:
+            # <Im(A x), y> = <x, Re(A^H (i y))> in the real inner product; -Im(A^H y), PyLops'
+            # adjoint, is the same only where A^H is C-linear (for FFT(real=True) it is zero)
+            iy = x * 1j if x.is_complex() else torch.complex(torch.zeros_like(x), x)
+            y = run(self.Op, iy, True)
+            return y.real if y.is_complex() else y
         y = run(self.Op, x, adjoint)
         if adjoint and self.adj:
             return self._part(y, -1.0)
