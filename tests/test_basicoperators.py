@@ -1230,6 +1230,28 @@ def test_eigs_which_algebraic_and_lobpcg_largest():
         tl.MatrixMult(torch.diag(vals.to(torch.complex128))).eigs(neigs=2, uselobpcg=True)
 
 
+def test_eigs_li_si_of_a_real_operator_rank_by_magnitude_of_imaginary_part_as_pylops():
+    """A real operator's eigenvalues come in conjugate pairs: scipy's eigs (ARPACK's real driver,
+    PyLops') ranks them for 'LI' / 'SI' by |imag|, so 'LI' returns both of a pair and 'SI' real
+    eigenvalues; a complex operator keeps the signed imaginary part."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    rng.standard_normal((12, 12))
+    B = rng.standard_normal((12, 12))
+    T, P = tl.MatrixMult(torch.from_numpy(B)), pl.MatrixMult(B)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_rel(npy(T.eigs(neigs=3, which="LI")), P.eigs(neigs=3, which="LI"), rtol=1e-10)
+        si = npy(T.eigs(neigs=3, which="SI"))
+        assert np.allclose(si.imag, 0.0, atol=1e-12)  # (ties among the four real ones: any three)
+        assert np.all(np.min(np.abs(si[:, None] - np.linalg.eigvals(B)[None]), axis=1) < 1e-10)
+        C = B + 1j * rng.standard_normal((12, 12))
+        Tc, Pc = tl.MatrixMult(torch.from_numpy(C)), pl.MatrixMult(C)
+        for which in ("LI", "SI"):
+            assert_rel(npy(Tc.eigs(neigs=3, which=which)), Pc.eigs(neigs=3, which=which), rtol=1e-10)
+
+
 def test_eigs_of_a_large_operator_without_niter(monkeypatch):
     """Above DENSE_LIMIT columns eigs builds a Krylov space of max(2 neigs + 1, 64) vectors, not
     all N (an N x N basis: 3.2 GB here), and finds a well-separated largest eigenvalue."""

@@ -182,8 +182,14 @@ _WHICH = {"LM": ("abs", True), "SM": ("abs", False), "LA": ("real", True), "SA":
           "LR": ("real", True), "SR": ("real", False), "LI": ("imag", True), "SI": ("imag", False)}
 
 
-def _select(vals: torch.Tensor, neigs: int, which: str) -> torch.Tensor:
+def _select(vals: torch.Tensor, neigs: int, which: str, real: bool = False) -> torch.Tensor:
     key, largest = _WHICH[which]
+    if key == "imag" and real and vals.is_complex():
+        # (a real operator: scipy's eigs, ARPACK's real nonsymmetric driver, ranks by |imag|, so
+        # both of a conjugate pair; where a pair is split, its positive member comes first)
+        order = torch.argsort(vals.imag, descending=True, stable=True)
+        order = order[torch.argsort(vals.imag.abs()[order], descending=largest, stable=True)]
+        return _decreasing(vals[order[:neigs]])
     v = vals.abs() if key == "abs" else vals.real if key == "real" else (
         vals.imag if vals.is_complex() else torch.zeros_like(vals))
     order = torch.argsort(v, descending=largest, stable=True)
@@ -249,7 +255,7 @@ def operator_eigs(
                 raise ValueError(f"the Krylov space closed after {vals.numel()} vectors (repeated eigenvalues) "
                                  f"and {Op.name} is not one matrix: ask for neigs <= {vals.numel()}")
             vals = _dense_eigs(A, symmetric)
-        return _select(vals, k, which)
+        return _select(vals, k, which, not dt.is_complex)
 
 
 def _dense_eigs(A: torch.Tensor, symmetric: bool) -> torch.Tensor:
