@@ -1658,3 +1658,30 @@ def test_restriction_last_axis_flat_gather_matches_index_select():
                              (torch.randn(3, 2, 8, dtype=torch.float64),), check_trace=False)
     xb = torch.randn(3, 2, 8, dtype=torch.float64)
     assert torch.equal(traced(xb), xb[..., [5, 1]])
+
+
+def test_pylops_api_dot_scalar_and_dims_shaped_todense_backend_rmatvec_x_and_integer_div():
+    """PyLops' forms: ``Op.dot(2.0)`` is the scaled operator; ``dot`` of one model of shape ``dims``
+    returns ``dimsd`` also where dims is ``(N, 1)``; ``todense(backend=...)``; ``rmatvec(x=...)``;
+    integer data of ``Op / y`` raise on the explicit (dense) path as on the iterative one."""
+    A = np.arange(12.0).reshape(4, 3)
+    T, P = tl.MatrixMult(t(A)), pl.MatrixMult(A)
+    x = np.array([1.0, -2.0, 0.5])
+    S = T.dot(2.0)
+    assert isinstance(S, tl.LinearOperator)
+    assert_rel(npy(S @ t(x)), P.dot(2.0) @ x, rtol=1e-14)
+    assert_rel(npy(T.dot(torch.tensor(-1.5)) @ t(x)), -1.5 * (P @ x), rtol=1e-14)
+    Tt, Pt = tl.Transpose((5, 1), axes=(1, 0), dtype=torch.float64), pl.Transpose((5, 1), axes=(1, 0))
+    xm = np.arange(5.0).reshape(5, 1)
+    assert tuple(Tt.dot(t(xm)).shape) == Pt.dot(xm).shape == (1, 5)
+    assert_rel(npy(Tt.dot(t(xm))), Pt.dot(xm), rtol=1e-14)
+    for Op in (T, tl.Identity(3, dtype=torch.float64) * 2.0):
+        assert torch.equal(Op.todense(backend="numpy"), Op.todense())
+    with pytest.raises(TypeError, match="backend must be a string"):
+        T.todense(backend=1)
+    y = np.array([1.0, 0.0, -1.0, 2.0])
+    assert_rel(npy(T.rmatvec(x=t(y))), P.rmatvec(x=y), rtol=1e-14)
+    Sq = tl.MatrixMult(torch.tensor([[2.0, 1.0], [0.0, 1.0]], dtype=torch.float64))
+    for Op in (Sq, tl.Diagonal(torch.tensor([2.0, 1.0], dtype=torch.float64))):
+        with pytest.raises(TypeError, match="floating or complex"):
+            Op / torch.tensor([1, 2])

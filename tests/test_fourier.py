@@ -218,6 +218,8 @@ def test_errors() -> None:
         FFT(4, nfft=0)
     with pytest.warns(UserWarning, match="nfft smaller than dims"):
         FFT(6, nfft=4)
+    with pytest.warns(UserWarning, match=r"nfft=4 smaller than dims\[axis\]=6"):
+        Shift((3, 6), 0.5, nfft=4)
     with pytest.raises(
         ValueError, match=r"shift must be a scalar or hold one shift per trace, of shape \(5,\), got \(4,\)"
     ):

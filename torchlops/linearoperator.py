@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from torchlops._autograd import needs_function, own_tensors, record, run_kernel
-from torchlops.utils.checks import complex_dtype, prod, to_dims, to_torch_dtype
+from torchlops.utils.checks import check_backend, complex_dtype, prod, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 #: the common input dtypes, checked by set membership before the general test
@@ -444,9 +444,10 @@ class LinearOperator(nn.Module):
         """Forward: ``(*batch, *dims)`` -> ``(*batch, *dimsd)``, flat ``(*batch, N)`` -> ``(*batch, M)``."""
         return self._apply_public(x, False)
 
-    def rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        """Adjoint: ``(*batch, *dimsd)`` -> ``(*batch, *dims)``, flat ``(*batch, M)`` -> ``(*batch, N)``."""
-        return self._apply_public(y, True)
+    def rmatvec(self, x: torch.Tensor) -> torch.Tensor:
+        """Adjoint: ``(*batch, *dimsd)`` -> ``(*batch, *dims)``, flat ``(*batch, M)`` -> ``(*batch, N)``
+        (the argument is named ``x`` as in PyLops)."""
+        return self._apply_public(x, True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``Op(x)`` is ``Op.matvec(x)``."""
@@ -468,14 +469,19 @@ class LinearOperator(nn.Module):
             raise ValueError(f"{self.name}.rmatmat: expected a ({self._m}, k) tensor, got {tuple(Y.shape)}")
         return self._flat(Y.transpose(0, 1), True).transpose(0, 1)
 
-    def dot(self, x: LinearOperator | torch.Tensor) -> LinearOperator | torch.Tensor:
-        """PyLops ``dot``: product with an operator, matvec of a vector, matmat of an ``(N, k)``
+    def dot(self, x: LinearOperator | torch.Tensor | complex) -> LinearOperator | torch.Tensor:
+        """PyLops ``dot``: product with an operator, scaling by a number (or 0-d tensor), matvec
+        of a vector (or of one model of shape ``dims``), matmat of an ``(N, k)``
         matrix (any ``k``, ``N`` included: its columns are the models, as in PyLops; ``Op @ X``
         and ``matvec`` take rows as a batch), and for N-d ``dims`` of a ``(*dims, k)`` array
         (``k`` models along the last axis, returned as ``(*dimsd, k)``, as PyLops; so too an
         ``(N, k)`` matrix when ``dims`` is 1-D and ``dimsd`` N-d, where ``matmat`` stays flat)."""
         if isinstance(x, LinearOperator):
             return self @ x
+        if isinstance(x, numbers.Number) and not isinstance(x, bool) or isinstance(x, torch.Tensor) and x.dim() == 0:
+            return self * x  # (a scalar: the scaled operator, as PyLops)
+        if isinstance(x, torch.Tensor) and tuple(x.shape) == self._dims:
+            return self.matvec(x)  # (one model of shape dims, also where dims is (N, 1))
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:
             y = self.matmat(x)
             # (1-D dims: the columns are also (*dims, k), and PyLops returns (*dimsd, k))
@@ -621,8 +627,10 @@ class LinearOperator(nn.Module):
             return A
         return None
 
-    def todense(self) -> torch.Tensor:
-        """Dense ``(M, N)`` matrix of the operator (built from ``N`` forward applications at once)."""
+    def todense(self, backend: str = "numpy") -> torch.Tensor:
+        """Dense ``(M, N)`` matrix of the operator (built from ``N`` forward applications at once),
+        on the operator's device; ``backend`` is accepted as in PyLops (numpy or cupy there)."""
+        check_backend(backend)
         A = self._explicit_matrix()
         if A is not None:
             return A.detach().clone()
@@ -668,6 +676,8 @@ class LinearOperator(nn.Module):
     def _flat_data(self, y: torch.Tensor) -> torch.Tensor:
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"{self.name}: y must be a torch.Tensor, got {type(y).__name__}")
+        if not (y.is_floating_point() or y.is_complex()):
+            raise TypeError(f"{self.name}: y must be a floating or complex tensor, got dtype {y.dtype}")
         if y.dim() >= len(self._dimsd) and tuple(y.shape[y.dim() - len(self._dimsd) :]) == self._dimsd:
             return y.reshape(*y.shape[: y.dim() - len(self._dimsd)], self._m)
         if y.dim() >= 1 and y.shape[-1] == self._m:

@@ -7,7 +7,7 @@ import torch
 from torchlops.functional import matrixmult, matrixmult_adjoint
 from torchlops.functional.basic import matrixmult_vjp
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import operator_tensor, to_dims
+from torchlops.utils.checks import check_backend, operator_tensor, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = ["MatrixMult"]
@@ -111,8 +111,10 @@ class MatrixMult(LinearOperator):
             raise ValueError(f"inv needs a square matrix, got shape {tuple(A.shape)}")
         return torch.linalg.inv(A)
 
-    def todense(self) -> torch.Tensor:
-        """Dense matrix (``A`` itself, densified if sparse, when there are no ``otherdims``)."""
+    def todense(self, backend: str = "numpy") -> torch.Tensor:
+        """Dense matrix (``A`` itself, densified if sparse, when there are no ``otherdims``);
+        ``backend`` is accepted as in PyLops."""
+        check_backend(backend)
         if self.otherdims is None:
             A = self.A.to_dense() if (self.A.is_sparse or self.A.is_sparse_csr) else self.A
             return A.detach().clone()

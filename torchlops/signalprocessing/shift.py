@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -97,6 +99,12 @@ class Shift(LinearOperator):
         nfft = dims[ax] if nfft is None else nfft
         if isinstance(nfft, bool) or not isinstance(nfft, (int, np.integer)) or nfft < 1:
             raise ValueError(f"nfft must be a positive int, got {nfft!r}")
+        if nfft < dims[ax]:  # (as FFT, and PyLops' Shift through its FFT)
+            warnings.warn(
+                f"nfft={nfft} smaller than dims[axis]={dims[ax]}: the model is cropped before the FFT "
+                "and the adjoint pads it back with zeros (rarely intended).",
+                stacklevel=2,
+            )
         dt = to_torch_dtype(dtype, torch.complex128)
         rdt = real_dtype(dt)
         if isinstance(shift, torch.nn.Parameter):

@@ -183,3 +183,10 @@ def operator_tensor(
     if t.is_complex() and not dt.is_complex:
         dt = complex_dtype(dt)
     return (t if t.dtype == dt else t.to(dt)), dt
+
+
+def check_backend(backend: object) -> None:
+    """PyLops' ``backend`` argument (the array module of its results: numpy or cupy): accepted, a
+    string, without effect (results are torch tensors on the operator's device)."""
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string (as PyLops': numpy or cupy), got {type(backend).__name__}")
