@@ -1250,6 +1250,12 @@ def test_eigs_li_si_of_a_real_operator_rank_by_magnitude_of_imaginary_part_as_py
         Tc, Pc = tl.MatrixMult(torch.from_numpy(C)), pl.MatrixMult(C)
         for which in ("LI", "SI"):
             assert_rel(npy(Tc.eigs(neigs=3, which=which)), Pc.eigs(neigs=3, which=which), rtol=1e-10)
+        # (an R-linear operator of a complex matrix: no conjugate pairs, the signed imaginary part)
+        R = tl.Conj(12, dtype=torch.complex128) @ Tc
+        ev = np.linalg.eigvals(R.todense().numpy())
+        top = ev[np.argsort(-ev.imag)[:3]]
+        got = npy(R.eigs(neigs=3, which="LI"))
+        assert np.allclose(np.sort_complex(got), np.sort_complex(top), atol=1e-10)
 
 
 def test_eigs_of_a_large_operator_without_niter(monkeypatch):

@@ -255,7 +255,7 @@ def operator_eigs(
                 raise ValueError(f"the Krylov space closed after {vals.numel()} vectors (repeated eigenvalues) "
                                  f"and {Op.name} is not one matrix: ask for neigs <= {vals.numel()}")
             vals = _dense_eigs(A, symmetric)
-        return _select(vals, k, which, not dt.is_complex)
+        return _select(vals, k, which, not Op.dtype.is_complex)
 
 
 def _dense_eigs(A: torch.Tensor, symmetric: bool) -> torch.Tensor:
