@@ -1630,6 +1630,47 @@ def test_regression_keeps_its_vandermonde_matrix_while_taxis_is_unchanged():
     torch.testing.assert_close(p.grad, torch.full((5,), float(x[1]), dtype=torch.float64))
 
 
+def test_kept_flat_gathers_follow_data_writes_and_are_not_copied_with_the_operator():
+    """The positions (and weights) that Restriction and linear Interp keep for flat gathers follow
+    the values of iava / weights: writes through ``.data`` (no version bump), and a copy (deepcopy,
+    pickle, torch.save) that then loads another checkpoint; the copy does not carry them."""
+    import copy
+    import io
+    import pickle
+
+    from torchlops.signalprocessing.interp import Interp
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 3, 10, generator=g, dtype=torch.float64)
+
+    def lin(op):
+        return (1 - op.weights) * x[..., op.left] + op.weights * x[..., op.left + 1]
+
+    R = tl.Restriction((3, 10), [1, 4, 7], axis=-1, dtype=torch.float64)
+    R(x)
+    R.iava.data = torch.tensor([0, 2, 9])
+    assert torch.equal(R(x), x[..., [0, 2, 9]])
+    R.iava.data.copy_(torch.tensor([3, 3, 5]))
+    assert torch.equal(R(x), x[..., [3, 3, 5]])
+    I = Interp((3, 10), np.array([0.5, 2.25, 7.75]), kind="linear", dtype=torch.float64)[0]
+    I(x)
+    I.weights.data = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    torch.testing.assert_close(I(x), lin(I), rtol=1e-14, atol=1e-14)
+    for Op, new, ref in ((R, {"iava": torch.tensor([0, 2, 9])}, lambda o: x[..., o.iava]),
+                         (I, {"left": torch.tensor([1, 3, 6]),
+                              "weights": torch.tensor([0.9, 0.6, 0.4], dtype=torch.float64)}, lin)):
+        Op.load_state_dict(Op.state_dict())
+        Op.load_state_dict(Op.state_dict())  # (versions of the tensors the positions came from: 2)
+        Op(x)
+        buf = io.BytesIO()
+        torch.save(Op, buf)
+        buf.seek(0)
+        for C in (copy.deepcopy(Op), pickle.loads(pickle.dumps(Op)), torch.load(buf, weights_only=False)):
+            assert not [k for k in C.__dict__ if k.startswith("_kept")]
+            C.load_state_dict(new)
+            torch.testing.assert_close(C(x), ref(C), rtol=1e-14, atol=1e-14)
+
+
 def test_restriction_last_axis_flat_gather_matches_index_select():
     """Sampling the last axis of a contiguous CPU input takes one flat gather with a kept index:
     equal to index_select for every batch size, repeated and negative indices, complex data, a

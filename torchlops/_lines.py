@@ -3,8 +3,9 @@
 torch's CPU ``index_select`` along the last dim of a tensor is 5-15x slower than one gather
 over its flat storage. Operators that sample their last axis (``Restriction``, linear
 ``Interp``) build the flat positions ``line * n + index`` (and per-sample weights) once per
-batch size and keep them in their ``__dict__`` (not their ``state_dict``) with the tensors they
-came from, whose identity and version counters tell when the kept terms are stale.
+batch size and keep them in their ``__dict__`` (not their ``state_dict``, nor a copy or pickle of
+the operator) with copies of the tensors they came from, whose values tell when the kept terms
+are stale (writes through ``.data`` bump no version counter).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def kept_line_terms(
 ) -> Any:
     """``build(lines, n)`` for the contiguous CPU tensor ``x`` of ``lines`` lines of ``n``
     samples, kept in ``owner.__dict__[slot]`` for the next call while ``sources`` (the first one
-    sized like the output's last dim) are the same tensors, unchanged in place; None where a
+    sized like the output's last dim; small: one entry per output sample of a line) hold the same
+    values (compared with copies: O(sources), against O(lines * sources) to build); None where a
     flat gather does not apply (a view, a trace or transform, inference tensors that keep no
     version counter, more than ``limit`` output samples)."""
     if (type(x) is not torch.Tensor or not x.is_contiguous() or torch.compiler.is_compiling()
@@ -36,13 +38,15 @@ def kept_line_terms(
     lines = x.numel() // n if n else 0
     if lines * sources[0].numel() == 0 or lines * sources[0].numel() > limit:
         return None
-    key = (lines, n, x.dtype, *(t._version for t in sources))
+    key = (lines, n, x.dtype, x.device)
     kept = owner.__dict__.get(slot)
-    # (the kept entry holds the sources themselves: a later tensor cannot take their ids)
-    if kept is not None and kept[0] == key and all(a is b for a, b in zip(kept[1], sources, strict=True)):
+    if kept is not None and kept[0] == key and all(
+        a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
+        for a, b in zip(kept[1], sources, strict=True)
+    ):
         return kept[2]
     terms = build(lines, n)
-    owner.__dict__[slot] = (key, tuple(sources), terms)
+    owner.__dict__[slot] = (key, tuple(t.detach().clone() for t in sources), terms)
     return terms
 
 

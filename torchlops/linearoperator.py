@@ -183,7 +183,8 @@ class LinearOperator(nn.Module):
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state.pop("_kept_values", None)  # (values kept by _kept are built again on use)
+        for k in [k for k in state if k.startswith("_kept")]:
+            del state[k]  # (values kept by _kept and kept_line_terms are built again on use)
         return state
 
     def _kept(self, slot: str, source: torch.Tensor, build: Callable[[], torch.Tensor], key: Any = None) -> torch.Tensor:
