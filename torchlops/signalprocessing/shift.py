@@ -150,7 +150,8 @@ class Shift(LinearOperator):
         f = freq(self.nfft, d=self._samp[0], dtype=hp, device=s.device)
         turns = f.reshape(self._fshape) * s.to(hp)
         frac = turns - torch.round(turns)  # (round has no gradient: d frac / ds = f)
-        cdt = self.f.dtype if self.f.is_complex() else _COMPLEX[self.f.dtype]
+        dt = self.dtype  # (the operator's, which conversions set: not the buffers')
+        cdt = dt if dt.is_complex else _COMPLEX[dt]
         # (2 pi as a literal: torch.compile with dynamic=True makes math.pi, a float read from a
         # module, symbolic, which fails to trace inside the operator's backward)
         # (torch.polar has no half kernels: at least float32 there, then the operator's dtype)
@@ -161,7 +162,20 @@ class Shift(LinearOperator):
     def _kept_phase(self) -> torch.Tensor:
         """:meth:`_phase`, kept while ``shift`` holds the same values at the operator's precision
         (:meth:`~torchlops.LinearOperator._kept`: it cost as much as the shift's FFTs)."""
-        return self._kept("phase", self.shift, self._phase, self.f.dtype)
+        return self._kept("phase", self.shift, self._phase, self.dtype)
+
+    def _apply(self, fn: object, recurse: bool = True) -> Shift:
+        # the shift stays in float64 (float32 on MPS) through conversions, as built: a conversion
+        # sets the operator's precision (the phase's), and a shift of 10000.3 samples rounded to
+        # float32 or complex64 was 3e-4 off, to float16 0.5 off (a learnable shift, a parameter,
+        # is converted as the user's tensors are)
+        s = self._buffers.get("shift")
+        super()._apply(fn, recurse)
+        new = self._buffers.get("shift")
+        if s is not None and new is not None and new is not s:
+            hp = torch.float32 if new.device.type == "mps" else torch.float64
+            self._buffers["shift"] = (s.real if s.is_complex() else s).to(device=new.device, dtype=hp)
+        return self
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
