@@ -264,6 +264,7 @@ BASIC_CASES: list[OperatorCase] = [
     OperatorCase("RealImagOperator-toreal", lambda dt: _mm(3, 4, dt, cplx=True).toreal()),
     OperatorCase("RealImagOperator-toimag", lambda dt: _mm(3, 4, dt, cplx=True).toimag()),
     OperatorCase("RealImagOperator-toimag-Rlinear", lambda dt: tl.FFT(6, nfft=8, real=True, dtype=_c(dt)).toimag()),
+    OperatorCase("RealImagOperator-toimag-of-toreal", lambda dt: _mm(3, 4, dt, cplx=True).toreal().toimag()),
     OperatorCase("RealImagOperator-toimag-Conj", lambda dt: (tl.Conj(4, dtype=_c(dt)) @ _mm(4, 3, dt, cplx=True)).toimag()),
     OperatorCase("ColumnOperator", lambda dt: _mm(3, 6, dt).apply_columns([0, 2, 5])),
     OperatorCase("ProductOperator-Rlinear", lambda dt: tl.Conj(3, dtype=_c(dt)) @ tl.Diagonal(_randn(3, dtype=dt, cplx=True))),

@@ -250,12 +250,18 @@ class RealImagOperator(LinearOperator):
     def _part(self, y: torch.Tensor, sign: float) -> torch.Tensor:
         if self.real:
             return y.real if y.is_complex() else y
-        return sign * y.imag if y.is_complex() else torch.zeros_like(y)
+        if y.is_complex():
+            return sign * y.imag
+        # (real data: zeros, in y's graph so that gradients and tangents reach the input, as zeros)
+        return torch.where(torch.zeros_like(y, dtype=torch.bool), y, 0.0)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
-        if adjoint and self.adj and not self.real and not self.Op.clinear:
+        if adjoint and self.adj and not self.real and not self.Op.clinear and self.Op.dtype.is_complex:
             # <Im(A x), y> = <x, Re(A^H (i y))> in the real inner product; -Im(A^H y), PyLops'
-            # adjoint, is the same only where A^H is C-linear (for FFT(real=True) it is zero)
+            # adjoint, is the same only where A^H is C-linear (for FFT(real=True) it is zero).
+            # (an R-linear A of a real dtype has real data, Im(A x) = 0: the branch below)
+            if not x.is_complex():  # (torch.complex takes no bfloat16: at least the operator's precision)
+                x = x.to(torch.promote_types(x.dtype, real_dtype(self.Op.dtype)))
             iy = x * 1j if x.is_complex() else torch.complex(torch.zeros_like(x), x)
             y = run(self.Op, iy, True)
             return y.real if y.is_complex() else y

@@ -112,9 +112,12 @@ def to_torch_dtype(dtype: DTypeLike, default: torch.dtype | None = None) -> torc
     return out
 
 
+_REAL_OF = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
 def real_dtype(dtype: torch.dtype) -> torch.dtype:
     """The real counterpart of a (possibly complex) dtype."""
-    return dtype.to_real() if dtype.is_complex else dtype
+    return _REAL_OF.get(dtype, dtype)  # (a lookup: torch.compile does not trace dtype.to_real)
 
 
 def model_dtype(op: Any) -> torch.dtype:
