@@ -1732,3 +1732,30 @@ def test_pylops_api_dot_scalar_and_dims_shaped_todense_backend_rmatvec_x_and_int
     for Op in (Sq, tl.Diagonal(torch.tensor([2.0, 1.0], dtype=torch.float64))):
         with pytest.raises(TypeError, match="floating or complex"):
             Op / torch.tensor([1, 2])
+
+
+def test_review_edges_of_toimag_dot_and_subclassed_attributes():
+    """toimag of an R-linear operator: bfloat16 data to the adjoint; dot of a 0-d model of an
+    operator with dims (); integer dataregs name themselves; a subclass defining ``name`` as a
+    property keeps it."""
+    F = tl.FFT(6, nfft=8, real=True, dtype=torch.complex64).toimag()
+    y = torch.randn(5, generator=torch.Generator().manual_seed(1)).bfloat16()
+    torch.testing.assert_close(F.rmatvec(y), F.rmatvec(y.float()))
+    two = torch.tensor(2.0, dtype=torch.float64)
+    for Z in (tl.Identity((), dtype=torch.float64), tl.Zero((), dtype=torch.float64)):
+        assert torch.equal(Z.dot(two), Z.todense().reshape(()) * two) and torch.equal(Z @ two, Z.H @ two)
+    D = tl.FirstDerivative(4, dtype=torch.float64)
+    with pytest.raises(TypeError, match="dataregs"):
+        tl.regularized_inversion(tl.Identity(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64), [D],
+                                 dataregs=[torch.arange(4)], epsRs=[0.5])
+
+    class Named(tl.Identity):
+        @property
+        def name(self):
+            return f"<{self._label}>"
+
+        @name.setter
+        def name(self, value):
+            self.__dict__["_label"] = value
+
+    assert Named(3, name="q").name == "<q>"

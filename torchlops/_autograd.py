@@ -124,7 +124,7 @@ def run_kernel(op: LinearOperator, adjoint: bool, x: torch.Tensor, nb: int, tens
         k = x.dim() - len(ins)
         if k < 0 or x.shape[k:] != ins:
             x = x.reshape(nb, *ins)
-    elif x.shape[0] != nb or x.shape[1:] != ins:
+    elif x.dim() == 0 or x.shape[0] != nb or x.shape[1:] != ins:  # (0-d: a model of dims ())
         x = x.reshape(nb, *ins)
     if _holds(op, tensors):
         return op._rmatvec(x) if adjoint else op._matvec(x)

@@ -126,8 +126,9 @@ class LinearOperator(nn.Module):
         dimsd = to_dims(dimsd, "dimsd")
         if shape is not None and tuple(shape) != (prod(dimsd), prod(dims)):
             raise ValueError(f"shape {tuple(shape)} does not match dims {dims} and dimsd {dimsd}")
-        # (plain values, none a tensor or a module: set in the instance's dict, without the checks
-        # of Module.__setattr__, which were most of the cost of building a composite such as Op.H)
+        # (private plain values, none a tensor or a module: set in the instance's dict, without the
+        # checks of Module.__setattr__, which were most of the cost of building a composite such as
+        # Op.H; the public ones as any attribute, which a subclass may define as a property)
         self.__dict__.update(
             _dims=dims,
             _dimsd=dimsd,
@@ -135,12 +136,12 @@ class LinearOperator(nn.Module):
             _m=prod(dimsd),
             _dtype=to_torch_dtype(dtype),
             _dtype_epoch=-1,  # (composites: the conversion count their dtype was derived at)
-            clinear=bool(clinear),
-            explicit=bool(explicit),
-            name=name,
             # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
             _plans={},
         )
+        self.clinear = bool(clinear)
+        self.explicit = bool(explicit)
+        self.name = name
 
     # ------------------------------------------------------------------ attributes
     @property
@@ -479,10 +480,10 @@ class LinearOperator(nn.Module):
         ``(N, k)`` matrix when ``dims`` is 1-D and ``dimsd`` N-d, where ``matmat`` stays flat)."""
         if isinstance(x, LinearOperator):
             return self @ x
+        if isinstance(x, torch.Tensor) and tuple(x.shape) == self._dims:
+            return self.matvec(x)  # (one model of shape dims, also where dims is (N, 1) or ())
         if isinstance(x, numbers.Number) and not isinstance(x, bool) or isinstance(x, torch.Tensor) and x.dim() == 0:
             return self * x  # (a scalar: the scaled operator, as PyLops)
-        if isinstance(x, torch.Tensor) and tuple(x.shape) == self._dims:
-            return self.matvec(x)  # (one model of shape dims, also where dims is (N, 1))
         if isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[0] == self._n:
             y = self.matmat(x)
             # (1-D dims: the columns are also (*dims, k), and PyLops returns (*dimsd, k))
@@ -674,11 +675,11 @@ class LinearOperator(nn.Module):
             return x.reshape(*yf.shape[:-1], self._n)
         return cgls(self, y, niter=niter, tol=0.0).x
 
-    def _flat_data(self, y: torch.Tensor) -> torch.Tensor:
+    def _flat_data(self, y: torch.Tensor, what: str = "y") -> torch.Tensor:
         if not isinstance(y, torch.Tensor):
-            raise TypeError(f"{self.name}: y must be a torch.Tensor, got {type(y).__name__}")
+            raise TypeError(f"{self.name}: {what} must be a torch.Tensor, got {type(y).__name__}")
         if not (y.is_floating_point() or y.is_complex()):
-            raise TypeError(f"{self.name}: y must be a floating or complex tensor, got dtype {y.dtype}")
+            raise TypeError(f"{self.name}: {what} must be a floating or complex tensor, got dtype {y.dtype}")
         if y.dim() >= len(self._dimsd) and tuple(y.shape[y.dim() - len(self._dimsd) :]) == self._dimsd:
             return y.reshape(*y.shape[: y.dim() - len(self._dimsd)], self._m)
         if y.dim() >= 1 and y.shape[-1] == self._m:

@@ -82,7 +82,7 @@ def _stats(Op: LinearOperator, y: torch.Tensor, stats: Sequence[Any]) -> list[An
 
 
 def _flatreg(R: LinearOperator, d: Any, B: int) -> torch.Tensor:
-    return R._flat_data(d).reshape(-1, R.shape[0]).expand(B, R.shape[0])
+    return R._flat_data(d, "the data of a regularisation (dataregs)").reshape(-1, R.shape[0]).expand(B, R.shape[0])
 
 
 def _detach(v: Any) -> Any:
