@@ -698,3 +698,28 @@ def test_positional_arguments_as_pylops():
     h2 = torch.randn(3, 3, dtype=torch.float64)
     assert tl.signalprocessing.Convolve2D((6, 7), h2, (1, 1), (0, 1), None, "float64", "C2").name == "C2"
     assert tl.signalprocessing.ConvolveND((6, 7), h2, (1, 1), (0, 1), None, "float64", "CN").name == "CN"
+
+
+@pytest.mark.parametrize("method", ["direct", "fft", "overlapadd", None])
+def test_models_without_samples_along_another_axis(method):
+    """A model with an empty axis besides the convolved ones (or along them): empty results of the
+    right shapes for every method, forward and adjoint, and a zero filter gradient (FFT libraries
+    refuse empty transforms)."""
+    from torchlops.signalprocessing.convolvend import ConvolveND
+
+    h = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    for dims, axis in (((0, 5), 1), ((0, 5, 3), 1), ((5, 0, 3), 0)):
+        C = Convolve1D(dims, h, offset=1, axis=axis, method=method)
+        for apply, shape in ((C.matvec, C.dims), (C.rmatvec, C.dimsd)):
+            y = apply(torch.ones(2, *shape, dtype=torch.float64))
+            assert y.shape == (2, *shape)
+            h.grad = None
+            y.sum().backward()
+            assert torch.equal(h.grad, torch.zeros(3, dtype=torch.float64))
+    g = torch.nn.Parameter(torch.ones(2, 2, dtype=torch.float64))
+    C = ConvolveND((0, 5, 4), g, axes=(1, 2), method=method or "fft")
+    y = C.matvec(torch.ones(0, 5, 4, dtype=torch.float64))
+    assert y.shape == (0, 5, 4)
+    x = torch.ones(3, 0, 5, 4, dtype=torch.float64)
+    C(x).sum().backward()
+    assert torch.equal(g.grad, torch.zeros(2, 2, dtype=torch.float64))

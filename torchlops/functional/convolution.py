@@ -141,6 +141,10 @@ def _core(
             xq = xp[(..., *(slice(qi, qi + no) for qi, no in zip(q, nout)))]
             wq = w[(..., *q)].reshape(1, nbh, 1, *(1,) * k)
             out = xq * wq if out is None else out.addcmul_(xq, wq)
+    elif xg.numel() == 0:
+        # (no sample, say an empty axis besides the convolved ones: FFT libraries refuse empty
+        # transforms)
+        out = xg.new_zeros((*xg.shape[:3], *nout))
     else:
         # full linear convolution (length n + nh - 1 per axis) by zero-padded FFTs, read from s
         nfull = [n + nh - 1 for n, nh in zip(nin, hshape)]
@@ -262,6 +266,8 @@ def convolve_filter_grad(
     nin, nout = xg.shape[3:], gg.shape[3:]
     # xp[t] = x[t - (nh - 1 - o)], so x[i + o - j] = xp[i + q] with q = nh - 1 - j
     xp = _pad_crop(xg, [(nh - 1 - s, no + s - n) for nh, s, no, n in zip(hshape, offsets, nout, nin)])
+    if xp.numel() == 0 or gg.numel() == 0:  # (no sample: no FFT, which refuses empty transforms)
+        return xp.new_zeros((xp.shape[1], *hshape))
     sizes = [next_fast_len(n) for n in xp.shape[3:]]
     dims = list(range(-k, 0))
     # w[q] = sum_i g[i] conj(xp[i + q]) = conj(IFFT(conj(G) XP))[q]   (no wrap: q + i < L)
