@@ -256,6 +256,11 @@ class RealImagOperator(LinearOperator):
         return torch.where(torch.zeros_like(y, dtype=torch.bool), y, 0.0)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
+        if adjoint and self.forw and self.adj and x.is_complex():
+            # (its data are real: the adjoint of their embedding among complex data, where a
+            # product such as FFT @ A.toreal() applies it, is the real part; PyLops' toreal and
+            # toimag apply A^H to the whole complex data, and the product fails its dot test)
+            x = x.real
         if adjoint and self.adj and not self.real and not self.Op.clinear and self.Op.dtype.is_complex:
             # <Im(A x), y> = <x, Re(A^H (i y))> in the real inner product; -Im(A^H y), PyLops'
             # adjoint, is the same only where A^H is C-linear (for FFT(real=True) it is zero).
