@@ -36,6 +36,10 @@ def _plain(y: torch.Tensor) -> torch.Tensor:
 #: the real counterparts of the complex dtypes (a lookup torch.compile traces; dtype.to_real it does not)
 _REAL_OF = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
 
+#: per class: whether clinear / explicit / name may be set in the instance's dict (no class
+#: attribute or property of those names, no __setattr__ of its own)
+_PLAIN_PUBLIC: dict[type, bool] = {}
+
 #: how many times an operator has been converted (``.to``, ``.double()``, ...): a composite
 #: derives its dtype from its parts again when this has changed since it last did
 _CONVERSIONS = [0]
@@ -126,9 +130,20 @@ class LinearOperator(nn.Module):
         dimsd = to_dims(dimsd, "dimsd")
         if shape is not None and tuple(shape) != (prod(dimsd), prod(dims)):
             raise ValueError(f"shape {tuple(shape)} does not match dims {dims} and dimsd {dimsd}")
-        # (private plain values, none a tensor or a module: set in the instance's dict, without the
-        # checks of Module.__setattr__, which were most of the cost of building a composite such as
-        # Op.H; the public ones as any attribute, which a subclass may define as a property)
+        # (plain values, none a tensor or a module: set in the instance's dict, without the checks
+        # of Module.__setattr__, which were most of the cost of building a composite such as Op.H;
+        # the public ones as any attribute where a class defines them, say as properties)
+        public = {"clinear": bool(clinear), "explicit": bool(explicit), "name": name}
+        plain = _PLAIN_PUBLIC.get(type(self))
+        if plain is None:
+            cls = type(self)
+            plain = _PLAIN_PUBLIC[cls] = cls.__setattr__ is nn.Module.__setattr__ and not any(
+                hasattr(cls, k) for k in public)
+        if plain:
+            self.__dict__.update(public)
+        else:
+            for k, v in public.items():
+                setattr(self, k, v)
         self.__dict__.update(
             _dims=dims,
             _dimsd=dimsd,
@@ -139,9 +154,6 @@ class LinearOperator(nn.Module):
             # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
             _plans={},
         )
-        self.clinear = bool(clinear)
-        self.explicit = bool(explicit)
-        self.name = name
 
     # ------------------------------------------------------------------ attributes
     @property
