@@ -523,3 +523,7 @@ def test_shift_conversions_set_the_precision_and_keep_the_shift_in_float64() -> 
     S = Shift(64, 10000.3, dtype=torch.complex64).double()
     assert S(x.to(torch.complex64)).dtype == torch.complex64
     assert Shift(64, 0.5).to("meta").shift.dtype == torch.float64
+    S = Shift(64, 0.5).to("meta").to_empty(device="cpu")  # (storage for the values a checkpoint fills)
+    assert S.shift.device.type == "cpu" and S.shift.dtype == torch.float64
+    S.load_state_dict(Shift(64, 0.5).state_dict())
+    torch.testing.assert_close(S(x), Shift(64, 0.5)(x), rtol=0, atol=0)

@@ -266,8 +266,11 @@ def convolve_filter_grad(
     nin, nout = xg.shape[3:], gg.shape[3:]
     # xp[t] = x[t - (nh - 1 - o)], so x[i + o - j] = xp[i + q] with q = nh - 1 - j
     xp = _pad_crop(xg, [(nh - 1 - s, no + s - n) for nh, s, no, n in zip(hshape, offsets, nout, nin)])
-    if xp.numel() == 0 or gg.numel() == 0:  # (no sample: no FFT, which refuses empty transforms)
-        return xp.new_zeros((xp.shape[1], *hshape))
+    if xp.numel() == 0 or gg.numel() == 0:
+        # (no sample: zeros without an FFT, which refuses empty transforms; in the graph of x and
+        # g, so that the gradient is differentiable again)
+        z = xp.sum() + gg.sum()
+        return torch.where(torch.zeros((), dtype=torch.bool, device=z.device), z, 0).expand(xp.shape[1], *hshape)
     sizes = [next_fast_len(n) for n in xp.shape[3:]]
     dims = list(range(-k, 0))
     # w[q] = sum_i g[i] conj(xp[i + q]) = conj(IFFT(conj(G) XP))[q]   (no wrap: q + i < L)

@@ -174,7 +174,10 @@ class Shift(LinearOperator):
         new = self._buffers.get("shift")
         if s is not None and new is not None and new is not s:
             hp = torch.float32 if new.device.type == "mps" else torch.float64
-            self._buffers["shift"] = (s.real if s.is_complex() else s).to(device=new.device, dtype=hp)
+            # (from the values before the conversion; a shift on the meta device has none, and
+            # to_empty gives it fresh storage: the converted tensor, at the shift's precision)
+            src = new if s.is_meta else s
+            self._buffers["shift"] = (src.real if src.is_complex() else src).to(device=new.device, dtype=hp)
         return self
 
     # y[b, ..., j, ...] = sum_k exp(2 pi i jk / nfft) exp(-2 pi i f[k] s) X[b, ..., k, ...] / nfft
