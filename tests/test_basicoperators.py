@@ -1784,3 +1784,37 @@ def test_toreal_and_toimag_inside_complex_composites_keep_their_adjoint():
         g = torch.randn(3, 5, dtype=torch.complex128)
         (gx,) = torch.autograd.grad((g.conj() * Op(x)).real.sum(), x)
         torch.testing.assert_close(gx, Op.rmatvec(g), rtol=1e-12, atol=1e-12)
+
+
+def test_stack_attributes_and_parallel_kind_as_pylops():
+    """VStack / HStack / BlockDiag / Block expose PyLops' nops, mops (ints) and nnops / mmops
+    (cumulative sizes after a zero), and refuse a parallel_kind PyLops refuses."""
+    rng = np.random.default_rng(8)
+    A, B, C = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((3, 2))
+    for name, parts in (("VStack", (A, B)), ("HStack", (A, C)), ("BlockDiag", (A, B))):
+        T = getattr(tl, name)([tl.MatrixMult(t(M)) for M in parts])
+        P = getattr(pl, name)([pl.MatrixMult(M) for M in parts])
+        for attr in ("nops", "mops", "nnops", "mmops"):
+            if hasattr(P, attr):
+                assert np.array_equal(np.asarray(getattr(T, attr)), np.asarray(getattr(P, attr))), (name, attr)
+        assert_rel(npy(T.todense()), P.todense(), rtol=1e-14)
+        with pytest.raises(ValueError, match="parallel_kind must be 'multiproc' or 'multithread'"):
+            getattr(tl, name)([tl.MatrixMult(t(M)) for M in parts], parallel_kind="bogus")
+        getattr(tl, name)([tl.MatrixMult(t(M)) for M in parts], parallel_kind="multithread")
+    with pytest.raises(ValueError, match="parallel_kind"):
+        tl.Block([[tl.MatrixMult(t(A))]], parallel_kind="threads")
+
+
+def test_trapezoidal_causal_integration_of_an_empty_axis_and_regression_apply_points():
+    """CausalIntegration of every kind along an empty axis gives empty results; Regression.apply
+    evaluates complex points (and float64 points of a float32 operator) as np.polyval does."""
+    for kind in ("full", "half", "trapezoidal"):
+        C = tl.CausalIntegration((3, 0), axis=1, kind=kind, dtype=torch.float64)
+        assert C.matvec(torch.ones(3, 0, dtype=torch.float64)).shape == (3, 0)
+        assert C.rmatvec(torch.ones(3, 0, dtype=torch.float64)).shape == (3, 0)
+    R = tl.Regression(torch.linspace(0, 1, 5, dtype=torch.float64), order=2)
+    pts, x = [0.5 + 1j, 2 - 1j], torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    assert_rel(npy(R.apply(pts, x)), np.polyval([3.0, 2.0, 1.0], np.array(pts)), rtol=1e-14)
+    R32 = tl.Regression(torch.linspace(0, 1, 5), order=1, dtype=torch.float32)
+    got = R32.apply(torch.tensor([2.0**24 + 1], dtype=torch.float64), torch.tensor([0.0, 1.0]))
+    assert got.dtype == torch.float64 and got.item() == 2.0**24 + 1

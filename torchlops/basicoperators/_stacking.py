@@ -22,6 +22,21 @@ def as_operators(ops: Sequence[Any], who: str) -> list[LinearOperator]:
     return [aslinearoperator(op) for op in ops]
 
 
+def check_parallel_kind(parallel_kind: Any) -> None:
+    """PyLops' ``parallel_kind`` (its pool of parts: accepted, the parts run one after the other)."""
+    if parallel_kind not in ("multiproc", "multithread"):
+        raise ValueError(f"parallel_kind must be 'multiproc' or 'multithread', got {parallel_kind!r}")
+
+
+def cumulative(sizes: Sequence[int]) -> tuple[int, ...]:
+    """The offsets of consecutive blocks of ``sizes``: their cumulative sums after a zero (PyLops'
+    ``nnops`` / ``mmops``)."""
+    out = [0]
+    for n in sizes:
+        out.append(out[-1] + n)
+    return tuple(out)
+
+
 def stack_dtype(ops: Sequence[LinearOperator], dtype: DTypeLike) -> torch.dtype:
     """The dtype of a stack: the promoted dtype of its operators unless one is given."""
     out = ops[0].dtype

@@ -58,5 +58,5 @@ class Block(VStack):
         if len(set(ncols)) > 1:
             raise ValueError(f"Block: the rows have different numbers of columns {ncols} (each row's operators "
                              "side by side must span the same model)")
-        super().__init__(rows, nproc=nproc, dtype=dtype)
+        super().__init__(rows, nproc=nproc, parallel_kind=parallel_kind, dtype=dtype)
         self.name = name

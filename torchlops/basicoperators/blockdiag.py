@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -25,7 +25,8 @@ class BlockDiag(LinearOperator):
     ops : :obj:`list`
         Operators (tensors are wrapped in :class:`MatrixMult`).
     nproc, inoutengine, parallel_kind : optional
-        Accepted for PyLops compatibility.
+        Accepted for PyLops compatibility (``parallel_kind`` is ``"multiproc"`` or
+        ``"multithread"``).
     forceflat : :obj:`bool`, optional
         Accepted for PyLops compatibility.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
@@ -59,6 +60,7 @@ class BlockDiag(LinearOperator):
         parallel_kind: str = "multiproc",
         dtype: DTypeLike = None,
     ) -> None:
+        check_parallel_kind(parallel_kind)
         ops = as_operators(ops, "BlockDiag")
         nrows = [op.shape[0] for op in ops]
         ncols = [op.shape[1] for op in ops]
@@ -70,8 +72,12 @@ class BlockDiag(LinearOperator):
         )
         self.ops = nn.ModuleList(ops)
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
-        self.nops = nrows
-        self.mops = ncols
+        self._rows, self._cols = nrows, ncols
+        # (PyLops' attributes: rows and columns of the stack, their cumulative sums with a leading zero)
+        self.nops = sum(nrows)
+        self.mops = sum(ncols)
+        self.nnops = cumulative(nrows)
+        self.mmops = cumulative(ncols)
         self.nproc = nproc
 
     def _dtype_from_parts(self) -> torch.dtype:
@@ -79,7 +85,7 @@ class BlockDiag(LinearOperator):
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
-        sizes, outshape = (self.nops, self._dims) if adjoint else (self.mops, self._dimsd)
+        sizes, outshape = (self._rows, self._dims) if adjoint else (self._cols, self._dimsd)
         parts = torch.split(x.reshape(B, -1), sizes, dim=1)
         ys = [run(op, xi, adjoint).reshape(B, -1) for op, xi in zip(self.ops, parts)]
         return cast_output(self, torch.cat(ys, dim=1).reshape(B, *outshape), x)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -25,7 +25,8 @@ class HStack(LinearOperator):
     ops : :obj:`list`
         Operators (tensors are wrapped in :class:`MatrixMult`) with the same number of rows.
     nproc, inoutengine, parallel_kind : optional
-        Accepted for PyLops compatibility.
+        Accepted for PyLops compatibility (``parallel_kind`` is ``"multiproc"`` or
+        ``"multithread"``).
     forceflat : :obj:`bool`, optional
         Accepted for PyLops compatibility.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
@@ -58,6 +59,7 @@ class HStack(LinearOperator):
         parallel_kind: str = "multiproc",
         dtype: DTypeLike = None,
     ) -> None:
+        check_parallel_kind(parallel_kind)
         ops = as_operators(ops, "HStack")
         nrows = {op.shape[0] for op in ops}
         if len(nrows) > 1:
@@ -70,7 +72,11 @@ class HStack(LinearOperator):
         )
         self.ops = nn.ModuleList(ops)
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
-        self.mops = ncols
+        self._cols = ncols
+        # (PyLops' attributes: rows and columns of the stack, cumulative columns with a leading zero)
+        self.nops = ops[0].shape[0]
+        self.mops = sum(ncols)
+        self.mmops = cumulative(ncols)
         self.nproc = nproc
 
     def _dtype_from_parts(self) -> torch.dtype:
@@ -80,7 +86,7 @@ class HStack(LinearOperator):
         B = x.shape[0]
         if adjoint:
             return cast_output(self, torch.cat([run(op, x, True).reshape(B, -1) for op in self.ops], dim=1), x)
-        parts = torch.split(x.reshape(B, -1), self.mops, dim=1)
+        parts = torch.split(x.reshape(B, -1), self._cols, dim=1)
         out = None
         for op, xi in zip(self.ops, parts):
             yi = run(op, xi, False).reshape(B, *self._dimsd)

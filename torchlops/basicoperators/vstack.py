@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, stack_dtype
+from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -25,8 +25,8 @@ class VStack(LinearOperator):
     ops : :obj:`list`
         Operators (tensors are wrapped in :class:`MatrixMult`) with the same number of columns.
     nproc, inoutengine, parallel_kind : optional
-        Accepted for PyLops compatibility; the parts run one after the other, each on the
-        whole batch.
+        Accepted for PyLops compatibility (``parallel_kind`` is ``"multiproc"`` or
+        ``"multithread"``); the parts run one after the other, each on the whole batch.
     forceflat : :obj:`bool`, optional
         Accepted for PyLops compatibility.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
@@ -59,6 +59,7 @@ class VStack(LinearOperator):
         parallel_kind: str = "multiproc",
         dtype: DTypeLike = None,
     ) -> None:
+        check_parallel_kind(parallel_kind)
         ops = as_operators(ops, "VStack")
         ncols = {op.shape[1] for op in ops}
         if len(ncols) > 1:
@@ -71,7 +72,11 @@ class VStack(LinearOperator):
         )
         self.ops = nn.ModuleList(ops)
         self._given_dtype = None if dtype is None else to_torch_dtype(dtype)
-        self.nops = nrows
+        self._rows = nrows
+        # (PyLops' attributes: rows and columns of the stack, cumulative rows with a leading zero)
+        self.nops = sum(nrows)
+        self.mops = ops[0].shape[1]
+        self.nnops = cumulative(nrows)
         self.nproc = nproc
 
     def _dtype_from_parts(self) -> torch.dtype:
@@ -80,7 +85,7 @@ class VStack(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         if adjoint:
-            parts = torch.split(x.reshape(B, -1), self.nops, dim=1)
+            parts = torch.split(x.reshape(B, -1), self._rows, dim=1)
             out = None
             for op, yi in zip(self.ops, parts):
                 xi = run(op, yi, True).reshape(B, *self._dims)
