@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 
 from torchlops.functional import regression, regression_adjoint
@@ -80,6 +81,11 @@ class Regression(LinearOperator):
             raise TypeError(f"{self.name}.apply: x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() < 1 or x.shape[-1] != self.order + 1:
             raise ValueError(f"{self.name}.apply: x must be (*batch, {self.order + 1}), got {tuple(x.shape)}")
-        tt = torch.as_tensor(t, dtype=self.taxis.dtype, device=self.taxis.device).reshape(-1)
+        # (t in its own precision and kind, promoted with taxis': complex points keep their
+        # imaginary part, float64 ones their digits on a float32 operator; NumPy's defaults for
+        # lists and numbers, float64 / complex128, as PyLops)
+        tt = t if isinstance(t, torch.Tensor) else torch.from_numpy(np.asarray(t))
+        dt = torch.promote_types(tt.dtype, self.taxis.dtype)
+        tt = tt.to(device=self.taxis.device, dtype=dt).reshape(-1)
         xb = x.reshape(-1, self.order + 1)
         return regression(xb, self._vander(tt)).reshape(*x.shape[:-1], tt.numel())

@@ -200,7 +200,7 @@ def causal_integration(x: torch.Tensor, axis: int, sampling: float, kind: str, r
     y = torch.cumsum(x, a)
     if half:
         y = y - x / 2
-    if trap:
+    if trap and y.shape[a] > 0:  # (an empty axis: nothing to correct)
         tail = y.narrow(a, 1, y.shape[a] - 1) - x.narrow(a, 0, 1) / 2
         y = torch.cat((y.narrow(a, 0, 1), tail), a)
     if removefirst:
@@ -221,7 +221,7 @@ def causal_integration_adjoint(
     x = torch.flip(torch.cumsum(torch.flip(y, (a,)), a), (a,))
     if half:
         x = x - y / 2
-    if trap:
+    if trap and x.shape[a] > 0:
         x = torch.cat((y.sum(a, keepdim=True) / 2, x.narrow(a, 1, x.shape[a] - 1)), a)
     return sampling * x
 
