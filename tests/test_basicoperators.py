@@ -1656,10 +1656,10 @@ def test_kept_flat_gathers_follow_data_writes_and_are_not_copied_with_the_operat
     R(x)
     R.iava.data = torch.tensor([0, 2, 9])
     assert torch.equal(R(x), x[..., [0, 2, 9]])
-    I = Interp((3, 10), np.array([0.5, 2.25, 7.75]), kind="linear", dtype=torch.float64)[0]
-    I(x)
-    I.weights.data = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
-    torch.testing.assert_close(I(x), lin(I), rtol=1e-14, atol=1e-14)
+    Ip = Interp((3, 10), np.array([0.5, 2.25, 7.75]), kind="linear", dtype=torch.float64)[0]
+    Ip(x)
+    Ip.weights.data = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    torch.testing.assert_close(Ip(x), lin(Ip), rtol=1e-14, atol=1e-14)
     J = Interp((3, 10), np.array([0.5, 2.25, 7.75]), kind="linear", dtype=torch.float64)[0]
     J.weights = torch.nn.Parameter(J.weights.clone())
     with torch.no_grad():
@@ -1667,8 +1667,8 @@ def test_kept_flat_gathers_follow_data_writes_and_are_not_copied_with_the_operat
         J.weights.data.mul_(0.5)  # (a manual update of a learnable tensor)
         torch.testing.assert_close(J(x), lin(J), rtol=1e-14, atol=1e-14)
     for Op, new, ref in ((R, {"iava": torch.tensor([0, 2, 9])}, lambda o: x[..., o.iava]),
-                         (I, {"left": torch.tensor([1, 3, 6]),
-                              "weights": torch.tensor([0.9, 0.6, 0.4], dtype=torch.float64)}, lin)):
+                         (Ip, {"left": torch.tensor([1, 3, 6]),
+                               "weights": torch.tensor([0.9, 0.6, 0.4], dtype=torch.float64)}, lin)):
         Op.load_state_dict(Op.state_dict())
         Op.load_state_dict(Op.state_dict())  # (versions of the tensors the positions came from: 2)
         Op(x)
