@@ -1637,9 +1637,9 @@ def test_regression_keeps_its_vandermonde_matrix_while_taxis_is_unchanged():
 
 def test_kept_flat_gathers_follow_data_writes_and_are_not_copied_with_the_operator():
     """The positions (and weights) that Restriction and linear Interp keep for flat gathers follow
-    iava / weights given new storage through ``.data =``, learnable weights written in place through
-    ``.data`` (no version bump), and a copy (deepcopy, pickle, torch.save) that then loads another
-    checkpoint; the copy does not carry them."""
+    the values of iava / weights: new storage through ``.data =``, writes in place through ``.data``
+    or through a tensor sharing the storage (no version bump), and a copy (deepcopy, pickle,
+    torch.save) that then loads another checkpoint; the copy does not carry them."""
     import copy
     import io
     import pickle
@@ -1656,6 +1656,13 @@ def test_kept_flat_gathers_follow_data_writes_and_are_not_copied_with_the_operat
     R(x)
     R.iava.data = torch.tensor([0, 2, 9])
     assert torch.equal(R(x), x[..., [0, 2, 9]])
+    R.iava.data.copy_(torch.tensor([3, 3, 5]))  # (a buffer written in place through .data)
+    assert torch.equal(R(x), x[..., [3, 3, 5]])
+    idx = torch.tensor([1, 8, 4])
+    R.iava.data = idx
+    R(x)
+    idx[0] = 6  # (the tensor whose storage iava now shares, written in place)
+    assert torch.equal(R(x), x[..., [6, 8, 4]])
     Ip = Interp((3, 10), np.array([0.5, 2.25, 7.75]), kind="linear", dtype=torch.float64)[0]
     Ip(x)
     Ip.weights.data = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)

@@ -101,7 +101,7 @@ class Restriction(LinearOperator):
         along its last dim, kept for the next call (see :func:`torchlops._lines.kept_line_terms`)."""
         iv = self.iava
         return kept_line_terms(self, "_kept_index", x, (iv,), self._LINE_INDEX_MAX,
-                               lambda lines, n: iv if lines == 1 else line_positions(iv, lines, n))
+                               lambda lines, n: line_positions(iv, lines, n), one_line=iv)
 
     # x[i] = sum_{k: iava[k] = i} y[k]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
