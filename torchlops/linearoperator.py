@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +38,9 @@ def _plain(y: torch.Tensor) -> torch.Tensor:
 _REAL_OF = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 #: per class: whether clinear / explicit / name may be set in the instance's dict (no class
-#: attribute or property of those names, no __setattr__ of its own)
-_PLAIN_PUBLIC: dict[type, bool] = {}
+#: attribute or property of those names, no __setattr__ of its own; weak: classes made on the fly
+#: are freed)
+_PLAIN_PUBLIC: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 #: how many times an operator has been converted (``.to``, ``.double()``, ...): a composite
 #: derives its dtype from its parts again when this has changed since it last did
@@ -133,17 +135,6 @@ class LinearOperator(nn.Module):
         # (plain values, none a tensor or a module: set in the instance's dict, without the checks
         # of Module.__setattr__, which were most of the cost of building a composite such as Op.H;
         # the public ones as any attribute where a class defines them, say as properties)
-        public = {"clinear": bool(clinear), "explicit": bool(explicit), "name": name}
-        plain = _PLAIN_PUBLIC.get(type(self))
-        if plain is None:
-            cls = type(self)
-            plain = _PLAIN_PUBLIC[cls] = cls.__setattr__ is nn.Module.__setattr__ and not any(
-                hasattr(cls, k) for k in public)
-        if plain:
-            self.__dict__.update(public)
-        else:
-            for k, v in public.items():
-                setattr(self, k, v)
         self.__dict__.update(
             _dims=dims,
             _dimsd=dimsd,
@@ -154,6 +145,17 @@ class LinearOperator(nn.Module):
             # (adjoint, input shape) -> (nb, outshape, direct), filled by _layout
             _plans={},
         )
+        public = {"clinear": bool(clinear), "explicit": bool(explicit), "name": name}
+        cls = type(self)
+        plain = _PLAIN_PUBLIC.get(cls)
+        if plain is None:
+            plain = _PLAIN_PUBLIC[cls] = cls.__setattr__ is nn.Module.__setattr__ and not any(
+                hasattr(cls, k) for k in public)
+        if plain:
+            self.__dict__.update(public)
+        else:
+            for k, v in public.items():
+                setattr(self, k, v)
 
     # ------------------------------------------------------------------ attributes
     @property
