@@ -229,8 +229,10 @@ class PowerOperator(LinearOperator):
 class RealImagOperator(LinearOperator):
     """Real (or imaginary) part of the forward and/or adjoint of an operator (PyLops'
     ``toreal``/``toimag``): forward ``Re(A x)``, adjoint ``Re(A^H y)``; for the imaginary
-    part, forward ``Im(A x)`` and adjoint ``-Im(A^H y)``. With ``forw=adj=True`` it is the
-    exact real operator ``R^N -> R^M`` of a complex operator acting on real models."""
+    part, forward ``Im(A x)`` and adjoint ``-Im(A^H y)`` (``Re(A^H (i y))`` for an R-linear
+    ``A`` of complex data). With ``forw=adj=True`` it is the exact real operator
+    ``R^N -> R^M`` of a complex operator acting on real models, and its adjoint takes the real
+    part of complex data first (the adjoint of real data among complex ones)."""
 
     _composite = True
 

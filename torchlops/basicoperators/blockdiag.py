@@ -37,7 +37,7 @@ class BlockDiag(LinearOperator):
     .. math::
         \mathbf{y}_i = \mathbf{A}_i \mathbf{x}_i, \qquad \mathbf{x}_i = \mathbf{A}_i^H \mathbf{y}_i.
 
-    When all parts share ``dims`` (``dimsd``), the model (data) is ``(nops, *dims)``;
+    When all parts share ``dims`` (``dimsd``), the model (data) is ``(len(ops), *dims)``;
     otherwise it is flat.
 
     Examples

@@ -270,7 +270,7 @@ def convolve_filter_grad(
         # (no sample: zeros without an FFT, which refuses empty transforms; in the graph of x and
         # g, so that the gradient is differentiable again)
         z = xp.sum() + gg.sum()
-        return torch.where(torch.zeros((), dtype=torch.bool, device=z.device), z, 0).expand(xp.shape[1], *hshape)
+        return torch.where(torch.zeros((), dtype=torch.bool, device=z.device), z, 0).expand(xp.shape[1], *hshape).clone()
     sizes = [next_fast_len(n) for n in xp.shape[3:]]
     dims = list(range(-k, 0))
     # w[q] = sum_i g[i] conj(xp[i + q]) = conj(IFFT(conj(G) XP))[q]   (no wrap: q + i < L)
