@@ -1773,9 +1773,9 @@ def test_review_edges_of_toimag_dot_and_subclassed_attributes():
 
         @name.setter
         def name(self, value):
-            self.__dict__["_label"] = value
+            self.__dict__["_label"] = f"{value}{self.shape}"  # (reads what the base set before)
 
-    assert Named(3, name="q").name == "<q>"
+    assert Named(3, name="q").name == "<q(3, 3)>"
 
 
 def test_toreal_and_toimag_inside_complex_composites_keep_their_adjoint():
