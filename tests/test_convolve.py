@@ -725,3 +725,38 @@ def test_models_without_samples_along_another_axis(method):
     assert torch.equal(gg, torch.zeros(2, 2, dtype=torch.float64))
     (gx,) = torch.autograd.grad(gg.sum(), x)  # (the filter gradient is differentiable again)
     assert gx.shape == x.shape
+
+
+def test_automatic_fft_runs_few_long_signals_by_overlap_add(monkeypatch):
+    """Where the automatic choice takes FFTs, a few long signals on the CPU run by overlap-add
+    (the CPU FFT transforms batches of signals faster per signal than one), with the FFT's
+    results; many signals, other devices, several axes and an explicit method="fft" keep plain
+    FFTs."""
+    from torchlops.functional import convolution as conv
+
+    assert conv.fft_or_overlap_add(1, [16384], [129], torch.device("cpu")) == "overlapadd"
+    assert conv.fft_or_overlap_add(4, [65536], [513], torch.device("cpu")) == "overlapadd"
+    assert conv.fft_or_overlap_add(16, [65536], [513], torch.device("cpu")) == "fft"
+    assert conv.fft_or_overlap_add(1, [4096], [129], torch.device("cpu")) == "fft"
+    assert conv.fft_or_overlap_add(1, [16384], [129], torch.device("meta")) == "fft"
+    assert conv.fft_or_overlap_add(1, [16384, 16384], [9, 9], torch.device("cpu")) == "fft"
+    calls = []
+    real = conv._overlap_add
+    monkeypatch.setattr(conv, "_overlap_add", lambda *a: (calls.append(1), real(*a))[1])
+    g = torch.Generator().manual_seed(9)
+    h = torch.randn(513, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 20000, generator=g, dtype=torch.float64)
+    auto = Convolve1D(20000, h, offset=200)
+    fft = Convolve1D(20000, h, offset=200, method="fft")
+    assert auto.method == fft.method == "fft"
+    for a, f in ((auto.matvec, fft.matvec), (auto.rmatvec, fft.rmatvec)):
+        calls.clear()
+        y = a(x[:1])
+        assert calls, "one long signal: overlap-add"
+        torch.testing.assert_close(y, f(x[:1]), rtol=1e-10, atol=1e-10 * float(y.abs().max()))
+        calls.clear()
+        f(x[:1])
+        assert not calls, "method='fft' as asked"
+    calls.clear()
+    Convolve1D((16, 20000), h, offset=200) @ torch.randn(16, 20000, dtype=torch.float64)
+    assert not calls, "sixteen signals: plain FFTs"

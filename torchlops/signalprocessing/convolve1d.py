@@ -34,7 +34,10 @@ class Convolve1D(LinearOperator):
         ``"overlapadd"`` (FFTs of blocks of about ``4 nh`` samples) or ``None``: direct up to
         :data:`torchlops.signalprocessing.convolvend.DIRECT_FFT_CROSSOVER` taps (with the
         compiled kernels, the larger ``DIRECT_FFT_CROSSOVER_EXT`` or, for small models,
-        ``DIRECT_FFT_CROSSOVER_EXT_SMALL``), FFT above; see :class:`ConvolveND`.
+        ``DIRECT_FFT_CROSSOVER_EXT_SMALL``), FFT above, where on the CPU a few long signals
+        (one of 16384 samples or more, up to four of 65536 or more) run by overlap-add, each
+        application by its input (1.5-9x faster there; see
+        :func:`torchlops.functional.convolution.fft_or_overlap_add`); see :class:`ConvolveND`.
         Unlike PyLops every method is accepted for any ``dims``; all give the same result.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional
         Operator dtype (defaults to that of ``h``).
@@ -124,6 +127,7 @@ class Convolve1D(LinearOperator):
         self.batched_filter = bool(batched_filter)
         self.per_trace = per_trace
         self.method, self._ext_no, self.engine = conv_engine(engine, method, nh, 1, prod(dims))
+        self._auto_method = method in (None, "auto")
         self.register_operator_tensor("h", t)
 
     # per-trace filters: the traces of a (B, *shape) tensor as a (B * ntraces, shape[axis]) batch
@@ -149,10 +153,16 @@ class Convolve1D(LinearOperator):
         if _ops.use_ext(self.engine, self._ext_no, vt):
             yt = _ops.convolve(vt, ht, (0,), (self.offset,), [n_out], adjoint, True)
         elif adjoint:
-            yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self.method, True)
+            yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True)
         else:
-            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self.method, True)
+            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True)
         return self._untrace(yt, v.shape[0], self.dims if adjoint else self.dimsd)
+
+    def _run_method(self) -> str:
+        """The method the kernels run: ``method``, where the automatic choice took FFTs either
+        plain FFTs or overlap-add by the input (few long signals: blocks; see
+        :func:`torchlops.functional.convolution.fft_or_overlap_add`)."""
+        return "auto-fft" if self._auto_method and self.method == "fft" else self.method
 
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
@@ -164,7 +174,7 @@ class Convolve1D(LinearOperator):
         nd = [self.dimsd[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
-        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self.method, self.batched_filter)
+        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter)
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
@@ -173,7 +183,7 @@ class Convolve1D(LinearOperator):
         nm = [self.dims[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
-        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self.method, self.batched_filter)
+        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter)
 
     # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
     def _tensor_vjp(
