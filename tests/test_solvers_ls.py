@@ -1618,3 +1618,32 @@ def test_cg_cgls_float_path_entered_after_setup_and_in_the_rows_dtypes() -> None
         for a, b in ((one.r2norm, two.r2norm[0]), (one.cost, two.cost[:, 0])):
             assert a.dtype == b.dtype == torch.float64
             torch.testing.assert_close(a, b, rtol=1e-6, atol=0)  # (the float32 adjoint: rounding)
+
+
+def test_normal_equations_scipy_engine_solves_indefinite_systems_as_scipy_cg():
+    """engine="scipy" (the default) runs CG with scipy's step length, p^H A p with its sign: a
+    symmetric indefinite normal system (an indefinite NRegs term, a Weight with negative entries)
+    converges as in PyLops (scipy), where the modulus (PyLops' own cg, engine="pylops") does not."""
+    import pylops.optimization.leastsquares as pls
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 30))
+    y = A @ rng.standard_normal(30)
+    P, T = pylops.MatrixMult(A), MatrixMult(torch.from_numpy(A))
+    d = -np.linspace(0, 60, 30)
+    exact = np.linalg.solve(A.T @ A + np.diag(d), A.T @ y)
+    for it in (5, 100):
+        xp, info = pls.normal_equations_inversion(P, y, None, NRegs=[pylops.Diagonal(d)], epsNRs=[1.0],
+                                                  maxiter=it, rtol=1e-10)
+        xt, istop = normal_equations_inversion(T, torch.from_numpy(y), None, NRegs=[Diagonal(torch.from_numpy(d))],
+                                               epsNRs=[1.0], maxiter=it, rtol=1e-10)
+        assert np.abs(xt.numpy() - xp).max() <= 1e-8 * np.abs(xp).max() and int(istop) == info
+    assert np.abs(xt.numpy() - exact).max() < 1e-8
+    w = np.linspace(-1, 2, 40)
+    xp, _ = pls.normal_equations_inversion(P, y, None, Weight=pylops.Diagonal(w), maxiter=100, rtol=1e-10)
+    xt, _ = normal_equations_inversion(T, torch.from_numpy(y), None, Weight=Diagonal(torch.from_numpy(w)),
+                                       maxiter=100, rtol=1e-10)
+    assert np.abs(xt.numpy() - xp).max() <= 1e-7 * np.abs(xp).max()
+    with pytest.raises(ValueError, match="NRegs and epsNRs must have the same size"):
+        normal_equations_inversion(T, torch.from_numpy(y), None, NRegs=[Diagonal(torch.from_numpy(d))],
+                                   epsNRs=[1.0, 2.0])

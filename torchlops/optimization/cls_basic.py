@@ -10,7 +10,10 @@ exactly ``niter`` steps and never reads a tensor on the host, so it can be captu
 ``torch.compile`` or CUDA graphs; with a positive tolerance it asks the host whether every sample
 has stopped every :data:`CHECK_EVERY` steps (one synchronisation per :data:`CHECK_EVERY` steps).
 On the CPU, where reading a tensor waits for nothing, it asks after every step (so iteration
-counts and cost histories are exactly PyLops'; under ``torch.compile`` as on an accelerator).
+counts and cost histories are PyLops', except that CG and CGLS also freeze a sample whose residual
+reaches machine precision, ``||r||^2 <= eps^2 ||r_0||^2``, even with ``tol=0``, where PyLops goes on
+iterating on rounding noise: the models agree, the counts and costs end there; under
+``torch.compile`` as on an accelerator).
 ``show=True`` reads values on the host to print the table (through ``logging``).
 """
 
@@ -237,6 +240,9 @@ class CG(_Batched):
     """
 
     nbar = 55
+    #: the step's denominator c^H (A + d I) c with its sign (scipy's cg, which normal equations'
+    #: engine="scipy" follows: indefinite Hermitian systems converge too), not its modulus (PyLops')
+    _signed = False
 
     def setup(self, y: torch.Tensor, x0: torch.Tensor | None = None, niter: int | None = None,
               damp: float = 0.0, tol: float = 1e-4, preallocate: bool = False, show: bool = False) -> torch.Tensor:
@@ -282,7 +288,8 @@ class CG(_Batched):
         self._hostk = None
         act = self._active()
         # a frozen sample takes a zero step, so x and r keep their values without a select
-        a = masked_div(self.kold, bdot(self.c, Opc).abs(), act).unsqueeze(-1).to(self.dt)
+        cAc = bdot(self.c, Opc)
+        a = masked_div(self.kold, cAc.real if self._signed else cAc.abs(), act).unsqueeze(-1).to(self.dt)
         xf = torch.addcmul(xf, a, self.c)
         r = torch.addcmul(self.r, -a, Opc)
         k = bnorm2(r)
@@ -307,7 +314,8 @@ class CG(_Batched):
             k_old, self._hostthr = float(self.kold[0]), (float(self.tol), float(self._floor[0]))
         else:
             k_old = self._hostk
-        den = abs(torch.linalg.vecdot(self.c, Opc).item())
+        cAc = torch.linalg.vecdot(self.c, Opc)
+        den = cAc.real.item() if self._signed else abs(cAc.item())
         a = k_old / den if den != 0 else 0.0
         xf = torch.add(xf, self.c, alpha=a)
         r = torch.add(self.r, Opc, alpha=-a)

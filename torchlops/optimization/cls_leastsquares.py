@@ -38,7 +38,7 @@ def _check_engine(engine: str) -> None:
 
 
 def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsRs: Sequence[Any] | None,
-                name: str = "Regs") -> None:
+                name: str = "Regs", epsname: str = "epsRs") -> None:
     if Regs is not None:
         if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence | nn.ModuleList):
             raise TypeError(f"{name} must be a list of torchlops operators (one operator: [R]), "
@@ -47,10 +47,10 @@ def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsR
             if not isinstance(R, LinearOperator):
                 raise TypeError(f"{name} must hold torchlops operators, got a {type(R).__name__}")
     n = 0 if Regs is None else len(Regs)
-    for other, oname in ((dataregs, "dataregs"), (epsRs, "epsRs")):
+    for other, oname in ((dataregs, "dataregs"), (epsRs, epsname)):
         if other is not None and len(other) != n:
-            raise ValueError(f"{name}, dataregs and epsRs must have the same size: {name} has {n}, "
-                             f"{oname} has {len(other)}")
+            what = f"{name}, dataregs and {epsname}" if dataregs is not None else f"{name} and {epsname}"
+            raise ValueError(f"{what} must have the same size: {name} has {n}, {oname} has {len(other)}")
 
 
 def RegularizedOperator(Op: LinearOperator, Regs: Sequence[LinearOperator],
@@ -226,7 +226,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
               show: bool = False) -> None:
         """Build the normal operator ``Op_normal`` and right-hand side ``y_normal``."""
         _check_regs(Regs, dataregs, epsRs)
-        _check_regs(NRegs, None, epsNRs, "NRegs")
+        _check_regs(NRegs, None, epsNRs, "NRegs", "epsNRs")
         self._begin(y)
         self.Regs, self.NRegs = list(Regs or []), list(NRegs or [])
         self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
@@ -294,6 +294,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
         niter = kw.get("niter", 10)
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
         solver = _make(CG, self._OpN, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
+        solver._signed = engine != "pylops"  # (scipy's cg: p^H A p with its sign)
         if not use_implicit(implicit):
             xf = solver.solve(self._batched(self.y_normal), x0=x, show=show, progress=progress, **kw)[0]
         else:
