@@ -1126,3 +1126,24 @@ def test_omp_run_returns_cols_and_batched_cols():
     with pytest.raises(ValueError, match="cols must be the ones the last step returned"):
         one.step(x, cols)
     assert one.iiter == before[0] and torch.equal(one.res, before[1]) and torch.equal(one.cols, before[2])
+
+
+def test_splitbregman_and_irls_step_check_the_model_shape():
+    """SplitBregman.step and IRLS.step refuse a model of the wrong shape with a clear error (a
+    transposed model of the right size was taken silently), as ISTA.step does."""
+    import torchlops as tl
+    from torchlops.optimization.cls_irls import IRLS
+    from torchlops.optimization.cls_splitbregman import SplitBregman
+
+    g = torch.Generator().manual_seed(2)
+    A = tl.MatrixMult(torch.randn(40, 30, generator=g, dtype=torch.float64))
+    D = tl.FirstDerivative(30, dtype=torch.float64)
+    y = torch.randn(2, 40, generator=g, dtype=torch.float64)
+    sb = SplitBregman(A)
+    sb.setup(y, [D], epsRL1s=[0.3])
+    ir = IRLS(A)
+    ir.setup(y)
+    for s in (sb, ir):
+        for bad in (torch.zeros(30, 2, dtype=torch.float64), torch.zeros(29, dtype=torch.float64)):
+            with pytest.raises(ValueError, match=r"x must have shape \(\*batch, 30\)"):
+                s.step(bad)

@@ -205,7 +205,7 @@ class IRLS(SparseSolver):
         ``atol``, ``btol``, ``damp``, ...), ``"pylops"`` cgls (``niter``, ``tol``, ``damp``)."""
         check_engine(engine)
         b = self._b
-        xf = x.reshape(b.B, b.N)
+        xf = b.flat_model(x, "x")  # (checked: a model of the problem's shape, or one for all)
         step = self._step_data if self.kind != "model" else self._step_model
         xn = step(xf, engine, **kwargs_solver)
         act = self.active

@@ -259,7 +259,7 @@ class SplitBregman(SparseSolver):
         check_engine(engine)
         b = self._b
         act = self.active
-        xold = x.reshape(b.B, b.N)
+        xold = b.flat_model(x, "x")  # (checked: a model of the problem's shape, or one for all)
         xf = xold
         ds0, bs0 = self.ds, self.bs
         ds, bs = list(ds0), list(bs0)
