@@ -1639,6 +1639,14 @@ def test_normal_equations_scipy_engine_solves_indefinite_systems_as_scipy_cg():
                                                epsNRs=[1.0], maxiter=it, rtol=1e-10)
         assert np.abs(xt.numpy() - xp).max() <= 1e-8 * np.abs(xp).max() and int(istop) == info
     assert np.abs(xt.numpy() - exact).max() < 1e-8
+    # (implicit differentiation: the adjoint solve steps as the forward, the unrolled gradient)
+    grads = []
+    for implicit in (False, True):
+        yt = torch.from_numpy(y).requires_grad_()
+        xi, _ = normal_equations_inversion(T, yt, None, NRegs=[Diagonal(torch.from_numpy(d))], epsNRs=[1.0],
+                                           maxiter=100, rtol=1e-12, implicit=implicit)
+        grads.append(torch.autograd.grad(xi.square().sum(), yt)[0])
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-8 * float(grads[0].abs().max()))
     w = np.linspace(-1, 2, 40)
     xp, _ = pls.normal_equations_inversion(P, y, None, Weight=pylops.Diagonal(w), maxiter=100, rtol=1e-10)
     xt, _ = normal_equations_inversion(T, torch.from_numpy(y), None, Weight=Diagonal(torch.from_numpy(w)),

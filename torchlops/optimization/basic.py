@@ -103,14 +103,15 @@ def _make(cls: type, Op: LinearOperator, callback: Callable | None, rtol: float 
 def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable, normal: LinearOperator, ndamp: Any,
               niter: int, tol: float | Callable, aliases: list[torch.Tensor] | None = None,
               rhs2: Callable[[], torch.Tensor] | None = None,
-              modules: Sequence[LinearOperator] = ()) -> tuple[Any, Any]:
+              modules: Sequence[LinearOperator] = (), signed: bool = False) -> tuple[Any, Any]:
     """Shared implicit path: ``forward() -> (x (B, N), solver)``; adjoint = CG on ``normal``.
 
     ``tol`` (PyLops': a bound on the squared residual norm) applies to the forward as it is;
     the adjoint solve ``normal lam = g`` asks the same relative accuracy of its own right-hand
     side: ``tol ||g||^2 / ||b||^2`` per sample, with ``rhs2()`` the forward's ``||b||^2``
     (``tol`` as it is when ``rhs2`` is None; every iteration when ``||b|| = 0``). A callable
-    ``tol`` gives the adjoint's bound from ``g`` directly."""
+    ``tol`` gives the adjoint's bound from ``g`` directly. ``signed``: the adjoint CG's steps
+    as the forward's (scipy's, for indefinite systems; see :class:`CG`)."""
     held: dict[str, Any] = {}
 
     def solve() -> torch.Tensor:
@@ -130,7 +131,9 @@ def _implicit(inputs: list[torch.Tensor], forward: Callable, residual: Callable,
                 b2 = rhs2().to(rdt).reshape(-1)
                 tt = torch.as_tensor(tol, dtype=rdt, device=gf.device).reshape(-1).expand(gf.shape[0])
                 t = torch.where(b2 > 0, tt * (gf.abs() ** 2).sum(-1) / torch.where(b2 > 0, b2, 1.0), 0.0)
-        lam = CG(normal).solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
+        cg = CG(normal)
+        cg._signed = signed
+        lam = cg.solve(g, niter=max(niter, 1), damp=nd, tol=t)[0].reshape(g.shape)
         _check_adjoint(normal, nd, g, lam)
         return lam
 

@@ -11,7 +11,8 @@ exactly ``niter`` steps and never reads a tensor on the host, so it can be captu
 has stopped every :data:`CHECK_EVERY` steps (one synchronisation per :data:`CHECK_EVERY` steps).
 On the CPU, where reading a tensor waits for nothing, it asks after every step (so iteration
 counts and cost histories are PyLops', except that CG and CGLS also freeze a sample whose residual
-reaches machine precision, ``||r||^2 <= eps^2 ||r_0||^2``, even with ``tol=0``, where PyLops goes on
+(CGLS: of the normal equations) reaches machine precision, its squared norm at most eps^2 times
+the first one, even with ``tol=0``, where PyLops goes on
 iterating on rounding noise: the models agree, the counts and costs end there; under
 ``torch.compile`` as on an accelerator).
 ``show=True`` reads values on the host to print the table (through ``logging``).
@@ -222,7 +223,8 @@ class CG(_Batched):
     -----
     Per sample, with :math:`\mathbf{r}_0 = \mathbf{y} - (\mathbf{A}+d\mathbf{I})\mathbf{x}_0`,
     :math:`\mathbf{c}_0 = \mathbf{r}_0`, each step applies the operator once (one pass over
-    the data): :math:`a = \|\mathbf{r}\|^2 / |\mathbf{c}^H (\mathbf{A}+d\mathbf{I})\mathbf{c}|`,
+    the data): :math:`a = \|\mathbf{r}\|^2 / |\mathbf{c}^H (\mathbf{A}+d\mathbf{I})\mathbf{c}|`
+    (without the modulus for ``normal_equations_inversion(engine="scipy")``, as scipy's cg),
     :math:`\mathbf{x} \mathrel{+}= a\mathbf{c}`, :math:`\mathbf{r} \mathrel{-}= a(\mathbf{A}+d\mathbf{I})\mathbf{c}`,
     :math:`\mathbf{c} = \mathbf{r} + (\|\mathbf{r}_{new}\|^2/\|\mathbf{r}\|^2)\mathbf{c}`.
     A sample stops (is frozen) when :math:`\|\mathbf{r}\|^2 \le` ``tol`` (a float, or a ``(B,)``

@@ -323,7 +323,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
                 return (self.y_normal.detach().reshape(self.B, self.Op.shape[1]).abs() ** 2).sum(-1)
 
             xf = _implicit(ins, forward, residual, self._OpN, kw["damp"], niter, adj_tol, als,
-                           None if callable(adj_tol) else rhs2, mods)[0]
+                           None if callable(adj_tol) else rhs2, mods, signed=solver._signed)[0]
         self.iiter, self.cost = solver.iiter, solver.cost
         istop = None
         if engine != "pylops":  # scipy's info: 0 when it stopped before maxiter, else maxiter
