@@ -162,7 +162,8 @@ class Convolve1D(LinearOperator):
         """The method the kernels run: ``method``, where the automatic choice took FFTs either
         plain FFTs or overlap-add by the input (few long signals: blocks; see
         :func:`torchlops.functional.convolution.fft_or_overlap_add`)."""
-        return "auto-fft" if self._auto_method and self.method == "fft" else self.method
+        # (an operator saved before the automatic choice could switch has no _auto_method)
+        return "auto-fft" if getattr(self, "_auto_method", False) and self.method == "fft" else self.method
 
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
