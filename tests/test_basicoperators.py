@@ -1805,6 +1805,11 @@ def test_stack_attributes_and_parallel_kind_as_pylops():
             if hasattr(P, attr):
                 assert np.array_equal(np.asarray(getattr(T, attr)), np.asarray(getattr(P, attr))), (name, attr)
         assert_rel(npy(T.todense()), P.todense(), rtol=1e-14)
+        y, z = T @ torch.ones(T.shape[1], dtype=torch.float64), T.H @ torch.ones(T.shape[0], dtype=torch.float64)
+        for k in ("_rows", "_cols"):  # (a stack saved before these were kept)
+            T.__dict__.pop(k, None)
+        assert torch.equal(T @ torch.ones(T.shape[1], dtype=torch.float64), y)
+        assert torch.equal(T.H @ torch.ones(T.shape[0], dtype=torch.float64), z)
         with pytest.raises(ValueError, match="parallel_kind must be 'multiproc' or 'multithread'"):
             getattr(tl, name)([tl.MatrixMult(t(M)) for M in parts], parallel_kind="bogus")
         getattr(tl, name)([tl.MatrixMult(t(M)) for M in parts], parallel_kind="multithread")

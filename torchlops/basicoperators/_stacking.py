@@ -37,6 +37,13 @@ def cumulative(sizes: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def part_sizes(op: LinearOperator, attr: str, dim: int) -> list[int]:
+    """The parts' rows (``dim`` 0) or columns (1) kept in ``attr``, or from the parts where an
+    operator saved before it kept them has none."""
+    sizes = op.__dict__.get(attr)
+    return sizes if sizes is not None else [part.shape[dim] for part in op.ops]
+
+
 def stack_dtype(ops: Sequence[LinearOperator], dtype: DTypeLike) -> torch.dtype:
     """The dtype of a stack: the promoted dtype of its operators unless one is given."""
     out = ops[0].dtype

@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
+from torchlops.basicoperators._stacking import (
+    as_operators,
+    cast_output,
+    check_parallel_kind,
+    cumulative,
+    part_sizes,
+    stack_dtype,
+)
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -85,7 +92,7 @@ class BlockDiag(LinearOperator):
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
-        sizes, outshape = (self._rows, self._dims) if adjoint else (self._cols, self._dimsd)
+        sizes, outshape = (part_sizes(self, "_rows", 0), self._dims) if adjoint else (part_sizes(self, "_cols", 1), self._dimsd)
         parts = torch.split(x.reshape(B, -1), sizes, dim=1)
         ys = [run(op, xi, adjoint).reshape(B, -1) for op, xi in zip(self.ops, parts)]
         return cast_output(self, torch.cat(ys, dim=1).reshape(B, *outshape), x)

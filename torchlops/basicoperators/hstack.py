@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
+from torchlops.basicoperators._stacking import (
+    as_operators,
+    cast_output,
+    check_parallel_kind,
+    cumulative,
+    part_sizes,
+    stack_dtype,
+)
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -86,7 +93,7 @@ class HStack(LinearOperator):
         B = x.shape[0]
         if adjoint:
             return cast_output(self, torch.cat([run(op, x, True).reshape(B, -1) for op in self.ops], dim=1), x)
-        parts = torch.split(x.reshape(B, -1), self._cols, dim=1)
+        parts = torch.split(x.reshape(B, -1), part_sizes(self, "_cols", 1), dim=1)
         out = None
         for op, xi in zip(self.ops, parts):
             yi = run(op, xi, False).reshape(B, *self._dimsd)

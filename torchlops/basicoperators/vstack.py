@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from torchlops._algebra import run
-from torchlops.basicoperators._stacking import as_operators, cast_output, check_parallel_kind, cumulative, stack_dtype
+from torchlops.basicoperators._stacking import (
+    as_operators,
+    cast_output,
+    check_parallel_kind,
+    cumulative,
+    part_sizes,
+    stack_dtype,
+)
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import to_torch_dtype
 from torchlops.utils.typing import DTypeLike
@@ -85,7 +92,7 @@ class VStack(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         if adjoint:
-            parts = torch.split(x.reshape(B, -1), self._rows, dim=1)
+            parts = torch.split(x.reshape(B, -1), part_sizes(self, "_rows", 0), dim=1)
             out = None
             for op, yi in zip(self.ops, parts):
                 xi = run(op, yi, True).reshape(B, *self._dims)
