@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from torchlops._autograd import needs_function, own_tensors, record, run_kernel
-from torchlops.utils.checks import check_backend, complex_dtype, prod, to_dims, to_torch_dtype
+from torchlops.utils.checks import check_backend, complex_dtype, prod, real_dtype, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 #: the common input dtypes, checked by set membership before the general test
@@ -33,9 +33,6 @@ def _plain(y: torch.Tensor) -> torch.Tensor:
         return y.resolve_conj().resolve_neg()
     return y
 
-
-#: the real counterparts of the complex dtypes (a lookup torch.compile traces; dtype.to_real it does not)
-_REAL_OF = {torch.complex32: torch.float16, torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 #: per class: whether clinear / explicit / name may be set in the instance's dict (no class
 #: attribute or property of those names, no __setattr__ of its own; weak: classes made on the fly
@@ -387,7 +384,7 @@ class LinearOperator(nn.Module):
             if pt is not dt:
                 if (self._real_input_kernels and pt.is_complex and not dt.is_complex
                         and not needs_function(x, tensors)):
-                    pt = _REAL_OF[pt]  # (the kernels transform the real input as it is)
+                    pt = real_dtype(pt)  # (the kernels transform the real input as it is)
                 if pt is not dt:
                     x = x.to(pt)
         if tensors and tensors[0].device != x.device:
