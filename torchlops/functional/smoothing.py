@@ -33,8 +33,6 @@ def boxcar_stencil(length: int) -> tuple[dict[int, float], int, int, list]:
 
 #: boxcars longer than this are applied by FFT convolution (the loop costs a pass per tap)
 LONG_BOXCAR = 64
-#: axes longer than this convolve in overlap-add blocks rather than one FFT
-LONG_AXIS = 8192
 #: the dtypes the FFT path takes (half precision keeps the loop: no CPU FFT for it)
 _FFT_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
@@ -46,7 +44,8 @@ def _boxcar(x: torch.Tensor, a: int, length: int) -> torch.Tensor:
     if length > LONG_BOXCAR and n > 1 and x.numel() and x.dtype in _FFT_DTYPES:
         # (a boxcar of 101 samples on 1024 x 1024: 17-19 ms by the loop, 6-10 ms by FFTs)
         h = torch.full((length,), c, dtype=x.real.dtype, device=x.device)
-        return convolve(x, h, [a - 1], [length // 2], method="overlapadd" if n > LONG_AXIS else "fft")
+        # (one FFT, or overlap-add blocks for a few long lines: convolution.fft_or_overlap_add)
+        return convolve(x, h, [a - 1], [length // 2], method="auto-fft")
     y = x.new_empty(x.shape)
     # centre tap covers every row
     if _fast(x):
