@@ -255,7 +255,7 @@ class RealImagOperator(LinearOperator):
         if y.is_complex():
             return sign * y.imag
         # (real data: zeros, in y's graph so that gradients and tangents reach the input, as zeros)
-        return torch.where(torch.zeros_like(y, dtype=torch.bool), y, 0.0)
+        return torch.where(torch.zeros((), dtype=torch.bool, device=y.device), y, 0.0)
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         if adjoint and self.forw and self.adj and x.is_complex():
