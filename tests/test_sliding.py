@@ -326,6 +326,15 @@ def test_bad_window_designs() -> None:
         Sliding3D(tl.Identity(50), (10, 10), (9, 9, 2), (5, 5), (1, 1), (5, 5, 2))
     with pytest.raises(ValueError, match=r"ntap=3 must be smaller or equal than 2"):
         Sliding1D(tl.Identity(5), 25, 13, 5, 3)  # a Hanning taper of 3 samples does not fit a window of 5
+    # a fractional overlap or window is an error (it was truncated without a taper to check it)
+    with pytest.raises(ValueError, match=r"nover must be an int, got 1.5"):
+        Sliding1D(tl.Identity(4), 12, 10, 4, 1.5, tapertype=None)
+    with pytest.raises(ValueError, match=r"nover must be an int, got 1.5"):
+        Sliding2D(tl.Identity(8), (12, 2), (10, 2), 4, 1.5, tapertype=None)
+    with pytest.raises(ValueError, match=r"nwin must be an int, got 4.5"):
+        sliding1d_design(10, 4.5, 1, 4)
+    # whole numbers given as floats stay accepted
+    assert Sliding1D(tl.Identity(4), 12, 10, 4.0, 1.0, tapertype=None).shape == (10, 12)
 
 
 def test_device_mismatch_is_reported() -> None:

@@ -23,12 +23,13 @@ from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import prod, real_dtype
 from torchlops.utils.tapers import TAPERTYPES, taper
 
-__all__ = ["slidingsteps", "WindowedOperator", "window_tapers", "check_tapertype", "as_pair", "overlap_add"]
+__all__ = ["slidingsteps", "whole_int", "WindowedOperator", "window_tapers", "check_tapertype", "as_pair", "overlap_add"]
 
 
 def slidingsteps(ntr: int, nwin: int, nover: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Start and end indices of windows of ``nwin`` samples overlapping by ``nover`` over ``ntr`` samples."""
-    ntr, nwin, nover = int(ntr), int(nwin), int(nover)
+    """Start and end indices of windows of ``nwin`` samples overlapping by ``nover`` over ``ntr`` samples
+    (whole numbers: a fraction is a ValueError, not truncated)."""
+    ntr, nwin, nover = (whole_int(v, k) for v, k in ((ntr, "ntr"), (nwin, "nwin"), (nover, "nover")))
     if nwin < 1:
         raise ValueError(f"nwin must be a positive number of samples, got nwin={nwin}")
     if nwin > ntr:
@@ -37,6 +38,17 @@ def slidingsteps(ntr: int, nwin: int, nover: int) -> tuple[torch.Tensor, torch.T
         raise ValueError(f"nover must satisfy 0 <= nover < nwin={nwin}, got nover={nover}")
     starts = torch.arange(0, ntr - nwin + 1, nwin - nover, dtype=torch.int64)
     return starts, starts + nwin
+
+
+def whole_int(value: Any, name: str) -> int:
+    """``value`` as an int where it is a whole number (an int, or an integral float / 0-d array)."""
+    try:
+        ok = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    return int(value)
 
 
 def as_pair(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing._windows import WindowedOperator, check_tapertype, slidingsteps, window_tapers
+from torchlops.signalprocessing._windows import (
+    WindowedOperator,
+    check_tapertype,
+    slidingsteps,
+    whole_int,
+    window_tapers,
+)
 from torchlops.utils.checks import to_dims
 
 __all__ = ["sliding1d_design", "Sliding1D"]
@@ -126,6 +132,7 @@ class Sliding1D(WindowedOperator):
         if len(dim) != 1 or len(dimd) != 1:
             raise ValueError(f"dim and dimd must be single sizes, got dim={dim}, dimd={dimd}")
         check_tapertype(tapertype)
+        nwin, nover = whole_int(nwin, "nwin"), whole_int(nover, "nover")
         starts, _ = slidingsteps(dimd[0], nwin, nover)
         nwins = starts.numel()
         simop = Op.shape[1] == dim[0]

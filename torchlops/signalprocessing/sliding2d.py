@@ -8,7 +8,13 @@ from collections.abc import Sequence
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing._windows import WindowedOperator, check_tapertype, slidingsteps, window_tapers
+from torchlops.signalprocessing._windows import (
+    WindowedOperator,
+    check_tapertype,
+    slidingsteps,
+    whole_int,
+    window_tapers,
+)
 from torchlops.utils.checks import prod, to_dims
 
 __all__ = ["sliding2d_design", "Sliding2D"]
@@ -125,6 +131,7 @@ class Sliding2D(WindowedOperator):
         if len(dims) != 2 or len(dimsd) != 2:
             raise ValueError(f"dims and dimsd must be 2-D shapes, got dims={dims}, dimsd={dimsd}")
         check_tapertype(tapertype)
+        nwin, nover = whole_int(nwin, "nwin"), whole_int(nover, "nover")
         starts, _ = slidingsteps(dimsd[0], nwin, nover)
         nwins = starts.numel()
         simop = Op.shape[1] == prod(dims)
