@@ -762,3 +762,90 @@ def test_automatic_fft_runs_few_long_signals_by_overlap_add(monkeypatch):
     assert not calls, "sixteen signals: plain FFTs"
     del auto.__dict__["_auto_method"]  # (an operator saved before the choice could switch)
     torch.testing.assert_close(auto(x[:1]), fft(x[:1]), rtol=1e-12, atol=1e-12 * float(fft(x[:1]).abs().max()))
+
+
+def test_fft_engines_keep_the_filter_spectrum_while_the_filter_is_unchanged():
+    """Applied again on the CPU, an FFT convolution transforms its input and output only: the
+    filter's spectrum (one per direction) is kept while the filter holds the same values, and is
+    built afresh after writes in place, through ``.data``, a new tensor, a dtype conversion or
+    for a recorded filter; copies of the operator do not carry it. Results equal a fresh
+    operator's every time."""
+    import copy
+    import pickle
+
+    g = torch.Generator().manual_seed(3)
+
+    def spectra(Op):
+        kept = Op.__dict__.get("_kept_values", {})
+        return {k: v[2] for k, v in kept.items() if k.startswith("spectrum")}
+
+    def fresh(Op, h):
+        if isinstance(Op, Convolve1D):
+            return Convolve1D(Op.dims, h.detach().clone(), offset=Op.offset, axis=Op.axis, method=Op.method)
+        return Convolve2D(Op.dims, h.detach().clone(), offset=Op.offset, axes=Op.axes, method=Op.method)
+
+    for cplx in (False, True):
+        dt = torch.complex128 if cplx else torch.float64
+        x2 = torch.randn(3, 128, 130, generator=g, dtype=dt)
+        x1 = torch.randn(3, 40000, generator=g, dtype=dt)
+        cases = [
+            (Convolve2D((128, 130), torch.randn(21, 19, generator=g, dtype=dt), offset=(4, 11), method="fft"), x2, True),
+            (Convolve1D(40000, torch.randn(301, generator=g, dtype=dt), offset=100, method="fft"), x1, True),
+            # (overlap-add: blocks' spectra of 626 samples cost less than a lookup, nothing is kept)
+            (Convolve1D(40000, torch.randn(301, generator=g, dtype=dt), offset=100), x1[:1], False),
+            (Convolve1D((128, 130), torch.randn(128, 25, generator=g, dtype=dt), offset=3, axis=1, method="fft"), x2,
+             True),
+        ]
+        for Op, x, keeps in cases:
+            for step in range(3):
+                y, z = Op @ x, Op.H @ x
+                ref = fresh(Op, Op.h)
+                torch.testing.assert_close(y, ref @ x, rtol=1e-12, atol=1e-12 * float(y.abs().max()))
+                torch.testing.assert_close(z, ref.H @ x, rtol=1e-12, atol=1e-12 * float(z.abs().max()))
+                kept = spectra(Op)
+                assert set(kept) == ({"spectrum", "spectrum_adjoint"} if keeps else set()), Op
+                Op @ x, Op.H @ x
+                assert all(spectra(Op)[k] is v for k, v in kept.items()), "built again for the same filter"
+                # writes the next round must see
+                if step == 0:
+                    Op.h.mul_(-0.5)
+                elif step == 1:
+                    Op.h.data[..., 0] += 1  # (no version counter)
+            Op.h = torch.randn(Op.h.shape, generator=g, dtype=dt)
+            torch.testing.assert_close(Op @ x, fresh(Op, Op.h) @ x, rtol=1e-12, atol=1e-9)
+            for C in (copy.deepcopy(Op), pickle.loads(pickle.dumps(Op))):
+                assert not [k for k in C.__dict__ if k.startswith("_kept")]
+                torch.testing.assert_close(C @ x, Op @ x, rtol=1e-12, atol=1e-9)
+            if not cplx:
+                O32 = copy.deepcopy(Op).float()
+                torch.testing.assert_close(O32 @ x.float(), (Op @ x).float(), rtol=1e-4, atol=1e-4)
+    # a learnable filter: gradients through a kept spectrum's operator are the recorded ones
+    h = torch.nn.Parameter(torch.randn(21, 19, generator=g, dtype=torch.float64))
+    C = Convolve2D((128, 130), h, offset=(4, 11), method="fft")
+    x = torch.randn(128, 130, generator=g, dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        C @ x  # (kept while nothing is recorded)
+    assert spectra(C)
+    loss = (C @ x).square().sum() + (C.H @ x).pow(3).sum()
+    gh, gx = torch.autograd.grad(loss, (h, x))
+    hr = h.detach().clone().requires_grad_()
+    R = Convolve2D((128, 130), hr, offset=(4, 11), method="fft")
+    xr = x.detach().clone().requires_grad_()
+    ghr, gxr = torch.autograd.grad((R @ xr).square().sum() + (R.H @ xr).pow(3).sum(), (hr, xr))
+    torch.testing.assert_close(gh, ghr, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(gx, gxr, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():
+        h.add_(1.0)
+        torch.testing.assert_close(C @ x, R.__class__((128, 130), h.clone(), offset=(4, 11), method="fft") @ x)
+    # the engine called with a recorded filter (grad mode on): its spectrum is recorded, not kept
+    from functools import partial
+
+    from torchlops.functional.convolution import convolve
+
+    xs = x.detach()[None]
+    y = convolve(xs, h, (0, 1), (4, 11), method="fft", keep=partial(C._kept, "spectrum"))
+    assert y.requires_grad
+    (gk,) = torch.autograd.grad(y.square().sum(), h)
+    h2 = h.detach().clone().requires_grad_()
+    (gr,) = torch.autograd.grad(convolve(xs, h2, (0, 1), (4, 11), method="fft").square().sum(), h2)
+    torch.testing.assert_close(gk, gr, rtol=1e-12, atol=1e-12)

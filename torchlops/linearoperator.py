@@ -203,9 +203,11 @@ class LinearOperator(nn.Module):
         """``build()``, a value derived from the tensor ``source`` (a Vandermonde matrix, a phase),
         kept on the CPU while ``source`` holds the same values (compared with a copy: writes
         through ``.data`` or a shared NumPy array count too) and ``key`` is the same. Built afresh
-        elsewhere (a comparison would read the device), and where ``source`` carries a graph, a
-        transform's wrapper, a trace, or in inference mode."""
-        if (source.device.type != "cpu" or source.requires_grad or torch.compiler.is_compiling()
+        elsewhere (a comparison would read the device), and where ``source`` is recorded (it
+        requires grad with grad mode on, forward-mode AD is on), a transform's wrapper, a trace,
+        or in inference mode."""
+        if (source.device.type != "cpu" or (source.requires_grad and torch.is_grad_enabled())
+                or torch.compiler.is_compiling() or torch.autograd.forward_ad._current_level >= 0
                 or torch._C._functorch.is_functorch_wrapped_tensor(source) or torch.is_inference_mode_enabled()
                 or source.is_inference()):
             return build()

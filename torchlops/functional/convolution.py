@@ -19,6 +19,13 @@ the product of spectra is the linear, not circular, convolution) and ``overlapad
 (FFTs of blocks of about ``4 nh`` samples whose overlapping tails are added); ``auto-fft`` picks
 one of the last two per call (:func:`fft_or_overlap_add`).
 
+Filter spectra: the FFT engines take ``keep``, a callable ``keep(h, build, key)`` that returns
+``build()`` (the spectrum of the filter ``h`` padded to the transform's size) or the value it
+returned before for a filter of the same values and ``key``
+(:meth:`torchlops.LinearOperator._kept`): an operator applied again, as in a solver, transforms
+only its input and output then, not its filter too (which, padded to the size of the data
+along the convolved axes, cost as much as the input's transform for one image).
+
 Per-sample filters: ``h`` of shape ``(Bh, *hshape)`` with ``batched=True`` applies
 filter ``b mod Bh`` to sample ``b`` of the flattened batch (whose size must be a multiple
 of ``Bh``): the filters' batch matches the trailing batch dims of the input.
@@ -26,7 +33,8 @@ of ``Bh``): the filters' batch matches the trailing batch dims of the input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +55,15 @@ __all__ = [
     "convolve_filter_vjp",
 ]
 
+
+#: ``keep(h, build, key)``: ``build()``, or its earlier value for a filter ``h`` of the same
+#: values and the same ``key`` (see the module's notes)
+Keep = Callable[[torch.Tensor, Callable[[], torch.Tensor], Any], torch.Tensor]
+
+
+#: smallest filter spectrum (samples) kept through ``keep``: a smaller one costs less to build
+#: than a lookup (about 5 us)
+_KEEP_MIN = 8192
 
 _FAST_LEN: dict[int, int] = {}
 
@@ -119,6 +136,7 @@ def _core(
     nout: Sequence[int],
     method: str,
     batched: bool,
+    keep: Keep | None = None,
 ) -> torch.Tensor:
     """``out[i] = sum_j h[j] x[i + s - j]`` along ``axes`` (``s`` = ``shifts``), ``nout`` samples."""
     k = len(axes)
@@ -154,21 +172,34 @@ def _core(
         nfull = [n + nh - 1 for n, nh in zip(nin, hshape)]
         blocks = [_block(n, nh) if method == "overlapadd" else 0 for n, nh in zip(nin, hshape)]
         if any(blocks):
-            full = _overlap_add(xg, hb.reshape(1, nbh, 1, *hshape), blocks)
+            full = _overlap_add(xg, hb.reshape(1, nbh, 1, *hshape), blocks, keep)
         else:
-            full = _fftconv(xg, hb.reshape(1, nbh, 1, *hshape), [next_fast_len(m) for m in nfull], list(range(-k, 0)))
+            full = _fftconv(xg, hb.reshape(1, nbh, 1, *hshape), [next_fast_len(m) for m in nfull], list(range(-k, 0)),
+                            keep)
         full = _pad_crop(full, [(0, m - sz) for m, sz in zip(nfull, full.shape[full.dim() - k:])])
         out = _pad_crop(full, [(-s, no + s - m) for s, no, m in zip(shifts, nout, nfull)])
     return _from_groups(out, moved, axes, nout)
 
 
-def _fftconv(x: torch.Tensor, h: torch.Tensor, sizes: Sequence[int], dims: Sequence[int]) -> torch.Tensor:
-    """Circular convolution of ``x`` and ``h`` (broadcast) over ``dims`` with FFT ``sizes``."""
-    if x.is_complex():
-        return torch.fft.ifftn(torch.fft.fftn(x, s=sizes, dim=dims) * torch.fft.fftn(h, s=sizes, dim=dims),
-                               s=sizes, dim=dims)
-    return torch.fft.irfftn(torch.fft.rfftn(x, s=sizes, dim=dims) * torch.fft.rfftn(h, s=sizes, dim=dims),
-                            s=sizes, dim=dims)
+def _fftconv(
+    x: torch.Tensor, h: torch.Tensor, sizes: Sequence[int], dims: Sequence[int], keep: Keep | None = None
+) -> torch.Tensor:
+    """Circular convolution of ``x`` and ``h`` (broadcast) over ``dims`` with FFT ``sizes``
+    (``h``'s spectrum through ``keep`` where given)."""
+    cplx = x.is_complex()
+    fwd, inv = (torch.fft.fftn, torch.fft.ifftn) if cplx else (torch.fft.rfftn, torch.fft.irfftn)
+
+    def build() -> torch.Tensor:
+        return fwd(h, s=sizes, dim=dims)
+
+    nspec = h.numel()  # (samples of the spectrum: the filter's, each padded to sizes)
+    for d, m in zip(dims, sizes):
+        nspec = nspec // max(h.shape[d], 1) * m
+    if keep is None or nspec < _KEEP_MIN:
+        spec = build()
+    else:
+        spec = keep(h, build, ("spectrum", tuple(sizes), tuple(dims), cplx))
+    return inv(fwd(x, s=sizes, dim=dims) * spec, s=sizes, dim=dims)
 
 
 def fft_or_overlap_add(lines: int, n: Sequence[int], nh: Sequence[int], device: torch.device) -> str:
@@ -191,7 +222,7 @@ def _block(n: int, nh: int) -> int:
     return 0 if n <= 2 * (m - nh + 1) else m - nh + 1
 
 
-def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int]) -> torch.Tensor:
+def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int], keep: Keep | None = None) -> torch.Tensor:
     """Full linear convolution over the last ``k`` dims by overlap-add: blocks of ``blocks[i]``
     samples (0: the whole axis), each convolved by an FFT of ``block + nh - 1`` samples."""
     k = len(blocks)
@@ -205,7 +236,7 @@ def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int]) -> tor
     hh = h.reshape(*h.shape[: h.dim() - k], *[d for n in hshape for d in (1, n)])
     sizes = [next_fast_len(b + n - 1) for b, n in zip(bl, hshape)]
     dims = [lead + 2 * i + 1 for i in range(k)]
-    y = _fftconv(x, hh, sizes, dims)
+    y = _fftconv(x, hh, sizes, dims, keep)
     for i in range(k):
         # blocks of sizes[i] samples starting every bl[i] samples: add the overlapping tails
         p, b, m = lead + i, bl[i], sizes[i]
@@ -237,13 +268,15 @@ def convolve(
     nout: Sequence[int] | None = None,
     method: str = "fft",
     batched: bool = False,
+    keep: Keep | None = None,
 ) -> torch.Tensor:
     """Convolution of ``x`` with ``h`` along ``axes`` read from ``offsets`` (``nout`` output
     samples per axis, default the input size); ``method`` is ``"direct"``, ``"fft"``,
-    ``"overlapadd"`` or ``"auto-fft"`` (one of the last two: :func:`fft_or_overlap_add`)."""
+    ``"overlapadd"`` or ``"auto-fft"`` (one of the last two: :func:`fft_or_overlap_add`);
+    ``keep`` keeps the filter's spectrum (see the module's notes)."""
     if nout is None:
         nout = [x.shape[a + 1] for a in axes]
-    return _core(x, h, axes, offsets, nout, method, batched)
+    return _core(x, h, axes, offsets, nout, method, batched, keep)
 
 
 # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
@@ -255,6 +288,7 @@ def convolve_adjoint(
     nout: Sequence[int] | None = None,
     method: str = "fft",
     batched: bool = False,
+    keep: Keep | None = None,
 ) -> torch.Tensor:
     """Adjoint of :func:`convolve` (a correlation with ``conj(h)``); ``nout`` is the model size."""
     if nout is None:
@@ -262,7 +296,7 @@ def convolve_adjoint(
     k = len(axes)
     g = h.conj().flip(list(range(h.dim() - k, h.dim())))
     nh = h.shape[h.dim() - k :]
-    return _core(y, g, axes, [n - 1 - o for n, o in zip(nh, offsets)], nout, method, batched)
+    return _core(y, g, axes, [n - 1 - o for n, o in zip(nh, offsets)], nout, method, batched, keep)
 
 
 # grad_h[f, j] = sum_{b = f mod Bh} sum_i g[b, ..., i, ...] conj(x[b, ..., i + o - j, ...])

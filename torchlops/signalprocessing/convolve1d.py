@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from torchlops import _ops
-from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
+from torchlops.functional.convolution import Keep, convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.convolvend import as_offset, check_filter, conv_engine
 from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
@@ -65,7 +67,9 @@ class Convolve1D(LinearOperator):
     longer filter makes data of ``nh`` samples along ``axis`` and needs
     ``offset <= n - 1`` (PyLops' compact and extended filters; for an N-d model PyLops sets
     ``dimsd = h.shape``, here it is ``dims`` with ``dims[axis]`` replaced by ``nh``). The direct engine reads the
-    data once per tap; the FFT engine transforms it once forward and once back.
+    data once per tap; the FFT engine transforms it once forward and once back (on the CPU the
+    filter's spectrum is kept between applications while the filter holds the same values:
+    16 x 65536 float32, 513 taps, 1 thread, ``method="fft"``: 11.0 -> 9.5 ms).
 
     The adjoint correlates with the CONJUGATE filter, so the operator passes the dot test
     with complex filters; PyLops 2.8 correlates with ``h`` itself and fails it.
@@ -153,9 +157,10 @@ class Convolve1D(LinearOperator):
         if _ops.use_ext(self.engine, self._ext_no, vt):
             yt = _ops.convolve(vt, ht, (0,), (self.offset,), [n_out], adjoint, True)
         elif adjoint:
-            yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True)
+            yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True,
+                                  self._keep_spectrum(True))
         else:
-            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True)
+            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True, self._keep_spectrum(False))
         return self._untrace(yt, v.shape[0], self.dims if adjoint else self.dimsd)
 
     def _run_method(self) -> str:
@@ -168,6 +173,11 @@ class Convolve1D(LinearOperator):
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
 
+    def _keep_spectrum(self, adjoint: bool) -> Keep:
+        """The FFT engines' filter spectra, kept on the operator for its next applications
+        (one for the forward, one for the adjoint; see :meth:`~torchlops.LinearOperator._kept`)."""
+        return partial(self._kept, "spectrum_adjoint" if adjoint else "spectrum")
+
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_trace:
@@ -175,7 +185,8 @@ class Convolve1D(LinearOperator):
         nd = [self.dimsd[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
-        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter)
+        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter,
+                        self._keep_spectrum(False))
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
@@ -184,7 +195,8 @@ class Convolve1D(LinearOperator):
         nm = [self.dims[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
-        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter)
+        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter,
+                                self._keep_spectrum(True))
 
     # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
     def _tensor_vjp(

