@@ -465,12 +465,13 @@ def test_learnable_filter_gradcheck_and_compile(method: str) -> None:
     torch.testing.assert_close(hp.grad, g_eager)
 
 
-def test_next_fast_len_even_smooth_minimal() -> None:
-    """FFT lengths: the smallest even 5-smooth length >= n (n itself for n <= 2)."""
+def test_next_fast_len_smooth_multiple_of_8_minimal() -> None:
+    """FFT lengths: the smallest 5-smooth multiple of 8 >= n (for n <= 8 the smallest even
+    5-smooth length, n itself for n <= 2)."""
     from torchlops.functional.convolution import next_fast_len
 
-    def smooth_even(m: int) -> bool:
-        if m % 2:
+    def smooth(m: int, step: int) -> bool:
+        if m % step:
             return False
         for p in (2, 3, 5):
             while m % p == 0:
@@ -478,11 +479,13 @@ def test_next_fast_len_even_smooth_minimal() -> None:
         return m == 1
 
     assert [next_fast_len(n) for n in (0, 1, 2)] == [1, 1, 2]
-    for n in range(3, 2100):
+    assert [next_fast_len(n) for n in range(3, 10)] == [4, 4, 6, 6, 8, 8, 16]
+    for n in range(9, 4100):
         m = next_fast_len(n)
-        assert m >= n and smooth_even(m), (n, m)
-        assert not any(smooth_even(k) for k in range(n, m)), (n, m)
-    assert next_fast_len(606) == 640 and next_fast_len(625) == 640  # not 625 (odd)
+        assert m >= n and smooth(m, 8), (n, m)
+        assert not any(smooth(k, 8) for k in range(n, m)), (n, m)
+    # not 625 (odd); not 67500 = 2^2 3^3 5^4 (a third slower than 69120 = 2^9 3^3 5)
+    assert next_fast_len(606) == 640 and next_fast_len(625) == 640 and next_fast_len(66048) == 69120
 
 
 def test_offsets_numpy_ints_and_fractions() -> None:

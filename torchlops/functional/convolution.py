@@ -69,17 +69,21 @@ _FAST_LEN: dict[int, int] = {}
 
 
 def next_fast_len(n: int) -> int:
-    """Smallest even 5-smooth integer (factors 2, 3, 5 only, 2 at least once) not smaller
-    than ``n``, or ``n`` itself when ``n <= 2`` (memoised: operators ask for the same few
-    lengths on every application). Odd lengths are avoided: a real FFT of odd length took 2-3x
-    the time of the next even smooth one (torch 2.13 CPU, e.g. 625 vs 640 samples)."""
+    """Smallest 5-smooth integer (factors 2, 3, 5 only) that is a multiple of 8 and not smaller
+    than ``n``; for ``n <= 8`` the smallest even one (``n`` itself for ``n <= 2``). Memoised:
+    operators ask for the same few lengths on every application. Measured (torch 2.13 CPU, 1
+    thread, real FFT forward and back, 16 to 256 signals): where the two differ, a multiple of 8
+    took 0.62-1.07 (median 0.74) of the time of the smallest even 5-smooth length (such as 33750
+    or 67500 = 2^2 3^3 5^4 against 34560 and 69120), which took 2-3x less than odd ones (625
+    against 640)."""
     n = max(int(n), 1)
     if n <= 2:
         return n
     hit = _FAST_LEN.get(n)
     if hit is not None:
         return hit
-    m = n + (n % 2)
+    step = 2 if n <= 8 else 8
+    m = -(-n // step) * step
     while True:
         k = m
         for p in (2, 3, 5):
@@ -87,7 +91,7 @@ def next_fast_len(n: int) -> int:
                 k //= p
         if k == 1:
             break
-        m += 2
+        m += step
     if len(_FAST_LEN) < 4096 and not torch.compiler.is_compiling():  # (no side effect in a traced graph)
         _FAST_LEN[n] = m
     return m
