@@ -852,3 +852,21 @@ def test_fft_engines_keep_the_filter_spectrum_while_the_filter_is_unchanged():
     h2 = h.detach().clone().requires_grad_()
     (gr,) = torch.autograd.grad(convolve(xs, h2, (0, 1), (4, 11), method="fft").square().sum(), h2)
     torch.testing.assert_close(gk, gr, rtol=1e-12, atol=1e-12)
+    # traces and fake tensors neither keep nor read kept values
+    import warnings
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    hd = torch.randn(21, 19, generator=g, dtype=torch.float64)
+    xd = torch.randn(128 * 130, generator=g, dtype=torch.float64)
+    D = Convolve2D((128, 130), hd.clone(), offset=(10, 9), method="fft")
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        assert (D @ mode.from_tensor(xd)).shape == (128 * 130,)
+    assert not spectra(D)
+    D @ xd  # (kept)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(D, (xd,))
+    with torch.no_grad():
+        D.h.mul_(3)
+    torch.testing.assert_close(traced(xd), fresh(D, D.h) @ xd, rtol=1e-12, atol=1e-10)

@@ -204,10 +204,14 @@ class LinearOperator(nn.Module):
         kept on the CPU while ``source`` holds the same values (compared with a copy: writes
         through ``.data`` or a shared NumPy array count too) and ``key`` is the same. Built afresh
         elsewhere (a comparison would read the device), and where ``source`` is recorded (it
-        requires grad with grad mode on, forward-mode AD is on), a transform's wrapper, a trace,
-        or in inference mode."""
+        requires grad with grad mode on, forward-mode AD is on), a transform's wrapper or a
+        tensor subclass, under a trace (``torch.compile``, ``torch.jit.trace``, ``make_fx``),
+        a dispatch or function mode (fake tensors), or in inference mode."""
         if (source.device.type != "cpu" or (source.requires_grad and torch.is_grad_enabled())
-                or torch.compiler.is_compiling() or torch.autograd.forward_ad._current_level >= 0
+                or type(source) not in (torch.Tensor, nn.Parameter)
+                or torch.compiler.is_compiling() or torch.jit.is_tracing()
+                or torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled()
+                or torch.autograd.forward_ad._current_level >= 0
                 or torch._C._functorch.is_functorch_wrapped_tensor(source) or torch.is_inference_mode_enabled()
                 or source.is_inference()):
             return build()

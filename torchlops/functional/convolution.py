@@ -142,7 +142,8 @@ def _core(
     batched: bool,
     keep: Keep | None = None,
 ) -> torch.Tensor:
-    """``out[i] = sum_j h[j] x[i + s - j]`` along ``axes`` (``s`` = ``shifts``), ``nout`` samples."""
+    """``out[i] = sum_j h[j] x[i + s - j]`` along ``axes`` (``s`` = ``shifts``), ``nout`` samples
+    (``keep``: see :func:`_fftconv`)."""
     k = len(axes)
     x, h = promoted(x, h)
     nbh = h.shape[0] if batched else 1
@@ -176,7 +177,8 @@ def _core(
         nfull = [n + nh - 1 for n, nh in zip(nin, hshape)]
         blocks = [_block(n, nh) if method == "overlapadd" else 0 for n, nh in zip(nin, hshape)]
         if any(blocks):
-            full = _overlap_add(xg, hb.reshape(1, nbh, 1, *hshape), blocks, keep)
+            # (blocks' filter spectra are short: built each time)
+            full = _overlap_add(xg, hb.reshape(1, nbh, 1, *hshape), blocks)
         else:
             full = _fftconv(xg, hb.reshape(1, nbh, 1, *hshape), [next_fast_len(m) for m in nfull], list(range(-k, 0)),
                             keep)
@@ -189,20 +191,16 @@ def _fftconv(
     x: torch.Tensor, h: torch.Tensor, sizes: Sequence[int], dims: Sequence[int], keep: Keep | None = None
 ) -> torch.Tensor:
     """Circular convolution of ``x`` and ``h`` (broadcast) over ``dims`` with FFT ``sizes``
-    (``h``'s spectrum through ``keep`` where given)."""
+    (``h``'s spectrum through ``keep`` where given and not smaller than ``_KEEP_MIN``)."""
     cplx = x.is_complex()
     fwd, inv = (torch.fft.fftn, torch.fft.ifftn) if cplx else (torch.fft.rfftn, torch.fft.irfftn)
-
-    def build() -> torch.Tensor:
-        return fwd(h, s=sizes, dim=dims)
-
     nspec = h.numel()  # (samples of the spectrum: the filter's, each padded to sizes)
     for d, m in zip(dims, sizes):
         nspec = nspec // max(h.shape[d], 1) * m
     if keep is None or nspec < _KEEP_MIN:
-        spec = build()
+        spec = fwd(h, s=sizes, dim=dims)
     else:
-        spec = keep(h, build, ("spectrum", tuple(sizes), tuple(dims), cplx))
+        spec = keep(h, lambda: fwd(h, s=sizes, dim=dims), ("spectrum", tuple(sizes), tuple(dims), cplx))
     return inv(fwd(x, s=sizes, dim=dims) * spec, s=sizes, dim=dims)
 
 
@@ -226,7 +224,7 @@ def _block(n: int, nh: int) -> int:
     return 0 if n <= 2 * (m - nh + 1) else m - nh + 1
 
 
-def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int], keep: Keep | None = None) -> torch.Tensor:
+def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int]) -> torch.Tensor:
     """Full linear convolution over the last ``k`` dims by overlap-add: blocks of ``blocks[i]``
     samples (0: the whole axis), each convolved by an FFT of ``block + nh - 1`` samples."""
     k = len(blocks)
@@ -240,7 +238,7 @@ def _overlap_add(x: torch.Tensor, h: torch.Tensor, blocks: Sequence[int], keep: 
     hh = h.reshape(*h.shape[: h.dim() - k], *[d for n in hshape for d in (1, n)])
     sizes = [next_fast_len(b + n - 1) for b, n in zip(bl, hshape)]
     dims = [lead + 2 * i + 1 for i in range(k)]
-    y = _fftconv(x, hh, sizes, dims, keep)
+    y = _fftconv(x, hh, sizes, dims)
     for i in range(k):
         # blocks of sizes[i] samples starting every bl[i] samples: add the overlapping tails
         p, b, m = lead + i, bl[i], sizes[i]

@@ -175,7 +175,8 @@ class Convolve1D(LinearOperator):
 
     def _keep_spectrum(self, adjoint: bool) -> Keep:
         """The FFT engines' filter spectra, kept on the operator for its next applications
-        (one for the forward, one for the adjoint; see :meth:`~torchlops.LinearOperator._kept`)."""
+        (one for the forward, one for the adjoint: a solver applies both, and deriving one from
+        the other cost a fifth of the adjoint's time; see :meth:`~torchlops.LinearOperator._kept`)."""
         return partial(self._kept, "spectrum_adjoint" if adjoint else "spectrum")
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
