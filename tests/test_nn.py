@@ -305,6 +305,26 @@ def test_zero_operator_norm_and_default_steps():
     assert torch.isfinite(net.steps).all() and net(torch.randn(2, 16)).shape == (2, 16)
 
 
+def test_operator_norm_and_default_steps_of_per_sample_filters():
+    """One filter per sample is one matrix per filter: operator_norm is the largest of their
+    norms (the default step then suits every sample) rather than an error about a batch of 1
+    the caller never passed; power_iteration, which returns one eigenvalue, says it needs one
+    matrix."""
+    from torchlops.optimization.eigs import power_iteration
+
+    D = torch.float64
+    H = torch.tensor([[1.0, 0.5, 0.0], [3.0, -1.0, 0.5], [0.2, 0.1, 0.0]], dtype=D)
+    C = Convolve1D(16, H, offset=1, batched_filter=True)
+    norms = [float(torch.linalg.matrix_norm(Convolve1D(16, h, offset=1).todense(), 2)) for h in H]
+    assert operator_norm(C, niter=300) == pytest.approx(max(norms), rel=1e-6)
+    assert operator_norm(C, niter=300) > sorted(norms)[-2] * 1.5
+    net = UnrolledISTA(C, n_iter=2).double()
+    torch.testing.assert_close(net.steps, torch.full_like(net.steps, 0.99 / operator_norm(C) ** 2))
+    assert net(torch.randn(2, 3, 16, dtype=D)).shape == (2, 3, 16)
+    with pytest.raises(ValueError, match="power_iteration: C applies one filter per sample"):
+        power_iteration(C.H @ C)
+
+
 def test_layers_on_real_models_of_a_complex_operator():
     """FFT(real=True) with a complex dtype: real models, its adjoint answers real vectors. The
     layers give real models (as from a real x0), the default step follows from its norm (1),

@@ -133,7 +133,10 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
     Notes
     -----
     Power iteration on :math:`\mathbf{A}^H\mathbf{A}` converges to its largest eigenvalue
-    :math:`\sigma_{\max}^2`; the square root is returned. No graph is built.
+    :math:`\sigma_{\max}^2`; the square root is returned. No graph is built. An operator with
+    one filter per sample (``batched_filter=True``) is one matrix per filter: the largest of
+    their norms is returned (one power iteration per filter, as one batch), so a step set
+    from it suits every sample.
 
     Examples
     --------
@@ -145,6 +148,20 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
     Op = check_operator(Op)
     niter = positive_int(niter, "niter")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    k = math.lcm(*(m._sample_period() for m in Op.modules() if isinstance(m, LinearOperator)))
     with torch.no_grad():
-        eig = power_iteration(Op.H @ Op, niter=niter, rtol=0.0, generator=gen)[0]
-    return math.sqrt(max(float(eig.real), 0.0))
+        if k == 1:
+            eig = power_iteration(Op.H @ Op, niter=niter, rtol=0.0, generator=gen)[0]
+            return math.sqrt(max(float(eig.real), 0.0))
+        # one matrix per filter: sample b of a batch of k takes filter b % (number of filters)
+        N = Op.H @ Op
+        dt = torch.promote_types(Op.dtype, torch.float32)
+        b = torch.randn(k, Op.shape[1], dtype=dt, generator=gen).to(Op.device or "cpu")
+        b = b / torch.linalg.vector_norm(b, dim=1, keepdim=True)
+        eig = torch.zeros(k, dtype=torch.float64)
+        for _ in range(niter):
+            bk = N._flat(b, False)
+            eig = (b.conj() * bk).sum(1).real.double()
+            nb = torch.linalg.vector_norm(bk, dim=1, keepdim=True)
+            b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), b.to(bk.dtype))
+    return math.sqrt(max(float(eig.max()), 0.0))

@@ -53,6 +53,7 @@ def power_iteration(
         tol = rtol
     if Op.shape[0] != Op.shape[1]:
         raise ValueError(f"power_iteration needs a square operator, got shape {Op.shape}")
+    Op._check_one_matrix("power_iteration")
     count_arg(niter, "niter")
     dt = to_torch_dtype(dtype, Op.dtype)
     # drawn on the host (a CPU generator works for every device), then moved
