@@ -325,6 +325,17 @@ def test_operator_norm_and_default_steps_of_per_sample_filters():
         power_iteration(C.H @ C)
 
 
+def test_layer_parameters_follow_the_operator_device():
+    """Steps, thresholds, rho and the default primal-dual blocks are made on the operator's
+    device (they took its dtype but were made on the CPU)."""
+    A = torchlops.MatrixMult(torch.randn(6, 6)).to("meta")
+    layers = (UnrolledISTA(A, 2, step=0.1), UnrolledProximalGradient(A, 2, prox=nn.Identity(), step=0.1),
+              DataConsistency(A), LearnedPrimalDual(A, 2))
+    for layer in layers:
+        tensors = [*layer.parameters(), *layer.buffers()]
+        assert tensors and {t.device.type for t in tensors} == {"meta"}, type(layer).__name__
+
+
 def test_layers_on_real_models_of_a_complex_operator():
     """FFT(real=True) with a complex dtype: real models, its adjoint answers real vectors. The
     layers give real models (as from a real x0), the default step follows from its norm (1),

@@ -182,7 +182,7 @@ class DataConsistency(nn.Module):
         self.niter = positive_int(niter, "niter")
         self.implicit = bool(implicit)
         # inverse softplus: rho = log(exp(lam) - 1), computed stably for large lam
-        rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=param_dtype(self.Op))
+        rho = torch.tensor(lam + math.log(-math.expm1(-lam)), dtype=param_dtype(self.Op), device=self.Op.device)
         if learn_lam:
             self.rho = nn.Parameter(rho)
         else:

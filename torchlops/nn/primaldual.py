@@ -99,11 +99,12 @@ class LearnedPrimalDual(nn.Module):
                                    "dual_blocks")
         self._default_blocks = factory is None and primal_blocks is None and dual_blocks is None
         if factory is None:
-            # (the default blocks in the operator's precision, as the other layers' parameters)
-            dt = param_dtype(self.Op)
+            # (the default blocks in the operator's precision and on its device, as the other
+            # layers' parameters)
+            dt, dev = param_dtype(self.Op), self.Op.device
             for blocks, given in ((self.primal_blocks, primal_blocks), (self.dual_blocks, dual_blocks)):
                 if given is None:
-                    blocks.to(dt)
+                    blocks.to(dtype=dt, device=dev)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         """Estimate ``x`` ``(*batch, *dims)`` from data ``y`` ``(*batch, *dimsd)``."""

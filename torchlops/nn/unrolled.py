@@ -30,8 +30,8 @@ def _positive(value: float | None, what: str) -> float | None:
 
 def _log_param(value: float, n: int, learn: bool, module: nn.Module, name: str) -> None:
     """Register ``log(value)`` repeated ``n`` times as a Parameter (``learn``) or a buffer, in
-    the dtype of the module's operator's hyperparameters (:func:`param_dtype`)."""
-    t = torch.full((n,), math.log(value), dtype=param_dtype(module.Op))
+    the dtype of the module's operator's hyperparameters (:func:`param_dtype`), on its device."""
+    t = torch.full((n,), math.log(value), dtype=param_dtype(module.Op), device=module.Op.device)
     if learn:
         module.register_parameter(name, nn.Parameter(t))
     else:
