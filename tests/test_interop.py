@@ -124,6 +124,47 @@ def test_from_pylops_complex_and_matvec_fallback() -> None:
     assert from_pylops(NoMatmat())._use_matmat is True  # only flips on first failure
 
 
+def test_from_pylops_matmat_fallback_keeps_memory_errors_and_broken_operators() -> None:
+    """A MemoryError of one large batch reaches the caller and leaves matmat in use for the next
+    batches; matmat is given up only where the columns one at a time work; an operator failing
+    both ways raises."""
+
+    class Op(pl.LinearOperator):
+        def __init__(self, broken: bool = False) -> None:
+            super().__init__(dtype=np.float64, shape=(3, 3))
+            self.calls, self.broken = [], broken
+
+        def _matvec(self, x):
+            self.calls.append("matvec")
+            if self.broken:
+                raise ValueError("broken")
+            return 2 * x
+
+        _rmatvec = _matvec
+
+        def _matmat(self, X):
+            self.calls.append("matmat")
+            if X.shape[1] > 100:
+                raise MemoryError("batch too large")
+            if self.broken:
+                raise ValueError("broken")
+            return 2 * X
+
+        _rmatmat = _matmat
+
+    op = Op()
+    P = from_pylops(op)
+    with pytest.raises(MemoryError):
+        P(torch.ones(101, 3, dtype=torch.float64))
+    op.calls.clear()
+    torch.testing.assert_close(P(torch.ones(4, 3, dtype=torch.float64)), torch.full((4, 3), 2.0, dtype=torch.float64))
+    assert op.calls == ["matmat"] and P._use_matmat
+    B = from_pylops(Op(broken=True))
+    with pytest.raises(ValueError, match="broken"):
+        B(torch.ones(2, 3, dtype=torch.float64))
+    assert B._use_matmat
+
+
 def test_from_pylops_in_solver_and_network() -> None:
     P = _poststack()
     Op = from_pylops(P)

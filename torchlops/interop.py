@@ -183,15 +183,20 @@ class PyLopsOperator(LinearOperator):
         cols = _to_array(x.reshape(nb, -1), self.backend).T  # (n_in, B) columns
         op = self.pylops_op
         Y = None
+        failed = False
         if self._use_matmat:
             try:
                 Y = op.rmatmat(cols) if adjoint else op.matmat(cols)
+            except MemoryError:  # (a batch too large for memory says so; the next may fit)
+                raise
             except Exception:  # some operators only implement matvec/rmatvec
-                self._use_matmat = False
+                failed = True
         if Y is None:
             fn = op.rmatvec if adjoint else op.matvec
             ys = [fn(cols[:, b]).reshape(-1) for b in range(nb)]
             Y = (np if isinstance(ys[0], np.ndarray) else _cupy()).stack(ys, 1)
+            if failed:  # (matmat failed where matvec works: columns one at a time from now on)
+                self._use_matmat = False
         y = _to_tensor(Y.T.reshape(nb, nout), x.device)
         return y.to(_out_dtype(x.dtype, y.dtype)).reshape(nb, *outs)
 
