@@ -195,15 +195,22 @@ def test_every_axis_is_the_1d_operator_along_it() -> None:
     applied to every line along that axis (PyLops 2.8's sinc transposes only for axis > 0,
     so its default axis=-1 on N-d data is wrong)."""
     g = torch.Generator().manual_seed(3)
-    X = torch.randn(5, 6, 7, dtype=torch.float64, generator=g)
     iava = [0.4, 2.25, 3.0, 3.8]
-    for kind in ("nearest", "linear", "sinc"):
-        for axis in (0, 1, 2, -1, -2, -3):
-            Op, _ = Interp(X.shape, iava, axis=axis, kind=kind, dtype=torch.float64)
-            One, _ = Interp(X.shape[axis], iava, kind=kind, dtype=torch.float64)
-            lines = X.movedim(axis, -1)
-            want = (lines.reshape(-1, lines.shape[-1]) @ One.todense().T).reshape(*lines.shape[:-1], len(iava))
-            torch.testing.assert_close(Op @ X, want.movedim(-1, axis), rtol=1e-12, atol=1e-12)
+    for dt in (torch.float64, torch.complex128):
+        # (one sample of 5 x 6 x 7: along axis 0 the matrix kinds apply from the left in place)
+        X = torch.randn(5, 6, 7, dtype=dt, generator=g)
+        for kind in ("nearest", "linear", "sinc", "cubic_spline"):
+            for axis in (0, 1, 2, -1, -2, -3):
+                Op, _ = Interp(X.shape, iava, axis=axis, kind=kind, dtype=torch.float64)
+                One, _ = Interp(X.shape[axis], iava, kind=kind, dtype=torch.float64)
+                M = One.todense()
+                lines = X.movedim(axis, -1)
+                want = (lines.reshape(-1, lines.shape[-1]) @ M.T.to(dt)).reshape(*lines.shape[:-1], len(iava))
+                torch.testing.assert_close(Op @ X, want.movedim(-1, axis), rtol=1e-12, atol=1e-12)
+                Y = torch.randn(Op.dimsd, dtype=dt, generator=g)
+                back = Y.movedim(axis, -1)
+                want = (back.reshape(-1, back.shape[-1]) @ M.to(dt)).reshape(*back.shape[:-1], X.shape[axis])
+                torch.testing.assert_close(Op.H @ Y, want.movedim(-1, axis), rtol=1e-12, atol=1e-12)
 
 
 def _spline_matrix_solve(n: int, iava: np.ndarray) -> torch.Tensor:

@@ -46,20 +46,42 @@ def interp_linear_adjoint(y: torch.Tensor, left: torch.Tensor, w: torch.Tensor, 
     return y.new_zeros(shape).index_add_(d, torch.cat((left, left + 1)), vals)
 
 
+#: fewest samples after the axis for which a matrix applies from the left, ``M @ x`` over the
+#: axis in place, rather than to the axis moved last (a copy in, a copy out)
+_LEFT_MIN_POST = 16
+
+
+def _matrix_along(x: torch.Tensor, M: torch.Tensor, d: int) -> torch.Tensor:
+    """``sum_j M[k, j] x[..., j, ...]`` along tensor dim ``d``: one product ``M @ x`` on ``x``
+    seen as ``(n, after)`` where nothing but one sample precedes the axis and enough samples
+    follow it (no copy of a contiguous ``x``; 400 x 300 float64, 200 rows along axis 0, 1
+    thread: 1.5 -> 1.15 ms; 400 x 20 x 30: 4.8 -> 2.3 ms), else on the axis moved last (where
+    the leading samples fold into one product too: a batch of left products was slower)."""
+    shp = x.shape
+    post = 1
+    for v in shp[d + 1:]:
+        post *= v
+    pre = 1
+    for v in shp[:d]:
+        pre *= v
+    if d == x.dim() - 1 or post < _LEFT_MIN_POST or pre != 1:
+        return (x.movedim(d, -1) @ M.transpose(0, 1)).movedim(-1, d)
+    y = M @ x.reshape(shp[d], post)
+    return y.reshape(*shp[:d], M.shape[0], *shp[d + 1:])
+
+
 # y[b, ..., k, ...] = sum_j M[k, j] x[b, ..., j, ...]
 def matrix_along_axis(x: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
     """Apply the dense ``(m, n)`` matrix ``M`` along ``axis``."""
-    d = axis + 1
     x, M = promoted(x, M)
-    return (x.movedim(d, -1) @ M.transpose(0, 1)).movedim(-1, d)
+    return _matrix_along(x, M, axis + 1)
 
 
 # x[b, ..., j, ...] = sum_k conj(M[k, j]) y[b, ..., k, ...]
 def matrix_along_axis_adjoint(y: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
     """Adjoint of :func:`matrix_along_axis`."""
-    d = axis + 1
     y, M = promoted(y, M)
-    return (y.movedim(d, -1) @ M.conj()).movedim(-1, d)
+    return _matrix_along(y, M.conj().transpose(0, 1), axis + 1)
 
 
 #: largest gathered temporary (entries) of banded_along_axis before it goes column by column
