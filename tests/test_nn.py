@@ -323,6 +323,14 @@ def test_operator_norm_and_default_steps_of_per_sample_filters():
     assert net(torch.randn(2, 3, 16, dtype=D)).shape == (2, 3, 16)
     with pytest.raises(ValueError, match="power_iteration: C applies one filter per sample"):
         power_iteration(C.H @ C)
+    # real models of a complex operator: the iteration goes on real vectors, without a warning
+    # about discarded imaginary parts
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = operator_norm(torchlops.FFT(16, real=True, dtype=torch.complex128) @ C, niter=300)
+    assert got == pytest.approx(max(norms), rel=1e-6)
 
 
 def test_layer_parameters_follow_the_operator_device():

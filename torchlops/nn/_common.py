@@ -163,5 +163,7 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
             bk = N._flat(b, False)
             eig = (b.conj() * bk).sum(1).real.double()
             nb = torch.linalg.vector_norm(bk, dim=1, keepdim=True)
-            b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), b.to(bk.dtype))
+            # (real models of a complex operator answer real vectors: the iteration goes on real)
+            keep = b if b.dtype == bk.dtype else (b.real if not bk.is_complex() else b.to(bk.dtype))
+            b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), keep)
     return math.sqrt(max(float(eig.max()), 0.0))
