@@ -333,6 +333,11 @@ def test_bad_window_designs() -> None:
         Sliding2D(tl.Identity(8), (12, 2), (10, 2), 4, 1.5, tapertype=None)
     with pytest.raises(ValueError, match=r"nwin must be an int, got 4.5"):
         sliding1d_design(10, 4.5, 1, 4)
+    with pytest.raises(ValueError, match=r"nop must be an int, got 4.5"):  # (the model windows: nop)
+        sliding1d_design(10, 4, 1, 4.5)
+    for bad in (True, np.True_, torch.tensor(True), "4"):
+        with pytest.raises(ValueError, match=r"nwin must be an int"):
+            sliding1d_design(10, bad, 1, 4)
     # whole numbers given as floats stay accepted
     assert Sliding1D(tl.Identity(4), 12, 10, 4.0, 1.0, tapertype=None).shape == (10, 12)
 

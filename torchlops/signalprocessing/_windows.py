@@ -26,25 +26,26 @@ from torchlops.utils.tapers import TAPERTYPES, taper
 __all__ = ["slidingsteps", "whole_int", "WindowedOperator", "window_tapers", "check_tapertype", "as_pair", "overlap_add"]
 
 
-def slidingsteps(ntr: int, nwin: int, nover: int) -> tuple[torch.Tensor, torch.Tensor]:
+def slidingsteps(ntr: int, nwin: int, nover: int, name: str = "nwin") -> tuple[torch.Tensor, torch.Tensor]:
     """Start and end indices of windows of ``nwin`` samples overlapping by ``nover`` over ``ntr`` samples
-    (whole numbers: a fraction is a ValueError, not truncated)."""
-    ntr, nwin, nover = (whole_int(v, k) for v, k in ((ntr, "ntr"), (nwin, "nwin"), (nover, "nover")))
+    (whole numbers: a fraction is a ValueError, not truncated; ``name``: what errors call ``nwin``)."""
+    ntr, nwin, nover = (whole_int(v, k) for v, k in ((ntr, "ntr"), (nwin, name), (nover, "nover")))
     if nwin < 1:
-        raise ValueError(f"nwin must be a positive number of samples, got nwin={nwin}")
+        raise ValueError(f"{name} must be a positive number of samples, got {name}={nwin}")
     if nwin > ntr:
-        raise ValueError(f"nwin={nwin} is bigger than ntr={ntr}: a window cannot be longer than the axis")
+        raise ValueError(f"{name}={nwin} is bigger than ntr={ntr}: a window cannot be longer than the axis")
     if not 0 <= nover < nwin:
-        raise ValueError(f"nover must satisfy 0 <= nover < nwin={nwin}, got nover={nover}")
+        raise ValueError(f"nover must satisfy 0 <= nover < {name}={nwin}, got nover={nover}")
     starts = torch.arange(0, ntr - nwin + 1, nwin - nover, dtype=torch.int64)
     return starts, starts + nwin
 
 
 def whole_int(value: Any, name: str) -> int:
     """``value`` as an int where it is a whole number (an int, or an integral float / 0-d array)."""
+    is_bool = isinstance(value, (bool, np.bool_)) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool)
     try:
-        ok = not isinstance(value, bool) and float(value).is_integer()
-    except (TypeError, ValueError):
+        ok = not is_bool and not isinstance(value, (str, bytes)) and float(value).is_integer()
+    except (TypeError, ValueError, RuntimeError):
         ok = False
     if not ok:
         raise ValueError(f"{name} must be an int, got {value!r}")

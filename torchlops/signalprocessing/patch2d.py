@@ -32,7 +32,7 @@ def _design(
     dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(ndim))
     nwins = tuple(d[0].numel() for d in dwins)
     dims = tuple(nwins[a] * nop[a] for a in range(ndim))
-    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(ndim))
+    mwins = tuple(slidingsteps(dims[a], nop[a], 0, "nop") for a in range(ndim))
     if verb:
         logger.info("%s windows required...", "-".join(map(str, nwins)))
         logger.info("Data wins - %s", " / ".join(f"start:{s.tolist()}, end:{e.tolist()}" for s, e in dwins))

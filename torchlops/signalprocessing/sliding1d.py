@@ -61,7 +61,7 @@ def sliding1d_design(
     dwins = slidingsteps(dimd, nwin, nover)
     nwins = dwins[0].numel()
     dim = nwins * int(nop)
-    mwins = slidingsteps(dim, nop, 0)
+    mwins = slidingsteps(dim, nop, 0, "nop")
     if verb:
         logger.info("%d windows required...", nwins)
         logger.info("Data wins - start:%s, end:%s", dwins[0].tolist(), dwins[1].tolist())

@@ -61,7 +61,7 @@ def sliding2d_design(
     dwins = slidingsteps(dimsd[0], nwin, nover)
     nwins = dwins[0].numel()
     dims = (nwins * int(nop[0]), int(nop[1]))
-    mwins = slidingsteps(dims[0], nop[0], 0)
+    mwins = slidingsteps(dims[0], nop[0], 0, "nop")
     if verb:
         logger.info("%d windows required...", nwins)
         logger.info("Data wins - start:%s, end:%s", dwins[0].tolist(), dwins[1].tolist())

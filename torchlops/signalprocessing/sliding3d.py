@@ -65,7 +65,7 @@ def sliding3d_design(
     dwins = tuple(slidingsteps(dimsd[a], nwin[a], nover[a]) for a in range(2))
     nwins = tuple(d[0].numel() for d in dwins)
     dims = (nwins[0] * nop[0], nwins[1] * nop[1], nop[2])
-    mwins = tuple(slidingsteps(dims[a], nop[a], 0) for a in range(2))
+    mwins = tuple(slidingsteps(dims[a], nop[a], 0, "nop") for a in range(2))
     if verb:
         logger.info("%d-%d windows required...", *nwins)
         logger.info("Data wins - start:%s, end:%s / start:%s, end:%s",
