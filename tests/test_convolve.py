@@ -692,6 +692,21 @@ def test_per_trace_filters_broadcast_and_empty() -> None:
     hp.grad = None
     (Convolve1D(20, hp[0], offset=2) @ torch.from_numpy(x)).square().sum().backward()
     torch.testing.assert_close(g, hp.grad, rtol=1e-10, atol=1e-12)
+    # broadcast along every other axis, on any axis: the one filter it is (adjoint and gradient
+    # too), not one copy per trace, nor one kept spectrum per trace
+    for dims, hs, ax in (((20, 4), (5, 1), 0), ((3, 20, 2), (1, 5, 1), 1), ((4, 20), (1, 5), -1)):
+        h = torch.from_numpy(rng.standard_normal(hs))
+        x, y = torch.from_numpy(rng.standard_normal(dims)), torch.from_numpy(rng.standard_normal(dims))
+        for method in ("direct", "fft"):
+            T = Convolve1D(dims, h, offset=2, axis=ax, method=method)
+            P = pl.signalprocessing.Convolve1D(dims, h=h.numpy(), offset=2, axis=ax, method="fft")
+            np.testing.assert_allclose((T @ x).numpy().ravel(), P @ x.numpy().ravel(), rtol=1e-12, atol=1e-13)
+            A = T.todense()
+            torch.testing.assert_close((T.H @ y).reshape(-1), A.T @ y.reshape(-1), rtol=1e-12, atol=1e-12)
+    T = Convolve1D((200, 4000), torch.randn(1, 513, dtype=torch.float64), offset=256, axis=1, method="fft")
+    T @ torch.randn(200, 4000, dtype=torch.float64)
+    # (one line's spectrum costs less than keeping it: nothing kept, where 200 were)
+    assert "spectrum" not in T.__dict__.get("_kept_values", {})
     with pytest.raises(ValueError, match="no zero size"):
         Convolve1D((0, 20), torch.zeros(0, 7, dtype=torch.float64), offset=3, axis=1)
 

@@ -181,23 +181,33 @@ class Convolve1D(LinearOperator):
 
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
-        if self.per_trace:
+        if self.per_trace and not self._one_trace_filter():
             return self._apply_traces(x, False)
-        nd = [self.dimsd[self.axis]]
+        h, nd = self._plain_filter(), [self.dimsd[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, x):
-            return _ops.convolve(x, self.h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
-        return convolve(x, self.h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter,
+            return _ops.convolve(x, h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
+        return convolve(x, h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter,
                         self._keep_spectrum(False))
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
-        if self.per_trace:
+        if self.per_trace and not self._one_trace_filter():
             return self._apply_traces(y, True)
-        nm = [self.dims[self.axis]]
+        h, nm = self._plain_filter(), [self.dims[self.axis]]
         if _ops.use_ext(self.engine, self._ext_no, y):
-            return _ops.convolve(y, self.h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
-        return convolve_adjoint(y, self.h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter,
+            return _ops.convolve(y, h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
+        return convolve_adjoint(y, h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter,
                                 self._keep_spectrum(True))
+
+    def _one_trace_filter(self) -> bool:
+        """Per-trace filters of size 1 along every other axis: one filter for every trace."""
+        h = self.h
+        return all(h.shape[i] == 1 for i in range(h.dim()) if i != self.axis)
+
+    def _plain_filter(self) -> torch.Tensor:
+        """The filter as the engines take it: per-trace filters broadcast to every trace (size 1
+        along the other axes) as the one filter they are, not one copy of it per trace."""
+        return self.h.reshape(-1) if self.per_trace else self.h
 
     # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
     def _tensor_vjp(
