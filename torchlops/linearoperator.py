@@ -44,6 +44,19 @@ _PLAIN_PUBLIC: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary
 _CONVERSIONS = [0]
 
 
+def _plain_function_modes() -> bool:
+    """Whether the torch-function modes in force, if any, only set a default device."""
+    if not torch._C._is_torch_function_mode_enabled():
+        return True
+    try:
+        from torch.overrides import _get_current_function_mode_stack
+        from torch.utils._device import DeviceContext
+
+        return all(isinstance(m, DeviceContext) for m in _get_current_function_mode_stack())
+    except (ImportError, AttributeError):  # (another torch: keep nothing under modes)
+        return False
+
+
 class LinearOperator(nn.Module):
     r"""Base class of every torchlops operator.
 
@@ -206,11 +219,12 @@ class LinearOperator(nn.Module):
         elsewhere (a comparison would read the device), and where ``source`` is recorded (it
         requires grad with grad mode on, forward-mode AD is on), a transform's wrapper or a
         tensor subclass, under a trace (``torch.compile``, ``torch.jit.trace``, ``make_fx``),
-        a dispatch or function mode (fake tensors), or in inference mode."""
+        a dispatch or function mode (fake tensors; a default device, ``torch.set_default_device``
+        or ``with torch.device(...)``, is not one of them), or in inference mode."""
         if (source.device.type != "cpu" or (source.requires_grad and torch.is_grad_enabled())
                 or type(source) not in (torch.Tensor, nn.Parameter)
                 or torch.compiler.is_compiling() or torch.jit.is_tracing()
-                or torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled()
+                or torch._C._len_torch_dispatch_stack() or not _plain_function_modes()
                 or torch.autograd.forward_ad._current_level >= 0
                 or torch._C._functorch.is_functorch_wrapped_tensor(source) or torch.is_inference_mode_enabled()
                 or source.is_inference()):
