@@ -1093,3 +1093,20 @@ def test_raw_ops_refuse_a_meta_tensor_among_cpu_ones() -> None:
                       engine="ext")
     with pytest.raises(ValueError):
         C @ x
+
+
+def test_kernels_refuse_forward_mode_tangents_they_would_drop() -> None:
+    """The compiled ops have no forward-mode formula: a dual input raises rather than losing its
+    tangent; operators carry tangents through their Function's jvp (forward over reverse too)."""
+    import torch.autograd.forward_ad as fwad
+
+    A = tl.FirstDerivative((4, 5), kind="forward", dtype=torch.float64, engine="ext")
+    x = torch.randn(1, 4, 5, dtype=torch.float64)
+    t = torch.randn_like(x)
+    with fwad.dual_level():
+        d = fwad.make_dual(x, t)
+        with pytest.raises(RuntimeError, match="forward-mode AD tangent"):
+            _ops.band(d, (1,), A._scales, A._spec, False)
+        y = A @ d
+        torch.testing.assert_close(fwad.unpack_dual(y).tangent, A @ t)
+        torch.testing.assert_close(_ops.band(x, (1,), A._scales, A._spec, False), A @ x)  # (primal: no tangent)

@@ -207,8 +207,10 @@ class OperatorFunction(torch.autograd.Function):
             _check_versions(op, tensors, ctx.versions)
         gx = None
         if ctx.needs_input_grad[3]:
-            if _grad_enabled():
-                # create_graph: keep the adjoint differentiable (double backward)
+            if _grad_enabled() or _forward_ad._current_level >= 0:
+                # create_graph: keep the adjoint differentiable (double backward); forward-mode
+                # AD: g may carry a tangent (forward over reverse), which the Function's jvp
+                # carries and the kernels alone would drop
                 gx = apply_operator(op, not adjoint, (nb, ctx.xshape, ctx.direct), g, *tensors)
             elif ctx.direct and _holds(op, tensors):
                 gx = op._matvec(g) if adjoint else op._rmatvec(g)

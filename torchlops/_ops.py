@@ -180,7 +180,15 @@ def _call(op: object, args: tuple, tensors: tuple[torch.Tensor | None, ...]) -> 
     """``op(*args)``; straight to the device kernel when nothing needs a graph (the autograd
     layer of a custom op, and torch.ops' argument conversion, cost several microseconds per
     call: most of a small application)."""
-    if _is_compiling() or _forward_ad._current_level >= 0:
+    if _is_compiling():
+        return op(*args)
+    if _forward_ad._current_level >= 0:
+        # (the ops have no forward-mode formula: a tangent reaching them would be dropped
+        # silently; operators carry tangents through their autograd Function's jvp instead)
+        for t in tensors:
+            if t is not None and _forward_ad.unpack_dual(t).tangent is not None:
+                raise RuntimeError(f"{op}: an input carries a forward-mode AD tangent, which the compiled "
+                                   "kernels cannot carry; apply the operator (its jvp carries it)")
         return op(*args)
     grad = _grad_enabled()
     plain = True

@@ -101,8 +101,10 @@ def _edge_rows(edges: list, n: int) -> list:
 
 
 def _fast(src: torch.Tensor) -> bool:
-    """``out=`` kernels are usable: nothing records ``src`` (autograd or a torch.func transform)."""
-    if torch.compiler.is_compiling() or (src.requires_grad and torch.is_grad_enabled()):
+    """``out=`` kernels are usable: nothing records ``src`` (autograd, forward-mode AD or a
+    torch.func transform)."""
+    if (torch.compiler.is_compiling() or (src.requires_grad and torch.is_grad_enabled())
+            or torch.autograd.forward_ad._current_level >= 0):
         return False
     return torch._C._functorch.maybe_current_level() is None
 

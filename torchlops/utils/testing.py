@@ -244,12 +244,27 @@ def check_jvp(Op: torch.nn.Module) -> None:
     xb, xs = torch.func.jvp(Op.rmatvec, (yb,), (s,))
     ts = random_input(Op, batch=(3,))
     yts = torch.func.vmap(lambda tt: torch.func.jvp(Op.matvec, (x[0],), (tt,))[1])(ts)
+    # forward over reverse (a Hessian-vector product): the gradient of 0.5 ||A x||^2 is
+    # A^H A x, whose tangent along t is A^H A t, without create_graph too
+    fwad = torch.autograd.forward_ad
+    hvps = []
+    for create_graph in (False, True):
+        with fwad.dual_level():
+            xd = fwad.make_dual(x, t).requires_grad_()
+            yd = Op.matvec(xd)
+            loss = 0.5 * (torch.view_as_real(yd) if yd.is_complex() else yd).square().sum()
+            (gd,) = torch.autograd.grad(loss, xd, create_graph=create_graph)
+            hvps.append(fwad.unpack_dual(gd).tangent)
     with torch.no_grad():
         assert_close(y, Op.matvec(x), tol, "jvp primal")
         assert_close(yt, Op.matvec(t), tol, "jvp tangent")
         assert_close(xb, Op.rmatvec(yb), tol, "jvp primal (adjoint)")
         assert_close(xs, Op.rmatvec(s), tol, "jvp tangent (adjoint)")
         assert_close(yts, Op.matvec(ts), tol, "vmap(jvp) tangents")
+        ref = Op.rmatvec(Op.matvec(t))
+        for h, what in zip(hvps, ("forward over reverse", "forward over reverse, create_graph")):
+            assert h is not None, f"{what}: the tangent of the gradient was dropped"
+            assert_close(h, ref.to(h.dtype) if not h.is_complex() and ref.is_complex() else ref, tol, what)
 
 
 def check_operator(Op: torch.nn.Module, gradgrad: bool = True) -> dict[str, bool]:
