@@ -162,6 +162,9 @@ BASIC_CASES: list[OperatorCase] = [
     ),
     OperatorCase("Kronecker", lambda dt: tl.Kronecker(_mm(3, 2, dt, seed=6), _mm(4, 5, dt, seed=7))),
     OperatorCase("Kronecker-complex", lambda dt: tl.Kronecker(_mm(2, 3, dt, cplx=True), tl.Flip(3, dtype=dt))),
+    # (an R-linear part: the adjoint applies the parts in the reverse order)
+    OperatorCase("Kronecker-Rlinear", lambda dt: tl.Kronecker(_mm(2, 3, dt, cplx=True), tl.Conj(4, dtype=_c(dt)))),
+    OperatorCase("Kronecker-Rlinear-first", lambda dt: tl.Kronecker(tl.Conj(3, dtype=_c(dt)), _mm(4, 2, dt, cplx=True))),
     OperatorCase("Real", lambda dt: tl.Real((3, 4), dtype=_c(dt))),
     OperatorCase("Imag", lambda dt: tl.Imag(5, dtype=_c(dt))),
     OperatorCase("Conj", lambda dt: tl.Conj((2, 3), dtype=_c(dt))),

@@ -66,10 +66,14 @@ class Kronecker(LinearOperator):
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         B = x.shape[0]
         (m1, n1), (m2, n2) = self.Op1.shape, self.Op2.shape
-        r1, r2 = (m1, m2) if adjoint else (n1, n2)
-        o1, o2 = (n1, n2) if adjoint else (m1, m2)
-        # rows: apply Op2 (or Op2^H) to each of the B*r1 rows
-        z = run(self.Op2, x.reshape(B * r1, r2), adjoint).reshape(B, r1, o2)
-        # columns: apply Op1 (or Op1^H) to each of the B*o2 columns
-        z = run(self.Op1, z.transpose(1, 2).reshape(B * o2, r1), adjoint).reshape(B, o2, o1)
-        return cast_output(self, z.transpose(1, 2).reshape(B, o1 * o2), x)
+        if not adjoint:
+            # (A kron B) = (A kron I)(I kron B): Op2 on each of the B*n1 rows, then Op1 on each
+            # of the B*m2 columns
+            z = run(self.Op2, x.reshape(B * n1, n2), False).reshape(B, n1, m2)
+            z = run(self.Op1, z.transpose(1, 2).reshape(B * m2, n1), False).reshape(B, m2, m1)
+            return cast_output(self, z.transpose(1, 2).reshape(B, m1 * m2), x)
+        # the adjoint in the reverse order, (I kron B^H)(A^H kron I): Op1^H on the columns first
+        # (the order matters where a part is R-linear, such as Conj or FFT(real=True))
+        z = run(self.Op1, x.reshape(B, m1, m2).transpose(1, 2).reshape(B * m2, m1), True).reshape(B, m2, n1)
+        z = run(self.Op2, z.transpose(1, 2).reshape(B * n1, m2), True).reshape(B, n1, n2)
+        return cast_output(self, z.reshape(B, n1 * n2), x)
