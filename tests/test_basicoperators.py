@@ -636,6 +636,21 @@ def test_memoize_requires_grad_bypasses_store():
     assert M.neval >= 2
 
 
+def test_memoize_misses_after_a_conversion_of_an_operator_without_tensors():
+    """A converted operator without tensors (Flip, FirstDerivative) is applied afresh: its
+    stored results were of the old dtype."""
+    x = torch.randn(6, dtype=torch.float32)
+    for Op in (tl.Flip(6, dtype=torch.float32), tl.FirstDerivative(6, dtype=torch.float32)):
+        M = tl.MemoizeOperator(Op)
+        M @ x
+        for conv, want in ((lambda m: m.double(), torch.float64), (lambda m: m.to(torch.complex128), torch.complex128)):
+            conv(M)
+            y = M @ x
+            assert y.dtype == want and M.dtype == want
+            torch.testing.assert_close(y, Op @ x)
+        assert M.neval == 3
+
+
 def test_memoize_forward_ad_bypasses_store():
     """A dual input (torch.autograd.forward_ad) is never served from the store: its tangent
     must come out, also after the same primal was stored."""

@@ -31,8 +31,10 @@ class MemoizeOperator(LinearOperator):
     *input* as the adjoint of its output, which is wrong unless ``Op`` is unitary).
     Applications that need a graph (an input, or a parameter of ``Op``, that requires grad), and
     applications inside ``torch.func`` transforms or ``torch.compile``, bypass the store, so
-    gradients are always exact; a stored result is reused only while ``Op``'s tensors are the
-    same, unchanged (version counters), so an updated operator is applied afresh.
+    gradients are always exact; a stored result is reused only while ``Op``'s dtype and tensors
+    are the same, unchanged (version counters), so an updated or converted operator is applied
+    afresh. Writes through ``.data`` bump no version counter: call :meth:`reset` after them
+    (comparing the operator's tensors with copies would cost as much as applying it).
     ``neval`` counts the applications of ``Op``.
 
     Examples
@@ -59,15 +61,16 @@ class MemoizeOperator(LinearOperator):
         self._stores: dict[bool, list[tuple[torch.Tensor, torch.Tensor]]] = {False: [], True: []}
 
     def _state(self) -> tuple:
-        """Every tensor of ``Op`` (a weak reference: an ``id`` can be reused by a new tensor once
-        the old one is freed) and its version: a stored result is reused only while they are
-        unchanged (an in-place update or a swapped tensor empties nothing, it just misses)."""
-        return tuple((weakref.ref(t), t._version) for t in (*self.Op.parameters(), *self.Op.buffers()))
+        """``Op``'s dtype and every tensor of ``Op`` (a weak reference: an ``id`` can be reused by
+        a new tensor once the old one is freed) with its version: a stored result is reused only
+        while they are unchanged (an in-place update, a swapped tensor or a conversion of an
+        operator without tensors empties nothing, it just misses)."""
+        return (self.Op.dtype, tuple((weakref.ref(t), t._version) for t in (*self.Op.parameters(), *self.Op.buffers())))
 
     @staticmethod
     def _same_state(a: tuple, b: tuple) -> bool:
-        return len(a) == len(b) and all(
-            ra() is not None and ra() is rb() and va == vb for (ra, va), (rb, vb) in zip(a, b)
+        return a[0] == b[0] and len(a[1]) == len(b[1]) and all(
+            ra() is not None and ra() is rb() and va == vb for (ra, va), (rb, vb) in zip(a[1], b[1])
         )
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
