@@ -445,3 +445,49 @@ def test_func_reverse_mode_over_generically_differentiated_operator_tensors() ->
         return functional_call(sh, {"shift": v}, (x[:8],))
 
     torch.testing.assert_close(jacrev(s)(sh.shift.detach()), jacfwd(s)(sh.shift.detach()), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_forward_over_reverse_reaches_operator_tensors_and_recorded_nodes(native: bool, monkeypatch) -> None:
+    """Forward-mode AD of gradients, without create_graph: the tangent of the gradient with
+    respect to an operator's tensors keeps x's tangent (operators whose tensor gradient autograd
+    derives: Regression, non-stationary convolutions), and a backward run inside a dual level
+    over an application recorded outside it carries the cotangent's tangent (the compiled node
+    raised there). Reference: reverse over reverse."""
+    import torch.autograd.forward_ad as fwad
+
+    from torchlops import _autograd
+    from torchlops.signalprocessing.nonstatconvolve1d import NonStationaryConvolve1D
+
+    monkeypatch.setattr(_autograd, "NATIVE_NODE", native)
+    dt = torch.float64
+    g = torch.Generator().manual_seed(0)
+    cases = [
+        (tl.Regression(torch.nn.Parameter(torch.linspace(-1, 1, 7, dtype=dt)), order=3), "taxis"),
+        (NonStationaryConvolve1D(13, torch.nn.Parameter(torch.randn(3, 5, dtype=dt, generator=g)), ih=(2, 6, 10)), "hs"),
+    ]
+    for Op, pn in cases:
+        p0 = getattr(Op, pn).detach().clone()
+        x = torch.randn(2, *Op.dims, dtype=dt, generator=g)
+        b = torch.randn(2, *Op.dimsd, dtype=dt, generator=g)
+        pt, xt = torch.randn(p0.shape, dtype=dt, generator=g), torch.randn(x.shape, dtype=dt, generator=g)
+
+        def loss(p, xx, Op=Op, pn=pn, b=b):
+            return 0.5 * (torch.func.functional_call(Op, {pn: p}, (xx,)) - b).square().sum()
+
+        P, X = p0.clone().requires_grad_(), x.clone().requires_grad_()
+        gp, gx = torch.autograd.grad(loss(P, X), (P, X), create_graph=True)
+        rp, rx = torch.autograd.grad((gp * pt).sum() + (gx * xt).sum(), (P, X))
+        with fwad.dual_level():
+            P = fwad.make_dual(p0, pt).requires_grad_()
+            X = fwad.make_dual(x, xt).requires_grad_()
+            gp, gx = torch.autograd.grad(loss(P, X), (P, X))
+            torch.testing.assert_close(fwad.unpack_dual(gp).tangent, rp, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(fwad.unpack_dual(gx).tangent, rx, rtol=1e-10, atol=1e-12)
+    A = tl.FirstDerivative((4, 5), kind="forward", dtype=dt, engine="auto")
+    x = torch.randn(4, 5, dtype=dt, generator=g, requires_grad=True)
+    y = A @ x  # (recorded outside the dual level)
+    v, vt = torch.randn(4, 5, dtype=dt, generator=g), torch.randn(4, 5, dtype=dt, generator=g)
+    with fwad.dual_level():
+        (gx,) = torch.autograd.grad(y, x, fwad.make_dual(v, vt))
+        torch.testing.assert_close(fwad.unpack_dual(gx).tangent, (A.H @ vt).detach())

@@ -284,6 +284,13 @@ def _alias(t: torch.Tensor) -> torch.Tensor:
 _is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
+def _fresh_leaf(t: torch.Tensor, fw: bool) -> torch.Tensor:
+    """A leaf requiring grad with ``t``'s values, and its forward-mode tangent where ``fw``."""
+    tan = _forward_ad.unpack_dual(t).tangent if fw else None
+    d = t.detach()
+    return (d if tan is None else _forward_ad.make_dual(d, tan)).requires_grad_()
+
+
 def _tensor_vjp(
     op: LinearOperator,
     adjoint: bool,
@@ -303,7 +310,8 @@ def _tensor_vjp(
         if grads is not NotImplemented:  # (an operator may decline, e.g. for sparse tensors)
             return list(grads)
     create = torch.is_grad_enabled()
-    if not create:
+    fw = _forward_ad._current_level >= 0
+    if not create and not fw:  # (under forward-mode AD x's tangent is part of the result's)
         xb = xb.detach()
     wrapped = _is_wrapped(xb) or _is_wrapped(gb) or any(_is_wrapped(t) for t in tensors)
     if not wrapped or any(n and t.layout != torch.strided for t, n in zip(tensors, needs)):
@@ -311,7 +319,7 @@ def _tensor_vjp(
         # respect to fresh aliases of the tensors, not the tensors themselves, which x may depend
         # on too and which a graph for double backward must keep (the cheaper route)
         with torch.enable_grad():
-            ins_t = [(_alias(t) if t.requires_grad else t.detach().requires_grad_()) if n else t
+            ins_t = [(_alias(t) if t.requires_grad else _fresh_leaf(t, fw)) if n else t
                      for t, n in zip(tensors, needs)]
             with bind_tensors(op, ins_t):
                 y = _raw(op, adjoint, xb)
@@ -430,7 +438,7 @@ def _node_backward(state: tuple, g: torch.Tensor) -> torch.Tensor:
     op, adjoint, nb, xshape, direct, tensors, versions = state
     if tensors:
         _check_versions(op, tensors, versions)
-    if _grad_enabled():
+    if _grad_enabled() or _forward_ad._current_level >= 0:
         # create_graph: keep the adjoint differentiable (double backward)
         return apply_operator(op, not adjoint, (nb, xshape, direct), g, *tensors)
     if direct and _holds(op, tensors):
