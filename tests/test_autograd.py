@@ -491,3 +491,21 @@ def test_forward_over_reverse_reaches_operator_tensors_and_recorded_nodes(native
     with fwad.dual_level():
         (gx,) = torch.autograd.grad(y, x, fwad.make_dual(v, vt))
         torch.testing.assert_close(fwad.unpack_dual(gx).tangent, (A.H @ vt).detach())
+
+
+@pytest.mark.parametrize("method", ["fft", "direct"])
+def test_forward_mode_tangent_of_a_filter(method: str) -> None:
+    """A filter carrying a forward-mode tangent (torch.autograd.forward_ad): the output's tangent
+    is the convolution with the filter's tangent (the FFT engine's output, a view of its work,
+    failed an internal layout check of forward-mode AD)."""
+    import torch.autograd.forward_ad as fwad
+
+    dt = torch.float64
+    g = torch.Generator().manual_seed(1)
+    Op = tl.signalprocessing.Convolve1D(8, torch.randn(3, dtype=dt, generator=g), offset=1, method=method)
+    h, ht = Op.h.detach().clone(), torch.randn(3, dtype=dt, generator=g)
+    x = torch.randn(2, 8, dtype=dt, generator=g)
+    with fwad.dual_level():
+        y = torch.func.functional_call(Op, {"h": fwad.make_dual(h, ht)}, (x,))
+        tangent = fwad.unpack_dual(y).tangent
+    torch.testing.assert_close(tangent, torch.func.functional_call(Op, {"h": ht}, (x,)))

@@ -165,9 +165,15 @@ class OperatorFunction(torch.autograd.Function):
     def forward(op: LinearOperator, adjoint: bool, layout: Layout, x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
         nb, outshape, direct = layout
         if direct and _holds(op, tensors):
-            return op._rmatvec(x) if adjoint else op._matvec(x)
-        y = run_kernel(op, adjoint, x, nb, tensors)
-        return y if y.shape == outshape else y.reshape(outshape)
+            y = op._rmatvec(x) if adjoint else op._matvec(x)
+        else:
+            y = run_kernel(op, adjoint, x, nb, tensors)
+            y = y if y.shape == outshape else y.reshape(outshape)
+        if y._base is not None and _fwd_ad_active():
+            # (forward-mode AD wants a view's tangent to be a view of the same layout, which
+            # the jvp's is not: a kernel's output that is a view of its own work is copied)
+            y = y.clone()
+        return y
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
