@@ -169,7 +169,7 @@ class OperatorFunction(torch.autograd.Function):
         else:
             y = run_kernel(op, adjoint, x, nb, tensors)
             y = y if y.shape == outshape else y.reshape(outshape)
-        if y._base is not None and _fwd_ad_active():
+        if y._base is not None and _forward_ad._current_level >= 0:
             # (forward-mode AD wants a view's tangent to be a view of the same layout, which
             # the jvp's is not: a kernel's output that is a view of its own work is copied)
             y = y.clone()
