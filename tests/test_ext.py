@@ -1110,3 +1110,16 @@ def test_kernels_refuse_forward_mode_tangents_they_would_drop() -> None:
         y = A @ d
         torch.testing.assert_close(fwad.unpack_dual(y).tangent, A @ t)
         torch.testing.assert_close(_ops.band(x, (1,), A._scales, A._spec, False), A @ x)  # (primal: no tangent)
+
+
+def test_ext_engine_takes_empty_axes_with_edges() -> None:
+    """An empty axis has no sample to compute: engine="ext" applies edge stencils to it (as the
+    torch engine) instead of refusing them at construction."""
+    for cls in (tl.FirstDerivative, tl.SecondDerivative):
+        for dims, ax in (((0, 4), 0), ((4, 0), 1), ((0, 4), 1), ((3, 0, 5), 1)):
+            A = cls(dims, axis=ax, edge=True, engine="ext", dtype=torch.float64)
+            R = cls(dims, axis=ax, edge=True, engine="torch", dtype=torch.float64)
+            x = torch.randn(2, *dims, dtype=torch.float64)
+            assert torch.equal(A @ x, R @ x) and torch.equal(A.H @ x, R.H @ x)
+    G = tl.Gradient((0, 4), edge=True, engine="ext", dtype=torch.float64)
+    assert (G @ torch.randn(0, 4, dtype=torch.float64)).shape == (2, 0, 4)

@@ -234,6 +234,8 @@ def stencil_rows_ok(st: Stencil, n: int) -> str | None:
     torch engine does (edge rows distinct, outside the interior, columns inside the axis),
     else the reason they do not."""
     taps, lo, hi, edges = st
+    if n == 0:
+        return None  # (an empty axis: no sample to compute, whatever the edges)
     if len(taps) > MAX_TAPS:
         return f"the stencil has {len(taps)} taps (at most {MAX_TAPS})"
     if sum(len(cols) for _, cols in edges) > MAX_EDGE:
