@@ -1655,3 +1655,28 @@ def test_normal_equations_scipy_engine_solves_indefinite_systems_as_scipy_cg():
     with pytest.raises(ValueError, match="NRegs and epsNRs must have the same size"):
         normal_equations_inversion(T, torch.from_numpy(y), None, NRegs=[Diagonal(torch.from_numpy(d))],
                                    epsNRs=[1.0, 2.0])
+
+
+def test_implicit_solves_under_forward_mode_ad_run_through_their_iterations():
+    """Under torch.autograd.forward_ad (no rule for the implicit solve) an implicit=True solve
+    and DataConsistency(implicit=True) carry tangents through their iterations, as
+    implicit=False (they raised that the Function must implement jvp)."""
+    import torch.autograd.forward_ad as fwad
+
+    from torchlops.nn import DataConsistency
+    from torchlops.optimization.basic import cgls, lsqr
+
+    dt = torch.float64
+    g = torch.Generator().manual_seed(0)
+    A = tl.MatrixMult(torch.randn(8, 5, dtype=dt, generator=g))
+    y, yt = torch.randn(8, dtype=dt, generator=g), torch.randn(8, dtype=dt, generator=g)
+    z = torch.randn(5, dtype=dt, generator=g)
+    for solve in (lambda v, imp: cgls(A, v, niter=10, damp=0.1, implicit=imp).x,
+                  lambda v, imp: lsqr(A, v, niter=10, damp=0.1, implicit=imp).x,
+                  lambda v, imp: DataConsistency(A, lam=0.5, implicit=imp).double()(z, v)):
+        tangents = []
+        for imp in (True, False):
+            with fwad.dual_level():
+                tangents.append(fwad.unpack_dual(solve(fwad.make_dual(y, yt), imp)).tangent)
+        assert tangents[0] is not None
+        torch.testing.assert_close(tangents[0], tangents[1], rtol=1e-12, atol=1e-12)

@@ -203,7 +203,9 @@ class DataConsistency(nn.Module):
         lam = self.lam.to(torch.promote_types(self.rho.dtype, zb.real.dtype))
         # b = A^H y + lam z
         b = self.Op.rmatvec(yb) + lam * zb
-        if self.implicit:
+        if self.implicit and torch.autograd.forward_ad._current_level < 0:
+            # (under forward-mode AD, which the implicit Function has no rule for: through the
+            # iterations, as implicit=False)
             names, tensors = _op_tensors(self.Op)
             # (in the dtype the solve works in: a real b of a complex operator of real models gets
             # its complex gradient's real part through this cast)

@@ -30,8 +30,10 @@ def use_implicit(implicit: bool) -> bool:
     """``implicit``, except inside a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``,
     ``jvp``, ...): the implicit backward reads the operators' live tensors and builds a graph of
     its own, which those transforms cannot carry, so there the solve differentiates through its
-    iterations (as ``implicit=False``)."""
-    return bool(implicit) and torch._C._functorch.maybe_current_level() is None
+    iterations (as ``implicit=False``); so too under ``torch.autograd.forward_ad``, for which
+    the implicit solve has no rule."""
+    return (bool(implicit) and torch._C._functorch.maybe_current_level() is None
+            and torch.autograd.forward_ad._current_level < 0)
 
 
 class _FirstOrderOnly(torch.autograd.Function):
