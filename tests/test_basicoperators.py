@@ -1174,32 +1174,6 @@ def test_memoize_with_learnt_and_updated_operator():
         torch.testing.assert_close(M @ x, torch.tensor([10.0, 20.0, 30.0]))
 
 
-def test_function_operator_gradients_reach_what_its_functions_close_over():
-    """Tensors that f closes over (a learnable weight, an operator's parameters) get their
-    gradients also when the input requires grad (autograd through f, whose derivative is the
-    adjoint); a function that leaves torch is differentiated by its adjoint fc."""
-    g = torch.Generator().manual_seed(2)
-    W = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
-    M = tl.MatrixMult(torch.nn.Parameter(torch.randn(3, 4, dtype=torch.float64, generator=g)))
-    for F, w in ((tl.FunctionOperator(lambda x: x @ W.T, lambda y: y @ W, 3, 4), W),
-                 (tl.FunctionOperator(M, M.H, 3, 4), M.A)):
-        grads = []
-        for rg in (False, True):
-            x = torch.randn(2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5)).requires_grad_(rg)
-            w.grad = None
-            (F @ x).square().sum().backward()
-            grads.append(w.grad.clone())
-            if rg:
-                torch.testing.assert_close(x.grad, 2 * (F.H @ (F @ x)).detach())
-        torch.testing.assert_close(grads[0], grads[1])
-    # f through NumPy (no graph): backward applies fc
-    A = torch.randn(3, 4, dtype=torch.float64, generator=g)
-    Fn = tl.FunctionOperator(lambda x: torch.from_numpy(x.detach().numpy() @ A.numpy().T), lambda y: y @ A, 3, 4)
-    x = torch.randn(2, 4, dtype=torch.float64, generator=g, requires_grad=True)
-    (Fn @ x).sum().backward()
-    torch.testing.assert_close(x.grad, torch.ones(2, 3, dtype=torch.float64) @ A)
-
-
 def test_function_operator_checks_what_its_functions_return():
     F = tl.FunctionOperator(lambda x: x[..., :4], lambda y: torch.nn.functional.pad(y, (0, 1)), 3, 5)
     with pytest.raises(ValueError, match=r"f must return \(2, 3\) for an input of \(2, 5\), got \(2, 4\)"):

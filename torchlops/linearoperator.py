@@ -114,10 +114,6 @@ class LinearOperator(nn.Module):
     # zero imaginary part (torch.fft's real-input transforms): where nothing is recorded, a real
     # input is not converted to the complex dtype first (a copy of twice its size)
     _real_input_kernels: bool = False
-    # kernels written by the user in torch (FunctionOperator): an input that requires grad is
-    # differentiated through them by autograd where they record a graph (tensors they close over
-    # then get gradients too), through the autograd Function (the adjoint) where they do not
-    _autograd_through_kernels: bool = False
 
     def __init__(
         self,
@@ -419,12 +415,6 @@ class LinearOperator(nn.Module):
             # reaches them, the autograd Function would not)
             y = _plain(run_kernel(self, adjoint, x, nb, ()))
             return y if y.shape == outshape else y.reshape(outshape)
-        if (self._autograd_through_kernels and x.requires_grad and torch.is_grad_enabled()
-                and torch.autograd.forward_ad._current_level < 0 and not torch._C._are_functorch_transforms_active()):
-            y = run_kernel(self, adjoint, x, nb, ())
-            if y.requires_grad:  # (else the kernel left autograd's graph: the Function's adjoint)
-                y = _plain(y)
-                return y if y.shape == outshape else y.reshape(outshape)
         if needs_function(x, tensors):
             return record(self, adjoint, (nb, outshape, direct), x, tensors)
         y = (self._rmatvec(x) if adjoint else self._matvec(x)) if direct else run_kernel(self, adjoint, x, nb, tensors)

@@ -39,12 +39,8 @@ class FunctionOperator(LinearOperator):
 
     Notes
     -----
-    The pair must be adjoint to each other: check it with :func:`torchlops.utils.dottest`.
-    Gradients: where ``f`` (``fc`` for the adjoint) records an autograd graph, autograd
-    differentiates it, so tensors it closes over (a learnable weight, an operator's parameters)
-    get their gradients whether or not the input requires grad; where it does not (it leaves
-    torch, say through NumPy), backward applies ``fc`` (``f``), as inside ``torch.func``
-    transforms and forward-mode AD.
+    The pair must be adjoint to each other for gradients to be right: backward applies
+    ``fc``. Check it with :func:`torchlops.utils.dottest`.
 
     Examples
     --------
@@ -53,8 +49,6 @@ class FunctionOperator(LinearOperator):
     >>> F @ torch.ones(3)
     tensor([2., 2., 2.])
     """
-
-    _autograd_through_kernels = True
 
     def __init__(self, f: Callable, *args: Any, **kwargs: Any) -> None:
         fc: Callable | None = None
