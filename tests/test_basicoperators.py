@@ -1174,6 +1174,44 @@ def test_memoize_with_learnt_and_updated_operator():
         torch.testing.assert_close(M @ x, torch.tensor([10.0, 20.0, 30.0]))
 
 
+def test_function_operator_autograd_option_reaches_what_its_functions_close_over():
+    """autograd=True: tensors that f closes over (a learnable weight, an operator's parameters)
+    get their gradients whether or not the input requires grad, and x's gradient is f's
+    derivative; by default backward applies fc, so f may leave torch (NumPy), and a closed-over
+    tensor gets none where the input requires grad (documented)."""
+    g = torch.Generator().manual_seed(2)
+    W = torch.randn(3, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    M = tl.MatrixMult(torch.nn.Parameter(torch.randn(3, 4, dtype=torch.float64, generator=g)))
+    for F, w in ((tl.FunctionOperator(lambda x: x @ W.T, lambda y: y @ W, 3, 4, autograd=True), W),
+                 (tl.FunctionOperator(M, M.H, 3, 4, autograd=True), M.A)):
+        grads = []
+        for rg in (False, True):
+            x = torch.randn(2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5)).requires_grad_(rg)
+            w.grad = None
+            (F @ x).square().sum().backward()
+            grads.append(w.grad.clone())
+            if rg:
+                torch.testing.assert_close(x.grad, 2 * (F.H @ (F @ x)).detach())
+        torch.testing.assert_close(grads[0], grads[1])
+    x = torch.randn(2, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    W.grad = None
+    (tl.FunctionOperator(lambda v: v @ W.T, lambda y: y @ W, 3, 4) @ x).sum().backward()
+    assert W.grad is None and x.grad is not None
+    # f through NumPy (no graph): the default applies fc in backward
+    A = torch.randn(3, 4, dtype=torch.float64, generator=g)
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return torch.from_numpy(v.detach().numpy() @ A.numpy().T)
+
+    Fn = tl.FunctionOperator(f, lambda y: y @ A, 3, 4)
+    x = torch.randn(2, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    (Fn @ x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.ones(2, 3, dtype=torch.float64) @ A)
+    assert len(calls) == 1
+
+
 def test_function_operator_checks_what_its_functions_return():
     F = tl.FunctionOperator(lambda x: x[..., :4], lambda y: torch.nn.functional.pad(y, (0, 1)), 3, 5)
     with pytest.raises(ValueError, match=r"f must return \(2, 3\) for an input of \(2, 5\), got \(2, 4\)"):

@@ -114,6 +114,9 @@ class LinearOperator(nn.Module):
     # zero imaginary part (torch.fft's real-input transforms): where nothing is recorded, a real
     # input is not converted to the complex dtype first (a copy of twice its size)
     _real_input_kernels: bool = False
+    # kernels differentiated by autograd as the torch code they are, never through the autograd
+    # Function (FunctionOperator(autograd=True): tensors its functions close over get gradients)
+    _autograd_through_kernels: bool = False
 
     def __init__(
         self,
@@ -413,6 +416,9 @@ class LinearOperator(nn.Module):
             # (torch.nn.utils.parametrize: a constrained tensor is computed on each access, from
             # originals that own_tensors does not see; plain autograd through the raw kernel
             # reaches them, the autograd Function would not)
+            y = _plain(run_kernel(self, adjoint, x, nb, ()))
+            return y if y.shape == outshape else y.reshape(outshape)
+        if self._autograd_through_kernels:
             y = _plain(run_kernel(self, adjoint, x, nb, ()))
             return y if y.shape == outshape else y.reshape(outshape)
         if needs_function(x, tensors):

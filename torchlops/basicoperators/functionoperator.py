@@ -32,6 +32,12 @@ class FunctionOperator(LinearOperator):
     vectorized : :obj:`bool`, optional (keyword)
         ``True`` (default): ``f``/``fc`` act on a batch ``(B, m)``. ``False``: they act on one
         flat vector and are vectorised with :func:`torch.vmap`.
+    autograd : :obj:`bool`, optional (keyword)
+        ``False`` (default): backward applies ``fc`` (the adjoint) and ``f`` is a black box
+        (NumPy inside is fine); tensors ``f`` closes over get gradients only where the input
+        requires none. ``True``: autograd differentiates ``f`` and ``fc`` as the torch code
+        they are, so tensors they close over (a learnable weight, an operator's parameters)
+        receive gradients whatever the input; they must then be differentiable torch code.
     dtype : :obj:`torch.dtype` or :obj:`str`, optional (keyword)
         Operator dtype.
     name : :obj:`str`, optional (keyword)
@@ -40,7 +46,7 @@ class FunctionOperator(LinearOperator):
     Notes
     -----
     The pair must be adjoint to each other for gradients to be right: backward applies
-    ``fc``. Check it with :func:`torchlops.utils.dottest`.
+    ``fc`` (unless ``autograd=True``). Check it with :func:`torchlops.utils.dottest`.
 
     Examples
     --------
@@ -65,7 +71,7 @@ class FunctionOperator(LinearOperator):
             raise TypeError("FunctionOperator(f, [fc,] n[, m]): expected 1 to 3 positional arguments after f")
         if not callable(f) or (fc is not None and not callable(fc)):
             raise TypeError("f and fc must be callables")
-        unknown = set(kwargs) - {"dtype", "name", "vectorized"}
+        unknown = set(kwargs) - {"dtype", "name", "vectorized", "autograd"}
         if unknown:
             raise TypeError(f"FunctionOperator got unexpected keyword arguments {sorted(unknown)}")
         super().__init__(shape=tuple(int(s) for s in shape), dtype=kwargs.get("dtype"), name=kwargs.get("name", "F"))
@@ -73,6 +79,7 @@ class FunctionOperator(LinearOperator):
         self.f = f
         self.fc = fc
         self.vectorized = bool(kwargs.get("vectorized", True))
+        self._autograd_through_kernels = bool(kwargs.get("autograd", False))
 
     def _call(self, fun: Callable, x: torch.Tensor) -> object:
         return fun(x) if self.vectorized else torch.vmap(fun)(x)
