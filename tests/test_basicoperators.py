@@ -1212,6 +1212,20 @@ def test_function_operator_autograd_option_reaches_what_its_functions_close_over
     assert len(calls) == 1
 
 
+def test_matrixmult_complex_attribute_follows_conversions():
+    """PyLops' ``complex`` attribute of MatrixMult says what the operator's dtype is now."""
+    M = tl.MatrixMult(torch.randn(3, 3, dtype=torch.float64))
+    assert M.complex is False and M.to(torch.complex128).complex is True
+    C = tl.MatrixMult(torch.randn(3, 3, dtype=torch.complex128))
+    assert C.complex is True
+    import warnings
+
+    with warnings.catch_warnings():  # (torch may warn that the imaginary part is dropped)
+        warnings.simplefilter("ignore")
+        C.to(torch.float64)
+    assert C.complex is False
+
+
 def test_function_operator_checks_what_its_functions_return():
     F = tl.FunctionOperator(lambda x: x[..., :4], lambda y: torch.nn.functional.pad(y, (0, 1)), 3, 5)
     with pytest.raises(ValueError, match=r"f must return \(2, 3\) for an input of \(2, 5\), got \(2, 4\)"):

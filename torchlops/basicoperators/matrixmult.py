@@ -85,8 +85,12 @@ class MatrixMult(LinearOperator):
             dims, dimsd, explicit = (n, *self_other), (m, *self_other), False
         super().__init__(dims=dims, dimsd=dimsd, dtype=dt, explicit=explicit, name=name)
         self.otherdims = self_other if otherdims is not None else None
-        self.complex = dt.is_complex
         self.register_operator_tensor("A", mat)
+
+    @property
+    def complex(self) -> bool:
+        """Whether the operator is complex (PyLops' attribute; follows conversions)."""
+        return self.dtype.is_complex
 
     # y[b, i, ...] = sum_j A[i, j] x[b, j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
