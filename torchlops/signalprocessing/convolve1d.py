@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 
 from torchlops import _ops
-from torchlops.functional.convolution import Keep, convolve, convolve_adjoint, convolve_filter_vjp
+from torchlops.functional.convolution import convolve, convolve_adjoint, convolve_filter_vjp
 from torchlops.linearoperator import LinearOperator
-from torchlops.signalprocessing.convolvend import as_offset, check_filter, conv_engine
+from torchlops.signalprocessing.convolvend import as_offset, check_filter, conv_engine, keep_spectrum
 from torchlops.utils.checks import normalize_axis, operator_tensor, prod, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
@@ -158,9 +156,9 @@ class Convolve1D(LinearOperator):
             yt = _ops.convolve(vt, ht, (0,), (self.offset,), [n_out], adjoint, True)
         elif adjoint:
             yt = convolve_adjoint(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True,
-                                  self._keep_spectrum(True))
+                                  keep_spectrum(self, True))
         else:
-            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True, self._keep_spectrum(False))
+            yt = convolve(vt, ht, (0,), (self.offset,), [n_out], self._run_method(), True, keep_spectrum(self, False))
         return self._untrace(yt, v.shape[0], self.dims if adjoint else self.dimsd)
 
     def _run_method(self) -> str:
@@ -173,12 +171,6 @@ class Convolve1D(LinearOperator):
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
 
-    def _keep_spectrum(self, adjoint: bool) -> Keep:
-        """The FFT engines' filter spectra, kept on the operator for its next applications
-        (one for the forward, one for the adjoint: a solver applies both, and deriving one from
-        the other cost a fifth of the adjoint's time; see :meth:`~torchlops.LinearOperator._kept`)."""
-        return partial(self._kept, "spectrum_adjoint" if adjoint else "spectrum")
-
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if self.per_trace and not self._one_trace_filter():
@@ -187,7 +179,7 @@ class Convolve1D(LinearOperator):
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, h, (self.axis,), (self.offset,), nd, False, self.batched_filter)
         return convolve(x, h, (self.axis,), (self.offset,), nd, self._run_method(), self.batched_filter,
-                        self._keep_spectrum(False))
+                        keep_spectrum(self, False))
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
@@ -197,7 +189,7 @@ class Convolve1D(LinearOperator):
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, h, (self.axis,), (self.offset,), nm, True, self.batched_filter)
         return convolve_adjoint(y, h, (self.axis,), (self.offset,), nm, self._run_method(), self.batched_filter,
-                                self._keep_spectrum(True))
+                                keep_spectrum(self, True))
 
     def _one_trace_filter(self) -> bool:
         """Per-trace filters of size 1 along every other axis: one filter for every trace."""

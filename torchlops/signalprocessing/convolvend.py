@@ -87,6 +87,13 @@ def conv_engine(engine: str, method: str | None, ntaps: int, naxes: int, size: i
     return resolved, why, _ops.check_engine(engine, why)
 
 
+def keep_spectrum(op: LinearOperator, adjoint: bool) -> Keep:
+    """The FFT engines' filter spectra, kept on the operator ``op`` for its next applications
+    (one for the forward, one for the adjoint: a solver applies both, and deriving one from the
+    other cost a fifth of the adjoint's time; see :meth:`~torchlops.LinearOperator._kept`)."""
+    return partial(op._kept, "spectrum_adjoint" if adjoint else "spectrum")
+
+
 def check_filter(t: torch.Tensor, nfilt: int, batched: bool) -> None:
     """ValueError unless the filter has ``nfilt`` dims (plus one leading per-sample dim)."""
     want = nfilt + int(bool(batched))
@@ -208,25 +215,19 @@ class ConvolveND(LinearOperator):
     def _sample_period(self) -> int:
         return int(self.h.shape[0]) if self.batched_filter else 1
 
-    def _keep_spectrum(self, adjoint: bool) -> Keep:
-        """The FFT engines' filter spectra, kept on the operator for its next applications
-        (one for the forward, one for the adjoint: a solver applies both, and deriving one from
-        the other cost a fifth of the adjoint's time; see :meth:`~torchlops.LinearOperator._kept`)."""
-        return partial(self._kept, "spectrum_adjoint" if adjoint else "spectrum")
-
     # y[b, ..., i, ...] = sum_j h[j] x[b, ..., i + o - j, ...]
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, x):
             return _ops.convolve(x, self.h, self.axes, self.offset, self._nout(False), False, self.batched_filter)
         return convolve(x, self.h, self.axes, self.offset, self._nout(False), self.method, self.batched_filter,
-                        self._keep_spectrum(False))
+                        keep_spectrum(self, False))
 
     # x[b, ..., m, ...] = sum_j conj(h[j]) y[b, ..., m - o + j, ...]
     def _rmatvec(self, y: torch.Tensor) -> torch.Tensor:
         if _ops.use_ext(self.engine, self._ext_no, y):
             return _ops.convolve(y, self.h, self.axes, self.offset, self._nout(True), True, self.batched_filter)
         return convolve_adjoint(y, self.h, self.axes, self.offset, self._nout(True), self.method,
-                                self.batched_filter, self._keep_spectrum(True))
+                                self.batched_filter, keep_spectrum(self, True))
 
     # dL/dh[j] = sum_i g[i] conj(x[i + o - j])   (one FFT cross-correlation, no second pass of autograd)
     def _tensor_vjp(
