@@ -8,7 +8,7 @@ import operator
 import torch
 
 from torchlops.linearoperator import LinearOperator
-from torchlops.optimization.eigs import power_iteration
+from torchlops.optimization.eigs import normalised_iterate, power_iteration
 
 __all__ = ["physics_loss", "operator_norm", "soft_threshold", "check_operator", "split_batch", "positive_int", "param_dtype"]
 
@@ -162,8 +162,5 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
         for _ in range(niter):
             bk = N._flat(b, False)
             eig = (b.conj() * bk).sum(1).real.double()
-            nb = torch.linalg.vector_norm(bk, dim=1, keepdim=True)
-            # (real models of a complex operator answer real vectors: the iteration goes on real)
-            keep = b if b.dtype == bk.dtype else (b.real if not bk.is_complex() else b.to(bk.dtype))
-            b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), keep)
+            b = normalised_iterate(b, bk, torch.linalg.vector_norm(bk, dim=1, keepdim=True))
     return math.sqrt(max(float(eig.max()), 0.0))

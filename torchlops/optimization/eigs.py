@@ -71,14 +71,20 @@ def power_iteration(
         # answers a real vector: the product in the common dtype, the iteration goes on real)
         dt2 = torch.promote_types(b.dtype, bk.dtype)
         maxeig = torch.vdot(b.to(dt2), bk.to(dt2))
-        # (A b = 0: the eigenvalue estimate is 0 and b stays, where PyLops divides 0 by 0)
-        nb = torch.linalg.vector_norm(bk)
-        keep = b if b.dtype == bk.dtype else (b.real if not bk.is_complex() else b.to(bk.dtype))
-        b = torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), keep)
+        b = normalised_iterate(b, bk, torch.linalg.vector_norm(bk))
         if tol > 0 and bool(torch.abs(maxeig - maxeig_old) < tol * torch.abs(maxeig_old)):
             break
         maxeig_old = maxeig
     return PowerIterationResult(maxeig, b, it)
+
+
+def normalised_iterate(b: torch.Tensor, bk: torch.Tensor, nb: torch.Tensor) -> torch.Tensor:
+    """The next power-iteration vector ``bk / nb`` (``nb``: the norms of ``bk``, broadcast
+    against it), ``b`` where ``bk`` is zero (the estimate is 0 and ``b`` stays, where PyLops
+    divides 0 by 0), in ``bk``'s kind (an operator of real models with a complex dtype answers
+    real vectors: the iteration goes on real)."""
+    keep = b if b.dtype == bk.dtype else (b.real if not bk.is_complex() else b.to(bk.dtype))
+    return torch.where(nb > 0, bk / torch.where(nb > 0, nb, 1.0), keep)
 
 
 def _proj(V: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
