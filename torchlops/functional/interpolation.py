@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from torchlops.functional.basic import promoted
@@ -58,13 +60,8 @@ def _matrix_along(x: torch.Tensor, M: torch.Tensor, d: int) -> torch.Tensor:
     thread: 1.5 -> 1.15 ms; 400 x 20 x 30: 4.8 -> 2.3 ms), else on the axis moved last (where
     the leading samples fold into one product too: a batch of left products was slower)."""
     shp = x.shape
-    post = 1
-    for v in shp[d + 1:]:
-        post *= v
-    pre = 1
-    for v in shp[:d]:
-        pre *= v
-    if d == x.dim() - 1 or post < _LEFT_MIN_POST or pre != 1:
+    post = math.prod(shp[d + 1:])  # (1 for the last axis)
+    if post < _LEFT_MIN_POST or math.prod(shp[:d]) != 1:
         return (x.movedim(d, -1) @ M.transpose(0, 1)).movedim(-1, d)
     y = M @ x.reshape(shp[d], post)
     return y.reshape(*shp[:d], M.shape[0], *shp[d + 1:])
