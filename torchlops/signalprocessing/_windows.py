@@ -58,9 +58,10 @@ def as_pair(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
         value = value.tolist()
     if isinstance(value, int) or not isinstance(value, Sequence) or len(value) != n:
         raise ValueError(f"{name} must be a sequence of {n} ints, got {value!r}")
-    if not all(isinstance(v, (int, np.integer)) or float(v).is_integer() for v in value):
-        raise ValueError(f"{name} must hold ints, got {value!r}")
-    return tuple(int(v) for v in value)
+    try:
+        return tuple(whole_int(v, name) for v in value)
+    except ValueError:
+        raise ValueError(f"{name} must hold ints, got {value!r}") from None
 
 
 def check_tapertype(tapertype: str | None) -> None:
