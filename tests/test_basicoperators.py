@@ -1065,6 +1065,24 @@ def test_sparse_complex_matrixmult_adjoint_is_a_plain_tensor(layout):
     np.testing.assert_allclose(x.numpy(), (A.conj().T @ y).numpy(), rtol=1e-15)
 
 
+@pytest.mark.parametrize("layout", ["dense", "coo", "csr"])
+def test_matrixmult_dtype_rules_sparse_as_dense(layout):
+    """A sparse A follows the dense rules: a complex A with a real dtype makes that precision's
+    complex counterpart, and an integer A the default dtype."""
+    def lay(A):
+        return A if layout == "dense" else A.to_sparse() if layout == "coo" else A.to_sparse_csr()
+
+    Ac = torch.tensor([[1 + 1j, 0, 2j], [0, 3 - 1j, 0]], dtype=torch.complex128)
+    M = tl.MatrixMult(lay(Ac), dtype=torch.float32)
+    assert M.dtype == torch.complex64 and M.A.dtype == torch.complex64
+    y = M @ torch.ones(3)
+    assert y.dtype == torch.complex64
+    np.testing.assert_allclose(y.numpy(), (Ac @ torch.ones(3, dtype=torch.complex128)).numpy(), rtol=1e-6)
+    Mi = tl.MatrixMult(lay(torch.tensor([[1, 0], [0, 2]])))
+    assert Mi.dtype == torch.get_default_dtype() and Mi.A.dtype == Mi.dtype
+    np.testing.assert_allclose((Mi @ torch.ones(2)).numpy(), [1.0, 2.0])
+
+
 def test_composite_conj_output_is_a_plain_tensor():
     A = torch.tensor([[1 + 1j, 2j], [3.0, -1j]], dtype=torch.complex128)
     x = torch.tensor([1.0 + 1j, 2.0], dtype=torch.complex128)

@@ -63,17 +63,8 @@ class MatrixMult(LinearOperator):
     ) -> None:
         if isinstance(A, torch.Tensor) and A.layout in _COMPRESSED and not A.requires_grad:
             A = A.to_sparse_coo().coalesce()
-        if isinstance(A, torch.Tensor) and (A.is_sparse or A.is_sparse_csr):
-            if dtype is not None:
-                from torchlops.utils.checks import to_torch_dtype
-
-                dt = to_torch_dtype(dtype)
-                if A.dtype.is_complex and not dt.is_complex:
-                    dt = A.dtype
-                A = A.to(dt)
-            mat, dt = A, A.dtype
-        else:
-            mat, dt = operator_tensor(A, "A", dtype)
+        # (dense or sparse: the same dtype rules, a complex A making the complex counterpart of dtype)
+        mat, dt = operator_tensor(A, "A", dtype)
         if mat.dim() != 2:
             raise ValueError(f"A must be a 2-D matrix, got shape {tuple(mat.shape)}")
         m, n = mat.shape
