@@ -244,3 +244,55 @@ def test_taper_sizes_must_be_integers() -> None:
     torch.testing.assert_close(tp.taper(np.int64(10), np.int32(2), "hanning"), tp.taper(10, 2, "hanning"))
     torch.testing.assert_close(tp.taper3d(np.int64(5), np.array([8, 6]), np.array([2, 1])),
                                tp.taper3d(5, (8, 6), (2, 1)))
+
+
+@pytest.mark.parametrize("fn", ["linear2d", "parabolic2d", "hyperbolic2d", "linear3d", "parabolic3d", "hyperbolic3d"])
+def test_events_axes_as_column_vectors(fn):
+    """Axes given as row or column vectors (as from reshape or meshgrid) are the 1-D axes they
+    hold, as in PyLops (a column x was taken for one trace with every event summed, a column y
+    for one line, and a column x in 3-D raised); a 2-D array or a one-sample time axis: an error."""
+    import pylops.utils.seismicevents as pse
+
+    t, x, y, w = np.arange(40) * 0.004, np.arange(6) * 10.0, np.arange(4) * 10.0, np.array([0.5, 1.0, 0.5])
+    three = fn.endswith("3d")
+    pars = {"linear2d": (1500.0, [0.05, 0.1], [10.0, -5.0]), "parabolic2d": ([0.05, 0.1], [1e-4, 0.0], [1e-6, 0.0]),
+            "hyperbolic2d": ([0.05, 0.1], [1500.0, 2000.0]),
+            "linear3d": (1500.0, [0.05, 0.1], [10.0, -5.0], [5.0, 0.0]),
+            "parabolic3d": ([0.05, 0.1], [1e-4, 0.0], [0.0, 1e-4], [1e-6, 0.0], [0.0, 1e-6]),
+            "hyperbolic3d": ([0.05, 0.1], [1500.0, 2000.0], [1500.0, 2000.0])}[fn]
+    amp = [1.0, -0.5]
+    axes = (x, y, t) if three else (x, t)
+    ref = getattr(pse, fn)(*axes, *pars, amp, w)
+    for k in range(len(axes)):
+        for shape in ((-1, 1), (1, -1)):
+            cols = [a.reshape(shape) if i == k else a for i, a in enumerate(axes)]
+            got = getattr(se, fn)(*cols, *pars, amp, w)
+            assert tuple(got[0].shape) == ref[0].shape
+            np.testing.assert_allclose(got[0].numpy(), ref[0], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"x must be a 1-D axis .* got shape \(2, 3\)"):
+        getattr(se, fn)(x.reshape(2, 3), *axes[1:], *pars, amp, w)
+    with pytest.raises(ValueError, match="t needs at least 2 samples"):
+        getattr(se, fn)(*axes[:-1], t[:1], *pars, amp, w)
+    if three:
+        with pytest.raises(ValueError, match="y must be an axis"):
+            getattr(se, fn)(x, None, t, *pars, amp, w)
+
+
+def test_utility_bad_sizes_are_clear_errors() -> None:
+    """taper2d with a one-size sequence, tapernd of no dimension, convmtx of an empty filter and a
+    wavelet taper of the wrong length: ValueErrors naming the argument (IndexError or a size
+    mismatch from inside before)."""
+    from torchlops.utils.signalprocessing import convmtx
+
+    with pytest.raises(ValueError, match="a sequence ntap must hold two sizes"):
+        tp.taper2d(5, 8, [2])
+    torch.testing.assert_close(tp.taper2d(5, 8, [2, 1, 7]), tp.taper2d(5, 8, [2, 1]))  # (the first two, as PyLops)
+    with pytest.raises(ValueError, match="tapernd needs at least one dimension"):
+        tp.tapernd((), ())
+    with pytest.raises(ValueError, match=r"h must be a non-empty 1-D filter, got shape \(0,\)"):
+        convmtx(torch.zeros(0, dtype=torch.float64), 4)
+    with pytest.raises(ValueError, match=r"taper\(n\) must return n = 13 weights, got shape \(5,\)"):
+        wv.ricker(np.arange(7) * 0.004, 20.0, taper=lambda n: np.ones(5))
+    w, _, _ = wv.ricker(np.arange(7) * 0.004, 20.0, taper=lambda n: np.hanning(n))
+    w0, _, _ = wv.ricker(np.arange(7) * 0.004, 20.0)
+    torch.testing.assert_close(w, w0 * torch.as_tensor(np.hanning(13)))

@@ -42,6 +42,21 @@ def _t(v: ArrayLike) -> torch.Tensor:
     return torch.as_tensor(np.asarray(v, dtype=np.float64 if not np.iscomplexobj(v) else np.complex128))
 
 
+def _axis(v: ArrayLike, name: str, nmin: int = 0) -> torch.Tensor:
+    """A regular axis as a 1-D float64 tensor: a row or column vector is flattened (as PyLops,
+    whose arithmetic broadcasts it), anything else with more than one non-unit size is refused."""
+    if v is None:
+        raise ValueError(f"{name} must be an axis (a 1-D array), got None")
+    a = _t(v)
+    if sum(n != 1 for n in a.shape) > 1:
+        raise ValueError(f"{name} must be a 1-D axis (a row or column vector), got shape {tuple(a.shape)}")
+    a = a.reshape(-1)
+    if a.numel() < nmin:
+        raise ValueError(f"{name} needs at least {nmin} sample{'s' if nmin > 1 else ''} "
+                         f"(its sampling is t[1] - t[0]), got {a.numel()}")
+    return a
+
+
 def _events(nev: int | None, **kw: object) -> list[torch.Tensor]:
     """Event parameters as 1-D float64 tensors of one common length."""
     out = [_t(v).reshape(-1) for v in kw.values()]
@@ -160,7 +175,7 @@ def linear2d(
     >>> d[0]
     tensor([0., 1., 0., 0., 0., 0.], dtype=torch.float64)
     """
-    x, t, wav = _t(x), _t(t), _t(wav)
+    x, t, wav = _axis(x, "x"), _axis(t, "t", 2), _t(wav)
     t0, theta, amp = _events(None, t0=t0, theta=theta, amp=amp)
     px = torch.sin(torch.deg2rad(theta))[:, None] / _velocity(v, x.numel())
     return _spikes(t0[:, None] + px * x, amp, t, wav)
@@ -193,7 +208,7 @@ def parabolic2d(
     >>> d.nonzero().tolist()
     [[0, 1], [1, 2], [2, 5]]
     """
-    x, t, wav = _t(x), _t(t), _t(wav)
+    x, t, wav = _axis(x, "x"), _axis(t, "t", 2), _t(wav)
     t0, px, pxx, amp = _events(None, t0=t0, px=px, pxx=pxx, amp=amp)
     return _spikes(t0[:, None] + px[:, None] * x + pxx[:, None] * x**2, amp, t, wav)
 
@@ -225,7 +240,7 @@ def hyperbolic2d(
     >>> d.nonzero().tolist()
     [[0, 3], [1, 5]]
     """
-    x, t, wav = _t(x), _t(t), _t(wav)
+    x, t, wav = _axis(x, "x"), _axis(t, "t", 2), _t(wav)
     t0, vrms, amp = _events(None, t0=t0, vrms=vrms, amp=amp)
     return _spikes(torch.sqrt(t0[:, None] ** 2 + x**2 / vrms[:, None] ** 2), amp, t, wav)
 
@@ -239,7 +254,7 @@ def linear3d(
 
     Returns ``(d, dwav)`` of shape ``(ny, nx, nt)`` (see :func:`linear2d`).
     """
-    x, y, t, wav = _t(x), _t(y), _t(t), _t(wav)
+    x, y, t, wav = _axis(x, "x"), _axis(y, "y"), _axis(t, "t", 2), _t(wav)
     t0, theta, phi, amp = _events(None, t0=t0, theta=theta, phi=phi, amp=amp)
     th, ph, v = torch.deg2rad(theta), torch.deg2rad(phi), _velocity(v, x.numel())
     # (nevents, 1, nx or 1): a velocity per trace varies along x
@@ -254,7 +269,7 @@ def parabolic3d(
 ) -> Events:
     r"""Parabolic 3-D events :math:`t = t_0 + p_x x + p_y y + p_{xx} x^2 + p_{yy} y^2`
     (``(ny, nx, nt)``, see :func:`linear2d`)."""
-    x, y, t, wav = _t(x), _t(y), _t(t), _t(wav)
+    x, y, t, wav = _axis(x, "x"), _axis(y, "y"), _axis(t, "t", 2), _t(wav)
     t0, px, py, pxx, pyy, amp = _events(None, t0=t0, px=px, py=py, pxx=pxx, pyy=pyy, amp=amp)
     e = (slice(None), None, None)
     tev = t0[e] + px[e] * x + py[e] * y[:, None] + pxx[e] * x**2 + pyy[e] * y[:, None] ** 2
@@ -267,7 +282,7 @@ def hyperbolic3d(
 ) -> Events:
     r"""Hyperbolic 3-D events :math:`t = \sqrt{t_0^2 + x^2/v_x^2 + y^2/v_y^2}`
     (``(ny, nx, nt)``, see :func:`linear2d`)."""
-    x, y, t, wav = _t(x), _t(y), _t(t), _t(wav)
+    x, y, t, wav = _axis(x, "x"), _axis(y, "y"), _axis(t, "t", 2), _t(wav)
     t0, vx, vy, amp = _events(None, t0=t0, vrms_x=vrms_x, vrms_y=vrms_y, amp=amp)
     e = (slice(None), None, None)
     tev = torch.sqrt(t0[e] ** 2 + x**2 / vx[e] ** 2 + y[:, None] ** 2 / vy[e] ** 2)
