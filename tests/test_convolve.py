@@ -349,7 +349,7 @@ def test_errors() -> None:
         NonStationaryFilters2D(torch.ones(5, 5), (2, 3), ihx=(0, 2), ihz=(0, 2))
     with pytest.raises(ValueError, match=r"inp must be 1-dimensional, got shape \(2, 2\)"):
         NonStationaryFilters1D(torch.ones(2, 2), 3, ih=(0, 1))
-    with pytest.raises(ValueError, match=r"h must be 1-dimensional, got shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"h must be a non-empty 1-D filter, got shape \(2, 2\)"):
         convmtx(torch.ones(2, 2), 3)
     with pytest.raises(ValueError, match="offset must be non-negative, got -1"):
         convmtx(torch.ones(2), 3, offset=-1)

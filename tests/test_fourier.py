@@ -527,3 +527,40 @@ def test_shift_conversions_set_the_precision_and_keep_the_shift_in_float64() -> 
     assert S.shift.device.type == "cpu" and S.shift.dtype == torch.float64
     S.load_state_dict(Shift(64, 0.5).state_dict())
     torch.testing.assert_close(S(x), Shift(64, 0.5)(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dt", [torch.float16, torch.bfloat16, torch.complex32])
+def test_half_precision_shift_and_dct_apply(dt) -> None:
+    """Shift and DCT in half precision apply (computed in single precision, returned in the
+    input's: there is no half-precision FFT on the CPU, which raised 'Unsupported dtype Half'),
+    close to the float64 result to the precision of the type."""
+    warnings.simplefilter("ignore", UserWarning)  # (complex32 is experimental in torch)
+    x64 = torch.randn(3, 10, dtype=torch.complex128 if dt.is_complex else torch.float64,
+                      generator=torch.Generator().manual_seed(0))
+    x = x64.to(dt)
+    tol = 0.05 if dt == torch.bfloat16 else 5e-3
+    for real in ((False,) if dt.is_complex else (False, True)):
+        ref_dt = torch.complex128 if dt.is_complex else torch.float64
+        S, S64 = Shift((3, 10), 1.3, axis=1, dtype=dt, real=real), Shift((3, 10), 1.3, axis=1, dtype=ref_dt, real=real)
+        for f, f64 in ((S.matvec, S64.matvec), (S.rmatvec, S64.rmatvec)):
+            y, want = f(x.reshape(-1)), f64(x.to(ref_dt).reshape(-1))
+            assert y.dtype == dt
+            assert (y.to(want.dtype) - want).abs().max() <= tol * want.abs().max()
+    if not dt.is_complex:
+        for t in (1, 2, 3, 4):
+            C, C64 = DCT((3, 10), type=t, dtype=dt), DCT((3, 10), type=t)
+            for f, f64 in ((C.matvec, C64.matvec), (C.rmatvec, C64.rmatvec)):
+                y, want = f(x.reshape(-1)), f64(x.to(torch.float64).reshape(-1))
+                assert y.dtype == dt
+                assert (y.double() - want).abs().max() <= tol * want.abs().max()
+
+
+def test_dct_workers_is_checked() -> None:
+    """workers: None or a non-zero int (scipy's meaning), refused at construction (2.5 and 'a'
+    reached scipy at the first CPU apply and were ignored elsewhere)."""
+    x = torch.randn(8, dtype=torch.float64)
+    torch.testing.assert_close(DCT(8, workers=np.int64(2)) @ x, DCT(8) @ x)
+    torch.testing.assert_close(DCT(8, workers=-1) @ x, DCT(8) @ x)
+    for bad in (2.5, "a", 0, True):
+        with pytest.raises(ValueError, match="workers must be None or a non-zero int"):
+            DCT(8, workers=bad)

@@ -170,6 +170,11 @@ def fourier_shift(
     the model length. ``clinear=False`` uses (and returns) real parts."""
     if (not clinear or real) and x.is_complex():
         x = x.real
+    if x.dtype in _LOW:
+        # (no FFT in half precision on the CPU, only lengths that are powers of two on GPUs:
+        # computed in single precision, returned in the input's)
+        y = fourier_shift(x.to(_LOW[x.dtype]), phase, axis, nfft, real, clinear)
+        return y.to(_LOW_OUT[x.dtype] if y.is_complex() else x.dtype)
     y = _shift_core(x, phase, axis, nfft, real)
     return y.real if (not clinear and y.is_complex()) else y
 
@@ -180,6 +185,12 @@ def fourier_shift_adjoint(
 ) -> torch.Tensor:
     """Adjoint of :func:`fourier_shift`: the same with the conjugate phase."""
     return fourier_shift(y, phase.conj(), axis, nfft, real, clinear)
+
+
+#: half-precision dtypes, transformed in single precision (the dtype they are computed in)
+_LOW = {torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.complex32: torch.complex64}
+#: the complex dtype of a half-precision result
+_LOW_OUT = {torch.float16: torch.complex32, torch.bfloat16: torch.complex64, torch.complex32: torch.complex32}
 
 
 # ------------------------------------------------------------------------------------ DCT
@@ -321,6 +332,8 @@ def _dct(x: torch.Tensor, type: int, axes: Sequence[int], adjoint: bool, workers
          engine: str = "auto") -> torch.Tensor:
     if engine not in ("auto", "torch"):
         raise ValueError(f"engine must be 'auto' or 'torch', got {engine!r}")
+    if x.dtype in _LOW:  # (no half-precision FFT on the CPU: computed in single precision)
+        return _dct(x.to(_LOW[x.dtype]), type, axes, adjoint, workers, engine).to(x.dtype)
     if engine == "auto" and axes and x.numel() and _scipy_dct_ok(x):
         return _dct_scipy(x, type, axes, adjoint, workers)
     if x.is_complex():

@@ -84,12 +84,16 @@ class DCT(LinearOperator):
             axes_t = tuple(normalize_axis(a, len(dims), "axes") for a in axes_t)
             if len(set(axes_t)) != len(axes_t):
                 raise ValueError(f"axes must be unique, got {axes} (axes {axes_t} of dims {dims})")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                    or workers == 0):
+            raise ValueError(f"workers must be None or a non-zero int (scipy.fft's: negative counts back from "
+                             f"the number of CPUs), got {workers!r}")
         if type == 1 and any(dims[a] < 2 for a in axes_t):
             raise ValueError(f"the type 1 DCT needs at least 2 samples along every axis, got dims {dims}")
         super().__init__(dims=dims, dimsd=dims, dtype=to_torch_dtype(dtype, torch.float64), name=name)
         self.type = int(type)
         self.axes = axes_t
-        self.workers = workers
+        self.workers = None if workers is None else int(workers)
 
     # y[b, ..., k, ...] = dout[k] sum_j 2 cos(theta(k, j)) din[j] x[b, ..., j, ...]   (each axis)
     def _matvec(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,8 +55,8 @@ def convmtx(h: TensorLike, n: int, offset: int = 0, sparse: bool = False) -> tor
             [0., 0., 2.]])
     """
     h = as_tensor(h, "h")
-    if h.dim() != 1:
-        raise ValueError(f"h must be 1-dimensional, got shape {tuple(h.shape)}")
+    if h.dim() != 1 or h.numel() == 0:
+        raise ValueError(f"h must be a non-empty 1-D filter, got shape {tuple(h.shape)}")
     n = _nonneg_int(n, "n")
     offset = _nonneg_int(offset, "offset")
     nh = h.shape[0]

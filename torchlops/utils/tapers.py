@@ -194,6 +194,8 @@ def taper2d(
     torch.Size([4, 3])
     """
     if isinstance(ntap, (list, tuple)):
+        if len(ntap) < 2:  # (more: the first two, as PyLops)
+            raise ValueError(f"taper2d: a sequence ntap must hold two sizes (both dimensions), got {ntap!r}")
         # w[i, j] = w0[i] w1[j]
         out = torch.outer(taper(nmask, ntap[0], tapertype), taper(nt, ntap[1], tapertype))
     else:
@@ -269,6 +271,8 @@ def tapernd(
     ntap = (ntap,) if isinstance(ntap, int) else tuple(ntap)
     if len(nmask) != len(ntap):
         raise ValueError(f"nmask and ntap must have the same length, got {len(nmask)} and {len(ntap)}")
+    if not nmask:
+        raise ValueError("tapernd needs at least one dimension, got nmask=()")
     tprs = [taper(nm, nt, tapertype) for nm, nt in zip(nmask, ntap)]
     # w[i0, i1, ...] = w0[i0] (w1[i1] (w2[i2] ...))
     out = tprs[-1]

@@ -38,6 +38,8 @@ def _finish(w: torch.Tensor, t: torch.Tensor, taper: Callable | None) -> tuple[t
     if taper is not None:
         tp = taper(len(t))
         tp = tp if isinstance(tp, torch.Tensor) else torch.as_tensor(np.asarray(tp))
+        if tuple(tp.shape) != (len(t),):
+            raise ValueError(f"taper(n) must return n = {len(t)} weights, got shape {tuple(tp.shape)}")
         w = w * tp.to(dtype=w.dtype, device=w.device)
     return w, t, wcenter
 
