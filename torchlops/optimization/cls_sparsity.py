@@ -503,17 +503,32 @@ class FISTA(ISTA):
         self._zstate = (out, ver, self.z)
         return out
 
+    def run(
+        self, x: torch.Tensor, niter: int | None = None, show: bool = False, itershow: tuple[int, int, int] = (10, 10, 10)
+    ) -> torch.Tensor:
+        """Run up to ``niter`` steps from the model ``x``, with the momentum model starting at
+        ``x`` (as PyLops' ``run``: a second ``run`` restarts the momentum; ``t`` goes on)."""
+        self._z_from_x = True
+        try:
+            return super().run(x, niter, show, itershow)
+        finally:
+            self._z_from_x = False
+
     def _run_step(self, x: torch.Tensor, show: bool) -> torch.Tensor:
-        return self.step(x, None, show)[0]
+        first = self.__dict__.pop("_z_from_x", False)
+        return self.step(x, x if first else None, show)[0]
 
     def step(self, x: torch.Tensor, z: torch.Tensor | None = None,
              show: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One FISTA step on the model ``x`` and the momentum model ``z`` (None: the solver's
         own, ``self.z``); returns ``(x, z, xupdate)`` as PyLops (``xupdate``: see
         :meth:`ISTA.step`)."""
-        own_z, zf = self._momentum(z)
+        same = z is not None and z is x  # (z = x: its flat copy and residual are x's)
+        own_z, zf = self._momentum(None if same else z)
         xold, r, rz = self._iterate(x)
-        if zf is not None:  # (both x and z checked: a bad call changes nothing)
+        if same:
+            self.z, own_z = xold, False
+        elif zf is not None:  # (both x and z checked: a bad call changes nothing)
             self.z = zf
         yf, Op, z = self._yf, self.Op, self.z
         if r is None or not own_z:  # first step, or another x or z than the ones returned
