@@ -416,6 +416,16 @@ def test_splitbregman_parity(withl2, restart, withx0, cplx):
     assert_rel(cost, costp, what="cost")
 
 
+def test_splitbregman_l2_weights_without_l2_terms_are_ignored():
+    """epsRL2s given with RegsL2=None: ignored, as PyLops (a zip of unequal lists raised)."""
+    Apl, Atl, y, _, _ = problem(12, M=25, N=20)
+    D = np.diff(np.eye(20), axis=0)
+    kw = dict(niter_outer=3, niter_inner=2, mu=0.8, epsRL1s=[0.3], tol=1e-12, niter=8, epsRL2s=[0.05])
+    xp = plsp.splitbregman(Apl, y, [pl.MatrixMult(D)], engine="pylops", **kw)[0]
+    x = splitbregman(Atl, t(y), [MatrixMult(t(D))], engine="pylops", **kw)[0]
+    assert_rel(x, xp, what="x")
+
+
 # ---------------------------------------------------------------------------- sparse recovery
 @pytest.mark.parametrize("name", ["ista", "fista", "omp", "irls-model", "splitbregman"])
 def test_recover_three_spikes(name):

@@ -54,8 +54,8 @@ def _ops(regs: Any, name: str, n: int) -> list[LinearOperator]:
 
 
 def _floats(v: Any, name: str, k: int) -> list[float]:
-    if k == 0:
-        return [] if v is None else [float(e) for e in v]
+    if k == 0:  # (no regularisation: values given are ignored, as PyLops)
+        return []
     if v is None or len(v) != k:
         got = "None" if v is None else f"{len(v)} values"
         raise ValueError(f"{name} must hold one value per regularisation ({k}), got {got}")
