@@ -585,3 +585,29 @@ def test_layer_input_errors_name_the_argument() -> None:
         DataConsistency(D)(torch.zeros(2, 8, dtype=torch.int64), torch.randn(2, 8, dtype=torch.float64))
     with pytest.raises(TypeError, match="got str"):
         UnrolledProximalGradient(D, 2, prox="denoiser")
+
+
+def test_data_consistency_learns_function_operator_closures_and_keeps_empty_batches_in_the_graph():
+    """implicit=True with a FunctionOperator(autograd=True) closing over a learnable tensor: the
+    closed form's gradient (it was silently wrong: only the A^H y part reached the tensor); an
+    empty batch through the unrolled solve stays in the graph of rho and the operator (it was
+    cut off, and backward raised), as the implicit one."""
+    D = torch.float64
+    g = torch.Generator().manual_seed(0)
+    z, y = torch.randn(2, 6, dtype=D, generator=g), torch.randn(2, 6, dtype=D, generator=g)
+    w0 = torch.rand(6, dtype=D, generator=torch.Generator().manual_seed(1)) + 0.5
+    wr = w0.clone().requires_grad_()
+    ((wr * y + 0.5 * z) / (wr**2 + 0.5)).pow(2).sum().backward()
+    for implicit in (True, False):
+        w = nn.Parameter(w0.clone())
+        F = torchlops.FunctionOperator(lambda x, w=w: w * x, lambda v, w=w: w * v, 6, autograd=True, dtype=D)
+        DataConsistency(F, lam=0.5, niter=40, implicit=implicit)(z, y).pow(2).sum().backward()
+        torch.testing.assert_close(w.grad, wr.grad, rtol=1e-8, atol=1e-10)
+    A = Convolve1D(8, nn.Parameter(torch.tensor([0.3, 1.0, -0.2])), offset=1)
+    for implicit in (True, False):
+        dc = DataConsistency(A, implicit=implicit)
+        out = dc(torch.zeros(0, 8), torch.randn(0, 8))
+        assert out.shape == (0, 8) and out.requires_grad
+        out.sum().backward()
+        assert A.h.grad is not None and float(A.h.grad.abs().sum()) == 0.0
+        A.h.grad = None

@@ -46,7 +46,10 @@ class FunctionOperator(LinearOperator):
     Notes
     -----
     The pair must be adjoint to each other for gradients to be right: backward applies
-    ``fc`` (unless ``autograd=True``). Check it with :func:`torchlops.utils.dottest`.
+    ``fc`` (unless ``autograd=True``). Check it with :func:`torchlops.utils.dottest`. With
+    ``autograd=True``, ``implicit=True`` solves and ``DataConsistency`` over the operator
+    differentiate through their iterations (the tensors the functions close over are no
+    parameters or buffers that an implicit backward could reach).
 
     Examples
     --------

@@ -10,6 +10,7 @@ from torch import nn
 
 from torchlops.linearoperator import LinearOperator
 from torchlops.nn._common import check_operator, param_dtype, positive_int, split_batch
+from torchlops.optimization._implicit import closes_over_tensors
 from torchlops.optimization.basic import cg
 
 __all__ = ["DataConsistency"]
@@ -203,9 +204,10 @@ class DataConsistency(nn.Module):
         lam = self.lam.to(torch.promote_types(self.rho.dtype, zb.real.dtype))
         # b = A^H y + lam z
         b = self.Op.rmatvec(yb) + lam * zb
-        if self.implicit and torch.autograd.forward_ad._current_level < 0:
-            # (under forward-mode AD, which the implicit Function has no rule for: through the
-            # iterations, as implicit=False)
+        if self.implicit and torch.autograd.forward_ad._current_level < 0 and not closes_over_tensors(self.Op):
+            # (under forward-mode AD, which the implicit Function has no rule for, or with a
+            # FunctionOperator(autograd=True), whose functions' learnable tensors it cannot see:
+            # through the iterations, as implicit=False)
             names, tensors = _op_tensors(self.Op)
             # (in the dtype the solve works in: a real b of a complex operator of real models gets
             # its complex gradient's real part through this cast)

@@ -23,17 +23,27 @@ from typing import Any
 
 import torch
 
-__all__ = ["implicit_solve", "alias", "use_implicit"]
+__all__ = ["implicit_solve", "alias", "use_implicit", "closes_over_tensors"]
 
 
-def use_implicit(implicit: bool) -> bool:
+def use_implicit(implicit: bool, *ops: torch.nn.Module) -> bool:
     """``implicit``, except inside a ``torch.func`` transform (``vmap``, ``grad``, ``jacrev``,
     ``jvp``, ...): the implicit backward reads the operators' live tensors and builds a graph of
     its own, which those transforms cannot carry, so there the solve differentiates through its
     iterations (as ``implicit=False``); so too under ``torch.autograd.forward_ad``, for which
-    the implicit solve has no rule."""
+    the implicit solve has no rule, and for operators ``ops`` holding a
+    ``FunctionOperator(autograd=True)``, whose functions may close over learnable tensors that
+    are none of its parameters or buffers (the implicit gradient would leave them out)."""
     return (bool(implicit) and torch._C._functorch.maybe_current_level() is None
-            and torch.autograd.forward_ad._current_level < 0)
+            and torch.autograd.forward_ad._current_level < 0
+            and not closes_over_tensors(*ops))
+
+
+def closes_over_tensors(*ops: torch.nn.Module) -> bool:
+    """Whether some module of ``ops`` is a ``FunctionOperator(autograd=True)``: autograd runs
+    through its functions, which may hold learnable tensors that are none of its parameters or
+    buffers (an implicit backward, which differentiates the registered tensors, misses them)."""
+    return any(getattr(m, "_autograd_through_kernels", False) for op in ops for m in op.modules())
 
 
 class _FirstOrderOnly(torch.autograd.Function):

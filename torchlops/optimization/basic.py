@@ -259,7 +259,7 @@ def cg(
     """
     niter, damp = _check(Op, niter, damp)
     solver = _make(CG, Op, callback, rtol, rtol1)
-    if not use_implicit(implicit):
+    if not use_implicit(implicit, Op):
         return CGResult(*solver.solve(y, x0=x0, niter=niter, damp=damp, tol=tol, show=show, itershow=itershow,
                                       progress=progress))
 
@@ -406,7 +406,7 @@ def cgls(
         return solver.solve(yy, x0=xx, niter=niter, damp=dd, tol=tol, show=show, itershow=itershow,
                             progress=progress)
 
-    if not use_implicit(implicit):
+    if not use_implicit(implicit, Op):
         return CGLSResult(*call(y, x0, damp))
     xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, tol, call)
     return CGLSResult(_with_x(solver, xf), solver.istop, solver.iiter, solver.r1norm, solver.r2norm, solver.cost)
@@ -460,7 +460,7 @@ def lsqr(
         return solver.solve(yy, x0=xx, damp=dd, atol=atol, btol=btol, conlim=conlim, niter=niter,
                             calc_var=calc_var, show=show, itershow=itershow, progress=progress)
 
-    if not use_implicit(implicit):
+    if not use_implicit(implicit, Op):
         return LSQRResult(*call(y, x0, damp))
     xf, solver = _ls_implicit(solver, Op, y, x0, damp, niter, 0.0, call, shift=True)
     s = solver

@@ -100,9 +100,9 @@ class _Batched(Solver):
         s, self.batch, self.xshape, self.dt, x0f = flatten_data(self.Op, y, x0)
         self.B = s.shape[0]
         x = s.new_zeros(self.B, self.Op.shape[1]) if x0f is None else x0f.clone()
-        if x0f is None and s.requires_grad and torch.is_grad_enabled() and s.shape[1]:
-            # (the zero start in y's graph: a y = 0 that ends the solve before any step still
-            # gives an x to differentiate, with gradient 0 as a batch's zero sample gets)
+        if s.requires_grad and torch.is_grad_enabled() and s.shape[1] and not (x0f is not None and x0f.requires_grad):
+            # (the start in y's graph: a y = 0 or an empty batch, which end the solve before any
+            # step, still give an x to differentiate, with gradient 0 as a batch's zero sample gets)
             x = torch.where(s.new_zeros((), dtype=torch.bool), s[:, :1], x)
         self.iiter, self._niter_run = 0, None  # (no run of this solve yet: istop counts setup's niter)
         self.iiters = torch.zeros(self.B, dtype=torch.int64, device=s.device)

@@ -295,7 +295,7 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
         kw["damp"] = kw.get("damp", 0.0) + self.epsI**2
         solver = _make(CG, self._OpN, kw.pop("callback", None), kw.pop("rtol", 0.0), kw.pop("rtol1", 0.0))
         solver._signed = engine != "pylops"  # (scipy's cg: p^H A p with its sign)
-        if not use_implicit(implicit):
+        if not use_implicit(implicit, self._OpN):
             xf = solver.solve(self._batched(self.y_normal), x0=x, show=show, progress=progress, **kw)[0]
         else:
 
@@ -401,7 +401,7 @@ class RegularizedInversion(_RegsMemory, _NoStep):
             progress: bool = False, **kwargs_solver: Any) -> tuple:
         """Solve from ``x`` (zero when None); returns ``(xinv, istop, itn, r1norm, r2norm)``."""
         _check_engine(engine)
-        if not use_implicit(implicit):
+        if not use_implicit(implicit, self.RegOp):
             xf, *rest = _ls(engine, self.RegOp, self._batched(self.datatot), x, show, progress, kwargs_solver)
         else:
             held: dict[str, Any] = {}
