@@ -611,3 +611,15 @@ def test_data_consistency_learns_function_operator_closures_and_keeps_empty_batc
         out.sum().backward()
         assert A.h.grad is not None and float(A.h.grad.abs().sum()) == 0.0
         A.h.grad = None
+
+
+def test_layers_on_the_meta_device_need_their_step():
+    """On the meta device the operator norm has no values to come from: a clear error naming
+    step= (Tensor.item() on a meta tensor before); with step given the layer builds there."""
+    with torch.device("meta"):
+        A = Convolve1D(16, nn.Parameter(torch.tensor([0.2, -0.5, 1.0])), offset=1)
+    with pytest.raises(ValueError, match="meta device .* needs step= given"):
+        UnrolledISTA(A, 3)
+    with pytest.raises(ValueError, match="meta device"):
+        operator_norm(A)
+    assert UnrolledISTA(A, 3, step=0.3).log_step.device.type == "meta"

@@ -147,6 +147,9 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
     """
     Op = check_operator(Op)
     niter = positive_int(niter, "niter")
+    if Op.device is not None and Op.device.type == "meta":
+        raise ValueError("operator_norm needs the operator's values: it has none on the meta device (a layer "
+                         "built there needs step= given, or building where the operator holds its values)")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     k = math.lcm(*(m._sample_period() for m in Op.modules() if isinstance(m, LinearOperator)))
     with torch.no_grad():
