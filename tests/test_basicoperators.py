@@ -1915,3 +1915,37 @@ def test_trapezoidal_causal_integration_of_an_empty_axis_and_regression_apply_po
     R32 = tl.Regression(torch.linspace(0, 1, 5), order=1, dtype=torch.float32)
     got = R32.apply(torch.tensor([2.0**24 + 1], dtype=torch.float64), torch.tensor([0.0, 1.0]))
     assert got.dtype == torch.float64 and got.item() == 2.0**24 + 1
+
+
+def test_explicit_div_gives_nd_models_and_composites_follow_the_operator_device():
+    """Op / y of an explicit operator with N-d dims: N-d data gives N-d models (and flat data flat
+    ones), as the CGLS path (it always returned flat models); apply_columns and a tensor scalar
+    of an operator on another device hold their tensors there ('meta' standing in for a GPU:
+    the composites stayed on the CPU and refused every input)."""
+    A = torch.from_numpy(np.random.default_rng(0).standard_normal((4, 4)) + 4 * np.eye(4))
+
+    class Expl(tl.LinearOperator):
+        def __init__(self):
+            super().__init__(dims=(2, 2), dimsd=(2, 2), explicit=True, dtype=torch.float64)
+            self.register_buffer("M", A.clone())
+
+        def _matvec(self, x):
+            return (x.reshape(x.shape[0], 4) @ self.M.T).reshape(x.shape)
+
+        def _rmatvec(self, y):
+            return (y.reshape(y.shape[0], 4) @ self.M).reshape(y.shape)
+
+    E = Expl()
+    y = torch.randn(3, 2, 2, dtype=torch.float64)
+    want = torch.linalg.solve(A, y.reshape(3, 4).T).T
+    for got, shape in ((E / y[0], (2, 2)), (E.div(y), (3, 2, 2)), (E / y[0].reshape(4), (4,)),
+                       (E.div(y.reshape(3, 4)), (3, 4))):
+        assert tuple(got.shape) == shape
+        torch.testing.assert_close(got.reshape(-1, 4), want[: got.numel() // 4])
+    Op = tl.MatrixMult(torch.randn(3, 4, dtype=torch.float64)).to("meta")
+    C = Op.apply_columns([0, 2])
+    assert C.cols.device.type == "meta"
+    assert (C @ torch.ones(2, device="meta", dtype=torch.float64)).shape == (3,)
+    assert (C.H @ torch.ones(3, device="meta", dtype=torch.float64)).shape == (2,)
+    S = Op * torch.tensor(2.0, dtype=torch.float64)
+    assert (S @ torch.ones(4, device="meta", dtype=torch.float64)).device.type == "meta"

@@ -180,7 +180,10 @@ class ScaledOperator(LinearOperator):
         if isinstance(scalar, nn.Parameter):
             self.scalar = scalar
         elif isinstance(scalar, torch.Tensor):
-            self.register_buffer("scalar", scalar.reshape(()))
+            # (on the operator's device, as a composite's tensors; a learnable one, a Parameter,
+            # stays where it is: moving it would cut it off)
+            dev = Op.device
+            self.register_buffer("scalar", scalar.reshape(()) if dev is None else scalar.reshape(()).to(dev))
         else:
             self.scalar = complex(scalar) if _is_complex_number(scalar) else float(scalar)
 
@@ -286,7 +289,8 @@ class ColumnOperator(LinearOperator):
     _composite = True
 
     def __init__(self, Op: LinearOperator, cols: Any) -> None:
-        raw = torch.as_tensor(cols).reshape(-1)
+        # (the indices on the operator's device: a composite holds its tensors where its parts are)
+        raw = torch.as_tensor(cols, device=Op.device).reshape(-1)
         if raw.numel() == 0 and not isinstance(cols, torch.Tensor):  # (an empty list: no column)
             raw = raw.to(torch.long)
         if raw.dtype == torch.bool:  # a mask of the columns, as NumPy indexes with one
@@ -297,7 +301,7 @@ class ColumnOperator(LinearOperator):
             raise TypeError(f"cols must hold integer indices (or be a boolean mask), got dtype {raw.dtype}")
         idx = raw.to(torch.long)
         n = Op.shape[1]
-        if idx.numel() and (idx.min() < -n or idx.max() >= n):
+        if idx.numel() and idx.device.type != "meta" and (idx.min() < -n or idx.max() >= n):
             raise ValueError(f"cols must lie in [-{n}, {n}), got values in [{int(idx.min())}, {int(idx.max())}]")
         super().__init__(dims=(idx.numel(),), dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}[:,cols]")
         self.Op = Op

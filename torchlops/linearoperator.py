@@ -709,7 +709,10 @@ class LinearOperator(nn.Module):
                 x = torch.linalg.solve(A, Y.T).T
             else:
                 x = (torch.linalg.pinv(A) @ Y.T).T
-            return x.reshape(*yf.shape[:-1], self._n)
+            # N-d data gives an N-d model, flat data a flat model (as CGLS)
+            k = y.dim() - len(self._dimsd)
+            nd = k >= 0 and tuple(y.shape[k:]) == self._dimsd
+            return x.reshape(*yf.shape[:-1], *(self._dims if nd else (self._n,)))
         return cgls(self, y, niter=niter, tol=0.0).x
 
     def _flat_data(self, y: torch.Tensor, what: str = "y") -> torch.Tensor:
