@@ -1949,3 +1949,22 @@ def test_explicit_div_gives_nd_models_and_composites_follow_the_operator_device(
     assert (C.H @ torch.ones(3, device="meta", dtype=torch.float64)).shape == (2,)
     S = Op * torch.tensor(2.0, dtype=torch.float64)
     assert (S @ torch.ones(4, device="meta", dtype=torch.float64)).device.type == "meta"
+
+
+def test_learnable_csr_matrix_gets_its_gradient_through_the_adjoint():
+    """A CSR Parameter: the adjoint's gradient is the forward's rule on the stored entries, in
+    the matrix's layout (backward raised: torch has no backward of a transposed CSR product),
+    so a least-squares solve over it trains."""
+    D = torch.tensor([[1.0, 0, 2], [0, 3, 0]], dtype=torch.float64)
+    A = torch.nn.Parameter(D.to_sparse_csr())
+    M = tl.MatrixMult(A)
+    y = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    (M.H @ y).pow(2).sum().backward()
+    Ad = D.clone().requires_grad_()
+    (y @ Ad).pow(2).sum().backward()
+    assert A.grad.layout == torch.sparse_csr
+    torch.testing.assert_close(A.grad.to_dense(), Ad.grad * (D != 0))
+    A.grad = None
+    x = tl.cgls(M, torch.tensor([1.0, 2.0], dtype=torch.float64), niter=3, tol=0).x
+    x.sum().backward()
+    assert A.grad is not None and torch.isfinite(A.grad.to_dense()).all()

@@ -74,6 +74,8 @@ def matrixmult_adjoint(y: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
     B = y.shape[0]
     if A.is_sparse or A.is_sparse_csr:
         y, A = promoted(y, A)
+        if A.is_sparse_csr:  # (a learnable compressed A: the transposed CSC has no backward, COO has)
+            A = A.to_sparse_coo()
         ym = y.reshape(B, A.shape[0], -1).transpose(0, 1).reshape(A.shape[0], -1)
         x = torch.sparse.mm(A.transpose(0, 1), ym.conj()).conj()
         return x.reshape(A.shape[1], B, -1).transpose(0, 1).reshape(B, A.shape[1], *y.shape[2:])
