@@ -214,8 +214,14 @@ def test_power_iteration() -> None:
 
 def test_dtype_names_follow_numpy():
     """"float" is float64 and "complex" complex128, as NumPy and PyLops read them."""
+    import numpy as np
+
     from torchlops.utils.checks import to_torch_dtype
 
     assert to_torch_dtype("float") == torch.float64
     assert to_torch_dtype("complex") == torch.complex128
     assert to_torch_dtype("float32") == torch.float32
+    # any byte order (as PyLops; torch raised about the byte order of a NumPy array)
+    assert to_torch_dtype(">f8") == to_torch_dtype("<f8") == torch.float64
+    assert to_torch_dtype(np.dtype(">c8")) == torch.complex64
+    assert tl.Diagonal(torch.ones(3), dtype=">f8").dtype == torch.float64

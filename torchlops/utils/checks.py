@@ -103,8 +103,8 @@ def to_torch_dtype(dtype: DTypeLike, default: torch.dtype | None = None) -> torc
             npd = np.dtype(dtype)
         except TypeError:
             raise TypeError(f"dtype must be a torch.dtype, a numpy dtype or a name, got {dtype!r}") from None
-        try:
-            out = torch.from_numpy(np.zeros(0, dtype=npd)).dtype
+        try:  # (the native byte order: a ">f8" is a float64 as any other)
+            out = torch.from_numpy(np.zeros(0, dtype=npd.newbyteorder("="))).dtype
         except TypeError:
             raise TypeError(f"dtype {dtype!r} has no torch equivalent") from None
     if not (out.is_floating_point or out.is_complex):
