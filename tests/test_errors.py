@@ -903,3 +903,27 @@ def test_construction_arguments_as_pylops_takes_them_and_nothing_truncated():
         assert (D @ e).shape == (D.H @ e).shape == shape and D.todense().shape == (0, 0)
     R = tl.Restriction(5, [])
     assert R.shape == (0, 5) and torch.equal(R.H @ torch.ones(0), torch.zeros(5))
+
+
+def test_sampling_steps_are_real_numbers():
+    """A complex, boolean or text sampling step: a TypeError naming it (CausalIntegration raised
+    float()'s message, and a complex NumPy scalar lost its imaginary part with a warning); 0-d
+    arrays and tensors are numbers (FFT raised 'iteration over a 0-d tensor')."""
+    from torchlops.signalprocessing.fft import FFT
+    from torchlops.signalprocessing.shift import Shift
+
+    makers = {"CausalIntegration": lambda s: tl.CausalIntegration(4, sampling=s),
+              "FirstDerivative": lambda s: tl.FirstDerivative(4, sampling=s),
+              "Gradient": lambda s: tl.Gradient((3, 4), sampling=s),
+              "Shift": lambda s: Shift(4, 0.5, sampling=s)}
+    for name, make in makers.items():
+        for bad in (0.5j, np.complex128(2.0), torch.tensor(1j), True, "a"):
+            with pytest.raises(TypeError, match="sampling must be a real number"):
+                make(bad)
+        for good in (2, np.float32(0.5), torch.tensor(0.5, dtype=torch.float64), np.array(0.5)):
+            Op = make(good)
+            assert Op.sampling in (float(good), (float(good),) * 2), name
+    assert FFT(4, sampling=torch.tensor(0.5)).sampling == (0.5,)
+    torch.testing.assert_close(FFT(4, sampling=np.array(0.25)).f, FFT(4, sampling=0.25).f)
+    with pytest.raises(TypeError, match="sampling must hold number values"):
+        FFT(4, sampling=np.complex128(1j))

@@ -6,7 +6,7 @@ import torch
 
 from torchlops.functional import causal_integration, causal_integration_adjoint
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.utils.checks import normalize_axis, real_float, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["CausalIntegration"]
@@ -79,7 +79,7 @@ class CausalIntegration(LinearOperator):
         self.axis = ax
         # (held in a tuple: a constant to torch.compile(dynamic=True), where a float attribute read
         # in a traced backward fails)
-        self._samp = (float(sampling),)
+        self._samp = (real_float(sampling, "sampling"),)
         self.kind = kind
         self.removefirst = bool(removefirst)
 

@@ -12,7 +12,7 @@ from torchlops.functional.derivatives import (
     first_stencil,
 )
 from torchlops.linearoperator import LinearOperator
-from torchlops.utils.checks import normalize_axis, to_dims
+from torchlops.utils.checks import normalize_axis, real_float, to_dims
 from torchlops.utils.typing import DTypeLike, InputDimsLike
 
 __all__ = ["FirstDerivative"]
@@ -26,9 +26,7 @@ def check_kind(kind: str) -> None:
 
 
 def check_sampling(sampling: float, name: str = "sampling") -> float:
-    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) and not hasattr(sampling, "__float__"):
-        raise TypeError(f"{name} must be a number, got {type(sampling).__name__}")
-    s = float(sampling)
+    s = real_float(sampling, name)
     if s == 0.0:
         raise ValueError(f"{name} must be non-zero, got {sampling}")
     return s

@@ -20,6 +20,8 @@ _VALID_NORMS = ("ortho", "none", "1/n")
 
 def _per_axis(value, naxes: int, name: str, kind: type | tuple[type, ...]) -> tuple:
     """A scalar repeated ``naxes`` times, or a sequence checked for its element type."""
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0:  # (a 0-d array: one value)
+        value = value.item()
     if isinstance(value, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(value, str):
         out = tuple(v.item() if isinstance(v, (np.generic, torch.Tensor)) else v for v in value)
     else:

@@ -10,7 +10,7 @@ import torch
 from torchlops.functional.fourier import fourier_shift, fourier_shift_adjoint
 from torchlops.linearoperator import LinearOperator
 from torchlops.signalprocessing.fftnd import check_fft_engine
-from torchlops.utils.checks import normalize_axis, operator_tensor, real_dtype, to_dims, to_torch_dtype
+from torchlops.utils.checks import normalize_axis, operator_tensor, real_dtype, real_float, to_dims, to_torch_dtype
 from torchlops.utils.typing import DTypeLike, InputDimsLike, TensorLike
 
 __all__ = ["Shift"]
@@ -127,7 +127,7 @@ class Shift(LinearOperator):
         super().__init__(dims=dims, dimsd=dims, dtype=dt, clinear=dt.is_complex and not self.real, name=name)
         self.axis = ax
         self.nfft = int(nfft)
-        self.sampling = float(sampling)
+        self.sampling = real_float(sampling, "sampling")
         self._samp = (self.sampling,)  # (read in _phase: a tuple, constant to torch.compile(dynamic=True))
         freq = torch.fft.rfftfreq if self.real else torch.fft.fftfreq
         f = freq(self.nfft, d=self.sampling, dtype=torch.float64)

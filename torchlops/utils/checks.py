@@ -90,6 +90,16 @@ def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
     return int(axis) % ndim
 
 
+def real_float(value: Any, name: str) -> float:
+    """``value`` as a float: a real number (a Python, NumPy or one-element torch one), else a
+    TypeError naming ``name`` (a complex one is refused, not cut to its real part)."""
+    if (isinstance(value, (bool, np.bool_, complex)) or np.iscomplexobj(value)
+            or (isinstance(value, torch.Tensor) and (value.is_complex() or value.numel() != 1))
+            or not (isinstance(value, (int, float)) or hasattr(value, "__float__"))):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
 def to_torch_dtype(dtype: DTypeLike, default: torch.dtype | None = None) -> torch.dtype:
     """Convert a torch / numpy / string dtype into a floating or complex ``torch.dtype``."""
     if dtype is None:
