@@ -514,3 +514,28 @@ def test_long_boxcars_by_fft_equal_pylops_and_the_tap_loop(dtype, monkeypatch):
     fft = S._boxcar(short, 1, 101)
     monkeypatch.setattr(S, "LONG_BOXCAR", 10**9)
     torch.testing.assert_close(fft, S._boxcar(short, 1, 101), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_directional_derivative_takes_v_of_any_shape_of_its_size(second):
+    """v with nd x prod(dims) values in any multi-dimensional shape (e.g. (nd, prod(dims))) is
+    one direction per point in the layout (nd, *dims), as PyLops (which ravels it; a ValueError
+    before); a learnable one gets its gradient in its own shape; other sizes still raise."""
+    dims = (3, 4)
+    v = torch.randn(2, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    cls, pcls = ((tl.SecondDirectionalDerivative, pl.SecondDirectionalDerivative) if second
+                 else (tl.FirstDirectionalDerivative, pl.FirstDirectionalDerivative))
+    Op, ref = cls(dims, v), cls(dims, v.reshape(2, *dims))
+    P = pcls(dims, v.numpy())
+    x = torch.randn(*dims, dtype=torch.float64)
+    torch.testing.assert_close(Op @ x, ref @ x)
+    np.testing.assert_allclose((Op @ x).numpy().ravel(), P @ x.numpy().ravel(), rtol=1e-12)
+    np.testing.assert_allclose((Op.H @ x).numpy().ravel(), P.H @ x.numpy().ravel(), rtol=1e-12)
+    vp = torch.nn.Parameter(v.clone())
+    (cls(dims, vp) @ x).pow(2).sum().backward()
+    vr = v.reshape(2, *dims).clone().requires_grad_()
+    (cls(dims, vr) @ x).pow(2).sum().backward()
+    assert vp.grad.shape == (2, 12)
+    torch.testing.assert_close(vp.grad, vr.grad.reshape(2, 12))
+    with pytest.raises(ValueError, match=r"any shape of 24 values"):
+        cls(dims, torch.ones(2, 11, dtype=torch.float64))

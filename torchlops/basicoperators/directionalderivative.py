@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -29,9 +30,12 @@ __all__ = ["FirstDirectionalDerivative", "SecondDirectionalDerivative"]
 def _direction(v: TensorLike, dims: tuple[int, ...], dtype: DTypeLike) -> tuple[torch.Tensor, torch.dtype]:
     t, dt = operator_tensor(v, "v", dtype)
     nd = len(dims)
-    if tuple(t.shape) not in ((nd,), (nd, *dims)):
+    # (as PyLops: a 1-D v is one direction, any other holds nd x prod(dims) values, one direction
+    # per point in the layout (nd, *dims), e.g. (nd, prod(dims)))
+    if not (tuple(t.shape) == (nd,) or (t.dim() > 1 and t.numel() == nd * math.prod(dims))):
         raise ValueError(
-            f"v must have shape ({nd},) (one direction) or {(nd, *dims)} (one per point), got {tuple(t.shape)}"
+            f"v must have shape ({nd},) (one direction) or {(nd, *dims)} (one per point, or any shape of "
+            f"{nd * math.prod(dims)} values in that order), got {tuple(t.shape)}"
         )
     return t, dt
 
