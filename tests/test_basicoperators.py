@@ -1945,6 +1945,9 @@ def test_explicit_div_gives_nd_models_and_composites_follow_the_operator_device(
     Op = tl.MatrixMult(torch.randn(3, 4, dtype=torch.float64)).to("meta")
     C = Op.apply_columns([0, 2])
     assert C.cols.device.type == "meta"
+    assert Op.apply_columns([True, False, True, True]).shape == (3, 3)  # (a mask, read on the host)
+    with pytest.raises(ValueError, match=r"cols must lie in \[-4, 4\)"):
+        Op.apply_columns([0, 7])
     assert (C @ torch.ones(2, device="meta", dtype=torch.float64)).shape == (3,)
     assert (C.H @ torch.ones(3, device="meta", dtype=torch.float64)).shape == (2,)
     S = Op * torch.tensor(2.0, dtype=torch.float64)

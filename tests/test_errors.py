@@ -920,9 +920,11 @@ def test_sampling_steps_are_real_numbers():
         for bad in (0.5j, np.complex128(2.0), torch.tensor(1j), True, "a"):
             with pytest.raises(TypeError, match="sampling must be a real number"):
                 make(bad)
-        for good in (2, np.float32(0.5), torch.tensor(0.5, dtype=torch.float64), np.array(0.5)):
+        for good in (2, np.float32(0.5), torch.tensor(0.5, dtype=torch.float64), np.array(0.5),
+                     torch.tensor(0.5, requires_grad=True), torch.tensor(0.5, dtype=torch.bfloat16)):
             Op = make(good)
-            assert Op.sampling in (float(good), (float(good),) * 2), name
+            g = float(good.detach()) if isinstance(good, torch.Tensor) else float(good)
+            assert Op.sampling in (g, (g,) * 2), name
     assert FFT(4, sampling=torch.tensor(0.5)).sampling == (0.5,)
     torch.testing.assert_close(FFT(4, sampling=np.array(0.25)).f, FFT(4, sampling=0.25).f)
     with pytest.raises(TypeError, match="sampling must hold number values"):

@@ -289,8 +289,7 @@ class ColumnOperator(LinearOperator):
     _composite = True
 
     def __init__(self, Op: LinearOperator, cols: Any) -> None:
-        # (the indices on the operator's device: a composite holds its tensors where its parts are)
-        raw = torch.as_tensor(cols, device=Op.device).reshape(-1)
+        raw = torch.as_tensor(cols).reshape(-1)
         if raw.numel() == 0 and not isinstance(cols, torch.Tensor):  # (an empty list: no column)
             raw = raw.to(torch.long)
         if raw.dtype == torch.bool:  # a mask of the columns, as NumPy indexes with one
@@ -301,11 +300,14 @@ class ColumnOperator(LinearOperator):
             raise TypeError(f"cols must hold integer indices (or be a boolean mask), got dtype {raw.dtype}")
         idx = raw.to(torch.long)
         n = Op.shape[1]
-        if idx.numel() and idx.device.type != "meta" and (idx.min() < -n or idx.max() >= n):
+        if idx.numel() and (idx.min() < -n or idx.max() >= n):
             raise ValueError(f"cols must lie in [-{n}, {n}), got values in [{int(idx.min())}, {int(idx.max())}]")
         super().__init__(dims=(idx.numel(),), dimsd=Op.dimsd, dtype=Op.dtype, clinear=Op.clinear, name=f"{Op.name}[:,cols]")
         self.Op = Op
-        self.register_buffer("cols", idx % max(n, 1))
+        # (checked where they were given, held on the operator's device: a composite holds its
+        # tensors where its parts are)
+        idx = idx % max(n, 1)
+        self.register_buffer("cols", idx if Op.device is None else idx.to(Op.device))
 
     def _batched(self, x: torch.Tensor, adjoint: bool) -> torch.Tensor:
         self._check_own_device(x)

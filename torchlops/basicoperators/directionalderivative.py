@@ -35,7 +35,7 @@ def _direction(v: TensorLike, dims: tuple[int, ...], dtype: DTypeLike) -> tuple[
     if not (tuple(t.shape) == (nd,) or (t.dim() > 1 and t.numel() == nd * math.prod(dims))):
         raise ValueError(
             f"v must have shape ({nd},) (one direction) or {(nd, *dims)} (one per point, or any shape of "
-            f"{nd * math.prod(dims)} values in that order), got {tuple(t.shape)}"
+            f"two or more dimensions holding {nd * math.prod(dims)} values in that order), got {tuple(t.shape)}"
         )
     return t, dt
 
