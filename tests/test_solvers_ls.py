@@ -1707,3 +1707,23 @@ def test_implicit_solves_of_function_operators_with_autograd_learn_their_closure
         x = normal_equations_inversion(F, y, None, epsI=0.5, implicit=True, niter=30, engine="pylops", tol=0)[0]
     x.pow(2).sum().backward()
     torch.testing.assert_close(w.grad, wr.grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["regularized", "normal"])
+def test_regularisation_weights_without_regularisers_are_ignored(solver):
+    """epsRs or dataregs given with Regs=None (regularisation switched off) are ignored, as
+    PyLops (a ValueError before); with Regs given their sizes are still checked."""
+    import pylops.optimization.leastsquares as pls
+
+    rng = np.random.default_rng(0)
+    A, y = rng.standard_normal((15, 10)), rng.standard_normal(15)
+    f = {"regularized": (regularized_inversion, pls.regularized_inversion),
+         "normal": (normal_equations_inversion, pls.normal_equations_inversion)}[solver]
+    for extra in ({"epsRs": [0.5]}, {"dataregs": [np.zeros(10)]}):
+        xp = f[1](pylops.MatrixMult(A), y, None, **extra)[0]
+        ex = {k: [torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in vs] for k, vs in extra.items()}
+        xt = f[0](MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), None, **ex)[0]
+        np.testing.assert_allclose(xt.numpy(), xp, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="must have the same size"):
+        f[0](MatrixMult(torch.from_numpy(A)), torch.from_numpy(y), [Identity(10, dtype=torch.float64)],
+             epsRs=[1.0, 2.0])

@@ -46,7 +46,9 @@ def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsR
         for R in Regs:
             if not isinstance(R, LinearOperator):
                 raise TypeError(f"{name} must hold torchlops operators, got a {type(R).__name__}")
-    n = 0 if Regs is None else len(Regs)
+    if Regs is None:  # (no regularisation: weights and data given for it are ignored, as PyLops)
+        return
+    n = len(Regs)
     for other, oname in ((dataregs, "dataregs"), (epsRs, epsname)):
         if other is not None and len(other) != n:
             what = f"{name}, dataregs and {epsname}" if dataregs is not None else f"{name} and {epsname}"
@@ -229,9 +231,9 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
         _check_regs(NRegs, None, epsNRs, "NRegs", "epsNRs")
         self._begin(y)
         self.Regs, self.NRegs = list(Regs or []), list(NRegs or [])
-        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
-        self.epsNRs = list(epsNRs) if epsNRs is not None else [1.0] * len(self.NRegs)
-        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
+        self.epsRs = list(epsRs) if epsRs is not None and Regs is not None else [1.0] * len(self.Regs)
+        self.epsNRs = list(epsNRs) if epsNRs is not None and NRegs is not None else [1.0] * len(self.NRegs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None or Regs is None else list(dataregs)
         self.Weight, self.epsI = Weight, epsI
         Op = self.Op
         OpN = Op.H @ Op if Weight is None else Op.H @ Weight @ Op
@@ -379,8 +381,8 @@ class RegularizedInversion(_RegsMemory, _NoStep):
         _check_regs(Regs, dataregs, epsRs)
         self._begin(y)
         self.Regs = list(Regs or [])
-        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
-        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
+        self.epsRs = list(epsRs) if epsRs is not None and Regs is not None else [1.0] * len(self.Regs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None or Regs is None else list(dataregs)
         self.Weight = Weight
         WOp = self.Op if Weight is None else Weight @ self.Op
         self.RegOp = RegularizedOperator(WOp, self.Regs, self.epsRs) if self.Regs else WOp
