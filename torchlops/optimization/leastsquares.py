@@ -48,7 +48,8 @@ class NormalEquationsInversionResult(NamedTuple):
 
 
 class RegularizedInversionResult(NamedTuple):
-    """Result of :func:`regularized_inversion`, in PyLops' order (per-sample values)."""
+    """Result of :func:`regularized_inversion`, in PyLops' order: ``istop``, ``r1norm`` and
+    ``r2norm`` per sample, ``itn`` the steps the solve ran (the batch's largest count)."""
 
     x: torch.Tensor
     istop: torch.Tensor
@@ -58,7 +59,8 @@ class RegularizedInversionResult(NamedTuple):
 
 
 class PreconditionedInversionResult(NamedTuple):
-    """Result of :func:`preconditioned_inversion`, in PyLops' order (per-sample values)."""
+    """Result of :func:`preconditioned_inversion`, in PyLops' order: ``istop``, ``r1norm`` and
+    ``r2norm`` per sample, ``itn`` the steps the solve ran (the batch's largest count)."""
 
     x: torch.Tensor
     istop: torch.Tensor
