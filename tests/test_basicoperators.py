@@ -1946,6 +1946,7 @@ def test_explicit_div_gives_nd_models_and_composites_follow_the_operator_device(
     C = Op.apply_columns([0, 2])
     assert C.cols.device.type == "meta"
     assert Op.apply_columns([True, False, True, True]).shape == (3, 3)  # (a mask, read on the host)
+    assert Op.apply_columns(torch.tensor([0, 2], device="meta")).shape == (3, 2)  # (meta indices: no bounds)
     with pytest.raises(ValueError, match=r"cols must lie in \[-4, 4\)"):
         Op.apply_columns([0, 7])
     assert (C @ torch.ones(2, device="meta", dtype=torch.float64)).shape == (3,)

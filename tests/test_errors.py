@@ -925,6 +925,10 @@ def test_sampling_steps_are_real_numbers():
             Op = make(good)
             g = float(good.detach()) if isinstance(good, torch.Tensor) else float(good)
             assert Op.sampling in (g, (g,) * 2), name
+    for bad in (np.array([True, True]), torch.tensor([True, True]), np.array(["0.5", "1"]), np.array([1j, 1.0])):
+        with pytest.raises(TypeError, match="sampling must be a real number"):  # (entries of a 1-D array too)
+            tl.Gradient((4, 4), sampling=bad)
+    assert tl.Gradient((4, 4), sampling=np.array([0.5, 2])).sampling == (0.5, 2.0)
     assert FFT(4, sampling=torch.tensor(0.5)).sampling == (0.5,)
     torch.testing.assert_close(FFT(4, sampling=np.array(0.25)).f, FFT(4, sampling=0.25).f)
     with pytest.raises(TypeError, match="sampling must hold number values"):

@@ -20,7 +20,7 @@ __all__ = ["Gradient", "sampling_per_axis"]
 def sampling_per_axis(sampling: float | Sequence[float], ndim: int) -> tuple[float, ...]:
     """One sampling step per axis from a number or a sequence of ``ndim`` numbers."""
     if isinstance(sampling, (np.ndarray, torch.Tensor)) and sampling.ndim == 1:
-        sampling = [float(s) for s in sampling.tolist()]  # (a 0-d array is one number)
+        sampling = sampling.tolist()  # (a 0-d array is one number; each entry checked below)
     if isinstance(sampling, (list, tuple)):
         if len(sampling) != ndim:
             raise ValueError(f"sampling must be a number or {ndim} numbers, got {len(sampling)}")
