@@ -118,6 +118,67 @@ def test_check_operator_catches_wrong_dtypes_and_saturation() -> None:
         T.check_operator(_Clips())
 
 
+class _ClipsComplexOnly(tl.LinearOperator):
+    """A real operator (2x) whose complex-input path saturates at 50."""
+
+    def __init__(self) -> None:
+        super().__init__(dims=(5,), dimsd=(5,), dtype=DT)
+
+    def _matvec(self, x):
+        if x.is_complex():
+            return torch.complex((2 * x.real).clamp(-50, 50), (2 * x.imag).clamp(-50, 50))
+        return 2 * x
+
+    def _rmatvec(self, y):
+        return self._matvec(y)
+
+
+class _ClobbersInput(tl.LinearOperator):
+    """A restriction to entries 1..4 that zeroes entry 0 of the caller's tensor."""
+
+    def __init__(self) -> None:
+        super().__init__(dims=(5,), dimsd=(4,), dtype=DT)
+
+    def _matvec(self, x):
+        y = x[:, 1:].clone()
+        x[:, 0] = 0
+        return y
+
+    def _rmatvec(self, y):
+        return torch.cat([torch.zeros_like(y[:, :1]), y], 1)
+
+
+def test_check_operator_catches_complex_saturation_and_changed_inputs() -> None:
+    """A real operator saturating on complex vectors (which it takes) and one that changes its
+    input in place: both passed the whole battery before."""
+    with pytest.raises(AssertionError, match=r"linearity of the forward \(scale 100.0, torch.complex128\)"):
+        T.check_operator(_ClipsComplexOnly())
+    with pytest.raises(AssertionError, match="the forward changed its input in place"):
+        T.check_forms(_ClobbersInput())
+
+
+def test_trace_takes_numpy_ints_and_bench_help_is_bench_s(capsys) -> None:
+    """neval as a NumPy int (as PyLops; a TypeError before); `python -m torchlops bench --help`
+    shows bench's options (it showed the demo's)."""
+    import numpy as np
+
+    from torchlops.__main__ import main
+
+    D = tl.Diagonal(torch.arange(1.0, 6.0, dtype=DT))
+    assert float(D.trace(method="hutchinson", neval=np.int64(9))) == pytest.approx(15.0)
+    with pytest.raises(TypeError, match="neval must be an int"):
+        D.trace(method="hutchinson", neval=9.0)
+    from torchlops.__main__ import _load_bench
+
+    if _load_bench() is None:  # (an installation without the source tree's benchmarks/)
+        return
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--repeat" in out and "--rounds" in out and "--eps-lap" not in out
+
+
 def test_trace_estimators() -> None:
     g = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(60, 60, dtype=DT, generator=g))

@@ -295,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="demo: noise seed (default: 0)")
     parser.add_argument("--out", default="torchlops_demo.png",
                         help="demo: figure path (default: torchlops_demo.png; '' for no figure)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench" and any(a in ("-h", "--help") for a in argv[1:]):
+        # (bench's own options: its help, not this parser's)
+        return bench([a for a in argv[1:] if a not in ("-h", "--help")] + ["--help"])
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

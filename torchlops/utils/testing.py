@@ -160,15 +160,19 @@ def check_batch(Op: torch.nn.Module, batch: tuple[int, ...] = (2, 3)) -> None:
 
 def check_forms(Op: torch.nn.Module) -> None:
     """Flat ``(*batch, N)`` and N-d ``(*batch, *dims)`` inputs give the same values; flat in gives flat out;
-    the output is a new tensor, never a view of the input (changing one in place leaves the other)."""
+    the output is a new tensor, never a view of the input (changing one in place leaves the other),
+    and the input is left as it was."""
     tol = 10 * default_tolerance(Op.dtype)
     for adjoint in (False, True):
         x = random_input(Op, batch=(2,), adjoint=adjoint)
+        x_before = x.clone()
         apply = Op.rmatvec if adjoint else Op.matvec
         with torch.no_grad():
             y = apply(x)
             yf = apply(x.reshape(2, -1))
             y1 = apply(x[0])
+        if not torch.equal(x, x_before):
+            raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} changed its input in place")
         ins, outs = (Op.dimsd, Op.dims) if adjoint else (Op.dims, Op.dimsd)
         # a 1-D input shape is both forms: the output is then N-d
         flat_out = (2, *outs) if len(ins) == 1 else (2, y[0].numel())
@@ -205,20 +209,30 @@ def check_dtypes(Op: torch.nn.Module) -> None:
 def check_linearity(Op: torch.nn.Module, scale: float = 100.0) -> None:
     """``A(a x + z) = a A(x) + A(z)`` with a large ``a`` (the other checks probe with standard normal
     vectors only, which an operator that clips or saturates passes), forward and adjoint; for
-    C-linear complex operators also with ``a`` imaginary."""
+    C-linear complex operators also with ``a`` imaginary, and for real C-linear ones also on
+    complex vectors (which they take too)."""
     tol = 100 * default_tolerance(Op.dtype)
+    clinear = getattr(Op, "clinear", True)
     scales = [scale, -scale / 3]
-    if getattr(Op, "clinear", True) and Op.dtype.is_complex:
+    if clinear and Op.dtype.is_complex:
         scales.append(1j * scale)
+    dtypes = [None]
+    if clinear and not Op.dtype.is_complex:
+        dtypes.append(complex_dtype(Op.dtype))
     for adjoint in (False, True):
         apply = Op.rmatvec if adjoint else Op.matvec
-        x = random_input(Op, batch=(2,), adjoint=adjoint)
-        z = random_input(Op, batch=(2,), adjoint=adjoint)
-        with torch.no_grad():
-            ax, az = apply(x), apply(z)
-            for a in scales:
-                assert_close(apply(a * x + z), a * ax + az, tol,
-                             f"linearity of the {'adjoint' if adjoint else 'forward'} (scale {a})")
+        for dt in dtypes:
+            x = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
+            z = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
+            if dt is not None and dt.is_complex and not x.is_complex():  # (a real operator: complex vectors)
+                x = torch.complex(x, random_input(Op, batch=(2,), adjoint=adjoint, dtype=real_dtype(dt)))
+                z = torch.complex(z, random_input(Op, batch=(2,), adjoint=adjoint, dtype=real_dtype(dt)))
+            sc = scales + ([1j * scale] if dt is not None else [])  # (complex vectors of a real C-linear one)
+            with torch.no_grad():
+                ax, az = apply(x), apply(z)
+                for a in sc:
+                    assert_close(apply(a * x + z), a * ax + az, tol,
+                                 f"linearity of the {'adjoint' if adjoint else 'forward'} (scale {a}, {x.dtype})")
 
 
 def check_vmap(Op: torch.nn.Module) -> None:

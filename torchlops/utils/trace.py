@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from torchlops.utils.checks import model_dtype
+from torchlops.utils.checks import as_int, model_dtype
 
 __all__ = ["operator_trace", "trace_hutchinson", "trace_hutchpp", "trace_nahutchpp", "SAMPLERS"]
 
@@ -32,9 +32,7 @@ def _probes(sampler: str, n: int, k: int, dtype: torch.dtype, device, generator)
 def _neval(neval: int | None, default: int) -> int:
     if neval is None:
         return default
-    if isinstance(neval, bool) or not isinstance(neval, int):
-        raise TypeError(f"neval must be an int, got {type(neval).__name__}")
-    return neval
+    return as_int(neval, "neval")  # (NumPy ints too, as PyLops)
 
 
 def trace_hutchinson(Op, neval: int | None = None, batch_size: int | None = None, sampler: str = "rademacher",
