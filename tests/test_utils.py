@@ -286,3 +286,37 @@ def test_dtype_names_follow_numpy():
     assert to_torch_dtype(">f8") == to_torch_dtype("<f8") == torch.float64
     assert to_torch_dtype(np.dtype(">c8")) == torch.complex64
     assert tl.Diagonal(torch.ones(3), dtype=">f8").dtype == torch.float64
+
+
+def test_check_operator_runs_operators_with_one_filter_per_sample() -> None:
+    """Operators with k per-sample filters take batches of multiples of k: the battery scales its
+    batches by k and compares chunks of k samples (it raised a ValueError on a single sample),
+    and still catches such an operator whose samples take the wrong filters."""
+    from torchlops.signalprocessing.convolve1d import Convolve1D
+    from torchlops.signalprocessing.convolve2d import Convolve2D
+
+    g = torch.Generator().manual_seed(0)
+    C1 = Convolve1D(9, torch.randn(3, 5, dtype=DT, generator=g), offset=2, batched_filter=True)
+    C2 = Convolve2D((6, 7), torch.randn(2, 3, 3, dtype=DT, generator=g), offset=(1, 1), batched_filter=True)
+    for Op, k in ((C1, 3), (C2, 2), (C1.H @ C1, 3), (2.0 * C1 + tl.FirstDerivative(9, dtype=DT), 3)):
+        assert T.sample_period(Op) == k
+        assert all(T.check_operator(Op, gradgrad=False).values())
+
+    class _Shuffled(tl.LinearOperator):
+        """Sample b takes filter (b + 1) % 3 in the forward but b % 3 in the adjoint."""
+
+        def __init__(self) -> None:
+            super().__init__(dims=(9,), dimsd=(9,), dtype=DT)
+            self.C = C1
+
+        def _sample_period(self) -> int:
+            return 3
+
+        def _matvec(self, x):
+            return self.C.matvec(x.roll(1, 0)).roll(-1, 0)
+
+        def _rmatvec(self, y):
+            return self.C.rmatvec(y)
+
+    with pytest.raises(AssertionError):
+        T.check_dottest(_Shuffled())

@@ -33,6 +33,7 @@ __all__ = [
     "check_vmap",
     "check_jvp",
     "check_operator",
+    "sample_period",
 ]
 
 
@@ -49,6 +50,16 @@ def to_double(Op: torch.nn.Module) -> torch.nn.Module:
     Op2 = copy.deepcopy(Op)
     Op2._apply(_promote)
     return Op2
+
+
+def sample_period(Op: torch.nn.Module) -> int:
+    """The batch sizes ``Op`` takes are the multiples of this: 1, or for operators with one filter
+    per sample (``batched_filter=True``, sample ``b`` taking filter ``b % k``) the number of
+    filters ``k`` (the least common multiple over the parts of a composite). The checks scale
+    their batches by it, and compare batches with chunks of ``k`` samples rather than single ones."""
+    import math
+
+    return math.lcm(1, *(m._sample_period() for m in Op.modules() if hasattr(m, "_sample_period")))
 
 
 def _model_dtype(Op: torch.nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -87,10 +98,11 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, what
         raise AssertionError(f"{what}: relative error {float(num) / max(float(den), 1e-30):.3e} > {rtol:.1e}")
 
 
-def check_dottest(Op: torch.nn.Module, dtype: torch.dtype | None = None, batch: tuple[int, ...] = (2,)) -> None:
+def check_dottest(Op: torch.nn.Module, dtype: torch.dtype | None = None, batch: tuple[int, ...] | None = None) -> None:
     """Dot tests in every complexflag the operator supports: all four for complex operators,
     real and complex (model and data) vectors for real C-linear ones, real only for R-linear
-    ones."""
+    ones (``batch``: ``(2 k,)`` by default, ``k`` the :func:`sample_period`)."""
+    batch = (2 * sample_period(Op),) if batch is None else batch
     flags = (0, 1, 2, 3) if Op.dtype.is_complex else (0, 3) if getattr(Op, "clinear", True) else (0,)
     for flag in flags:
         dottest(Op, complexflag=flag, batch=batch, dtype=dtype)
@@ -105,7 +117,7 @@ def check_grad_is_adjoint(Op: torch.nn.Module, rtol: float | None = None) -> Non
     composites (and kernels torch cannot differentiate) the gradient through the public
     application is compared instead, which checks the wiring of the parts.
     """
-    x = random_input(Op, batch=(2,), requires_grad=True)
+    x = random_input(Op, batch=(2 * sample_period(Op),), requires_grad=True)
     with torch.no_grad():
         y0 = Op.matvec(x)
     g = torch.randn_like(y0)
@@ -138,7 +150,8 @@ def check_gradcheck(Op: torch.nn.Module, gradgrad: bool = True) -> None:
     single = real_dtype(Od.dtype) != torch.float64
     tol = {"eps": 1e-3, "atol": 1e-3, "rtol": 1e-2} if single else {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
     for adjoint in (False, True):
-        x = random_input(Od, batch=(2,), adjoint=adjoint, dtype=torch.float64, requires_grad=True)
+        x = random_input(Od, batch=(2 * sample_period(Od),), adjoint=adjoint, dtype=torch.float64,
+                         requires_grad=True)
         fn: Callable = Od.rmatvec if adjoint else Od.matvec
         torch.autograd.gradcheck(fn, (x,), **tol)
         if gradgrad:
@@ -146,15 +159,23 @@ def check_gradcheck(Op: torch.nn.Module, gradgrad: bool = True) -> None:
 
 
 def check_batch(Op: torch.nn.Module, batch: tuple[int, ...] = (2, 3)) -> None:
-    """A ``(*batch, *dims)`` application equals the per-sample applications (both directions)."""
+    """A ``(*batch, *dims)`` application equals the per-sample applications (both directions;
+    with one filter per sample, ``k`` of them: the last batch dim is scaled by ``k`` and the
+    batch equals its chunks of ``k`` samples)."""
     tol = 10 * default_tolerance(Op.dtype)
+    k = sample_period(Op)
+    if k > 1:
+        batch = (*batch[:-1], batch[-1] * k) if batch else (k,)
     for adjoint in (False, True):
         x = random_input(Op, batch=batch, adjoint=adjoint)
         apply = Op.rmatvec if adjoint else Op.matvec
         with torch.no_grad():
             y = apply(x)
             flat = x.flatten(0, len(batch) - 1) if batch else x[None]  # (not -1: a sample may be empty)
-            ref = torch.stack([apply(xi) for xi in flat]).reshape(y.shape)
+            if k == 1:
+                ref = torch.stack([apply(xi) for xi in flat]).reshape(y.shape)
+            else:
+                ref = torch.cat([apply(flat[i : i + k]) for i in range(0, flat.shape[0], k)]).reshape(y.shape)
         assert_close(y, ref, tol, f"batched vs per-sample ({'adjoint' if adjoint else 'forward'})")
 
 
@@ -163,23 +184,26 @@ def check_forms(Op: torch.nn.Module) -> None:
     the output is a new tensor, never a view of the input (changing one in place leaves the other),
     and the input is left as it was."""
     tol = 10 * default_tolerance(Op.dtype)
+    k = sample_period(Op)
+    n = 2 * k
     for adjoint in (False, True):
-        x = random_input(Op, batch=(2,), adjoint=adjoint)
+        x = random_input(Op, batch=(n,), adjoint=adjoint)
         x_before = x.clone()
         apply = Op.rmatvec if adjoint else Op.matvec
         with torch.no_grad():
             y = apply(x)
-            yf = apply(x.reshape(2, -1))
-            y1 = apply(x[0])
+            yf = apply(x.reshape(n, -1))
+            # (one sample unbatched; with one filter per sample, the first k as their own batch)
+            y1 = apply(x[0]) if k == 1 else apply(x[:k])
         if not torch.equal(x, x_before):
             raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} changed its input in place")
         ins, outs = (Op.dimsd, Op.dims) if adjoint else (Op.dims, Op.dimsd)
         # a 1-D input shape is both forms: the output is then N-d
-        flat_out = (2, *outs) if len(ins) == 1 else (2, y[0].numel())
-        if tuple(y.shape) != (2, *outs) or tuple(yf.shape) != flat_out:
+        flat_out = (n, *outs) if len(ins) == 1 else (n, y[0].numel())
+        if tuple(y.shape) != (n, *outs) or tuple(yf.shape) != flat_out:
             raise AssertionError(f"output shapes {tuple(y.shape)} / {tuple(yf.shape)} for outputs of shape {outs}")
-        assert_close(yf.reshape(2, -1), y.reshape(2, -1), tol, "flat vs N-d input")
-        assert_close(y1, y[0], tol, "unbatched vs batched input")
+        assert_close(yf.reshape(n, -1), y.reshape(n, -1), tol, "flat vs N-d input")
+        assert_close(y1, y[0] if k == 1 else y[:k], tol, "unbatched vs batched input")
         for out in (y, yf, y1):
             if out.numel() and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
                 raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} returned (a view of) its input")
@@ -197,7 +221,7 @@ def check_dtypes(Op: torch.nn.Module) -> None:
         if clinear and not Op.dtype.is_complex:
             dts += [torch.complex64, torch.complex128]
         for dt in dts:
-            x = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
+            x = random_input(Op, batch=(2 * sample_period(Op),), adjoint=adjoint, dtype=dt)
             with torch.no_grad():
                 y = apply(x)
             want = torch.promote_types(Op.dtype, x.dtype)
@@ -219,14 +243,15 @@ def check_linearity(Op: torch.nn.Module, scale: float = 100.0) -> None:
     dtypes = [None]
     if clinear and not Op.dtype.is_complex:
         dtypes.append(complex_dtype(Op.dtype))
+    b = (2 * sample_period(Op),)
     for adjoint in (False, True):
         apply = Op.rmatvec if adjoint else Op.matvec
         for dt in dtypes:
-            x = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
-            z = random_input(Op, batch=(2,), adjoint=adjoint, dtype=dt)
+            x = random_input(Op, batch=b, adjoint=adjoint, dtype=dt)
+            z = random_input(Op, batch=b, adjoint=adjoint, dtype=dt)
             if dt is not None and dt.is_complex and not x.is_complex():  # (a real operator: complex vectors)
-                x = torch.complex(x, random_input(Op, batch=(2,), adjoint=adjoint, dtype=real_dtype(dt)))
-                z = torch.complex(z, random_input(Op, batch=(2,), adjoint=adjoint, dtype=real_dtype(dt)))
+                x = torch.complex(x, random_input(Op, batch=b, adjoint=adjoint, dtype=real_dtype(dt)))
+                z = torch.complex(z, random_input(Op, batch=b, adjoint=adjoint, dtype=real_dtype(dt)))
             sc = scales + ([1j * scale] if dt is not None else [])  # (complex vectors of a real C-linear one)
             with torch.no_grad():
                 ax, az = apply(x), apply(z)
@@ -239,7 +264,7 @@ def check_vmap(Op: torch.nn.Module) -> None:
     """``torch.func.vmap`` over the operator equals the batched application."""
     tol = 10 * default_tolerance(Op.dtype)
     for adjoint in (False, True):
-        x = random_input(Op, batch=(3, 2), adjoint=adjoint)
+        x = random_input(Op, batch=(3, 2 * sample_period(Op)), adjoint=adjoint)
         apply = Op.rmatvec if adjoint else Op.matvec
         with torch.no_grad():
             assert_close(torch.func.vmap(apply)(x), apply(x), tol, "vmap vs batched")
@@ -250,14 +275,18 @@ def check_jvp(Op: torch.nn.Module) -> None:
     ``(A^H y, A^H s)``, and a vmapped batch of tangents (as ``jacfwd`` / ``hessian`` make)
     gives ``A t`` for each."""
     tol = 10 * default_tolerance(Op.dtype)
-    x = random_input(Op, batch=(2,))
-    t = random_input(Op, batch=(2,))
+    k = sample_period(Op)
+    b = (2 * k,)
+    x = random_input(Op, batch=b)
+    t = random_input(Op, batch=b)
     y, yt = torch.func.jvp(Op.matvec, (x,), (t,))
-    yb = random_input(Op, batch=(2,), adjoint=True)
-    s = random_input(Op, batch=(2,), adjoint=True)
+    yb = random_input(Op, batch=b, adjoint=True)
+    s = random_input(Op, batch=b, adjoint=True)
     xb, xs = torch.func.jvp(Op.rmatvec, (yb,), (s,))
-    ts = random_input(Op, batch=(3,))
-    yts = torch.func.vmap(lambda tt: torch.func.jvp(Op.matvec, (x[0],), (tt,))[1])(ts)
+    # (tangents of one sample; with one filter per sample, of the first k as their own batch)
+    ts = random_input(Op, batch=(3,) if k == 1 else (3, k))
+    x0 = x[0] if k == 1 else x[:k]
+    yts = torch.func.vmap(lambda tt: torch.func.jvp(Op.matvec, (x0,), (tt,))[1])(ts)
     # forward over reverse (a Hessian-vector product): the gradient of 0.5 ||A x||^2 is
     # A^H A x, whose tangent along t is A^H A t, without create_graph too
     fwad = torch.autograd.forward_ad
