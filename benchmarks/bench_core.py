@@ -231,8 +231,8 @@ def print_table(rows: Sequence[Row]) -> None:
         last = r.case
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeat", type=int, default=100, help="timed calls per round (default: 100)")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds; the best is reported (default: 7)")

@@ -156,6 +156,14 @@ def test_check_operator_catches_complex_saturation_and_changed_inputs() -> None:
     with pytest.raises(AssertionError, match="the forward changed its input in place"):
         T.check_forms(_ClobbersInput())
 
+    class _ClobbersComplexInput(_ClobbersInput):  # (only a complex input, which a real operator takes)
+        def _matvec(self, x):
+            return super()._matvec(x) if x.is_complex() else x[:, 1:].clone()
+
+    T.check_forms(_ClobbersComplexInput())
+    with pytest.raises(AssertionError, match="the forward changed its torch.complex128 input in place"):
+        T.check_dtypes(_ClobbersComplexInput())
+
 
 def test_trace_takes_numpy_ints_and_bench_help_is_bench_s(capsys) -> None:
     """neval as a NumPy int (as PyLops; a TypeError before); `python -m torchlops bench --help`

@@ -267,7 +267,7 @@ def bench(argv: Sequence[str] = ()) -> int:
             "From a source checkout run:  PYTHONPATH=. python benchmarks/bench_core.py --device cpu --repeat 20"
         )
         return 0
-    rc = module.main(list(argv))
+    rc = module.main(list(argv), prog="python -m torchlops bench")
     return int(rc or 0)
 
 
@@ -296,9 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="torchlops_demo.png",
                         help="demo: figure path (default: torchlops_demo.png; '' for no figure)")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "bench" and any(a in ("-h", "--help") for a in argv[1:]):
-        # (bench's own options: its help, not this parser's)
-        return bench([a for a in argv[1:] if a not in ("-h", "--help")] + ["--help"])
+    if any(a in ("-h", "--help") for a in argv):
+        # (the help of bench's own options when the command is bench, not this parser's)
+        others = [a for a in argv if a not in ("-h", "--help")]
+        try:
+            pre, rest = parser.parse_known_args(others)
+        except SystemExit:
+            pre = None
+        if pre is not None and pre.command == "bench":
+            dev = ["--device", pre.device] if pre.device is not None else []
+            return bench([*dev, *rest, "--help"])
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
