@@ -161,6 +161,19 @@ def test_check_operator_catches_complex_saturation_and_changed_inputs() -> None:
             return super()._matvec(x) if x.is_complex() else x[:, 1:].clone()
 
     T.check_forms(_ClobbersComplexInput())
+
+    class _Views(tl.LinearOperator):  # (reshapes with view: fails on a non-contiguous input)
+        def __init__(self) -> None:
+            super().__init__(dims=(3, 4), dimsd=(12,), dtype=DT)
+
+        def _matvec(self, x):
+            return x.view(x.shape[0], 12) * 2
+
+        def _rmatvec(self, y):
+            return y.view(y.shape[0], 3, 4) * 2
+
+    with pytest.raises(RuntimeError, match="view"):
+        T.check_forms(_Views())
     with pytest.raises(AssertionError, match="the forward changed its torch.complex128 input in place"):
         T.check_dtypes(_ClobbersComplexInput())
 

@@ -182,7 +182,7 @@ def check_batch(Op: torch.nn.Module, batch: tuple[int, ...] = (2, 3)) -> None:
 def check_forms(Op: torch.nn.Module) -> None:
     """Flat ``(*batch, N)`` and N-d ``(*batch, *dims)`` inputs give the same values; flat in gives flat out;
     the output is a new tensor, never a view of the input (changing one in place leaves the other),
-    and the input is left as it was."""
+    the input is left as it was, and a non-contiguous input gives the same values."""
     tol = 10 * default_tolerance(Op.dtype)
     k = sample_period(Op)
     n = 2 * k
@@ -195,6 +195,13 @@ def check_forms(Op: torch.nn.Module) -> None:
             yf = apply(x.reshape(n, -1))
             # (one sample unbatched; with one filter per sample, the first k as their own batch)
             y1 = apply(x[0]) if k == 1 else apply(x[:k])
+            # (the same values, not contiguous: the inner dims in reverse order in memory, every
+            # other element of a larger tensor)
+            perm = (0, *range(x.dim() - 1, 0, -1))
+            xp = x.permute(perm)
+            x2 = xp.new_zeros(*xp.shape[:-1], 2 * xp.shape[-1])
+            x2[..., ::2] = xp
+            yn = apply(x2[..., ::2].permute(perm))
         if not torch.equal(x, x_before):
             raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} changed its input in place")
         ins, outs = (Op.dimsd, Op.dims) if adjoint else (Op.dims, Op.dimsd)
@@ -204,6 +211,7 @@ def check_forms(Op: torch.nn.Module) -> None:
             raise AssertionError(f"output shapes {tuple(y.shape)} / {tuple(yf.shape)} for outputs of shape {outs}")
         assert_close(yf.reshape(n, -1), y.reshape(n, -1), tol, "flat vs N-d input")
         assert_close(y1, y[0] if k == 1 else y[:k], tol, "unbatched vs batched input")
+        assert_close(yn, y, tol, "non-contiguous vs contiguous input")
         for out in (y, yf, y1):
             if out.numel() and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
                 raise AssertionError(f"the {'adjoint' if adjoint else 'forward'} returned (a view of) its input")
