@@ -433,7 +433,7 @@ class LinearOperator(nn.Module):
         shape (operators differ in both: FFT, toreal, ...; a batch of one filter per sample, as
         many as the filters); the result stays in ``x``'s graph."""
         ins = self._dimsd if adjoint else self._dims
-        k = math.lcm(*(m._sample_period() for m in self.modules() if isinstance(m, LinearOperator)))
+        k = self._batch_period()
         y = self._apply_public(x.new_zeros((k, *ins)), adjoint)[:0].reshape(outshape)
         if x.requires_grad and torch.is_grad_enabled():
             y = y + (x.sum().real * 0).to(y.dtype)
@@ -443,6 +443,11 @@ class LinearOperator(nn.Module):
         """The batch sizes the operator takes are the multiples of this (1; operators with one
         filter per sample: the number of filters)."""
         return 1
+
+    def _batch_period(self) -> int:
+        """The batch sizes the operator and every part of it take are the multiples of this: the
+        least common multiple of the parts' :meth:`_sample_period`."""
+        return math.lcm(*(m._sample_period() for m in self.modules() if isinstance(m, LinearOperator)))
 
     def _foldable(self, nb: int) -> bool:
         """Whether ``nv`` inputs of batch ``nb`` may be applied as one batch of ``nv * nb``

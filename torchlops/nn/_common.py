@@ -151,7 +151,7 @@ def operator_norm(Op: LinearOperator, niter: int = 50, seed: int = 0) -> float:
         raise ValueError("operator_norm needs the operator's values: it has none on the meta device (a layer "
                          "built there needs step= given, or building where the operator holds its values)")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    k = math.lcm(*(m._sample_period() for m in Op.modules() if isinstance(m, LinearOperator)))
+    k = Op._batch_period()
     with torch.no_grad():
         if k == 1:
             eig = power_iteration(Op.H @ Op, niter=niter, rtol=0.0, generator=gen)[0]

@@ -38,21 +38,23 @@ def _check_engine(engine: str) -> None:
 
 
 def _check_regs(Regs: Sequence[Any] | None, dataregs: Sequence[Any] | None, epsRs: Sequence[Any] | None,
-                name: str = "Regs", epsname: str = "epsRs") -> None:
-    if Regs is not None:
-        if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence | nn.ModuleList):
-            raise TypeError(f"{name} must be a list of torchlops operators (one operator: [R]), "
-                            f"got {type(Regs).__name__}")
-        for R in Regs:
-            if not isinstance(R, LinearOperator):
-                raise TypeError(f"{name} must hold torchlops operators, got a {type(R).__name__}")
-    if Regs is None:  # (no regularisation: weights and data given for it are ignored, as PyLops)
-        return
+                name: str = "Regs", epsname: str = "epsRs") -> tuple[Sequence[Any] | None, Sequence[Any] | None]:
+    """Check the regularisation terms; returns ``(dataregs, epsRs)``, both None without ``Regs``
+    (weights and data given for no regularisation are ignored, as PyLops)."""
+    if Regs is None:
+        return None, None
+    if isinstance(Regs, LinearOperator | str) or not isinstance(Regs, Sequence | nn.ModuleList):
+        raise TypeError(f"{name} must be a list of torchlops operators (one operator: [R]), "
+                        f"got {type(Regs).__name__}")
+    for R in Regs:
+        if not isinstance(R, LinearOperator):
+            raise TypeError(f"{name} must hold torchlops operators, got a {type(R).__name__}")
     n = len(Regs)
     for other, oname in ((dataregs, "dataregs"), (epsRs, epsname)):
         if other is not None and len(other) != n:
             what = f"{name}, dataregs and {epsname}" if dataregs is not None else f"{name} and {epsname}"
             raise ValueError(f"{what} must have the same size: {name} has {n}, {oname} has {len(other)}")
+    return dataregs, epsRs
 
 
 def RegularizedOperator(Op: LinearOperator, Regs: Sequence[LinearOperator],
@@ -227,13 +229,13 @@ class NormalEquationsInversion(_RegsMemory, _NoStep):
               NRegs: Sequence[LinearOperator] | None = None, epsNRs: Sequence[Any] | None = None,
               show: bool = False) -> None:
         """Build the normal operator ``Op_normal`` and right-hand side ``y_normal``."""
-        _check_regs(Regs, dataregs, epsRs)
-        _check_regs(NRegs, None, epsNRs, "NRegs", "epsNRs")
+        dataregs, epsRs = _check_regs(Regs, dataregs, epsRs)
+        epsNRs = _check_regs(NRegs, None, epsNRs, "NRegs", "epsNRs")[1]
         self._begin(y)
         self.Regs, self.NRegs = list(Regs or []), list(NRegs or [])
-        self.epsRs = list(epsRs) if epsRs is not None and Regs is not None else [1.0] * len(self.Regs)
-        self.epsNRs = list(epsNRs) if epsNRs is not None and NRegs is not None else [1.0] * len(self.NRegs)
-        self.dataregs = [None] * len(self.Regs) if dataregs is None or Regs is None else list(dataregs)
+        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
+        self.epsNRs = list(epsNRs) if epsNRs is not None else [1.0] * len(self.NRegs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
         self.Weight, self.epsI = Weight, epsI
         Op = self.Op
         OpN = Op.H @ Op if Weight is None else Op.H @ Weight @ Op
@@ -378,11 +380,11 @@ class RegularizedInversion(_RegsMemory, _NoStep):
               dataregs: Sequence[torch.Tensor] | None = None, epsRs: Sequence[Any] | None = None,
               show: bool = False) -> None:
         """Build the stacked operator ``RegOp`` and data ``datatot``."""
-        _check_regs(Regs, dataregs, epsRs)
+        dataregs, epsRs = _check_regs(Regs, dataregs, epsRs)
         self._begin(y)
         self.Regs = list(Regs or [])
-        self.epsRs = list(epsRs) if epsRs is not None and Regs is not None else [1.0] * len(self.Regs)
-        self.dataregs = [None] * len(self.Regs) if dataregs is None or Regs is None else list(dataregs)
+        self.epsRs = list(epsRs) if epsRs is not None else [1.0] * len(self.Regs)
+        self.dataregs = [None] * len(self.Regs) if dataregs is None else list(dataregs)
         self.Weight = Weight
         WOp = self.Op if Weight is None else Weight @ self.Op
         self.RegOp = RegularizedOperator(WOp, self.Regs, self.epsRs) if self.Regs else WOp

@@ -480,6 +480,8 @@ class FISTA(ISTA):
     """
 
     _name = "FISTA"
+    #: the next step of run takes x as the momentum model (run's first step, as PyLops' run)
+    _z_from_x = False
 
     def _momentum(self, z: torch.Tensor | None) -> tuple[bool, torch.Tensor | None]:
         """``(own, flat)`` for the momentum model ``z`` given to ``step`` (None: the solver's
@@ -515,7 +517,7 @@ class FISTA(ISTA):
             self._z_from_x = False
 
     def _run_step(self, x: torch.Tensor, show: bool) -> torch.Tensor:
-        first = self.__dict__.pop("_z_from_x", False)
+        first, self._z_from_x = self._z_from_x, False
         return self.step(x, x if first else None, show)[0]
 
     def step(self, x: torch.Tensor, z: torch.Tensor | None = None,

@@ -57,9 +57,7 @@ def sample_period(Op: torch.nn.Module) -> int:
     per sample (``batched_filter=True``, sample ``b`` taking filter ``b % k``) the number of
     filters ``k`` (the least common multiple over the parts of a composite). The checks scale
     their batches by it, and compare batches with chunks of ``k`` samples rather than single ones."""
-    import math
-
-    return math.lcm(1, *(m._sample_period() for m in Op.modules() if hasattr(m, "_sample_period")))
+    return Op._batch_period() if hasattr(Op, "_batch_period") else 1
 
 
 def _model_dtype(Op: torch.nn.Module, dtype: torch.dtype | None) -> torch.dtype:
