@@ -94,17 +94,18 @@ def real_float(value: Any, name: str) -> float:
     """``value`` as a float: a real number (a Python, NumPy or one-element torch one), else a
     TypeError naming ``name`` (a complex one is refused, not cut to its real part)."""
     if isinstance(value, torch.Tensor):  # (any device, dtype or graph: its one value)
-        ok = value.numel() == 1 and (value.is_floating_point() or not (value.is_complex() or value.dtype == torch.bool))
+        ok = value.numel() == 1 and not (value.is_complex() or value.dtype == torch.bool)
+        number = value.detach().item() if ok else None
     elif isinstance(value, np.ndarray):
         ok = value.size == 1 and value.dtype.kind in "iuf"
+        number = value.item() if ok else None
     else:
         ok = (not isinstance(value, (bool, np.bool_, complex, np.complexfloating, str, bytes))
               and (isinstance(value, (int, float)) or hasattr(value, "__float__")))
+        number = value
     if not ok:
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        value = value.detach().item() if isinstance(value, torch.Tensor) else value.item()
-    return float(value)
+    return float(number)
 
 
 def to_torch_dtype(dtype: DTypeLike, default: torch.dtype | None = None) -> torch.dtype:
